@@ -1,0 +1,136 @@
+import { z } from 'zod';
+import { KeyTemplate } from '../keyspace/key-template.js';
+import { isTokenwatchError } from '../errors.js';
+
+/**
+ * The configuration schema. Every option has a default that works on one machine; the
+ * documented defaults live in config/tokenwatch.yaml and docs in config/README.md.
+ */
+
+const kind = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]{0,39}$/, 'must be lower_snake_case, 1-40 chars, starting with a letter');
+
+export const tokenRuleSchema = z
+  .strictObject({
+    /** Token kind, used as a metric label: keep it to a handful of values. */
+    kind,
+    /** Key template: literal text and {name} placeholders. */
+    key: z.string().min(3).max(512),
+    /** Policy: TTLs above this are a finding (ttl_exceeds_policy). */
+    maxTtlSeconds: z.number().int().positive().optional(),
+    /** Extra placeholder names to treat as secrets (token, jti and sid always are). */
+    secret: z.array(z.string()).default([]),
+    /** Require a matching provider issuance event for every write (unattributed_token). */
+    requireProviderEvent: z.boolean().default(false),
+    /** Which placeholder carries which correlation join key. */
+    joins: z
+      .strictObject({
+        tokenId: z.string().optional(),
+        sessionId: z.string().optional(),
+        subject: z.string().optional(),
+        clientId: z.string().optional(),
+      })
+      .optional(),
+  })
+  .superRefine((rule, ctx) => {
+    let tpl: KeyTemplate;
+    try {
+      tpl = new KeyTemplate(rule.key);
+    } catch (err) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['key'],
+        message: isTokenwatchError(err) ? err.message : String(err),
+      });
+      return;
+    }
+    for (const [i, name] of rule.secret.entries()) {
+      if (!tpl.placeholders.includes(name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['secret', i],
+          message: `{${name}} is not a placeholder of ${rule.key}`,
+        });
+      }
+    }
+    for (const [join, name] of Object.entries(rule.joins ?? {})) {
+      if (name !== undefined && !tpl.placeholders.includes(name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['joins', join],
+          message: `{${name}} is not a placeholder of ${rule.key}`,
+        });
+      }
+    }
+  });
+
+const hmacKeySchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, 'must be 1-32 of A-Z a-z 0-9 _ . -'),
+  /** The key itself (>= 16 bytes once decoded), or a file holding it. */
+  key: z.string().min(16).optional(),
+  file: z.string().optional(),
+});
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(9464),
+      /** Largest accepted request body, bytes. */
+      bodyLimit: z
+        .number()
+        .int()
+        .min(1024)
+        .max(64 * 1024 * 1024)
+        .default(1024 * 1024),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+  redis: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+        .default('redis://127.0.0.1:6379'),
+      db: z.number().int().min(0).max(15).default(0),
+      /** Add missing notify-keyspace-events flags with CONFIG SET (merged, never dropped). */
+      configureNotifications: z.boolean().default(true),
+      /** How often the notification config is re-read (a restarted Redis forgets it). */
+      recheckIntervalSeconds: z.number().positive().max(3600).default(60),
+      /** INFO poll interval for hit/miss counters and redis_up. */
+      infoIntervalSeconds: z.number().positive().max(3600).default(15),
+      /** SCAN COUNT hint during baseline and reconciliation. */
+      scanCount: z.number().int().min(10).max(100_000).default(1000),
+      /** Keys longer than this are counted as unmatched without matching (hostile input). */
+      maxKeyBytes: z
+        .number()
+        .int()
+        .min(64)
+        .max(512 * 1024 * 1024)
+        .default(64 * 1024),
+    })
+    .prefault({}),
+  tokens: z.array(tokenRuleSchema).min(1, 'at least one token rule is needed'),
+  audit: z
+    .strictObject({
+      /** SQLite file of the audit ledger. */
+      path: z.string().min(1).default('./data/tokenwatch.db'),
+      /** HMAC keys for fingerprints; the first one writes, the others stay resolvable. */
+      hmacKeys: z.array(hmacKeySchema).default([]),
+      /** Records per transaction at most. */
+      batchSize: z.number().int().min(1).max(100_000).default(1000),
+      /** Longest a record waits before its batch commits, ms. */
+      flushIntervalMs: z.number().int().min(1).max(10_000).default(25),
+      /** Most records held in memory while the ledger cannot write (then: dropped + gap). */
+      maxPending: z.number().int().min(1000).default(200_000),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type TokenRuleConfig = z.infer<typeof tokenRuleSchema>;

@@ -1,0 +1,66 @@
+/**
+ * A token lifecycle event observed in Redis, after the key was matched against a token rule
+ * and its secret placeholders were fingerprinted. Never carries a raw key or token.
+ */
+export type TokenEventType =
+  | 'written'
+  | 'ttl_changed'
+  | 'persisted'
+  | 'expired'
+  | 'deleted'
+  | 'evicted'
+  | 'renamed'
+  /** Found by reconciliation (SCAN) after a blind spot: present in Redis, unknown to us. */
+  | 'appeared'
+  /** Found by reconciliation (SCAN) after a blind spot: known to us, gone from Redis. */
+  | 'vanished';
+
+export const TOKEN_EVENT_TYPES: readonly TokenEventType[] = [
+  'written',
+  'ttl_changed',
+  'persisted',
+  'expired',
+  'deleted',
+  'evicted',
+  'renamed',
+  'appeared',
+  'vanished',
+];
+
+/** Event types after which the token is no longer live in Redis. */
+export const TOKEN_END_TYPES: ReadonlySet<TokenEventType> = new Set([
+  'expired',
+  'deleted',
+  'evicted',
+  'vanished',
+]);
+
+export interface TokenEvent {
+  type: TokenEventType;
+  /** Token rule kind, e.g. `access_token`. */
+  kind: string;
+  /** `hmac-sha256:<keyId>:<hex>` of the token's secret placeholder(s). */
+  fingerprint: string;
+  /**
+   * Join keys carried by the key template: for secret placeholders (token, jti, sid, ...)
+   * their fingerprints; for the others (sub, client, tenant, scope, ...) their values.
+   */
+  keyAttrs: Readonly<Record<string, string>>;
+  /** Redis node label (`host:port`). */
+  node: string;
+  db: number;
+  /** When tokenwatch received the notification (unix ms, tokenwatch clock). */
+  observedAt: number;
+  /** For written / ttl_changed / persisted / appeared: absolute expiry (unix ms, tokenwatch clock); null = no TTL; undefined = unknown (key gone before lookup). */
+  dueAt?: number | null;
+  /** TTL in ms at the time of the event, when known; null = no TTL. */
+  ttlMs?: number | null;
+  /** For end events: how long the token lived (ms), when its write was observed. */
+  lifetimeMs?: number;
+  /** For `expired`: observedAt minus dueAt (ms). */
+  expiryLagMs?: number;
+  /** For `renamed`: the other side of the rename (null when it matched no rule). */
+  renamedFrom?: { kind: string; fingerprint: string } | null;
+  /** Redis event name that produced it (`set`, `expire`, `del`, ...) or `reconcile`. */
+  redisEvent: string;
+}

@@ -1,0 +1,570 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { TokenEvent, TokenEventType } from '../domain/token-event.js';
+import type { Inventory, InventoryEntry, ReconcileChange } from './inventory.js';
+import { ensureNotifications, type NotificationStatus } from './notifications.js';
+import { clockOffset, readHitMiss, scanSnapshot } from './reconcile.js';
+import type { ClassifiedKey, TokenRules } from './token-rules.js';
+
+/** What a node watcher reports to the service that owns it. */
+export interface WatcherSink {
+  token(ev: TokenEvent): void;
+  unmatched(count: number): void;
+  baseline(report: BaselineReport): void;
+  gap(report: GapReport): void;
+  status(status: NodeStatus): void;
+  hitMiss(node: string, hits: number, misses: number): void;
+}
+
+export interface NodeStatus {
+  node: string;
+  subscribed: boolean;
+  notifications: NotificationStatus | undefined;
+}
+
+export interface BaselineReport {
+  node: string;
+  at: number;
+  counts: Record<string, number>;
+  scanned: number;
+  unmatched: number;
+  durationMs: number;
+}
+
+export interface GapReport {
+  node: string;
+  start: number;
+  end: number;
+  reason: string;
+  changes: ReconcileChange[];
+  scanned: number;
+  durationMs: number;
+}
+
+export interface NodeWatcherOptions {
+  nodeIndex: number;
+  /** `host:port`, used as metric label and in records. */
+  label: string;
+  db: number;
+  subscriber: Redis;
+  commands: Redis;
+  rules: TokenRules;
+  inventory: Inventory;
+  sink: WatcherSink;
+  maxKeyBytes: number;
+  scanCount: number;
+  configureNotifications: boolean;
+  recheckIntervalMs: number;
+  infoIntervalMs: number;
+  now: () => number;
+  logger: Logger;
+}
+
+interface Item {
+  event: string;
+  key: Buffer;
+  at: number;
+}
+
+interface Prepared extends Item {
+  c: ClassifiedKey;
+  /** The key as a latin1 string. */
+  k: string;
+  /**
+   * PEXPIRETIME reply: -2 gone, -1 no TTL, else unix ms (Redis clock). NaN when unknown: not
+   * looked up because a later event in the same batch changed the key again, or the look-up
+   * failed. The look-up runs after the events, so it only describes the key's LAST state.
+   */
+  expireAt?: number;
+  /** A write immediately followed by an `expire` of the same key (SET EX, HSET+EXPIRE in MULTI). */
+  withTtl?: boolean;
+  /** That `expire`: already covered by the write record. */
+  absorbed?: boolean;
+}
+
+/** Events whose handling needs the key's expiry. */
+const NEEDS_EXPIRY = new Set(['set', 'expire', 'hset', 'rename_to', 'restore', 'copy_to']);
+/** Events that write a token. */
+const WRITES = new Set(['set', 'restore', 'copy_to']);
+/** Events after which a key's expiry may differ (so an earlier look-up would be stale). */
+const CHANGES_KEY = new Set([
+  ...NEEDS_EXPIRY,
+  'persist',
+  'del',
+  'expired',
+  'evicted',
+  'rename_from',
+]);
+const ENDS: Record<string, TokenEventType> = {
+  del: 'deleted',
+  expired: 'expired',
+  evicted: 'evicted',
+};
+
+/**
+ * Watches one Redis node: a subscriber connection on `__keyevent@<db>__:*` and a command
+ * connection for PEXPIRETIME look-ups, SCAN reconciliation, CONFIG and INFO.
+ *
+ * Pub/sub is fire-and-forget (nothing is buffered for a disconnected client), so every
+ * disconnect opens a blind spot: on reconnect the watcher resubscribes FIRST, then reconciles
+ * the inventory against SCAN and reports a gap with what changed while it was blind.
+ */
+export class NodeWatcher {
+  readonly label: string;
+  readonly #o: NodeWatcherOptions;
+  readonly #prefix: string;
+  #batch: Item[] = [];
+  #processing = false;
+  #subscribed = false;
+  #baselined = false;
+  #blindSince: number | undefined;
+  #blindReason = 'startup';
+  #reconciling: Promise<void> | undefined;
+  #offsetMs = 0;
+  #notifications: NotificationStatus | undefined;
+  #recheckTimer: NodeJS.Timeout | undefined;
+  #infoTimer: NodeJS.Timeout | undefined;
+  #pendingRename: { c: ClassifiedKey; entry: InventoryEntry | undefined } | undefined;
+  /** Last write of the previous batch, to pair it with an `expire` that opens the next one. */
+  #lastWrite: string | undefined;
+  #lastHits: { hits: number; misses: number } | undefined;
+  #closed = false;
+  #idle: (() => void)[] = [];
+
+  constructor(options: NodeWatcherOptions) {
+    this.#o = options;
+    this.label = options.label;
+    this.#prefix = `__keyevent@${options.db}__:`;
+  }
+
+  get subscribed(): boolean {
+    return this.#subscribed;
+  }
+
+  get baselined(): boolean {
+    return this.#baselined;
+  }
+
+  get notifications(): NotificationStatus | undefined {
+    return this.#notifications;
+  }
+
+  start(): void {
+    const { subscriber, commands } = this.#o;
+    subscriber.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer, message: Buffer) => {
+      this.#batch.push({
+        event: channel.toString('latin1', this.#prefix.length),
+        key: message,
+        at: this.#o.now(),
+      });
+      if (!this.#processing) this.#kick();
+    });
+    subscriber.on('ready', () => void this.#onReady());
+    subscriber.on('close', () => this.#onDown('subscriber connection closed'));
+    subscriber.on('error', (err: Error) => {
+      this.#o.logger.warn({ node: this.label, err: err.message }, 'keyspace subscriber error');
+    });
+    commands.on('error', (err: Error) => {
+      this.#o.logger.warn({ node: this.label, err: err.message }, 'redis command connection error');
+    });
+    this.#recheckTimer = setInterval(() => void this.#recheck(), this.#o.recheckIntervalMs);
+    this.#recheckTimer.unref();
+    this.#infoTimer = setInterval(() => void this.#pollInfo(), this.#o.infoIntervalMs);
+    this.#infoTimer.unref();
+    subscriber.connect().catch(() => undefined);
+    commands.connect().catch(() => undefined);
+  }
+
+  /** Resolves once every notification received so far has been applied. */
+  async idle(): Promise<void> {
+    if (!this.#processing && this.#batch.length === 0) return;
+    await new Promise<void>((resolve) => this.#idle.push(resolve));
+  }
+
+  /** Resolves once a reconciliation in progress (if any) finished. */
+  async settled(): Promise<void> {
+    await this.#reconciling;
+    await this.idle();
+  }
+
+  /** Declare a blind spot from outside (e.g. dropped audit records) and reconcile now. */
+  markBlind(reason: string, since: number): Promise<void> {
+    this.#blindSince = Math.min(this.#blindSince ?? since, since);
+    this.#blindReason = reason;
+    return this.#reconcile();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#recheckTimer);
+    clearInterval(this.#infoTimer);
+    await this.idle();
+    this.#o.subscriber.disconnect();
+    this.#o.commands.disconnect();
+  }
+
+  #onDown(reason: string): void {
+    if (this.#closed) return;
+    if (this.#subscribed) {
+      this.#subscribed = false;
+      this.#blindSince ??= this.#o.now();
+      this.#blindReason = reason;
+      this.#o.logger.warn(
+        { node: this.label },
+        'keyspace subscriber disconnected: blind spot opened',
+      );
+      this.#emitStatus();
+    }
+  }
+
+  async #onReady(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.#waitCommandsReady();
+      this.#notifications = await ensureNotifications(
+        this.#o.commands,
+        this.#o.configureNotifications,
+      );
+      if (this.#notifications.problem) {
+        this.#o.logger.warn(
+          { node: this.label, problem: this.#notifications.problem },
+          'keyspace notifications not fully enabled',
+        );
+      } else if (this.#notifications.added) {
+        this.#o.logger.info(
+          { node: this.label, added: this.#notifications.added },
+          'enabled keyspace notification flags',
+        );
+      }
+      this.#offsetMs = await clockOffset(this.#o.commands, this.#o.now);
+      // Subscribe before reconciling so nothing that happens during the SCAN is missed.
+      await this.#o.subscriber.psubscribe(`${this.#prefix}*`);
+      this.#subscribed = true;
+      this.#emitStatus();
+      await this.#pollInfo();
+      await this.#reconcile();
+    } catch (err) {
+      this.#o.logger.warn(
+        { node: this.label, err: (err as Error).message },
+        'keyspace subscribe/reconcile failed; will retry on reconnect',
+      );
+    }
+  }
+
+  async #waitCommandsReady(): Promise<void> {
+    const c = this.#o.commands;
+    if (c.status === 'ready') return;
+    await new Promise<void>((resolve) => c.once('ready', () => resolve()));
+  }
+
+  #reconcile(): Promise<void> {
+    this.#reconciling ??= this.#doReconcile().finally(() => {
+      this.#reconciling = undefined;
+    });
+    return this.#reconciling;
+  }
+
+  async #doReconcile(): Promise<void> {
+    const o = this.#o;
+    if (this.#baselined && this.#blindSince === undefined) return;
+    const start = this.#blindSince ?? o.now();
+    const reason = this.#blindReason;
+    o.inventory.beginReconcile(o.nodeIndex);
+    let result;
+    try {
+      result = await scanSnapshot(o.commands, o.rules, {
+        count: o.scanCount,
+        maxKeyBytes: o.maxKeyBytes,
+      });
+    } catch (err) {
+      o.inventory.abortReconcile(o.nodeIndex);
+      throw err;
+    }
+    // Apply every notification that arrived during the SCAN before comparing.
+    await this.idle();
+    const changes = o.inventory.applySnapshot(o.nodeIndex, result.snapshot);
+    const end = o.now();
+    if (!this.#baselined) {
+      this.#baselined = true;
+      this.#blindSince = undefined;
+      const counts: Record<string, number> = {};
+      for (const [kind, m] of result.snapshot) counts[kind] = m.size;
+      o.sink.baseline({
+        node: this.label,
+        at: end,
+        counts,
+        scanned: result.scanned,
+        unmatched: result.unmatched,
+        durationMs: Math.round(result.durationMs),
+      });
+      return;
+    }
+    this.#blindSince = undefined;
+    o.sink.gap({
+      node: this.label,
+      start,
+      end,
+      reason,
+      changes,
+      scanned: result.scanned,
+      durationMs: Math.round(result.durationMs),
+    });
+  }
+
+  async #recheck(): Promise<void> {
+    if (this.#closed || this.#o.commands.status !== 'ready') return;
+    const before = this.#notifications;
+    try {
+      const status = await ensureNotifications(this.#o.commands, this.#o.configureNotifications);
+      this.#notifications = status;
+      this.#offsetMs = await clockOffset(this.#o.commands, this.#o.now);
+      const flagsWereWiped = status.added !== '' || !status.enabled;
+      if (flagsWereWiped && (before?.enabled ?? false)) {
+        // Events published while the flags were off are lost: that was a blind spot.
+        this.#o.logger.warn(
+          { node: this.label, added: status.added, problem: status.problem },
+          'keyspace notification flags were removed on the server',
+        );
+        this.#blindSince ??= this.#o.now() - this.#o.recheckIntervalMs;
+        this.#blindReason = 'notifications_disabled';
+      }
+      if (status.enabled && this.#blindSince !== undefined && this.#subscribed)
+        await this.#reconcile();
+    } catch (err) {
+      this.#o.logger.warn(
+        { node: this.label, err: (err as Error).message },
+        'notification re-check failed',
+      );
+    }
+    this.#emitStatus();
+  }
+
+  async #pollInfo(): Promise<void> {
+    if (this.#closed || this.#o.commands.status !== 'ready') return;
+    try {
+      const now = await readHitMiss(this.#o.commands);
+      const last = this.#lastHits;
+      // A restarted Redis resets its counters: count from zero again rather than going negative.
+      const dh = last && now.hits >= last.hits ? now.hits - last.hits : now.hits;
+      const dm = last && now.misses >= last.misses ? now.misses - last.misses : now.misses;
+      this.#lastHits = now;
+      this.#o.sink.hitMiss(this.label, dh, dm);
+    } catch {
+      // the status gauge reports the node down through the subscriber state
+    }
+  }
+
+  #emitStatus(): void {
+    this.#o.sink.status({
+      node: this.label,
+      subscribed: this.#subscribed,
+      notifications: this.#notifications,
+    });
+  }
+
+  #kick(): void {
+    this.#processing = true;
+    setImmediate(() => void this.#process());
+  }
+
+  async #process(): Promise<void> {
+    try {
+      while (this.#batch.length > 0) {
+        const items = this.#batch;
+        this.#batch = [];
+        const prepared = this.#classify(items);
+        await this.#lookup(prepared);
+        for (const p of prepared) this.#apply(p);
+      }
+    } catch (err) {
+      this.#o.logger.error(
+        { node: this.label, err: (err as Error).message },
+        'keyspace batch failed',
+      );
+    } finally {
+      this.#processing = false;
+      const waiters = this.#idle;
+      this.#idle = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  #classify(items: Item[]): Prepared[] {
+    const out: Prepared[] = [];
+    let unmatched = 0;
+    for (const it of items) {
+      if (it.key.length > this.#o.maxKeyBytes) {
+        unmatched += 1;
+        continue;
+      }
+      const k = it.key.toString('latin1');
+      const c = this.#o.rules.classify(k);
+      if (c) out.push({ ...it, c, k });
+      else if (it.event !== 'rename_to') unmatched += 1;
+      else out.push({ ...it, c: { kind: '', fingerprint: '', keyAttrs: {} }, k });
+    }
+    if (unmatched > 0) this.#o.sink.unmatched(unmatched);
+    this.#pairWrites(out);
+    return out;
+  }
+
+  /** SET EX emits `set` then `expire` back to back: one write with a TTL, not two events. */
+  #pairWrites(items: Prepared[]): void {
+    let prevWrite = this.#lastWrite;
+    for (const p of items) {
+      if (p.event === 'expire' && prevWrite === p.k) {
+        p.absorbed = true;
+        const i = items.indexOf(p);
+        const w = i > 0 ? items[i - 1] : undefined;
+        if (w) w.withTtl = true;
+        prevWrite = undefined;
+        continue;
+      }
+      prevWrite = WRITES.has(p.event) || p.event === 'hset' ? p.k : undefined;
+    }
+    this.#lastWrite = prevWrite;
+  }
+
+  /**
+   * One pipelined PEXPIRETIME round trip for the whole batch, never one per event. Only the last
+   * event of each key in the batch is looked up: earlier ones were superseded before the reply.
+   */
+  async #lookup(prepared: Prepared[]): Promise<void> {
+    const last = new Map<string, number>();
+    prepared.forEach((p, i) => {
+      if (CHANGES_KEY.has(p.event) && !p.absorbed) last.set(p.k, i);
+    });
+    const need: Prepared[] = [];
+    prepared.forEach((p, i) => {
+      if (p.c.kind === '' || p.absorbed || !NEEDS_EXPIRY.has(p.event)) return;
+      if (last.get(p.k) === i) need.push(p);
+      else p.expireAt = Number.NaN;
+    });
+    if (need.length === 0) return;
+    try {
+      const pipe = this.#o.commands.pipeline();
+      for (const p of need) pipe.call('PEXPIRETIME', p.key);
+      const replies = (await pipe.exec()) ?? [];
+      need.forEach((p, i) => {
+        const r = replies[i];
+        p.expireAt = r && !r[0] ? Number(r[1]) : Number.NaN;
+      });
+    } catch {
+      for (const p of need) p.expireAt = Number.NaN;
+    }
+  }
+
+  #apply(p: Prepared): void {
+    const { event, c } = p;
+    if (p.absorbed) return;
+    const inv = this.#o.inventory;
+    const node = this.#o.nodeIndex;
+    if (event === 'rename_from') {
+      this.#pendingRename = { c, entry: inv.delete(c.kind, c.fingerprint, node) };
+      return;
+    }
+    if (event === 'rename_to') {
+      const from = this.#pendingRename;
+      this.#pendingRename = undefined;
+      if (c.kind === '') {
+        // Renamed to a key that is not a token: for us the token left.
+        if (from) this.#end(p, from.c, 'deleted', from.entry);
+        return;
+      }
+      // RENAME keeps the TTL: the old entry knows it, the look-up is only a fallback.
+      const due = from?.entry ? from.entry.due : this.#due(p.expireAt);
+      inv.set(c.kind, c.fingerprint, { due, written: from?.entry?.written ?? p.at, node });
+      this.#emit(p, c, from ? 'renamed' : 'written', {
+        dueAt: this.#localDue(due),
+        ttlMs: this.#ttl(due, p.at),
+        renamedFrom: from ? { kind: from.c.kind, fingerprint: from.c.fingerprint } : undefined,
+      });
+      return;
+    }
+    const end = ENDS[event];
+    if (end) {
+      this.#end(p, c, end, inv.delete(c.kind, c.fingerprint, node));
+      return;
+    }
+    const known = inv.get(c.kind, c.fingerprint);
+    if (WRITES.has(event) || (event === 'hset' && !known)) {
+      let due: number | null;
+      if (p.withTtl) {
+        due = this.#due(p.expireAt);
+        if (due === null) due = Number.NaN; // the TTL was removed again before the look-up
+      } else if (
+        event === 'set' &&
+        known &&
+        typeof known.due === 'number' &&
+        p.expireAt === known.due
+      ) {
+        due = known.due; // SET ... KEEPTTL
+      } else {
+        due = null; // SET without EX/KEEPTTL and a new hash carry no TTL
+      }
+      inv.set(c.kind, c.fingerprint, { due, written: p.at, node });
+      this.#emit(p, c, 'written', { dueAt: this.#localDue(due), ttlMs: this.#ttl(due, p.at) });
+      return;
+    }
+    if (event === 'persist') {
+      inv.set(c.kind, c.fingerprint, { due: null, written: known?.written ?? 0, node });
+      this.#emit(p, c, 'persisted', { dueAt: null, ttlMs: null });
+      return;
+    }
+    if (event === 'expire') {
+      let due = this.#due(p.expireAt);
+      if (due === null) due = Number.NaN; // superseded by a later PERSIST before the look-up
+      inv.set(c.kind, c.fingerprint, { due, written: known?.written ?? 0, node });
+      this.#emit(p, c, 'ttl_changed', { dueAt: this.#localDue(due), ttlMs: this.#ttl(due, p.at) });
+    }
+    // hset on a live hash, hdel, new, append, ...: not a lifecycle change.
+  }
+
+  #end(
+    p: Prepared,
+    c: ClassifiedKey,
+    type: TokenEventType,
+    entry: InventoryEntry | undefined,
+  ): void {
+    const extra: Partial<TokenEvent> = {};
+    if (entry && entry.written > 0) extra.lifetimeMs = Math.max(0, p.at - entry.written);
+    if (type === 'expired' && entry && entry.due !== null && !Number.isNaN(entry.due)) {
+      extra.expiryLagMs = p.at - (entry.due - this.#offsetMs);
+    }
+    this.#emit(p, c, type, extra);
+  }
+
+  #emit(p: Prepared, c: ClassifiedKey, type: TokenEventType, extra: Partial<TokenEvent>): void {
+    this.#o.sink.token({
+      type,
+      kind: c.kind,
+      fingerprint: c.fingerprint,
+      keyAttrs: c.keyAttrs,
+      node: this.label,
+      db: this.#o.db,
+      observedAt: p.at,
+      redisEvent: p.event,
+      ...extra,
+    });
+  }
+
+  /** PEXPIRETIME reply -> inventory due: null no TTL, NaN unknown (or gone), else Redis-clock ms. */
+  #due(expireAt: number | undefined): number | null {
+    if (expireAt === undefined || Number.isNaN(expireAt) || expireAt === -2) return Number.NaN;
+    if (expireAt === -1) return null;
+    return expireAt;
+  }
+
+  #localDue(due: number | null): number | null | undefined {
+    if (due === null) return null;
+    if (Number.isNaN(due)) return undefined;
+    return due - this.#offsetMs;
+  }
+
+  #ttl(due: number | null, at: number): number | null | undefined {
+    if (due === null) return null;
+    if (Number.isNaN(due)) return undefined;
+    return Math.max(0, due - this.#offsetMs - at);
+  }
+}

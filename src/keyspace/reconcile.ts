@@ -1,0 +1,82 @@
+import type { Redis } from 'ioredis';
+import type { Snapshot } from './inventory.js';
+import type { TokenRules } from './token-rules.js';
+
+export interface ScanResult {
+  snapshot: Snapshot;
+  scanned: number;
+  matched: number;
+  unmatched: number;
+  durationMs: number;
+}
+
+/**
+ * Reads every token key of a node with SCAN (binary-safe) and its expiry with pipelined
+ * PEXPIRETIME (absolute, Redis >= 7.0), so the result compares exactly with what live events
+ * recorded. Keys that vanish between SCAN and PEXPIRETIME (-2) are simply not in the snapshot.
+ */
+export async function scanSnapshot(
+  client: Redis,
+  rules: TokenRules,
+  options: { count: number; maxKeyBytes: number },
+): Promise<ScanResult> {
+  const started = performance.now();
+  const snapshot: Snapshot = new Map();
+  for (const k of rules.kinds) snapshot.set(k, new Map());
+  let cursor = '0';
+  let scanned = 0;
+  let matched = 0;
+  let unmatched = 0;
+  do {
+    const [next, keys] = await client.scanBuffer(cursor, 'COUNT', options.count);
+    cursor = next.toString();
+    scanned += keys.length;
+    const found: { kind: string; fingerprint: string }[] = [];
+    const pipe = client.pipeline();
+    for (const key of keys) {
+      const c =
+        key.length > options.maxKeyBytes ? undefined : rules.classify(key.toString('latin1'));
+      if (!c) {
+        unmatched += 1;
+        continue;
+      }
+      found.push(c);
+      pipe.call('PEXPIRETIME', key);
+    }
+    if (found.length === 0) continue;
+    const replies = (await pipe.exec()) ?? [];
+    for (let i = 0; i < found.length; i++) {
+      const f = found[i] as { kind: string; fingerprint: string };
+      const [err, value] = replies[i] ?? [new Error('no reply'), null];
+      if (err) throw err;
+      const t = Number(value);
+      if (t === -2) continue;
+      matched += 1;
+      let m = snapshot.get(f.kind);
+      if (!m) {
+        m = new Map();
+        snapshot.set(f.kind, m);
+      }
+      m.set(f.fingerprint, t === -1 ? null : t);
+    }
+  } while (cursor !== '0');
+  return { snapshot, scanned, matched, unmatched, durationMs: performance.now() - started };
+}
+
+/** Offset of the Redis clock against ours (ms): redisTime - localTime, from TIME. */
+export async function clockOffset(client: Redis, now: () => number): Promise<number> {
+  const t0 = now();
+  const [sec, usec] = (await client.call('TIME')) as [string, string];
+  const t1 = now();
+  return Number(sec) * 1000 + Math.floor(Number(usec) / 1000) - (t0 + t1) / 2;
+}
+
+/** keyspace_hits / keyspace_misses from INFO stats. */
+export async function readHitMiss(client: Redis): Promise<{ hits: number; misses: number }> {
+  const text = (await client.call('INFO', 'stats')) as string;
+  const get = (name: string): number => {
+    const m = new RegExp(`^${name}:(\\d+)`, 'm').exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  return { hits: get('keyspace_hits'), misses: get('keyspace_misses') };
+}

@@ -1,0 +1,151 @@
+import type { Ledger } from '../audit/ledger.js';
+import type { TokenEvent } from '../domain/token-event.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { BaselineReport, GapReport, NodeStatus, WatcherSink } from './node-watcher.js';
+
+/**
+ * Turns what the node watchers observe into audit records and metrics, and hands token events
+ * on to whoever listens (the correlator). The hot path: one object, one counter increment and
+ * one queued ledger append per event.
+ */
+export class KeyspaceRecorder implements WatcherSink {
+  readonly #ledger: Ledger;
+  readonly #metrics: Metrics;
+  readonly #db: number;
+  readonly #listeners: ((ev: TokenEvent) => void)[] = [];
+  readonly #statuses = new Map<string, NodeStatus>();
+
+  constructor(ledger: Ledger, metrics: Metrics, db: number) {
+    this.#ledger = ledger;
+    this.#metrics = metrics;
+    this.#db = db;
+  }
+
+  onToken(listener: (ev: TokenEvent) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  statuses(): NodeStatus[] {
+    return [...this.#statuses.values()];
+  }
+
+  token(ev: TokenEvent): void {
+    const m = this.#metrics;
+    m.tokenEvents.inc({ kind: ev.kind, event: ev.type });
+    if (ev.type === 'written' && typeof ev.ttlMs === 'number')
+      m.tokenTtl.observe({ kind: ev.kind }, ev.ttlMs / 1000);
+    if (
+      ev.lifetimeMs !== undefined &&
+      (ev.type === 'expired' || ev.type === 'deleted' || ev.type === 'evicted')
+    ) {
+      m.tokenLifetime.observe({ kind: ev.kind, end: ev.type }, ev.lifetimeMs / 1000);
+    }
+    if (ev.expiryLagMs !== undefined)
+      m.expiryLag.observe({ kind: ev.kind }, Math.max(0, ev.expiryLagMs) / 1000);
+    this.#ledger.append({
+      time: ev.observedAt,
+      source: 'redis',
+      type: `token.${ev.type}`,
+      kind: ev.kind,
+      fingerprint: ev.fingerprint,
+      attrs: {
+        node: ev.node,
+        db: ev.db,
+        redisEvent: ev.redisEvent,
+        key: ev.keyAttrs,
+        dueAt: ev.dueAt,
+        ttlMs: ev.ttlMs,
+        ttlUnknown: ev.type === 'written' && ev.dueAt === undefined ? true : undefined,
+        lifetimeMs: ev.lifetimeMs,
+        expiryLagMs: ev.expiryLagMs,
+        renamedFrom: ev.renamedFrom,
+      },
+    });
+    for (const l of this.#listeners) l(ev);
+  }
+
+  unmatched(count: number): void {
+    this.#metrics.keysUnmatched.inc(count);
+  }
+
+  baseline(r: BaselineReport): void {
+    this.#ledger.append({
+      time: r.at,
+      source: 'redis',
+      type: 'keyspace.baseline',
+      attrs: {
+        node: r.node,
+        counts: r.counts,
+        scanned: r.scanned,
+        unmatched: r.unmatched,
+        durationMs: r.durationMs,
+      },
+    });
+  }
+
+  gap(r: GapReport): void {
+    const m = this.#metrics;
+    const durationMs = Math.max(0, r.end - r.start);
+    m.keyspaceGaps.inc({ node: r.node });
+    m.keyspaceGapSeconds.inc({ node: r.node }, durationMs / 1000);
+    const summary: Record<string, Record<string, number>> = {
+      appeared: {},
+      vanished: {},
+      ttl_changed: {},
+    };
+    for (const c of r.changes) {
+      const bucket = summary[c.change] as Record<string, number>;
+      bucket[c.kind] = (bucket[c.kind] ?? 0) + 1;
+      m.reconcileChanges.inc({ kind: c.kind, change: c.change });
+    }
+    this.#ledger.append({
+      time: r.end,
+      source: 'redis',
+      type: 'keyspace.gap',
+      attrs: {
+        node: r.node,
+        start: r.start,
+        end: r.end,
+        durationMs,
+        reason: r.reason,
+        ...summary,
+        scanned: r.scanned,
+        reconcileMs: r.durationMs,
+      },
+    });
+    for (const c of r.changes) {
+      const ev: TokenEvent = {
+        type: c.change === 'ttl_changed' ? 'ttl_changed' : c.change,
+        kind: c.kind,
+        fingerprint: c.fingerprint,
+        keyAttrs: {},
+        node: r.node,
+        db: this.#db,
+        observedAt: r.end,
+        redisEvent: 'reconcile',
+      };
+      m.tokenEvents.inc({ kind: ev.kind, event: ev.type });
+      this.#ledger.append({
+        time: r.end,
+        source: 'redis',
+        type: `token.${ev.type}`,
+        kind: c.kind,
+        fingerprint: c.fingerprint,
+        attrs: { node: r.node, via: 'reconcile', gapStart: r.start, gapEnd: r.end },
+      });
+      for (const l of this.#listeners) l(ev);
+    }
+  }
+
+  status(s: NodeStatus): void {
+    this.#statuses.set(s.node, s);
+    this.#metrics.redisUp.set({ node: s.node }, s.subscribed ? 1 : 0);
+    if (s.notifications)
+      this.#metrics.notificationsEnabled.set({ node: s.node }, s.notifications.enabled ? 1 : 0);
+  }
+
+  hitMiss(node: string, hits: number, misses: number): void {
+    this.#metrics.redisHits.inc({ node }, hits);
+    this.#metrics.redisMisses.inc({ node }, misses);
+  }
+}

@@ -1,0 +1,123 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+/** A free loopback TCP port (bound then released; the tiny race is acceptable in tests). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RedisServer {
+  port: number;
+  url: string;
+  dir: string;
+  /** A new command client (closed by stop()). */
+  client(): Redis;
+  /** Stop the server process (SIGTERM, or SIGKILL when `kill`). */
+  halt(kill?: boolean): Promise<void>;
+  /** Start it again on the same port and dir (AOF, when enabled, restores the data). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface RedisServerOptions {
+  args?: string[];
+  /** Notifications config at start; default none (tokenwatch must turn them on). */
+  notify?: string;
+}
+
+/**
+ * Starts a real `redis-server` on an ephemeral loopback port with its own temp dir. No mocked
+ * Redis anywhere in this test suite.
+ */
+export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'tw-redis-'));
+  const clients: Redis[] = [];
+  let proc: ChildProcess | undefined;
+
+  const launch = async (): Promise<void> => {
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--notify-keyspace-events',
+      options.notify ?? '',
+      ...(options.args ?? []),
+    ];
+    const p = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc = p;
+    let out = '';
+    p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      if (p.exitCode !== null) throw new Error(`redis-server exited: ${out}`);
+      const probe = new Redis({
+        port,
+        host: '127.0.0.1',
+        lazyConnect: true,
+        retryStrategy: () => null,
+        maxRetriesPerRequest: 0,
+      });
+      probe.on('error', () => undefined);
+      try {
+        await probe.connect();
+        await probe.ping();
+        probe.disconnect();
+        return;
+      } catch {
+        probe.disconnect();
+      }
+      if (Date.now() > deadline) throw new Error(`redis-server did not start: ${out}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  };
+
+  const halt = async (kill = false): Promise<void> => {
+    const p = proc;
+    if (!p || p.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill(kill ? 'SIGKILL' : 'SIGTERM');
+    });
+  };
+
+  await launch();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    dir,
+    client() {
+      const c = new Redis({ port, host: '127.0.0.1' });
+      c.on('error', () => undefined);
+      clients.push(c);
+      return c;
+    },
+    halt,
+    restart: launch,
+    async stop() {
+      for (const c of clients) c.disconnect();
+      await halt(true);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

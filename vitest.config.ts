@@ -1,0 +1,25 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/**/*.redis.test.ts', 'test/**/*.int.test.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/**/*.redis.test.ts', 'test/**/*.int.test.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
+          // Each file starts its own redis-server processes; keep the 2-core machine breathing.
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});
