@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { ConfigError, TokenwatchError, isTokenwatchError } from './errors.js';
-import { listRecords, openReadOnly } from './audit/query.js';
+import { ConfigError, isTokenwatchError } from './errors.js';
+import { usage, type Command } from './cli/usage.js';
 import { VERSION } from './version.js';
 
 const USAGE = `tokenwatch ${VERSION}: observability and SOC 2 auditing for OAuth tokens in Redis
@@ -13,85 +13,33 @@ Usage:
   tokenwatch --version | --help
 `;
 
-function usage(message: string): never {
-  throw new TokenwatchError('ERR_USAGE', message);
-}
-
-function parseIso(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) usage(`${flag} must be an ISO 8601 time, got "${value}"`);
-  return t;
-}
+/** Subcommands, loaded lazily so `serve` does not pay for report code and vice versa. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => {
+    const { serve } = await import('./main.js');
+    return async (args) => {
+      const { values } = parseArgs({ args, options: { config: { type: 'string' } }, strict: true });
+      await serve(values.config);
+      return -1; // keeps running; signals end it
+    };
+  },
+  'audit list': async () => (await import('./cli/audit-list.js')).auditList,
+};
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  switch (command) {
-    case undefined:
-    case '--help':
-    case '-h':
-    case 'help':
-      process.stdout.write(USAGE);
-      return command === undefined ? 2 : 0;
-    case '--version':
-      process.stdout.write(`${VERSION}\n`);
-      return 0;
-    case 'serve': {
-      const { values } = parseArgs({
-        args: rest,
-        options: { config: { type: 'string' } },
-        strict: true,
-      });
-      const { serve } = await import('./main.js');
-      await serve(values.config);
-      return -1; // keeps running; signals end it
-    }
-    case 'audit': {
-      const [sub, ...args] = rest;
-      if (sub !== 'list') usage(`unknown audit subcommand "${sub ?? ''}" (try: audit list)`);
-      const { values } = parseArgs({
-        args,
-        options: {
-          db: { type: 'string' },
-          type: { type: 'string' },
-          since: { type: 'string' },
-          limit: { type: 'string' },
-          json: { type: 'boolean', default: true },
-        },
-        strict: true,
-      });
-      if (!values.db) usage('audit list needs --db PATH');
-      const limit = values.limit === undefined ? undefined : Number(values.limit);
-      if (limit !== undefined && (!Number.isInteger(limit) || limit < 0))
-        usage('--limit must be a whole number');
-      const db = openReadOnly(values.db);
-      try {
-        const rows = listRecords(db, {
-          type: values.type,
-          since: parseIso(values.since, '--since'),
-          limit,
-        });
-        for (const r of rows) {
-          process.stdout.write(
-            `${JSON.stringify({
-              seq: r.seq,
-              time: new Date(r.time).toISOString(),
-              source: r.source,
-              type: r.type,
-              kind: r.kind,
-              fingerprint: r.fingerprint,
-              attributes: r.attrs,
-            })}\n`,
-          );
-        }
-      } finally {
-        db.close();
-      }
-      return 0;
-    }
-    default:
-      usage(`unknown command "${command}"\n\n${USAGE}`);
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
   }
+  if (command === '--version') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const two = `${command} ${rest[0] ?? ''}`;
+  if (COMMANDS[two]) return (await COMMANDS[two]())(rest.slice(1));
+  if (COMMANDS[command]) return (await COMMANDS[command]())(rest);
+  usage(`unknown command "${argv.slice(0, 2).join(' ')}"\n\n${USAGE}`);
 }
 
 main(process.argv.slice(2)).then(
@@ -99,18 +47,12 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof ConfigError) {
-      console.error(`tokenwatch: ${err.message}`);
-      process.exitCode = 2;
-    } else if (
+    const message = err instanceof Error ? err.message : String(err);
+    const usageLike =
+      err instanceof ConfigError ||
       (isTokenwatchError(err) && (err.code === 'ERR_USAGE' || err.code.startsWith('ERR_CONFIG'))) ||
-      String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')
-    ) {
-      console.error(`tokenwatch: ${(err as Error).message}`);
-      process.exitCode = 2;
-    } else {
-      console.error(`tokenwatch: ${err instanceof Error ? err.message : String(err)}`);
-      process.exitCode = 1;
-    }
+      String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
+    console.error(`tokenwatch: ${message}`);
+    process.exitCode = usageLike ? 2 : 1;
   },
 );

@@ -1,0 +1,34 @@
+# syntax=docker/dockerfile:1
+# tokenwatch: multi-stage build on Node 22 LTS (slim), running as a non-root user.
+
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+# better-sqlite3 builds its native addon when no prebuilt binary matches.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm ci --no-audit --no-fund \
+ && npm prune --omit=dev
+
+FROM node:22-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    TOKENWATCH_HOST=0.0.0.0 \
+    TOKENWATCH_AUDIT_PATH=/var/lib/tokenwatch/tokenwatch.db
+WORKDIR /app
+RUN groupadd --system tokenwatch \
+ && useradd --system --gid tokenwatch --home-dir /var/lib/tokenwatch --shell /usr/sbin/nologin tokenwatch \
+ && mkdir -p /var/lib/tokenwatch \
+ && chown tokenwatch:tokenwatch /var/lib/tokenwatch
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY config ./config
+USER tokenwatch
+VOLUME ["/var/lib/tokenwatch"]
+EXPOSE 9464
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.TOKENWATCH_PORT||9464)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["node", "dist/cli.js"]
+CMD ["serve"]
