@@ -36,6 +36,11 @@ export class Fingerprinter {
     return this.#prefix + createHmac('sha256', this.current.key).update(value).digest('hex');
   }
 
+  /** Fingerprint of raw bytes carried in a latin1 string (how Redis keys are handled). */
+  ofLatin1(bytes: string): string {
+    return this.#prefix + createHmac('sha256', this.current.key).update(bytes, 'latin1').digest('hex');
+  }
+
   /** Fingerprints under every key id (for auditors searching history). */
   all(value: string | Buffer): { keyId: string; fingerprint: string }[] {
     return this.keys.map((k) => ({

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { TokenEvent, TokenEventType } from '../domain/token-event.js';
@@ -82,6 +83,21 @@ interface Prepared extends Item {
   absorbed?: boolean;
 }
 
+/** Most notifications handled per look-up round trip. */
+const MAX_CHUNK = 5000;
+
+const NOT_A_TOKEN: ClassifiedKey = { kind: '', fingerprint: '', keyAttrs: {} };
+
+/**
+ * PEXPIRETIME of many keys in one command: a batch of 10 000 notifications costs one command to
+ * parse, not 10 000. Keys travel as ARGV, and `allow-cross-slot-keys` lets a Cluster node answer
+ * for all of its own keys. Read-only.
+ */
+const EXPIRY_SCRIPT = `#!lua flags=no-writes,allow-cross-slot-keys
+local r = {}
+for i, k in ipairs(ARGV) do r[i] = redis.call('PEXPIRETIME', k) end
+return r`;
+
 /** Events whose handling needs the key's expiry. */
 const NEEDS_EXPIRY = new Set(['set', 'expire', 'hset', 'rename_to', 'restore', 'copy_to']);
 /** Events that write a token. */
@@ -125,6 +141,8 @@ export class NodeWatcher {
   #recheckTimer: NodeJS.Timeout | undefined;
   #infoTimer: NodeJS.Timeout | undefined;
   #pendingRename: { c: ClassifiedKey; entry: InventoryEntry | undefined } | undefined;
+  #scriptSha = createHash('sha1').update(EXPIRY_SCRIPT).digest('hex');
+  #scriptOk: boolean | undefined;
   /** Last write of the previous batch, to pair it with an `expire` that opens the next one. */
   #lastWrite: string | undefined;
   #lastHits: { hits: number; misses: number } | undefined;
@@ -371,8 +389,10 @@ export class NodeWatcher {
   async #process(): Promise<void> {
     try {
       while (this.#batch.length > 0) {
-        const items = this.#batch;
-        this.#batch = [];
+        // Bounded chunks keep the event loop reading the subscriber socket between them: a
+        // subscriber that stops reading is cut off by Redis (client-output-buffer-limit pubsub).
+        const items = this.#batch.length <= MAX_CHUNK ? this.#batch : this.#batch.slice(0, MAX_CHUNK);
+        this.#batch = items === this.#batch ? [] : this.#batch.slice(MAX_CHUNK);
         const prepared = this.#classify(items);
         await this.#lookup(prepared);
         for (const p of prepared) this.#apply(p);
@@ -400,9 +420,9 @@ export class NodeWatcher {
       }
       const k = it.key.toString('latin1');
       const c = this.#o.rules.classify(k);
-      if (c) out.push({ ...it, c, k });
+      if (c) out.push(Object.assign(it, { c, k }));
       else if (it.event !== 'rename_to') unmatched += 1;
-      else out.push({ ...it, c: { kind: '', fingerprint: '', keyAttrs: {} }, k });
+      else out.push(Object.assign(it, { c: NOT_A_TOKEN, k }));
     }
     if (unmatched > 0) this.#o.sink.unmatched(unmatched);
     this.#pairWrites(out);
@@ -412,11 +432,11 @@ export class NodeWatcher {
   /** SET EX emits `set` then `expire` back to back: one write with a TTL, not two events. */
   #pairWrites(items: Prepared[]): void {
     let prevWrite = this.#lastWrite;
-    for (const p of items) {
+    for (let i = 0; i < items.length; i++) {
+      const p = items[i] as Prepared;
       if (p.event === 'expire' && prevWrite === p.k) {
         p.absorbed = true;
-        const i = items.indexOf(p);
-        const w = i > 0 ? items[i - 1] : undefined;
+        const w = items[i - 1];
         if (w) w.withTtl = true;
         prevWrite = undefined;
         continue;
@@ -442,17 +462,45 @@ export class NodeWatcher {
       else p.expireAt = Number.NaN;
     });
     if (need.length === 0) return;
+    const keys = need.map((p) => p.key);
+    let replies: number[] | undefined;
     try {
-      const pipe = this.#o.commands.pipeline();
-      for (const p of need) pipe.call('PEXPIRETIME', p.key);
-      const replies = (await pipe.exec()) ?? [];
-      need.forEach((p, i) => {
-        const r = replies[i];
-        p.expireAt = r && !r[0] ? Number(r[1]) : Number.NaN;
-      });
+      replies = await this.#expiryOf(keys);
     } catch {
-      for (const p of need) p.expireAt = Number.NaN;
+      replies = undefined;
     }
+    need.forEach((p, i) => {
+      const r = replies?.[i];
+      p.expireAt = typeof r === 'number' ? r : Number.NaN;
+    });
+  }
+
+  /** One EVALSHA for the whole batch; falls back to a PEXPIRETIME pipeline where scripts are not allowed. */
+  async #expiryOf(keys: Buffer[]): Promise<number[]> {
+    const c = this.#o.commands;
+    if (this.#scriptOk !== false) {
+      try {
+        const r = (await c.call('EVALSHA', this.#scriptSha, '0', ...keys)) as number[];
+        this.#scriptOk = true;
+        return r;
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (msg.startsWith('NOSCRIPT')) {
+          this.#scriptSha = (await c.call('SCRIPT', 'LOAD', EXPIRY_SCRIPT)) as string;
+          return (await c.call('EVALSHA', this.#scriptSha, '0', ...keys)) as number[];
+        }
+        if (/NOPERM|unknown command|ERR.*flags/i.test(msg)) {
+          this.#o.logger.info({ node: this.label, err: msg }, 'expiry script not allowed; using PEXPIRETIME pipelines');
+          this.#scriptOk = false;
+        } else {
+          throw err;
+        }
+      }
+    }
+    const pipe = c.pipeline();
+    for (const k of keys) pipe.call('PEXPIRETIME', k);
+    const replies = (await pipe.exec()) ?? [];
+    return replies.map((r) => (r[0] ? Number.NaN : Number(r[1])));
   }
 
   #apply(p: Prepared): void {

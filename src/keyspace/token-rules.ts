@@ -56,7 +56,7 @@ export class TokenRules {
       let fingerprint: string | undefined;
       for (const [name, value] of Object.entries(values)) {
         if (rule.secret.has(name)) {
-          const fp = this.#fp.of(Buffer.from(value, 'latin1'));
+          const fp = this.#fp.ofLatin1(value);
           keyAttrs[name] = fp;
           if (name === rule.primary) fingerprint = fp;
         } else {
@@ -65,7 +65,7 @@ export class TokenRules {
         }
       }
       // No secret placeholder (e.g. `{sub}:{scope}`): the key itself identifies the token.
-      fingerprint ??= this.#fp.of(Buffer.from(key, 'latin1'));
+      fingerprint ??= this.#fp.ofLatin1(key);
       return { kind: rule.kind, fingerprint, keyAttrs };
     }
     return undefined;
