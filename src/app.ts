@@ -1,17 +1,21 @@
-import { Redis, type RedisOptions } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Fingerprinter } from './audit/fingerprint.js';
 import { resolveHmacKeys } from './audit/hmac-keys.js';
+import { Checkpointer } from './audit/checkpointer.js';
 import { Ledger } from './audit/ledger.js';
+import { RetentionJob } from './audit/retention.js';
+import { defaultCheckpointLogPath, resolveSigningKey } from './audit/signing-keys.js';
 import type { Config } from './config/schema.js';
 import { buildHttp } from './http/server.js';
 import { Inventory } from './keyspace/inventory.js';
-import { NodeWatcher } from './keyspace/node-watcher.js';
+import { KeyspaceService } from './keyspace/keyspace-service.js';
+import type { NodeWatcher } from './keyspace/node-watcher.js';
 import { KeyspaceRecorder } from './keyspace/recorder.js';
 import { TokenRules } from './keyspace/token-rules.js';
 import { auditTypeLabel, createMetrics, type Metrics } from './metrics/registry.js';
-import { nodeLabel, redactUrl } from './redis-url.js';
+import { createProviderIngest, type ProviderIngest } from './providers/service.js';
+import { redactUrl } from './redis-url.js';
 import { VERSION } from './version.js';
 
 export interface AppOptions {
@@ -32,12 +36,15 @@ export class TokenwatchApp {
   readonly now: () => number;
   readonly fingerprinter: Fingerprinter;
   readonly ledger: Ledger;
+  readonly checkpointer: Checkpointer;
+  readonly retention: RetentionJob;
   readonly metrics: Metrics;
   readonly inventory: Inventory;
   readonly rules: TokenRules;
   readonly recorder: KeyspaceRecorder;
-  readonly watchers: NodeWatcher[] = [];
+  readonly keyspace: KeyspaceService;
   readonly http: FastifyInstance;
+  readonly providers: ProviderIngest;
   #started = false;
   #stopped = false;
 
@@ -53,6 +60,13 @@ export class TokenwatchApp {
         'generated an HMAC key for fingerprints beside the database; production wants audit.hmacKeys from a secret store',
       );
     this.fingerprinter = new Fingerprinter(keys);
+    const signing = resolveSigningKey(config.audit.signingKey, config.audit.path);
+    const checkpointLog = config.audit.checkpointLog ?? defaultCheckpointLogPath(config.audit.path);
+    if (signing.generated || config.audit.checkpointLog === undefined)
+      logger.warn(
+        { signingKey: signing.path, checkpointLog },
+        'checkpoint signing key and/or checkpoint log beside the database; production wants audit.signingKey from a secret store and audit.checkpointLog on write-once storage',
+      );
     this.rules = new TokenRules(config.tokens, this.fingerprinter);
     this.inventory = new Inventory(this.rules.kinds);
     this.metrics = createMetrics(this.rules.kinds, {
@@ -66,6 +80,8 @@ export class TokenwatchApp {
       flushIntervalMs: config.audit.flushIntervalMs,
       maxPending: config.audit.maxPending,
       hmacKeyIds: keys.map((k) => k.id),
+      signingKeyId: signing.key.keyId,
+      clockSkewToleranceMs: config.audit.clockSkewToleranceMs,
       now: this.now,
       logger,
       onCommit: (batch) => {
@@ -84,7 +100,37 @@ export class TokenwatchApp {
         m.auditDropped.inc(n);
       },
     });
+    try {
+      this.checkpointer = new Checkpointer({
+        ledger: this.ledger,
+        key: signing.key,
+        logPath: checkpointLog,
+        everyRecords: config.audit.checkpointEveryRecords,
+        intervalMs: config.audit.checkpointIntervalSeconds * 1000,
+        heartbeatMs: config.audit.checkpointHeartbeatSeconds * 1000,
+        now: this.now,
+        logger,
+      });
+    } catch (err) {
+      this.ledger.close(); // refusing to start (rolled-back database): release the file
+      throw err;
+    }
+    this.retention = new RetentionJob({
+      ledger: this.ledger,
+      retentionDays: config.audit.retentionDays,
+      now: this.now,
+      logger,
+    });
     this.recorder = new KeyspaceRecorder(this.ledger, m, config.redis.db);
+    this.keyspace = new KeyspaceService({
+      config,
+      rules: this.rules,
+      inventory: this.inventory,
+      recorder: this.recorder,
+      metrics: m,
+      logger,
+      now: this.now,
+    });
     this.http = buildHttp(
       {
         notReadyReasons: () => this.notReadyReasons(),
@@ -97,20 +143,24 @@ export class TokenwatchApp {
       },
       { bodyLimit: config.server.bodyLimit, logger },
     );
+    this.providers = createProviderIngest({
+      config,
+      ledger: this.ledger,
+      fingerprinter: this.fingerprinter,
+      registry: m.registry,
+      logger,
+      now: this.now,
+    });
+    this.providers.register(this.http);
   }
 
   /** Why /readyz answers 503; empty when ready. */
   notReadyReasons(): string[] {
-    const reasons: string[] = [];
-    if (this.watchers.length === 0) reasons.push('not started');
-    for (const w of this.watchers) {
-      if (!w.subscribed) reasons.push(`redis ${w.label}: keyspace subscriber not connected`);
-      else if (!w.baselined) reasons.push(`redis ${w.label}: baseline SCAN in progress`);
-      if (w.notifications && !w.notifications.enabled)
-        reasons.push(`redis ${w.label}: ${w.notifications.problem ?? 'notifications disabled'}`);
-    }
+    const reasons = this.keyspace.notReadyReasons();
     if (this.ledger.degraded)
       reasons.push(`audit ledger cannot write: ${this.ledger.state().degradedReason ?? 'unknown'}`);
+    const logProblem = this.checkpointer.state().logProblem;
+    if (logProblem) reasons.push(`checkpoint log cannot be written: ${logProblem}`);
     return reasons;
   }
 
@@ -120,6 +170,8 @@ export class TokenwatchApp {
     this.#started = true;
     const c = this.config;
     const prev = this.ledger.list({ afterSeq: Math.max(0, this.ledger.lastSeq - 1) })[0];
+    this.checkpointer.start(); // seals what a crashed run left unsealed
+    this.retention.start(); // at start, then daily
     const started = this.now();
     this.ledger.append({
       time: started,
@@ -144,7 +196,7 @@ export class TokenwatchApp {
     if (prev && prev.type !== 'ledger.genesis') {
       // While tokenwatch was down nothing was observed: that window is a blind spot.
       this.recorder.gap({
-        node: nodeLabel(c.redis.url),
+        node: this.keyspace.scopeLabel,
         start: prev.time,
         end: started,
         reason: prev.type === 'system.stopped' ? 'tokenwatch_stopped' : 'tokenwatch_crashed',
@@ -153,49 +205,8 @@ export class TokenwatchApp {
         durationMs: 0,
       });
     }
-    const label = nodeLabel(c.redis.url);
-    this.logger.info({ redis: redactUrl(c.redis.url), db: c.redis.db }, 'connecting to redis');
-    const base: RedisOptions = {
-      lazyConnect: true,
-      db: c.redis.db,
-      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
-    };
-    const subscriber = new Redis(c.redis.url, {
-      ...base,
-      autoResubscribe: false,
-      maxRetriesPerRequest: null,
-      connectionName: 'tokenwatch-keyspace',
-    });
-    const commands = new Redis(c.redis.url, {
-      ...base,
-      maxRetriesPerRequest: 1,
-      connectionName: 'tokenwatch-commands',
-    });
-    const watcher = new NodeWatcher({
-      nodeIndex: 0,
-      label,
-      db: c.redis.db,
-      subscriber,
-      commands,
-      rules: this.rules,
-      inventory: this.inventory,
-      sink: this.recorder,
-      maxKeyBytes: c.redis.maxKeyBytes,
-      scanCount: c.redis.scanCount,
-      configureNotifications: c.redis.configureNotifications,
-      recheckIntervalMs: c.redis.recheckIntervalSeconds * 1000,
-      infoIntervalMs: c.redis.infoIntervalSeconds * 1000,
-      now: this.now,
-      logger: this.logger,
-    });
-    this.metrics.redisUp.set({ node: label }, 0);
-    this.metrics.notificationsEnabled.set({ node: label }, 0);
-    this.metrics.keyspaceGaps.inc({ node: label }, 0);
-    this.metrics.keyspaceGapSeconds.inc({ node: label }, 0);
-    this.metrics.redisHits.inc({ node: label }, 0);
-    this.metrics.redisMisses.inc({ node: label }, 0);
-    this.watchers.push(watcher);
-    watcher.start();
+    this.keyspace.start();
+    this.providers.start();
   }
 
   async listen(): Promise<string> {
@@ -213,21 +224,29 @@ export class TokenwatchApp {
 
   /** Every notification received so far is applied and queued for audit. */
   async settle(): Promise<void> {
-    for (const w of this.watchers) await w.settled();
+    await this.keyspace.settle();
+  }
+
+  /** The node watchers currently running. */
+  get watchers(): NodeWatcher[] {
+    return this.keyspace.watchers;
   }
 
   /** Drain, write system.stopped as the last record, close everything. Idempotent. */
   async stop(reason = 'shutdown'): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    for (const w of this.watchers) await w.close();
+    await this.keyspace.close();
     await this.http.close();
+    await this.providers.close();
     this.ledger.append({
       time: this.now(),
       source: 'system',
       type: 'system.stopped',
       attrs: { reason },
     });
+    this.retention.close();
+    this.checkpointer.close(); // flushes, then signs the shutdown checkpoint
     this.ledger.close();
   }
 }

@@ -6,6 +6,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, TokenwatchError, type ConfigIssue } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
+import { applyProviderEnv } from './providers-env.js';
 
 /** The documented default config shipped with the package. */
 export const DEFAULT_CONFIG_PATH = resolve(
@@ -70,7 +71,7 @@ export function parseConfig(
   if (!result.success) {
     for (const zi of result.error.issues) {
       const issue = toIssue(zi);
-      const envName = fromEnv.get(issue.path);
+      const envName = fromEnv.get(issue.path) ?? fromEnv.get(issue.path.replace(/\[\d+\]$/, ''));
       issues.push(envName ? { ...issue, path: `${issue.path} (from ${envName})` } : issue);
     }
   }
@@ -99,6 +100,8 @@ const ENV_OVERRIDES: readonly EnvOverride[] = [
   { env: 'TOKENWATCH_PORT', path: ['server', 'port'], parse: asInt },
   { env: 'TOKENWATCH_HOST', path: ['server', 'host'], parse: asString },
   { env: 'TOKENWATCH_AUDIT_PATH', path: ['audit', 'path'], parse: asString },
+  { env: 'TOKENWATCH_SIGNING_KEY', path: ['audit', 'signingKey'], parse: asString },
+  { env: 'TOKENWATCH_CHECKPOINT_LOG', path: ['audit', 'checkpointLog'], parse: asString },
   { env: 'TOKENWATCH_LOG_LEVEL', path: ['log', 'level'], parse: asString },
 ];
 
@@ -115,6 +118,27 @@ function applyEnv(
     setPath(out, o.path, o.parse(v), issues);
     fromEnv.set(o.path.join('.'), o.env);
   }
+  const clusterNodes = env.TOKENWATCH_REDIS_CLUSTER_NODES;
+  if (clusterNodes) {
+    const redis = ensureSection(out, 'redis', issues);
+    const cluster = (redis.cluster ?? {}) as Record<string, unknown>;
+    redis.cluster = { ...cluster, nodes: splitList(clusterNodes) };
+    fromEnv.set('redis.cluster.nodes', 'TOKENWATCH_REDIS_CLUSTER_NODES');
+  }
+  const sentinels = env.TOKENWATCH_REDIS_SENTINELS;
+  const sentinelName = env.TOKENWATCH_REDIS_SENTINEL_NAME;
+  if (sentinels || sentinelName) {
+    const redis = ensureSection(out, 'redis', issues);
+    const sentinel = (redis.sentinel ?? {}) as Record<string, unknown>;
+    redis.sentinel = {
+      ...sentinel,
+      ...(sentinels ? { sentinels: splitList(sentinels) } : {}),
+      ...(sentinelName ? { name: sentinelName } : {}),
+    };
+    fromEnv.set('redis.sentinel.sentinels', 'TOKENWATCH_REDIS_SENTINELS');
+    fromEnv.set('redis.sentinel.name', 'TOKENWATCH_REDIS_SENTINEL_NAME');
+  }
+  applyProviderEnv(out, env, issues, fromEnv);
   const hmac = env.TOKENWATCH_HMAC_KEY;
   if (hmac !== undefined && hmac !== '') {
     if (hmac.length < 16) {
@@ -131,6 +155,13 @@ function applyEnv(
     }
   }
   return out;
+}
+
+function splitList(v: string): string[] {
+  return v
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
 }
 
 function ensureSection(

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { KeyTemplate } from '../keyspace/key-template.js';
 import { isTokenwatchError } from '../errors.js';
+import { providersSchema } from './providers-schema.js';
 
 /**
  * The configuration schema. Every option has a default that works on one machine; the
@@ -65,6 +66,10 @@ export const tokenRuleSchema = z
     }
   });
 
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port');
+
 const hmacKeySchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, 'must be 1-32 of A-Z a-z 0-9 _ . -'),
   /** The key itself (>= 16 bytes once decoded), or a file holding it. */
@@ -113,8 +118,47 @@ export const configSchema = z.strictObject({
         .min(64)
         .max(512 * 1024 * 1024)
         .default(64 * 1024),
+      /** Redis Cluster: seed nodes; masters are discovered and each gets its own subscriber. */
+      cluster: z
+        .strictObject({
+          nodes: z.array(hostPort).min(1, 'at least one seed node'),
+          /** How often the topology (masters, failovers, resharding) is re-read. */
+          refreshIntervalSeconds: z.number().positive().max(300).default(2),
+        })
+        .optional(),
+      /** Redis Sentinel: follow the named master through failovers. */
+      sentinel: z
+        .strictObject({
+          name: z.string().min(1),
+          sentinels: z.array(hostPort).min(1, 'at least one sentinel'),
+          /** Password of the sentinels themselves, when they require one. */
+          password: z.string().optional(),
+        })
+        .optional(),
+      /** TLS (also implied by rediss://). Files are read at start-up. */
+      tls: z
+        .strictObject({
+          ca: z.string().optional(),
+          cert: z.string().optional(),
+          key: z.string().optional(),
+          servername: z.string().optional(),
+          rejectUnauthorized: z.boolean().default(true),
+        })
+        .optional(),
+      /** ACL user and password (override those in the URL). */
+      username: z.string().optional(),
+      password: z.string().optional(),
     })
-    .prefault({}),
+    .prefault({})
+    .superRefine((r, ctx) => {
+      if (r.cluster && r.sentinel) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sentinel'],
+          message: 'use either redis.cluster or redis.sentinel, not both',
+        });
+      }
+    }),
   tokens: z.array(tokenRuleSchema).min(1, 'at least one token rule is needed'),
   audit: z
     .strictObject({
@@ -128,8 +172,24 @@ export const configSchema = z.strictObject({
       flushIntervalMs: z.number().int().min(1).max(10_000).default(25),
       /** Most records held in memory while the ledger cannot write (then: dropped + gap). */
       maxPending: z.number().int().min(1000).default(200_000),
+      /** Ed25519 private key (PEM) signing checkpoints; unset: generated beside the database. */
+      signingKey: z.string().min(1).optional(),
+      /** JSON-lines file every checkpoint is appended to (fsync'd), on write-once storage. */
+      checkpointLog: z.string().min(1).optional(),
+      /** Sign a checkpoint after this many records. */
+      checkpointEveryRecords: z.number().int().min(1).max(10_000_000).default(10_000),
+      /** Sign a checkpoint this often when records arrived, seconds. */
+      checkpointIntervalSeconds: z.number().positive().max(86_400).default(60),
+      /** Sign one this often even when none did (provable silence), seconds. */
+      checkpointHeartbeatSeconds: z.number().positive().max(86_400).default(300),
+      /** Sealed segments older than this are pruned (whole segments only), days. */
+      retentionDays: z.number().int().min(1).max(36_500).default(400),
+      /** A clock reading earlier than the last by more than this is flagged (audit.clock_skew), ms. */
+      clockSkewToleranceMs: z.number().int().min(0).max(3_600_000).default(1000),
     })
     .prefault({}),
+  /** Identity-provider webhooks and pollers (src/config/providers-schema.ts). */
+  providers: providersSchema.prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

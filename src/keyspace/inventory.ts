@@ -105,6 +105,11 @@ export class Inventory {
       for (const [fp, due] of seen) {
         if (touched.has(`${kind}\0${fp}`)) continue;
         const before = live.get(fp);
+        if (before && before.node !== node) {
+          // Cluster failover or slot migration: the same token, now served by this node.
+          live.set(fp, { ...before, node, due });
+          continue;
+        }
         if (!before) {
           live.set(fp, { due, written: 0, node });
           changes.push({ kind, fingerprint: fp, change: 'appeared', due });
@@ -115,6 +120,34 @@ export class Inventory {
       }
     }
     return changes;
+  }
+
+  /**
+   * A token written on `node` (RESTORE during slot migration) that the inventory holds for
+   * another node: move it without a lifecycle event. True when it was moved.
+   */
+  claim(kind: string, fp: string, node: number): boolean {
+    const e = this.#kinds.get(kind)?.get(fp);
+    if (!e || e.node === node) return false;
+    e.node = node;
+    this.#touch(node, kind, fp);
+    return true;
+  }
+
+  /**
+   * Removes every token still assigned to a node that left the topology (after the remaining
+   * nodes reconciled, whatever they did not claim is gone) and returns them.
+   */
+  retireNode(node: number): { kind: string; fingerprint: string; entry: InventoryEntry }[] {
+    const out: { kind: string; fingerprint: string; entry: InventoryEntry }[] = [];
+    for (const [kind, m] of this.#kinds) {
+      for (const [fp, e] of m) {
+        if (e.node !== node) continue;
+        m.delete(fp);
+        out.push({ kind, fingerprint: fp, entry: e });
+      }
+    }
+    return out;
   }
 
   #touch(node: number, kind: string, fp: string): void {

@@ -59,12 +59,21 @@ export interface NodeWatcherOptions {
   infoIntervalMs: number;
   now: () => number;
   logger: Logger;
+  /**
+   * Start blind: the first reconciliation is a gap (a master promoted or added after start),
+   * not a baseline.
+   */
+  startBlind?: { since: number; reason: string };
+  /** Cluster mode: RESTORE of a token held by another node is a slot migration. */
+  cluster?: boolean;
 }
 
 interface Item {
   event: string;
   key: Buffer;
   at: number;
+  /** Cluster slot migration: the token only moved between nodes. */
+  migrated?: boolean;
 }
 
 interface Prepared extends Item {
@@ -148,11 +157,17 @@ export class NodeWatcher {
   #lastHits: { hits: number; misses: number } | undefined;
   #closed = false;
   #idle: (() => void)[] = [];
+  #lastReconcileStart = 0;
 
   constructor(options: NodeWatcherOptions) {
     this.#o = options;
     this.label = options.label;
     this.#prefix = `__keyevent@${options.db}__:`;
+    if (options.startBlind) {
+      this.#baselined = true;
+      this.#blindSince = options.startBlind.since;
+      this.#blindReason = options.startBlind.reason;
+    }
   }
 
   get subscribed(): boolean {
@@ -170,11 +185,16 @@ export class NodeWatcher {
   start(): void {
     const { subscriber, commands } = this.#o;
     subscriber.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer, message: Buffer) => {
-      this.#batch.push({
+      const item: Item = {
         event: channel.toString('latin1', this.#prefix.length),
         key: message,
         at: this.#o.now(),
-      });
+      };
+      // MIGRATE runs RESTORE on the target before it deletes on the source, so the target's
+      // `restore` arrives first: claim the token at once so the source's `del` is not taken
+      // for a deletion (slot migration is not a lifecycle event).
+      if (this.#o.cluster && item.event === 'restore') item.migrated = this.#claim(message);
+      this.#batch.push(item);
       if (!this.#processing) this.#kick();
     });
     subscriber.on('ready', () => void this.#onReady());
@@ -217,9 +237,27 @@ export class NodeWatcher {
     this.#closed = true;
     clearInterval(this.#recheckTimer);
     clearInterval(this.#infoTimer);
-    await this.idle();
     this.#o.subscriber.disconnect();
+    // Apply what already arrived, but never hang on a look-up to a node that is gone.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.idle(), new Promise((r) => (timer = setTimeout(r, 2000)))]);
+    clearTimeout(timer);
     this.#o.commands.disconnect();
+  }
+
+  #claim(key: Buffer): boolean {
+    if (key.length > this.#o.maxKeyBytes) return false;
+    const c = this.#o.rules.classify(key.toString('latin1'));
+    return c ? this.#o.inventory.claim(c.kind, c.fingerprint, this.#o.nodeIndex) : false;
+  }
+
+  /** When the last successful reconciliation started (0: never). */
+  get lastReconcileStart(): number {
+    return this.#lastReconcileStart;
+  }
+
+  get reconciling(): boolean {
+    return this.#reconciling !== undefined;
   }
 
   #onDown(reason: string): void {
@@ -288,6 +326,7 @@ export class NodeWatcher {
     if (this.#baselined && this.#blindSince === undefined) return;
     const start = this.#blindSince ?? o.now();
     const reason = this.#blindReason;
+    const scanStarted = o.now();
     o.inventory.beginReconcile(o.nodeIndex);
     let result;
     try {
@@ -303,6 +342,7 @@ export class NodeWatcher {
     await this.idle();
     const changes = o.inventory.applySnapshot(o.nodeIndex, result.snapshot);
     const end = o.now();
+    this.#lastReconcileStart = scanStarted;
     if (!this.#baselined) {
       this.#baselined = true;
       this.#blindSince = undefined;
@@ -391,7 +431,8 @@ export class NodeWatcher {
       while (this.#batch.length > 0) {
         // Bounded chunks keep the event loop reading the subscriber socket between them: a
         // subscriber that stops reading is cut off by Redis (client-output-buffer-limit pubsub).
-        const items = this.#batch.length <= MAX_CHUNK ? this.#batch : this.#batch.slice(0, MAX_CHUNK);
+        const items =
+          this.#batch.length <= MAX_CHUNK ? this.#batch : this.#batch.slice(0, MAX_CHUNK);
         this.#batch = items === this.#batch ? [] : this.#batch.slice(MAX_CHUNK);
         const prepared = this.#classify(items);
         await this.#lookup(prepared);
@@ -490,7 +531,10 @@ export class NodeWatcher {
           return (await c.call('EVALSHA', this.#scriptSha, '0', ...keys)) as number[];
         }
         if (/NOPERM|unknown command|ERR.*flags/i.test(msg)) {
-          this.#o.logger.info({ node: this.label, err: msg }, 'expiry script not allowed; using PEXPIRETIME pipelines');
+          this.#o.logger.info(
+            { node: this.label, err: msg },
+            'expiry script not allowed; using PEXPIRETIME pipelines',
+          );
           this.#scriptOk = false;
         } else {
           throw err;
@@ -530,8 +574,12 @@ export class NodeWatcher {
       });
       return;
     }
+    if (p.migrated) return;
     const end = ENDS[event];
     if (end) {
+      const held = inv.get(c.kind, c.fingerprint);
+      // The source side of a slot migration: the token lives on another node now.
+      if (held && held.node !== node) return;
       this.#end(p, c, end, inv.delete(c.kind, c.fingerprint, node));
       return;
     }

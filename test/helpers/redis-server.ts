@@ -94,7 +94,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
 
   const halt = async (kill = false): Promise<void> => {
     const p = proc;
-    if (!p || p.exitCode !== null) return;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
       p.kill(kill ? 'SIGKILL' : 'SIGTERM');

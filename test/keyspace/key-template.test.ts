@@ -6,7 +6,10 @@ describe('key templates', () => {
     const t = new KeyTemplate('tenant:{tenant}:rt:{token}');
     expect(t.placeholders).toEqual(['tenant', 'token']);
     expect(t.match('tenant:acme:rt:abc')).toEqual({ tenant: 'acme', token: 'abc' });
-    expect(t.match('tenant:acme:rt:abc:with:colons')).toEqual({ tenant: 'acme', token: 'abc:with:colons' });
+    expect(t.match('tenant:acme:rt:abc:with:colons')).toEqual({
+      tenant: 'acme',
+      token: 'abc:with:colons',
+    });
     expect(t.match('tenant::rt:abc')).toBeUndefined();
     expect(t.match('tenant:acme:rt:')).toBeUndefined();
     expect(t.match('tenant:acme:xx:abc')).toBeUndefined();
@@ -25,7 +28,10 @@ describe('key templates', () => {
 
   it('is binary safe and linear on hostile 1 MB keys', () => {
     const t = new KeyTemplate('oauth:access:{token}');
-    const bin = Buffer.concat([Buffer.from('oauth:access:'), Buffer.from([0, 255, 10, 13])]).toString('latin1');
+    const bin = Buffer.concat([
+      Buffer.from('oauth:access:'),
+      Buffer.from([0, 255, 10, 13]),
+    ]).toString('latin1');
     expect(t.match(bin)).toEqual({ token: '\u0000\u00ff\n\r' });
     const evil = new KeyTemplate('a:{x}:b:{y}:c:{z}');
     const key = `a:${'b:'.repeat(500_000)}`;
@@ -41,7 +47,9 @@ describe('key templates', () => {
 
   it('rejects invalid templates with a typed error', () => {
     for (const bad of ['nothing', 'a:{x}{y}', 'a:{x}:{x}', 'a:{x', 'a:{1x}', 'a:}x{']) {
-      expect(() => new KeyTemplate(bad), bad).toThrow(expect.objectContaining({ code: 'ERR_TEMPLATE_INVALID' }));
+      expect(() => new KeyTemplate(bad), bad).toThrow(
+        expect.objectContaining({ code: 'ERR_TEMPLATE_INVALID' }),
+      );
     }
   });
 });

@@ -1,0 +1,311 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { Metrics } from '../metrics/registry.js';
+import { redactUrl } from '../redis-url.js';
+import { readMasters, type ClusterMaster } from './cluster-topology.js';
+import { RedisConnector, endpointLabel, parseHostPort, type Endpoint } from './connections.js';
+import type { Inventory } from './inventory.js';
+import { NodeWatcher, type NodeWatcherOptions } from './node-watcher.js';
+import type { KeyspaceRecorder } from './recorder.js';
+import type { TokenRules } from './token-rules.js';
+
+export interface KeyspaceServiceOptions {
+  config: Readonly<Config>;
+  rules: TokenRules;
+  inventory: Inventory;
+  recorder: KeyspaceRecorder;
+  metrics: Metrics;
+  logger: Logger;
+  now: () => number;
+}
+
+interface Retiring {
+  node: number;
+  label: string;
+  since: number;
+}
+
+/**
+ * Owns the node watchers for the configured topology:
+ * - standalone: one watcher on `redis.url`;
+ * - Sentinel: one watcher whose connections ioredis points at the current master, so a
+ *   failover is a disconnect (gap) followed by reconnect and reconciliation;
+ * - Cluster: one watcher per master (notifications are node-local; ioredis' Cluster client
+ *   would subscribe on a single node, ioredis issue 1240), following failovers, added and
+ *   removed shards and resharding by re-reading CLUSTER SHARDS every few seconds.
+ */
+export class KeyspaceService {
+  readonly #o: KeyspaceServiceOptions;
+  readonly #connector: RedisConnector;
+  readonly #watchers = new Map<string, NodeWatcher>();
+  readonly #nodeIndex = new Map<string, number>();
+  #retiring: Retiring[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #refreshing: Promise<void> | undefined;
+  #discovered = false;
+  #closed = false;
+  #lastTopologyError: string | undefined;
+
+  constructor(options: KeyspaceServiceOptions) {
+    this.#o = options;
+    this.#connector = new RedisConnector(options.config.redis);
+  }
+
+  /** Label for records that concern the whole deployment (e.g. tokenwatch itself was down). */
+  get scopeLabel(): string {
+    const r = this.#o.config.redis;
+    if (r.cluster) return 'cluster';
+    if (r.sentinel) return `sentinel:${r.sentinel.name}`;
+    return endpointLabel(this.#connector.urlEndpoint);
+  }
+
+  get watchers(): NodeWatcher[] {
+    return [...this.#watchers.values()];
+  }
+
+  /** Why the keyspace side is not ready (empty when ready). */
+  notReadyReasons(): string[] {
+    const reasons: string[] = [];
+    if (this.#o.config.redis.cluster && !this.#discovered) {
+      reasons.push(
+        `redis cluster: masters not discovered yet${this.#lastTopologyError ? ` (${this.#lastTopologyError})` : ''}`,
+      );
+    }
+    if (this.#watchers.size === 0 && !this.#o.config.redis.cluster) reasons.push('not started');
+    for (const w of this.#watchers.values()) {
+      if (!w.subscribed) reasons.push(`redis ${w.label}: keyspace subscriber not connected`);
+      else if (!w.baselined) reasons.push(`redis ${w.label}: baseline SCAN in progress`);
+      if (w.notifications && !w.notifications.enabled) {
+        reasons.push(`redis ${w.label}: ${w.notifications.problem ?? 'notifications disabled'}`);
+      }
+    }
+    return reasons;
+  }
+
+  start(): void {
+    const r = this.#o.config.redis;
+    if (r.cluster) {
+      this.#o.logger.info({ seeds: r.cluster.nodes }, 'connecting to redis cluster');
+      void this.#refresh();
+      this.#timer = setInterval(
+        () => void this.#refresh(),
+        r.cluster.refreshIntervalSeconds * 1000,
+      );
+      this.#timer.unref();
+    } else if (r.sentinel) {
+      this.#o.logger.info(
+        { sentinels: r.sentinel.sentinels, name: r.sentinel.name },
+        'connecting to redis through sentinel',
+      );
+      this.#add(`sentinel:${r.sentinel.name}`, undefined, undefined);
+    } else {
+      this.#o.logger.info({ redis: redactUrl(r.url), db: r.db }, 'connecting to redis');
+      const e = this.#connector.urlEndpoint;
+      this.#add(endpointLabel(e), e, undefined);
+    }
+  }
+
+  /** Every notification received so far is applied and queued for audit. */
+  async settle(): Promise<void> {
+    await this.#refreshing;
+    for (const w of this.#watchers.values()) await w.settled();
+  }
+
+  /** Re-read the cluster topology now (tests, and after a watcher disconnect). */
+  async refreshTopology(): Promise<void> {
+    await this.#refresh();
+  }
+
+  /** Declare a blind spot on every node (e.g. audit records were dropped) and reconcile. */
+  async markBlind(reason: string, since: number): Promise<void> {
+    await Promise.all([...this.#watchers.values()].map((w) => w.markBlind(reason, since)));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    await this.#refreshing;
+    await Promise.all([...this.#watchers.values()].map((w) => w.close()));
+  }
+
+  #indexOf(id: string): number {
+    let i = this.#nodeIndex.get(id);
+    if (i === undefined) {
+      i = this.#nodeIndex.size;
+      this.#nodeIndex.set(id, i);
+    }
+    return i;
+  }
+
+  #add(
+    label: string,
+    endpoint: Endpoint | undefined,
+    startBlind: NodeWatcherOptions['startBlind'],
+    id = label,
+  ): void {
+    const { config, metrics } = this.#o;
+    const sentinel = endpoint === undefined;
+    const subscriber = sentinel
+      ? this.#connector.forSentinelMaster('subscriber')
+      : this.#connector.forNode(endpoint, 'subscriber');
+    const commands = sentinel
+      ? this.#connector.forSentinelMaster('commands')
+      : this.#connector.forNode(endpoint, 'commands');
+    const watcher = new NodeWatcher({
+      nodeIndex: this.#indexOf(id),
+      label,
+      db: config.redis.cluster ? 0 : config.redis.db,
+      subscriber,
+      commands,
+      rules: this.#o.rules,
+      inventory: this.#o.inventory,
+      sink: this.#o.recorder,
+      maxKeyBytes: config.redis.maxKeyBytes,
+      scanCount: config.redis.scanCount,
+      configureNotifications: config.redis.configureNotifications,
+      recheckIntervalMs: config.redis.recheckIntervalSeconds * 1000,
+      infoIntervalMs: config.redis.infoIntervalSeconds * 1000,
+      now: this.#o.now,
+      logger: this.#o.logger,
+      startBlind,
+      cluster: config.redis.cluster !== undefined,
+    });
+    metrics.redisUp.set({ node: label }, 0);
+    metrics.notificationsEnabled.set({ node: label }, 0);
+    metrics.keyspaceGaps.inc({ node: label }, 0);
+    metrics.keyspaceGapSeconds.inc({ node: label }, 0);
+    metrics.redisHits.inc({ node: label }, 0);
+    metrics.redisMisses.inc({ node: label }, 0);
+    this.#watchers.set(id, watcher);
+    if (config.redis.cluster) {
+      subscriber.on('close', () => {
+        if (!this.#closed) void this.#refresh();
+      });
+    }
+    watcher.start();
+  }
+
+  #refresh(): Promise<void> {
+    this.#refreshing ??= this.#doRefresh().finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
+  }
+
+  async #doRefresh(): Promise<void> {
+    if (this.#closed) return;
+    let masters: ClusterMaster[];
+    try {
+      masters = await this.#readMasters();
+      this.#lastTopologyError = undefined;
+    } catch (err) {
+      this.#lastTopologyError = (err as Error).message;
+      this.#o.logger.warn({ err: this.#lastTopologyError }, 'cannot read cluster topology');
+      return;
+    }
+    if (this.#closed) return;
+    const now = this.#o.now();
+    const first = !this.#discovered;
+    const current = new Set(masters.map((m) => m.id));
+    for (const [id, w] of this.#watchers) {
+      if (current.has(id)) continue;
+      // A master that failed or became a replica: its tokens are now served elsewhere.
+      this.#o.logger.warn({ node: w.label }, 'cluster master left the topology');
+      this.#watchers.delete(id);
+      this.#retiring.push({ node: this.#indexOf(id), label: w.label, since: now });
+      this.#removeSeries(w.label);
+      void w.close();
+    }
+    for (const m of masters) {
+      if (this.#watchers.has(m.id)) continue;
+      const label = endpointLabel(m);
+      if (!first) this.#o.logger.info({ node: label }, 'new cluster master: watching it');
+      this.#add(
+        label,
+        m,
+        first ? undefined : { since: this.#retiring[0]?.since ?? now, reason: 'topology_change' },
+        m.id,
+      );
+    }
+    this.#discovered = true;
+    this.#retire();
+  }
+
+  /**
+   * Tokens of a removed master that no remaining master claimed once every remaining master has
+   * reconciled after the removal are gone: recorded as vanished.
+   */
+  #retire(): void {
+    if (this.#retiring.length === 0) return;
+    const watchers = [...this.#watchers.values()];
+    const keep: Retiring[] = [];
+    for (const r of this.#retiring) {
+      const done = watchers.every((w) => !w.reconciling && w.lastReconcileStart >= r.since);
+      if (!done) {
+        keep.push(r);
+        continue;
+      }
+      const gone = this.#o.inventory.retireNode(r.node);
+      const end = this.#o.now();
+      this.#o.recorder.gap({
+        node: r.label,
+        start: r.since,
+        end,
+        reason: 'node_removed',
+        changes: gone.map((g) => ({
+          kind: g.kind,
+          fingerprint: g.fingerprint,
+          change: 'vanished' as const,
+          before: g.entry,
+          due: g.entry.due,
+        })),
+        scanned: 0,
+        durationMs: 0,
+      });
+    }
+    this.#retiring = keep;
+    if (keep.length > 0) {
+      // Remaining masters reconcile on their own schedule; nudge them so retirement completes.
+      const since = keep[0]?.since ?? this.#o.now();
+      for (const w of watchers) {
+        if (w.lastReconcileStart >= since || w.reconciling) continue;
+        w.markBlind('topology_change', since).catch((err: unknown) => {
+          this.#o.logger.warn(
+            { node: w.label, err: (err as Error).message },
+            'reconcile after topology change failed; will retry',
+          );
+        });
+      }
+    }
+  }
+
+  async #readMasters(): Promise<ClusterMaster[]> {
+    const seeds = [
+      ...[...this.#watchers.values()].map((w) => w.label),
+      ...(this.#o.config.redis.cluster?.nodes ?? []),
+    ];
+    let lastErr: unknown;
+    for (const s of [...new Set(seeds)]) {
+      const e = parseHostPort(s);
+      const client = this.#connector.forProbe(e);
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        const masters = await readMasters(client);
+        if (masters.length > 0) return masters;
+      } catch (err) {
+        lastErr = err;
+      } finally {
+        client.disconnect();
+      }
+    }
+    throw lastErr instanceof Error ? lastErr : new Error('no cluster node answered');
+  }
+
+  #removeSeries(label: string): void {
+    const m = this.#o.metrics;
+    m.redisUp.remove({ node: label });
+    m.notificationsEnabled.remove({ node: label });
+  }
+}
