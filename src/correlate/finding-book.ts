@@ -1,0 +1,148 @@
+import type { Finding, FindingRule } from '../domain/finding.js';
+import type { ResolvedCorrelatorOptions } from './options.js';
+
+export type FindingAttributes = Finding['attributes'];
+
+/** What a rule supplies to open a finding; severity and criteria come from the options. */
+export interface FindingSpec {
+  rule: FindingRule;
+  /** Stable part of the id: fingerprint, kind or provider event key (never a secret). */
+  key: string;
+  summary: string;
+  kind?: string | undefined;
+  fingerprint?: string | undefined;
+  subject?: string | undefined;
+  sessionId?: string | undefined;
+  evidence?: readonly (number | undefined)[];
+  attributes: FindingAttributes;
+}
+
+function snapshot(f: Finding): Finding {
+  return {
+    ...f,
+    criteria: [...f.criteria],
+    evidenceSeqs: [...f.evidenceSeqs],
+    attributes: { ...f.attributes },
+  };
+}
+
+/**
+ * The open findings. Returns snapshots (the records a caller persists are immutable); ids are
+ * deterministic `${rule}:${key}:${openedAt}`, suffixed only when that exact id was already issued
+ * in the same millisecond.
+ */
+export class FindingBook {
+  readonly #opts: ResolvedCorrelatorOptions;
+  readonly #open = new Map<string, Finding>();
+  readonly #perRule = new Map<FindingRule, number>();
+  #idsAt = Number.NaN;
+  readonly #idsIssued = new Set<string>();
+  #suppressed = 0;
+
+  constructor(opts: ResolvedCorrelatorOptions) {
+    this.#opts = opts;
+  }
+
+  get size(): number {
+    return this.#open.size;
+  }
+
+  get suppressed(): number {
+    return this.#suppressed;
+  }
+
+  enabled(rule: FindingRule): boolean {
+    return this.#opts.rules[rule].enabled;
+  }
+
+  /** Opens a finding; undefined when its rule is disabled or at its open-findings cap. */
+  open(spec: FindingSpec, at: number): Finding | undefined {
+    const settings = this.#opts.rules[spec.rule];
+    if (!settings.enabled) return undefined;
+    const count = this.#perRule.get(spec.rule) ?? 0;
+    if (count >= this.#opts.limits.maxOpenFindingsPerRule) {
+      this.#suppressed++;
+      return undefined;
+    }
+    const f: Finding = {
+      id: this.#issueId(`${spec.rule}:${spec.key}:${at}`, at),
+      rule: spec.rule,
+      state: 'opened',
+      severity: settings.severity,
+      criteria: [...settings.criteria],
+      at,
+      openedAt: at,
+      summary: spec.summary,
+      evidenceSeqs: [],
+      attributes: { ...spec.attributes },
+    };
+    if (spec.kind !== undefined) f.kind = spec.kind;
+    if (spec.fingerprint !== undefined) f.fingerprint = spec.fingerprint;
+    if (spec.subject !== undefined) f.subject = spec.subject;
+    if (spec.sessionId !== undefined) f.sessionId = spec.sessionId;
+    this.#pushEvidence(f, spec.evidence ?? []);
+    this.#open.set(f.id, f);
+    this.#perRule.set(spec.rule, count + 1);
+    return snapshot(f);
+  }
+
+  isOpen(id: string | undefined): id is string {
+    return id !== undefined && this.#open.has(id);
+  }
+
+  /** Updates an open finding in place (visible through `list()`); no state change is emitted. */
+  update(
+    id: string,
+    attributes: FindingAttributes,
+    evidence: readonly (number | undefined)[] = [],
+  ): void {
+    const f = this.#open.get(id);
+    if (!f) return;
+    Object.assign(f.attributes, attributes);
+    this.#pushEvidence(f, evidence);
+  }
+
+  /** Closes an open finding and returns its `resolved` record; undefined when not open. */
+  resolve(
+    id: string | undefined,
+    at: number,
+    summary: string | ((opened: Finding) => string),
+    attributes: FindingAttributes,
+    evidence: readonly (number | undefined)[] = [],
+  ): Finding | undefined {
+    const f = id === undefined ? undefined : this.#open.get(id);
+    if (!f) return undefined;
+    this.#open.delete(f.id);
+    this.#perRule.set(f.rule, (this.#perRule.get(f.rule) ?? 1) - 1);
+    this.#pushEvidence(f, evidence);
+    const out = snapshot(f);
+    out.state = 'resolved';
+    out.at = at;
+    out.summary = typeof summary === 'string' ? summary : summary(f);
+    Object.assign(out.attributes, attributes);
+    return out;
+  }
+
+  list(): Finding[] {
+    return [...this.#open.values()].map(snapshot);
+  }
+
+  #pushEvidence(f: Finding, seqs: readonly (number | undefined)[]): void {
+    const cap = this.#opts.limits.maxEvidenceSeqs;
+    for (const s of seqs) {
+      if (f.evidenceSeqs.length >= cap) return;
+      if (s !== undefined && !f.evidenceSeqs.includes(s)) f.evidenceSeqs.push(s);
+    }
+  }
+
+  #issueId(base: string, at: number): string {
+    if (at !== this.#idsAt) {
+      this.#idsAt = at;
+      this.#idsIssued.clear();
+    }
+    let id = base;
+    for (let n = 2; this.#idsIssued.has(id); n++) id = `${base}#${n}`;
+    this.#idsIssued.add(id);
+    return id;
+  }
+}

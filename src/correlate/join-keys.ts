@@ -1,0 +1,60 @@
+import { FINGERPRINT_RE } from '../audit/fingerprint.js';
+import type { TokenEvent } from '../domain/token-event.js';
+import type { ResolvedKindRule } from './options.js';
+
+/** The provider join keys a Redis token carries, derived once from its keyAttrs. */
+export interface TokenJoins {
+  tokenIds: readonly string[];
+  sessionId: string | undefined;
+  subject: string | undefined;
+  clientId: string | undefined;
+  familyId: string | undefined;
+}
+
+const nonEmpty = (v: string | undefined): string | undefined =>
+  v === undefined || v === '' ? undefined : v;
+
+/**
+ * Join keys of a token under its kind's rule. The fingerprint is a token id unless the kind says
+ * otherwise; without explicit `tokenId` joins, every other keyAttrs value shaped like a
+ * fingerprint (jti, token, ...) counts too, since secret placeholders are only ever fingerprints.
+ */
+export function tokenJoins(
+  ev: Pick<TokenEvent, 'fingerprint' | 'keyAttrs'>,
+  rule: ResolvedKindRule | undefined,
+): TokenJoins {
+  const attrs = ev.keyAttrs;
+  const j = rule?.joins;
+  const pick = (name: string | undefined) =>
+    name === undefined ? undefined : nonEmpty(attrs[name]);
+  const ids = new Set<string>();
+  if (rule?.fingerprintIsTokenId ?? true) ids.add(ev.fingerprint);
+  if (j?.tokenId !== undefined) {
+    for (const name of j.tokenId) {
+      const v = pick(name);
+      if (v !== undefined) ids.add(v);
+    }
+  } else {
+    const claimed = new Set([j?.sessionId, j?.subject, j?.clientId, j?.familyId]);
+    for (const [name, v] of Object.entries(attrs)) {
+      if (!claimed.has(name) && FINGERPRINT_RE.test(v)) ids.add(v);
+    }
+  }
+  return {
+    tokenIds: [...ids],
+    sessionId: pick(j?.sessionId),
+    subject: pick(j?.subject),
+    clientId: pick(j?.clientId),
+    familyId: pick(j?.familyId),
+  };
+}
+
+/** Index key of a (subject, client) pair; tokens whose kind carries no client use ''. */
+export function subjectClientKey(subject: string, clientId: string | undefined): string {
+  return `${subject}\u0000${clientId ?? ''}`;
+}
+
+/** Identity of a Redis key as the correlator tracks it. */
+export function tokenIdentity(node: string, db: number, kind: string, fingerprint: string): string {
+  return `${node}\u0000${db}\u0000${kind}\u0000${fingerprint}`;
+}

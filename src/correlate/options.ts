@@ -1,0 +1,413 @@
+import { FINDING_RULES } from '../domain/finding.js';
+import type { Criterion, FindingRule, Severity } from '../domain/finding.js';
+import { PROVIDER_EVENT_TYPES } from '../domain/provider-event.js';
+import type { ProviderEventType } from '../domain/provider-event.js';
+import { ConfigError } from '../errors.js';
+import type { ConfigIssue } from '../errors.js';
+
+/**
+ * Which `TokenEvent.keyAttrs` entries carry which provider join key, for one token kind.
+ * Values are keyAttrs names (the key template's placeholder names).
+ */
+export interface KindJoins {
+  /**
+   * Placeholders whose fingerprints are token ids (`jti`, `token`, ...), matched against
+   * `ProviderEvent.tokenIds` and `rotation`. When omitted, every keyAttrs value that looks like a
+   * fingerprint (and is not claimed by another join) counts.
+   */
+  tokenId?: string | readonly string[];
+  /** Placeholder whose fingerprint is the provider session id (matched to `ProviderEvent.sessionId`). */
+  sessionId?: string;
+  /** Placeholder whose plain value is the subject (matched to `ProviderEvent.subject`). */
+  subject?: string;
+  /** Placeholder whose plain value is the OAuth client id (matched to `ProviderEvent.clientId`). */
+  clientId?: string;
+  /** Placeholder whose value is the refresh-token family id (matched to `rotation.familyId`). */
+  familyId?: string;
+}
+
+/** Per token kind (token rule) settings. Kinds not listed get token-id joins only. */
+export interface KindRule {
+  kind: string;
+  joins?: KindJoins;
+  /** The token's own `fingerprint` is a token-id join key. Default `true`. */
+  fingerprintIsTokenId?: boolean;
+  /** Policy maximum TTL; a longer TTL opens `ttl_exceeds_policy`. Default: no limit. */
+  maxTtlSeconds?: number;
+  /** Every write must be explained by a provider issuance (`unattributed_token`). Default `false`. */
+  requireProviderEvent?: boolean;
+}
+
+/** Per finding rule overrides. */
+export interface RuleSettings {
+  /** Default `true`. */
+  enabled?: boolean;
+  severity?: Severity;
+  /** SOC 2 criteria the finding evidences. */
+  criteria?: Criterion[];
+}
+
+/** `churn_spike` detector: EWMA baseline per kind over 1 s buckets. */
+export interface ChurnOptions {
+  /** Buckets learned before any finding. Default 60. */
+  warmupBuckets?: number;
+  /** Volume floor: no finding below this many events per second. Default 50. */
+  minRatePerSecond?: number;
+  /** Open when rate > mean + openSigmas·σ. Default 6. */
+  openSigmas?: number;
+  /** A second is calm when rate ≤ mean + resolveSigmas·σ. Default 3. */
+  resolveSigmas?: number;
+  /** Consecutive calm seconds that resolve a spike. Default 10. */
+  resolveAfterBuckets?: number;
+  /** EWMA smoothing factor per bucket, 0 < alpha ≤ 1. Default 0.05 (~14 s half-life). */
+  alpha?: number;
+  /**
+   * Multiplier on alpha while a spike is open: 0 freezes the baseline so it cannot learn the
+   * spike; a small value lets a lasting level shift become the new normal. Default 0.
+   */
+  learnWhileOpen?: number;
+}
+
+/** Caps on every in-memory structure; the oldest entries are evicted and counted in `stats()`. */
+export interface CorrelatorLimits {
+  /**
+   * Live tokens tracked (LRU by last write). Default 2 000 000. Budget ~1.1 KB of heap per
+   * token (measured, Node 20): ~2.2 GB at the default cap, so raise `--max-old-space-size` or
+   * lower this on small machines.
+   */
+  maxTrackedTokens?: number;
+  /** Recently ended tokens kept for late provider events. Default 200 000. */
+  maxEndedTokens?: number;
+  /** Revocations / reuse detections / rotations awaiting propagation. Default 50 000. */
+  maxPendingObligations?: number;
+  /** Revoked token ids, sessions and subjects remembered, each. Default 100 000. */
+  maxRevocationMemory?: number;
+  /** Recent issuance events kept for attribution. Default 100 000. */
+  maxRecentIssuances?: number;
+  /** Writes awaiting attribution. Default 200 000. */
+  maxPendingAttributions?: number;
+  /** Provider event keys remembered for de-duplication. Default 100 000. */
+  maxSeenProviderEvents?: number;
+  /** Refresh-token families remembered (token ids: 4× this). Default 100 000. */
+  maxRotationFamilies?: number;
+  /** Distinct kinds tracked by churn and eviction-burst detectors. Default 1 000. */
+  maxKinds?: number;
+  /** Open findings per rule; beyond it new ones are counted as suppressed. Default 10 000. */
+  maxOpenFindingsPerRule?: number;
+  /** Evidence seqs kept per finding. Default 50. */
+  maxEvidenceSeqs?: number;
+  /** Observations buffered between `drainObservations()` calls. Default 10 000. */
+  maxBufferedObservations?: number;
+}
+
+/** Options of the correlation engine. Every field is optional; defaults are in TSDoc. */
+export interface CorrelatorOptions {
+  kinds?: readonly KindRule[];
+  rules?: Partial<Record<FindingRule, RuleSettings>>;
+  /** Matching tokens must leave Redis within this after the revocation. Default 5. */
+  revocationSlaSeconds?: number;
+  /** Provider events that revoke. Default token_revoked, session_ended, session_revoked, credential_changed, account_disabled. */
+  revocationEventTypes?: readonly ProviderEventType[];
+  /**
+   * Out-of-order window: tokens that left Redis up to this long before a revocation (or reuse
+   * detection, rotation) arrived count as propagated. Default 300.
+   */
+  revocationLookbackSeconds?: number;
+  /**
+   * Clock-skew / in-flight allowance: tokens first seen up to this long after the revocation still
+   * belong to it, and writes within it are not `write_after_revocation`. Default 2.
+   */
+  revocationGraceSeconds?: number;
+  /** How long revoked token ids / sessions / subjects are remembered for rule 5. Default 3600. */
+  revocationMemorySeconds?: number;
+  /** Revocations after which ANY write for the subject is suspicious. Default ['account_disabled']. */
+  writeAfterRevocationSubjectTypes?: readonly ProviderEventType[];
+  /** Issuance must occur within ± this of the write. Default 30. */
+  attributionWindowSeconds?: number;
+  /** TTL above maxTtlSeconds by at most this is tolerated. Default 2. */
+  ttlToleranceSeconds?: number;
+  /** Family tokens must leave Redis within this after reuse detection. Default 5. */
+  refreshReuseSlaSeconds?: number;
+  /** Rotated-out tokens must leave Redis within this after the refresh. Default 5. */
+  rotationSlaSeconds?: number;
+  /** Also open `rotation_incomplete` when a cached predecessor's successor is never written. Default false. */
+  rotationRequireSuccessor?: boolean;
+  /** Evictions closer than this belong to one burst; this much quiet ends it. Default 10. */
+  evictionBurstGapSeconds?: number;
+  /** Evictions in a burst before a finding opens. Default 1. */
+  evictionBurstMinCount?: number;
+  churn?: ChurnOptions;
+  limits?: CorrelatorLimits;
+}
+
+export interface ResolvedKindRule {
+  kind: string;
+  joins: {
+    tokenId: readonly string[] | undefined;
+    sessionId: string | undefined;
+    subject: string | undefined;
+    clientId: string | undefined;
+    familyId: string | undefined;
+  };
+  fingerprintIsTokenId: boolean;
+  maxTtlSeconds: number | undefined;
+  requireProviderEvent: boolean;
+}
+
+export interface ResolvedRuleSettings {
+  enabled: boolean;
+  severity: Severity;
+  criteria: readonly Criterion[];
+}
+
+export interface ResolvedCorrelatorOptions {
+  kinds: ReadonlyMap<string, ResolvedKindRule>;
+  rules: Readonly<Record<FindingRule, ResolvedRuleSettings>>;
+  revocationSlaSeconds: number;
+  revocationEventTypes: ReadonlySet<ProviderEventType>;
+  revocationLookbackSeconds: number;
+  revocationGraceSeconds: number;
+  revocationMemorySeconds: number;
+  writeAfterRevocationSubjectTypes: ReadonlySet<ProviderEventType>;
+  attributionWindowSeconds: number;
+  ttlToleranceSeconds: number;
+  refreshReuseSlaSeconds: number;
+  rotationSlaSeconds: number;
+  rotationRequireSuccessor: boolean;
+  evictionBurstGapSeconds: number;
+  evictionBurstMinCount: number;
+  churn: Readonly<Required<ChurnOptions>>;
+  limits: Readonly<Required<CorrelatorLimits>>;
+}
+
+/** Severity and SOC 2 mapping of each rule unless overridden. */
+export const DEFAULT_RULE_SETTINGS: Readonly<Record<FindingRule, ResolvedRuleSettings>> = {
+  revocation_not_propagated: { enabled: true, severity: 'high', criteria: ['CC6.2'] },
+  token_without_expiry: { enabled: true, severity: 'medium', criteria: ['CC6.1'] },
+  ttl_exceeds_policy: { enabled: true, severity: 'medium', criteria: ['CC6.1'] },
+  unattributed_token: { enabled: true, severity: 'medium', criteria: ['CC6.2', 'CC7.2'] },
+  write_after_revocation: { enabled: true, severity: 'high', criteria: ['CC7.2'] },
+  refresh_reuse_detected: { enabled: true, severity: 'critical', criteria: ['CC7.2'] },
+  tokens_evicted: { enabled: true, severity: 'high', criteria: ['A1.2'] },
+  rotation_incomplete: { enabled: true, severity: 'medium', criteria: ['CC6.1'] },
+  churn_spike: { enabled: true, severity: 'high', criteria: ['CC7.2'] },
+};
+
+export const DEFAULT_REVOCATION_EVENT_TYPES: readonly ProviderEventType[] = [
+  'token_revoked',
+  'session_ended',
+  'session_revoked',
+  'credential_changed',
+  'account_disabled',
+];
+
+export const DEFAULT_CHURN: Readonly<Required<ChurnOptions>> = {
+  warmupBuckets: 60,
+  minRatePerSecond: 50,
+  openSigmas: 6,
+  resolveSigmas: 3,
+  resolveAfterBuckets: 10,
+  alpha: 0.05,
+  learnWhileOpen: 0,
+};
+
+export const DEFAULT_LIMITS: Readonly<Required<CorrelatorLimits>> = {
+  maxTrackedTokens: 2_000_000,
+  maxEndedTokens: 200_000,
+  maxPendingObligations: 50_000,
+  maxRevocationMemory: 100_000,
+  maxRecentIssuances: 100_000,
+  maxPendingAttributions: 200_000,
+  maxSeenProviderEvents: 100_000,
+  maxRotationFamilies: 100_000,
+  maxKinds: 1_000,
+  maxOpenFindingsPerRule: 10_000,
+  maxEvidenceSeqs: 50,
+  maxBufferedObservations: 10_000,
+};
+
+const SEVERITIES: ReadonlySet<string> = new Set(['info', 'low', 'medium', 'high', 'critical']);
+const CRITERIA: ReadonlySet<string> = new Set([
+  'CC6.1',
+  'CC6.2',
+  'CC6.3',
+  'CC7.2',
+  'CC7.3',
+  'CC7.4',
+  'A1.2',
+]);
+
+/**
+ * Applies defaults and validates. Throws `ConfigError` (ERR_CONFIG_INVALID) naming every bad key
+ * under `path`, so the daemon refuses to start rather than correlate on silent defaults.
+ */
+export function resolveCorrelatorOptions(
+  input: CorrelatorOptions = {},
+  path = 'correlate',
+): ResolvedCorrelatorOptions {
+  const issues: ConfigIssue[] = [];
+  const at = (key: string): string => (path ? `${path}.${key}` : key);
+  const num = (key: string, value: number | undefined, def: number, min = 0, int = false) => {
+    if (value === undefined) return def;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+      issues.push({ path: at(key), message: `must be a finite number >= ${min}` });
+      return def;
+    }
+    if (int && !Number.isInteger(value)) {
+      issues.push({ path: at(key), message: 'must be an integer' });
+      return def;
+    }
+    return value;
+  };
+  const types = (
+    key: string,
+    value: readonly ProviderEventType[] | undefined,
+    def: readonly ProviderEventType[],
+  ) => {
+    const list = value ?? def;
+    for (const t of list) {
+      if (!PROVIDER_EVENT_TYPES.includes(t))
+        issues.push({ path: at(key), message: `unknown provider event type ${String(t)}` });
+    }
+    return new Set(list);
+  };
+
+  const kinds = new Map<string, ResolvedKindRule>();
+  (input.kinds ?? []).forEach((k, i) => {
+    if (typeof k.kind !== 'string' || k.kind === '') {
+      issues.push({ path: at(`kinds[${i}].kind`), message: 'must be a non-empty string' });
+      return;
+    }
+    if (kinds.has(k.kind))
+      issues.push({ path: at(`kinds[${i}].kind`), message: `duplicate kind ${k.kind}` });
+    const tokenId = k.joins?.tokenId;
+    kinds.set(k.kind, {
+      kind: k.kind,
+      joins: {
+        tokenId:
+          tokenId === undefined
+            ? undefined
+            : typeof tokenId === 'string'
+              ? [tokenId]
+              : [...tokenId],
+        sessionId: k.joins?.sessionId,
+        subject: k.joins?.subject,
+        clientId: k.joins?.clientId,
+        familyId: k.joins?.familyId,
+      },
+      fingerprintIsTokenId: k.fingerprintIsTokenId ?? true,
+      maxTtlSeconds:
+        k.maxTtlSeconds === undefined
+          ? undefined
+          : num(`kinds[${i}].maxTtlSeconds`, k.maxTtlSeconds, 0, Number.MIN_VALUE),
+      requireProviderEvent: k.requireProviderEvent ?? false,
+    });
+  });
+
+  const rules = {} as Record<FindingRule, ResolvedRuleSettings>;
+  for (const rule of FINDING_RULES) {
+    const def = DEFAULT_RULE_SETTINGS[rule];
+    const o = input.rules?.[rule];
+    if (o?.severity !== undefined && !SEVERITIES.has(o.severity)) {
+      issues.push({
+        path: at(`rules.${rule}.severity`),
+        message: `unknown severity ${o.severity}`,
+      });
+    }
+    for (const c of o?.criteria ?? []) {
+      if (!CRITERIA.has(c))
+        issues.push({ path: at(`rules.${rule}.criteria`), message: `unknown criterion ${c}` });
+    }
+    rules[rule] = Object.freeze({
+      enabled: o?.enabled ?? def.enabled,
+      severity: o?.severity ?? def.severity,
+      criteria: Object.freeze([...(o?.criteria ?? def.criteria)]),
+    });
+  }
+  for (const rule of Object.keys(input.rules ?? {})) {
+    if (!(FINDING_RULES as readonly string[]).includes(rule)) {
+      issues.push({ path: at(`rules.${rule}`), message: 'unknown rule' });
+    }
+  }
+
+  const c = input.churn ?? {};
+  const churn = {
+    warmupBuckets: num(
+      'churn.warmupBuckets',
+      c.warmupBuckets,
+      DEFAULT_CHURN.warmupBuckets,
+      0,
+      true,
+    ),
+    minRatePerSecond: num(
+      'churn.minRatePerSecond',
+      c.minRatePerSecond,
+      DEFAULT_CHURN.minRatePerSecond,
+    ),
+    openSigmas: num('churn.openSigmas', c.openSigmas, DEFAULT_CHURN.openSigmas),
+    resolveSigmas: num('churn.resolveSigmas', c.resolveSigmas, DEFAULT_CHURN.resolveSigmas),
+    resolveAfterBuckets: num(
+      'churn.resolveAfterBuckets',
+      c.resolveAfterBuckets,
+      DEFAULT_CHURN.resolveAfterBuckets,
+      1,
+      true,
+    ),
+    alpha: num('churn.alpha', c.alpha, DEFAULT_CHURN.alpha, Number.MIN_VALUE),
+    learnWhileOpen: num('churn.learnWhileOpen', c.learnWhileOpen, DEFAULT_CHURN.learnWhileOpen),
+  };
+  if (churn.alpha > 1) issues.push({ path: at('churn.alpha'), message: 'must be <= 1' });
+  if (churn.learnWhileOpen > 1)
+    issues.push({ path: at('churn.learnWhileOpen'), message: 'must be <= 1' });
+  if (churn.resolveSigmas > churn.openSigmas) {
+    issues.push({
+      path: at('churn.resolveSigmas'),
+      message: 'must not exceed churn.openSigmas (hysteresis)',
+    });
+  }
+
+  const l = input.limits ?? {};
+  const limits = {} as Required<CorrelatorLimits>;
+  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof CorrelatorLimits)[]) {
+    limits[key] = num(`limits.${key}`, l[key], DEFAULT_LIMITS[key], 1, true);
+  }
+
+  const resolved: ResolvedCorrelatorOptions = {
+    kinds,
+    rules: Object.freeze(rules),
+    revocationSlaSeconds: num('revocationSlaSeconds', input.revocationSlaSeconds, 5),
+    revocationEventTypes: types(
+      'revocationEventTypes',
+      input.revocationEventTypes,
+      DEFAULT_REVOCATION_EVENT_TYPES,
+    ),
+    revocationLookbackSeconds: num(
+      'revocationLookbackSeconds',
+      input.revocationLookbackSeconds,
+      300,
+    ),
+    revocationGraceSeconds: num('revocationGraceSeconds', input.revocationGraceSeconds, 2),
+    revocationMemorySeconds: num('revocationMemorySeconds', input.revocationMemorySeconds, 3600),
+    writeAfterRevocationSubjectTypes: types(
+      'writeAfterRevocationSubjectTypes',
+      input.writeAfterRevocationSubjectTypes,
+      ['account_disabled'],
+    ),
+    attributionWindowSeconds: num('attributionWindowSeconds', input.attributionWindowSeconds, 30),
+    ttlToleranceSeconds: num('ttlToleranceSeconds', input.ttlToleranceSeconds, 2),
+    refreshReuseSlaSeconds: num('refreshReuseSlaSeconds', input.refreshReuseSlaSeconds, 5),
+    rotationSlaSeconds: num('rotationSlaSeconds', input.rotationSlaSeconds, 5),
+    rotationRequireSuccessor: input.rotationRequireSuccessor ?? false,
+    evictionBurstGapSeconds: num(
+      'evictionBurstGapSeconds',
+      input.evictionBurstGapSeconds,
+      10,
+      Number.MIN_VALUE,
+    ),
+    evictionBurstMinCount: num('evictionBurstMinCount', input.evictionBurstMinCount, 1, 1, true),
+    churn: Object.freeze(churn),
+    limits: Object.freeze(limits),
+  };
+  if (issues.length > 0) throw new ConfigError(issues);
+  return Object.freeze(resolved);
+}

@@ -1,0 +1,162 @@
+import type { Finding } from '../../domain/finding.js';
+import type { ProviderEvent } from '../../domain/provider-event.js';
+import { BoundedMap } from '../bounded-map.js';
+import type { FindingBook } from '../finding-book.js';
+import { secs, tokenFields } from '../format.js';
+import type { ResolvedCorrelatorOptions } from '../options.js';
+import type { RevokedKeys } from '../revocation-scope.js';
+import type { TokenRecord, TokenStore } from '../token-store.js';
+
+interface Revoked {
+  provider: ProviderEvent['provider'];
+  eventId: string;
+  type: ProviderEvent['type'];
+  revokedAt: number;
+  seq: number | undefined;
+}
+
+type Via = 'token_id' | 'session' | 'subject';
+
+/**
+ * `write_after_revocation` (CC7.2): a token written for a token id, session or (disabled)
+ * subject after the provider revoked it. Checked both ways round, because the provider event
+ * may reach us after the write: on each write against remembered revocations, and on each
+ * revocation against live tokens written after it.
+ */
+export class WriteAfterRevocationRule {
+  readonly #opts: ResolvedCorrelatorOptions;
+  readonly #book: FindingBook;
+  readonly #byTokenId: BoundedMap<string, Revoked>;
+  readonly #bySession: BoundedMap<string, Revoked>;
+  readonly #bySubject: BoundedMap<string, Revoked>;
+
+  constructor(opts: ResolvedCorrelatorOptions, book: FindingBook) {
+    this.#opts = opts;
+    this.#book = book;
+    const cap = opts.limits.maxRevocationMemory;
+    this.#byTokenId = new BoundedMap(cap);
+    this.#bySession = new BoundedMap(cap);
+    this.#bySubject = new BoundedMap(cap);
+  }
+
+  get sizes(): { tokenIds: number; sessions: number; subjects: number } {
+    return {
+      tokenIds: this.#byTokenId.size,
+      sessions: this.#bySession.size,
+      subjects: this.#bySubject.size,
+    };
+  }
+
+  get evictions(): number {
+    return this.#byTokenId.evictions + this.#bySession.evictions + this.#bySubject.evictions;
+  }
+
+  onRevocation(
+    ev: ProviderEvent,
+    keys: RevokedKeys,
+    revokedAt: number,
+    seq: number | undefined,
+    now: number,
+    live: TokenStore,
+  ): Finding[] {
+    const entry: Revoked = { provider: ev.provider, eventId: ev.id, type: ev.type, revokedAt, seq };
+    const remember = (map: BoundedMap<string, Revoked>, key: string) => {
+      const old = map.get(key);
+      if (old === undefined || old.revokedAt > revokedAt) map.set(key, entry);
+    };
+    for (const id of keys.tokenIds) remember(this.#byTokenId, id);
+    if (keys.sessionId !== undefined) remember(this.#bySession, keys.sessionId);
+    if (keys.subject !== undefined) remember(this.#bySubject, keys.subject);
+
+    const out: Finding[] = [];
+    const query = {
+      tokenIds: keys.tokenIds,
+      sessionId: keys.sessionId,
+      subject: keys.subject,
+      anyClient: true,
+    };
+    for (const rec of live.find(query)) {
+      if (!this.#isAfter(rec, revokedAt)) continue;
+      const via: Via = rec.joins.tokenIds.some((t) => keys.tokenIds.includes(t))
+        ? 'token_id'
+        : rec.joins.sessionId !== undefined && rec.joins.sessionId === keys.sessionId
+          ? 'session'
+          : 'subject';
+      const f = this.#flag(rec, entry, via, rec.seq, now);
+      if (f) out.push(f);
+    }
+    return out;
+  }
+
+  onWrite(rec: TokenRecord, seq: number | undefined, now: number): Finding[] {
+    const hit = this.#lookup(rec);
+    if (!hit || !this.#isAfter(rec, hit.entry.revokedAt)) return [];
+    const f = this.#flag(rec, hit.entry, hit.via, seq, now);
+    return f ? [f] : [];
+  }
+
+  expire(now: number): void {
+    const horizon = now - this.#opts.revocationMemorySeconds * 1000;
+    const stale = (r: Revoked) => r.revokedAt < horizon;
+    this.#byTokenId.dropOldestWhile(stale);
+    this.#bySession.dropOldestWhile(stale);
+    this.#bySubject.dropOldestWhile(stale);
+  }
+
+  #isAfter(rec: TokenRecord, revokedAt: number): boolean {
+    const since = rec.writtenAt - revokedAt;
+    return (
+      rec.writeSeen &&
+      since > this.#opts.revocationGraceSeconds * 1000 &&
+      since <= this.#opts.revocationMemorySeconds * 1000
+    );
+  }
+
+  #lookup(rec: TokenRecord): { entry: Revoked; via: Via } | undefined {
+    for (const t of rec.joins.tokenIds) {
+      const entry = this.#byTokenId.get(t);
+      if (entry) return { entry, via: 'token_id' };
+    }
+    const s =
+      rec.joins.sessionId === undefined ? undefined : this.#bySession.get(rec.joins.sessionId);
+    if (s) return { entry: s, via: 'session' };
+    const u = rec.joins.subject === undefined ? undefined : this.#bySubject.get(rec.joins.subject);
+    if (u) return { entry: u, via: 'subject' };
+    return undefined;
+  }
+
+  #flag(
+    rec: TokenRecord,
+    r: Revoked,
+    via: Via,
+    seq: number | undefined,
+    now: number,
+  ): Finding | undefined {
+    if (this.#book.isOpen(rec.open.write_after_revocation)) {
+      this.#book.update(rec.open.write_after_revocation, { lastWrittenAt: rec.writtenAt }, [seq]);
+      return undefined;
+    }
+    const after = secs(rec.writtenAt - r.revokedAt);
+    const f = this.#book.open(
+      {
+        rule: 'write_after_revocation',
+        key: rec.fingerprint,
+        summary: `A ${rec.kind} token was written to Redis ${after} s after ${r.provider} ${r.type} revoked its ${via.replace('_', ' ')}.`,
+        ...tokenFields(rec),
+        evidence: [r.seq, seq],
+        attributes: {
+          matchedBy: via,
+          provider: r.provider,
+          providerEventId: r.eventId,
+          revocationType: r.type,
+          revokedAt: r.revokedAt,
+          writtenAt: rec.writtenAt,
+          secondsAfterRevocation: after,
+        },
+      },
+      now,
+    );
+    if (f) rec.open.write_after_revocation = f.id;
+    return f;
+  }
+}

@@ -1,0 +1,153 @@
+import type { TokenEvent } from '../domain/token-event.js';
+import { TOKEN_END_TYPES } from '../domain/token-event.js';
+import { tokenIdentity, tokenJoins } from './join-keys.js';
+import type { ResolvedCorrelatorOptions } from './options.js';
+import { TokenStore } from './token-store.js';
+import type { TokenRecord } from './token-store.js';
+
+/** What one TokenEvent did to the live view. */
+export interface ViewChange {
+  /** The live record after the event (written, appeared, ttl_changed, persisted, renamed). */
+  token: TokenRecord | undefined;
+  /** The event wrote the token: `written`, or a rename from a key that matched no rule. */
+  isWrite: boolean;
+  /** The key was not live in the view before this event. */
+  isNew: boolean;
+  /** The record that left Redis with this event (also kept in `ended` for late events). */
+  ended: TokenRecord | undefined;
+  /** A tracked key renamed onto another tracked identity. */
+  moved: { from: string; to: string } | undefined;
+  /** Records pushed out of the live view by its cap: their fate in Redis is no longer known. */
+  lost: TokenRecord[];
+}
+
+/**
+ * The correlator's own live view of Redis tokens, fed only by TokenEvents, plus a short memory
+ * of tokens that left (so a revocation that arrives after the Redis delete still finds them).
+ */
+export class TokenView {
+  readonly live: TokenStore;
+  readonly ended: TokenStore;
+  readonly #opts: ResolvedCorrelatorOptions;
+  #lost: TokenRecord[] = [];
+
+  constructor(opts: ResolvedCorrelatorOptions) {
+    this.#opts = opts;
+    this.live = new TokenStore(opts.limits.maxTrackedTokens, (rec) => this.#lost.push(rec));
+    this.ended = new TokenStore(opts.limits.maxEndedTokens, () => undefined);
+  }
+
+  apply(ev: TokenEvent, seq: number | undefined): ViewChange {
+    const id = tokenIdentity(ev.node, ev.db, ev.kind, ev.fingerprint);
+    let change: ViewChange;
+    if (TOKEN_END_TYPES.has(ev.type)) change = this.#end(ev, id, seq);
+    else if (ev.type === 'renamed') change = this.#rename(ev, id, seq);
+    else change = this.#upsert(ev, id, seq, ev.type === 'written');
+    change.lost = this.#lost;
+    this.#lost = [];
+    return change;
+  }
+
+  /** Forgets ended tokens that can no longer match a late provider event. */
+  expire(now: number): void {
+    const horizon = now - this.#opts.revocationLookbackSeconds * 1000;
+    this.ended.dropOldestWhile((rec) => (rec.endedAt ?? 0) < horizon);
+  }
+
+  #upsert(ev: TokenEvent, id: string, seq: number | undefined, isWrite: boolean): ViewChange {
+    const dueAt = ev.type === 'persisted' ? null : ev.dueAt;
+    const existing = this.live.get(id);
+    if (existing) {
+      if (dueAt !== undefined) existing.dueAt = dueAt;
+      if (isWrite) {
+        existing.writtenAt = ev.observedAt;
+        existing.writeSeen = true;
+        existing.seq = seq ?? existing.seq;
+        this.live.rejoin(existing, tokenJoins(ev, this.#opts.kinds.get(ev.kind)));
+      }
+      this.live.touch(id);
+      return {
+        token: existing,
+        isWrite,
+        isNew: false,
+        ended: undefined,
+        moved: undefined,
+        lost: [],
+      };
+    }
+    const rec = this.#record(ev, id, seq, isWrite);
+    rec.dueAt = dueAt;
+    this.live.put(rec);
+    return { token: rec, isWrite, isNew: true, ended: undefined, moved: undefined, lost: [] };
+  }
+
+  #end(ev: TokenEvent, id: string, seq: number | undefined): ViewChange {
+    // A key deleted before we ever saw it (written before tokenwatch started) still counts for
+    // a late revocation, so it is remembered too.
+    const rec = this.live.remove(id) ?? this.#record(ev, id, undefined, false);
+    rec.endedAt = ev.observedAt;
+    rec.endType = ev.type;
+    rec.endSeq = seq;
+    this.ended.put(rec);
+    return {
+      token: undefined,
+      isWrite: false,
+      isNew: false,
+      ended: rec,
+      moved: undefined,
+      lost: [],
+    };
+  }
+
+  #rename(ev: TokenEvent, id: string, seq: number | undefined): ViewChange {
+    const from = ev.renamedFrom;
+    // RENAME from an unmatched key (write-then-rename into place) is how the token got written.
+    if (!from) return this.#upsert(ev, id, seq, true);
+    const fromId = tokenIdentity(ev.node, ev.db, from.kind, from.fingerprint);
+    const old = fromId === id ? undefined : this.live.remove(fromId);
+    if (!old) return this.#upsert(ev, id, seq, false);
+    // RENAME keeps the TTL, so the source's dueAt carries over unless the event says otherwise.
+    const rec: TokenRecord = {
+      ...this.#record(ev, id, old.seq, old.writeSeen),
+      firstSeenAt: old.firstSeenAt,
+      writtenAt: old.writtenAt,
+      dueAt: ev.dueAt === undefined ? old.dueAt : ev.dueAt,
+      open: old.open,
+    };
+    // RENAME overwrites the destination: a token that lived there has left Redis.
+    const replaced = this.live.remove(id);
+    if (replaced) {
+      replaced.endedAt = ev.observedAt;
+      replaced.endType = 'deleted';
+      replaced.endSeq = seq;
+      this.ended.put(replaced);
+    }
+    this.live.put(rec);
+    return {
+      token: rec,
+      isWrite: false,
+      isNew: false,
+      ended: replaced,
+      moved: { from: fromId, to: id },
+      lost: [],
+    };
+  }
+
+  #record(ev: TokenEvent, id: string, seq: number | undefined, writeSeen: boolean): TokenRecord {
+    return {
+      id,
+      kind: ev.kind,
+      fingerprint: ev.fingerprint,
+      joins: tokenJoins(ev, this.#opts.kinds.get(ev.kind)),
+      firstSeenAt: ev.observedAt,
+      writtenAt: ev.observedAt,
+      writeSeen,
+      dueAt: undefined,
+      seq,
+      endedAt: undefined,
+      endType: undefined,
+      endSeq: undefined,
+      open: {},
+    };
+  }
+}
