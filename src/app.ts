@@ -7,15 +7,20 @@ import { Ledger } from './audit/ledger.js';
 import { RetentionJob } from './audit/retention.js';
 import { defaultCheckpointLogPath, resolveSigningKey } from './audit/signing-keys.js';
 import type { Config } from './config/schema.js';
+import { FindingsService } from './findings/findings-service.js';
+import { loopbackOnly, registerFindingsRoute } from './http/findings-route.js';
 import { buildHttp } from './http/server.js';
 import { Inventory } from './keyspace/inventory.js';
 import { KeyspaceService } from './keyspace/keyspace-service.js';
 import type { NodeWatcher } from './keyspace/node-watcher.js';
-import { KeyspaceRecorder } from './keyspace/recorder.js';
+import type { KeyspaceRecorder } from './keyspace/recorder.js';
 import { TokenRules } from './keyspace/token-rules.js';
 import { auditTypeLabel, createMetrics, type Metrics } from './metrics/registry.js';
 import { createProviderIngest, type ProviderIngest } from './providers/service.js';
 import { redactUrl } from './redis-url.js';
+import { Telemetry } from './telemetry/otel.js';
+import { TracedKeyspaceRecorder } from './telemetry/traced-recorder.js';
+import type { Tracing } from './telemetry/tracing.js';
 import { VERSION } from './version.js';
 
 export interface AppOptions {
@@ -43,8 +48,13 @@ export class TokenwatchApp {
   readonly rules: TokenRules;
   readonly recorder: KeyspaceRecorder;
   readonly keyspace: KeyspaceService;
+  readonly findings: FindingsService;
   readonly http: FastifyInstance;
   readonly providers: ProviderIngest;
+  /** OpenTelemetry export: started in start(), flushed and stopped in stop(). */
+  readonly telemetry: Telemetry;
+  /** Span helper for the service's parts; a cheap no-op unless OpenTelemetry export is on. */
+  readonly tracing: Tracing;
   #started = false;
   #stopped = false;
 
@@ -74,6 +84,14 @@ export class TokenwatchApp {
       liveTokens: () => this.inventory.sizes(),
     });
     const m = this.metrics;
+    this.telemetry = new Telemetry({
+      config: config.otel,
+      registry: m.registry,
+      logger,
+      now: this.now,
+      beforeCollect: () => m.auditPending.set(this.ledger.state().pending),
+    });
+    this.tracing = this.telemetry.tracing;
     this.ledger = new Ledger({
       path: config.audit.path,
       batchSize: config.audit.batchSize,
@@ -94,6 +112,8 @@ export class TokenwatchApp {
         }
         const last = batch.at(-1);
         if (last) m.auditLastSeq.set(last.seq);
+        // The genesis record commits inside the Ledger constructor, before findings exist.
+        (this.findings as FindingsService | undefined)?.onCommitted(batch);
       },
       onDegradedChange: (degraded) => m.auditDegraded.set(degraded ? 1 : 0),
       onDropped: (n) => {
@@ -121,7 +141,14 @@ export class TokenwatchApp {
       now: this.now,
       logger,
     });
-    this.recorder = new KeyspaceRecorder(this.ledger, m, config.redis.db);
+    this.findings = new FindingsService({
+      config,
+      ledger: this.ledger,
+      registry: m.registry,
+      logger,
+      now: this.now,
+    });
+    this.recorder = new TracedKeyspaceRecorder(this.ledger, m, config.redis.db, this.tracing);
     this.keyspace = new KeyspaceService({
       config,
       rules: this.rules,
@@ -143,6 +170,11 @@ export class TokenwatchApp {
       },
       { bodyLimit: config.server.bodyLimit, logger },
     );
+    registerFindingsRoute(this.http, {
+      findings: this.findings,
+      ledger: this.ledger,
+      guard: loopbackOnly,
+    });
     this.providers = createProviderIngest({
       config,
       ledger: this.ledger,
@@ -168,6 +200,7 @@ export class TokenwatchApp {
   start(): void {
     if (this.#started) return;
     this.#started = true;
+    this.telemetry.start();
     const c = this.config;
     const prev = this.ledger.list({ afterSeq: Math.max(0, this.ledger.lastSeq - 1) })[0];
     this.checkpointer.start(); // seals what a crashed run left unsealed
@@ -206,6 +239,7 @@ export class TokenwatchApp {
       });
     }
     this.keyspace.start();
+    this.findings.start();
     this.providers.start();
   }
 
@@ -237,6 +271,7 @@ export class TokenwatchApp {
     if (this.#stopped) return;
     this.#stopped = true;
     await this.keyspace.close();
+    await this.findings.close();
     await this.http.close();
     await this.providers.close();
     this.ledger.append({
@@ -248,5 +283,6 @@ export class TokenwatchApp {
     this.retention.close();
     this.checkpointer.close(); // flushes, then signs the shutdown checkpoint
     this.ledger.close();
+    await this.telemetry.shutdown(); // last: exports the spans and metrics of the shutdown
   }
 }

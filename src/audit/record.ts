@@ -11,6 +11,11 @@ export interface AuditInput {
   kind?: string | null;
   fingerprint?: string | null;
   attrs?: Record<string, unknown>;
+  /**
+   * In memory only, never persisted or hashed: the domain event the record was made from, so
+   * commit listeners (the correlator) get it together with the seq it committed under.
+   */
+  event?: unknown;
 }
 
 /** A committed record as read back from the ledger. */

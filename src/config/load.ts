@@ -6,6 +6,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, TokenwatchError, type ConfigIssue } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
+import { validateCorrelatorConfig } from '../findings/correlator-config.js';
 import { applyProviderEnv } from './providers-env.js';
 
 /** The documented default config shipped with the package. */
@@ -76,6 +77,12 @@ export function parseConfig(
     }
   }
   if (issues.length > 0 || !result.success) throw new ConfigError(issues);
+  try {
+    validateCorrelatorConfig(result.data);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(err.issues);
+    throw err;
+  }
   return deepFreeze(result.data);
 }
 
@@ -94,6 +101,7 @@ interface EnvOverride {
 
 const asInt = (v: string): unknown => (/^\d+$/.test(v) ? Number(v) : v);
 const asString = (v: string): unknown => v;
+const asNumber = (v: string): unknown => (/^\d+(\.\d+)?$/.test(v) ? Number(v) : v);
 
 const ENV_OVERRIDES: readonly EnvOverride[] = [
   { env: 'TOKENWATCH_REDIS_URL', path: ['redis', 'url'], parse: asString },
@@ -103,6 +111,9 @@ const ENV_OVERRIDES: readonly EnvOverride[] = [
   { env: 'TOKENWATCH_SIGNING_KEY', path: ['audit', 'signingKey'], parse: asString },
   { env: 'TOKENWATCH_CHECKPOINT_LOG', path: ['audit', 'checkpointLog'], parse: asString },
   { env: 'TOKENWATCH_LOG_LEVEL', path: ['log', 'level'], parse: asString },
+  { env: 'TOKENWATCH_REVOCATION_SLA_SECONDS', path: ['correlate', 'revocationSlaSeconds'], parse: asNumber },
+  { env: 'TOKENWATCH_ALERTMANAGER_URL', path: ['alerts', 'alertmanagerUrl'], parse: asString },
+  { env: 'TOKENWATCH_ALERT_WEBHOOK_URL', path: ['alerts', 'webhookUrl'], parse: asString },
 ];
 
 function applyEnv(

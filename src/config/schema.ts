@@ -1,7 +1,9 @@
 import { z } from 'zod';
+import { alertsSchema, correlateSchema } from './correlate-schema.js';
 import { KeyTemplate } from '../keyspace/key-template.js';
 import { isTokenwatchError } from '../errors.js';
 import { providersSchema } from './providers-schema.js';
+import { otelSchema } from './otel-schema.js';
 
 /**
  * The configuration schema. Every option has a default that works on one machine; the
@@ -188,8 +190,14 @@ export const configSchema = z.strictObject({
       clockSkewToleranceMs: z.number().int().min(0).max(3_600_000).default(1000),
     })
     .prefault({}),
+  /** Correlation thresholds (validated by the engine: src/correlate/options.ts). */
+  correlate: correlateSchema.default({}),
+  /** Alert delivery of findings. */
+  alerts: alertsSchema.prefault({}),
   /** Identity-provider webhooks and pollers (src/config/providers-schema.ts). */
   providers: providersSchema.prefault({}),
+  /** OpenTelemetry traces and OTLP metrics export (src/config/otel-schema.ts). */
+  otel: otelSchema.prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

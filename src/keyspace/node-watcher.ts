@@ -92,6 +92,9 @@ interface Prepared extends Item {
   absorbed?: boolean;
 }
 
+/** Notifications of one command arrive together; a separate EXPIRE comes a round trip later. */
+const PAIR_WINDOW_MS = 2;
+
 /** Most notifications handled per look-up round trip. */
 const MAX_CHUNK = 5000;
 
@@ -153,7 +156,7 @@ export class NodeWatcher {
   #scriptSha = createHash('sha1').update(EXPIRY_SCRIPT).digest('hex');
   #scriptOk: boolean | undefined;
   /** Last write of the previous batch, to pair it with an `expire` that opens the next one. */
-  #lastWrite: string | undefined;
+  #lastWrite: { k: string; at: number } | undefined;
   #lastHits: { hits: number; misses: number } | undefined;
   #closed = false;
   #idle: (() => void)[] = [];
@@ -470,21 +473,26 @@ export class NodeWatcher {
     return out;
   }
 
-  /** SET EX emits `set` then `expire` back to back: one write with a TTL, not two events. */
+  /**
+   * SET EX emits `set` then `expire` back to back, in one command: one write with a TTL, not two
+   * events. Adjacent in the stream AND received within PAIR_WINDOW_MS of each other (one command
+   * publishes both at once), so a later EXPIRE by another command stays a TTL change.
+   */
   #pairWrites(items: Prepared[]): void {
-    let prevWrite = this.#lastWrite;
+    let prev = this.#lastWrite;
     for (let i = 0; i < items.length; i++) {
       const p = items[i] as Prepared;
-      if (p.event === 'expire' && prevWrite === p.k) {
+      if (p.event === 'expire' && prev && prev.k === p.k && p.at - prev.at <= PAIR_WINDOW_MS) {
         p.absorbed = true;
         const w = items[i - 1];
-        if (w) w.withTtl = true;
-        prevWrite = undefined;
+        if (w && w.k === p.k) w.withTtl = true;
+        else this.#o.logger.debug({ node: this.label }, 'SET EX pair split across batches');
+        prev = undefined;
         continue;
       }
-      prevWrite = WRITES.has(p.event) || p.event === 'hset' ? p.k : undefined;
+      prev = WRITES.has(p.event) || p.event === 'hset' ? { k: p.k, at: p.at } : undefined;
     }
-    this.#lastWrite = prevWrite;
+    this.#lastWrite = prev;
   }
 
   /**

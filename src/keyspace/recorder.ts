@@ -60,6 +60,7 @@ export class KeyspaceRecorder implements WatcherSink {
         expiryLagMs: ev.expiryLagMs,
         renamedFrom: ev.renamedFrom,
       },
+      event: ev,
     });
     for (const l of this.#listeners) l(ev);
   }
@@ -132,6 +133,7 @@ export class KeyspaceRecorder implements WatcherSink {
         kind: c.kind,
         fingerprint: c.fingerprint,
         attrs: { node: r.node, via: 'reconcile', gapStart: r.start, gapEnd: r.end },
+        event: ev,
       });
       for (const l of this.#listeners) l(ev);
     }
