@@ -40,7 +40,8 @@ export class FindingsService {
     this.#o = o;
     this.correlator = new Correlator(correlatorOptionsFrom(o.config), { clock: { now: o.now } });
     const alerts = o.config.alerts;
-    let dispatcher: AlertDispatcher | undefined;
+    // The metrics read the queue size lazily; the dispatcher needs the metrics: tie the knot.
+    const ref: { dispatcher?: AlertDispatcher } = {};
     this.metrics = createFindingMetrics(o.registry, {
       slaSeconds: this.correlator.options.revocationSlaSeconds,
       openCounts: () => {
@@ -48,9 +49,9 @@ export class FindingsService {
         for (const f of this.correlator.openFindings()) counts[f.rule] = (counts[f.rule] ?? 0) + 1;
         return counts;
       },
-      queueSize: () => dispatcher?.size ?? 0,
+      queueSize: () => ref.dispatcher?.size ?? 0,
     });
-    dispatcher = new AlertDispatcher(
+    const dispatcher = new AlertDispatcher(
       {
         alertmanagerUrl: alerts.alertmanagerUrl,
         webhookUrl: alerts.webhookUrl,
@@ -61,6 +62,7 @@ export class FindingsService {
       },
       { metrics: this.metrics, logger: o.logger, now: o.now, generatorURL: o.baseUrl },
     );
+    ref.dispatcher = dispatcher;
     this.alerts = dispatcher;
   }
 

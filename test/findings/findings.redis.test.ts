@@ -61,7 +61,7 @@ describe('findings from real Redis traffic', () => {
       remoteAddress: '127.0.0.1',
     });
     expect(res.statusCode).toBe(200);
-    expect((res.json() as { findings: { rule: string }[] }).findings.map((f) => f.rule)).toEqual([
+    expect(res.json<{ findings: { rule: string }[] }>().findings.map((f) => f.rule)).toEqual([
       'token_without_expiry',
     ]);
 
@@ -100,7 +100,7 @@ describe('findings from real Redis traffic', () => {
       url: '/v1/findings?state=resolved&rule=token_without_expiry',
       remoteAddress: '127.0.0.1',
     });
-    expect((resolved.json() as { findings: unknown[] }).findings).toHaveLength(1);
+    expect(resolved.json<{ findings: unknown[] }>().findings).toHaveLength(1);
     const remote = await h.app.http.inject({
       method: 'GET',
       url: '/v1/findings',
