@@ -180,6 +180,7 @@ const oidcSchema = z.strictObject({
   maxAgeSeconds: z.number().int().positive().optional(),
 });
 
+/** `providers:` of the config document. */
 export const providersSchema = z.strictObject({
   /** Largest webhook body, bytes (default: server.bodyLimit). */
   bodyLimit: z
@@ -208,6 +209,7 @@ export const providersSchema = z.strictObject({
   oidc: oidcSchema.optional(),
 });
 
+/** Validated `providers` section and its parts. */
 export type ProvidersConfig = z.infer<typeof providersSchema>;
 export type OktaConfig = z.infer<typeof oktaSchema>;
 export type Auth0Config = z.infer<typeof auth0Schema>;

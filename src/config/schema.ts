@@ -111,6 +111,8 @@ export const configSchema = z.strictObject({
       recheckIntervalSeconds: z.number().positive().max(3600).default(60),
       /** INFO poll interval for hit/miss counters and redis_up. */
       infoIntervalSeconds: z.number().positive().max(3600).default(15),
+      /** How often INFO commandstats is read to detect FLUSHDB/FLUSHALL (no per-key events). */
+      flushCheckIntervalSeconds: z.number().positive().max(3600).default(1),
       /** SCAN COUNT hint during baseline and reconciliation. */
       scanCount: z.number().int().min(10).max(100_000).default(1000),
       /** Keys longer than this are counted as unmatched without matching (hostile input). */

@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+
+import type { AuditInput } from '../../audit/record.js';
+import type { ProviderEvent, ProviderName } from '../../domain/provider-event.js';
+import type { RejectionReason } from '../../metrics/provider-metrics.js';
+
+/** How an event reached tokenwatch: a webhook push or a catch-up poll of the provider's API. */
+export type Via = 'push' | 'poll';
+
+/** Audit type prefix of everything providers produce; `provider.*` records are dedup markers. */
+export const PROVIDER_RECORD_PREFIX = 'provider.';
+
+/**
+ * The audit record of an accepted provider event: type `provider.<type>`, the first token id (or
+ * the session id) fingerprint as the record fingerprint, everything else in attrs. `eventId`
+ * with `provider` is what the seen-set is rebuilt from after a restart.
+ */
+export function eventAuditInput(ev: ProviderEvent, via: Via): AuditInput {
+  return {
+    time: ev.observedAt,
+    source: 'provider',
+    type: `${PROVIDER_RECORD_PREFIX}${ev.type}`,
+    kind: null,
+    fingerprint: ev.tokenIds[0] ?? ev.sessionId ?? null,
+    attrs: {
+      provider: ev.provider,
+      eventId: ev.id,
+      vendorType: ev.vendorType,
+      occurredAt: ev.occurredAt,
+      subject: ev.subject,
+      clientId: ev.clientId,
+      sessionId: ev.sessionId,
+      tokenIds: ev.tokenIds,
+      rotation: ev.rotation,
+      outcome: ev.outcome,
+      attributes: ev.attributes,
+      via,
+    },
+  };
+}
+
+/** What a refused delivery leaves behind: never the body, only its digest and length. */
+export interface Rejection {
+  provider: ProviderName;
+  reason: RejectionReason;
+  code: string;
+  status: number;
+  /** The raw body when it was read (digested, never stored). */
+  body: Buffer | undefined;
+  /** Declared length when the body was not read (too large). */
+  declaredLength: number | undefined;
+  remoteAddress: string;
+}
+
+/** The `provider.rejected` record of a refused delivery. */
+export function rejectionAuditInput(r: Rejection, time: number): AuditInput {
+  return {
+    time,
+    source: 'provider',
+    type: `${PROVIDER_RECORD_PREFIX}rejected`,
+    kind: null,
+    fingerprint: null,
+    attrs: {
+      provider: r.provider,
+      reason: r.reason,
+      code: r.code,
+      status: r.status,
+      bodySha256: r.body ? createHash('sha256').update(r.body).digest('hex') : null,
+      bodyLength: r.body ? r.body.length : (r.declaredLength ?? null),
+      remoteAddress: r.remoteAddress,
+    },
+  };
+}
+
+/** The record of an SSF stream verification event (SSF 1.0 §8.1.4): proof the stream works. */
+export function verificationAuditInput(
+  jti: string,
+  issuer: string,
+  state: string | undefined,
+  time: number,
+): AuditInput {
+  return {
+    time,
+    source: 'provider',
+    type: `${PROVIDER_RECORD_PREFIX}stream_verified`,
+    kind: null,
+    fingerprint: null,
+    attrs: {
+      provider: 'ssf',
+      eventId: jti,
+      issuer,
+      // The state is the receiver's nonce; its digest is enough to match a request later.
+      stateSha256: state === undefined ? null : createHash('sha256').update(state).digest('hex'),
+      via: 'push',
+    },
+  };
+}

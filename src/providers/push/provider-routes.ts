@@ -1,0 +1,120 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { JWTVerifyGetKey } from 'jose';
+
+import type { AuditInput } from '../../audit/record.js';
+import type { ProvidersConfig } from '../../config/providers-schema.js';
+import type { ProviderName } from '../../domain/provider-event.js';
+import type { ProviderMetrics } from '../../metrics/provider-metrics.js';
+import { type Rejection, rejectionAuditInput } from '../ingest/audit-inputs.js';
+import { AUTH0_LOGS_PATH, registerAuth0Logs } from './auth0-logs.js';
+import { BACKCHANNEL_LOGOUT_PATH, registerBackchannelLogout } from './backchannel-logout.js';
+import { KEYCLOAK_EVENTS_PATH, registerKeycloakEvents } from './keycloak-events.js';
+import { OKTA_HOOK_PATH, registerOktaHook } from './okta-hook.js';
+import type { PushContext } from './push-context.js';
+import { type ErrorDialect, classify, rejectionBody } from './rejection.js';
+import { SSF_PUSH_PATH, registerSsfPush } from './ssf-push.js';
+
+/** URL prefix of every provider endpoint. */
+export const PROVIDER_ROUTE_PREFIX = '/v1/providers';
+
+/** Options of the {@link providerRoutes} plugin. */
+export interface ProviderRoutesOptions {
+  providers: ProvidersConfig;
+  ctx: PushContext;
+  metrics: ProviderMetrics;
+  /** Key resolvers of the JWT-based providers (present when configured). */
+  ssfKeys: JWTVerifyGetKey | undefined;
+  oidcKeys: JWTVerifyGetKey | undefined;
+  /** Where `provider.rejected` records go (fire-and-forget: a refusal never waits on disk). */
+  appendRejection: (input: AuditInput) => void;
+}
+
+interface RouteMeta {
+  provider: ProviderName;
+  dialect: ErrorDialect;
+}
+
+/**
+ * The push endpoints as one encapsulated fastify plugin. Inside it every body is kept raw (one
+ * catch-all buffer parser: signatures are computed over bytes, and each route checks its own
+ * media type), and one error handler answers in each protocol's dialect, counts the rejection and
+ * leaves a `provider.rejected` record. Neither leaks to the other routes of the server.
+ * Providers without configuration register nothing, so their paths answer 404.
+ */
+export async function providerRoutes(f: FastifyInstance, o: ProviderRoutesOptions): Promise<void> {
+  const { providers: p, ctx } = o;
+  const meta = new Map<string, RouteMeta>();
+  const route = (path: string, provider: ProviderName, dialect: ErrorDialect): void => {
+    meta.set(`${PROVIDER_ROUTE_PREFIX}${path}`, { provider, dialect });
+  };
+
+  f.removeAllContentTypeParsers();
+  f.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
+    done(null, body);
+  });
+
+  f.setErrorHandler((err, request, reply) => {
+    const m = meta.get(request.routeOptions.url ?? '');
+    const c = classify(err);
+    if (m) {
+      o.metrics.rejections.inc({ provider: m.provider, reason: c.reason });
+      record(o, request, m.provider, c);
+      if (m.dialect === 'oauth') void reply.header('cache-control', 'no-store');
+    }
+    const log =
+      c.status >= 500 ? request.log.error.bind(request.log) : request.log.info.bind(request.log);
+    // Never the message: parser messages can quote the body.
+    log(
+      { provider: m?.provider, code: c.code, reason: c.reason, status: c.status },
+      'webhook rejected',
+    );
+    return reply.status(c.status).send(rejectionBody(c, m?.dialect ?? 'typed'));
+  });
+
+  if (p.okta?.secret !== undefined) {
+    registerOktaHook(f, { ...p.okta, secret: p.okta.secret }, ctx);
+    route(OKTA_HOOK_PATH, 'okta', 'typed');
+  }
+  if (p.auth0?.token !== undefined) {
+    registerAuth0Logs(f, { ...p.auth0, token: p.auth0.token }, ctx);
+    route(AUTH0_LOGS_PATH, 'auth0', 'typed');
+  }
+  if (p.keycloak?.secret !== undefined) {
+    registerKeycloakEvents(f, { ...p.keycloak, secret: p.keycloak.secret }, ctx);
+    route(KEYCLOAK_EVENTS_PATH, 'keycloak', 'typed');
+  }
+  if (p.ssf && o.ssfKeys) {
+    registerSsfPush(f, p.ssf, o.ssfKeys, ctx);
+    route(SSF_PUSH_PATH, 'ssf', 'set');
+  }
+  if (p.oidc && o.oidcKeys) {
+    registerBackchannelLogout(f, p.oidc, o.oidcKeys, ctx);
+    route(BACKCHANNEL_LOGOUT_PATH, 'oidc', 'oauth');
+  }
+  return Promise.resolve();
+}
+
+function record(
+  o: ProviderRoutesOptions,
+  request: FastifyRequest,
+  provider: ProviderName,
+  c: { reason: Rejection['reason']; code: string; status: number },
+): void {
+  const body = Buffer.isBuffer(request.body) ? request.body : undefined;
+  const declared = Number(request.headers['content-length']);
+  const rejection: Rejection = {
+    provider,
+    reason: c.reason,
+    code: c.code,
+    status: c.status,
+    body,
+    declaredLength: Number.isSafeInteger(declared) ? declared : undefined,
+    remoteAddress: request.ip,
+  };
+  try {
+    o.appendRejection(rejectionAuditInput(rejection, o.ctx.now()));
+  } catch (err) {
+    // The ledger closed under us (shutdown): the reply still goes out.
+    request.log.warn({ err: (err as Error).message }, 'rejection record not written');
+  }
+}

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+
+import { TokenwatchError } from '../../src/errors.js';
+import { sameOriginLinks } from '../../src/providers/poll/page-fetcher.js';
+import { secretMatches } from '../../src/providers/push/push-context.js';
+import { classify, rejectionBody } from '../../src/providers/push/rejection.js';
+
+describe('secretMatches', () => {
+  it('matches only the exact secret', () => {
+    expect(secretMatches('s3cret-s3cret-s3cret', 's3cret-s3cret-s3cret')).toBe(true);
+    expect(secretMatches('s3cret-s3cret-s3cre', 's3cret-s3cret-s3cret')).toBe(false);
+    expect(secretMatches(undefined, 's3cret-s3cret-s3cret')).toBe(false);
+    expect(secretMatches('', '')).toBe(false);
+  });
+});
+
+describe('sameOriginLinks', () => {
+  const base = new URL('https://dev-1.okta.com/api/v1/logs?since=x');
+
+  it('parses RFC 8288 Link headers with several relations', () => {
+    const links = sameOriginLinks(
+      '<https://dev-1.okta.com/api/v1/logs?after=a1&limit=2>; rel="self", <https://dev-1.okta.com/api/v1/logs?after=b2&limit=2>; rel="next"',
+      base,
+    );
+    expect(links.get('next')?.searchParams.get('after')).toBe('b2');
+    expect(links.get('self')?.searchParams.get('after')).toBe('a1');
+  });
+
+  it('never follows a link to another origin (the bearer token would go with it)', () => {
+    expect(sameOriginLinks('<https://evil.example.com/steal>; rel="next"', base).size).toBe(0);
+    expect(sameOriginLinks('<http://dev-1.okta.com/api/v1/logs>; rel=next', base).size).toBe(0);
+    expect(sameOriginLinks('</api/v1/logs?after=z>; rel=next', base).get('next')?.href).toBe(
+      'https://dev-1.okta.com/api/v1/logs?after=z',
+    );
+  });
+});
+
+describe('rejection dialects', () => {
+  it('maps errors to a fixed reason and each protocol body', () => {
+    const replay = new TokenwatchError('ERR_WEBHOOK_REPLAY', 'replayed', { status: 400 });
+    const c = classify(replay);
+    expect(c.reason).toBe('replay');
+    expect(rejectionBody(c, 'set')).toEqual({ err: 'invalid_request', description: 'replayed' });
+    expect(rejectionBody(c, 'oauth')).toEqual({
+      error: 'invalid_request',
+      error_description: 'replayed',
+    });
+    expect(rejectionBody(c, 'typed')).toMatchObject({ error: { code: 'ERR_WEBHOOK_REPLAY' } });
+    const tooLarge = classify(
+      Object.assign(new Error('Request body is too large'), { statusCode: 413 }),
+    );
+    expect(tooLarge).toMatchObject({
+      status: 413,
+      code: 'ERR_WEBHOOK_TOO_LARGE',
+      reason: 'too_large',
+    });
+    expect(classify(new Error('boom'))).toMatchObject({ status: 500, reason: 'unavailable' });
+    const degraded = classify(new TokenwatchError('ERR_AUDIT_DEGRADED', 'x', { status: 503 }));
+    expect(rejectionBody(degraded, 'set')).toMatchObject({ error: { code: 'ERR_AUDIT_DEGRADED' } });
+  });
+});
