@@ -166,6 +166,7 @@ export class KeyspaceService {
       configureNotifications: config.redis.configureNotifications,
       recheckIntervalMs: config.redis.recheckIntervalSeconds * 1000,
       infoIntervalMs: config.redis.infoIntervalSeconds * 1000,
+      flushCheckIntervalMs: config.redis.flushCheckIntervalSeconds * 1000,
       now: this.#o.now,
       logger: this.#o.logger,
       startBlind,

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { TokenEvent, TokenEventType } from '../domain/token-event.js';
 import type { Inventory, InventoryEntry, ReconcileChange } from './inventory.js';
 import { ensureNotifications, type NotificationStatus } from './notifications.js';
-import { clockOffset, readHitMiss, scanSnapshot } from './reconcile.js';
+import { clockOffset, readFlushCount, readHitMiss, scanSnapshot } from './reconcile.js';
 import type { ClassifiedKey, TokenRules } from './token-rules.js';
 
 /** What a node watcher reports to the service that owns it. */
@@ -57,6 +57,8 @@ export interface NodeWatcherOptions {
   configureNotifications: boolean;
   recheckIntervalMs: number;
   infoIntervalMs: number;
+  /** How often INFO commandstats is read to detect FLUSHDB/FLUSHALL (they emit no per-key events). */
+  flushCheckIntervalMs: number;
   now: () => number;
   logger: Logger;
   /**
@@ -152,6 +154,9 @@ export class NodeWatcher {
   #notifications: NotificationStatus | undefined;
   #recheckTimer: NodeJS.Timeout | undefined;
   #infoTimer: NodeJS.Timeout | undefined;
+  #flushTimer: NodeJS.Timeout | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #flushes: { count: number; at: number } | undefined;
   #pendingRename: { c: ClassifiedKey; entry: InventoryEntry | undefined } | undefined;
   #scriptSha = createHash('sha1').update(EXPIRY_SCRIPT).digest('hex');
   #scriptOk: boolean | undefined;
@@ -212,6 +217,8 @@ export class NodeWatcher {
     this.#recheckTimer.unref();
     this.#infoTimer = setInterval(() => void this.#pollInfo(), this.#o.infoIntervalMs);
     this.#infoTimer.unref();
+    this.#flushTimer = setInterval(() => void this.#checkFlush(), this.#o.flushCheckIntervalMs);
+    this.#flushTimer.unref();
     subscriber.connect().catch(() => undefined);
     commands.connect().catch(() => undefined);
   }
@@ -240,6 +247,8 @@ export class NodeWatcher {
     this.#closed = true;
     clearInterval(this.#recheckTimer);
     clearInterval(this.#infoTimer);
+    clearInterval(this.#flushTimer);
+    clearTimeout(this.#retryTimer);
     this.#o.subscriber.disconnect();
     // Apply what already arrived, but never hang on a look-up to a node that is gone.
     let timer: NodeJS.Timeout | undefined;
@@ -301,13 +310,21 @@ export class NodeWatcher {
       await this.#o.subscriber.psubscribe(`${this.#prefix}*`);
       this.#subscribed = true;
       this.#emitStatus();
+      // The flush counter as of subscribing: any later FLUSHDB/FLUSHALL shows as an increase.
+      this.#flushes = { count: await readFlushCount(this.#o.commands).catch(() => 0), at: this.#o.now() };
       await this.#pollInfo();
       await this.#reconcile();
     } catch (err) {
       this.#o.logger.warn(
         { node: this.label, err: (err as Error).message },
-        'keyspace subscribe/reconcile failed; will retry on reconnect',
+        'keyspace subscribe/reconcile failed; retrying in 5 s',
       );
+      // The connection may well stay up (e.g. NOPERM, CLUSTERDOWN): retry, do not wait for a reconnect.
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = setTimeout(() => {
+        if (!this.#closed && this.#o.subscriber.status === 'ready') void this.#onReady();
+      }, 5000);
+      this.#retryTimer.unref();
     }
   }
 
@@ -399,6 +416,27 @@ export class NodeWatcher {
       );
     }
     this.#emitStatus();
+  }
+
+  /**
+   * FLUSHDB / FLUSHALL remove every key without a per-key notification: the mass invalidation
+   * is only visible in INFO commandstats. A new flush since the last reading triggers an
+   * immediate reconciliation that records what vanished.
+   */
+  async #checkFlush(): Promise<void> {
+    if (this.#closed || this.#o.commands.status !== 'ready' || !this.#subscribed) return;
+    try {
+      const count = await readFlushCount(this.#o.commands);
+      const last = this.#flushes;
+      const now = this.#o.now();
+      this.#flushes = { count, at: now };
+      if (last && count > last.count && this.#baselined) {
+        this.#o.logger.warn({ node: this.label, flushes: count - last.count }, 'FLUSHDB/FLUSHALL detected: reconciling');
+        await this.markBlind('flush', last.at);
+      }
+    } catch (err) {
+      this.#o.logger.debug({ node: this.label, err: (err as Error).message }, 'flush check failed');
+    }
   }
 
   async #pollInfo(): Promise<void> {

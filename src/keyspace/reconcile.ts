@@ -80,3 +80,11 @@ export async function readHitMiss(client: Redis): Promise<{ hits: number; misses
   };
   return { hits: get('keyspace_hits'), misses: get('keyspace_misses') };
 }
+
+/** How many FLUSHDB / FLUSHALL (sync or async) the node has executed, from INFO commandstats. */
+export async function readFlushCount(client: Redis): Promise<number> {
+  const text = (await client.call('INFO', 'commandstats')) as string;
+  let n = 0;
+  for (const m of text.matchAll(/^cmdstat_(?:flushdb|flushall):calls=(\d+)/gm)) n += Number(m[1]);
+  return n;
+}

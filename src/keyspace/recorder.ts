@@ -87,8 +87,6 @@ export class KeyspaceRecorder implements WatcherSink {
   gap(r: GapReport): void {
     const m = this.#metrics;
     const durationMs = Math.max(0, r.end - r.start);
-    m.keyspaceGaps.inc({ node: r.node });
-    m.keyspaceGapSeconds.inc({ node: r.node }, durationMs / 1000);
     const summary: Record<string, Record<string, number>> = {
       appeared: {},
       vanished: {},
@@ -99,10 +97,16 @@ export class KeyspaceRecorder implements WatcherSink {
       bucket[c.kind] = (bucket[c.kind] ?? 0) + 1;
       m.reconcileChanges.inc({ kind: c.kind, change: c.change });
     }
+    // A flush is seen (INFO commandstats), not a blind spot: a mass invalidation record.
+    const flush = r.reason === 'flush';
+    if (!flush) {
+      m.keyspaceGaps.inc({ node: r.node });
+      m.keyspaceGapSeconds.inc({ node: r.node }, durationMs / 1000);
+    }
     this.#ledger.append({
       time: r.end,
       source: 'redis',
-      type: 'keyspace.gap',
+      type: flush ? 'keyspace.flush' : 'keyspace.gap',
       attrs: {
         node: r.node,
         start: r.start,

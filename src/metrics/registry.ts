@@ -64,6 +64,7 @@ const KNOWN_AUDIT_TYPES = [
   'token.vanished',
   'keyspace.baseline',
   'keyspace.gap',
+  'keyspace.flush',
   'system.started',
   'system.stopped',
   'audit.degraded',
@@ -203,6 +204,11 @@ export function createMetrics(kinds: readonly string[], options: MetricsOptions 
   for (const kind of kinds) {
     for (const event of TOKEN_EVENT_TYPES) m.tokenEvents.inc({ kind, event }, 0);
     m.tokensLive.set({ kind }, 0);
+    // Histogram series exist from the start too: rules subtract _count series per kind and
+    // rate() needs the series before the first observation.
+    m.tokenTtl.zero({ kind });
+    m.expiryLag.zero({ kind });
+    for (const end of LIFETIME_ENDS) m.tokenLifetime.zero({ kind, end });
     for (const change of ['appeared', 'vanished', 'ttl_changed'])
       m.reconcileChanges.inc({ kind, change }, 0);
   }
