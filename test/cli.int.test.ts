@@ -34,7 +34,10 @@ describe('tokenwatch CLI', () => {
     const cases: [string, RegExp][] = [
       ['tokens: []\n', /tokens: at least one token rule/],
       ['server: { port: -1 }\ntokens: [{kind: a, key: "a:{token}"}]\n', /server\.port: /],
-      ['tokens: [{kind: a, key: "a:{token}", maxTtlSeconds: "1h"}]\n', /tokens\[0\]\.maxTtlSeconds: /],
+      [
+        'tokens: [{kind: a, key: "a:{token}", maxTtlSeconds: "1h"}]\n',
+        /tokens\[0\]\.maxTtlSeconds: /,
+      ],
       ['redis: { url: "http://x" }\ntokens: [{kind: a, key: "a:{token}"}]\n', /redis\.url: /],
       ['tokens: [{kind: a, key: "a:{token}"}]\nunknownSection: 1\n', /unknownSection/],
       ['tokens: [\n', /config\.yaml:\d+|\.yaml:\d+/],
@@ -79,25 +82,37 @@ describe('tokenwatch CLI', () => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(async () => {
-      try {
-        return (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200;
-      } catch {
-        return false;
-      }
-    }, 15_000, 'readyz');
+    await waitFor(
+      async () => {
+        try {
+          return (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200;
+        } catch {
+          return false;
+        }
+      },
+      15_000,
+      'readyz',
+    );
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     const c = redis.client();
     await c.set('oauth:access:cli-token-secret', 'v', 'EX', 60);
-    await waitFor(async () => (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).includes(
-      'tokenwatch_token_events_total{kind="access_token",event="written"} 1',
-    ), 5000, 'metric');
+    await waitFor(
+      async () =>
+        (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).includes(
+          'tokenwatch_token_events_total{kind="access_token",event="written"} 1',
+        ),
+      5000,
+      'metric',
+    );
     const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
     expect(await exit).toBe(0);
     const list = run(['audit', 'list', '--db', db]);
     expect(list.status).toBe(0);
-    const rows = list.stdout.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; type: string; time: string });
+    const rows = list.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { seq: number; type: string; time: string });
     expect(rows[0]!.type).toBe('ledger.genesis');
     expect(rows.map((r) => r.type)).toContain('token.written');
     expect(rows.at(-1)!.type).toBe('system.stopped');
@@ -123,15 +138,19 @@ describe('tokenwatch CLI', () => {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     let body = '';
-    await waitFor(async () => {
-      try {
-        const r = await fetch(`http://127.0.0.1:${port}/readyz`);
-        body = await r.text();
-        return r.status === 503;
-      } catch {
-        return false;
-      }
-    }, 15_000, 'readyz 503');
+    await waitFor(
+      async () => {
+        try {
+          const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+          body = await r.text();
+          return r.status === 503;
+        } catch {
+          return false;
+        }
+      },
+      15_000,
+      'readyz 503',
+    );
     expect(body).toMatch(/keyspace subscriber not connected/);
     await new Promise((r) => setTimeout(r, 1000));
     expect(child.exitCode).toBeNull();

@@ -38,7 +38,9 @@ export class Fingerprinter {
 
   /** Fingerprint of raw bytes carried in a latin1 string (how Redis keys are handled). */
   ofLatin1(bytes: string): string {
-    return this.#prefix + createHmac('sha256', this.current.key).update(bytes, 'latin1').digest('hex');
+    return (
+      this.#prefix + createHmac('sha256', this.current.key).update(bytes, 'latin1').digest('hex')
+    );
   }
 
   /** Fingerprints under every key id (for auditors searching history). */

@@ -111,7 +111,11 @@ const ENV_OVERRIDES: readonly EnvOverride[] = [
   { env: 'TOKENWATCH_SIGNING_KEY', path: ['audit', 'signingKey'], parse: asString },
   { env: 'TOKENWATCH_CHECKPOINT_LOG', path: ['audit', 'checkpointLog'], parse: asString },
   { env: 'TOKENWATCH_LOG_LEVEL', path: ['log', 'level'], parse: asString },
-  { env: 'TOKENWATCH_REVOCATION_SLA_SECONDS', path: ['correlate', 'revocationSlaSeconds'], parse: asNumber },
+  {
+    env: 'TOKENWATCH_REVOCATION_SLA_SECONDS',
+    path: ['correlate', 'revocationSlaSeconds'],
+    parse: asNumber,
+  },
   { env: 'TOKENWATCH_ALERTMANAGER_URL', path: ['alerts', 'alertmanagerUrl'], parse: asString },
   { env: 'TOKENWATCH_ALERT_WEBHOOK_URL', path: ['alerts', 'webhookUrl'], parse: asString },
 ];

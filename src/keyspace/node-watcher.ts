@@ -311,7 +311,10 @@ export class NodeWatcher {
       this.#subscribed = true;
       this.#emitStatus();
       // The flush counter as of subscribing: any later FLUSHDB/FLUSHALL shows as an increase.
-      this.#flushes = { count: await readFlushCount(this.#o.commands).catch(() => 0), at: this.#o.now() };
+      this.#flushes = {
+        count: await readFlushCount(this.#o.commands).catch(() => 0),
+        at: this.#o.now(),
+      };
       await this.#pollInfo();
       await this.#reconcile();
     } catch (err) {
@@ -431,7 +434,10 @@ export class NodeWatcher {
       const now = this.#o.now();
       this.#flushes = { count, at: now };
       if (last && count > last.count && this.#baselined) {
-        this.#o.logger.warn({ node: this.label, flushes: count - last.count }, 'FLUSHDB/FLUSHALL detected: reconciling');
+        this.#o.logger.warn(
+          { node: this.label, flushes: count - last.count },
+          'FLUSHDB/FLUSHALL detected: reconciling',
+        );
         await this.markBlind('flush', last.at);
       }
     } catch (err) {

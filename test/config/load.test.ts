@@ -60,20 +60,28 @@ describe('config loading', () => {
       expect.stringMatching(/^server\.port: /),
     ]);
     expect(issuesOf('tokens: []')[0]).toMatch(/^tokens: at least one token rule/);
-    expect(issuesOf(`tokens:\n  - kind: Access\n    key: 'a:{token}'`)[0]).toMatch(/^tokens\[0\]\.kind: /);
+    expect(issuesOf(`tokens:\n  - kind: Access\n    key: 'a:{token}'`)[0]).toMatch(
+      /^tokens\[0\]\.kind: /,
+    );
     expect(issuesOf(`tokens:\n  - kind: a\n    key: 'a:{token}:{token}'`)[0]).toMatch(
       /^tokens\[0\]\.key: placeholder \{token\} appears twice/,
     );
-    expect(issuesOf(`tokens:\n  - kind: a\n    key: 'a:{sub}{token}'`)[0]).toMatch(/^tokens\[0\]\.key: .*separated/);
-    expect(issuesOf(`tokens:\n  - kind: a\n    key: 'plain-key'`)[0]).toMatch(/^tokens\[0\]\.key: template has no/);
-    expect(issuesOf(`tokens:\n  - kind: a\n    key: 'a:{token}'\n    joins: { sessionId: sid }`)[0]).toMatch(
-      /^tokens\[0\]\.joins\.sessionId: \{sid\} is not a placeholder/,
+    expect(issuesOf(`tokens:\n  - kind: a\n    key: 'a:{sub}{token}'`)[0]).toMatch(
+      /^tokens\[0\]\.key: .*separated/,
     );
+    expect(issuesOf(`tokens:\n  - kind: a\n    key: 'plain-key'`)[0]).toMatch(
+      /^tokens\[0\]\.key: template has no/,
+    );
+    expect(
+      issuesOf(`tokens:\n  - kind: a\n    key: 'a:{token}'\n    joins: { sessionId: sid }`)[0],
+    ).toMatch(/^tokens\[0\]\.joins\.sessionId: \{sid\} is not a placeholder/);
     expect(issuesOf(`redis:\n  url: http://x\n  typo: 1\n${RULES}`)).toEqual([
       expect.stringMatching(/^redis\.url: must start with redis:\/\//),
       expect.stringMatching(/^redis: .*typo/),
     ]);
-    expect(issuesOf(RULES, { TOKENWATCH_PORT: 'eighty' })[0]).toMatch(/^server\.port \(from TOKENWATCH_PORT\): /);
+    expect(issuesOf(RULES, { TOKENWATCH_PORT: 'eighty' })[0]).toMatch(
+      /^server\.port \(from TOKENWATCH_PORT\): /,
+    );
     expect(issuesOf(RULES, { TOKENWATCH_HMAC_KEY: 'short' })[0]).toMatch(/TOKENWATCH_HMAC_KEY.*16/);
   });
 
