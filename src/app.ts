@@ -184,6 +184,8 @@ export class TokenwatchApp {
       now: this.now,
     });
     this.providers.register(this.http);
+    // Provider events reach the correlator once their delivery committed, with its seq.
+    this.providers.onEvent((ev, seq) => this.findings.onProviderEvent(ev, seq));
   }
 
   /** Why /readyz answers 503; empty when ready. */

@@ -92,11 +92,6 @@ export class FindingsService {
   tick(): void {
     if (this.#closed) return;
     this.#handle(this.correlator.tick());
-    for (const r of this.correlator.drainObservations().revocations) {
-      if (r.latencySeconds !== null) this.metrics.revocationPropagation.observe(r.latencySeconds);
-      if (r.metSla === false || (r.metSla === null && r.latencySeconds === null))
-        this.metrics.revocationsMissed.inc();
-    }
     const now = this.#o.now();
     const every = this.#o.config.alerts.resendIntervalSeconds * 1000;
     if (this.alerts.enabled && now - this.#lastResend >= every) {
@@ -120,6 +115,13 @@ export class FindingsService {
   }
 
   #handle(findings: Finding[]): void {
+    // Every revocation's propagation latency, met or not (an unknown one counts as a breach).
+    for (const r of this.correlator.drainObservations().revocations) {
+      if (r.latencySeconds !== null) this.metrics.revocationPropagation.observe(r.latencySeconds);
+      if (r.metSla === false || (r.metSla === null && r.latencySeconds === null)) {
+        this.metrics.revocationsMissed.inc();
+      }
+    }
     if (findings.length === 0) return;
     for (const f of findings) {
       if (f.state === 'opened') this.metrics.findings.inc({ rule: f.rule, severity: f.severity });
