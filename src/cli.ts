@@ -10,6 +10,12 @@ Usage:
   tokenwatch serve [--config FILE]            run the service (default config: config/tokenwatch.yaml)
   tokenwatch audit list --db PATH [--type T] [--since ISO] [--limit N] [--json]
                                               print audit records, one JSON object per line
+  tokenwatch verify --db PATH [--checkpoints FILE] [--public-key FILE]... [--threads N] [--json]
+                                              check the hash chain and signed checkpoints
+                                              (exit 0 intact, 1 damaged: class and first seq)
+  tokenwatch keygen --out DIR                 write an Ed25519 checkpoint signing key pair
+  tokenwatch audit-hash VALUE [--config FILE] fingerprint of VALUE under every HMAC key id
+                                              (VALUE - reads stdin)
   tokenwatch --version | --help
 `;
 
@@ -24,6 +30,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     };
   },
   'audit list': async () => (await import('./cli/audit-list.js')).auditList,
+  verify: async () => (await import('./cli/verify.js')).verify,
+  keygen: async () => (await import('./cli/keygen.js')).keygen,
+  'audit-hash': async () => (await import('./cli/audit-hash.js')).auditHash,
 };
 
 async function main(argv: string[]): Promise<number> {

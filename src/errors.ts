@@ -13,6 +13,8 @@ export type ErrorCode =
   | 'ERR_AUDIT_SCHEMA'
   | 'ERR_AUDIT_CLOSED'
   | 'ERR_LEDGER_INTEGRITY'
+  /** The external checkpoint log cannot be opened, read or appended to (fsync included). */
+  | 'ERR_CHECKPOINT_LOG'
   | 'ERR_KEY_INVALID'
   | 'ERR_WEBHOOK_BAD_REQUEST'
   | 'ERR_WEBHOOK_CONTENT_TYPE'
@@ -28,6 +30,10 @@ export type ErrorCode =
   | 'ERR_PROVIDER_KEYS_UNAVAILABLE'
   | 'ERR_UNAUTHORIZED'
   | 'ERR_FORBIDDEN'
+  /** The admin API's identity provider keys (OIDC discovery / JWKS) could not be fetched (503). */
+  | 'ERR_AUTH_UNAVAILABLE'
+  /** An export's records are not sealed by a signed checkpoint yet (409: retry after the next one). */
+  | 'ERR_EXPORT_UNSEALED'
   | 'ERR_NOT_FOUND'
   | 'ERR_BAD_REQUEST'
   | 'ERR_USAGE'

@@ -1,20 +1,12 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { randomUUID } from 'node:crypto';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { TokenwatchError } from '../errors.js';
-import {
-  LEDGER_FORMAT_VERSION,
-  ZERO_HASH,
-  canonicalJson,
-  canonicalRecord,
-  chainHash,
-  leafHash,
-} from './canonical.js';
+import { LEDGER_FORMAT_VERSION, ZERO_HASH } from './canonical.js';
 import type { AuditInput, AuditRecord, Committed } from './record.js';
 import { listRecords, type RecordFilter } from './query.js';
-import { migrate } from './schema.js';
+import { DegradedWindow } from './degraded-window.js';
+import { ledgerIdentity, openLedgerFile } from './ledger-file.js';
+import { RowWriter } from './row-writer.js';
 
 export interface LedgerOptions {
   path: string;
@@ -23,6 +15,13 @@ export interface LedgerOptions {
   maxPending: number;
   /** Ids of the HMAC keys, stated in the genesis record. */
   hmacKeyIds: readonly string[];
+  /** Id of the checkpoint signing key, stated in the genesis record when known. */
+  signingKeyId?: string;
+  /**
+   * The ledger reads its clock at every commit; when the reading is earlier than the previous
+   * one by more than this (ms), an `audit.clock_skew` record opens the batch. Default 1000.
+   */
+  clockSkewToleranceMs?: number;
   now?: () => number;
   logger?: Logger;
   /** Called after every committed batch (metrics, correlation evidence). */
@@ -31,6 +30,12 @@ export interface LedgerOptions {
   onDegradedChange?: (degraded: boolean, reason: string | undefined) => void;
   /** Called when queued records had to be dropped (the caller must cover them with a gap). */
   onDropped?: (count: number) => void;
+}
+
+/** The last committed record: what a checkpoint signs. */
+export interface LedgerHead {
+  seq: number;
+  chain: Buffer;
 }
 
 interface Pending {
@@ -46,6 +51,13 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
+interface Written {
+  seq: number;
+  chain: Buffer;
+  clock: number;
+  extra: Committed[];
+}
+
 export interface LedgerState {
   ledgerId: string;
   lastSeq: number;
@@ -57,7 +69,6 @@ export interface LedgerState {
 }
 
 const RETRY_MS = 1000;
-
 /**
  * The append-only audit ledger in one SQLite file: one writer, batched transactions bounded by
  * size and time, WAL with synchronous=FULL (NORMAL can lose the last commits on power loss),
@@ -74,93 +85,61 @@ export class Ledger {
   readonly #db: Database.Database;
   readonly #opts: LedgerOptions;
   readonly #now: () => number;
-  readonly #insert: Database.Statement;
-  readonly #commitBatch: (items: Pending[]) => void;
+  readonly #skewToleranceMs: number;
+  readonly #rows: RowWriter;
+  readonly #transact: (items: Pending[], work?: (db: Database.Database) => void) => Written;
+  readonly #commitListeners: ((head: LedgerHead) => void)[] = [];
   #queue: Pending[] = [];
   #lastSeq: number;
   #lastChain: Buffer;
+  #lastClock: number | undefined;
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
-  #degradedSince: number | undefined;
-  #degradedReason: string | undefined;
-  #droppedTotal = 0;
-  #droppedInWindow = 0;
+  readonly #window = new DegradedWindow();
   #closed = false;
 
   constructor(opts: LedgerOptions) {
     this.#opts = opts;
     this.path = opts.path;
     this.#now = opts.now ?? Date.now;
-    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
-    this.#db = new Database(opts.path);
-    this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('synchronous = FULL');
-    this.#db.pragma('busy_timeout = 5000');
-    migrate(this.#db);
-    this.#insert = this.#db.prepare(
-      'INSERT INTO records (seq, time, source, type, kind, fingerprint, attrs, leaf, chain) VALUES (?,?,?,?,?,?,?,?,?)',
-    );
+    this.#skewToleranceMs = opts.clockSkewToleranceMs ?? 1000;
+    this.#db = openLedgerFile(opts.path);
+    this.#rows = new RowWriter(this.#db);
     const last = this.#db
-      .prepare('SELECT seq, chain FROM records ORDER BY seq DESC LIMIT 1')
-      .get() as { seq: number; chain: Buffer } | undefined;
+      .prepare('SELECT seq, time, chain FROM records ORDER BY seq DESC LIMIT 1')
+      .get() as { seq: number; time: number; chain: Buffer } | undefined;
     this.#lastSeq = last?.seq ?? 0;
     this.#lastChain = last?.chain ?? ZERO_HASH;
-    this.#commitBatch = this.#db.transaction((items: Pending[]) => {
-      let seq = this.#lastSeq;
-      let chain = this.#lastChain;
-      for (const p of items) {
-        seq += 1;
-        const i = p.input;
-        const attrs = canonicalJson(i.attrs ?? {});
-        const kind = i.kind ?? null;
-        const fingerprint = i.fingerprint ?? null;
-        const time = Math.trunc(i.time);
-        const leaf = leafHash(
-          canonicalRecord({ seq, time, source: i.source, type: i.type, kind, fingerprint, attrs }),
-        );
-        chain = chainHash(chain, leaf);
-        this.#insert.run(seq, time, i.source, i.type, kind, fingerprint, attrs, leaf, chain);
-        p.seq = seq;
-      }
-      this.#lastSeq = seq;
-      this.#lastChain = chain;
-    });
+    // A restart after the clock went back is a jump too: start from the last record's time.
+    this.#lastClock = last?.time;
+    this.#transact = this.#db.transaction(
+      (items: Pending[], work?: (db: Database.Database) => void) => {
+        const written = this.#writeRows(items);
+        work?.(this.#db);
+        return written;
+      },
+    );
 
-    const existing = this.#db.prepare("SELECT v FROM meta WHERE k = 'ledger_id'").get() as
-      { v: string } | undefined;
-    if (existing) {
-      this.ledgerId = existing.v;
-    } else {
-      this.ledgerId = randomUUID();
-      const now = this.#now();
-      this.#db.transaction(() => {
-        this.#db.prepare("INSERT INTO meta (k, v) VALUES ('ledger_id', ?)").run(this.ledgerId);
-        this.#db
-          .prepare("INSERT INTO meta (k, v) VALUES ('format_version', ?)")
-          .run(String(LEDGER_FORMAT_VERSION));
-        this.#db.prepare("INSERT INTO meta (k, v) VALUES ('created_at', ?)").run(String(now));
-      })();
-      if (this.#lastSeq === 0) {
-        this.#commitNow([
-          {
-            input: {
-              time: now,
-              source: 'system',
-              type: 'ledger.genesis',
-              attrs: {
-                ledgerId: this.ledgerId,
-                formatVersion: LEDGER_FORMAT_VERSION,
-                hmacKeyIds: [...opts.hmacKeyIds],
-              },
-            },
-            seq: 0,
-          },
-        ]);
-      }
+    const now = this.#now();
+    const identity = ledgerIdentity(this.#db, now);
+    this.ledgerId = identity.ledgerId;
+    if (identity.created && this.#lastSeq === 0) {
+      const genesis: AuditInput = {
+        time: now,
+        source: 'system',
+        type: 'ledger.genesis',
+        attrs: {
+          ledgerId: this.ledgerId,
+          formatVersion: LEDGER_FORMAT_VERSION,
+          hmacKeyIds: [...opts.hmacKeyIds],
+          signingKeyId: opts.signingKeyId,
+        },
+      };
+      this.#commit([{ input: genesis, seq: 0 }]);
     }
   }
 
-  /** The underlying connection, for read-only queries by the audit module. */
+  /** The underlying connection, for the audit module (queries, checkpoints, test hooks). */
   get db(): Database.Database {
     return this.#db;
   }
@@ -170,7 +149,21 @@ export class Ledger {
   }
 
   get degraded(): boolean {
-    return this.#degradedSince !== undefined;
+    return this.#window.active;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Seq and chain hash of the last committed record. */
+  head(): LedgerHead {
+    return { seq: this.#lastSeq, chain: Buffer.from(this.#lastChain) };
+  }
+
+  /** Calls `listener` after every commit with the new head (checkpoints count records). */
+  addCommitListener(listener: (head: LedgerHead) => void): void {
+    this.#commitListeners.push(listener);
   }
 
   state(): LedgerState {
@@ -179,9 +172,9 @@ export class Ledger {
       lastSeq: this.#lastSeq,
       pending: this.#queue.length,
       degraded: this.degraded,
-      degradedReason: this.#degradedReason,
-      degradedSince: this.#degradedSince,
-      droppedTotal: this.#droppedTotal,
+      degradedReason: this.#window.reason,
+      degradedSince: this.#window.since,
+      droppedTotal: this.#window.droppedTotal,
     };
   }
 
@@ -204,7 +197,7 @@ export class Ledger {
     if (this.#closed) {
       return Promise.reject(new TokenwatchError('ERR_AUDIT_CLOSED', 'the audit ledger is closed'));
     }
-    if (this.degraded) return Promise.reject(this.#degradedError());
+    if (this.degraded) return Promise.reject(this.#window.error());
     if (inputs.length === 0) return Promise.resolve([]);
     return new Promise<Committed[]>((resolve, reject) => {
       const waiter: Waiter = { remaining: inputs.length, items: [], resolve, reject };
@@ -227,9 +220,21 @@ export class Ledger {
     while (this.#queue.length > 0) {
       const batch = this.#queue.slice(0, this.#opts.batchSize);
       if (!this.#tryCommit(batch)) return false;
-      this.#queue = this.#queue.slice(batch.length);
+      this.#queue.splice(0, batch.length);
     }
     return true;
+  }
+
+  /**
+   * Flushes the queue, then commits `inputs` and runs `work` on the connection in the same
+   * transaction (retention: the purge record and the DELETE it describes commit together or
+   * not at all). Throws ERR_AUDIT_DEGRADED while the ledger cannot write.
+   */
+  commitWith(inputs: readonly AuditInput[], work: (db: Database.Database) => void): Committed[] {
+    if (this.#closed) throw new TokenwatchError('ERR_AUDIT_CLOSED', 'the audit ledger is closed');
+    if (!this.flush()) throw this.#window.error();
+    const items: Pending[] = inputs.map((input) => ({ input, seq: 0 }));
+    return this.#commit(items, work);
   }
 
   /** Flush and close. Idempotent. */
@@ -238,8 +243,17 @@ export class Ledger {
     this.flush();
     this.#closed = true;
     this.#clearTimers();
+    let lost = 0;
     for (const p of this.#queue) {
-      p.waiter?.reject(new TokenwatchError('ERR_AUDIT_CLOSED', 'the audit ledger closed'));
+      if (p.waiter)
+        p.waiter.reject(new TokenwatchError('ERR_AUDIT_CLOSED', 'the audit ledger closed'));
+      else lost += 1;
+    }
+    if (lost > 0) {
+      // Closing while degraded: these were never written. Counted, logged; the next start's
+      // `tokenwatch_crashed` gap covers the window (SOC 2 CC7.2: gaps must be visible).
+      this.#drop(lost);
+      this.#opts.logger?.error({ dropped: lost }, 'audit ledger closed with unwritten records');
     }
     this.#queue = [];
     try {
@@ -279,13 +293,13 @@ export class Ledger {
     const batch = this.#queue.slice(0, this.#opts.batchSize);
     if (batch.length === 0) return;
     if (!this.#tryCommit(batch)) return;
-    this.#queue = this.#queue.slice(batch.length);
+    this.#queue.splice(0, batch.length);
     if (this.#queue.length > 0) this.#schedule();
   }
 
   #tryCommit(batch: Pending[]): boolean {
     try {
-      this.#commitNow(batch);
+      this.#commit(batch);
       return true;
     } catch (err) {
       this.#enterDegraded(err);
@@ -293,14 +307,70 @@ export class Ledger {
     }
   }
 
-  #commitNow(batch: Pending[]): void {
-    this.#commitBatch(batch);
-    const committed: Committed[] = batch.map((p) => ({ seq: p.seq, input: p.input }));
-    for (const p of batch) {
+  /**
+   * Writes `items` (and `work`) in one transaction; throws only when the transaction failed and
+   * rolled back. Listener errors are logged, never thrown: a batch that committed must not be
+   * retried (it would be written twice).
+   */
+  #commit(items: Pending[], work?: (db: Database.Database) => void): Committed[] {
+    const written = this.#transact(items, work);
+    this.#lastSeq = written.seq;
+    this.#lastChain = written.chain;
+    this.#lastClock = written.clock;
+    const committed: Committed[] = [...written.extra];
+    for (const p of items) committed.push({ seq: p.seq, input: p.input });
+    for (const p of items) {
       const w = p.waiter;
       if (w && --w.remaining === 0) w.resolve(w.items.map((i) => ({ seq: i.seq, input: i.input })));
     }
-    this.#opts.onCommit?.(committed);
+    try {
+      this.#opts.onCommit?.(committed);
+    } catch (err) {
+      this.#opts.logger?.error({ err: (err as Error).message }, 'audit onCommit listener failed');
+    }
+    const head = this.head();
+    for (const l of this.#commitListeners) {
+      try {
+        l(head);
+      } catch (err) {
+        this.#opts.logger?.error({ err: (err as Error).message }, 'audit commit listener failed');
+      }
+    }
+    return committed;
+  }
+
+  /** Hashes and inserts the rows; runs inside the transaction, leaves the head untouched. */
+  #writeRows(items: Pending[]): Written {
+    const clock = this.#now();
+    const extra: Committed[] = [];
+    this.#rows.begin(this.#lastSeq, this.#lastChain, clock);
+    const previous = this.#lastClock;
+    const jumped = previous !== undefined && clock < previous - this.#skewToleranceMs;
+    if (jumped) {
+      // Seq stays authoritative; the jump is stated in the chain so an auditor sees why record
+      // times go backwards here (SOC 2 CC7.2 looks for gaps in sequence or time).
+      const input: AuditInput = {
+        time: clock,
+        source: 'system',
+        type: 'audit.clock_skew',
+        attrs: {
+          previousClock: previous,
+          clock,
+          backwardsMs: previous - clock,
+          afterSeq: this.#lastSeq,
+        },
+      };
+      extra.push({ seq: this.#rows.add(input), input });
+    }
+    for (const p of items) p.seq = this.#rows.add(p.input);
+    const { seq, chain } = this.#rows.end();
+    // High-water mark unless a jump was flagged: steps inside the tolerance cannot add up.
+    return {
+      seq,
+      chain,
+      clock: jumped || previous === undefined ? clock : Math.max(clock, previous),
+      extra,
+    };
   }
 
   /**
@@ -308,58 +378,32 @@ export class Ledger {
    * window together with the next queued batch: the first commit that works ends the window.
    */
   #retryDegraded(): void {
-    const since = this.#degradedSince ?? this.#now();
     const now = this.#now();
-    const marker: Pending = {
-      input: {
-        time: now,
-        source: 'system',
-        type: 'audit.degraded',
-        attrs: {
-          start: since,
-          end: now,
-          durationMs: now - since,
-          reason: this.#degradedReason,
-          droppedRecords: this.#droppedInWindow,
-        },
-      },
-      seq: 0,
-    };
+    const marker: Pending = { input: this.#window.marker(now), seq: 0 };
     const batch = [marker, ...this.#queue.slice(0, this.#opts.batchSize - 1)];
     if (!this.#tryCommit(batch)) return;
-    this.#queue = this.#queue.slice(batch.length - 1);
-    this.#opts.logger?.warn(
-      { durationMs: now - since, dropped: this.#droppedInWindow },
-      'audit ledger writable again',
-    );
-    this.#degradedSince = undefined;
-    this.#degradedReason = undefined;
-    this.#droppedInWindow = 0;
+    this.#queue.splice(0, batch.length - 1);
+    const covered = this.#window.close(now); // not inside logger?.(): that skips its arguments
+    this.#opts.logger?.warn(covered, 'audit ledger writable again');
     this.#opts.onDegradedChange?.(false, undefined);
     if (this.#queue.length > 0) this.#schedule();
   }
 
   #enterDegraded(err: unknown): void {
-    const reason =
-      err instanceof Error
-        ? `${(err as { code?: string }).code ?? err.name}: ${err.message}`
-        : String(err);
-    const first = this.#degradedSince === undefined;
-    if (first) {
-      this.#degradedSince = this.#now();
-      this.#degradedReason = reason;
+    const opened = this.#window.open(this.#now(), err);
+    if (opened !== undefined) {
       this.#opts.logger?.error(
-        { err: reason },
+        { err: opened },
         'audit ledger cannot write: degraded, failing closed',
       );
-      this.#opts.onDegradedChange?.(true, reason);
+      this.#opts.onDegradedChange?.(true, opened);
     }
     // Durable waiters learn at once so the outside party retries; their records leave the queue.
     const failed = new Set<Waiter>();
     for (const p of this.#queue) if (p.waiter) failed.add(p.waiter);
     if (failed.size > 0) {
       this.#queue = this.#queue.filter((p) => p.waiter === undefined);
-      for (const w of failed) w.reject(this.#degradedError());
+      for (const w of failed) w.reject(this.#window.error());
     }
     this.#clearTimers();
     this.#timer = setTimeout(() => {
@@ -370,20 +414,8 @@ export class Ledger {
   }
 
   #drop(n: number): void {
-    this.#droppedTotal += n;
-    this.#droppedInWindow += n;
+    this.#window.dropped(n);
     this.#opts.onDropped?.(n);
-  }
-
-  #degradedError(): TokenwatchError {
-    return new TokenwatchError(
-      'ERR_AUDIT_DEGRADED',
-      'the audit ledger cannot write right now; retry later',
-      {
-        status: 503,
-        details: { reason: this.#degradedReason },
-      },
-    );
   }
 
   #clearTimers(): void {

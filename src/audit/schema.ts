@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { TokenwatchError } from '../errors.js';
 
 /** Schema version stored in PRAGMA user_version. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /**
  * Append-only from day one. Triggers stop accidents, not attackers (the hash chain and signed
@@ -48,7 +48,57 @@ CREATE TRIGGER IF NOT EXISTS meta_no_delete BEFORE DELETE ON meta
 BEGIN SELECT RAISE(ABORT, 'ledger metadata is write-once'); END;
 `;
 
-export function migrate(db: Database.Database): void {
+/**
+ * v2: signed checkpoints (append-only like records, numbered 1, 2, ... with no gaps) and
+ * retention. The only DELETE the records trigger lets through is one covered by a row in
+ * purge_guard, which the retention transaction inserts and removes again before it commits.
+ * Like every trigger here this stops accidents, not attackers: anyone who can write the file can
+ * insert a guard row, which is why verification never relies on it.
+ */
+const DDL_V2 = `
+CREATE TABLE IF NOT EXISTS checkpoints (
+  n      INTEGER PRIMARY KEY,
+  seq    INTEGER NOT NULL,
+  chain  BLOB NOT NULL,
+  time   INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  prev   BLOB,
+  sig    BLOB NOT NULL
+) STRICT;
+
+CREATE TRIGGER IF NOT EXISTS checkpoints_no_update BEFORE UPDATE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only: UPDATE rejected'); END;
+
+CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only: DELETE rejected'); END;
+
+CREATE TRIGGER IF NOT EXISTS checkpoints_n_next BEFORE INSERT ON checkpoints
+WHEN NEW.n IS NOT (SELECT COALESCE(MAX(n), 0) + 1 FROM checkpoints)
+BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only: n must be max(n)+1'); END;
+
+CREATE TABLE IF NOT EXISTS purge_guard (
+  upto INTEGER NOT NULL
+) STRICT;
+
+DROP TRIGGER IF EXISTS records_no_delete;
+CREATE TRIGGER records_no_delete BEFORE DELETE ON records
+WHEN OLD.seq > (SELECT COALESCE(MAX(upto), 0) FROM purge_guard)
+BEGIN SELECT RAISE(ABORT, 'audit records are append-only: DELETE rejected'); END;
+`;
+
+const STEPS: readonly (readonly [version: number, ddl: string])[] = [
+  [1, DDL_V1],
+  [2, DDL_V2],
+];
+
+/**
+ * Brings the file up to `target` (default: the current version) in one transaction. A v1
+ * ledger gains the v2 tables and keeps every record; older tokenwatch versions then refuse the
+ * file (user_version 2), never misread it. `target` below the current version exists so tests
+ * can build the ledgers older versions wrote.
+ */
+export function migrate(db: Database.Database, target = SCHEMA_VERSION): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > SCHEMA_VERSION) {
     throw new TokenwatchError(
@@ -56,8 +106,18 @@ export function migrate(db: Database.Database): void {
       `ledger schema version ${version} is newer than this tokenwatch understands (${SCHEMA_VERSION})`,
     );
   }
-  if (version < 1) {
-    db.exec(DDL_V1);
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
-  }
+  if (version >= target) return;
+  db.transaction(() => {
+    for (const [v, ddl] of STEPS) if (v > version && v <= target) db.exec(ddl);
+    db.pragma(`user_version = ${target}`);
+  })();
+}
+
+/** True when the file has the v2 checkpoints table (read-only opens of older ledgers). */
+export function hasCheckpointsTable(db: Database.Database): boolean {
+  return (
+    db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoints'")
+      .get() !== undefined
+  );
 }

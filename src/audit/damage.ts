@@ -1,0 +1,58 @@
+/**
+ * Classes of damage `tokenwatch verify` reports (CloudTrail validate-logs reports modified,
+ * deleted and missing files; these are the ledger's equivalents):
+ * - `modified`: a record's bytes, leaf or chain changed (or the chain was recomputed after an
+ *   edit, which only a signed checkpoint can show);
+ * - `missing`: a gap in seq, or in the numbering of checkpoints;
+ * - `reordered`: a record sits at a seq other than the one it was hashed at;
+ * - `truncated`: a checkpoint covers records beyond the end of the database;
+ * - `rollback`: the database is older than the checkpoint log, was replaced, or forked from it;
+ * - `bad_signature`: a checkpoint's signature or its link to the previous one does not verify;
+ * - `unknown_key`: a checkpoint is signed by a key the verifier does not trust.
+ */
+export type DamageClass =
+  'modified' | 'missing' | 'reordered' | 'truncated' | 'rollback' | 'bad_signature' | 'unknown_key';
+
+/** One finding of verification. */
+export interface Damage {
+  class: DamageClass;
+  /** First affected record seq (for checkpoint findings: the seq the checkpoint covers). */
+  seq: number;
+  /** Last affected seq when the damage spans a range. */
+  toSeq?: number;
+  /** Checkpoint number, for checkpoint findings. */
+  checkpoint?: number;
+  detail: string;
+}
+
+/** Orders findings by seq, merges adjacent `missing` ranges split across verification chunks. */
+export function sortDamage(list: readonly Damage[]): Damage[] {
+  const sorted = [...list].sort(
+    (a, b) => a.seq - b.seq || (a.checkpoint ?? 0) - (b.checkpoint ?? 0),
+  );
+  const out: Damage[] = [];
+  for (const d of sorted) {
+    const prev = out.at(-1);
+    if (
+      prev &&
+      prev.class === 'missing' &&
+      d.class === 'missing' &&
+      prev.checkpoint === undefined &&
+      d.checkpoint === undefined &&
+      (prev.toSeq ?? prev.seq) + 1 === d.seq
+    ) {
+      const toSeq = d.toSeq ?? d.seq;
+      out[out.length - 1] = { ...prev, toSeq, detail: missingDetail(prev.seq, toSeq) };
+    } else {
+      out.push(d);
+    }
+  }
+  return out;
+}
+
+/** Detail text of a seq gap. */
+export function missingDetail(from: number, to: number): string {
+  return from === to
+    ? `record ${from} is missing (seq gap)`
+    : `records ${from}..${to} are missing (seq gap)`;
+}

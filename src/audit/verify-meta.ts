@@ -1,0 +1,131 @@
+import type Database from 'better-sqlite3';
+import {
+  CHECKPOINT_COLUMNS,
+  checkpointFromRow,
+  parseCheckpoint,
+  type Checkpoint,
+  type CheckpointRow,
+} from './checkpoint.js';
+import { hasCheckpointsTable } from './schema.js';
+
+/** A retention purge as its `audit.retention_purge` record states it. */
+export interface Purge {
+  seq: number;
+  time: number;
+  fromSeq: number;
+  toSeq: number;
+  chain: string;
+}
+
+/** Everything verification needs besides the record scan. */
+export interface Meta {
+  schemaVersion: number;
+  ledgerId: string | null;
+  hasCheckpoints: boolean;
+  checkpoints: Checkpoint[];
+  malformed: { n: number; seq: number; message: string }[];
+  firstSeq: number;
+  maxSeq: number;
+  firstTime: number | null;
+  lastTime: number | null;
+  purges: Purge[];
+  clockSkewRecords: number;
+  degraded: { windows: number; droppedRecords: number };
+}
+
+/**
+ * Everything but the record scan; call inside one read transaction. Only the few `audit.*`
+ * rows are parsed: JSON.parse per record is what a fast verifier must avoid.
+ */
+export function readMeta(db: Database.Database): Meta {
+  const schemaVersion = db.pragma('user_version', { simple: true }) as number;
+  const fromMeta = db.prepare("SELECT v FROM meta WHERE k = 'ledger_id'").get() as
+    { v: string } | undefined;
+  let ledgerId = fromMeta?.v ?? null;
+  if (ledgerId === null) {
+    const genesis = db
+      .prepare("SELECT attrs FROM records WHERE seq = 1 AND type = 'ledger.genesis'")
+      .get() as { attrs: string } | undefined;
+    const id = genesis ? safeParse(genesis.attrs).ledgerId : undefined;
+    ledgerId = typeof id === 'string' ? id : null;
+  }
+  const ends = db.prepare('SELECT MIN(seq) AS first, MAX(seq) AS last FROM records').get() as {
+    first: number | null;
+    last: number | null;
+  };
+  const timeAt = (seq: number | null): number | null =>
+    seq === null
+      ? null
+      : ((
+          db.prepare('SELECT time FROM records WHERE seq = ?').get(seq) as
+            { time: number } | undefined
+        )?.time ?? null);
+  const hasCheckpoints = hasCheckpointsTable(db);
+  const checkpoints: Checkpoint[] = [];
+  const malformed: Meta['malformed'] = [];
+  if (hasCheckpoints) {
+    const rows = db
+      .prepare(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY n`)
+      .all() as CheckpointRow[];
+    for (const row of rows) {
+      let parsed: Checkpoint | string;
+      try {
+        parsed = parseCheckpoint(checkpointFromRow(row, ledgerId ?? ''));
+      } catch (err) {
+        parsed = (err as Error).message;
+      }
+      if (typeof parsed === 'string')
+        malformed.push({ n: Number(row.n), seq: Number(row.seq), message: parsed });
+      else checkpoints.push(parsed);
+    }
+  }
+  const typed = (type: string) =>
+    db.prepare('SELECT seq, time, attrs FROM records WHERE type = ? ORDER BY seq').all(type) as {
+      seq: number;
+      time: number;
+      attrs: string;
+    }[];
+  const purges: Purge[] = [];
+  for (const r of typed('audit.retention_purge')) {
+    const a = safeParse(r.attrs);
+    if (
+      typeof a.fromSeq === 'number' &&
+      typeof a.toSeq === 'number' &&
+      typeof a.chain === 'string'
+    ) {
+      purges.push({ seq: r.seq, time: r.time, fromSeq: a.fromSeq, toSeq: a.toSeq, chain: a.chain });
+    }
+  }
+  const degraded = { windows: 0, droppedRecords: 0 };
+  for (const r of typed('audit.degraded')) {
+    degraded.windows += 1;
+    const dropped = safeParse(r.attrs).droppedRecords;
+    if (typeof dropped === 'number') degraded.droppedRecords += dropped;
+  }
+  const skew = db
+    .prepare("SELECT COUNT(*) AS n FROM records WHERE type = 'audit.clock_skew'")
+    .get() as { n: number };
+  return {
+    schemaVersion,
+    ledgerId,
+    hasCheckpoints,
+    checkpoints,
+    malformed,
+    firstSeq: ends.first ?? 0,
+    maxSeq: ends.last ?? 0,
+    firstTime: timeAt(ends.first),
+    lastTime: timeAt(ends.last),
+    purges,
+    clockSkewRecords: skew.n,
+    degraded,
+  };
+}
+
+function safeParse(text: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}

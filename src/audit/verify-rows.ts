@@ -1,0 +1,255 @@
+import { hash } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { LEDGER_FORMAT_VERSION, canonicalRecord, chainHashHex, leafHashHex } from './canonical.js';
+import { missingDetail, type Damage } from './damage.js';
+
+/** One slice of the ledger to verify (a worker's share). Plain data: it crosses threads. */
+export interface RangeTask {
+  dbPath: string;
+  /** Seq range, inclusive. */
+  from: number;
+  to: number;
+  /**
+   * Chain hash (hex) the record at `from` must extend. Undefined: use the stored chain of the
+   * record at from-1 (the chunk before verifies that one). Null: unanchored, skip that check.
+   */
+  anchor?: string | null;
+  /** Signed checkpoints inside the range as [seq, chain hex], sorted by seq. */
+  checkpoints: readonly (readonly [number, string])[];
+  clockToleranceMs: number;
+}
+
+export interface RangeResult {
+  from: number;
+  to: number;
+  rows: number;
+  problems: Damage[];
+  /** Problems beyond the ones kept in `problems`. */
+  moreProblems: number;
+  /** Seqs of checkpoints whose signed chain differs from the stored (verified) chain. */
+  checkpointMismatches: { seq: number; stored: string; signed: string }[];
+  /** Records whose time is earlier than the previous record's by more than the tolerance. */
+  regressions: number;
+  regressionSeqs: number[];
+}
+
+const MAX_PROBLEMS = 1000;
+const REORDER_WINDOW = 256;
+const REORDER_SEARCHES = 100;
+
+const V = LEDGER_FORMAT_VERSION;
+/**
+ * Rows take the SQL-built fast path only when no field that canonicalRecord JSON-quotes holds a
+ * `"` or `\`: with those allowed, different column splits of the same bytes (text moved between
+ * type and attrs, say) would concatenate to the same canonical string and verify. Other
+ * characters JSON.stringify escapes (controls) can only cause a false mismatch, and every
+ * mismatch is re-checked on the JS path before it is reported.
+ */
+const plain = (c: string): string => `instr(${c}, '"') = 0 AND instr(${c}, char(92)) = 0`;
+const orNull = (c: string): string => `(${c} IS NULL OR (${plain(c)}))`;
+const quoted = (c: string): string => `iif(${c} IS NULL, 'null', concat('"', ${c}, '"'))`;
+
+/**
+ * One text column per row: hex(leaf) || hex(chain) || NUL || canonical bytes, built by SQLite.
+ * Reading seven text columns and two blobs into V8 costs more than all the hashing
+ * (better-sqlite3 makes a Buffer per blob), so the format's canonical encoding is assembled in
+ * SQL (attrs is stored as canonical JSON already) with n-ary concat(), which allocates once
+ * where a chain of || copies the growing string at every step. The NUL is the leaf hash's
+ * domain-separation prefix, so the hashed text is a plain slice. Rows that cannot take the fast
+ * path come back as `!hex(leaf)!hex(chain)` and are checked field by field afterwards.
+ */
+const ROWS_SQL = `SELECT seq, time,
+  iif(length(leaf) = 32 AND length(chain) = 32 AND ${plain('source')} AND ${plain('type')}
+      AND ${orNull('kind')} AND ${orNull('fingerprint')},
+    concat(lower(hex(leaf)), lower(hex(chain)), char(0), '[${V},', seq, ',', time, ',"', source,
+      '","', type, '",', ${quoted('kind')}, ',', ${quoted('fingerprint')}, ',', attrs, ']'),
+    concat('!', lower(hex(leaf)), '!', lower(hex(chain))))
+FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq`;
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+interface Deferred {
+  seq: number;
+  leaf: string;
+  chain: string;
+  prev: string | null;
+}
+
+/**
+ * Verifies records `from..to`: each record's content hashes to its stored leaf, and each stored
+ * chain equals SHA-256(stored chain of the record before || leaf). By induction that proves the
+ * whole chain from the anchor, yet every row is checked on its own, so slices run in parallel.
+ * After a bad row the stored chain is adopted, so one edit is one finding, not a cascade.
+ */
+export function verifyRange(task: RangeTask, open?: Database.Database): RangeResult {
+  const db = open ?? new Database(task.dbPath, { readonly: true, fileMustExist: true });
+  const r: RangeResult = {
+    from: task.from,
+    to: task.to,
+    rows: 0,
+    problems: [],
+    moreProblems: 0,
+    checkpointMismatches: [],
+    regressions: 0,
+    regressionSeqs: [],
+  };
+  const problem = (d: Damage): void => {
+    if (r.problems.length < MAX_PROBLEMS) r.problems.push(d);
+    else r.moreProblems += 1;
+  };
+  // A link failure right after a moved row is that move, not a second edit: held back until the
+  // leaf checks (some of which run after the scan) have classified every row.
+  const linkProblems = new Map<number, Damage>();
+  const reordered = new Set<number>();
+  const linkProblem = (seq: number): void => {
+    linkProblems.set(seq, {
+      class: 'modified',
+      seq,
+      detail: `record ${seq}: stored chain hash is not SHA-256(previous chain || leaf)`,
+    });
+  };
+  let reorderSearches = 0;
+  const leafProblem = (seq: number, canon: string, storedLeaf: string): void => {
+    if (reorderSearches++ < REORDER_SEARCHES) {
+      const original = hashedAt(canon, seq, storedLeaf);
+      if (original !== undefined) {
+        reordered.add(seq);
+        problem({
+          class: 'reordered',
+          seq,
+          detail: `record at seq ${seq} was hashed as seq ${original}: rows were moved`,
+        });
+        return;
+      }
+    }
+    problem({ class: 'modified', seq, detail: `record ${seq} does not match its leaf hash` });
+  };
+
+  let expect = task.from;
+  try {
+    let prevChain: string | null;
+    let prevTime: number | undefined;
+    if (task.anchor === undefined) {
+      const before = db
+        .prepare(
+          'SELECT seq, time, lower(hex(chain)) AS chain FROM records WHERE seq < ? ORDER BY seq DESC LIMIT 1',
+        )
+        .get(task.from) as { seq: number; time: number; chain: string } | undefined;
+      prevChain = before?.seq === task.from - 1 ? before.chain : null;
+      prevTime = before?.time;
+    } else {
+      prevChain = task.anchor;
+    }
+    const cps = task.checkpoints;
+    let ci = 0;
+    const deferred: Deferred[] = [];
+    const stmt = db.prepare(ROWS_SQL).raw(true);
+    for (const row of stmt.iterate(task.from, task.to) as IterableIterator<
+      [number, number, string]
+    >) {
+      const [seq, time, s] = row;
+      r.rows += 1;
+      if (seq < expect) {
+        problem({
+          class: 'reordered',
+          seq,
+          detail: `seq ${seq} is stored after seq ${expect - 1}`,
+        });
+        prevChain = null;
+      } else if (seq > expect) {
+        problem({
+          class: 'missing',
+          seq: expect,
+          toSeq: seq - 1,
+          detail: missingDetail(expect, seq - 1),
+        });
+        prevChain = null;
+      }
+      expect = seq + 1;
+      if (prevTime !== undefined && time < prevTime - task.clockToleranceMs) {
+        r.regressions += 1;
+        if (r.regressionSeqs.length < 10) r.regressionSeqs.push(seq);
+      }
+      prevTime = time;
+      let storedLeaf: string;
+      let storedChain: string;
+      let fast = true;
+      if (s.charCodeAt(0) === 33 /* ! */) {
+        const [, l = '', c = ''] = s.split('!');
+        if (!HEX64.test(l) || !HEX64.test(c)) {
+          problem({
+            class: 'modified',
+            seq,
+            detail: `record ${seq}: leaf or chain is not 32 bytes`,
+          });
+          prevChain = HEX64.test(c) ? c : null;
+          continue;
+        }
+        storedLeaf = l;
+        storedChain = c;
+        fast = false;
+      } else {
+        storedLeaf = s.slice(0, 64);
+        storedChain = s.slice(64, 128);
+      }
+      while (ci < cps.length && (cps[ci]?.[0] ?? Infinity) < seq) ci++;
+      for (; ci < cps.length && cps[ci]?.[0] === seq; ci++) {
+        const signed = cps[ci]?.[1] ?? '';
+        if (signed !== storedChain)
+          r.checkpointMismatches.push({ seq, stored: storedChain, signed });
+      }
+      const leaf = fast ? hash('sha256', s.slice(128), 'hex') : '';
+      if (leaf !== storedLeaf) {
+        deferred.push({ seq, leaf: storedLeaf, chain: storedChain, prev: prevChain });
+      } else if (prevChain !== null && chainHashHex(prevChain, leaf) !== storedChain) {
+        linkProblem(seq);
+      }
+      prevChain = storedChain;
+    }
+    if (expect <= task.to) {
+      problem({
+        class: 'missing',
+        seq: expect,
+        toSeq: task.to,
+        detail: missingDetail(expect, task.to),
+      });
+    }
+    if (deferred.length > 0) {
+      const one = db.prepare(
+        'SELECT seq, time, source, type, kind, fingerprint, attrs FROM records WHERE seq = ?',
+      );
+      for (const d of deferred) {
+        const row = one.get(d.seq) as Parameters<typeof canonicalRecord>[0];
+        const canon = canonicalRecord(row);
+        const leaf = leafHashHex(canon);
+        if (leaf !== d.leaf) leafProblem(d.seq, canon, d.leaf);
+        else if (d.prev !== null && chainHashHex(d.prev, leaf) !== d.chain) linkProblem(d.seq);
+      }
+    }
+    for (const [seq, d] of linkProblems) if (!reordered.has(seq - 1)) problem(d);
+  } catch (err) {
+    // A damaged file (e.g. a flipped byte in a page header) stops SQLite mid-scan.
+    problem({
+      class: 'modified',
+      seq: expect,
+      toSeq: task.to,
+      detail: `SQLite cannot read the file past seq ${expect - 1}: ${(err as Error).message}`,
+    });
+  } finally {
+    if (!open) db.close();
+  }
+  return r;
+}
+
+/** The seq near `seq` under which `canon` hashes to `leaf`, if any (a moved row). */
+function hashedAt(canon: string, seq: number, leaf: string): number | undefined {
+  const prefix = `[${V},${seq},`;
+  if (!canon.startsWith(prefix)) return undefined;
+  const rest = canon.slice(prefix.length);
+  for (let d = 1; d <= REORDER_WINDOW; d++) {
+    for (const s of [seq - d, seq + d]) {
+      if (s > 0 && leafHashHex(`[${V},${s},${rest}`) === leaf) return s;
+    }
+  }
+  return undefined;
+}

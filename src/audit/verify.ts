@@ -1,0 +1,317 @@
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
+import { TokenwatchError } from '../errors.js';
+import { ZERO_HASH } from './canonical.js';
+import type { Checkpoint } from './checkpoint.js';
+import { readCheckpointLog } from './checkpoint-log.js';
+import { sortDamage, type Damage } from './damage.js';
+import { openReadOnly } from './query.js';
+import type { TrustedKey } from './signing-keys.js';
+import { analyzeCheckpoints } from './verify-checkpoints.js';
+import { readMeta, type Meta } from './verify-meta.js';
+import { verifyRange, type RangeResult, type RangeTask } from './verify-rows.js';
+
+export interface VerifyOptions {
+  dbPath: string;
+  /** External checkpoint log (JSON lines); without it truncation shows only against the DB's own checkpoints. */
+  checkpointLog?: string | undefined;
+  /** Public keys trusted for checkpoint signatures. */
+  trusted: readonly TrustedKey[];
+  /** Threads for the record scan; default: up to 4, used from 100 000 records on. */
+  threads?: number | undefined;
+  /** Record times earlier than the previous record's by more than this are reported. Default 1000. */
+  clockToleranceMs?: number;
+}
+
+/** What `tokenwatch verify` found: `ok` when there is no damage (warnings do not fail). */
+export interface VerifyReport {
+  ok: boolean;
+  ledgerId: string | null;
+  schemaVersion: number;
+  records: number;
+  range: { first: number; last: number } | null;
+  time: { first: number; last: number } | null;
+  checkpoints: {
+    database: number;
+    log: number | null;
+    last: { n: number; seq: number; time: number } | null;
+    keyIds: string[];
+  };
+  /** Records after the newest checkpoint: covered by the hash chain only. */
+  unsealed: number;
+  /** Ranges removed by retention, from their `audit.retention_purge` records. */
+  pruned: { fromSeq: number; toSeq: number; at: number; seq: number }[];
+  clock: {
+    /** Records whose time is earlier than the previous record's (seq stays authoritative). */
+    regressions: number;
+    regressionSeqs: number[];
+    /** `audit.clock_skew` records the writer left. */
+    flagged: number;
+  };
+  degraded: { windows: number; droppedRecords: number };
+  problems: Damage[];
+  /** Problems found beyond the ones listed. */
+  moreProblems: number;
+  warnings: string[];
+  stats: { durationMs: number; recordsPerSecond: number; threads: number };
+}
+
+const PARALLEL_FROM = 100_000;
+const WORKER_URL = new URL('./verify-worker.js', import.meta.url);
+
+/**
+ * Verifies a ledger file end to end (CloudTrail `validate-logs` for the SQLite ledger): the hash
+ * chain of every record, the signed checkpoints, the database against the external checkpoint
+ * log, and the retention purges in between. Reads v1 files (no checkpoints table) too.
+ */
+export async function verifyLedger(opts: VerifyOptions): Promise<VerifyReport> {
+  const started = performance.now();
+  const tolerance = opts.clockToleranceMs ?? 1000;
+  const warnings: string[] = [];
+  const problems: Damage[] = [];
+
+  // The log first: whatever it holds was committed to the database before it was written, so a
+  // database snapshot taken afterwards must contain it (no false `truncated` on a live ledger).
+  let log: Checkpoint[] | null = null;
+  if (opts.checkpointLog !== undefined) {
+    const read = readCheckpointLog(opts.checkpointLog);
+    log = read.entries;
+    for (const p of read.problems) warnings.push(`checkpoint log line ${p.line}: ${p.message}`);
+  } else {
+    warnings.push(
+      'no external checkpoint log given: truncation and rollback show only against checkpoints inside the database itself',
+    );
+  }
+
+  const db = openReadOnly(opts.dbPath);
+  let meta: Meta;
+  try {
+    db.exec('BEGIN'); // one read snapshot for every query below
+    meta = readMeta(db);
+    db.exec('COMMIT');
+  } catch (err) {
+    db.close();
+    throw new TokenwatchError(
+      'ERR_LEDGER_INTEGRITY',
+      `cannot read ${opts.dbPath}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+
+  const analysis = analyzeCheckpoints({
+    ledgerId: meta.ledgerId,
+    database: meta.checkpoints,
+    databaseMalformed: meta.malformed,
+    log,
+    trusted: opts.trusted,
+    firstSeq: meta.firstSeq,
+    maxSeq: meta.maxSeq,
+  });
+  problems.push(...analysis.problems);
+  warnings.push(...analysis.warnings);
+  if (!meta.hasCheckpoints) {
+    warnings.push(
+      `schema v${meta.schemaVersion} ledger without checkpoints: only the hash chain is checked (truncation and a recomputed chain are not detectable)`,
+    );
+  } else if (
+    analysis.valid.length === 0 &&
+    meta.checkpoints.length === 0 &&
+    (log?.length ?? 0) === 0
+  ) {
+    warnings.push('no checkpoints yet: truncation and a recomputed chain are not detectable');
+  }
+
+  // Where the scan starts: seq 1 extends the zero hash; after a retention purge, the chain hash
+  // its record states, which a signed checkpoint at that seq must confirm.
+  let anchor: string | null = ZERO_HASH.toString('hex');
+  if (meta.firstSeq > 1) {
+    const purge = meta.purges.filter((p) => p.toSeq === meta.firstSeq - 1).at(-1);
+    if (!purge) {
+      anchor = null;
+      problems.push({
+        class: 'missing',
+        seq: 1,
+        toSeq: meta.firstSeq - 1,
+        detail: `records 1..${meta.firstSeq - 1} are missing and no audit.retention_purge record covers them`,
+      });
+    } else {
+      anchor = purge.chain;
+      const sealed = analysis.valid.filter((c) => c.seq === purge.toSeq);
+      if (meta.hasCheckpoints && sealed.length === 0) {
+        problems.push({
+          class: 'missing',
+          seq: purge.fromSeq,
+          toSeq: purge.toSeq,
+          detail: `pruned range ${purge.fromSeq}..${purge.toSeq} (record ${purge.seq}) is not sealed by a signed checkpoint at seq ${purge.toSeq}`,
+        });
+      } else if (sealed.some((c) => c.chain !== purge.chain)) {
+        problems.push({
+          class: 'modified',
+          seq: purge.seq,
+          detail: `audit.retention_purge record ${purge.seq} states a chain for seq ${purge.toSeq} that its signed checkpoint does not`,
+        });
+      }
+    }
+  }
+
+  const pairs: [number, string][] = analysis.valid
+    .filter((c) => c.seq >= meta.firstSeq && c.seq <= meta.maxSeq)
+    .map((c) => [c.seq, c.chain] as [number, string])
+    .sort((a, b) => a[0] - b[0]);
+  const span = meta.maxSeq >= meta.firstSeq ? meta.maxSeq - meta.firstSeq + 1 : 0;
+  const threads = chooseThreads(opts.threads, span);
+  const results =
+    span === 0 ? [] : await scan(opts.dbPath, db, meta, anchor, pairs, threads, tolerance);
+  db.close();
+
+  let records = 0;
+  let moreProblems = 0;
+  let regressions = 0;
+  const regressionSeqs: number[] = [];
+  const mismatches: RangeResult['checkpointMismatches'] = [];
+  for (const r of results) {
+    records += r.rows;
+    moreProblems += r.moreProblems;
+    problems.push(...r.problems);
+    regressions += r.regressions;
+    regressionSeqs.push(...r.regressionSeqs);
+    mismatches.push(...r.checkpointMismatches);
+  }
+  // A stored chain that verified row by row yet differs from a signed checkpoint: the records
+  // were edited and the chain recomputed. Only the segment since the previous checkpoint can be
+  // named. Segments that already hold a row-level finding are not reported twice.
+  const rowSeqs = problems
+    .filter((p) => p.checkpoint === undefined)
+    .map((p) => p.seq)
+    .sort((a, b) => a - b);
+  const sealedSeqs = [...new Set(analysis.valid.map((c) => c.seq))].sort((a, b) => a - b);
+  const signedBy = new Map(analysis.valid.map((c) => [`${c.seq}:${c.chain}`, c] as const));
+  for (const m of new Map(mismatches.map((x) => [x.seq, x])).values()) {
+    const before = sealedSeqs[lowerBound(sealedSeqs, m.seq) - 1];
+    const segStart = (before ?? meta.firstSeq - 1) + 1;
+    const firstRowProblem = rowSeqs[lowerBound(rowSeqs, segStart)];
+    if (firstRowProblem !== undefined && firstRowProblem <= m.seq) continue;
+    const cp = signedBy.get(`${m.seq}:${m.signed}`);
+    problems.push({
+      class: 'modified',
+      seq: segStart,
+      toSeq: m.seq,
+      ...(cp ? { checkpoint: cp.n } : {}),
+      detail: `records ${segStart}..${m.seq} do not match signed checkpoint${cp ? ` #${cp.n}` : ''}: a record was changed and the chain recomputed`,
+    });
+  }
+
+  const last = analysis.valid.filter((c) => c.seq <= meta.maxSeq).at(-1) ?? null;
+  const unsealed =
+    meta.hasCheckpoints && span > 0 ? meta.maxSeq - Math.max(last?.seq ?? 0, meta.firstSeq - 1) : 0;
+  if (unsealed > 0) {
+    warnings.push(
+      `${unsealed} record(s) after seq ${meta.maxSeq - unsealed} are not sealed by a checkpoint yet (hash chain only)`,
+    );
+  }
+  const sorted = sortDamage(problems);
+  const durationMs = performance.now() - started;
+  return {
+    ok: sorted.length === 0 && moreProblems === 0,
+    ledgerId: meta.ledgerId,
+    schemaVersion: meta.schemaVersion,
+    records,
+    range: span > 0 ? { first: meta.firstSeq, last: meta.maxSeq } : null,
+    time:
+      meta.firstTime === null || meta.lastTime === null
+        ? null
+        : { first: meta.firstTime, last: meta.lastTime },
+    checkpoints: {
+      database: meta.checkpoints.length + meta.malformed.length,
+      log: log === null ? null : log.length,
+      last: last && { n: last.n, seq: last.seq, time: last.time },
+      keyIds: analysis.keyIds,
+    },
+    unsealed,
+    pruned: meta.purges.map((p) => ({
+      fromSeq: p.fromSeq,
+      toSeq: p.toSeq,
+      at: p.time,
+      seq: p.seq,
+    })),
+    clock: {
+      regressions,
+      regressionSeqs: regressionSeqs.slice(0, 10),
+      flagged: meta.clockSkewRecords,
+    },
+    degraded: meta.degraded,
+    problems: sorted,
+    moreProblems,
+    warnings,
+    stats: {
+      durationMs: Math.round(durationMs),
+      recordsPerSecond: durationMs > 0 ? Math.round(records / (durationMs / 1000)) : 0,
+      threads,
+    },
+  };
+}
+
+/** Index of the first element >= x in an ascending array. */
+function lowerBound(sorted: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid] ?? Infinity) < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function chooseThreads(requested: number | undefined, span: number): number {
+  // Workers run the compiled verify-worker.js; from TypeScript sources (tests) there is none.
+  if (!existsSync(fileURLToPath(WORKER_URL))) return 1;
+  if (requested !== undefined) return Math.max(1, Math.min(requested, 16, Math.ceil(span / 1000)));
+  if (span < PARALLEL_FROM) return 1;
+  return Math.max(1, Math.min(availableParallelism(), 4));
+}
+
+/** Splits first..max into equal seq slices: the first on this thread, the rest on workers. */
+async function scan(
+  dbPath: string,
+  db: Database.Database,
+  meta: Meta,
+  anchor: string | null,
+  pairs: readonly [number, string][],
+  threads: number,
+  tolerance: number,
+): Promise<RangeResult[]> {
+  const span = meta.maxSeq - meta.firstSeq + 1;
+  const size = Math.ceil(span / threads);
+  const tasks: RangeTask[] = [];
+  for (let from = meta.firstSeq; from <= meta.maxSeq; from += size) {
+    const to = Math.min(meta.maxSeq, from + size - 1);
+    tasks.push({
+      dbPath,
+      from,
+      to,
+      ...(from === meta.firstSeq ? { anchor } : {}),
+      checkpoints: pairs.filter(([s]) => s >= from && s <= to),
+      clockToleranceMs: tolerance,
+    });
+  }
+  const [own, ...rest] = tasks;
+  const workers = rest.map(
+    (task) =>
+      new Promise<RangeResult>((resolve, reject) => {
+        const w = new Worker(WORKER_URL, { workerData: task });
+        w.once('message', (m: RangeResult) => resolve(m));
+        w.once('error', reject);
+        w.once('exit', (code) => {
+          if (code !== 0) reject(new Error(`verify worker exited with code ${code}`));
+        });
+      }),
+  );
+  const mine = own ? [verifyRange(own, threads === 1 ? db : undefined)] : [];
+  return [...mine, ...(await Promise.all(workers))];
+}

@@ -1,0 +1,235 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it, vi } from 'vitest';
+import { Ledger } from '../../src/audit/ledger.js';
+import type { AuditInput } from '../../src/audit/record.js';
+import { SCHEMA_VERSION, migrate } from '../../src/audit/schema.js';
+import { verifyLedger } from '../../src/audit/verify.js';
+import { FakeClock, tempDir } from './helpers.js';
+
+function input(i: number, t: number, pad = 0): AuditInput {
+  return {
+    time: t,
+    source: 'redis',
+    type: 'token.written',
+    kind: 'access_token',
+    attrs: { i, pad: 'x'.repeat(pad) },
+  };
+}
+
+function open(
+  dir: string,
+  clock: FakeClock,
+  over: Partial<ConstructorParameters<typeof Ledger>[0]> = {},
+): Ledger {
+  return new Ledger({
+    path: join(dir, 'audit.db'),
+    batchSize: 500,
+    flushIntervalMs: 5,
+    maxPending: 1000,
+    hmacKeyIds: ['k1'],
+    now: clock.now,
+    ...over,
+  });
+}
+
+describe('Ledger: fail closed on SQLITE_FULL', () => {
+  it('rolls the batch back, rejects durable waiters, keeps and drops beyond the bound, states the window on recovery', async () => {
+    const dir = tempDir();
+    const clock = new FakeClock();
+    const dropped = vi.fn();
+    const degraded = vi.fn();
+    const ledger = open(dir, clock, { onDropped: dropped, onDegradedChange: degraded });
+    const acked = await ledger.appendDurable(
+      Array.from({ length: 100 }, (_, i) => input(i, clock.now())),
+    );
+    expect(acked.at(-1)?.seq).toBe(101);
+
+    // The disk is full: the file cannot grow by even one page.
+    const pages = ledger.db.pragma('page_count', { simple: true }) as number;
+    ledger.db.pragma(`max_page_count = ${pages}`);
+    const big = Array.from({ length: 400 }, (_, i) => input(1000 + i, clock.now(), 2000));
+    await expect(ledger.appendDurable(big)).rejects.toMatchObject({
+      code: 'ERR_AUDIT_DEGRADED',
+      status: 503,
+    });
+    expect(ledger.degraded).toBe(true);
+    expect(degraded).toHaveBeenCalledWith(true, expect.stringMatching(/SQLITE_FULL/));
+    expect(ledger.lastSeq).toBe(101); // nothing of the batch was committed
+    // While degraded: durable appends are refused at once, fire-and-forget records are held...
+    await expect(ledger.appendDurable([input(0, clock.now())])).rejects.toMatchObject({
+      code: 'ERR_AUDIT_DEGRADED',
+    });
+    const start = clock.now();
+    for (let i = 0; i < 1200; i++) ledger.append(input(2000 + i, clock.advance(1)));
+    // ...up to maxPending; the rest are counted as dropped.
+    expect(ledger.state().pending).toBe(1000);
+    expect(dropped).toHaveBeenCalledTimes(200);
+    expect(ledger.flush()).toBe(false);
+
+    // Space comes back: the next retry commits the audit.degraded record first.
+    ledger.db.pragma('max_page_count = 1073741823');
+    clock.advance(5000);
+    expect(ledger.flush()).toBe(true);
+    expect(ledger.degraded).toBe(false);
+    expect(degraded).toHaveBeenLastCalledWith(false, undefined);
+    const [marker] = ledger.list({ type: 'audit.degraded' });
+    expect(marker?.seq).toBe(102);
+    expect(marker?.attrs).toMatchObject({
+      droppedRecords: 200,
+      reason: expect.stringMatching(/SQLITE_FULL/) as string,
+    });
+    expect(Number(marker?.attrs.start)).toBeLessThanOrEqual(start);
+    expect(marker?.attrs.end).toBe(clock.now());
+    // Every acknowledged record and every held record is there, in order.
+    const rows = ledger.list({ type: 'token.*' });
+    expect(rows).toHaveLength(100 + 1000);
+    expect(rows.slice(0, 100).map((r) => r.seq)).toEqual(acked.map((c) => c.seq));
+    expect(rows.slice(100).map((r) => r.attrs.i)).toEqual(
+      Array.from({ length: 1000 }, (_, i) => 2000 + i),
+    );
+    ledger.close();
+    const report = await verifyLedger({ dbPath: join(dir, 'audit.db'), trusted: [] });
+    expect(report.problems).toEqual([]);
+    expect(report.degraded).toEqual({ windows: 1, droppedRecords: 200 });
+  });
+
+  it('recovers by itself on the retry timer', async () => {
+    const dir = tempDir();
+    const clock = new FakeClock();
+    const ledger = open(dir, clock);
+    const pages = ledger.db.pragma('page_count', { simple: true }) as number;
+    ledger.db.pragma(`max_page_count = ${pages}`);
+    for (let i = 0; i < 600; i++) ledger.append(input(i, clock.now(), 1000));
+    await vi.waitFor(() => expect(ledger.degraded).toBe(true));
+    ledger.db.pragma('max_page_count = 1073741823');
+    await vi.waitFor(() => expect(ledger.degraded).toBe(false), { timeout: 3000 });
+    await vi.waitFor(() => expect(ledger.state().pending).toBe(0));
+    expect(ledger.list({ type: 'token.*' })).toHaveLength(600);
+    ledger.close();
+  });
+});
+
+describe('Ledger: commits', () => {
+  it('a listener that throws never makes a committed batch commit twice', () => {
+    const dir = tempDir();
+    const clock = new FakeClock();
+    let calls = 0;
+    const ledger = open(dir, clock, {
+      onCommit: () => {
+        calls += 1;
+        throw new Error('metrics exploded');
+      },
+    });
+    ledger.addCommitListener(() => {
+      throw new Error('listener exploded');
+    });
+    for (let i = 0; i < 10; i++) ledger.append(input(i, clock.now()));
+    expect(ledger.flush()).toBe(true);
+    expect(ledger.degraded).toBe(false);
+    expect(ledger.lastSeq).toBe(11);
+    expect(ledger.flush()).toBe(true);
+    expect(ledger.lastSeq).toBe(11);
+    expect(calls).toBe(2); // genesis, then the batch
+    ledger.close();
+  });
+
+  it('writes batches larger than one multi-row INSERT and reopens at the right head', () => {
+    const dir = tempDir();
+    const clock = new FakeClock();
+    const a = open(dir, clock, { batchSize: 1000, maxPending: 10_000 });
+    for (let i = 0; i < 2345; i++) a.append(input(i, clock.now()));
+    a.flush();
+    const head = a.head();
+    a.close();
+    const b = open(dir, clock);
+    expect(b.head()).toEqual(head);
+    expect(b.lastSeq).toBe(2346);
+    b.close();
+  });
+
+  it('flags a backwards clock jump with an audit.clock_skew record ahead of the batch', () => {
+    const dir = tempDir();
+    const clock = new FakeClock();
+    const ledger = open(dir, clock, { clockSkewToleranceMs: 1000 });
+    ledger.append(input(1, clock.now()));
+    ledger.flush();
+    clock.advance(-900); // inside the tolerance: not a jump
+    ledger.append(input(2, clock.now()));
+    ledger.flush();
+    clock.advance(-900); // 1.8 s below the high-water mark: a jump
+    ledger.append(input(3, clock.now()));
+    ledger.flush();
+    const all = ledger.list();
+    expect(all.map((r) => r.type)).toEqual([
+      'ledger.genesis',
+      'token.written',
+      'token.written',
+      'audit.clock_skew',
+      'token.written',
+    ]);
+    expect(all[3]?.attrs).toMatchObject({ backwardsMs: 1800, afterSeq: 3 });
+    ledger.close();
+  });
+
+  it('states ledger id, format version, HMAC and signing key ids in the genesis record', () => {
+    const dir = tempDir();
+    const ledger = open(dir, new FakeClock(), { signingKeyId: '0123456789abcdef' });
+    const [genesis] = ledger.list();
+    expect(genesis).toMatchObject({
+      seq: 1,
+      type: 'ledger.genesis',
+      attrs: {
+        ledgerId: ledger.ledgerId,
+        formatVersion: 1,
+        hmacKeyIds: ['k1'],
+        signingKeyId: '0123456789abcdef',
+      },
+    });
+    ledger.close();
+  });
+});
+
+describe('schema', () => {
+  it('migrates a v1 file to v2 in place and keeps its records', () => {
+    const dir = tempDir();
+    const path = join(dir, 'audit.db');
+    const v1 = new Database(path);
+    migrate(v1, 1);
+    expect(
+      v1.prepare("SELECT name FROM sqlite_master WHERE name = 'checkpoints'").get(),
+    ).toBeUndefined();
+    v1.close();
+    const ledger = open(dir, new FakeClock());
+    expect(ledger.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    ledger.close();
+  });
+
+  it('refuses a file from a newer tokenwatch', () => {
+    const dir = tempDir();
+    const db = new Database(join(dir, 'audit.db'));
+    db.pragma('user_version = 99');
+    expect(() => migrate(db)).toThrow(
+      expect.objectContaining({ code: 'ERR_AUDIT_SCHEMA' }) as Error,
+    );
+    db.close();
+  });
+
+  it('checkpoints are append-only and numbered without gaps', () => {
+    const dir = tempDir();
+    const ledger = open(dir, new FakeClock());
+    const db = ledger.db;
+    const ins = db.prepare(
+      'INSERT INTO checkpoints (n, seq, chain, time, reason, key_id, prev, sig) VALUES (?,?,?,?,?,?,?,?)',
+    );
+    const row = (n: number) => [n, 1, Buffer.alloc(32), 0, 'start', 'k', null, Buffer.alloc(64)];
+    ins.run(...row(1));
+    expect(() => ins.run(...row(3))).toThrow(/n must be max/);
+    expect(() =>
+      db.prepare('INSERT OR REPLACE INTO checkpoints VALUES (?,?,?,?,?,?,?,?)').run(...row(1)),
+    ).toThrow(/append-only/);
+    expect(() => db.prepare('UPDATE checkpoints SET seq = 2').run()).toThrow(/append-only/);
+    expect(() => db.prepare('DELETE FROM checkpoints').run()).toThrow(/append-only/);
+    ledger.close();
+  });
+});
