@@ -7,7 +7,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/**/*.redis.test.ts', 'test/**/*.int.test.ts'],
+          exclude: ['test/**/*.redis.test.ts', 'test/**/*.int.test.ts', 'test/**/*.fault.test.ts'],
         },
       },
       {
@@ -18,6 +18,8 @@ export default defineConfig({
           hookTimeout: 30_000,
           // Each file starts its own redis-server processes; keep the 2-core machine breathing.
           maxWorkers: 2,
+          // Projects with different maxWorkers need their own group: units first, then these.
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -1,0 +1,122 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+/** A `redis-server` child process on a loopback port, with its own temp dir. */
+export interface RedisProcess {
+  port: number;
+  url: string;
+  /** A new client (closed by stop()). */
+  client(): Redis;
+  /** Stops the server and removes its dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** A free loopback TCP port (bound, then released). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts `redis-server` from PATH: no persistence, no notification flags (tokenwatch sets them
+ * itself), `maxmemory` as given with `volatile-lru`, so that memory pressure evicts keys that
+ * carry a TTL: the tokens.
+ */
+export async function startRedisProcess(maxmemory: string): Promise<RedisProcess> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'tokenwatch-demo-redis-'));
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--maxmemory',
+    maxmemory,
+    '--maxmemory-policy',
+    'volatile-lru',
+    '--notify-keyspace-events',
+    '',
+  ];
+  let out = '';
+  const proc: ChildProcess = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const spawnError = new Promise<never>((_, reject) =>
+    proc.once('error', (err) =>
+      reject(new Error(`cannot start redis-server (${err.message}); is it on PATH?`)),
+    ),
+  );
+  const clients: Redis[] = [];
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      for (const c of clients) c.disconnect();
+      if (proc.exitCode === null && proc.signalCode === null) {
+        await new Promise<void>((resolve) => {
+          proc.once('exit', () => resolve());
+          proc.kill('SIGTERM');
+        });
+      }
+      rmSync(dir, { recursive: true, force: true });
+    })());
+
+  const ready = async (): Promise<void> => {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`redis-server exited: ${out}`);
+      const probe = new Redis({
+        port,
+        host: '127.0.0.1',
+        lazyConnect: true,
+        retryStrategy: () => null,
+        maxRetriesPerRequest: 0,
+      });
+      probe.on('error', () => undefined);
+      try {
+        await probe.connect();
+        await probe.ping();
+        return;
+      } catch {
+        // not up yet
+      } finally {
+        probe.disconnect();
+      }
+      if (Date.now() > deadline) throw new Error(`redis-server did not start: ${out}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  };
+  try {
+    await Promise.race([ready(), spawnError]);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    client() {
+      const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+      c.on('error', () => undefined);
+      clients.push(c);
+      return c;
+    },
+    stop,
+  };
+}

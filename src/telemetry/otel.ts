@@ -1,0 +1,217 @@
+import {
+  context,
+  diag,
+  DiagLogLevel,
+  metrics,
+  trace,
+  type DiagLogFunction,
+} from '@opentelemetry/api';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import { PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { OtelConfig } from '../config/otel-schema.js';
+import { VERSION } from '../version.js';
+import { PromRegistryProducer } from './prom-producer.js';
+import { Tracing } from './tracing.js';
+
+/** What {@link resolveOtelSettings} decided to export; `undefined` = nothing. */
+export interface OtelSettings {
+  serviceName: string;
+  /** Export spans; `url` unset = the exporter resolves `OTEL_EXPORTER_OTLP_*` itself. */
+  traces: { url: string | undefined } | undefined;
+  /** Push the Prometheus registry over OTLP every `intervalMs`. */
+  metrics: { url: string | undefined; intervalMs: number } | undefined;
+}
+
+const isTrue = (v: string | undefined): boolean => v?.trim().toLowerCase() === 'true';
+const has = (v: string | undefined): boolean => v !== undefined && v.trim() !== '';
+const listHas = (v: string | undefined, item: string): boolean =>
+  (v ?? '')
+    .split(',')
+    .map((x) => x.trim().toLowerCase())
+    .includes(item);
+
+/**
+ * Decides what to export from the `otel` config section and the standard OTEL_* variables:
+ *
+ * - off when `OTEL_SDK_DISABLED=true` or `enabled: false`;
+ * - `enabled` unset: on when any OTLP endpoint is configured (config, `OTEL_EXPORTER_OTLP_ENDPOINT`
+ *   or a signal-specific `OTEL_EXPORTER_OTLP_{TRACES,METRICS}_ENDPOINT`);
+ * - traces: unless `OTEL_TRACES_EXPORTER` says `none`; to `tracesEndpoint`, else wherever the
+ *   OTLP exporter's env resolution points (default `http://localhost:4318/v1/traces`);
+ * - metrics: only with an endpoint for them (`/metrics` already serves Prometheus; pushing to a
+ *   default port nobody listens on is noise), unless `OTEL_METRICS_EXPORTER` says `none`.
+ */
+export function resolveOtelSettings(
+  config: Readonly<OtelConfig>,
+  env: NodeJS.ProcessEnv,
+): OtelSettings | undefined {
+  if (isTrue(env.OTEL_SDK_DISABLED) || config.enabled === false) return undefined;
+  const envAny = has(env.OTEL_EXPORTER_OTLP_ENDPOINT);
+  const metricsEndpoint =
+    config.metricsEndpoint !== undefined || envAny || has(env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT);
+  const anyEndpoint =
+    metricsEndpoint ||
+    config.tracesEndpoint !== undefined ||
+    has(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  if (config.enabled === undefined && !anyEndpoint) return undefined;
+  const traces = listHas(env.OTEL_TRACES_EXPORTER, 'none')
+    ? undefined
+    : { url: config.tracesEndpoint };
+  const intervalMs = Math.round(config.metricsIntervalSeconds * 1000);
+  const metricsOut =
+    metricsEndpoint && !listHas(env.OTEL_METRICS_EXPORTER, 'none')
+      ? { url: config.metricsEndpoint, intervalMs }
+      : undefined;
+  if (!traces && !metricsOut) return undefined;
+  return {
+    serviceName: has(env.OTEL_SERVICE_NAME)
+      ? (env.OTEL_SERVICE_NAME as string)
+      : config.serviceName,
+    traces,
+    metrics: metricsOut,
+  };
+}
+
+/** Options of {@link Telemetry}. */
+export interface TelemetryOptions {
+  config: Readonly<OtelConfig>;
+  /** The one instrumentation: the same registry `/metrics` serves. */
+  registry: Registry;
+  logger: Logger;
+  /**
+   * Where the OTEL_* switches are read. Defaults to `process.env` because the OTLP exporters
+   * read their endpoint, headers and timeouts from `process.env` themselves (OpenTelemetry
+   * SDK environment variable spec), so the decision to export must look at the same place.
+   */
+  env?: NodeJS.ProcessEnv;
+  /** Refresh scrape-time gauges before each OTLP collection. */
+  beforeCollect?: () => void;
+  now?: () => number;
+}
+
+/**
+ * OpenTelemetry for tokenwatch: `@opentelemetry/sdk-node` with an OTLP/HTTP (JSON) span
+ * exporter behind {@link Tracing}, and a periodic OTLP/HTTP metric export of the prom-client
+ * registry through {@link PromRegistryProducer} (no second set of instruments).
+ *
+ * The OpenTelemetry API is process-global (tracer, meter and context manager registration), so
+ * at most one started Telemetry per process; {@link shutdown} unregisters it so that another
+ * app (tests, the demo) can start after it.
+ */
+export class Telemetry {
+  /** Hand this to the parts that trace; it is off until {@link start} and after shutdown. */
+  readonly tracing = new Tracing();
+  readonly #o: TelemetryOptions;
+  #sdk: NodeSDK | undefined;
+  #spans: BatchSpanProcessor | undefined;
+  #reader: PeriodicExportingMetricReader | undefined;
+  #ownDiag = false;
+  #settings: OtelSettings | undefined;
+
+  constructor(options: TelemetryOptions) {
+    this.#o = options;
+  }
+
+  /** What is being exported (undefined before start or when off). */
+  get settings(): OtelSettings | undefined {
+    return this.#settings;
+  }
+
+  /** Starts the SDK when the config and environment ask for export; otherwise does nothing. */
+  start(): void {
+    if (this.#sdk) return;
+    const o = this.#o;
+    const env = o.env ?? process.env;
+    const settings = resolveOtelSettings(o.config, env);
+    if (!settings) return;
+    this.#settings = settings;
+    if (!has(env.OTEL_LOG_LEVEL)) {
+      // Export failures would otherwise vanish: the SDK reports them only through `diag`.
+      const warn: DiagLogFunction = (message, ...args) =>
+        o.logger.warn({ otel: args.map(String).join(' ') || undefined }, message);
+      const error: DiagLogFunction = (message, ...args) =>
+        o.logger.error({ otel: args.map(String).join(' ') || undefined }, message);
+      const quiet: DiagLogFunction = () => undefined;
+      diag.setLogger(
+        { error, warn, info: quiet, debug: quiet, verbose: quiet },
+        { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true },
+      );
+      this.#ownDiag = true;
+    }
+    if (settings.traces) {
+      const url = settings.traces.url;
+      this.#spans = new BatchSpanProcessor(new OTLPTraceExporter(url ? { url } : {}));
+    }
+    if (settings.metrics) {
+      const { url, intervalMs } = settings.metrics;
+      this.#reader = new PeriodicExportingMetricReader({
+        exporter: new OTLPMetricExporter(url ? { url } : {}),
+        exportIntervalMillis: intervalMs,
+        exportTimeoutMillis: Math.min(30_000, intervalMs),
+        metricProducers: [
+          new PromRegistryProducer(o.registry, {
+            scopeName: 'tokenwatch',
+            scopeVersion: VERSION,
+            startTimeMs: (o.now ?? Date.now)(),
+            beforeCollect: o.beforeCollect,
+            now: o.now,
+          }),
+        ],
+      });
+    }
+    this.#sdk = new NodeSDK({
+      serviceName: settings.serviceName,
+      resource: defaultResource().merge(
+        resourceFromAttributes({ [ATTR_SERVICE_VERSION]: VERSION }),
+      ),
+      spanProcessors: this.#spans ? [this.#spans] : [],
+      metricReaders: this.#reader ? [this.#reader] : [],
+      // tokenwatch emits no OTel logs; an empty list keeps the SDK from building an exporter.
+      logRecordProcessors: [],
+      // Only the service's own spans: no auto-instrumentation of http, ioredis or SQLite.
+      instrumentations: [],
+      textMapPropagator: null,
+    });
+    this.#sdk.start();
+    if (this.#spans) this.tracing.attach(trace.getTracer('tokenwatch', VERSION));
+    o.logger.info(
+      {
+        traces: settings.traces ? (settings.traces.url ?? 'OTEL_EXPORTER_OTLP_*') : 'off',
+        metrics: settings.metrics ? (settings.metrics.url ?? 'OTEL_EXPORTER_OTLP_*') : 'off',
+        serviceName: settings.serviceName,
+      },
+      'OpenTelemetry export started',
+    );
+  }
+
+  /** Exports pending spans and a metrics collection now. */
+  async flush(): Promise<void> {
+    await Promise.all([this.#spans?.forceFlush(), this.#reader?.forceFlush()]);
+  }
+
+  /** Flushes, stops the SDK and unregisters the OpenTelemetry globals. Idempotent. */
+  async shutdown(): Promise<void> {
+    const sdk = this.#sdk;
+    if (!sdk) return;
+    this.#sdk = undefined;
+    this.tracing.attach(undefined);
+    try {
+      await sdk.shutdown();
+    } catch (err) {
+      this.#o.logger.warn({ err: (err as Error).message }, 'OpenTelemetry shutdown failed');
+    }
+    trace.disable();
+    metrics.disable();
+    context.disable();
+    if (this.#ownDiag) diag.disable();
+    this.#spans = undefined;
+    this.#reader = undefined;
+  }
+}

@@ -1,0 +1,83 @@
+import { SpanStatusCode } from '@opentelemetry/api';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { describe, expect, it } from 'vitest';
+import { TokenwatchError } from '../../src/errors.js';
+import { Tracing } from '../../src/telemetry/tracing.js';
+
+function traced() {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const tracing = new Tracing();
+  tracing.attach(provider.getTracer('test'));
+  return { tracing, exporter };
+}
+
+describe('Tracing', () => {
+  it('is a pass-through while off', async () => {
+    const t = new Tracing();
+    expect(t.enabled).toBe(false);
+    expect(t.withSpan('tokenwatch.a.b', {}, (span) => span.isRecording())).toBe(false);
+    await expect(t.withSpan('tokenwatch.a.b', {}, () => Promise.resolve('v'))).resolves.toBe('v');
+    t.record({ name: 'tokenwatch.a.b', attrs: {}, startMs: 1, endMs: 2 });
+  });
+
+  it('records sync and async work with the service attributes under tokenwatch.*', async () => {
+    const { tracing, exporter } = traced();
+    expect(
+      tracing.withSpan('tokenwatch.audit.commit', { batch_size: 3, kind: 'session' }, () => 'ok'),
+    ).toBe('ok');
+    await tracing.withSpan('tokenwatch.correlate.batch', { findings: 1 }, async () => {
+      await new Promise((r) => setTimeout(r, 5));
+    });
+    tracing.record({
+      name: 'tokenwatch.keyspace.reconcile',
+      attrs: { node: 'n:1', reason: 'r'.repeat(500), scanned: 10 },
+      startMs: 1_700_000_000_000,
+      endMs: 1_700_000_000_250,
+    });
+    const spans = exporter.getFinishedSpans();
+    expect(spans.map((s) => s.name)).toEqual([
+      'tokenwatch.audit.commit',
+      'tokenwatch.correlate.batch',
+      'tokenwatch.keyspace.reconcile',
+    ]);
+    expect(spans[0]?.attributes).toEqual({
+      'tokenwatch.batch_size': 3,
+      'tokenwatch.kind': 'session',
+    });
+    expect(spans[1]?.duration[1] ?? 0).toBeGreaterThan(0);
+    const rec = spans[2];
+    expect((rec?.attributes['tokenwatch.reason'] as string).length).toBe(128);
+    expect(rec?.startTime).toEqual([1_700_000_000, 0]);
+    expect(rec?.endTime).toEqual([1_700_000_000, 250_000_000]);
+  });
+
+  it('marks failures with the error code, never the message, and rethrows', async () => {
+    const { tracing, exporter } = traced();
+    const err = new TokenwatchError(
+      'ERR_WEBHOOK_SIGNATURE',
+      'bad signature over body with rawSecretValue',
+    );
+    expect(() =>
+      tracing.withSpan('tokenwatch.webhook.handle', { provider: 'auth0' }, () => {
+        throw err;
+      }),
+    ).toThrow(err);
+    await expect(
+      tracing.withSpan('tokenwatch.webhook.handle', {}, () =>
+        Promise.reject(new RangeError('rawSecretValue')),
+      ),
+    ).rejects.toThrow(RangeError);
+    const [a, b] = exporter.getFinishedSpans();
+    expect(a?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'ERR_WEBHOOK_SIGNATURE' });
+    expect(a?.attributes['error.type']).toBe('ERR_WEBHOOK_SIGNATURE');
+    expect(b?.attributes['error.type']).toBe('RangeError');
+    expect(JSON.stringify([a?.events, b?.events, a?.status, b?.status])).not.toContain(
+      'rawSecretValue',
+    );
+  });
+});
