@@ -37,10 +37,14 @@ export interface StartOptions {
   /** Extra top-level YAML. */
   yaml?: string;
   env?: NodeJS.ProcessEnv;
+  /** Injectable clock (fault tests step it backwards). */
+  now?: () => number;
+  /** Reuse this directory (restart on the same ledger). */
+  dir?: string;
 }
 
 export function startApp(redisUrl: string, options: StartOptions = {}): Harness {
-  const dir = mkdtempSync(join(tmpdir(), 'tw-app-'));
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'tw-app-'));
   const dbPath = join(dir, 'audit.db');
   const yaml = `
 redis:
@@ -66,7 +70,7 @@ ${options.yaml ?? ''}`;
     },
   });
   const logger = createLogger(config.log.level, sink);
-  const app = new TokenwatchApp({ config, logger, defaultMetrics: false });
+  const app = new TokenwatchApp({ config, logger, defaultMetrics: false, now: options.now });
   app.start();
   return {
     app,

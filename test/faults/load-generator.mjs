@@ -1,0 +1,96 @@
+// A steady token load from a separate process (fault-injection suite). Writes access tokens
+// with TTLs, refresh tokens, sessions without TTL that later get one, deletes a share, and
+// keeps going through disconnects. Prints one JSON line with what it offered when it stops
+// (SIGTERM, or after --seconds).
+//
+// node test/faults/load-generator.mjs --port P [--cluster host:port,...] --rate N --seconds S --prefix X
+import { Cluster, Redis } from 'ioredis';
+
+const args = Object.fromEntries(
+  process.argv
+    .slice(2)
+    .reduce(
+      (acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc),
+      [],
+    ),
+);
+const rate = Number(args.rate ?? 500);
+const seconds = Number(args.seconds ?? 3600);
+const prefix = args.prefix ?? 'f';
+const client = args.cluster
+  ? new Cluster(
+      args.cluster
+        .split(',')
+        .map((s) => ({ host: s.split(':')[0], port: Number(s.split(':')[1]) })),
+      {
+        clusterRetryStrategy: () => 200,
+      },
+    )
+  : new Redis({
+      port: Number(args.port),
+      host: '127.0.0.1',
+      retryStrategy: () => 100,
+      maxRetriesPerRequest: 1,
+    });
+client.on('error', () => undefined);
+
+const offered = { written: 0, deleted: 0, expiring: 0, failed: 0 };
+let n = 0;
+let stopping = false;
+const live = [];
+
+async function one() {
+  const i = n++;
+  try {
+    switch (i % 5) {
+      case 0:
+      case 1:
+        await client.set(`oauth:access:${prefix}${i}`, 'v', 'EX', 600);
+        live.push(`oauth:access:${prefix}${i}`);
+        offered.written++;
+        break;
+      case 2:
+        await client.set(`oauth:refresh:${prefix}${i}`, 'v', 'EX', 3600);
+        offered.written++;
+        break;
+      case 3:
+        await client.set(`session:${prefix}${i}`, 'v', 'PX', 300);
+        offered.written++;
+        offered.expiring++;
+        break;
+      default: {
+        const k = live.shift();
+        if (k) {
+          await client.del(k);
+          offered.deleted++;
+        }
+      }
+    }
+  } catch {
+    offered.failed++;
+  }
+}
+
+function finish() {
+  if (stopping) return;
+  stopping = true;
+  process.stdout.write(`${JSON.stringify(offered)}\n`);
+  client.disconnect();
+  setTimeout(() => process.exit(0), 50);
+}
+process.on('SIGTERM', finish);
+process.on('SIGINT', finish);
+
+const started = Date.now();
+const tickMs = 20;
+const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
+const timer = setInterval(() => {
+  if (stopping) return;
+  if (Date.now() - started > seconds * 1000) {
+    clearInterval(timer);
+    finish();
+    return;
+  }
+  for (let k = 0; k < perTick; k++) void one();
+}, tickMs);
+process.stdout.write('{"ready":true}\n');
