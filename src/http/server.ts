@@ -47,11 +47,9 @@ export function buildHttp(health: HealthSource, options: HttpOptions): FastifyIn
           : status < 500
             ? 'ERR_BAD_REQUEST'
             : 'ERR_INTERNAL';
-    return reply
-      .status(status)
-      .send({
-        error: { code, message: status < 500 ? (e.message ?? 'bad request') : 'internal error' },
-      });
+    return reply.status(status).send({
+      error: { code, message: status < 500 ? (e.message ?? 'bad request') : 'internal error' },
+    });
   });
 
   app.setNotFoundHandler((_request, reply) => {
