@@ -4,6 +4,7 @@ import { Fingerprinter } from './audit/fingerprint.js';
 import { resolveHmacKeys } from './audit/hmac-keys.js';
 import { Checkpointer } from './audit/checkpointer.js';
 import { Ledger } from './audit/ledger.js';
+import type { Committed } from './audit/record.js';
 import { RetentionJob } from './audit/retention.js';
 import { defaultCheckpointLogPath, resolveSigningKey } from './audit/signing-keys.js';
 import type { Config } from './config/schema.js';
@@ -55,6 +56,7 @@ export class TokenwatchApp {
   readonly telemetry: Telemetry;
   /** Span helper for the service's parts; a cheap no-op unless OpenTelemetry export is on. */
   readonly tracing: Tracing;
+  readonly #commitListeners: ((batch: readonly Committed[]) => void)[] = [];
   #started = false;
   #stopped = false;
 
@@ -102,6 +104,16 @@ export class TokenwatchApp {
       clockSkewToleranceMs: config.audit.clockSkewToleranceMs,
       now: this.now,
       logger,
+      onCommitTimed: (records, startMs, endMs) => {
+        if (this.tracing.enabled) {
+          this.tracing.record({
+            name: 'tokenwatch.audit.commit',
+            attrs: { batch_size: records },
+            startMs,
+            endMs,
+          });
+        }
+      },
       onCommit: (batch) => {
         const t = this.now();
         for (const c of batch) {
@@ -114,6 +126,7 @@ export class TokenwatchApp {
         if (last) m.auditLastSeq.set(last.seq);
         // The genesis record commits inside the Ledger constructor, before findings exist.
         (this.findings as FindingsService | undefined)?.onCommitted(batch);
+        for (const l of this.#commitListeners) l(batch);
       },
       onDegradedChange: (degraded) => m.auditDegraded.set(degraded ? 1 : 0),
       onDropped: (n) => {
@@ -147,6 +160,7 @@ export class TokenwatchApp {
       registry: m.registry,
       logger,
       now: this.now,
+      tracing: this.tracing,
     });
     this.recorder = new TracedKeyspaceRecorder(this.ledger, m, config.redis.db, this.tracing);
     this.keyspace = new KeyspaceService({
@@ -176,6 +190,7 @@ export class TokenwatchApp {
       guard: loopbackOnly,
     });
     this.providers = createProviderIngest({
+      tracing: this.tracing,
       config,
       ledger: this.ledger,
       fingerprinter: this.fingerprinter,
@@ -186,6 +201,11 @@ export class TokenwatchApp {
     this.providers.register(this.http);
     // Provider events reach the correlator once their delivery committed, with its seq.
     this.providers.onEvent((ev, seq) => this.findings.onProviderEvent(ev, seq));
+  }
+
+  /** Listen to every committed audit batch (benchmarks, embedding). */
+  onCommitted(listener: (batch: readonly Committed[]) => void): void {
+    this.#commitListeners.push(listener);
   }
 
   /** Why /readyz answers 503; empty when ready. */

@@ -69,7 +69,8 @@ describe('tokenwatch CLI', () => {
 
   it('serves, records, and stops cleanly on SIGTERM with system.stopped last', async () => {
     const port = await freePort();
-    const db = join(dir, 'serve.db');
+    // Each ledger in its own directory: keys and the checkpoint log live beside the DB.
+    const db = join(dir, 'serve', 'serve.db');
     const child = spawn(process.execPath, [CLI, 'serve'], {
       env: {
         ...process.env,
@@ -130,7 +131,7 @@ describe('tokenwatch CLI', () => {
         ...process.env,
         TOKENWATCH_REDIS_URL: `redis://user:hunter2secret@127.0.0.1:${deadRedis}`,
         TOKENWATCH_PORT: String(port),
-        TOKENWATCH_AUDIT_PATH: join(dir, 'dead.db'),
+        TOKENWATCH_AUDIT_PATH: join(dir, 'dead', 'dead.db'),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

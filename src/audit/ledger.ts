@@ -26,6 +26,8 @@ export interface LedgerOptions {
   logger?: Logger;
   /** Called after every committed batch (metrics, correlation evidence). */
   onCommit?: (batch: readonly Committed[]) => void;
+  /** Called after each committed transaction with its size and wall-clock span (tracing). */
+  onCommitTimed?: (records: number, startMs: number, endMs: number) => void;
   /** Called when the ledger enters or leaves the degraded (cannot write) state. */
   onDegradedChange?: (degraded: boolean, reason: string | undefined) => void;
   /** Called when queued records had to be dropped (the caller must cover them with a gap). */
@@ -206,7 +208,7 @@ export class Ledger {
         waiter.items.push(p);
         this.#queue.push(p);
       }
-      this.#schedule();
+      this.#schedule(true);
     });
   }
 
@@ -269,9 +271,10 @@ export class Ledger {
     return listRecords(this.#db, filter);
   }
 
-  #schedule(): void {
+  /** `urgent`: someone waits for this commit (a webhook reply): commit on the next turn. */
+  #schedule(urgent = false): void {
     if (this.degraded) return; // the retry timer drives commits while degraded
-    if (this.#queue.length >= this.#opts.batchSize) {
+    if (urgent || this.#queue.length >= this.#opts.batchSize) {
       this.#immediate ??= setImmediate(() => {
         this.#immediate = undefined;
         this.#drain();
@@ -313,7 +316,9 @@ export class Ledger {
    * retried (it would be written twice).
    */
   #commit(items: Pending[], work?: (db: Database.Database) => void): Committed[] {
+    const started = this.#opts.onCommitTimed ? Date.now() : 0;
     const written = this.#transact(items, work);
+    this.#opts.onCommitTimed?.(items.length, started, Date.now());
     this.#lastSeq = written.seq;
     this.#lastChain = written.chain;
     this.#lastClock = written.clock;

@@ -8,6 +8,7 @@ import { Correlator } from '../correlate/index.js';
 import type { Finding } from '../domain/finding.js';
 import type { ProviderEvent } from '../domain/provider-event.js';
 import type { TokenEvent } from '../domain/token-event.js';
+import type { Tracing } from '../telemetry/tracing.js';
 import { createFindingMetrics, type FindingMetrics } from '../metrics/finding-metrics.js';
 import { correlatorOptionsFrom } from './correlator-config.js';
 
@@ -19,6 +20,8 @@ export interface FindingsServiceOptions {
   now: () => number;
   /** Base URL of this service, used as Alertmanager generatorURL. */
   baseUrl?: string;
+  /** Spans around correlation of committed batches. */
+  tracing?: Tracing;
 }
 
 /**
@@ -74,12 +77,18 @@ export class FindingsService {
   /** Committed audit batches: token events with the seq they got. */
   onCommitted(batch: readonly Committed[]): void {
     if (this.#closed) return;
-    const out: Finding[] = [];
-    for (const c of batch) {
-      if (c.input.source !== 'redis' || c.input.event === undefined) continue;
-      out.push(...this.correlator.onTokenEvent(c.input.event as TokenEvent, c.seq));
-    }
-    this.#handle(out);
+    const correlate = (): void => {
+      const out: Finding[] = [];
+      for (const c of batch) {
+        if (c.input.source !== 'redis' || c.input.event === undefined) continue;
+        out.push(...this.correlator.onTokenEvent(c.input.event as TokenEvent, c.seq));
+      }
+      this.#handle(out);
+    };
+    const tracing = this.#o.tracing;
+    if (tracing?.enabled)
+      tracing.withSpan('tokenwatch.correlate.batch', { batch_size: batch.length }, correlate);
+    else correlate();
   }
 
   /** A provider event whose audit record committed as `seq`. */

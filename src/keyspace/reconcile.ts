@@ -68,7 +68,8 @@ export async function clockOffset(client: Redis, now: () => number): Promise<num
   const t0 = now();
   const [sec, usec] = (await client.call('TIME')) as [string, string];
   const t1 = now();
-  return Number(sec) * 1000 + Math.floor(Number(usec) / 1000) - (t0 + t1) / 2;
+  // Whole ms: the estimate is only good to half a round trip anyway.
+  return Math.round(Number(sec) * 1000 + Number(usec) / 1000 - (t0 + t1) / 2);
 }
 
 /** keyspace_hits / keyspace_misses from INFO stats. */

@@ -1,3 +1,4 @@
+import type { Tracing } from '../telemetry/tracing.js';
 import type { FastifyInstance } from 'fastify';
 import type { JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
@@ -30,6 +31,8 @@ export interface ProviderIngestOptions {
   registry: Registry;
   logger: Logger;
   now?: () => number;
+  /** Spans around deliveries. */
+  tracing?: Tracing;
 }
 
 /** Identity-provider ingestion: push endpoints, catch-up pollers, one deduplicating path. */
@@ -68,6 +71,7 @@ export function createProviderIngest(options: ProviderIngestOptions): ProviderIn
   const log = logger.child({ component: 'providers' });
 
   const ingest = new EventIngest({
+    tracing: options.tracing,
     ledger,
     seen: new SeenEvents({
       windowMs: p.dedup.windowHours * 3_600_000,

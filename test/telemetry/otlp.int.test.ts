@@ -211,6 +211,9 @@ describe('OpenTelemetry export over OTLP/HTTP', () => {
         BigInt(reconcile?.startTimeUnixNano ?? 0),
       );
       expect(spans.some((s) => s.name === 'tokenwatch.keyspace.baseline')).toBe(true);
+      // Audit batch commits and correlation of committed batches are traced too.
+      expect(spans.some((s) => s.name === 'tokenwatch.audit.commit')).toBe(true);
+      expect(spans.some((s) => s.name === 'tokenwatch.correlate.batch')).toBe(true);
       const traceResource = rx.received.find((r) => r.path === '/v1/traces')?.body
         .resourceSpans?.[0]?.resource.attributes;
       expect(attr(traceResource ?? [], 'service.name')).toBe('tokenwatch-test');

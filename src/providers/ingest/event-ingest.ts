@@ -1,3 +1,4 @@
+import type { Tracing } from '../../telemetry/tracing.js';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 
@@ -43,6 +44,8 @@ export interface EventIngestOptions {
   metrics: ProviderMetrics;
   logger: Logger;
   now: () => number;
+  /** Spans around webhook/poll deliveries (off: no cost). */
+  tracing?: Tracing;
 }
 
 /**
@@ -86,13 +89,21 @@ export class EventIngest {
     via: Via,
     policy: DuplicatePolicy = 'acknowledge',
   ): Promise<IngestResult> {
-    return this.#commit(
-      events.map((event) => ({
-        key: seenKey(event.provider, event.id),
-        input: eventAuditInput(event, via),
-        event,
-      })),
-      policy,
+    const run = (): Promise<IngestResult> =>
+      this.#commit(
+        events.map((event) => ({
+          key: seenKey(event.provider, event.id),
+          input: eventAuditInput(event, via),
+          event,
+        })),
+        policy,
+      );
+    const tracing = this.#o.tracing;
+    if (!tracing?.enabled) return run();
+    return tracing.withSpan(
+      'tokenwatch.webhook.ingest',
+      { provider: events[0]?.provider ?? 'unknown', type: via, batch_size: events.length },
+      run,
     );
   }
 

@@ -1,0 +1,351 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { Redis } from 'ioredis';
+import { TokenwatchApp } from '../app.js';
+import { Ledger } from '../audit/ledger.js';
+import type { Committed } from '../audit/record.js';
+import { verifyLedger } from '../audit/verify.js';
+import { parseConfig } from '../config/load.js';
+import { createLogger } from '../logger.js';
+import { startBenchRedis, setLoad } from './bench-redis.js';
+import { percentile, round } from './stats.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const RULES = `
+tokens:
+  - { kind: access_token, key: "oauth:access:{token}", maxTtlSeconds: 86400 }
+  - { kind: refresh_token, key: "oauth:refresh:{token}" }
+  - { kind: session, key: "session:{sid}" }
+`;
+
+interface AppUnderTest {
+  app: TokenwatchApp;
+  dir: string;
+  close(): Promise<void>;
+}
+
+function startTokenwatch(redisUrl: string, extra = ''): AppUnderTest {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-bench-app-'));
+  const config = parseConfig(
+    `redis: { url: "${redisUrl}" }\naudit: { path: ${join(dir, 'audit.db')} }\nserver: { port: 0 }\n${RULES}\n${extra}`,
+  );
+  const quiet = new Writable({ write: (_c, _e, cb) => cb() });
+  const app = new TokenwatchApp({
+    config,
+    logger: createLogger('warn', quiet),
+    defaultMetrics: false,
+  });
+  app.start();
+  return {
+    app,
+    dir,
+    async close() {
+      await app.stop('bench');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Waits until `value()` has not changed for `quietMs`. */
+async function untilStable(value: () => number, quietMs = 1500, maxMs = 120_000): Promise<void> {
+  let last = -1;
+  let since = Date.now();
+  const deadline = Date.now() + maxMs;
+  while (Date.now() < deadline) {
+    const v = value();
+    if (v !== last) {
+      last = v;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) return;
+    await sleep(100);
+  }
+}
+
+export interface CeilingResult {
+  requests: number;
+  loadRps: number;
+  ceilingEventsPerSec: number;
+  tokenwatchEventsPerSec: number;
+  ratio: number;
+  recorded: number;
+  keysInRedis: number;
+  gaps: number;
+  lost: number;
+}
+
+/**
+ * Scenario 1: the same pipelined SET EX load, observed (a) by a bare ioredis psubscribe that only
+ * counts `set` notifications and (b) by tokenwatch end to end (event -> inventory + metrics +
+ * audit committed). Rates are measured from the first to the last event each side saw.
+ */
+export async function ceilingVsTokenwatch(requests: number): Promise<CeilingResult> {
+  // (a) ceiling
+  const r1 = await startBenchRedis('Eg$xeh');
+  const sub = new Redis({ port: r1.port });
+  let n = 0;
+  let first = 0;
+  let last = 0;
+  sub.on('pmessageBuffer', (_p: Buffer, channel: Buffer) => {
+    if (
+      channel.length > 3 &&
+      channel[channel.length - 1] === 0x74 &&
+      channel[channel.length - 2] === 0x65
+    ) {
+      // "...:set"
+      const t = performance.now();
+      if (n === 0) first = t;
+      last = t;
+      n += 1;
+    }
+  });
+  await sub.psubscribe('__keyevent@0__:*');
+  const load1 = setLoad(r1.port, requests);
+  await untilStable(() => n);
+  const ceiling = n / Math.max(0.001, (last - first) / 1000);
+  sub.disconnect();
+  await r1.stop();
+
+  // (b) tokenwatch
+  const r2 = await startBenchRedis();
+  const tw = startTokenwatch(r2.url);
+  await tw.app.whenReady(60_000);
+  let recorded = 0;
+  let f2 = 0;
+  let l2 = 0;
+  tw.app.onCommitted((batch: readonly Committed[]) => {
+    const t = performance.now();
+    for (const c of batch) {
+      if (c.input.type !== 'token.written') continue;
+      if (recorded === 0) f2 = t;
+      l2 = t;
+      recorded += 1;
+    }
+  });
+  setLoad(r2.port, requests);
+  await untilStable(() => recorded + tw.app.ledger.lastSeq, 2000);
+  await tw.app.settle();
+  const rate = recorded / Math.max(0.001, (l2 - f2) / 1000);
+  const keys = await r2.client().dbsize();
+  tw.app.ledger.flush();
+  const gaps = tw.app.ledger.list({ type: 'keyspace.gap' }).length;
+  const appeared = tw.app.ledger.list({ type: 'token.appeared' }).length;
+  await tw.close();
+  await r2.stop();
+  return {
+    requests,
+    loadRps: round(load1.rps),
+    ceilingEventsPerSec: round(ceiling),
+    tokenwatchEventsPerSec: round(rate),
+    ratio: round(rate / ceiling, 3),
+    recorded,
+    keysInRedis: keys,
+    gaps,
+    lost: Math.max(0, keys - recorded - appeared),
+  };
+}
+
+export interface LatencyResult {
+  targetRate: number;
+  achievedRate: number;
+  events: number;
+  p50ms: number;
+  p99ms: number;
+  maxms: number;
+}
+
+/** Scenario 2: notification received -> audit committed at a paced rate. */
+export async function latencyAt(rate: number, seconds: number): Promise<LatencyResult> {
+  const r = await startBenchRedis();
+  const tw = startTokenwatch(r.url);
+  await tw.app.whenReady(60_000);
+  const lat: number[] = [];
+  tw.app.onCommitted((batch: readonly Committed[]) => {
+    const now = Date.now();
+    for (const c of batch) if (c.input.type === 'token.written') lat.push(now - c.input.time);
+  });
+  const c = r.client();
+  const perTick = Math.round(rate / 100);
+  const started = Date.now();
+  let sent = 0;
+  while (Date.now() - started < seconds * 1000) {
+    const p = c.pipeline();
+    for (let i = 0; i < perTick; i++) p.set(`oauth:access:lat${sent++}`, 'v', 'EX', 3600);
+    await p.exec();
+    const due = started + (sent / rate) * 1000;
+    const wait = due - Date.now();
+    if (wait > 0) await sleep(wait);
+  }
+  const achieved = sent / ((Date.now() - started) / 1000);
+  await untilStable(() => lat.length, 1000);
+  await tw.close();
+  await r.stop();
+  return {
+    targetRate: rate,
+    achievedRate: round(achieved),
+    events: lat.length,
+    p50ms: percentile(lat, 50),
+    p99ms: percentile(lat, 99),
+    maxms: Math.max(...lat),
+  };
+}
+
+export interface WebhookResult {
+  mode: string;
+  requests: number;
+  events: number;
+  eventsPerSec: number;
+  p50ms: number;
+  p99ms: number;
+}
+
+function auth0Event(i: number): Record<string, unknown> {
+  return {
+    log_id: `9001${String(i).padStart(20, '0')}`,
+    data: {
+      date: new Date().toISOString(),
+      type: 'sertft',
+      description: 'Successful refresh token exchange',
+      client_id: 'bench-client',
+      user_id: `auth0|user${i % 1000}`,
+      details: { access_token_jti: `jti-${i}` },
+    },
+  };
+}
+
+/** Scenario 3: Auth0 log-stream deliveries over real HTTP, 2xx only after commit. */
+export async function webhooks(
+  batch: number,
+  requests: number,
+  concurrency: number,
+): Promise<WebhookResult> {
+  const r = await startBenchRedis();
+  const tw = startTokenwatch(
+    r.url,
+    'providers:\n  auth0:\n    token: bench-auth0-token-0123456789\n',
+  );
+  const address = await tw.app.listen();
+  await tw.app.whenReady(60_000);
+  const lat: number[] = [];
+  let next = 0;
+  let id = 0;
+  const started = performance.now();
+  const worker = async (): Promise<void> => {
+    while (next < requests) {
+      next += 1;
+      const body =
+        batch === 1 ? auth0Event(id++) : Array.from({ length: batch }, () => auth0Event(id++));
+      const t = performance.now();
+      const res = await fetch(`${address}/v1/providers/auth0/logs`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: 'Bearer bench-auth0-token-0123456789',
+        },
+        body: JSON.stringify(body),
+      });
+      await res.arrayBuffer();
+      if (res.status >= 300) throw new Error(`webhook answered ${res.status}`);
+      lat.push(performance.now() - t);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = (performance.now() - started) / 1000;
+  await tw.close();
+  await r.stop();
+  return {
+    mode: batch === 1 ? 'single events' : `batches of ${batch}`,
+    requests,
+    events: id,
+    eventsPerSec: round(id / seconds),
+    p50ms: round(percentile(lat, 50), 1),
+    p99ms: round(percentile(lat, 99), 1),
+  };
+}
+
+export interface BaselineResult {
+  tokens: number;
+  baselineSeconds: number;
+  rssMB: number;
+  heapMB: number;
+  rssBeforeMB: number;
+}
+
+/** Scenarios 4 and 5: SCAN baseline of N token keys, and RSS with them in the inventory. */
+export async function baseline(tokens: number): Promise<BaselineResult> {
+  const r = await startBenchRedis();
+  const c = r.client();
+  await c.call('DEBUG', 'POPULATE', String(tokens), 'oauth:access');
+  global.gc?.();
+  const rssBefore = process.memoryUsage().rss;
+  const started = performance.now();
+  const tw = startTokenwatch(r.url);
+  await tw.app.whenReady(600_000);
+  const secs = (performance.now() - started) / 1000;
+  await sleep(500);
+  global.gc?.();
+  const mem = process.memoryUsage();
+  const live = tw.app.inventory.size('access_token');
+  await tw.close();
+  await r.stop();
+  if (live !== tokens) throw new Error(`baseline found ${live} of ${tokens}`);
+  return {
+    tokens,
+    baselineSeconds: round(secs, 2),
+    rssMB: round(mem.rss / 1e6),
+    heapMB: round(mem.heapUsed / 1e6),
+    rssBeforeMB: round(rssBefore / 1e6),
+  };
+}
+
+export interface LedgerResult {
+  records: number;
+  appendPerSec: number;
+  verifyPerSec: number;
+  verifyOk: boolean;
+}
+
+/** Scenario 6: the ledger alone: append with hashing and checkpoints, then verify. */
+export async function ledgerAppendVerify(records: number): Promise<LedgerResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-bench-ledger-'));
+  const path = join(dir, 'audit.db');
+  const ledger = new Ledger({
+    path,
+    batchSize: 1000,
+    flushIntervalMs: 25,
+    maxPending: records + 10,
+    hmacKeyIds: ['k1'],
+  });
+  const started = performance.now();
+  const fp = `hmac-sha256:k1:${'ab'.repeat(32)}`;
+  for (let i = 0; i < records; i++) {
+    ledger.append({
+      time: Date.now(),
+      source: 'redis',
+      type: 'token.written',
+      kind: 'access_token',
+      fingerprint: fp,
+      attrs: {
+        node: '127.0.0.1:6379',
+        db: 0,
+        redisEvent: 'set',
+        ttlMs: 3_600_000,
+        dueAt: Date.now() + 3_600_000,
+      },
+    });
+    if (i % 1000 === 999) ledger.flush();
+  }
+  ledger.flush();
+  const appendSecs = (performance.now() - started) / 1000;
+  ledger.close();
+  const v = await verifyLedger({ dbPath: path, trusted: [] });
+  rmSync(dir, { recursive: true, force: true });
+  return {
+    records,
+    appendPerSec: round(records / appendSecs),
+    verifyPerSec: round(v.stats.recordsPerSecond),
+    verifyOk: v.problems.length === 0,
+  };
+}
