@@ -1,87 +1,19 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { spawnSync } from 'node:child_process';
+import { startRedisProcess, type RedisProcess } from '../redis-process.js';
 
 /** A throw-away redis-server for one benchmark scenario (loopback, ephemeral port). */
-export interface BenchRedis {
-  port: number;
-  url: string;
-  client(): Redis;
-  stop(): Promise<void>;
-}
+export type BenchRedis = RedisProcess;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-export async function startBenchRedis(notify = ''): Promise<BenchRedis> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'tw-bench-'));
-  const proc: ChildProcess = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-      '--notify-keyspace-events',
-      notify,
-      '--enable-debug-command',
-      'yes',
-      // The benchmark drives Redis hard: never drop the subscriber under test for being slow.
-      '--client-output-buffer-limit',
-      'pubsub 0 0 0',
-    ],
-    { stdio: 'ignore' },
-  );
-  const clients: Redis[] = [];
-  for (let i = 0; ; i++) {
-    const probe = new Redis({ port, lazyConnect: true, retryStrategy: () => null });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      probe.disconnect();
-      break;
-    } catch {
-      probe.disconnect();
-      if (i > 200) throw new Error('redis-server did not start');
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-  return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    client() {
-      const c = new Redis({ port });
-      clients.push(c);
-      return c;
-    },
-    async stop() {
-      for (const c of clients) c.disconnect();
-      await new Promise<void>((r) => {
-        proc.once('exit', () => r());
-        proc.kill('SIGKILL');
-      });
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+export function startBenchRedis(notify = ''): Promise<BenchRedis> {
+  return startRedisProcess([
+    '--notify-keyspace-events',
+    notify,
+    '--enable-debug-command',
+    'yes',
+    // The benchmark drives Redis hard: never drop the subscriber under test for being slow.
+    '--client-output-buffer-limit',
+    'pubsub 0 0 0',
+  ]);
 }
 
 /** `redis-benchmark` SET EX load on token keys: pipelined, from its own process. */

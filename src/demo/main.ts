@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { TokenwatchApp } from '../app.js';
 import { parseConfig } from '../config/load.js';
 import { createLogger } from '../logger.js';
-import { freePort, startRedisProcess } from './redis-process.js';
+import { freePort, startRedisProcess } from '../redis-process.js';
 import { TokenTraffic } from './traffic.js';
 import { providerRevocations, type WebhookSecrets } from './webhooks.js';
 
@@ -127,7 +127,13 @@ async function main(argv: string[]): Promise<number> {
   }
 
   // Small maxmemory: the eviction scene fills it with cache values.
-  const redis = await startRedisProcess('16mb');
+  // maxmemory with volatile-lru: memory pressure evicts keys that carry a TTL, the tokens.
+  const redis = await startRedisProcess([
+    '--maxmemory',
+    '16mb',
+    '--maxmemory-policy',
+    'volatile-lru',
+  ]);
   const dir = mkdtempSync(join(tmpdir(), 'tokenwatch-demo-'));
   const dbPath = join(dir, 'tokenwatch.db');
   const secrets: WebhookSecrets = {

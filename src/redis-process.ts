@@ -29,13 +29,12 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Starts `redis-server` from PATH: no persistence, no notification flags (tokenwatch sets them
- * itself), `maxmemory` as given with `volatile-lru`, so that memory pressure evicts keys that
- * carry a TTL: the tokens.
+ * Starts a throw-away `redis-server` from PATH (demo, benchmarks): loopback, no persistence,
+ * no notification flags (tokenwatch sets them itself), plus `extraArgs` (later ones win).
  */
-export async function startRedisProcess(maxmemory: string): Promise<RedisProcess> {
+export async function startRedisProcess(extraArgs: readonly string[] = []): Promise<RedisProcess> {
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'tokenwatch-demo-redis-'));
+  const dir = mkdtempSync(join(tmpdir(), 'tokenwatch-redis-'));
   const args = [
     '--port',
     String(port),
@@ -47,12 +46,9 @@ export async function startRedisProcess(maxmemory: string): Promise<RedisProcess
     'no',
     '--dir',
     dir,
-    '--maxmemory',
-    maxmemory,
-    '--maxmemory-policy',
-    'volatile-lru',
     '--notify-keyspace-events',
     '',
+    ...extraArgs,
   ];
   let out = '';
   const proc: ChildProcess = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
