@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Fingerprinter } from './audit/fingerprint.js';
@@ -9,13 +10,16 @@ import { RetentionJob } from './audit/retention.js';
 import { defaultCheckpointLogPath, resolveSigningKey } from './audit/signing-keys.js';
 import type { Config } from './config/schema.js';
 import { FindingsService } from './findings/findings-service.js';
-import { loopbackOnly, registerFindingsRoute } from './http/findings-route.js';
+import { AdminAuth } from './http/admin-auth.js';
+import { registerAdminRoutes } from './http/admin-routes.js';
+import { registerFindingsRoute } from './http/findings-route.js';
 import { buildHttp } from './http/server.js';
 import { Inventory } from './keyspace/inventory.js';
 import { KeyspaceService } from './keyspace/keyspace-service.js';
 import type { NodeWatcher } from './keyspace/node-watcher.js';
 import type { KeyspaceRecorder } from './keyspace/recorder.js';
 import { TokenRules } from './keyspace/token-rules.js';
+import { registerCheckpointMetrics } from './metrics/audit-metrics.js';
 import { auditTypeLabel, createMetrics, type Metrics } from './metrics/registry.js';
 import { createProviderIngest, type ProviderIngest } from './providers/service.js';
 import { redactUrl } from './redis-url.js';
@@ -51,6 +55,8 @@ export class TokenwatchApp {
   readonly keyspace: KeyspaceService;
   readonly findings: FindingsService;
   readonly http: FastifyInstance;
+  /** Admin API authentication (or loopback-only when `admin` configures none) and accounting. */
+  readonly admin: AdminAuth;
   readonly providers: ProviderIngest;
   /** OpenTelemetry export: started in start(), flushed and stopped in stop(). */
   readonly telemetry: Telemetry;
@@ -148,6 +154,7 @@ export class TokenwatchApp {
       this.ledger.close(); // refusing to start (rolled-back database): release the file
       throw err;
     }
+    registerCheckpointMetrics(m.registry, () => this.checkpointer);
     this.retention = new RetentionJob({
       ledger: this.ledger,
       retentionDays: config.audit.retentionDays,
@@ -184,10 +191,33 @@ export class TokenwatchApp {
       },
       { bodyLimit: config.server.bodyLimit, logger },
     );
+    this.admin = new AdminAuth({
+      config: config.admin,
+      ledger: this.ledger,
+      registry: m.registry,
+      logger,
+      now: this.now,
+    });
+    this.admin.register(this.http);
     registerFindingsRoute(this.http, {
       findings: this.findings,
       ledger: this.ledger,
-      guard: loopbackOnly,
+      guard: this.admin.guard('findings'),
+    });
+    registerAdminRoutes(this.http, {
+      auth: this.admin,
+      dbPath: config.audit.path,
+      signingKey: signing.key,
+      exportDir: config.admin?.exportDir ?? join(dirname(config.audit.path), 'exports'),
+      maxPeriodDays: config.admin?.maxPeriodDays ?? 400,
+      ttlPolicy: Object.fromEntries(config.tokens.map((t) => [t.kind, t.maxTtlSeconds])),
+      slaSeconds: this.findings.correlator.options.revocationSlaSeconds,
+      seal: () => {
+        if (this.ledger.lastSeq > (this.checkpointer.state().last?.seq ?? 0))
+          this.checkpointer.checkpoint('interval');
+      },
+      now: this.now,
+      logger,
     });
     this.providers = createProviderIngest({
       tracing: this.tracing,

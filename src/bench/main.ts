@@ -1,15 +1,16 @@
-import { execSync } from 'node:child_process';
+import { execSync, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { VERSION } from '../version.js';
 import {
-  baseline,
   ceilingVsTokenwatch,
   latencyAt,
   ledgerAppendVerify,
   webhooks,
+  type BaselineResult,
   type CeilingResult,
   type LatencyResult,
 } from './scenarios.js';
@@ -70,7 +71,14 @@ log('scenario 3: Auth0 webhooks');
 const hooksBatched = await webhooks(100, quick ? 50 : 300, 4);
 const hooksSingle = await webhooks(1, quick ? 500 : 3000, 8);
 log(`scenario 4+5: baseline SCAN and RSS with ${tokens} tokens`);
-const base = await baseline(tokens);
+// A fresh process: RSS must not include what earlier scenarios left in this one.
+const child = spawnSync(
+  process.execPath,
+  ['--expose-gc', fileURLToPath(new URL('./baseline-child.js', import.meta.url)), String(tokens)],
+  { encoding: 'utf8', maxBuffer: 1024 * 1024 },
+);
+if (child.status !== 0) throw new Error(`baseline scenario failed: ${child.stderr}`);
+const base = JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '{}') as BaselineResult;
 log(`scenario 6: ledger append + verify, ${ledgerRecords} records`);
 const ledger = await ledgerAppendVerify(ledgerRecords);
 

@@ -270,6 +270,7 @@ export interface BaselineResult {
   baselineSeconds: number;
   rssMB: number;
   heapMB: number;
+  /** RSS of the process before tokenwatch started (Node itself, the bench client). */
   rssBeforeMB: number;
 }
 
