@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import {
@@ -148,6 +148,12 @@ const REPORT = join(process.cwd(), 'test-artifacts', 'faults.md');
 /** Appends one row to test-artifacts/faults.md and prints it. */
 export function report(row: FaultRow): void {
   mkdirSync(join(process.cwd(), 'test-artifacts'), { recursive: true });
+  if (!existsSync(REPORT)) {
+    appendFileSync(
+      REPORT,
+      '| fault | offered by the load process | token records observed live | recovered by reconciliation | gap/flush records | final inventory difference | ledger verify |\n| --- | --- | --- | --- | --- | --- | --- |\n',
+    );
+  }
   const o = row.offered;
   const line = `| ${row.fault} | ${o.written} written, ${o.deleted} deleted, ${o.expiring} short-TTL | ${row.observedLive} | ${row.recovered} | ${row.gaps} | ${row.finalDiff} | ${row.verify} |`;
   appendFileSync(REPORT, `${line}\n`);
