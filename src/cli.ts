@@ -16,6 +16,13 @@ Usage:
   tokenwatch keygen --out DIR                 write an Ed25519 checkpoint signing key pair
   tokenwatch audit-hash VALUE [--config FILE] fingerprint of VALUE under every HMAC key id
                                               (VALUE - reads stdin)
+  tokenwatch export --db PATH --from ISO --to ISO --format csv|jsonl|ocsf --out DIR
+                  [--signing-key FILE]        write a signed evidence bundle of a period
+  tokenwatch verify-export DIR --public-key FILE [--json]
+                                              check a bundle on its own (exit 0 intact, 1 not)
+  tokenwatch report --db PATH --from ISO --to ISO --format html|json [--out FILE]
+                  [--public-key FILE] [--config FILE]
+                                              the SOC 2 report of a period
   tokenwatch --version | --help
 `;
 
@@ -33,6 +40,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   verify: async () => (await import('./cli/verify.js')).verify,
   keygen: async () => (await import('./cli/keygen.js')).keygen,
   'audit-hash': async () => (await import('./cli/audit-hash.js')).auditHash,
+  export: async () => (await import('./cli/export.js')).exportCommand,
+  'verify-export': async () => (await import('./cli/verify-export.js')).verifyExportCommand,
+  report: async () => (await import('./cli/report.js')).reportCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -8,6 +8,7 @@ import { ConfigError, TokenwatchError, type ConfigIssue } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
 import { validateCorrelatorConfig } from '../findings/correlator-config.js';
 import { applyProviderEnv } from './providers-env.js';
+import { applyAdminEnv } from './admin-schema.js';
 
 /** The documented default config shipped with the package. */
 export const DEFAULT_CONFIG_PATH = resolve(
@@ -154,6 +155,7 @@ function applyEnv(
     fromEnv.set('redis.sentinel.name', 'TOKENWATCH_REDIS_SENTINEL_NAME');
   }
   applyProviderEnv(out, env, issues, fromEnv);
+  applyAdminEnv(out, env, issues, fromEnv);
   const hmac = env.TOKENWATCH_HMAC_KEY;
   if (hmac !== undefined && hmac !== '') {
     if (hmac.length < 16) {

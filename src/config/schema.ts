@@ -4,6 +4,7 @@ import { KeyTemplate } from '../keyspace/key-template.js';
 import { isTokenwatchError } from '../errors.js';
 import { providersSchema } from './providers-schema.js';
 import { otelSchema } from './otel-schema.js';
+import { adminSchema } from './admin-schema.js';
 
 /**
  * The configuration schema. Every option has a default that works on one machine; the
@@ -200,6 +201,8 @@ export const configSchema = z.strictObject({
   providers: providersSchema.prefault({}),
   /** OpenTelemetry traces and OTLP metrics export (src/config/otel-schema.ts). */
   otel: otelSchema.prefault({}),
+  /** Admin API authentication; absent: loopback clients only (src/config/admin-schema.ts). */
+  admin: adminSchema.optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -130,6 +130,14 @@ export class FindingsService {
       if (r.metSla === false || (r.metSla === null && r.latencySeconds === null)) {
         this.metrics.revocationsMissed.inc();
       }
+      // The measurement is evidence too (SOC 2 CC6.2: revocations sampled against the SLA): the
+      // compliance report computes its latency percentiles from these records, met or not.
+      this.#o.ledger.append({
+        time: this.#o.now(),
+        source: 'correlator',
+        type: 'revocation.propagation',
+        attrs: { ...r },
+      });
     }
     if (findings.length === 0) return;
     for (const f of findings) {

@@ -11,16 +11,6 @@ interface Query {
   limit?: string;
 }
 
-/** Until admin authentication exists, findings are served to loopback clients only. */
-export function loopbackOnly(request: FastifyRequest): void {
-  const ip = request.socket.remoteAddress ?? '';
-  if (!(ip === '127.0.0.1' || ip === '::1' || ip.startsWith('127.') || ip === '::ffff:127.0.0.1')) {
-    throw new TokenwatchError('ERR_FORBIDDEN', 'findings are only served to loopback clients', {
-      status: 403,
-    });
-  }
-}
-
 /**
  * GET /v1/findings?state=open|resolved&rule=&since=ISO&limit=N: open findings come from the
  * correlator; resolved ones (and their history) from the audit ledger.

@@ -1,0 +1,83 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { openReadOnly } from '../audit/query.js';
+import {
+  generatedSigningKeyPaths,
+  loadTrustedKey,
+  type TrustedKey,
+} from '../audit/signing-keys.js';
+import { buildReport } from '../compliance/report-data.js';
+import { renderReportHtml } from '../compliance/report-html.js';
+import { loadConfig } from '../config/load.js';
+import { resolveCorrelatorOptions } from '../correlate/options.js';
+import { correlatorOptionsFrom } from '../findings/correlator-config.js';
+import { parseIso, usage } from './usage.js';
+
+/**
+ * `tokenwatch report --db PATH --from ISO --to ISO --format html|json [--out FILE]
+ * [--public-key FILE]... [--config FILE]`
+ *
+ * The SOC 2 report of a period (docs/compliance.md#soc-2-report), to FILE or stdout. Checkpoint
+ * signatures are checked with --public-key (default: `signing.pub` beside the database); with
+ * --config, TTL conformance uses the token rules' maxTtlSeconds and the SLA of `correlate`.
+ * Exit 0 when written (whatever the report finds), 2 on usage errors.
+ */
+export async function reportCommand(
+  args: string[],
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      db: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      format: { type: 'string', default: 'html' },
+      out: { type: 'string' },
+      'public-key': { type: 'string', multiple: true },
+      config: { type: 'string' },
+    },
+    strict: true,
+  });
+  if (!values.db) usage('report needs --db PATH');
+  const from = parseIso(values.from, '--from') ?? usage('report needs --from ISO');
+  const to = parseIso(values.to, '--to') ?? usage('report needs --to ISO');
+  if (!(from < to)) usage('--from must be before --to');
+  if (values.format !== 'html' && values.format !== 'json') usage('--format must be html or json');
+  let trusted: TrustedKey[];
+  if (values['public-key'] && values['public-key'].length > 0) {
+    trusted = values['public-key'].map(loadTrustedKey);
+  } else {
+    const { publicPath } = generatedSigningKeyPaths(values.db);
+    trusted = existsSync(publicPath) ? [loadTrustedKey(publicPath)] : [];
+    err.write(
+      trusted.length > 0
+        ? `note: trusting the public key beside the database (${publicPath}); pass --public-key for an independent check\n`
+        : 'note: no --public-key and no signing.pub beside the database: checkpoint signatures cannot be verified\n',
+    );
+  }
+  let ttlPolicy: Record<string, number | undefined> | undefined;
+  let slaSeconds: number | undefined;
+  if (values.config !== undefined) {
+    const { config } = loadConfig({ file: values.config });
+    ttlPolicy = Object.fromEntries(config.tokens.map((t) => [t.kind, t.maxTtlSeconds]));
+    slaSeconds = resolveCorrelatorOptions(correlatorOptionsFrom(config)).revocationSlaSeconds;
+  }
+  const db = openReadOnly(values.db);
+  let text: string;
+  try {
+    const report = await buildReport({ db, from, to, trusted, ttlPolicy, slaSeconds });
+    text =
+      values.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderReportHtml(report);
+  } finally {
+    db.close();
+  }
+  if (values.out) {
+    writeFileSync(values.out, text);
+    err.write(`wrote ${values.out}\n`);
+  } else {
+    out.write(text);
+  }
+  return 0;
+}

@@ -1,0 +1,210 @@
+import type { ChurnBucket, LifecycleCounts } from './report-types.js';
+
+/** The fields of a record the inventory replay reads. */
+export interface ReplayRecord {
+  seq: number;
+  time: number;
+  type: string;
+  kind: string | null;
+  fingerprint: string | null;
+  attrs: Record<string, unknown>;
+}
+
+interface NodeState {
+  /** kind → fingerprints known live. */
+  live: Map<string, Set<string>>;
+  /** kind → tokens the last baseline counted that have not been seen since (known by count only). */
+  counted: Map<string, number>;
+}
+
+const ENDS = new Set(['expired', 'deleted', 'evicted', 'vanished']);
+
+/** A zeroed lifecycle counter. */
+export function emptyLifecycle(): LifecycleCounts {
+  return {
+    issued: 0,
+    refreshed: 0,
+    revoked: 0,
+    expired: 0,
+    evicted: 0,
+    vanished: 0,
+    renamed: 0,
+    persisted: 0,
+  };
+}
+
+/**
+ * Replays token records into a per-kind inventory (docs/compliance.md#inventory). A
+ * `keyspace.baseline` resets its node to the counts it states; afterwards writes add
+ * fingerprints and ends remove them. Tokens a baseline only counted are removed by count when
+ * an end names a fingerprint the replay does not know. Kept per node, because each node's
+ * baseline describes that node only.
+ */
+export class InventoryReplay {
+  readonly #nodes = new Map<string, NodeState>();
+  readonly kinds = new Set<string>();
+
+  /** Applies one record; returns which lifecycle counter it moves, if any. */
+  apply(r: ReplayRecord): keyof LifecycleCounts | undefined {
+    if (r.type === 'keyspace.baseline') {
+      const counts = r.attrs.counts;
+      const state: NodeState = { live: new Map(), counted: new Map() };
+      if (typeof counts === 'object' && counts !== null) {
+        for (const [kind, n] of Object.entries(counts as Record<string, unknown>)) {
+          if (typeof n === 'number' && n > 0) {
+            state.counted.set(kind, n);
+            this.kinds.add(kind);
+          }
+        }
+      }
+      this.#nodes.set(nodeOf(r), state);
+      return undefined;
+    }
+    if (!r.type.startsWith('token.') || r.kind === null || r.fingerprint === null) return undefined;
+    const event = r.type.slice('token.'.length);
+    const kind = r.kind;
+    this.kinds.add(kind);
+    const node = this.#node(nodeOf(r));
+    const live = set(node, kind);
+    switch (event) {
+      case 'written':
+      case 'appeared': {
+        const known = live.has(r.fingerprint);
+        live.add(r.fingerprint);
+        return known && event === 'written' ? 'refreshed' : 'issued';
+      }
+      case 'ttl_changed':
+        return 'refreshed';
+      case 'persisted':
+        return 'persisted';
+      case 'renamed': {
+        const from = r.attrs.renamedFrom as
+          { kind?: unknown; fingerprint?: unknown } | null | undefined;
+        if (from && typeof from.kind === 'string' && typeof from.fingerprint === 'string') {
+          this.#remove(node, from.kind, from.fingerprint);
+        }
+        live.add(r.fingerprint);
+        return 'renamed';
+      }
+      default:
+        if (!ENDS.has(event)) return undefined;
+        this.#remove(node, kind, r.fingerprint);
+        return event === 'deleted' ? 'revoked' : (event as 'expired' | 'evicted' | 'vanished');
+    }
+  }
+
+  /** Live tokens per kind (every kind seen so far, zeros included). */
+  sizes(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const k of [...this.kinds].sort()) out[k] = 0;
+    for (const n of this.#nodes.values()) {
+      for (const [k, s] of n.live) out[k] = (out[k] ?? 0) + s.size;
+      for (const [k, c] of n.counted) out[k] = (out[k] ?? 0) + c;
+    }
+    return out;
+  }
+
+  total(): number {
+    let t = 0;
+    for (const v of Object.values(this.sizes())) t += v;
+    return t;
+  }
+
+  #node(name: string): NodeState {
+    let n = this.#nodes.get(name);
+    if (!n) {
+      n = { live: new Map(), counted: new Map() };
+      this.#nodes.set(name, n);
+    }
+    return n;
+  }
+
+  #remove(node: NodeState, kind: string, fingerprint: string): void {
+    if (set(node, kind).delete(fingerprint)) return;
+    const c = node.counted.get(kind) ?? 0;
+    if (c > 0) node.counted.set(kind, c - 1);
+  }
+}
+
+function nodeOf(r: ReplayRecord): string {
+  return typeof r.attrs.node === 'string' ? r.attrs.node : '';
+}
+
+function set(node: NodeState, kind: string): Set<string> {
+  let s = node.live.get(kind);
+  if (!s) {
+    s = new Set();
+    node.live.set(kind, s);
+  }
+  return s;
+}
+
+/** Chart bucket widths, smallest first: the first that gives at most `max` buckets is used. */
+const WIDTHS = [
+  60_000,
+  300_000,
+  900_000,
+  3_600_000,
+  3 * 3_600_000,
+  6 * 3_600_000,
+  12 * 3_600_000,
+  86_400_000,
+  7 * 86_400_000,
+  30 * 86_400_000,
+];
+
+/** Churn per time bucket over [from, to). Records outside the window count in the edge bucket. */
+export class ChurnSeries {
+  readonly bucketMs: number;
+  readonly buckets: ChurnBucket[];
+  readonly #from: number;
+
+  constructor(from: number, to: number, maxBuckets = 72) {
+    const span = Math.max(1, to - from);
+    this.bucketMs = WIDTHS.find((w) => span / w <= maxBuckets) ?? Math.ceil(span / maxBuckets);
+    this.#from = from;
+    const n = Math.max(1, Math.ceil(span / this.bucketMs));
+    this.buckets = Array.from({ length: n }, (_, i) => ({
+      start: from + i * this.bucketMs,
+      issued: 0,
+      refreshed: 0,
+      ended: 0,
+      live: -1,
+    }));
+  }
+
+  add(time: number, counter: keyof LifecycleCounts): void {
+    const b = this.#bucket(time);
+    if (counter === 'issued') b.issued += 1;
+    else if (counter === 'refreshed') b.refreshed += 1;
+    else if (
+      counter === 'revoked' ||
+      counter === 'expired' ||
+      counter === 'evicted' ||
+      counter === 'vanished'
+    )
+      b.ended += 1;
+  }
+
+  /** Records the inventory after a record at `time` (the last one per bucket wins). */
+  live(time: number, total: number): void {
+    this.#bucket(time).live = total;
+  }
+
+  /** Fills buckets without records with the inventory carried over from the one before. */
+  finish(startTotal: number): void {
+    let carry = startTotal;
+    for (const b of this.buckets) {
+      if (b.live < 0) b.live = carry;
+      carry = b.live;
+    }
+  }
+
+  #bucket(time: number): ChurnBucket {
+    const i = Math.min(
+      this.buckets.length - 1,
+      Math.max(0, Math.floor((time - this.#from) / this.bucketMs)),
+    );
+    return this.buckets[i] as ChurnBucket;
+  }
+}

@@ -1,0 +1,390 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
+import type { Ledger } from '../audit/ledger.js';
+import { adminAuthConfigured, type AdminConfig } from '../config/admin-schema.js';
+import { TokenwatchError } from '../errors.js';
+import { createIssuerKeys } from '../providers/outbound/issuer-keys.js';
+
+/** Admin API route groups: the `route` label of `tokenwatch_admin_requests_total`. */
+export type AdminRoute = 'findings' | 'audit_records' | 'reports' | 'exports';
+export const ADMIN_ROUTES: readonly AdminRoute[] = [
+  'findings',
+  'audit_records',
+  'reports',
+  'exports',
+];
+
+/** How an admin request ended at the door (bounded label values). */
+export type AdminOutcome = 'allowed' | 'unauthenticated' | 'forbidden' | 'unavailable';
+const OUTCOMES: readonly AdminOutcome[] = [
+  'allowed',
+  'unauthenticated',
+  'forbidden',
+  'unavailable',
+];
+
+/** Who made an admin request. Never a credential: a token's configured name or JWT claims. */
+export interface Principal {
+  /** Token name, JWT `sub` (else `client_id` / `azp`), or `loopback`. */
+  name: string;
+  method: 'token' | 'oidc' | 'loopback';
+  subject?: string;
+  clientId?: string;
+}
+
+/** RFC 6750 §3: the realm every challenge names. */
+const REALM = 'tokenwatch';
+
+/** A refused admin request; `challenge` becomes the WWW-Authenticate header. */
+export class AdminAuthError extends TokenwatchError {
+  readonly challenge: string | undefined;
+  constructor(
+    code: 'ERR_UNAUTHORIZED' | 'ERR_FORBIDDEN' | 'ERR_AUTH_UNAVAILABLE',
+    message: string,
+    status: number,
+    challenge?: string,
+  ) {
+    super(code, message, { status });
+    this.name = 'AdminAuthError';
+    this.challenge = challenge;
+  }
+}
+
+export interface AdminAuthOptions {
+  config: AdminConfig | undefined;
+  ledger: Ledger;
+  registry: Registry;
+  logger: Logger;
+  now: () => number;
+  /** Key resolver for JWT access tokens (tests); default: discovery of `admin.oidc.issuer`. */
+  keys?: JWTVerifyGetKey;
+}
+
+const sha256 = (v: string): Buffer => createHash('sha256').update(v, 'utf8').digest();
+
+/** True when `candidate` equals one of `hashes`, comparing every one in constant time. */
+function matchHash(candidate: Buffer, hashes: readonly Buffer[]): number {
+  let found = -1;
+  hashes.forEach((h, i) => {
+    if (timingSafeEqual(candidate, h) && found < 0) found = i;
+  });
+  return found;
+}
+
+function isLoopback(ip: string): boolean {
+  return ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
+}
+
+/** Query members an access record keeps: strings only, bounded (never an Authorization value). */
+function sanitize(q: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (typeof q !== 'object' || q === null) return out;
+  for (const [k, v] of Object.entries(q).slice(0, 16)) {
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
+      out[k.slice(0, 64)] = String(v).slice(0, 256);
+  }
+  return out;
+}
+
+/**
+ * Authentication and accounting of the admin API (docs/compliance.md#admin-api):
+ * static bearer tokens compared by SHA-256 in constant time, or OAuth access tokens (JWT)
+ * verified against the configured issuer's JWKS with a required scope; without either
+ * configured, loopback clients only. Every decision is counted, and every admin request is an
+ * `admin.access` audit record: an allowed one is committed before the request is served (Vault
+ * audit devices fail closed the same way), a refused one is queued.
+ */
+export class AdminAuth {
+  readonly #o: AdminAuthOptions;
+  readonly #hashes: Buffer[];
+  readonly #names: string[];
+  readonly #keys: JWTVerifyGetKey | undefined;
+  readonly #metricsHashes: Buffer[];
+  readonly #requests: Counter<'route' | 'outcome'>;
+  readonly #principals = new WeakMap<FastifyRequest, Principal>();
+  readonly #challenges = new WeakMap<FastifyRequest, string>();
+
+  constructor(o: AdminAuthOptions) {
+    this.#o = o;
+    const a = o.config;
+    this.#hashes = (a?.tokens ?? []).map((t) => Buffer.from(t.sha256, 'hex'));
+    this.#names = (a?.tokens ?? []).map((t) => t.name);
+    this.#metricsHashes = (a?.metrics?.tokenSha256 ?? []).map((h) => Buffer.from(h, 'hex'));
+    this.#keys =
+      o.keys ??
+      (a?.oidc
+        ? createIssuerKeys({
+            issuer: a.oidc.issuer,
+            discovery: a.oidc.discovery,
+            jwksUri: a.oidc.jwksUri,
+          })
+        : undefined);
+    this.#requests = new Counter({
+      name: 'tokenwatch_admin_requests_total',
+      help: 'Admin API and guarded /metrics requests by route group and outcome (allowed, unauthenticated, forbidden, unavailable).',
+      labelNames: ['route', 'outcome'],
+      registers: [o.registry],
+    });
+    for (const route of [...ADMIN_ROUTES, 'metrics'])
+      for (const outcome of OUTCOMES) this.#requests.inc({ route, outcome }, 0);
+  }
+
+  /** True when credentials are required (otherwise loopback clients only). */
+  get authenticated(): boolean {
+    return adminAuthConfigured(this.#o.config);
+  }
+
+  /** Adds the WWW-Authenticate header to refused requests, and guards /metrics when configured. */
+  register(app: FastifyInstance): void {
+    app.addHook('onSend', (request, reply, payload, done) => {
+      const challenge = this.#challenges.get(request);
+      if (challenge !== undefined && reply.statusCode >= 400)
+        reply.header('www-authenticate', challenge);
+      done(null, payload);
+    });
+    if (this.#o.config?.metrics) {
+      app.addHook('onRequest', (request, reply, done) => {
+        if (request.url.split('?')[0] !== '/metrics') return done();
+        if (this.#metricsAllowed(request)) {
+          this.#requests.inc({ route: 'metrics', outcome: 'allowed' });
+          return done();
+        }
+        this.#requests.inc({ route: 'metrics', outcome: 'unauthenticated' });
+        this.#refuseMetrics(reply); // answered here: done() is not called
+      });
+    }
+  }
+
+  /** The guard of one route group: resolves when the request may proceed, throws otherwise. */
+  guard(route: AdminRoute): (request: FastifyRequest) => Promise<void> {
+    return (request) => this.check(route, request);
+  }
+
+  /** Who the guard let through (undefined before the guard ran). */
+  principalOf(request: FastifyRequest): Principal | undefined {
+    return this.#principals.get(request);
+  }
+
+  async check(route: AdminRoute, request: FastifyRequest): Promise<void> {
+    let principal: Principal;
+    try {
+      principal = await this.#authenticate(request);
+    } catch (err) {
+      if (!(err instanceof AdminAuthError)) throw err;
+      const outcome: AdminOutcome =
+        err.status === 401 ? 'unauthenticated' : err.status === 403 ? 'forbidden' : 'unavailable';
+      this.#requests.inc({ route, outcome });
+      if (err.challenge !== undefined) this.#challenges.set(request, err.challenge);
+      this.#record(request, undefined, outcome, err.message);
+      throw err;
+    }
+    try {
+      await this.#o.ledger.appendDurable([this.#accessRecord(request, principal, 'allowed')]);
+    } catch (err) {
+      // Fail closed: an admin read that cannot be recorded is not served.
+      this.#requests.inc({ route, outcome: 'unavailable' });
+      throw err;
+    }
+    this.#requests.inc({ route, outcome: 'allowed' });
+    this.#principals.set(request, principal);
+  }
+
+  async #authenticate(request: FastifyRequest): Promise<Principal> {
+    const a = this.#o.config;
+    if (!adminAuthConfigured(a)) {
+      const ip = request.socket.remoteAddress ?? '';
+      if (!isLoopback(ip)) {
+        throw new AdminAuthError(
+          'ERR_FORBIDDEN',
+          'the admin API is only served to loopback clients until admin authentication is configured',
+          403,
+        );
+      }
+      return { name: 'loopback', method: 'loopback' };
+    }
+    const header = request.headers.authorization;
+    const m =
+      typeof header === 'string' ? /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(header) : null;
+    if (!header || !/^bearer\b/i.test(header)) {
+      // RFC 6750 §3.1: no credentials (or another scheme): a challenge without an error code.
+      throw new AdminAuthError(
+        'ERR_UNAUTHORIZED',
+        'admin API credentials required (Authorization: Bearer)',
+        401,
+        `Bearer realm="${REALM}"`,
+      );
+    }
+    const token = m?.[1];
+    if (!token) throw invalidToken('malformed bearer token');
+    const i = matchHash(sha256(token), this.#hashes);
+    if (i >= 0) return { name: this.#names[i] ?? 'token', method: 'token' };
+    if (!a.oidc || !this.#keys || token.split('.').length !== 3)
+      throw invalidToken('unknown token');
+    const payload = await this.#verifyJwt(token, a.oidc);
+    const scopes = scopesOf(payload);
+    const subject = typeof payload.sub === 'string' ? payload.sub : undefined;
+    const clientId =
+      typeof payload.client_id === 'string'
+        ? payload.client_id
+        : typeof payload.azp === 'string'
+          ? payload.azp
+          : undefined;
+    if (!scopes.includes(a.oidc.requiredScope)) {
+      throw new AdminAuthError(
+        'ERR_FORBIDDEN',
+        `the access token lacks the scope ${a.oidc.requiredScope}`,
+        403,
+        `Bearer realm="${REALM}", error="insufficient_scope", scope="${a.oidc.requiredScope}"`,
+      );
+    }
+    return { name: subject ?? clientId ?? 'unknown', method: 'oidc', subject, clientId };
+  }
+
+  async #verifyJwt(token: string, oidc: NonNullable<AdminConfig['oidc']>): Promise<JWTPayload> {
+    try {
+      const { payload } = await jwtVerify(token, this.#keys as JWTVerifyGetKey, {
+        issuer: oidc.issuer,
+        audience: oidc.audience,
+        algorithms: oidc.algorithms ?? [
+          'RS256',
+          'RS384',
+          'RS512',
+          'PS256',
+          'PS384',
+          'PS512',
+          'ES256',
+          'ES384',
+          'ES512',
+          'EdDSA',
+        ],
+        clockTolerance: oidc.clockToleranceSeconds,
+        requiredClaims: ['exp'],
+        currentDate: new Date(this.#o.now()),
+      });
+      return payload;
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) throw invalidToken('the access token expired');
+      if (err instanceof joseErrors.JWTClaimValidationFailed)
+        throw invalidToken(`the access token's ${err.claim} claim is not accepted`);
+      if (
+        err instanceof joseErrors.JWSSignatureVerificationFailed ||
+        err instanceof joseErrors.JWKSNoMatchingKey ||
+        err instanceof joseErrors.JWKSMultipleMatchingKeys ||
+        err instanceof joseErrors.JWSInvalid ||
+        err instanceof joseErrors.JWTInvalid ||
+        err instanceof joseErrors.JOSEAlgNotAllowed ||
+        err instanceof joseErrors.JOSENotSupported
+      ) {
+        throw invalidToken('the access token does not verify');
+      }
+      this.#o.logger.warn(
+        { err: (err as Error).message },
+        'admin API: identity provider keys unavailable',
+      );
+      throw new AdminAuthError(
+        'ERR_AUTH_UNAVAILABLE',
+        'the identity provider could not be reached to verify the token; retry later',
+        503,
+      );
+    }
+  }
+
+  #metricsAllowed(request: FastifyRequest): boolean {
+    const m = this.#o.config?.metrics;
+    const header = request.headers.authorization ?? '';
+    const bearer = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+    if (bearer?.[1] && matchHash(sha256(bearer[1]), this.#metricsHashes) >= 0) return true;
+    const basic = /^Basic[ ]+([A-Za-z0-9+/]+=*)\s*$/i.exec(header);
+    if (!basic?.[1] || m?.username === undefined || m.passwordSha256 === undefined) return false;
+    const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0) return false;
+    const userOk = timingSafeEqual(sha256(decoded.slice(0, colon)), sha256(m.username));
+    const passOk = timingSafeEqual(
+      sha256(decoded.slice(colon + 1)),
+      Buffer.from(m.passwordSha256, 'hex'),
+    );
+    return userOk && passOk;
+  }
+
+  #refuseMetrics(reply: FastifyReply): void {
+    const m = this.#o.config?.metrics;
+    const challenges = [
+      ...(m?.username !== undefined ? [`Basic realm="${REALM}", charset="UTF-8"`] : []),
+      ...(this.#metricsHashes.length > 0 ? [`Bearer realm="${REALM}"`] : []),
+    ];
+    void reply
+      .code(401)
+      .header('www-authenticate', challenges.join(', '))
+      .send({ error: { code: 'ERR_UNAUTHORIZED', message: 'metrics require credentials' } });
+  }
+
+  #record(
+    request: FastifyRequest,
+    principal: Principal | undefined,
+    outcome: AdminOutcome,
+    reason?: string,
+  ): void {
+    try {
+      this.#o.ledger.append(this.#accessRecord(request, principal, outcome, reason));
+    } catch (err) {
+      this.#o.logger.error(
+        { err: (err as Error).message },
+        'cannot record a refused admin request',
+      );
+    }
+  }
+
+  #accessRecord(
+    request: FastifyRequest,
+    principal: Principal | undefined,
+    outcome: AdminOutcome,
+    reason?: string,
+  ) {
+    const query = sanitize(request.query);
+    const body = request.method === 'POST' ? sanitize(request.body) : {};
+    const from = query.from ?? body.from;
+    const to = query.to ?? body.to;
+    return {
+      time: this.#o.now(),
+      source: 'admin' as const,
+      type: 'admin.access',
+      attrs: {
+        principal: principal?.name,
+        authMethod: principal?.method,
+        subject: principal?.subject,
+        clientId: principal?.clientId,
+        method: request.method,
+        route: request.routeOptions.url ?? request.url.split('?')[0],
+        query,
+        body: Object.keys(body).length > 0 ? body : undefined,
+        range: from !== undefined || to !== undefined ? { from, to } : undefined,
+        outcome,
+        reason,
+        remoteAddress: request.socket.remoteAddress,
+      },
+    };
+  }
+}
+
+function invalidToken(description: string): AdminAuthError {
+  return new AdminAuthError(
+    'ERR_UNAUTHORIZED',
+    description,
+    401,
+    `Bearer realm="${REALM}", error="invalid_token", error_description="${description.replace(/["\\]/g, '')}"`,
+  );
+}
+
+/** Scopes of an access token: `scope` (RFC 8693 / RFC 9068, space separated) or `scp`. */
+function scopesOf(p: JWTPayload): string[] {
+  const out: string[] = [];
+  if (typeof p.scope === 'string') out.push(...p.scope.split(' ').filter(Boolean));
+  const scp = p.scp;
+  if (typeof scp === 'string') out.push(...scp.split(' ').filter(Boolean));
+  if (Array.isArray(scp)) out.push(...scp.filter((s): s is string => typeof s === 'string'));
+  return out;
+}

@@ -1,0 +1,239 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { listRecords, openReadOnly } from '../audit/query.js';
+import type { SigningKey, TrustedKey } from '../audit/signing-keys.js';
+import { MANIFEST_FILE, SIGNATURE_FILE, type Manifest } from '../compliance/bundle-manifest.js';
+import { exportBundle } from '../compliance/export-bundle.js';
+import { buildReport } from '../compliance/report-data.js';
+import { REPORT_CSP, renderReportHtml } from '../compliance/report-html.js';
+import { EXPORT_FORMATS, type ExportFormat } from '../compliance/row-codec.js';
+import { TokenwatchError } from '../errors.js';
+import type { AdminAuth } from './admin-auth.js';
+
+export interface AdminRoutesDeps {
+  auth: AdminAuth;
+  /** The ledger file (read through a read-only connection per request). */
+  dbPath: string;
+  /** Signs export manifests; its public half verifies checkpoints in reports. */
+  signingKey: SigningKey;
+  /** Where bundles are written, one directory per export. */
+  exportDir: string;
+  /** Longest period a report or export may cover, days. */
+  maxPeriodDays: number;
+  /** Kind → maximum TTL seconds (TTL conformance in reports). */
+  ttlPolicy: Readonly<Record<string, number | undefined>>;
+  slaSeconds: number;
+  /** Signs a checkpoint now when records are unsealed (an export's range must be sealed). */
+  seal: () => void;
+  now: () => number;
+  logger: Logger;
+}
+
+const DAY_MS = 86_400_000;
+const EXPORT_ID = /^[0-9TZ]{16}-[a-z]+-[0-9a-f]{8}$/;
+const CONTENT_TYPES: Record<string, string> = {
+  json: 'application/json',
+  jsonl: 'application/x-ndjson',
+  csv: 'text/csv; charset=utf-8',
+  txt: 'text/plain; charset=utf-8',
+  sig: 'text/plain; charset=utf-8',
+};
+
+function bad(message: string): TokenwatchError {
+  return new TokenwatchError('ERR_BAD_REQUEST', message, { status: 400 });
+}
+
+function isoParam(v: unknown, name: string): number {
+  if (typeof v !== 'string' || v === '') throw bad(`${name} is required (ISO 8601)`);
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw bad(`${name} must be an ISO 8601 time`);
+  return t;
+}
+
+function period(q: Record<string, unknown>, maxDays: number): { from: number; to: number } {
+  const from = isoParam(q.from, 'from');
+  const to = isoParam(q.to, 'to');
+  if (!(from < to)) throw bad('from must be before to');
+  if (to - from > maxDays * DAY_MS) throw bad(`the period may cover at most ${maxDays} days`);
+  return { from, to };
+}
+
+function withReader<T>(path: string, fn: (db: Database.Database) => Promise<T> | T): Promise<T> {
+  const db = openReadOnly(path);
+  return Promise.resolve()
+    .then(() => fn(db))
+    .finally(() => db.close());
+}
+
+/**
+ * The admin API besides /v1/findings (docs/compliance.md#admin-api), every route behind the
+ * admin guard:
+ * - `GET /v1/reports/soc2?from=&to=&format=html|json`: the SOC 2 report;
+ * - `GET /v1/audit/records?type=&from=&to=&afterSeq=&limit=`: a page of records, seq order;
+ * - `POST /v1/exports` `{from, to, format}`: writes an evidence bundle, returns its manifest;
+ *   `GET /v1/exports`: the bundles written; `GET /v1/exports/:id/:file`: one file of a bundle.
+ */
+export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps): void {
+  const { auth } = deps;
+  const trusted: TrustedKey[] = [
+    {
+      keyId: deps.signingKey.keyId,
+      publicKey: deps.signingKey.publicKey,
+      source: 'audit.signingKey',
+    },
+  ];
+
+  app.get('/v1/reports/soc2', async (request, reply) => {
+    await auth.check('reports', request);
+    const q = request.query as Record<string, unknown>;
+    const format = q.format ?? 'html';
+    if (format !== 'html' && format !== 'json') throw bad('format must be html or json');
+    const { from, to } = period(q, deps.maxPeriodDays);
+    if (to > deps.now() - 1000) deps.seal(); // a period up to now: seal its tail first
+    const report = await withReader(deps.dbPath, (db) =>
+      buildReport({
+        db,
+        from,
+        to,
+        trusted,
+        now: deps.now,
+        ttlPolicy: deps.ttlPolicy,
+        slaSeconds: deps.slaSeconds,
+      }),
+    );
+    void reply.header('cache-control', 'no-store');
+    if (format === 'json') return report;
+    return reply
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('content-security-policy', REPORT_CSP)
+      .header('x-content-type-options', 'nosniff')
+      .send(renderReportHtml(report));
+  });
+
+  app.get('/v1/audit/records', async (request) => {
+    await auth.check('audit_records', request);
+    const q = request.query as Record<string, string | undefined>;
+    const limit = q.limit === undefined ? 1000 : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+      throw bad('limit must be 1..10000');
+    const afterSeq = q.afterSeq === undefined ? 0 : Number(q.afterSeq);
+    if (!Number.isSafeInteger(afterSeq) || afterSeq < 0)
+      throw bad('afterSeq must be a whole number');
+    const since = q.from === undefined ? undefined : isoParam(q.from, 'from');
+    const until = q.to === undefined ? undefined : isoParam(q.to, 'to');
+    if (q.type !== undefined && !/^[a-z_]+(\.[a-z_]*)?\*?$/.test(q.type))
+      throw bad('type must be a record type or a prefix ending in *');
+    const rows = await withReader(deps.dbPath, (db) =>
+      listRecords(db, { type: q.type, since, until, afterSeq, limit: limit + 1 }),
+    );
+    const more = rows.length > limit;
+    const page = rows.slice(0, limit);
+    return {
+      records: page.map((r) => ({ ...r, timeIso: new Date(r.time).toISOString() })),
+      nextAfterSeq: more ? (page[page.length - 1]?.seq ?? null) : null,
+    };
+  });
+
+  let exporting = false;
+  app.post('/v1/exports', async (request, reply) => {
+    await auth.check('exports', request);
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const format = body.format ?? 'jsonl';
+    if (typeof format !== 'string' || !EXPORT_FORMATS.includes(format as ExportFormat)) {
+      throw bad(`format must be one of ${EXPORT_FORMATS.join(', ')}`);
+    }
+    const { from, to } = period(body, deps.maxPeriodDays);
+    if (exporting) {
+      throw new TokenwatchError(
+        'ERR_BAD_REQUEST',
+        'an export is already running; retry when it is done',
+        { status: 429 },
+      );
+    }
+    exporting = true;
+    try {
+      const stamp = new Date(deps.now())
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d{3}/, '');
+      const id = `${stamp}-${format}-${randomBytes(4).toString('hex')}`;
+      const { manifest } = await withReader(deps.dbPath, (db) =>
+        exportBundle({
+          db,
+          from,
+          to,
+          format: format as ExportFormat,
+          outDir: join(deps.exportDir, id),
+          key: deps.signingKey,
+          now: deps.now,
+          seal: deps.seal,
+        }),
+      );
+      deps.logger.info(
+        { id, principal: auth.principalOf(request)?.name, records: manifest.range?.records ?? 0 },
+        'evidence bundle exported',
+      );
+      return reply.status(201).send({
+        id,
+        manifest,
+        files: [MANIFEST_FILE, SIGNATURE_FILE, ...manifest.files.map((f) => f.name)],
+      });
+    } finally {
+      exporting = false;
+    }
+  });
+
+  app.get('/v1/exports', async (request) => {
+    await auth.check('exports', request);
+    if (!existsSync(deps.exportDir)) return { exports: [] };
+    const ids = readdirSync(deps.exportDir)
+      .filter((d) => EXPORT_ID.test(d))
+      .sort()
+      .reverse()
+      .slice(0, 200);
+    return {
+      exports: ids.flatMap((id) => {
+        try {
+          const m = JSON.parse(
+            readFileSync(join(deps.exportDir, id, MANIFEST_FILE), 'utf8'),
+          ) as Manifest;
+          return [
+            { id, createdAt: m.createdAt, query: m.query, range: m.range, files: m.files.length },
+          ];
+        } catch {
+          return [];
+        }
+      }),
+    };
+  });
+
+  app.get(
+    '/v1/exports/:id/:file',
+    async (request: FastifyRequest<{ Params: { id: string; file: string } }>, reply) => {
+      await auth.check('exports', request);
+      const { id, file } = request.params;
+      if (!EXPORT_ID.test(id))
+        throw new TokenwatchError('ERR_NOT_FOUND', 'no such export', { status: 404 });
+      const dir = join(deps.exportDir, id);
+      let names: string[];
+      try {
+        const m = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')) as Manifest;
+        names = [MANIFEST_FILE, SIGNATURE_FILE, ...m.files.map((f) => f.name)];
+      } catch {
+        throw new TokenwatchError('ERR_NOT_FOUND', 'no such export', { status: 404 });
+      }
+      if (!names.includes(file))
+        throw new TokenwatchError('ERR_NOT_FOUND', 'no such file in this export', { status: 404 });
+      const ext = file.slice(file.lastIndexOf('.') + 1);
+      return reply
+        .header('content-type', CONTENT_TYPES[ext] ?? 'application/octet-stream')
+        .header('content-disposition', `attachment; filename="${file}"`)
+        .header('cache-control', 'no-store')
+        .send(createReadStream(join(dir, file)));
+    },
+  );
+}
