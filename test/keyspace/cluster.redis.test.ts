@@ -31,15 +31,20 @@ function tokenRecords(type = 'token.*') {
 }
 
 async function inventoryMatchesRedis(): Promise<void> {
+  let last = '';
   await waitFor(
     async () => {
       await settled();
       const redisCount = await cluster.countKeys('oauth:access:*');
-      return h.app.inventory.size('access_token') === redisCount;
+      const inv = h.app.inventory.size('access_token');
+      last = `redis ${redisCount}, inventory ${inv}, watchers ${JSON.stringify(h.app.watchers.map((w) => [w.label, w.subscribed, w.baselined, w.reconciling]))}`;
+      return inv === redisCount;
     },
-    30_000,
+    45_000,
     'inventory equals Redis',
-  );
+  ).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}: ${last}`);
+  });
 }
 
 describe('Redis Cluster', () => {
