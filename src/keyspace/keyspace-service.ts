@@ -23,6 +23,25 @@ interface Retiring {
   node: number;
   label: string;
   since: number;
+  /** Slot ranges the removed master served. */
+  slots: [number, number][];
+}
+
+const CLUSTER_SLOTS = 16384;
+
+function overlaps(a: readonly [number, number][], b: readonly [number, number][]): boolean {
+  return a.some(([a0, a1]) => b.some(([b0, b1]) => a0 <= b1 && b0 <= a1));
+}
+
+/** True when every slot of `ranges` is served by one of `masters`. */
+function served(ranges: readonly [number, number][], masters: Iterable<ClusterMaster>): boolean {
+  const seen = new Uint8Array(CLUSTER_SLOTS);
+  for (const m of masters)
+    for (const [a, b] of m.slots) seen.fill(1, Math.max(0, a), Math.min(CLUSTER_SLOTS, b + 1));
+  return ranges.every(([a, b]) => {
+    for (let s = a; s <= b; s++) if (seen[s] !== 1) return false;
+    return true;
+  });
 }
 
 /**
@@ -40,6 +59,8 @@ export class KeyspaceService {
   readonly #watchers = new Map<string, NodeWatcher>();
   readonly #nodeIndex = new Map<string, number>();
   #retiring: Retiring[] = [];
+  /** Masters as of the last topology read. */
+  #masters = new Map<string, ClusterMaster>();
   #timer: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
   #discovered = false;
@@ -209,12 +230,19 @@ export class KeyspaceService {
     const now = this.#o.now();
     const first = !this.#discovered;
     const current = new Set(masters.map((m) => m.id));
+    const previous = this.#masters;
+    this.#masters = new Map(masters.map((m) => [m.id, m]));
     for (const [id, w] of this.#watchers) {
       if (current.has(id)) continue;
       // A master that failed or became a replica: its tokens are now served elsewhere.
       this.#o.logger.warn({ node: w.label }, 'cluster master left the topology');
       this.#watchers.delete(id);
-      this.#retiring.push({ node: this.#indexOf(id), label: w.label, since: now });
+      this.#retiring.push({
+        node: this.#indexOf(id),
+        label: w.label,
+        since: now,
+        slots: previous.get(id)?.slots ?? [],
+      });
       this.#removeSeries(w.label);
       void w.close();
     }
@@ -234,25 +262,43 @@ export class KeyspaceService {
   }
 
   /**
-   * Tokens of a removed master that no remaining master claimed once every remaining master has
-   * reconciled after the removal are gone: recorded as vanished.
+   * Tokens of a removed master that no remaining master claimed are gone, recorded as vanished,
+   * but only once its slots are served again (a promoted replica, resharding) and every master
+   * reconciled after the removal: until then they are unreachable, not known to be gone, and
+   * retiring them early would record a vanish and then an appear for tokens that never left.
    */
   #retire(): void {
     if (this.#retiring.length === 0) return;
-    const watchers = [...this.#watchers.values()];
     const keep: Retiring[] = [];
     for (const r of this.#retiring) {
-      const done = watchers.every((w) => !w.reconciling && w.lastReconcileStart >= r.since);
-      if (!done) {
+      // Only the masters that now serve the removed master's slots can hold its tokens.
+      const heirs = [...this.#watchers.entries()]
+        .filter(([id]) => overlaps(this.#masters.get(id)?.slots ?? [], r.slots))
+        .map(([, w]) => w);
+      if (!served(r.slots, this.#masters.values())) {
+        keep.push(r); // unserved slots: unreachable, not gone
+        continue;
+      }
+      const pending = heirs.filter((w) => w.reconciling || w.lastReconcileStart < r.since);
+      if (pending.length > 0) {
         keep.push(r);
+        for (const w of pending) {
+          if (w.reconciling) continue;
+          // A master that took over slots (resharding) must look for the tokens it received.
+          w.markBlind('topology_change', r.since).catch((err: unknown) => {
+            this.#o.logger.warn(
+              { node: w.label, err: (err as Error).message },
+              'reconcile after topology change failed; will retry',
+            );
+          });
+        }
         continue;
       }
       const gone = this.#o.inventory.retireNode(r.node);
-      const end = this.#o.now();
       this.#o.recorder.gap({
         node: r.label,
         start: r.since,
-        end,
+        end: this.#o.now(),
         reason: 'node_removed',
         changes: gone.map((g) => ({
           kind: g.kind,
@@ -266,19 +312,6 @@ export class KeyspaceService {
       });
     }
     this.#retiring = keep;
-    if (keep.length > 0) {
-      // Remaining masters reconcile on their own schedule; nudge them so retirement completes.
-      const since = keep[0]?.since ?? this.#o.now();
-      for (const w of watchers) {
-        if (w.lastReconcileStart >= since || w.reconciling) continue;
-        w.markBlind('topology_change', since).catch((err: unknown) => {
-          this.#o.logger.warn(
-            { node: w.label, err: (err as Error).message },
-            'reconcile after topology change failed; will retry',
-          );
-        });
-      }
-    }
   }
 
   async #readMasters(): Promise<ClusterMaster[]> {

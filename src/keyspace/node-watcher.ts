@@ -270,6 +270,9 @@ export class NodeWatcher {
   }
 
   #reconcile(): Promise<void> {
+    // A SCAN taken while not subscribed misses what is written between the SCAN and the
+    // subscription: the blind spot stays open and #onReady reconciles after subscribing.
+    if (!this.#subscribed) return Promise.resolve();
     this.#reconciling ??= this.#doReconcile().finally(() => {
       this.#reconciling = undefined;
     });

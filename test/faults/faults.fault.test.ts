@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startApp, waitFor, type Harness } from '../helpers/app-harness.js';
@@ -324,6 +325,41 @@ describe('fault injection under steady load', () => {
       30_000,
       'inventory equals Redis',
     ).catch(() => undefined);
+    if (finalDiff !== 0) {
+      // Say where the difference sits: tokens per kind and node index, Redis, and the gaps.
+      const byNode: Record<string, number> = {};
+      for (const k of ['access_token', 'refresh_token', 'session']) {
+        for (const [, e] of h.app.inventory.entries(k))
+          byNode[`${k}@${e.node}`] = (byNode[`${k}@${e.node}`] ?? 0) + 1;
+      }
+      const ports = (await cluster.masters()).map((m) => m.port);
+      const gaps = h.app.ledger
+        .list({ type: 'keyspace.gap' })
+        .map((g) => [g.attrs.node, g.attrs.reason, g.attrs.vanished, g.attrs.appeared]);
+      const missing: unknown[] = [];
+      for (const port of ports) {
+        const node = new Redis({ port });
+        let cursor = '0';
+        do {
+          const [next, keys] = await node.scan(cursor, 'COUNT', 1000);
+          cursor = next;
+          for (const key of keys) {
+            const c = h.app.rules.classify(Buffer.from(key).toString('latin1'));
+            if (c && !h.app.inventory.get(c.kind, c.fingerprint)) {
+              const history = h.app.ledger
+                .list({ type: 'token.*' })
+                .filter((r) => r.fingerprint === c.fingerprint)
+                .map((r) => [r.seq, r.time, r.type, r.attrs.node, r.attrs.redisEvent, r.attrs.via]);
+              missing.push({ key, port, ttl: await node.pttl(key), history });
+            }
+          }
+        } while (cursor !== '0');
+        node.disconnect();
+      }
+      process.stderr.write(
+        `cluster fault diagnosis: ${JSON.stringify({ byNode, redis: await countClusterKinds(ports), gaps, missing })}\n`,
+      );
+    }
     await h.app.stop('test');
     const v = await verifyBeside(h.dbPath);
     const counts = ledgerCounts(h.dbPath);
