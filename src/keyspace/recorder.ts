@@ -4,29 +4,19 @@ import type { Metrics } from '../metrics/registry.js';
 import type { BaselineReport, GapReport, NodeStatus, WatcherSink } from './node-watcher.js';
 
 /**
- * Turns what the node watchers observe into audit records and metrics, and hands token events
- * on to whoever listens (the correlator). The hot path: one object, one counter increment and
- * one queued ledger append per event.
+ * Turns what the node watchers observe into audit records and metrics. Each record carries its
+ * TokenEvent in memory, so commit listeners (the correlator) get it with its seq. The hot path:
+ * one object, one counter increment and one queued ledger append per event.
  */
 export class KeyspaceRecorder implements WatcherSink {
   readonly #ledger: Ledger;
   readonly #metrics: Metrics;
   readonly #db: number;
-  readonly #listeners: ((ev: TokenEvent) => void)[] = [];
-  readonly #statuses = new Map<string, NodeStatus>();
 
   constructor(ledger: Ledger, metrics: Metrics, db: number) {
     this.#ledger = ledger;
     this.#metrics = metrics;
     this.#db = db;
-  }
-
-  onToken(listener: (ev: TokenEvent) => void): void {
-    this.#listeners.push(listener);
-  }
-
-  statuses(): NodeStatus[] {
-    return [...this.#statuses.values()];
   }
 
   token(ev: TokenEvent): void {
@@ -62,7 +52,6 @@ export class KeyspaceRecorder implements WatcherSink {
       },
       event: ev,
     });
-    for (const l of this.#listeners) l(ev);
   }
 
   unmatched(count: number): void {
@@ -139,12 +128,10 @@ export class KeyspaceRecorder implements WatcherSink {
         attrs: { node: r.node, via: 'reconcile', gapStart: r.start, gapEnd: r.end },
         event: ev,
       });
-      for (const l of this.#listeners) l(ev);
-    }
+      }
   }
 
   status(s: NodeStatus): void {
-    this.#statuses.set(s.node, s);
     this.#metrics.redisUp.set({ node: s.node }, s.subscribed ? 1 : 0);
     if (s.notifications)
       this.#metrics.notificationsEnabled.set({ node: s.node }, s.notifications.enabled ? 1 : 0);
