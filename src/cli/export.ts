@@ -4,7 +4,7 @@ import { openReadOnly } from '../audit/query.js';
 import { generatedSigningKeyPaths, loadSigningKey } from '../audit/signing-keys.js';
 import { exportBundle } from '../compliance/export-bundle.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../compliance/row-codec.js';
-import { parseIso, usage } from './usage.js';
+import { parsePeriod, usage } from './usage.js';
 
 /**
  * `tokenwatch export --db PATH --from ISO --to ISO --format csv|jsonl|ocsf --out DIR
@@ -33,9 +33,7 @@ export async function exportCommand(
   });
   if (!values.db) usage('export needs --db PATH');
   if (!values.out) usage('export needs --out DIR');
-  const from = parseIso(values.from, '--from') ?? usage('export needs --from ISO');
-  const to = parseIso(values.to, '--to') ?? usage('export needs --to ISO');
-  if (!(from < to)) usage('--from must be before --to');
+  const { from, to } = parsePeriod(values, 'export');
   const format = values.format as ExportFormat;
   if (!EXPORT_FORMATS.includes(format))
     usage(`--format must be one of ${EXPORT_FORMATS.join(', ')}`);

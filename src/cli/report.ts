@@ -11,7 +11,7 @@ import { renderReportHtml } from '../compliance/report-html.js';
 import { loadConfig } from '../config/load.js';
 import { resolveCorrelatorOptions } from '../correlate/options.js';
 import { correlatorOptionsFrom } from '../findings/correlator-config.js';
-import { parseIso, usage } from './usage.js';
+import { parsePeriod, usage } from './usage.js';
 
 /**
  * `tokenwatch report --db PATH --from ISO --to ISO --format html|json [--out FILE]
@@ -41,9 +41,7 @@ export async function reportCommand(
     strict: true,
   });
   if (!values.db) usage('report needs --db PATH');
-  const from = parseIso(values.from, '--from') ?? usage('report needs --from ISO');
-  const to = parseIso(values.to, '--to') ?? usage('report needs --to ISO');
-  if (!(from < to)) usage('--from must be before --to');
+  const { from, to } = parsePeriod(values, 'report');
   if (values.format !== 'html' && values.format !== 'json') usage('--format must be html or json');
   let trusted: TrustedKey[];
   if (values['public-key'] && values['public-key'].length > 0) {

@@ -15,3 +15,14 @@ export function parseIso(value: string | undefined, flag: string): number | unde
 
 /** A CLI subcommand: resolves to the exit code, or -1 to keep the process running. */
 export type Command = (args: string[]) => Promise<number>;
+
+/** The required `--from ISO --to ISO` period of `command`, validated (from before to). */
+export function parsePeriod(
+  values: { from?: string | undefined; to?: string | undefined },
+  command: string,
+): { from: number; to: number } {
+  const from = parseIso(values.from, '--from') ?? usage(`${command} needs --from ISO`);
+  const to = parseIso(values.to, '--to') ?? usage(`${command} needs --to ISO`);
+  if (!(from < to)) usage('--from must be before --to');
+  return { from, to };
+}
