@@ -29,6 +29,41 @@ export async function freePort(): Promise<number> {
 }
 
 /**
+ * Resolves once a `redis-server` child answers PING on `port`; rejects when it exits first
+ * (with what it printed) or after `timeoutMs`.
+ */
+export async function waitForRedis(
+  port: number,
+  proc: ChildProcess,
+  output: () => string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`redis-server exited: ${output()}`);
+    const probe = new Redis({
+      port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+    });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      await probe.ping();
+      return;
+    } catch {
+      // not up yet
+    } finally {
+      probe.disconnect();
+    }
+    if (Date.now() > deadline) throw new Error(`redis-server did not start: ${output()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
  * Starts a throw-away `redis-server` from PATH (demo, benchmarks): loopback, no persistence,
  * no notification flags (tokenwatch sets them itself), plus `extraArgs` (later ones win).
  */
@@ -73,33 +108,8 @@ export async function startRedisProcess(extraArgs: readonly string[] = []): Prom
       rmSync(dir, { recursive: true, force: true });
     })());
 
-  const ready = async (): Promise<void> => {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      if (proc.exitCode !== null) throw new Error(`redis-server exited: ${out}`);
-      const probe = new Redis({
-        port,
-        host: '127.0.0.1',
-        lazyConnect: true,
-        retryStrategy: () => null,
-        maxRetriesPerRequest: 0,
-      });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        await probe.ping();
-        return;
-      } catch {
-        // not up yet
-      } finally {
-        probe.disconnect();
-      }
-      if (Date.now() > deadline) throw new Error(`redis-server did not start: ${out}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  };
   try {
-    await Promise.race([ready(), spawnError]);
+    await Promise.race([waitForRedis(port, proc, () => out), spawnError]);
   } catch (err) {
     await stop();
     throw err;

@@ -1,22 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort, waitForRedis } from '../../src/redis-process.js';
 
-/** A free loopback TCP port (bound then released; the tiny race is acceptable in tests). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface RedisServer {
   port: number;
@@ -68,28 +57,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     let out = '';
     p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     p.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      if (p.exitCode !== null) throw new Error(`redis-server exited: ${out}`);
-      const probe = new Redis({
-        port,
-        host: '127.0.0.1',
-        lazyConnect: true,
-        retryStrategy: () => null,
-        maxRetriesPerRequest: 0,
-      });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        await probe.ping();
-        probe.disconnect();
-        return;
-      } catch {
-        probe.disconnect();
-      }
-      if (Date.now() > deadline) throw new Error(`redis-server did not start: ${out}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await waitForRedis(port, p, () => out);
   };
 
   const halt = async (kill = false): Promise<void> => {
