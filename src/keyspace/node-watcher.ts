@@ -348,6 +348,7 @@ export class NodeWatcher {
       if (status.enabled && this.#blindSince !== undefined && this.#subscribed)
         await this.#reconcile();
     } catch (err) {
+      if (this.#closed) return; // the connection closed under a re-check in flight: shutting down
       this.#o.logger.warn(
         { node: this.label, err: (err as Error).message },
         'notification re-check failed',
