@@ -1,5 +1,19 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+
+/** Asymmetric JWS algorithms accepted for admin access tokens (never `none` or HMAC). */
+export const ADMIN_JWT_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
 import type { ConfigIssue } from '../errors.js';
 import { secureUrlProblem } from './providers-schema.js';
 
@@ -51,23 +65,7 @@ export const adminSchema = z
         /** `oidc` (OpenID Connect Discovery) or `oauth2` (RFC 8414) metadata. */
         discovery: z.enum(['oidc', 'oauth2']).default('oidc'),
         /** Accepted JWS algorithms (asymmetric only). */
-        algorithms: z
-          .array(
-            z.enum([
-              'RS256',
-              'RS384',
-              'RS512',
-              'PS256',
-              'PS384',
-              'PS512',
-              'ES256',
-              'ES384',
-              'ES512',
-              'EdDSA',
-            ]),
-          )
-          .min(1)
-          .optional(),
+        algorithms: z.array(z.enum(ADMIN_JWT_ALGORITHMS)).min(1).optional(),
         /** Clock skew tolerated for `exp` / `nbf` / `iat`, seconds. */
         clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
       })

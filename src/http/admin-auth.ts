@@ -4,7 +4,11 @@ import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey 
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { Ledger } from '../audit/ledger.js';
-import { adminAuthConfigured, type AdminConfig } from '../config/admin-schema.js';
+import {
+  ADMIN_JWT_ALGORITHMS,
+  adminAuthConfigured,
+  type AdminConfig,
+} from '../config/admin-schema.js';
 import { TokenwatchError } from '../errors.js';
 import { createIssuerKeys } from '../providers/outbound/issuer-keys.js';
 
@@ -248,18 +252,7 @@ export class AdminAuth {
       const { payload } = await jwtVerify(token, this.#keys as JWTVerifyGetKey, {
         issuer: oidc.issuer,
         audience: oidc.audience,
-        algorithms: oidc.algorithms ?? [
-          'RS256',
-          'RS384',
-          'RS512',
-          'PS256',
-          'PS384',
-          'PS512',
-          'ES256',
-          'ES384',
-          'ES512',
-          'EdDSA',
-        ],
+        algorithms: oidc.algorithms ?? [...ADMIN_JWT_ALGORITHMS],
         clockTolerance: oidc.clockToleranceSeconds,
         requiredClaims: ['exp'],
         currentDate: new Date(this.#o.now()),
