@@ -122,12 +122,15 @@ export class TokenwatchApp {
       },
       onCommit: (batch) => {
         const t = this.now();
+        // One counter update per record type and batch, not per record (the audit hot path).
+        const perType = new Map<string, number>();
         for (const c of batch) {
-          m.auditRecords.inc({ type: auditTypeLabel(c.input.type) });
+          perType.set(c.input.type, (perType.get(c.input.type) ?? 0) + 1);
           if (c.input.source === 'redis' && c.input.type.startsWith('token.')) {
             m.eventToAudit.observe(Math.max(0, t - c.input.time) / 1000);
           }
         }
+        for (const [type, n] of perType) m.auditRecords.inc({ type: auditTypeLabel(type) }, n);
         const last = batch.at(-1);
         if (last) m.auditLastSeq.set(last.seq);
         // The genesis record commits inside the Ledger constructor, before findings exist.
