@@ -128,7 +128,7 @@ export class KeyspaceRecorder implements WatcherSink {
         attrs: { node: r.node, via: 'reconcile', gapStart: r.start, gapEnd: r.end },
         event: ev,
       });
-      }
+    }
   }
 
   status(s: NodeStatus): void {
