@@ -1,11 +1,15 @@
 import type Database from 'better-sqlite3';
-import { canonicalJson, canonicalRecord, chainHash, leafHash } from './canonical.js';
+import { canonicalJson, canonicalRecord, chainHashHex, leafHashHex } from './canonical.js';
 import type { AuditInput } from './record.js';
 
 /** Rows per multi-row INSERT: one statement step instead of 32 cuts per-row binding overhead. */
 const ROWS_PER_INSERT = 32;
 const COLUMNS = '(seq, time, source, type, kind, fingerprint, attrs, leaf, chain)';
-const ONE = '(?,?,?,?,?,?,?,?,?)';
+/**
+ * Leaf and chain are bound as hex and stored as BLOB by unhex(): a hex digest is ~1.5 us cheaper
+ * to produce in Node than a Buffer digest, and it is what the next chain link hashes anyway.
+ */
+const ONE = '(?,?,?,?,?,?,?,unhex(?),unhex(?))';
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /**
@@ -26,7 +30,7 @@ export class RowWriter {
   readonly #many: Database.Statement;
   #args: unknown[] = [];
   #seq = 0;
-  #chain: Buffer = Buffer.alloc(32);
+  #chain = '';
   #clock = 0;
 
   constructor(db: Database.Database) {
@@ -39,7 +43,7 @@ export class RowWriter {
   /** Starts a batch after the record (`seq`, `chain`); `clock` replaces non-finite times. */
   begin(seq: number, chain: Buffer, clock: number): void {
     this.#seq = seq;
-    this.#chain = chain;
+    this.#chain = chain.toString('hex');
     this.#clock = clock;
     this.#args = [];
   }
@@ -54,12 +58,16 @@ export class RowWriter {
     const fingerprint = input.fingerprint == null ? null : wellFormed(input.fingerprint);
     // A NaN time would poison every retry of the batch (STRICT rejects it): use the clock.
     const time = Number.isFinite(input.time) ? Math.trunc(input.time) : this.#clock;
-    const leaf = leafHash(canonicalRecord({ seq, time, source, type, kind, fingerprint, attrs }));
-    this.#chain = chainHash(this.#chain, leaf);
+    const leaf = leafHashHex(
+      canonicalRecord({ seq, time, source, type, kind, fingerprint, attrs }),
+    );
+    this.#chain = chainHashHex(this.#chain, leaf);
     const args = this.#args;
     args.push(seq, time, source, type, kind, fingerprint, attrs, leaf, this.#chain);
     if (args.length === ROWS_PER_INSERT * 9) {
-      this.#many.run(args);
+      // Spread, not the array: better-sqlite3 binds an array argument element by element
+      // through V8's generic Get(), ~2.5x slower per parameter than positional arguments.
+      this.#many.run(...args);
       this.#args = [];
     }
     return seq;
@@ -68,8 +76,8 @@ export class RowWriter {
   /** Inserts what is left of the batch; returns the new head. */
   end(): { seq: number; chain: Buffer } {
     const args = this.#args;
-    for (let i = 0; i < args.length; i += 9) this.#one.run(args.slice(i, i + 9));
+    for (let i = 0; i < args.length; i += 9) this.#one.run(...args.slice(i, i + 9));
     this.#args = [];
-    return { seq: this.#seq, chain: this.#chain };
+    return { seq: this.#seq, chain: Buffer.from(this.#chain, 'hex') };
   }
 }
