@@ -38,35 +38,32 @@ const REORDER_WINDOW = 256;
 const REORDER_SEARCHES = 100;
 
 const V = LEDGER_FORMAT_VERSION;
-/**
- * Rows take the SQL-built fast path only when no field that canonicalRecord JSON-quotes holds a
- * `"` or `\`: with those allowed, different column splits of the same bytes (text moved between
- * type and attrs, say) would concatenate to the same canonical string and verify. Other
- * characters JSON.stringify escapes (controls) can only cause a false mismatch, and every
- * mismatch is re-checked on the JS path before it is reported.
- */
-const plain = (c: string): string => `instr(${c}, '"') = 0 AND instr(${c}, char(92)) = 0`;
-const orNull = (c: string): string => `(${c} IS NULL OR (${plain(c)}))`;
-const quoted = (c: string): string => `iif(${c} IS NULL, 'null', concat('"', ${c}, '"'))`;
 
 /**
- * One text column per row: hex(leaf) || hex(chain) || NUL || canonical bytes, built by SQLite.
+ * One text column per row: HEX(leaf) || HEX(chain) || NUL || canonical bytes, built by SQLite.
  * Reading seven text columns and two blobs into V8 costs more than all the hashing
  * (better-sqlite3 makes a Buffer per blob), so the format's canonical encoding is assembled in
  * SQL (attrs is stored as canonical JSON already) with n-ary concat(), which allocates once
  * where a chain of || copies the growing string at every step. The NUL is the leaf hash's
- * domain-separation prefix, so the hashed text is a plain slice. Rows that cannot take the fast
- * path come back as `!hex(leaf)!hex(chain)` and are checked field by field afterwards.
+ * domain-separation prefix, so the hashed text is a plain slice.
+ *
+ * The quoted fields go through json_quote(), which escapes exactly as JSON.stringify does
+ * (`"`, `\`, controls; json_quote(NULL) is `null`): an injective encoding, so text moved
+ * between columns (from type into attrs, say) cannot concatenate to the bytes that were hashed.
+ * Should SQLite ever escape some character differently, the row only fails the fast path: every
+ * mismatch is re-checked field by field on the JS path before it is reported. Hex comes out in
+ * upper case (lower() costs more in SQL than toLowerCase() in JS). Rows whose leaf or chain is
+ * not 32 bytes come back as `!hex(leaf)!hex(chain)`.
  */
 const ROWS_SQL = `SELECT seq, time,
-  iif(length(leaf) = 32 AND length(chain) = 32 AND ${plain('source')} AND ${plain('type')}
-      AND ${orNull('kind')} AND ${orNull('fingerprint')},
-    concat(lower(hex(leaf)), lower(hex(chain)), char(0), '[${V},', seq, ',', time, ',"', source,
-      '","', type, '",', ${quoted('kind')}, ',', ${quoted('fingerprint')}, ',', attrs, ']'),
+  iif(length(leaf) = 32 AND length(chain) = 32,
+    concat(hex(leaf), hex(chain), char(0), '[${V},', seq, ',', time, ',', json_quote(source), ',',
+      json_quote(type), ',', json_quote(kind), ',', json_quote(fingerprint), ',', attrs, ']'),
     concat('!', lower(hex(leaf)), '!', lower(hex(chain))))
 FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq`;
 
 const HEX64 = /^[0-9a-f]{64}$/;
+const CHUNK = 4096;
 
 interface Deferred {
   seq: number;
@@ -144,39 +141,37 @@ export function verifyRange(task: RangeTask, open?: Database.Database): RangeRes
     let ci = 0;
     const deferred: Deferred[] = [];
     const stmt = db.prepare(ROWS_SQL).raw(true);
-    for (const row of stmt.iterate(task.from, task.to) as IterableIterator<
-      [number, number, string]
-    >) {
-      const [seq, time, s] = row;
-      r.rows += 1;
-      if (seq < expect) {
-        problem({
-          class: 'reordered',
-          seq,
-          detail: `seq ${seq} is stored after seq ${expect - 1}`,
-        });
-        prevChain = null;
-      } else if (seq > expect) {
-        problem({
-          class: 'missing',
-          seq: expect,
-          toSeq: seq - 1,
-          detail: missingDetail(expect, seq - 1),
-        });
-        prevChain = null;
-      }
-      expect = seq + 1;
-      if (prevTime !== undefined && time < prevTime - task.clockToleranceMs) {
-        r.regressions += 1;
-        if (r.regressionSeqs.length < 10) r.regressionSeqs.push(seq);
-      }
-      prevTime = time;
-      let storedLeaf: string;
-      let storedChain: string;
-      let fast = true;
-      if (s.charCodeAt(0) === 33 /* ! */) {
-        const [, l = '', c = ''] = s.split('!');
-        if (!HEX64.test(l) || !HEX64.test(c)) {
+    // CHUNK seqs per all(): cheaper per row than iterate(), which crosses into native code once
+    // per row, while memory stays bounded by the chunk.
+    for (let a = task.from; a <= task.to; a += CHUNK) {
+      const rows = stmt.all(a, Math.min(task.to, a + CHUNK - 1)) as [number, number, string][];
+      for (const [seq, time, s] of rows) {
+        r.rows += 1;
+        if (seq < expect) {
+          problem({
+            class: 'reordered',
+            seq,
+            detail: `seq ${seq} is stored after seq ${expect - 1}`,
+          });
+          prevChain = null;
+        } else if (seq > expect) {
+          problem({
+            class: 'missing',
+            seq: expect,
+            toSeq: seq - 1,
+            detail: missingDetail(expect, seq - 1),
+          });
+          prevChain = null;
+        }
+        expect = seq + 1;
+        if (prevTime !== undefined && time < prevTime - task.clockToleranceMs) {
+          r.regressions += 1;
+          if (r.regressionSeqs.length < 10) r.regressionSeqs.push(seq);
+        }
+        prevTime = time;
+        if (s.charCodeAt(0) === 33 /* ! */) {
+          // Only a leaf or chain that is not 32 bytes leaves the fast path.
+          const c = s.split('!')[2] ?? '';
           problem({
             class: 'modified',
             seq,
@@ -185,26 +180,23 @@ export function verifyRange(task: RangeTask, open?: Database.Database): RangeRes
           prevChain = HEX64.test(c) ? c : null;
           continue;
         }
-        storedLeaf = l;
-        storedChain = c;
-        fast = false;
-      } else {
-        storedLeaf = s.slice(0, 64);
-        storedChain = s.slice(64, 128);
+        const hashes = s.slice(0, 128).toLowerCase();
+        const storedLeaf = hashes.slice(0, 64);
+        const storedChain = hashes.slice(64);
+        while (ci < cps.length && (cps[ci]?.[0] ?? Infinity) < seq) ci++;
+        for (; ci < cps.length && cps[ci]?.[0] === seq; ci++) {
+          const signed = cps[ci]?.[1] ?? '';
+          if (signed !== storedChain)
+            r.checkpointMismatches.push({ seq, stored: storedChain, signed });
+        }
+        const leaf = hash('sha256', s.slice(128), 'hex');
+        if (leaf !== storedLeaf) {
+          deferred.push({ seq, leaf: storedLeaf, chain: storedChain, prev: prevChain });
+        } else if (prevChain !== null && chainHashHex(prevChain, leaf) !== storedChain) {
+          linkProblem(seq);
+        }
+        prevChain = storedChain;
       }
-      while (ci < cps.length && (cps[ci]?.[0] ?? Infinity) < seq) ci++;
-      for (; ci < cps.length && cps[ci]?.[0] === seq; ci++) {
-        const signed = cps[ci]?.[1] ?? '';
-        if (signed !== storedChain)
-          r.checkpointMismatches.push({ seq, stored: storedChain, signed });
-      }
-      const leaf = fast ? hash('sha256', s.slice(128), 'hex') : '';
-      if (leaf !== storedLeaf) {
-        deferred.push({ seq, leaf: storedLeaf, chain: storedChain, prev: prevChain });
-      } else if (prevChain !== null && chainHashHex(prevChain, leaf) !== storedChain) {
-        linkProblem(seq);
-      }
-      prevChain = storedChain;
     }
     if (expect <= task.to) {
       problem({

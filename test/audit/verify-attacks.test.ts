@@ -58,6 +58,35 @@ describe('verify: the attack and fault table (audit-integrity.md)', () => {
     expect(r.problems[0]).toMatchObject({ class: 'modified', seq });
   });
 
+  it('a field rewritten as its own JSON escape (same bytes when concatenated raw) → modified', async () => {
+    // Hashed as "odd\"type" (JSON.stringify of odd"type); stored afterwards as the literal text
+    // odd\"type, whose unescaped concatenation would reproduce the hashed bytes exactly.
+    const dir = tempDir();
+    const { ledger, checkpointer, clock } = openLedger(dir);
+    ledger.append({ time: clock.now(), source: 'admin', type: 'odd"type', attrs: { a: 1 } });
+    appendRecords(ledger, clock, 5);
+    checkpointer.close();
+    ledger.close();
+    const dbPath = join(dir, 'audit.db');
+    const ro = new Database(dbPath, { readonly: true });
+    const { seq } = ro.prepare("SELECT seq FROM records WHERE type = 'odd\"type'").get() as {
+      seq: number;
+    };
+    ro.close();
+    tamper(dbPath, (db) => {
+      db.prepare("UPDATE records SET type = 'odd\\\"type' WHERE seq = ?").run(seq);
+      expect(db.prepare('SELECT type FROM records WHERE seq = ?').get(seq)).toEqual({
+        type: 'odd\\"type',
+      });
+    });
+    const r = await verifyLedger({
+      dbPath,
+      checkpointLog: join(dir, 'checkpoints.jsonl'),
+      trusted: [loadTrustedKey(join(dir, 'signing.pub'))],
+    });
+    expect(r.problems).toEqual([expect.objectContaining({ class: 'modified', seq })]);
+  });
+
   it('the UPDATE trigger rejects the edit in the first place', () => {
     const b = buildLedger(10);
     const db = new Database(b.dbPath);
