@@ -49,10 +49,11 @@ export function readMeta(db: Database.Database): Meta {
     const id = genesis ? safeParse(genesis.attrs).ledgerId : undefined;
     ledgerId = typeof id === 'string' ? id : null;
   }
-  const ends = db.prepare('SELECT MIN(seq) AS first, MAX(seq) AS last FROM records').get() as {
-    first: number | null;
-    last: number | null;
-  };
+  // Two statements: SQLite answers MIN or MAX alone from the b-tree's edge, both at once by a
+  // full scan (0.3 s per million records).
+  const edge = (fn: 'MIN' | 'MAX'): number | null =>
+    (db.prepare(`SELECT ${fn}(seq) AS seq FROM records`).get() as { seq: number | null }).seq;
+  const ends = { first: edge('MIN'), last: edge('MAX') };
   const timeAt = (seq: number | null): number | null =>
     seq === null
       ? null
