@@ -163,7 +163,7 @@ export class KeyEventApplier {
     const keys = need.map((p) => p.key);
     let replies: number[] | undefined;
     try {
-      replies = await this.#expiryOf(keys);
+      replies = await this.expiries(keys);
     } catch {
       replies = undefined;
     }
@@ -173,8 +173,11 @@ export class KeyEventApplier {
     });
   }
 
-  /** One EVALSHA for the whole batch; falls back to a PEXPIRETIME pipeline where scripts are not allowed. */
-  async #expiryOf(keys: Buffer[]): Promise<number[]> {
+  /**
+   * PEXPIRETIME of every key in one EVALSHA (also the reconciliation's SCAN pages); falls back to
+   * a PEXPIRETIME pipeline where scripts are not allowed, with NaN for a key whose reply failed.
+   */
+  async expiries(keys: Buffer[]): Promise<number[]> {
     const c = this.#o.commands;
     if (this.#scriptOk !== false) {
       try {

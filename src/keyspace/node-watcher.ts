@@ -291,6 +291,7 @@ export class NodeWatcher {
       result = await scanSnapshot(o.commands, o.rules, {
         count: o.scanCount,
         maxKeyBytes: o.maxKeyBytes,
+        expiries: (keys) => this.#events.expiries(keys),
       });
     } catch (err) {
       o.inventory.abortReconcile(o.nodeIndex);

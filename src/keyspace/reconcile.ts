@@ -11,28 +11,45 @@ export interface ScanResult {
 }
 
 /**
- * Reads every token key of a node with SCAN (binary-safe) and its expiry with pipelined
- * PEXPIRETIME (absolute, Redis >= 7.0), so the result compares exactly with what live events
- * recorded. Keys that vanish between SCAN and PEXPIRETIME (-2) are simply not in the snapshot.
+ * Reads every token key of a node with SCAN (binary-safe) and its expiry with PEXPIRETIME
+ * (absolute, Redis >= 7.0), so the result compares exactly with what live events recorded. Keys
+ * that vanish between SCAN and PEXPIRETIME (-2) are simply not in the snapshot.
+ *
+ * `expiries` looks up a whole SCAN page in one command (the event applier's EVALSHA, with its
+ * pipeline fallback); the next SCAN page is requested before this one is classified, so Redis
+ * scans while we fingerprint.
  */
 export async function scanSnapshot(
   client: Redis,
   rules: TokenRules,
-  options: { count: number; maxKeyBytes: number },
+  options: {
+    count: number;
+    maxKeyBytes: number;
+    expiries: (keys: Buffer[]) => Promise<number[]>;
+  },
 ): Promise<ScanResult> {
   const started = performance.now();
   const snapshot: Snapshot = new Map();
   for (const k of rules.kinds) snapshot.set(k, new Map());
-  let cursor = '0';
+  const scan = (cursor: string) => {
+    const p = client.scanBuffer(cursor, 'COUNT', options.count);
+    // Prefetched: when this reconciliation fails before awaiting it, its rejection is not an
+    // unhandled one (the await below still sees it).
+    p.catch(() => undefined);
+    return p;
+  };
+  let page = scan('0');
+  let cursor: string;
   let scanned = 0;
   let matched = 0;
   let unmatched = 0;
   do {
-    const [next, keys] = await client.scanBuffer(cursor, 'COUNT', options.count);
+    const [next, keys] = await page;
     cursor = next.toString();
+    if (cursor !== '0') page = scan(cursor);
     scanned += keys.length;
     const found: { kind: string; fingerprint: string }[] = [];
-    const pipe = client.pipeline();
+    const lookup: Buffer[] = [];
     for (const key of keys) {
       const c =
         key.length > options.maxKeyBytes ? undefined : rules.classify(key.toString('latin1'));
@@ -41,15 +58,16 @@ export async function scanSnapshot(
         continue;
       }
       found.push(c);
-      pipe.call('PEXPIRETIME', key);
+      lookup.push(key);
     }
     if (found.length === 0) continue;
-    const replies = (await pipe.exec()) ?? [];
+    const replies = await options.expiries(lookup);
     for (let i = 0; i < found.length; i++) {
       const f = found[i] as { kind: string; fingerprint: string };
-      const [err, value] = replies[i] ?? [new Error('no reply'), null];
-      if (err) throw err;
-      const t = Number(value);
+      const t = replies[i];
+      // An unanswered look-up fails the reconciliation (it is retried), never guesses.
+      if (typeof t !== 'number' || Number.isNaN(t))
+        throw new Error('PEXPIRETIME failed during SCAN');
       if (t === -2) continue;
       matched += 1;
       let m = snapshot.get(f.kind);
