@@ -86,7 +86,7 @@ export class TokenwatchApp {
         'checkpoint signing key and/or checkpoint log beside the database; production wants audit.signingKey from a secret store and audit.checkpointLog on write-once storage',
       );
     this.rules = new TokenRules(config.tokens, this.fingerprinter);
-    this.inventory = new Inventory(this.rules.kinds);
+    this.inventory = new Inventory(this.rules.kinds, this.fingerprinter.prefix);
     this.metrics = createMetrics(this.rules.kinds, {
       defaultMetrics: options.defaultMetrics ?? true,
       liveTokens: () => this.inventory.sizes(),

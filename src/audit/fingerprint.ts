@@ -14,7 +14,8 @@ export interface HmacKey {
 export class Fingerprinter {
   readonly current: HmacKey;
   readonly keys: readonly HmacKey[];
-  readonly #prefix: string;
+  /** `hmac-sha256:<current key id>:`, what every fingerprint of the current key starts with. */
+  readonly prefix: string;
   readonly #hmac: PadHmac;
 
   constructor(keys: readonly HmacKey[]) {
@@ -29,18 +30,31 @@ export class Fingerprinter {
     }
     this.keys = keys;
     this.current = first;
-    this.#prefix = `hmac-sha256:${first.id}:`;
+    this.prefix = `hmac-sha256:${first.id}:`;
     this.#hmac = new PadHmac(first.key);
   }
 
   /** Fingerprint under the current key. `value` as a string is hashed as UTF-8 unless `latin1` bytes are given as a Buffer. */
   of(value: string | Buffer): string {
-    return this.#prefix + this.#hmac.hex(value, 'utf8');
+    return this.prefix + this.#hmac.digest(value, 'utf8', 'hex');
   }
 
   /** Fingerprint of raw bytes carried in a latin1 string (how Redis keys are handled). */
   ofLatin1(bytes: string): string {
-    return this.#prefix + this.#hmac.hex(bytes, 'latin1');
+    return this.prefix + this.#hmac.digest(bytes, 'latin1', 'hex');
+  }
+
+  /**
+   * The 32 digest bytes of ofLatin1(bytes) as a latin1 string: what the inventory keys tokens by
+   * (fingerprintOfDigest turns it into the fingerprint). Spares the hex text where nobody reads it.
+   */
+  digestLatin1(bytes: string): string {
+    return this.#hmac.digest(bytes, 'latin1', 'binary');
+  }
+
+  /** The fingerprint (current key) whose digest digestLatin1 returned. */
+  fingerprintOfDigest(digest: string): string {
+    return this.prefix + Buffer.from(digest, 'latin1').toString('hex');
   }
 
   /** Fingerprints under every key id (for auditors searching history). */
@@ -90,7 +104,8 @@ class PadHmac {
     }
   }
 
-  hex(value: string | Buffer, encoding: 'utf8' | 'latin1'): string {
+  /** HMAC of `value` as hex, or as latin1 ('binary': one char per digest byte). */
+  digest(value: string | Buffer, encoding: 'utf8' | 'latin1', out: 'hex' | 'binary'): string {
     const bytes =
       typeof value !== 'string'
         ? value.length
@@ -99,9 +114,7 @@ class PadHmac {
           : value.length * 3; // UTF-8 upper bound, no scan
     if (bytes > SCRATCH) {
       const h = createHmac('sha256', this.#key);
-      return (typeof value === 'string' ? h.update(value, encoding) : h.update(value)).digest(
-        'hex',
-      );
+      return (typeof value === 'string' ? h.update(value, encoding) : h.update(value)).digest(out);
     }
     const n =
       typeof value === 'string'
@@ -111,6 +124,6 @@ class PadHmac {
     const inner = hash('sha256', this.#inner.subarray(0, BLOCK + n), 'binary');
     this.#inner.fill(0, BLOCK, BLOCK + n);
     this.#outer.write(inner, BLOCK, 'binary');
-    return hash('sha256', this.#outer, 'hex');
+    return hash('sha256', this.#outer, out);
   }
 }

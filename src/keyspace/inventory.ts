@@ -1,3 +1,5 @@
+import { TokenTable } from './token-table.js';
+
 /**
  * The live token inventory: per kind, fingerprint -> expiry and write time. Updated by keyspace
  * events and made to equal Redis by reconciliation after every blind spot.
@@ -20,24 +22,37 @@ export interface ReconcileChange {
   due: number | null;
 }
 
+/**
+ * What SCAN found, per kind: fingerprint digest (Fingerprinter.digestLatin1, the inventory's own
+ * key for a fingerprint of the current HMAC key) -> due.
+ */
 export type Snapshot = Map<string, Map<string, number | null>>;
 
+/**
+ * Entries live in a compact per-kind TokenTable (a million tokens in ~100 MB of heap rather
+ * than ~220 MB as objects in a Map); get() and entries() hand out fresh InventoryEntry copies,
+ * so changing one changes nothing here: set(), delete() and claim() do.
+ */
 export class Inventory {
-  readonly #kinds = new Map<string, Map<string, InventoryEntry>>();
+  readonly #kinds = new Map<string, TokenTable>();
   /** Tokens touched by live events per node while that node is being reconciled. */
   readonly #touched = new Map<number, Set<string>>();
 
-  constructor(kinds: readonly string[]) {
-    for (const k of kinds) this.#kinds.set(k, new Map());
+  readonly #prefix: string;
+
+  /** `prefix`: Fingerprinter.prefix, the fingerprints whose digests snapshots carry. */
+  constructor(kinds: readonly string[], prefix: string) {
+    this.#prefix = prefix;
+    for (const k of kinds) this.#kinds.set(k, new TokenTable(prefix));
   }
 
-  #map(kind: string): Map<string, InventoryEntry> {
-    let m = this.#kinds.get(kind);
-    if (!m) {
-      m = new Map();
-      this.#kinds.set(kind, m);
+  #table(kind: string): TokenTable {
+    let t = this.#kinds.get(kind);
+    if (!t) {
+      t = new TokenTable(this.#prefix);
+      this.#kinds.set(kind, t);
     }
-    return m;
+    return t;
   }
 
   get(kind: string, fp: string): InventoryEntry | undefined {
@@ -45,16 +60,13 @@ export class Inventory {
   }
 
   set(kind: string, fp: string, entry: InventoryEntry): void {
-    this.#map(kind).set(fp, entry);
+    this.#table(kind).set(fp, entry.due, entry.written, entry.node);
     this.#touch(entry.node, kind, fp);
   }
 
   delete(kind: string, fp: string, node: number): InventoryEntry | undefined {
     this.#touch(node, kind, fp);
-    const m = this.#kinds.get(kind);
-    const e = m?.get(fp);
-    if (e) m?.delete(fp);
-    return e;
+    return this.#kinds.get(kind)?.delete(fp);
   }
 
   size(kind: string): number {
@@ -63,7 +75,7 @@ export class Inventory {
 
   sizes(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [k, m] of this.#kinds) out[k] = m.size;
+    for (const [k, t] of this.#kinds) out[k] = t.size;
     return out;
   }
 
@@ -72,8 +84,8 @@ export class Inventory {
   }
 
   *entries(kind: string): IterableIterator<[string, InventoryEntry]> {
-    const m = this.#kinds.get(kind);
-    if (m) yield* m.entries();
+    const t = this.#kinds.get(kind);
+    if (t) yield* t.entries();
   }
 
   /** Start tracking live events for `node` so a snapshot does not overwrite newer facts. */
@@ -89,33 +101,47 @@ export class Inventory {
   /**
    * Make the inventory for `node` equal to the SCAN snapshot, except for tokens that live
    * events touched since beginReconcile (those events are newer than what SCAN may have seen).
+   * `report` false (the baseline, whose changes nobody reads) skips building the change list.
    */
-  applySnapshot(node: number, snapshot: Snapshot): ReconcileChange[] {
+  applySnapshot(node: number, snapshot: Snapshot, report = true): ReconcileChange[] {
     const touched = this.#touched.get(node) ?? new Set<string>();
     this.#touched.delete(node);
     const changes: ReconcileChange[] = [];
     for (const kind of new Set([...this.#kinds.keys(), ...snapshot.keys()])) {
-      const live = this.#map(kind);
+      const live = this.#table(kind);
       const seen = snapshot.get(kind) ?? new Map<string, number | null>();
-      for (const [fp, entry] of live) {
-        if (entry.node !== node || seen.has(fp) || touched.has(`${kind}\0${fp}`)) continue;
-        live.delete(fp);
-        changes.push({ kind, fingerprint: fp, change: 'vanished', before: entry, due: entry.due });
+      const gone: string[] = [];
+      for (const [key, n] of live.nodes()) {
+        if (n !== node || seen.has(key) || (touched.size > 0 && touched.has(`${kind}\0${key}`)))
+          continue;
+        gone.push(key);
       }
-      for (const [fp, due] of seen) {
-        if (touched.has(`${kind}\0${fp}`)) continue;
-        const before = live.get(fp);
+      for (const key of gone) {
+        const before = live.deleteKey(key);
+        if (report && before) {
+          const fingerprint = live.fingerprintOf(key);
+          changes.push({ kind, fingerprint, change: 'vanished', before, due: before.due });
+        }
+      }
+      for (const [key, due] of seen) {
+        if (touched.size > 0 && touched.has(`${kind}\0${key}`)) continue;
+        const before = live.getKey(key);
         if (before && before.node !== node) {
           // Cluster failover or slot migration: the same token, now served by this node.
-          live.set(fp, { ...before, node, due });
+          live.setKey(key, due, before.written, node);
           continue;
         }
         if (!before) {
-          live.set(fp, { due, written: 0, node });
-          changes.push({ kind, fingerprint: fp, change: 'appeared', due });
+          live.setKey(key, due, 0, node);
+          if (report) {
+            changes.push({ kind, fingerprint: live.fingerprintOf(key), change: 'appeared', due });
+          }
         } else if (!sameDue(before.due, due)) {
-          live.set(fp, { ...before, due });
-          changes.push({ kind, fingerprint: fp, change: 'ttl_changed', before, due });
+          live.setKey(key, due, before.written, node);
+          if (report) {
+            const fingerprint = live.fingerprintOf(key);
+            changes.push({ kind, fingerprint, change: 'ttl_changed', before, due });
+          }
         }
       }
     }
@@ -127,9 +153,10 @@ export class Inventory {
    * another node: move it without a lifecycle event. True when it was moved.
    */
   claim(kind: string, fp: string, node: number): boolean {
-    const e = this.#kinds.get(kind)?.get(fp);
-    if (!e || e.node === node) return false;
-    e.node = node;
+    const t = this.#kinds.get(kind);
+    const e = t?.get(fp);
+    if (!t || !e || e.node === node) return false;
+    t.set(fp, e.due, e.written, node);
     this.#touch(node, kind, fp);
     return true;
   }
@@ -140,19 +167,18 @@ export class Inventory {
    */
   retireNode(node: number): { kind: string; fingerprint: string; entry: InventoryEntry }[] {
     const out: { kind: string; fingerprint: string; entry: InventoryEntry }[] = [];
-    for (const [kind, m] of this.#kinds) {
-      for (const [fp, e] of m) {
-        if (e.node !== node) continue;
-        m.delete(fp);
-        out.push({ kind, fingerprint: fp, entry: e });
+    for (const [kind, t] of this.#kinds) {
+      for (const [fp, e] of t.entries()) {
+        if (e.node === node) out.push({ kind, fingerprint: fp, entry: e });
       }
     }
+    for (const r of out) this.#kinds.get(r.kind)?.delete(r.fingerprint);
     return out;
   }
 
   #touch(node: number, kind: string, fp: string): void {
     const t = this.#touched.get(node);
-    if (t) t.add(`${kind}\0${fp}`);
+    if (t) t.add(`${kind}\0${this.#table(kind).keyOf(fp)}`);
   }
 }
 

@@ -299,7 +299,7 @@ export class NodeWatcher {
     }
     // Apply every notification that arrived during the SCAN before comparing.
     await this.idle();
-    const changes = o.inventory.applySnapshot(o.nodeIndex, result.snapshot);
+    const changes = o.inventory.applySnapshot(o.nodeIndex, result.snapshot, this.#baselined);
     const end = o.now();
     this.#lastReconcileStart = scanStarted;
     if (!this.#baselined) {

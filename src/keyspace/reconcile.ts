@@ -13,7 +13,8 @@ export interface ScanResult {
 /**
  * Reads every token key of a node with SCAN (binary-safe) and its expiry with PEXPIRETIME
  * (absolute, Redis >= 7.0), so the result compares exactly with what live events recorded. Keys
- * that vanish between SCAN and PEXPIRETIME (-2) are simply not in the snapshot.
+ * that vanish between SCAN and PEXPIRETIME (-2) are simply not in the snapshot. Tokens are keyed
+ * by their fingerprint digest (TokenRules.identify), as the inventory keys them.
  *
  * `expiries` looks up a whole SCAN page in one command (the event applier's EVALSHA, with its
  * pipeline fallback); the next SCAN page is requested before this one is classified, so Redis
@@ -48,11 +49,11 @@ export async function scanSnapshot(
     cursor = next.toString();
     if (cursor !== '0') page = scan(cursor);
     scanned += keys.length;
-    const found: { kind: string; fingerprint: string }[] = [];
+    const found: { kind: string; digest: string }[] = [];
     const lookup: Buffer[] = [];
     for (const key of keys) {
       const c =
-        key.length > options.maxKeyBytes ? undefined : rules.classify(key.toString('latin1'));
+        key.length > options.maxKeyBytes ? undefined : rules.identify(key.toString('latin1'));
       if (!c) {
         unmatched += 1;
         continue;
@@ -63,7 +64,7 @@ export async function scanSnapshot(
     if (found.length === 0) continue;
     const replies = await options.expiries(lookup);
     for (let i = 0; i < found.length; i++) {
-      const f = found[i] as { kind: string; fingerprint: string };
+      const f = found[i] as { kind: string; digest: string };
       const t = replies[i];
       // An unanswered look-up fails the reconciliation (it is retried), never guesses.
       if (typeof t !== 'number' || Number.isNaN(t))
@@ -75,7 +76,7 @@ export async function scanSnapshot(
         m = new Map();
         snapshot.set(f.kind, m);
       }
-      m.set(f.fingerprint, t === -1 ? null : t);
+      m.set(f.digest, t === -1 ? null : t);
     }
   } while (cursor !== '0');
   return { snapshot, scanned, matched, unmatched, durationMs: performance.now() - started };

@@ -48,6 +48,21 @@ export class TokenRules {
     this.kinds = [...new Set(rules.map((r) => r.kind))];
   }
 
+  /**
+   * Kind and digest (Fingerprinter.digestLatin1) of the token a key holds, without key
+   * attributes or fingerprint text: the reconciliation's SCAN path, a million keys at a time.
+   * Same rule, same secret as classify().
+   */
+  identify(key: string): { kind: string; digest: string } | undefined {
+    for (const rule of this.#rules) {
+      const values = rule.template.match(key);
+      if (!values) continue;
+      const secret = rule.primary === undefined ? undefined : values[rule.primary];
+      return { kind: rule.kind, digest: this.#fp.digestLatin1(secret ?? key) };
+    }
+    return undefined;
+  }
+
   classify(key: string): ClassifiedKey | undefined {
     for (const rule of this.#rules) {
       const values = rule.template.match(key);

@@ -36,6 +36,16 @@ describe('Fingerprinter', () => {
     },
   );
 
+  it('digestLatin1 is the digest of ofLatin1, and fingerprintOfDigest turns it back', () => {
+    const f = new Fingerprinter([{ id: 'k1', key: randomBytes(32) }]);
+    for (const v of ['', 'oauth:access:abc', 'x'.repeat(5000)]) {
+      const d = f.digestLatin1(v);
+      expect(d).toHaveLength(32);
+      expect(f.fingerprintOfDigest(d)).toBe(f.ofLatin1(v));
+      expect(f.ofLatin1(v).startsWith(f.prefix)).toBe(true);
+    }
+  });
+
   it('matches() and all() agree with of()', () => {
     const f = new Fingerprinter([
       { id: 'new', key: randomBytes(32) },

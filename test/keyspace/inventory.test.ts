@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { Fingerprinter } from '../../src/audit/fingerprint.js';
+import { Inventory, type Snapshot } from '../../src/keyspace/inventory.js';
+
+const f = new Fingerprinter([{ id: 'k1', key: randomBytes(32) }]);
+const fp = (token: string) => f.ofLatin1(token);
+const digest = (token: string) => f.digestLatin1(token);
+const snapshot = (kind: string, entries: [token: string, due: number | null][]): Snapshot =>
+  new Map([[kind, new Map(entries.map(([t, due]) => [digest(t), due]))]]);
+
+describe('Inventory', () => {
+  it('stores, returns copies, deletes; any fingerprint text round-trips', () => {
+    const inv = new Inventory(['access_token'], f.prefix);
+    const odd = [
+      'plain-test-fingerprint',
+      `${f.prefix}${'AB'.repeat(32)}`, // upper-case hex: kept whole, not folded into the digest
+      `hmac-sha256:old:${'ab'.repeat(32)}`, // another key id
+      '\u0100starts-with-the-marker',
+    ];
+    const all = [fp('t1'), fp('t2'), ...odd];
+    all.forEach((x, i) => inv.set('access_token', x, { due: 1000 + i, written: 5, node: i }));
+    inv.set('access_token', fp('t2'), { due: null, written: 6, node: 1 });
+    expect(inv.size('access_token')).toBe(all.length);
+    expect(inv.get('access_token', fp('t2'))).toEqual({ due: null, written: 6, node: 1 });
+    const copy = inv.get('access_token', fp('t1'));
+    if (copy) copy.node = 99;
+    expect(inv.get('access_token', fp('t1'))?.node).toBe(0);
+    expect(new Map(inv.entries('access_token')).size).toBe(all.length);
+    expect([...inv.entries('access_token')].map(([k]) => k).sort()).toEqual([...all].sort());
+    expect(inv.delete('access_token', odd[1] ?? '', 0)).toMatchObject({ due: 1003 });
+    expect(inv.get('access_token', odd[1] ?? '')).toBeUndefined();
+    expect(inv.get('access_token', `${f.prefix}${'ab'.repeat(32)}`)).toBeUndefined();
+    // A freed slot is reused without leaking the old values.
+    inv.set('access_token', fp('t3'), { due: Number.NaN, written: 7, node: 2 });
+    expect(inv.get('access_token', fp('t3'))).toEqual({ due: Number.NaN, written: 7, node: 2 });
+    expect(inv.sizes()).toEqual({ access_token: all.length });
+  });
+
+  it('grows past its initial capacity', () => {
+    const inv = new Inventory(['s'], f.prefix);
+    for (let i = 0; i < 5000; i++) inv.set('s', fp(`t${i}`), { due: i, written: i, node: 0 });
+    for (let i = 0; i < 5000; i += 999) expect(inv.get('s', fp(`t${i}`))?.due).toBe(i);
+    expect(inv.size('s')).toBe(5000);
+  });
+
+  it('applySnapshot reports appeared, vanished and ttl_changed for its node only', () => {
+    const inv = new Inventory(['a'], f.prefix);
+    inv.set('a', fp('keep'), { due: 10, written: 1, node: 0 });
+    inv.set('a', fp('gone'), { due: 20, written: 2, node: 0 });
+    inv.set('a', fp('ttl'), { due: 30, written: 3, node: 0 });
+    inv.set('a', fp('other-node'), { due: 40, written: 4, node: 1 });
+    inv.beginReconcile(0);
+    const changes = inv.applySnapshot(
+      0,
+      snapshot('a', [
+        ['keep', 10],
+        ['ttl', 31],
+        ['new', null],
+      ]),
+    );
+    const byChange = Object.fromEntries(changes.map((c) => [c.change, c]));
+    expect(changes).toHaveLength(3);
+    expect(byChange.vanished).toMatchObject({ fingerprint: fp('gone'), due: 20 });
+    expect(byChange.ttl_changed).toMatchObject({ fingerprint: fp('ttl'), due: 31 });
+    expect(byChange.ttl_changed?.before).toEqual({ due: 30, written: 3, node: 0 });
+    expect(byChange.appeared).toMatchObject({ fingerprint: fp('new'), due: null });
+    expect(inv.get('a', fp('other-node'))?.node).toBe(1);
+    expect(inv.get('a', fp('ttl'))).toEqual({ due: 31, written: 3, node: 0 });
+    expect(inv.get('a', fp('new'))).toEqual({ due: null, written: 0, node: 0 });
+    expect(inv.get('a', fp('gone'))).toBeUndefined();
+  });
+
+  it('applySnapshot leaves tokens live events touched during the SCAN alone', () => {
+    const inv = new Inventory(['a'], f.prefix);
+    inv.set('a', fp('deleted-live'), { due: 1, written: 1, node: 0 });
+    inv.beginReconcile(0);
+    inv.delete('a', fp('deleted-live'), 0); // after SCAN saw it
+    inv.set('a', fp('written-live'), { due: 99, written: 9, node: 0 }); // after SCAN missed it
+    const changes = inv.applySnapshot(0, snapshot('a', [['deleted-live', 1]]));
+    expect(changes).toEqual([]);
+    expect(inv.get('a', fp('deleted-live'))).toBeUndefined();
+    expect(inv.get('a', fp('written-live'))).toEqual({ due: 99, written: 9, node: 0 });
+  });
+
+  it('a token now served by another node moves without a lifecycle change', () => {
+    const inv = new Inventory(['a'], f.prefix);
+    inv.set('a', fp('moved'), { due: 5, written: 2, node: 0 });
+    inv.beginReconcile(1);
+    expect(inv.applySnapshot(1, snapshot('a', [['moved', 6]]))).toEqual([]);
+    expect(inv.get('a', fp('moved'))).toEqual({ due: 6, written: 2, node: 1 });
+    expect(inv.claim('a', fp('moved'), 2)).toBe(true);
+    expect(inv.claim('a', fp('moved'), 2)).toBe(false);
+    expect(inv.retireNode(2)).toEqual([
+      { kind: 'a', fingerprint: fp('moved'), entry: { due: 6, written: 2, node: 2 } },
+    ]);
+    expect(inv.size('a')).toBe(0);
+  });
+
+  it('the baseline (report false) fills the inventory without building a change list', () => {
+    const inv = new Inventory(['a'], f.prefix);
+    inv.beginReconcile(0);
+    const snap = snapshot('a', [
+      ['x', 1],
+      ['y', 2],
+    ]);
+    expect(inv.applySnapshot(0, snap, false)).toEqual([]);
+    expect(inv.size('a')).toBe(2);
+    expect(inv.get('a', fp('y'))?.due).toBe(2);
+  });
+});
