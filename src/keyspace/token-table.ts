@@ -1,6 +1,7 @@
 import type { InventoryEntry } from './inventory.js';
 
-const HEX64_TAIL = /[0-9a-f]{64}$/;
+/** Sticky: matches at lastIndex only (an unanchored /…$/ would retry at every position). */
+const HEX64_AT = /[0-9a-f]{64}/y;
 /** Marks a key that holds a whole fingerprint string (never a latin1 digest, whose chars are < 256). */
 const WHOLE = '\u0100';
 const NO_TTL = -1;
@@ -108,9 +109,12 @@ export class TokenTable {
   /** The table's key for a fingerprint (pass it to the *Key methods to convert only once). */
   keyOf(fp: string): string {
     const p = this.#prefix;
-    if (fp.length === p.length + 64 && fp.startsWith(p) && HEX64_TAIL.test(fp)) {
-      this.#scratch.write(fp.slice(p.length), 'hex');
-      return this.#scratch.toString('latin1');
+    if (fp.length === p.length + 64 && fp.startsWith(p)) {
+      HEX64_AT.lastIndex = p.length;
+      if (HEX64_AT.test(fp)) {
+        this.#scratch.write(fp.slice(p.length), 'hex');
+        return this.#scratch.toString('latin1');
+      }
     }
     return WHOLE + fp;
   }
