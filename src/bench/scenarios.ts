@@ -10,6 +10,12 @@ import { verifyLedger } from '../audit/verify.js';
 import { parseConfig } from '../config/load.js';
 import { createLogger } from '../logger.js';
 import { startBenchRedis, setLoad } from './bench-redis.js';
+import {
+  BENCH_FINGERPRINT,
+  benchRecordAttrs,
+  ledgerCeilings,
+  type LedgerCeilings,
+} from './ledger-ceilings.js';
 import { percentile, round } from './stats.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -305,11 +311,18 @@ export interface LedgerResult {
   records: number;
   appendPerSec: number;
   verifyPerSec: number;
+  verifyThreads: number;
   verifyOk: boolean;
+  /** The raw ceilings measured in the same run (ledger-ceilings.ts). */
+  ceilings: LedgerCeilings;
 }
 
-/** Scenario 6: the ledger alone: append with hashing and checkpoints, then verify. */
+/**
+ * Scenario 6: the ledger alone: append with hashing (batches of 1000, synchronous=FULL), then
+ * verify; and, in the same run, the ceilings it is compared with.
+ */
 export async function ledgerAppendVerify(records: number): Promise<LedgerResult> {
+  const ceilings = ledgerCeilings(records, 1000);
   const dir = mkdtempSync(join(tmpdir(), 'tw-bench-ledger-'));
   const path = join(dir, 'audit.db');
   const ledger = new Ledger({
@@ -320,21 +333,15 @@ export async function ledgerAppendVerify(records: number): Promise<LedgerResult>
     hmacKeyIds: ['k1'],
   });
   const started = performance.now();
-  const fp = `hmac-sha256:k1:${'ab'.repeat(32)}`;
   for (let i = 0; i < records; i++) {
+    const now = Date.now();
     ledger.append({
-      time: Date.now(),
+      time: now,
       source: 'redis',
       type: 'token.written',
       kind: 'access_token',
-      fingerprint: fp,
-      attrs: {
-        node: '127.0.0.1:6379',
-        db: 0,
-        redisEvent: 'set',
-        ttlMs: 3_600_000,
-        dueAt: Date.now() + 3_600_000,
-      },
+      fingerprint: BENCH_FINGERPRINT,
+      attrs: benchRecordAttrs(now),
     });
     if (i % 1000 === 999) ledger.flush();
   }
@@ -347,6 +354,8 @@ export async function ledgerAppendVerify(records: number): Promise<LedgerResult>
     records,
     appendPerSec: round(records / appendSecs),
     verifyPerSec: round(v.stats.recordsPerSecond),
+    verifyThreads: v.stats.threads,
     verifyOk: v.problems.length === 0,
+    ceilings,
   };
 }

@@ -1,0 +1,122 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  canonicalJson,
+  canonicalRecord,
+  chainHashHex,
+  leafHashHex,
+  ZERO_HASH,
+} from '../audit/canonical.js';
+import { openLedgerFile } from '../audit/ledger-file.js';
+import { insertSql, ROWS_PER_INSERT } from '../audit/row-writer.js';
+import { round } from './stats.js';
+
+/** The record scenario 6 appends, as the keyspace writes it for a SET EX. */
+export function benchRecordAttrs(now: number): Record<string, unknown> {
+  return {
+    node: '127.0.0.1:6379',
+    db: 0,
+    redisEvent: 'set',
+    ttlMs: 3_600_000,
+    dueAt: now + 3_600_000,
+  };
+}
+
+export const BENCH_FINGERPRINT = `hmac-sha256:k1:${'ab'.repeat(32)}`;
+
+export interface LedgerCeilings {
+  /** INSERTs alone: same schema (indexes, seq trigger), statements, batches and fsync; no encoding or hashing. */
+  insertPerSec: number;
+  /** Encoding and both hashes alone (what RowWriter.add does before the INSERT), one core. */
+  hashPerSec: number;
+  /** The two together on one thread: 1 / (1/insert + 1/hash), what a serial writer can reach. */
+  serialPerSec: number;
+  /** Verification's hashing alone (leaf and chain from the canonical text), one core. */
+  verifyHashPerSec: number;
+}
+
+/**
+ * The raw ceilings scenario 6 is measured against, in the same run: what SQLite with the
+ * ledger's schema accepts when nothing is encoded or hashed, and what encoding plus hashing
+ * cost when nothing is inserted.
+ */
+export function ledgerCeilings(records: number, batch: number): LedgerCeilings {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-bench-ceiling-'));
+  const db = openLedgerFile(join(dir, 'audit.db'));
+  const many = db.prepare(insertSql(ROWS_PER_INSERT));
+  const one = db.prepare(insertSql(1));
+  const attrs = canonicalJson(benchRecordAttrs(Date.now()));
+  const leaf = 'cd'.repeat(32);
+  const chain = 'ef'.repeat(32);
+  let seq = 0;
+  const row = (): unknown[] => {
+    seq += 1;
+    return [
+      seq,
+      Date.now(),
+      'redis',
+      'token.written',
+      'access_token',
+      BENCH_FINGERPRINT,
+      attrs,
+      leaf,
+      chain,
+    ];
+  };
+  const commit = db.transaction((n: number) => {
+    let i = 0;
+    for (; i + ROWS_PER_INSERT <= n; i += ROWS_PER_INSERT) {
+      const args: unknown[] = [];
+      for (let j = 0; j < ROWS_PER_INSERT; j++) args.push(...row());
+      many.run(...args);
+    }
+    for (; i < n; i++) one.run(...row());
+  });
+  let started = performance.now();
+  for (let done = 0; done < records; done += batch) commit(Math.min(batch, records - done));
+  const insertPerSec = records / ((performance.now() - started) / 1000);
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+
+  const hashed = Math.min(records, 300_000);
+  let prev = ZERO_HASH.toString('hex');
+  started = performance.now();
+  for (let s = 1; s <= hashed; s++) {
+    const now = Date.now();
+    const a = canonicalJson(benchRecordAttrs(now));
+    const l = leafHashHex(
+      canonicalRecord({
+        seq: s,
+        time: now,
+        source: 'redis',
+        type: 'token.written',
+        kind: 'access_token',
+        fingerprint: BENCH_FINGERPRINT,
+        attrs: a,
+      }),
+    );
+    prev = chainHashHex(prev, l);
+  }
+  const hashPerSec = hashed / ((performance.now() - started) / 1000);
+
+  const canon = canonicalRecord({
+    seq: 123_456,
+    time: Date.now(),
+    source: 'redis',
+    type: 'token.written',
+    kind: 'access_token',
+    fingerprint: BENCH_FINGERPRINT,
+    attrs,
+  });
+  started = performance.now();
+  for (let s = 1; s <= hashed; s++) prev = chainHashHex(prev, leafHashHex(canon));
+  const verifyHashPerSec = hashed / ((performance.now() - started) / 1000);
+
+  return {
+    insertPerSec: round(insertPerSec),
+    hashPerSec: round(hashPerSec),
+    serialPerSec: round(1 / (1 / insertPerSec + 1 / hashPerSec)),
+    verifyHashPerSec: round(verifyHashPerSec),
+  };
+}
