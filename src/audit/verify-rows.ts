@@ -38,6 +38,8 @@ const REORDER_WINDOW = 256;
 const REORDER_SEARCHES = 100;
 
 const V = LEDGER_FORMAT_VERSION;
+/** Rows per all(): the scan pages by seq (keyset), so a far-off seq costs one query, not one per 4096 seqs. */
+const CHUNK = 4096;
 
 /**
  * One text column per row: HEX(leaf) || HEX(chain) || NUL || canonical bytes, built by SQLite.
@@ -52,18 +54,25 @@ const V = LEDGER_FORMAT_VERSION;
  * between columns (from type into attrs, say) cannot concatenate to the bytes that were hashed.
  * Should SQLite ever escape some character differently, the row only fails the fast path: every
  * mismatch is re-checked field by field on the JS path before it is reported. Hex comes out in
- * upper case (lower() costs more in SQL than toLowerCase() in JS). Rows whose leaf or chain is
- * not 32 bytes come back as `!hex(leaf)!hex(chain)`.
+ * upper case (lower() costs more in SQL than toLowerCase() in JS).
+ *
+ * The table is STRICT, but whoever edits the file can rebuild it without: a `time` stored as
+ * text could carry `1000,"S",...` and shift every later field along while concatenating to the
+ * very bytes that were hashed (json_quote only protects the quoted fields). So a row takes the
+ * fast path only when every column has its declared type; otherwise, like a leaf or chain that
+ * is not 32 bytes, it comes back as `!hex(leaf)!hex(chain)` and is reported as modified.
  */
+const TYPED = `typeof(time) = 'integer' AND typeof(source) = 'text' AND typeof(type) = 'text'
+  AND typeof(kind) IN ('text', 'null') AND typeof(fingerprint) IN ('text', 'null')
+  AND typeof(attrs) = 'text'`;
 const ROWS_SQL = `SELECT seq, time,
-  iif(length(leaf) = 32 AND length(chain) = 32,
+  iif(length(leaf) = 32 AND length(chain) = 32 AND ${TYPED},
     concat(hex(leaf), hex(chain), char(0), '[${V},', seq, ',', time, ',', json_quote(source), ',',
       json_quote(type), ',', json_quote(kind), ',', json_quote(fingerprint), ',', attrs, ']'),
     concat('!', lower(hex(leaf)), '!', lower(hex(chain))))
-FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq`;
+FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ${CHUNK}`;
 
 const HEX64 = /^[0-9a-f]{64}$/;
-const CHUNK = 4096;
 
 interface Deferred {
   seq: number;
@@ -141,10 +150,11 @@ export function verifyRange(task: RangeTask, open?: Database.Database): RangeRes
     let ci = 0;
     const deferred: Deferred[] = [];
     const stmt = db.prepare(ROWS_SQL).raw(true);
-    // CHUNK seqs per all(): cheaper per row than iterate(), which crosses into native code once
+    // CHUNK rows per all(): cheaper per row than iterate(), which crosses into native code once
     // per row, while memory stays bounded by the chunk.
-    for (let a = task.from; a <= task.to; a += CHUNK) {
-      const rows = stmt.all(a, Math.min(task.to, a + CHUNK - 1)) as [number, number, string][];
+    for (let from = task.from; from <= task.to;) {
+      const rows = stmt.all(from, task.to) as [number, unknown, string][];
+      from = rows.length < CHUNK ? Infinity : (rows[rows.length - 1]?.[0] ?? Infinity) + 1;
       for (const [seq, time, s] of rows) {
         r.rows += 1;
         if (seq < expect) {
@@ -164,18 +174,22 @@ export function verifyRange(task: RangeTask, open?: Database.Database): RangeRes
           prevChain = null;
         }
         expect = seq + 1;
-        if (prevTime !== undefined && time < prevTime - task.clockToleranceMs) {
-          r.regressions += 1;
-          if (r.regressionSeqs.length < 10) r.regressionSeqs.push(seq);
+        if (typeof time === 'number') {
+          if (prevTime !== undefined && time < prevTime - task.clockToleranceMs) {
+            r.regressions += 1;
+            if (r.regressionSeqs.length < 10) r.regressionSeqs.push(seq);
+          }
+          prevTime = time;
         }
-        prevTime = time;
         if (s.charCodeAt(0) === 33 /* ! */) {
-          // Only a leaf or chain that is not 32 bytes leaves the fast path.
-          const c = s.split('!')[2] ?? '';
+          const [, l = '', c = ''] = s.split('!');
+          const sized = HEX64.test(l) && HEX64.test(c);
           problem({
             class: 'modified',
             seq,
-            detail: `record ${seq}: leaf or chain is not 32 bytes`,
+            detail: sized
+              ? `record ${seq}: a column holds a value of the wrong type (the table was rebuilt without STRICT)`
+              : `record ${seq}: leaf or chain is not 32 bytes`,
           });
           prevChain = HEX64.test(c) ? c : null;
           continue;

@@ -87,6 +87,69 @@ describe('verify: the attack and fault table (audit-integrity.md)', () => {
     expect(r.problems).toEqual([expect.objectContaining({ class: 'modified', seq })]);
   });
 
+  it('a table rebuilt without STRICT, time stored as text that shifts every field along → modified', async () => {
+    // The tampered row concatenates to exactly the bytes that were hashed: only the column
+    // types give it away.
+    const dir = tempDir();
+    const { ledger, checkpointer, clock } = openLedger(dir);
+    const attrs = { k: ['a', 'b', 'c', null, 'd', { z: 1 }] };
+    ledger.append({ time: 1000, source: 'admin', type: 'x.y', fingerprint: 'F', attrs });
+    appendRecords(ledger, clock, 5);
+    checkpointer.close();
+    ledger.close();
+    const dbPath = join(dir, 'audit.db');
+    const ro = new Database(dbPath, { readonly: true });
+    const { seq } = ro.prepare("SELECT seq FROM records WHERE type = 'x.y'").get() as {
+      seq: number;
+    };
+    ro.close();
+    tamper(dbPath, (db) => {
+      db.exec(`CREATE TABLE loose (seq INTEGER PRIMARY KEY, time, source, type, kind, fingerprint,
+                 attrs, leaf, chain);
+               INSERT INTO loose SELECT * FROM records;
+               DROP TABLE records;
+               ALTER TABLE loose RENAME TO records;`);
+      db.prepare(
+        `UPDATE records SET time = ?, source = 'b', type = 'c', kind = NULL, fingerprint = 'd',
+           attrs = '{"z":1}]}' WHERE seq = ?`,
+      ).run('1000,"admin","x.y",null,"F",{"k":["a"', seq);
+      const raw = db
+        .prepare(
+          `SELECT concat('[1,', seq, ',', time, ',', json_quote(source), ',', json_quote(type), ',',
+             json_quote(kind), ',', json_quote(fingerprint), ',', attrs, ']') AS c
+           FROM records WHERE seq = ?`,
+        )
+        .get(seq) as { c: string };
+      expect(raw.c).toBe(
+        `[1,${seq},1000,"admin","x.y",null,"F",{"k":["a","b","c",null,"d",{"z":1}]}]`,
+      );
+    });
+    const r = await verifyLedger({
+      dbPath,
+      checkpointLog: join(dir, 'checkpoints.jsonl'),
+      trusted: [loadTrustedKey(join(dir, 'signing.pub'))],
+    });
+    expect(r.problems).toEqual([
+      expect.objectContaining({ class: 'modified', seq, detail: expect.stringMatching(/type/) }),
+    ]);
+  });
+
+  it('a row moved to a far-off seq is found in one pass (the scan pages by row, not by seq)', async () => {
+    const b = buildLedger(50);
+    const far = 10_000_000_000_000;
+    tamper(b.dbPath, (db) => {
+      db.prepare(
+        'INSERT INTO records SELECT ?, time, source, type, kind, fingerprint, attrs, leaf, chain FROM records WHERE seq = 7',
+      ).run(far);
+    });
+    const started = performance.now();
+    const r = await verifyBuilt(b, { threads: 1 });
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(r.problems).toEqual(
+      expect.arrayContaining([expect.objectContaining({ class: 'missing', toSeq: far - 1 })]),
+    );
+  });
+
   it('the UPDATE trigger rejects the edit in the first place', () => {
     const b = buildLedger(10);
     const db = new Database(b.dbPath);
