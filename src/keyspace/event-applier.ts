@@ -40,6 +40,9 @@ const NOT_A_TOKEN: ClassifiedKey = { kind: '', fingerprint: '', keyAttrs: {} };
  * parse, not 10 000. Keys travel as ARGV, and `allow-cross-slot-keys` lets a Cluster node answer
  * for all of its own keys. Read-only.
  */
+/** Keys per EVALSHA of the expiry script. */
+const EXPIRY_CHUNK = 1000;
+
 const EXPIRY_SCRIPT = `#!lua flags=no-writes,allow-cross-slot-keys
 local r = {}
 for i, k in ipairs(ARGV) do r[i] = redis.call('PEXPIRETIME', k) end
@@ -174,10 +177,21 @@ export class KeyEventApplier {
   }
 
   /**
-   * PEXPIRETIME of every key in one EVALSHA (also the reconciliation's SCAN pages); falls back to
-   * a PEXPIRETIME pipeline where scripts are not allowed, with NaN for a key whose reply failed.
+   * PEXPIRETIME of every key, one EVALSHA per EXPIRY_CHUNK keys (also the reconciliation's SCAN
+   * pages); falls back to a PEXPIRETIME pipeline where scripts are not allowed, with NaN for a
+   * key whose reply failed. Chunks keep each script call short (a script blocks Redis while it
+   * runs) and its argument list far from V8's limits; ioredis pipelines them on one connection.
    */
   async expiries(keys: Buffer[]): Promise<number[]> {
+    if (keys.length <= EXPIRY_CHUNK) return this.#expiryChunk(keys);
+    const parts: Promise<number[]>[] = [];
+    for (let i = 0; i < keys.length; i += EXPIRY_CHUNK) {
+      parts.push(this.#expiryChunk(keys.slice(i, i + EXPIRY_CHUNK)));
+    }
+    return (await Promise.all(parts)).flat();
+  }
+
+  async #expiryChunk(keys: Buffer[]): Promise<number[]> {
     const c = this.#o.commands;
     if (this.#scriptOk !== false) {
       try {

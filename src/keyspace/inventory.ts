@@ -1,4 +1,4 @@
-import { TokenTable } from './token-table.js';
+import { TokenTable, tokenKey } from './token-table.js';
 
 /**
  * The live token inventory: per kind, fingerprint -> expiry and write time. Updated by keyspace
@@ -168,17 +168,19 @@ export class Inventory {
   retireNode(node: number): { kind: string; fingerprint: string; entry: InventoryEntry }[] {
     const out: { kind: string; fingerprint: string; entry: InventoryEntry }[] = [];
     for (const [kind, t] of this.#kinds) {
-      for (const [fp, e] of t.entries()) {
-        if (e.node === node) out.push({ kind, fingerprint: fp, entry: e });
+      const keys: string[] = [];
+      for (const [key, n] of t.nodes()) if (n === node) keys.push(key);
+      for (const key of keys) {
+        const entry = t.deleteKey(key);
+        if (entry) out.push({ kind, fingerprint: t.fingerprintOf(key), entry });
       }
     }
-    for (const r of out) this.#kinds.get(r.kind)?.delete(r.fingerprint);
     return out;
   }
 
   #touch(node: number, kind: string, fp: string): void {
     const t = this.#touched.get(node);
-    if (t) t.add(`${kind}\0${this.#table(kind).keyOf(fp)}`);
+    if (t) t.add(`${kind}\0${tokenKey(this.#prefix, fp)}`);
   }
 }
 

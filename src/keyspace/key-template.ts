@@ -73,7 +73,8 @@ export class KeyTemplate {
     if (key.length < tail.length || !key.endsWith(tail)) return undefined;
     const end = key.length - tail.length;
     let pos = 0;
-    const out: Record<string, string> = {};
+    // No prototype: a placeholder named __proto__ (or toString) must read back its own value.
+    const out = Object.create(null) as Record<string, string>;
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i] as TemplatePart;
       if (!key.startsWith(part.literal, pos)) return undefined;

@@ -67,7 +67,7 @@ export class TokenRules {
     for (const rule of this.#rules) {
       const values = rule.template.match(key);
       if (!values) continue;
-      const keyAttrs: Record<string, string> = {};
+      const keyAttrs = Object.create(null) as Record<string, string>;
       let fingerprint: string | undefined;
       for (const [name, value] of Object.entries(values)) {
         if (rule.secret.has(name)) {

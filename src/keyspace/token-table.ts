@@ -17,7 +17,6 @@ const INITIAL = 1024;
 export class TokenTable {
   readonly #slots = new Map<string, number>();
   readonly #free: number[] = [];
-  readonly #scratch = Buffer.alloc(32);
   readonly #prefix: string;
   #next = 0;
   #due = new Float64Array(INITIAL);
@@ -108,19 +107,28 @@ export class TokenTable {
 
   /** The table's key for a fingerprint (pass it to the *Key methods to convert only once). */
   keyOf(fp: string): string {
-    const p = this.#prefix;
-    if (fp.length === p.length + 64 && fp.startsWith(p)) {
-      HEX64_AT.lastIndex = p.length;
-      if (HEX64_AT.test(fp)) {
-        this.#scratch.write(fp.slice(p.length), 'hex');
-        return this.#scratch.toString('latin1');
-      }
-    }
-    return WHOLE + fp;
+    return tokenKey(this.#prefix, fp);
   }
 
   fingerprintOf(key: string): string {
     if (key.startsWith(WHOLE)) return key.slice(1);
     return `${this.#prefix}${Buffer.from(key, 'latin1').toString('hex')}`;
   }
+}
+
+const scratch = Buffer.alloc(32);
+
+/**
+ * The key a TokenTable under `prefix` stores `fp` by: a standard fingerprint of that key id as
+ * its 32 digest bytes (latin1), anything else whole behind a marker no digest starts with.
+ */
+export function tokenKey(prefix: string, fp: string): string {
+  if (fp.length === prefix.length + 64 && fp.startsWith(prefix)) {
+    HEX64_AT.lastIndex = prefix.length;
+    if (HEX64_AT.test(fp)) {
+      scratch.write(fp.slice(prefix.length), 'hex');
+      return scratch.toString('latin1');
+    }
+  }
+  return WHOLE + fp;
 }

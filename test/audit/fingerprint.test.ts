@@ -10,6 +10,8 @@ const VALUES = [
   'x'.repeat(1365),
   'x'.repeat(1366), // past the scratch buffer as UTF-8: the createHmac path
   'é'.repeat(3000),
+  'y'.repeat(4096), // latin1: exactly the scratch buffer
+  'y'.repeat(4097), // latin1: the createHmac path
   String.fromCharCode(...Array.from({ length: 256 }, (_, i) => i)),
 ];
 

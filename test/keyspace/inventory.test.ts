@@ -83,6 +83,35 @@ describe('Inventory', () => {
     expect(inv.get('a', fp('written-live'))).toEqual({ due: 99, written: 9, node: 0 });
   });
 
+  it('applySnapshot honours claim() during the SCAN and keeps fingerprints of other key ids', () => {
+    const inv = new Inventory(['a'], f.prefix);
+    const foreign = `hmac-sha256:old:${'cd'.repeat(32)}`;
+    inv.set('a', foreign, { due: 5, written: 1, node: 0 });
+    inv.set('a', fp('migrating'), { due: 6, written: 2, node: 1 });
+    inv.beginReconcile(0);
+    // RESTORE on node 0 while it is being scanned: the move is newer than the SCAN.
+    expect(inv.claim('a', fp('migrating'), 0)).toBe(true);
+    const changes = inv.applySnapshot(0, snapshot('a', []));
+    expect(changes).toEqual([
+      {
+        kind: 'a',
+        fingerprint: foreign,
+        change: 'vanished',
+        before: { due: 5, written: 1, node: 0 },
+        due: 5,
+      },
+    ]);
+    expect(inv.get('a', fp('migrating'))).toEqual({ due: 6, written: 2, node: 0 });
+    expect(inv.kinds()).toEqual(['a']);
+  });
+
+  it('touching a kind it has no table for during a reconciliation creates none', () => {
+    const inv = new Inventory(['a'], f.prefix);
+    inv.beginReconcile(0);
+    inv.delete('unknown', fp('x'), 0);
+    expect(inv.kinds()).toEqual(['a']);
+  });
+
   it('a token now served by another node moves without a lifecycle change', () => {
     const inv = new Inventory(['a'], f.prefix);
     inv.set('a', fp('moved'), { due: 5, written: 2, node: 0 });

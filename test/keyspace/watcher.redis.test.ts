@@ -236,6 +236,24 @@ for (const m of ['default', 'acl'] as const)
       expect(h.app.inventory.sizes()).toMatchObject({ access_token: 2, session: 1 });
     });
 
+    it('baselines SCAN pages larger than one expiry script call, with every expiry exact', async () => {
+      const c = redis.client();
+      const p = c.pipeline();
+      for (let i = 0; i < 3500; i++) {
+        if (i % 3 === 0) p.set(`oauth:access:big${i}`, 'v');
+        else p.set(`oauth:access:big${i}`, 'v', 'PX', 600_000 + i);
+      }
+      await p.exec();
+      h = startApp(redis.url, { redis: [...aclLines(), 'scanCount: 5000'] });
+      await h.app.whenReady();
+      expect(h.app.inventory.size('access_token')).toBe(3500);
+      for (const i of [0, 1, 999, 1000, 1001, 2500, 3499]) {
+        const due = await c.pexpiretime(`oauth:access:big${i}`);
+        const entry = h.app.inventory.get('access_token', h.app.fingerprinter.ofLatin1(`big${i}`));
+        expect(entry?.due).toBe(due === -1 ? null : due);
+      }
+    });
+
     it('fingerprints multi-placeholder templates and keeps non-secret attributes', async () => {
       const { h, c } = await ready();
       await c.set('tenant:acme:rt:secretRT', 'v', 'EX', 60);
