@@ -5,11 +5,15 @@ const HEX64_AT = /[0-9a-f]{64}/y;
 /** Marks a key that holds a whole fingerprint string (never a latin1 digest, whose chars are < 256). */
 const WHOLE = '\u0100';
 const NO_TTL = -1;
-const INITIAL = 1024;
+/** Slots per page of the columns (64 KiB of doubles): growth adds a page, never copies. */
+const PAGE_BITS = 13;
+const PAGE = 1 << PAGE_BITS;
+const MASK = PAGE - 1;
 
 /**
  * One kind's live tokens in columns: fingerprint -> slot in a Map, and due / written / node in
- * typed arrays indexed by slot (freed slots are reused). A standard fingerprint
+ * paged typed arrays indexed by slot (freed slots are reused; growing adds a page rather than
+ * copying into arrays twice the size, which left the old ones as RSS after a big baseline). A standard fingerprint
  * (`hmac-sha256:<keyId>:<64 hex>`) is keyed by its 32 digest bytes as a latin1 string; with the
  * key id prefix stored once, that is ~48 bytes of string per token instead of ~96, and no
  * object per token. Anything else is kept whole.
@@ -19,9 +23,9 @@ export class TokenTable {
   readonly #free: number[] = [];
   readonly #prefix: string;
   #next = 0;
-  #due = new Float64Array(INITIAL);
-  #written = new Float64Array(INITIAL);
-  #node = new Int32Array(INITIAL);
+  readonly #due: Float64Array[] = [];
+  readonly #written: Float64Array[] = [];
+  readonly #node: Int32Array[] = [];
 
   /** `prefix`: Fingerprinter.prefix; fingerprints under other key ids are kept whole. */
   constructor(prefix: string) {
@@ -51,9 +55,11 @@ export class TokenTable {
       slot = this.#free.pop() ?? this.#grow();
       this.#slots.set(key, slot);
     }
-    this.#due[slot] = due === null ? NO_TTL : due;
-    this.#written[slot] = written;
-    this.#node[slot] = node;
+    const page = slot >>> PAGE_BITS;
+    const i = slot & MASK;
+    (this.#due[page] as Float64Array)[i] = due === null ? NO_TTL : due;
+    (this.#written[page] as Float64Array)[i] = written;
+    (this.#node[page] as Int32Array)[i] = node;
   }
 
   /** Removes the token; returns what it held. */
@@ -76,31 +82,28 @@ export class TokenTable {
 
   /** Node of every token by key, without building fingerprints or entries (reconciliation). */
   *nodes(): IterableIterator<[key: string, node: number]> {
-    for (const [key, slot] of this.#slots) yield [key, this.#node[slot] ?? 0];
+    for (const [key, slot] of this.#slots) {
+      yield [key, this.#node[slot >>> PAGE_BITS]?.[slot & MASK] ?? 0];
+    }
   }
 
   #entry(slot: number): InventoryEntry {
-    const due = this.#due[slot] ?? Number.NaN;
+    const page = slot >>> PAGE_BITS;
+    const i = slot & MASK;
+    const due = this.#due[page]?.[i] ?? Number.NaN;
     return {
       due: due === NO_TTL ? null : due,
-      written: this.#written[slot] ?? 0,
-      node: this.#node[slot] ?? 0,
+      written: this.#written[page]?.[i] ?? 0,
+      node: this.#node[page]?.[i] ?? 0,
     };
   }
 
   #grow(): number {
     const slot = this.#next++;
-    if (slot >= this.#due.length) {
-      const n = this.#due.length * 2;
-      const due = new Float64Array(n);
-      due.set(this.#due);
-      this.#due = due;
-      const written = new Float64Array(n);
-      written.set(this.#written);
-      this.#written = written;
-      const node = new Int32Array(n);
-      node.set(this.#node);
-      this.#node = node;
+    if (slot >>> PAGE_BITS >= this.#due.length) {
+      this.#due.push(new Float64Array(PAGE));
+      this.#written.push(new Float64Array(PAGE));
+      this.#node.push(new Int32Array(PAGE));
     }
     return slot;
   }

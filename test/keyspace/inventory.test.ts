@@ -37,11 +37,11 @@ describe('Inventory', () => {
     expect(inv.sizes()).toEqual({ access_token: all.length });
   });
 
-  it('grows past its initial capacity', () => {
+  it('grows over several column pages', () => {
     const inv = new Inventory(['s'], f.prefix);
-    for (let i = 0; i < 5000; i++) inv.set('s', fp(`t${i}`), { due: i, written: i, node: 0 });
-    for (let i = 0; i < 5000; i += 999) expect(inv.get('s', fp(`t${i}`))?.due).toBe(i);
-    expect(inv.size('s')).toBe(5000);
+    for (let i = 0; i < 20_000; i++) inv.set('s', fp(`t${i}`), { due: i, written: i, node: 0 });
+    for (let i = 0; i < 20_000; i += 999) expect(inv.get('s', fp(`t${i}`))?.due).toBe(i);
+    expect(inv.size('s')).toBe(20_000);
   });
 
   it('applySnapshot reports appeared, vanished and ttl_changed for its node only', () => {
