@@ -12,6 +12,7 @@ import {
 } from '../../src/audit/canonical.js';
 import { Checkpointer } from '../../src/audit/checkpointer.js';
 import { Ledger } from '../../src/audit/ledger.js';
+import type { AuditInput } from '../../src/audit/record.js';
 import {
   loadTrustedKey,
   resolveSigningKey,
@@ -59,6 +60,8 @@ export interface OpenOptions {
   checkpointEvery?: number;
   batchSize?: number;
   clock?: FakeClock;
+  /** Records appended right after genesis, before the generated ones (buildLedger). */
+  first?: readonly AuditInput[];
 }
 
 /** A Ledger + Checkpointer on `dir` (generated key and log beside the database). */
@@ -111,6 +114,7 @@ export function appendRecords(ledger: Ledger, clock: FakeClock, count: number, f
 export function buildLedger(records = 200, opts: OpenOptions = {}): Built {
   const dir = tempDir();
   const { ledger, checkpointer, key, clock } = openLedger(dir, opts);
+  for (const input of opts.first ?? []) ledger.append(input);
   appendRecords(ledger, clock, records);
   checkpointer.close();
   ledger.close();

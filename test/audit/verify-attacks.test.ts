@@ -36,6 +36,16 @@ function seqOf(dbPath: string, marker: string): number {
   }
 }
 
+/** Seq of the (single) record of `type`. */
+function seqOfType(dbPath: string, type: string): number {
+  const db = new Database(dbPath, { readonly: true });
+  try {
+    return (db.prepare('SELECT seq FROM records WHERE type = ?').get(type) as { seq: number }).seq;
+  } finally {
+    db.close();
+  }
+}
+
 function logLines(path: string): Checkpoint[] {
   return readFileSync(path, 'utf8')
     .trim()
@@ -61,49 +71,29 @@ describe('verify: the attack and fault table (audit-integrity.md)', () => {
   it('a field rewritten as its own JSON escape (same bytes when concatenated raw) → modified', async () => {
     // Hashed as "odd\"type" (JSON.stringify of odd"type); stored afterwards as the literal text
     // odd\"type, whose unescaped concatenation would reproduce the hashed bytes exactly.
-    const dir = tempDir();
-    const { ledger, checkpointer, clock } = openLedger(dir);
-    ledger.append({ time: clock.now(), source: 'admin', type: 'odd"type', attrs: { a: 1 } });
-    appendRecords(ledger, clock, 5);
-    checkpointer.close();
-    ledger.close();
-    const dbPath = join(dir, 'audit.db');
-    const ro = new Database(dbPath, { readonly: true });
-    const { seq } = ro.prepare("SELECT seq FROM records WHERE type = 'odd\"type'").get() as {
-      seq: number;
-    };
-    ro.close();
-    tamper(dbPath, (db) => {
+    const b = buildLedger(5, {
+      first: [{ time: 1000, source: 'admin', type: 'odd"type', attrs: { a: 1 } }],
+    });
+    const seq = seqOfType(b.dbPath, 'odd"type');
+    tamper(b.dbPath, (db) => {
       db.prepare("UPDATE records SET type = 'odd\\\"type' WHERE seq = ?").run(seq);
       expect(db.prepare('SELECT type FROM records WHERE seq = ?').get(seq)).toEqual({
         type: 'odd\\"type',
       });
     });
-    const r = await verifyLedger({
-      dbPath,
-      checkpointLog: join(dir, 'checkpoints.jsonl'),
-      trusted: [loadTrustedKey(join(dir, 'signing.pub'))],
-    });
+    const r = await verifyBuilt(b);
     expect(r.problems).toEqual([expect.objectContaining({ class: 'modified', seq })]);
   });
 
   it('a table rebuilt without STRICT, time stored as text that shifts every field along → modified', async () => {
     // The tampered row concatenates to exactly the bytes that were hashed: only the column
     // types give it away.
-    const dir = tempDir();
-    const { ledger, checkpointer, clock } = openLedger(dir);
     const attrs = { k: ['a', 'b', 'c', null, 'd', { z: 1 }] };
-    ledger.append({ time: 1000, source: 'admin', type: 'x.y', fingerprint: 'F', attrs });
-    appendRecords(ledger, clock, 5);
-    checkpointer.close();
-    ledger.close();
-    const dbPath = join(dir, 'audit.db');
-    const ro = new Database(dbPath, { readonly: true });
-    const { seq } = ro.prepare("SELECT seq FROM records WHERE type = 'x.y'").get() as {
-      seq: number;
-    };
-    ro.close();
-    tamper(dbPath, (db) => {
+    const b = buildLedger(5, {
+      first: [{ time: 1000, source: 'admin', type: 'x.y', fingerprint: 'F', attrs }],
+    });
+    const seq = seqOfType(b.dbPath, 'x.y');
+    tamper(b.dbPath, (db) => {
       db.exec(`CREATE TABLE loose (seq INTEGER PRIMARY KEY, time, source, type, kind, fingerprint,
                  attrs, leaf, chain);
                INSERT INTO loose SELECT * FROM records;
@@ -124,11 +114,7 @@ describe('verify: the attack and fault table (audit-integrity.md)', () => {
         `[1,${seq},1000,"admin","x.y",null,"F",{"k":["a","b","c",null,"d",{"z":1}]}]`,
       );
     });
-    const r = await verifyLedger({
-      dbPath,
-      checkpointLog: join(dir, 'checkpoints.jsonl'),
-      trusted: [loadTrustedKey(join(dir, 'signing.pub'))],
-    });
+    const r = await verifyBuilt(b);
     expect(r.problems).toEqual([
       expect.objectContaining({ class: 'modified', seq, detail: expect.stringMatching(/type/) }),
     ]);
