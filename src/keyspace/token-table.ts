@@ -120,18 +120,26 @@ export class TokenTable {
 }
 
 const scratch = Buffer.alloc(32);
+/** The last conversion (a fingerprint, never a secret). */
+const last = { prefix: '', fp: '', key: WHOLE };
 
 /**
  * The key a TokenTable under `prefix` stores `fp` by: a standard fingerprint of that key id as
  * its 32 digest bytes (latin1), anything else whole behind a marker no digest starts with.
  */
 export function tokenKey(prefix: string, fp: string): string {
+  // One notification looks its token up and then stores it: the same conversion twice.
+  if (fp === last.fp && prefix === last.prefix) return last.key;
+  let key = WHOLE + fp;
   if (fp.length === prefix.length + 64 && fp.startsWith(prefix)) {
     HEX64_AT.lastIndex = prefix.length;
     if (HEX64_AT.test(fp)) {
       scratch.write(fp.slice(prefix.length), 'hex');
-      return scratch.toString('latin1');
+      key = scratch.toString('latin1');
     }
   }
-  return WHOLE + fp;
+  last.prefix = prefix;
+  last.fp = fp;
+  last.key = key;
+  return key;
 }
