@@ -16,9 +16,9 @@ export interface ScanResult {
  * that vanish between SCAN and PEXPIRETIME (-2) are simply not in the snapshot. Tokens are keyed
  * by their fingerprint digest (TokenRules.identify), as the inventory keys them.
  *
- * `expiries` looks up a whole SCAN page in one command (the event applier's EVALSHA, with its
- * pipeline fallback); the next SCAN page is requested before this one is classified, so Redis
- * scans while we fingerprint.
+ * `expiries` looks up a SCAN page with one script call per 1000 keys (the event applier's
+ * EVALSHA, with its pipeline fallback); the next SCAN page is requested before this one is
+ * classified, so Redis scans while we fingerprint.
  */
 export async function scanSnapshot(
   client: Redis,

@@ -12,11 +12,11 @@ const MASK = PAGE - 1;
 
 /**
  * One kind's live tokens in columns: fingerprint -> slot in a Map, and due / written / node in
- * paged typed arrays indexed by slot (freed slots are reused; growing adds a page rather than
- * copying into arrays twice the size, which left the old ones as RSS after a big baseline). A standard fingerprint
- * (`hmac-sha256:<keyId>:<64 hex>`) is keyed by its 32 digest bytes as a latin1 string; with the
- * key id prefix stored once, that is ~48 bytes of string per token instead of ~96, and no
- * object per token. Anything else is kept whole.
+ * paged typed arrays indexed by slot. Freed slots are reused; growing adds a page rather than
+ * copying into arrays twice the size (the old copies stayed as RSS after a big baseline).
+ * A standard fingerprint (`hmac-sha256:<keyId>:<64 hex>`) is keyed by its 32 digest bytes as a
+ * latin1 string; with the key id prefix stored once, that is ~48 bytes of string per token
+ * instead of ~96, and no object per token. Anything else is kept whole.
  */
 export class TokenTable {
   readonly #slots = new Map<string, number>();
