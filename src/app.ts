@@ -200,6 +200,10 @@ export class TokenwatchApp {
       registry: m.registry,
       logger,
       now: this.now,
+      refusals: {
+        perWindow: config.admin?.refusals.perSource ?? 20,
+        windowMs: (config.admin?.refusals.windowSeconds ?? 60) * 1000,
+      },
     });
     this.admin.register(this.http);
     registerFindingsRoute(this.http, {
@@ -328,6 +332,7 @@ export class TokenwatchApp {
     await this.keyspace.close();
     await this.findings.close();
     await this.http.close();
+    this.admin.close();
     await this.providers.close();
     this.ledger.append({
       time: this.now(),

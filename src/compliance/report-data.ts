@@ -140,6 +140,11 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
           else adminAccess.denied += 1;
           const who = typeof a.principal === 'string' ? a.principal : 'anonymous';
           adminAccess.principals[who] = (adminAccess.principals[who] ?? 0) + 1;
+        } else if (r.type === 'admin.access_suppressed') {
+          // Refusals beyond the per-source bound, counted in one record (never allowed ones).
+          const n = typeof a.suppressed === 'number' ? a.suppressed : 0;
+          adminAccess.denied += n;
+          adminAccess.principals.anonymous = (adminAccess.principals.anonymous ?? 0) + n;
         }
       }
       await yieldToLoop();

@@ -99,6 +99,17 @@ export const adminSchema = z
     exportDir: z.string().min(1).optional(),
     /** Longest period a report or export request may cover, days. */
     maxPeriodDays: z.number().int().min(1).max(3660).default(400),
+    /**
+     * Refused admin requests are `admin.access` records one by one up to `perSource` per source
+     * address and window; beyond, they are counted and stated in one `admin.access_suppressed`
+     * record per source and window (a flood cannot grow the ledger without bound).
+     */
+    refusals: z
+      .strictObject({
+        perSource: z.number().int().min(1).max(100_000).default(20),
+        windowSeconds: z.number().int().min(1).max(3600).default(60),
+      })
+      .default({ perSource: 20, windowSeconds: 60 }),
   })
   .superRefine((a, ctx) => {
     const names = new Set<string>();

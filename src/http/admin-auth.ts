@@ -11,6 +11,7 @@ import {
 } from '../config/admin-schema.js';
 import { TokenwatchError } from '../errors.js';
 import { createIssuerKeys } from '../providers/outbound/issuer-keys.js';
+import { RefusalLimiter } from './refusal-limiter.js';
 
 /** Admin API route groups: the `route` label of `tokenwatch_admin_requests_total`. */
 export type AdminRoute = 'findings' | 'audit_records' | 'reports' | 'exports';
@@ -65,6 +66,8 @@ export interface AdminAuthOptions {
   now: () => number;
   /** Key resolver for JWT access tokens (tests); default: discovery of `admin.oidc.issuer`. */
   keys?: JWTVerifyGetKey;
+  /** Refusals recorded one by one per source and window (default 20 per 60 s); see RefusalLimiter. */
+  refusals?: { perWindow: number; windowMs: number };
 }
 
 const sha256 = (v: string): Buffer => createHash('sha256').update(v, 'utf8').digest();
@@ -110,9 +113,27 @@ export class AdminAuth {
   readonly #requests: Counter<'route' | 'outcome'>;
   readonly #principals = new WeakMap<FastifyRequest, Principal>();
   readonly #challenges = new WeakMap<FastifyRequest, string>();
+  readonly #refusals: RefusalLimiter;
+  readonly #sweep: NodeJS.Timeout;
 
   constructor(o: AdminAuthOptions) {
     this.#o = o;
+    const limits = o.refusals ?? { perWindow: 20, windowMs: 60_000 };
+    this.#refusals = new RefusalLimiter({
+      ...limits,
+      maxSources: 10_000,
+      now: o.now,
+      onSummary: (summary) => {
+        this.#o.ledger.append({
+          time: o.now(),
+          source: 'admin',
+          type: 'admin.access_suppressed',
+          attrs: { ...summary },
+        });
+      },
+    });
+    this.#sweep = setInterval(() => this.#refusals.sweep(), limits.windowMs);
+    this.#sweep.unref();
     const a = o.config;
     this.#hashes = (a?.tokens ?? []).map((t) => Buffer.from(t.sha256, 'hex'));
     this.#names = (a?.tokens ?? []).map((t) => t.name);
@@ -134,6 +155,16 @@ export class AdminAuth {
     });
     for (const route of [...ADMIN_ROUTES, 'metrics'])
       for (const outcome of OUTCOMES) this.#requests.inc({ route, outcome }, 0);
+  }
+
+  /** Writes the summaries of refusals still only counted (before the ledger closes). */
+  close(): void {
+    clearInterval(this.#sweep);
+    try {
+      this.#refusals.flush();
+    } catch (err) {
+      this.#o.logger.error({ err: (err as Error).message }, 'cannot record suppressed refusals');
+    }
   }
 
   /** True when credentials are required (otherwise loopback clients only). */
@@ -321,6 +352,8 @@ export class AdminAuth {
     outcome: AdminOutcome,
     reason?: string,
   ): void {
+    // A flood of refusals is recorded one by one up to a bound per source, then in aggregate.
+    if (!this.#refusals.admit(request.socket.remoteAddress ?? 'unknown', outcome)) return;
     try {
       this.#o.ledger.append(this.#accessRecord(request, principal, outcome, reason));
     } catch (err) {

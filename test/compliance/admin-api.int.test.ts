@@ -2,6 +2,7 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
+import Database from 'better-sqlite3';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTrustedKey } from '../../src/audit/signing-keys.js';
@@ -382,5 +383,74 @@ describe('admin API without an admin section', () => {
       expect(remote.json()).toMatchObject({ error: { code: 'ERR_FORBIDDEN' } });
     }
     expect(accessRecords(h).filter((x) => x.attrs.principal === 'loopback').length).toBe(4);
+  });
+});
+
+describe('a flood of refused admin requests', () => {
+  it('records the first per source and window one by one, the rest in one summary, replies unchanged', async () => {
+    const h = startApp(redis.url, {
+      yaml: `admin:\n  tokens:\n    - name: auditor\n      sha256: ${sha(AUDITOR)}\n  refusals:\n    perSource: 3\n    windowSeconds: 1\n`,
+    });
+    try {
+      await h.app.whenReady();
+      const findings = routes(() => '')[0]!;
+      const bad = { authorization: 'Bearer not-the-token-0000000000000' };
+      for (let i = 0; i < 10; i++) {
+        expect((await call(h, findings, bad, '10.0.0.9')).statusCode).toBe(401);
+      }
+      for (let i = 0; i < 2; i++) {
+        expect((await call(h, findings, bad, '10.0.0.10')).statusCode).toBe(401);
+      }
+      const from = (addr: string) => accessRecords(h).filter((x) => x.attrs.remoteAddress === addr);
+      expect(from('10.0.0.9')).toHaveLength(3);
+      expect(from('10.0.0.10')).toHaveLength(2);
+      const metrics = (await h.app.http.inject({ url: '/metrics' })).body;
+      expect(metrics).toMatch(
+        /tokenwatch_admin_requests_total\{route="findings",outcome="unauthenticated"\} 12/,
+      );
+      // The window ends: the next refusal from that source states what was only counted.
+      await new Promise((r) => setTimeout(r, 1100));
+      expect((await call(h, findings, bad, '10.0.0.9')).statusCode).toBe(401);
+      h.app.ledger.flush();
+      const summaries = h.app.ledger.list({ type: 'admin.access_suppressed' });
+      expect(summaries).toHaveLength(1);
+      expect(summaries[0]!.attrs).toMatchObject({
+        source: '10.0.0.9',
+        recorded: 3,
+        suppressed: 7,
+        outcomes: { unauthenticated: 7 },
+      });
+      expect(from('10.0.0.9')).toHaveLength(4);
+      // An allowed request is never held back.
+      const ok = await call(h, findings, { authorization: `Bearer ${AUDITOR}` }, '10.0.0.9');
+      expect(ok.statusCode).toBe(200);
+      // The report counts every refusal, recorded one by one or in a summary.
+      const report = await call(h, routes(() => '')[2]!, { authorization: `Bearer ${AUDITOR}` });
+      expect(report.json<{ adminAccess: { denied: number } }>().adminAccess.denied).toBe(13);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('states what is still only counted when tokenwatch stops', async () => {
+    const h = startApp(redis.url, {
+      yaml: `admin:\n  tokens:\n    - name: auditor\n      sha256: ${sha(AUDITOR)}\n  refusals:\n    perSource: 1\n    windowSeconds: 3600\n`,
+    });
+    try {
+      await h.app.whenReady();
+      const findings = routes(() => '')[0]!;
+      for (let i = 0; i < 4; i++) await call(h, findings, {}, '10.0.0.11');
+      await h.app.stop('test');
+      const db = new Database(h.dbPath, { readonly: true });
+      const rows = db
+        .prepare("SELECT attrs FROM records WHERE type = 'admin.access_suppressed'")
+        .all() as { attrs: string }[];
+      db.close();
+      expect(rows.map((r) => JSON.parse(r.attrs) as unknown)).toEqual([
+        expect.objectContaining({ source: '10.0.0.11', recorded: 1, suppressed: 3 }),
+      ]);
+    } finally {
+      await h.stop();
+    }
   });
 });
