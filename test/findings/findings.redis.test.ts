@@ -1,26 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { describe, expect, it } from 'vitest';
 import { startApp, waitFor, type Harness } from '../helpers/app-harness.js';
-import { startAlertReceiver, type AlertReceiver } from '../helpers/alert-receiver.js';
+import { useRedisAndReceiver } from '../helpers/redis-and-receiver.js';
 
-let redis: RedisServer;
-let receiver: AlertReceiver;
 let h: Harness | undefined;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  receiver = await startAlertReceiver();
-});
-afterAll(async () => {
-  await receiver.close();
-  await redis.stop();
-});
-afterEach(async () => {
+const env = useRedisAndReceiver(async () => {
   await h?.stop();
   h = undefined;
-  const c = redis.client();
-  await c.flushall();
-  c.disconnect();
 });
 
 function findingRecords(hh: Harness, rule: string) {
@@ -30,11 +15,11 @@ function findingRecords(hh: Harness, rule: string) {
 
 describe('findings from real Redis traffic', () => {
   it('flags a token written without expiry, alerts, and resolves when it gets a TTL', async () => {
-    h = startApp(redis.url, {
-      yaml: `alerts:\n  alertmanagerUrl: ${receiver.url}\n  webhookUrl: ${receiver.url}/webhook\n`,
+    h = startApp(env.redis.url, {
+      yaml: `alerts:\n  alertmanagerUrl: ${env.receiver.url}\n  webhookUrl: ${env.receiver.url}/webhook\n`,
     });
     await h.app.whenReady();
-    const c = redis.client();
+    const c = env.redis.client();
     await c.set('session:immortal', 'v');
     await waitFor(
       () => findingRecords(h!, 'token_without_expiry').length === 1,
@@ -49,7 +34,7 @@ describe('findings from real Redis traffic', () => {
     expect(opened!.attrs.evidenceSeqs).toContain(written.seq);
     await waitFor(
       () =>
-        receiver.alerts.some(
+        env.receiver.alerts.some(
           (a) => (a.labels as Record<string, string>).rule === 'token_without_expiry',
         ),
       10_000,
@@ -74,7 +59,7 @@ describe('findings from real Redis traffic', () => {
     expect(findingRecords(h, 'token_without_expiry')[1]!.attrs.state).toBe('resolved');
     await waitFor(
       () =>
-        receiver.alerts.some(
+        env.receiver.alerts.some(
           (a) =>
             (a.labels as Record<string, string>).rule === 'token_without_expiry' &&
             typeof a.endsAt === 'string',
@@ -83,11 +68,11 @@ describe('findings from real Redis traffic', () => {
       'resolved alert with endsAt',
     );
     await waitFor(
-      () => receiver.webhooks.some((w) => w.type === 'finding.resolved'),
+      () => env.receiver.webhooks.some((w) => w.type === 'finding.resolved'),
       10_000,
       'webhook resolved',
     );
-    expect(receiver.webhooks.map((w) => w.type)).toEqual(
+    expect(env.receiver.webhooks.map((w) => w.type)).toEqual(
       expect.arrayContaining(['finding.opened', 'finding.resolved']),
     );
     const metrics = await h.app.metrics.registry.metrics();
@@ -110,9 +95,9 @@ describe('findings from real Redis traffic', () => {
   });
 
   it('flags TTLs above the kind policy', async () => {
-    h = startApp(redis.url);
+    h = startApp(env.redis.url);
     await h.app.whenReady();
-    const c = redis.client();
+    const c = env.redis.client();
     await c.set('oauth:access:long', 'v', 'EX', 7200); // access_token maxTtlSeconds is 3600
     await c.set('oauth:access:fine', 'v', 'EX', 600);
     await waitFor(
@@ -126,11 +111,11 @@ describe('findings from real Redis traffic', () => {
   });
 
   it('opens exactly one churn_spike finding for a spike and resolves it after', async () => {
-    h = startApp(redis.url, {
+    h = startApp(env.redis.url, {
       yaml: `correlate:\n  churn: { warmupBuckets: 4, minRatePerSecond: 20, openSigmas: 4, resolveSigmas: 3, resolveAfterBuckets: 2, alpha: 0.3 }\n`,
     });
     await h.app.whenReady();
-    const c = redis.client();
+    const c = env.redis.client();
     let n = 0;
     const steady = async (seconds: number) => {
       for (let s = 0; s < seconds * 4; s++) {
@@ -151,9 +136,9 @@ describe('findings from real Redis traffic', () => {
   }, 40_000);
 
   it('records one tokens_evicted finding per eviction burst', async () => {
-    h = startApp(redis.url, { yaml: 'correlate:\n  evictionBurstGapSeconds: 2\n' });
+    h = startApp(env.redis.url, { yaml: 'correlate:\n  evictionBurstGapSeconds: 2\n' });
     await h.app.whenReady();
-    const c = redis.client();
+    const c = env.redis.client();
     for (let i = 0; i < 40; i++) await c.set(`session:ev${i}`, 'x'.repeat(10_000), 'EX', 600);
     await c.config('SET', 'maxmemory-policy', 'volatile-lru');
     const used = Number(/used_memory:(\d+)/.exec(await c.info('memory'))![1]);

@@ -1,41 +1,26 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   keycloakSignature,
   KEYCLOAK_SIGNATURE_HEADER,
 } from '../../src/providers/keycloak-signature.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startApp, waitFor, type Harness } from '../helpers/app-harness.js';
-import { startAlertReceiver, type AlertReceiver } from '../helpers/alert-receiver.js';
+import { useRedisAndReceiver } from '../helpers/redis-and-receiver.js';
 
 const SECRET = 'keycloak-webhook-secret-for-tests';
 
-let redis: RedisServer;
-let receiver: AlertReceiver;
 let h: Harness | undefined;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  receiver = await startAlertReceiver();
-});
-afterAll(async () => {
-  await receiver.close();
-  await redis.stop();
-});
-afterEach(async () => {
+const env = useRedisAndReceiver(async () => {
   await h?.stop();
   h = undefined;
-  const c = redis.client();
-  await c.flushall();
-  c.disconnect();
 });
 
 function start(): Harness {
-  return startApp(redis.url, {
+  return startApp(env.redis.url, {
     yaml: `
 correlate:
   revocationSlaSeconds: 1
 alerts:
-  alertmanagerUrl: ${receiver.url}
+  alertmanagerUrl: ${env.receiver.url}
 providers:
   keycloak:
     secret: ${SECRET}
@@ -77,7 +62,7 @@ describe('revocation propagation end to end (real Redis, real webhook)', () => {
   it('records the latency and raises nothing when the session leaves Redis within the SLA', async () => {
     h = start();
     await h.app.whenReady();
-    const c = redis.client();
+    const c = env.redis.client();
     await c.set('session:sess-ok', 'v', 'EX', 600);
     await waitFor(() => h!.app.inventory.size('session') === 1, 5000, 'session live');
     await logout(h, 'sess-ok', 'evt-ok-1');
@@ -104,7 +89,7 @@ describe('revocation propagation end to end (real Redis, real webhook)', () => {
   it('opens a finding after the SLA, alerts Alertmanager, and resolves when the session is deleted', async () => {
     h = start();
     await h.app.whenReady();
-    const c = redis.client();
+    const c = env.redis.client();
     await c.set('session:sess-stuck', 'v', 'EX', 600);
     await waitFor(() => h!.app.inventory.size('session') === 1, 5000, 'session live');
     await logout(h, 'sess-stuck', 'evt-stuck-1');
@@ -125,7 +110,7 @@ describe('revocation propagation end to end (real Redis, real webhook)', () => {
     expect(h.app.ledger.list({ type: 'provider.session_ended' })).toHaveLength(1);
     await waitFor(
       () =>
-        receiver.alerts.some(
+        env.receiver.alerts.some(
           (a) => (a.labels as Record<string, string>).rule === 'revocation_not_propagated',
         ),
       10_000,
@@ -145,7 +130,7 @@ describe('revocation propagation end to end (real Redis, real webhook)', () => {
     expect(resolved.attrs.state).toBe('resolved');
     await waitFor(
       () =>
-        receiver.alerts.some(
+        env.receiver.alerts.some(
           (a) =>
             (a.labels as Record<string, string>).rule === 'revocation_not_propagated' &&
             typeof a.endsAt === 'string',
