@@ -64,13 +64,16 @@ export async function waitForRedis(
 }
 
 /**
- * Starts a throw-away `redis-server` from PATH (demo, benchmarks): loopback, no persistence,
- * no notification flags (tokenwatch sets them itself), plus `extraArgs` (later ones win).
+ * Arguments of a throw-away `redis-server`: loopback `port`, no persistence, files in `dir`,
+ * notification flags `notify`, then `extra` (later ones win).
  */
-export async function startRedisProcess(extraArgs: readonly string[] = []): Promise<RedisProcess> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'tokenwatch-redis-'));
-  const args = [
+export function redisServerArgs(
+  port: number,
+  dir: string,
+  notify: string,
+  extra: readonly string[] = [],
+): string[] {
+  return [
     '--port',
     String(port),
     '--bind',
@@ -82,9 +85,19 @@ export async function startRedisProcess(extraArgs: readonly string[] = []): Prom
     '--dir',
     dir,
     '--notify-keyspace-events',
-    '',
-    ...extraArgs,
+    notify,
+    ...extra,
   ];
+}
+
+/**
+ * Starts a throw-away `redis-server` from PATH (demo, benchmarks): loopback, no persistence,
+ * no notification flags (tokenwatch sets them itself), plus `extraArgs` (later ones win).
+ */
+export async function startRedisProcess(extraArgs: readonly string[] = []): Promise<RedisProcess> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'tokenwatch-redis-'));
+  const args = redisServerArgs(port, dir, '', extraArgs);
   let out = '';
   const proc: ChildProcess = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, waitForRedis } from '../../src/redis-process.js';
+import { freePort, redisServerArgs, waitForRedis } from '../../src/redis-process.js';
 
 export { freePort };
 
@@ -37,21 +37,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
   let proc: ChildProcess | undefined;
 
   const launch = async (): Promise<void> => {
-    const args = [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-      '--notify-keyspace-events',
-      options.notify ?? '',
-      ...(options.args ?? []),
-    ];
+    const args = redisServerArgs(port, dir, options.notify ?? '', options.args ?? []);
     const p = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc = p;
     let out = '';
