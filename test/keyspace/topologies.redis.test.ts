@@ -72,27 +72,33 @@ function makeCerts(dir: string): { ca: string; cert: string; key: string } {
   return { ca: join(dir, 'ca.crt'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key') };
 }
 
+/** A redis-server with a TLS port (certificates from a fresh private CA) besides its plain one. */
+async function startTlsRedis() {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-tls-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const certs = makeCerts(dir);
+  const tlsPort = await freePort();
+  const r = await startRedis({
+    args: [
+      '--tls-port',
+      String(tlsPort),
+      '--tls-cert-file',
+      certs.cert,
+      '--tls-key-file',
+      certs.key,
+      '--tls-ca-cert-file',
+      certs.ca,
+      '--tls-auth-clients',
+      'no',
+    ],
+  });
+  cleanups.push(() => r.stop());
+  return { certs, tlsPort, r };
+}
+
 describe('TLS', () => {
   it('watches a Redis that only speaks TLS (rediss:// with a private CA)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tw-tls-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const certs = makeCerts(dir);
-    const tlsPort = await freePort();
-    const r = await startRedis({
-      args: [
-        '--tls-port',
-        String(tlsPort),
-        '--tls-cert-file',
-        certs.cert,
-        '--tls-key-file',
-        certs.key,
-        '--tls-ca-cert-file',
-        certs.ca,
-        '--tls-auth-clients',
-        'no',
-      ],
-    });
-    cleanups.push(() => r.stop());
+    const { certs, tlsPort, r } = await startTlsRedis();
     const h = startApp(`rediss://127.0.0.1:${tlsPort}`, { redis: [`tls: { ca: ${certs.ca} }`] });
     cleanups.push(() => h.stop());
     await h.app.whenReady();
@@ -112,25 +118,7 @@ describe('TLS', () => {
   });
 
   it('refuses a server certificate it cannot verify', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tw-tls-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const certs = makeCerts(dir);
-    const tlsPort = await freePort();
-    const r = await startRedis({
-      args: [
-        '--tls-port',
-        String(tlsPort),
-        '--tls-cert-file',
-        certs.cert,
-        '--tls-key-file',
-        certs.key,
-        '--tls-ca-cert-file',
-        certs.ca,
-        '--tls-auth-clients',
-        'no',
-      ],
-    });
-    cleanups.push(() => r.stop());
+    const { tlsPort } = await startTlsRedis();
     const h = startApp(`rediss://127.0.0.1:${tlsPort}`); // no CA configured: system trust only
     cleanups.push(() => h.stop());
     await new Promise((res) => setTimeout(res, 1500));
