@@ -105,6 +105,7 @@ export class TokenwatchApp {
       batchSize: config.audit.batchSize,
       flushIntervalMs: config.audit.flushIntervalMs,
       maxPending: config.audit.maxPending,
+      writerThread: config.audit.writerThread,
       hmacKeyIds: keys.map((k) => k.id),
       signingKeyId: signing.key.keyId,
       clockSkewToleranceMs: config.audit.clockSkewToleranceMs,

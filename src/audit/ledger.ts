@@ -7,6 +7,8 @@ import { listRecords, type RecordFilter } from './query.js';
 import { DegradedWindow } from './degraded-window.js';
 import { ledgerIdentity, openLedgerFile } from './ledger-file.js';
 import { RowWriter } from './row-writer.js';
+import { WriterThread, writerWorkerUrl } from './writer-thread.js';
+import type { WriterReply } from './writer-worker.js';
 
 export interface LedgerOptions {
   path: string;
@@ -22,6 +24,12 @@ export interface LedgerOptions {
    * one by more than this (ms), an `audit.clock_skew` record opens the batch. Default 1000.
    */
   clockSkewToleranceMs?: number;
+  /**
+   * Commit on a writer thread (default true for a file): the event loop encodes and hashes, a
+   * worker INSERTs and fsyncs, the two overlapping. False, or an in-memory database, commits on
+   * the event loop.
+   */
+  writerThread?: boolean;
   now?: () => number;
   logger?: Logger;
   /** Called after every committed batch (metrics, correlation evidence). */
@@ -58,6 +66,16 @@ interface Written {
   chain: Buffer;
   clock: number;
   extra: Committed[];
+  /** The encoded rows when a writer thread inserts them. */
+  args: unknown[];
+}
+
+/** A batch handed to the writer thread, not yet acknowledged. */
+interface InFlight {
+  id: number;
+  items: Pending[];
+  written: Written;
+  started: number;
 }
 
 export interface LedgerState {
@@ -72,9 +90,20 @@ export interface LedgerState {
 
 const RETRY_MS = 1000;
 /**
+ * Batches handed to the writer thread before its first reply: one committing, one waiting, so
+ * the worker never idles while the event loop encodes the next (group commit on every reply).
+ */
+const MAX_IN_FLIGHT = 2;
+/**
  * The append-only audit ledger in one SQLite file: one writer, batched transactions bounded by
  * size and time, WAL with synchronous=FULL (NORMAL can lose the last commits on power loss),
  * every record hash-chained to the previous one.
+ *
+ * With a writer thread (the default for a file), the event loop encodes and hashes each batch and
+ * a worker commits it on its own connection; the head (`lastSeq`, `head()`) and every listener
+ * move only when the worker acknowledged the COMMIT. The rare writes that must share a
+ * transaction with other work (genesis, `commitWith`, recovery from degraded) wait for the worker
+ * to go idle and commit on the event loop's connection.
  *
  * Fails closed: when a batch cannot commit (SQLITE_FULL, I/O error, locked) the batch rolls
  * back, durable waiters are rejected (webhooks then answer 503 so providers retry), other
@@ -89,12 +118,21 @@ export class Ledger {
   readonly #now: () => number;
   readonly #skewToleranceMs: number;
   readonly #rows: RowWriter;
+  readonly #writer: WriterThread | undefined;
+  /** Encoder for the writer thread (no connection: it hands the rows over). */
+  readonly #encoder = new RowWriter();
+  #inflight: InFlight[] = [];
+  #inflightRecords = 0;
   readonly #transact: (items: Pending[], work?: (db: Database.Database) => void) => Written;
   readonly #commitListeners: ((head: LedgerHead) => void)[] = [];
   #queue: Pending[] = [];
   #lastSeq: number;
   #lastChain: Buffer;
   #lastClock: number | undefined;
+  /** The head after every batch handed to the writer thread: where the next batch chains on. */
+  #tipSeq: number;
+  #tipChain: Buffer;
+  #tipClock: number | undefined;
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
   readonly #window = new DegradedWindow();
@@ -114,9 +152,12 @@ export class Ledger {
     this.#lastChain = last?.chain ?? ZERO_HASH;
     // A restart after the clock went back is a jump too: start from the last record's time.
     this.#lastClock = last?.time;
+    this.#tipSeq = this.#lastSeq;
+    this.#tipChain = this.#lastChain;
+    this.#tipClock = this.#lastClock;
     this.#transact = this.#db.transaction(
       (items: Pending[], work?: (db: Database.Database) => void) => {
-        const written = this.#writeRows(items);
+        const written = this.#writeRows(items, this.#rows);
         work?.(this.#db);
         return written;
       },
@@ -139,6 +180,20 @@ export class Ledger {
       };
       this.#commit([{ input: genesis, seq: 0 }]);
     }
+    const url =
+      opts.writerThread === false || opts.path === ':memory:' ? undefined : writerWorkerUrl();
+    if (url) {
+      this.#writer = new WriterThread(opts.path, url);
+      this.#writer.onReply = (r) => this.#onReply(r);
+      this.#writer.onDeath = (reason) => this.#onWriterDeath(reason);
+    } else if (opts.writerThread !== false && opts.path !== ':memory:') {
+      opts.logger?.warn('ledger writer thread unavailable (no compiled worker): committing inline');
+    }
+  }
+
+  /** Where commits happen: `thread` (the writer thread) or `inline` (the event loop). */
+  get writer(): 'thread' | 'inline' {
+    return this.#writer && !this.#writer.dead ? 'thread' : 'inline';
   }
 
   /** The underlying connection, for the audit module (queries, checkpoints, test hooks). */
@@ -172,7 +227,7 @@ export class Ledger {
     return {
       ledgerId: this.ledgerId,
       lastSeq: this.#lastSeq,
-      pending: this.#queue.length,
+      pending: this.#queue.length + this.#inflightRecords,
       degraded: this.degraded,
       degradedReason: this.#window.reason,
       degradedSince: this.#window.since,
@@ -183,7 +238,7 @@ export class Ledger {
   /** Queue a record; it commits with the next batch. Fire-and-forget (keyspace hot path). */
   append(input: AuditInput): void {
     if (this.#closed) throw new TokenwatchError('ERR_AUDIT_CLOSED', 'the audit ledger is closed');
-    if (this.#queue.length >= this.#opts.maxPending) {
+    if (this.#queue.length + this.#inflightRecords >= this.#opts.maxPending) {
       this.#drop(1);
       return;
     }
@@ -219,6 +274,14 @@ export class Ledger {
       this.#retryDegraded();
       if (this.degraded) return false;
     }
+    for (let writer = this.#threaded(); writer; writer = this.#threaded()) {
+      if (this.#queue.length > 0 && this.#inflight.length < MAX_IN_FLIGHT) this.#send(writer);
+      else if (this.#inflight.length === 0) return true;
+      else if (!writer.waitReply() && this.#inflight.length > 0) {
+        this.#onWriterDeath(writer.dead ?? 'writer thread is gone');
+      }
+      if (this.degraded) return false;
+    }
     while (this.#queue.length > 0) {
       const batch = this.#queue.slice(0, this.#opts.batchSize);
       if (!this.#tryCommit(batch)) return false;
@@ -239,11 +302,28 @@ export class Ledger {
     return this.#commit(items, work);
   }
 
+  /**
+   * Runs a PRAGMA on every connection that writes the ledger (fault drills and tests limit the
+   * file with max_page_count, which is per connection).
+   */
+  pragma(sql: string): void {
+    this.#db.pragma(sql);
+    if (this.#threaded()) this.#writer?.pragmaSync(sql);
+  }
+
   /** Flush and close. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.flush();
     this.#closed = true;
+    try {
+      this.#writer?.close();
+    } catch (err) {
+      this.#opts.logger?.error(
+        { err: (err as Error).message },
+        'ledger writer thread close failed',
+      );
+    }
     this.#clearTimers();
     let lost = 0;
     for (const p of this.#queue) {
@@ -293,6 +373,11 @@ export class Ledger {
       this.#retryDegraded();
       return;
     }
+    const writer = this.#threaded();
+    if (writer) {
+      this.#send(writer);
+      return;
+    }
     const batch = this.#queue.slice(0, this.#opts.batchSize);
     if (batch.length === 0) return;
     if (!this.#tryCommit(batch)) return;
@@ -318,6 +403,84 @@ export class Ledger {
   #commit(items: Pending[], work?: (db: Database.Database) => void): Committed[] {
     const started = this.#opts.onCommitTimed ? Date.now() : 0;
     const written = this.#transact(items, work);
+    this.#tipSeq = written.seq;
+    this.#tipChain = written.chain;
+    this.#tipClock = written.clock;
+    return this.#committed(items, written, started);
+  }
+
+  /** The writer thread is there and alive (else commits run inline). */
+  #threaded(): WriterThread | undefined {
+    return this.#writer && !this.#writer.dead ? this.#writer : undefined;
+  }
+
+  /**
+   * Encodes and hashes queued batches and hands them to the writer thread, up to MAX_IN_FLIGHT
+   * unacknowledged. The tip moves now; the head when the worker acknowledges.
+   */
+  #send(writer: WriterThread): void {
+    while (this.#inflight.length < MAX_IN_FLIGHT && this.#queue.length > 0) {
+      const items = this.#queue.splice(0, this.#opts.batchSize);
+      const started = this.#opts.onCommitTimed ? Date.now() : 0;
+      const written = this.#writeRows(items, this.#encoder);
+      this.#tipSeq = written.seq;
+      this.#tipChain = written.chain;
+      this.#tipClock = written.clock;
+      const id = writer.write(written.args);
+      written.args = [];
+      this.#inflight.push({ id, items, written, started });
+      this.#inflightRecords += items.length;
+    }
+  }
+
+  /** The writer thread's reply to the oldest batch in flight. */
+  #onReply(r: WriterReply): void {
+    const head = this.#inflight[0];
+    if (!head || head.id !== r.id) return; // refused behind a failure that was handled already
+    if (!r.ok) {
+      this.#writer?.resume();
+      this.#failInflight(
+        Object.assign(new Error(r.message), { code: r.code ?? 'ERR_AUDIT_WRITE' }),
+      );
+      return;
+    }
+    this.#inflight.shift();
+    this.#inflightRecords -= head.items.length;
+    this.#committed(head.items, head.written, head.started);
+    // Group commit: whatever queued while the worker was busy goes now, in one batch.
+    if (this.#queue.length > 0 && !this.#closed && !this.degraded) {
+      const writer = this.#threaded();
+      if (writer) this.#send(writer);
+    }
+  }
+
+  /**
+   * A batch in flight failed (rolled back): it and the batches behind it, which chain from it,
+   * return to the front of the queue; the tip falls back to the head; the ledger degrades.
+   */
+  #failInflight(err: Error): void {
+    const failed = this.#inflight;
+    this.#inflight = [];
+    this.#inflightRecords = 0;
+    const items: Pending[] = [];
+    for (const f of failed) for (const p of f.items) items.push(p);
+    this.#queue = items.concat(this.#queue);
+    this.#tipSeq = this.#lastSeq;
+    this.#tipChain = this.#lastChain;
+    this.#tipClock = this.#lastClock;
+    this.#enterDegraded(err);
+  }
+
+  /** The worker is gone: what it held failed; from now on the ledger commits inline. */
+  #onWriterDeath(reason: string): void {
+    this.#opts.logger?.error({ err: reason }, 'ledger writer thread gone: committing inline');
+    if (this.#inflight.length > 0) {
+      this.#failInflight(Object.assign(new Error(reason), { code: 'ERR_AUDIT_WRITE' }));
+    }
+  }
+
+  /** Bookkeeping after a COMMIT: head, waiters, listeners. */
+  #committed(items: Pending[], written: Written, started: number): Committed[] {
     this.#opts.onCommitTimed?.(items.length, started, Date.now());
     this.#lastSeq = written.seq;
     this.#lastChain = written.chain;
@@ -344,12 +507,15 @@ export class Ledger {
     return committed;
   }
 
-  /** Hashes and inserts the rows; runs inside the transaction, leaves the head untouched. */
-  #writeRows(items: Pending[]): Written {
+  /**
+   * Hashes the rows after the tip and inserts them (`rows` with a connection, inside the
+   * transaction) or returns them encoded (the writer thread's encoder). Leaves head and tip.
+   */
+  #writeRows(items: Pending[], rows: RowWriter): Written {
     const clock = this.#now();
     const extra: Committed[] = [];
-    this.#rows.begin(this.#lastSeq, this.#lastChain, clock);
-    const previous = this.#lastClock;
+    rows.begin(this.#tipSeq, this.#tipChain, clock);
+    const previous = this.#tipClock;
     const jumped = previous !== undefined && clock < previous - this.#skewToleranceMs;
     if (jumped) {
       // Seq stays authoritative; the jump is stated in the chain so an auditor sees why record
@@ -362,19 +528,20 @@ export class Ledger {
           previousClock: previous,
           clock,
           backwardsMs: previous - clock,
-          afterSeq: this.#lastSeq,
+          afterSeq: this.#tipSeq,
         },
       };
-      extra.push({ seq: this.#rows.add(input), input });
+      extra.push({ seq: rows.add(input), input });
     }
-    for (const p of items) p.seq = this.#rows.add(p.input);
-    const { seq, chain } = this.#rows.end();
+    for (const p of items) p.seq = rows.add(p.input);
+    const { seq, chain, args } = rows.end();
     // High-water mark unless a jump was flagged: steps inside the tolerance cannot add up.
     return {
       seq,
       chain,
       clock: jumped || previous === undefined ? clock : Math.max(clock, previous),
       extra,
+      args,
     };
   }
 

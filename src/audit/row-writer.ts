@@ -25,22 +25,31 @@ function wellFormed(s: string): string {
   return /[\ud800-\udfff]/.test(s) ? s.replace(LONE_SURROGATE, '\ufffd') : s;
 }
 
+/** What a batch ends with: the new head and, without a connection, the rows to insert. */
+export interface BatchEnd {
+  seq: number;
+  chain: Buffer;
+  /** 9 values per row in INSERT order; empty when the rows were inserted already. */
+  args: unknown[];
+}
+
 /**
  * Encodes, hashes and inserts records (format version 1, docs/ledger-format.md): canonical
  * bytes, leaf = SHA-256(0x00 || canonical), chain = SHA-256(previous chain || leaf). Runs inside
  * the caller's transaction and keeps no state, so a rolled-back batch leaves nothing behind.
+ * Without a connection it only encodes: `end()` hands the rows over (the writer thread inserts).
  */
 export class RowWriter {
-  readonly #one: Database.Statement;
-  readonly #many: Database.Statement;
+  readonly #one: Database.Statement | undefined;
+  readonly #many: Database.Statement | undefined;
   #args: unknown[] = [];
   #seq = 0;
   #chain = '';
   #clock = 0;
 
-  constructor(db: Database.Database) {
-    this.#one = db.prepare(insertSql(1));
-    this.#many = db.prepare(insertSql(ROWS_PER_INSERT));
+  constructor(db?: Database.Database) {
+    this.#one = db?.prepare(insertSql(1));
+    this.#many = db?.prepare(insertSql(ROWS_PER_INSERT));
   }
 
   /** Starts a batch after the record (`seq`, `chain`); `clock` replaces non-finite times. */
@@ -67,7 +76,7 @@ export class RowWriter {
     this.#chain = chainHashHex(this.#chain, leaf);
     const args = this.#args;
     args.push(seq, time, source, type, kind, fingerprint, attrs, leaf, this.#chain);
-    if (args.length === ROWS_PER_INSERT * 9) {
+    if (args.length === ROWS_PER_INSERT * 9 && this.#many) {
       // Spread, not the array: better-sqlite3 binds an array argument element by element
       // through V8's generic Get(), ~2.5x slower per parameter than positional arguments.
       this.#many.run(...args);
@@ -76,11 +85,14 @@ export class RowWriter {
     return seq;
   }
 
-  /** Inserts what is left of the batch; returns the new head. */
-  end(): { seq: number; chain: Buffer } {
-    const args = this.#args;
-    for (let i = 0; i < args.length; i += 9) this.#one.run(...args.slice(i, i + 9));
+  /** Inserts what is left of the batch (or hands it over); returns the new head. */
+  end(): BatchEnd {
+    let args = this.#args;
     this.#args = [];
-    return { seq: this.#seq, chain: Buffer.from(this.#chain, 'hex') };
+    if (this.#one) {
+      for (let i = 0; i < args.length; i += 9) this.#one.run(...args.slice(i, i + 9));
+      args = [];
+    }
+    return { seq: this.#seq, chain: Buffer.from(this.#chain, 'hex'), args };
   }
 }

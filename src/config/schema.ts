@@ -175,6 +175,11 @@ export const configSchema = z.strictObject({
       batchSize: z.number().int().min(1).max(100_000).default(1000),
       /** Longest a record waits before its batch commits, ms. */
       flushIntervalMs: z.number().int().min(1).max(10_000).default(25),
+      /**
+       * Commit on a writer thread: the event loop encodes and hashes, a worker INSERTs and fsyncs
+       * (the two overlap, and commits never block the event loop). false: commit inline.
+       */
+      writerThread: z.boolean().default(true),
       /** Most records held in memory while the ledger cannot write (then: dropped + gap). */
       maxPending: z.number().int().min(1000).default(200_000),
       /** Ed25519 private key (PEM) signing checkpoints; unset: generated beside the database. */

@@ -84,7 +84,7 @@ describe('TokenwatchApp audit integrity wiring', () => {
       app.start();
       await app.whenReady();
       const pages = app.ledger.db.pragma('page_count', { simple: true }) as number;
-      app.ledger.db.pragma(`max_page_count = ${pages}`);
+      app.ledger.pragma(`max_page_count = ${pages}`);
       for (let i = 0; i < 2000; i++) {
         app.ledger.append({
           time: app.now(),
@@ -97,7 +97,7 @@ describe('TokenwatchApp audit integrity wiring', () => {
       const down = await app.http.inject({ method: 'GET', url: '/readyz' });
       expect(down.statusCode).toBe(503);
       expect(down.body).toMatch(/audit ledger cannot write/);
-      app.ledger.db.pragma('max_page_count = 1073741823');
+      app.ledger.pragma('max_page_count = 1073741823');
       expect(app.ledger.flush()).toBe(true);
       expect((await app.http.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
       await app.stop('test');

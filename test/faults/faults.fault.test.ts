@@ -181,11 +181,11 @@ describe('fault injection under steady load', () => {
     await sleep(300);
     h.app.ledger.flush();
     const pages = h.app.ledger.db.pragma('page_count', { simple: true }) as number;
-    h.app.ledger.db.pragma(`max_page_count = ${pages}`);
+    h.app.ledger.pragma(`max_page_count = ${pages}`);
     await waitFor(() => h.app.ledger.degraded, 10_000, 'degraded');
     expect(h.app.notReadyReasons().join(' ')).toMatch(/audit ledger cannot write/);
     await sleep(1000);
-    h.app.ledger.db.pragma('max_page_count = 1073741823');
+    h.app.ledger.pragma('max_page_count = 1073741823');
     await waitFor(() => !h.app.ledger.degraded, 10_000, 'recovered');
     const { verify } = await finish('ledger disk full', h, r, load);
     expect(verify.degraded.windows).toBeGreaterThanOrEqual(1);

@@ -179,13 +179,13 @@ describe('audit ledger that cannot write', () => {
   it('answers 503 ERR_AUDIT_DEGRADED (the provider retries); the retry then records once', async () => {
     const db = h.app.ledger.db;
     const pages = db.pragma('page_count', { simple: true }) as number;
-    db.pragma(`max_page_count = ${pages}`);
+    h.app.ledger.pragma(`max_page_count = ${pages}`);
     const body = auth0Batch(300, 'degraded');
     let res;
     try {
       res = await auth0(body);
     } finally {
-      db.pragma('max_page_count = 4294967294');
+      h.app.ledger.pragma('max_page_count = 4294967294');
     }
     expect(res.statusCode).toBe(503);
     expect(res.json().error.code).toBe('ERR_AUDIT_DEGRADED');

@@ -1,0 +1,173 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import {
+  MessageChannel,
+  receiveMessageOnPort,
+  Worker,
+  type MessagePort,
+} from 'node:worker_threads';
+import type { WriterReply, WriterRequest, WriterWorkerData } from './writer-worker.js';
+
+/**
+ * The compiled worker. Next to this module in dist/; from the TypeScript sources (vitest) it is
+ * the build's copy, which `npm test` makes before running the tests.
+ */
+const CANDIDATES = [
+  new URL('./writer-worker.js', import.meta.url),
+  new URL('../../dist/audit/writer-worker.js', import.meta.url),
+];
+
+export function writerWorkerUrl(): URL | undefined {
+  return CANDIDATES.find((u) => existsSync(fileURLToPath(u)));
+}
+
+/**
+ * A synchronous wait gives up after this long without a reply. Node delivers a worker's exit as
+ * an event, which cannot run while the event loop blocks, so a silent worker is declared dead
+ * (and terminated) rather than waited for forever. busy_timeout (5 s) plus a slow fsync fit.
+ */
+const WAIT_LIMIT_MS = 60_000;
+
+/**
+ * The event loop's side of the ledger's writer thread: posts encoded batches to a worker that
+ * INSERTs and COMMITs them (SQLite and fsync off the event loop), and gets one reply per request,
+ * in order. Replies arrive as messages (`onReply`), or synchronously through `waitReply` (a
+ * synchronous flush or close: Atomics.wait on a shared counter, then receiveMessageOnPort).
+ */
+export class WriterThread {
+  readonly #worker: Worker;
+  readonly #port: MessagePort;
+  readonly #replies: Int32Array;
+  #seen = 0;
+  #nextId = 1;
+  #outstanding = 0;
+  #dead: string | undefined;
+  #onReply: (r: WriterReply) => void = () => undefined;
+  #onDeath: (reason: string) => void = () => undefined;
+
+  constructor(path: string, url: URL) {
+    const { port1, port2 } = new MessageChannel();
+    const signal = new SharedArrayBuffer(4);
+    this.#replies = new Int32Array(signal);
+    this.#port = port1;
+    const data: WriterWorkerData = { path, port: port2, signal };
+    // No execArgv of ours (e.g. --input-type): a worker refuses some flags the process took.
+    this.#worker = new Worker(url, { workerData: data, transferList: [port2], execArgv: [] });
+    this.#port.on('message', (r: WriterReply) => this.#deliver(r));
+    this.#worker.on('error', (err) => this.#die(`writer thread failed: ${err.message}`));
+    this.#worker.on('exit', (code) => this.#die(`writer thread exited with code ${code}`));
+    this.#idle();
+  }
+
+  /** Set by the ledger: called for each reply delivered asynchronously or by waitReply. */
+  set onReply(fn: (r: WriterReply) => void) {
+    this.#onReply = fn;
+  }
+
+  /** Set by the ledger: called once when the worker is gone (its outstanding writes failed). */
+  set onDeath(fn: (reason: string) => void) {
+    this.#onDeath = fn;
+  }
+
+  /** Why the worker is gone, or undefined while it runs. */
+  get dead(): string | undefined {
+    return this.#dead;
+  }
+
+  get outstanding(): number {
+    return this.#outstanding;
+  }
+
+  /** Posts a batch (9 values per row, as RowWriter encodes them); returns its request id. */
+  write(args: unknown[]): number {
+    return this.#post({ op: 'write', id: this.#nextId++, args });
+  }
+
+  /** After a failed write: the worker accepts writes again (the ones already sent stay refused). */
+  resume(): void {
+    if (!this.#dead) this.#port.postMessage({ op: 'resume' } satisfies WriterRequest);
+  }
+
+  /** Runs a PRAGMA on the worker's connection and waits for it (fault drills set max_page_count). */
+  pragmaSync(sql: string): void {
+    const id = this.#post({ op: 'pragma', id: this.#nextId++, sql });
+    const r = this.#waitFor(id);
+    if (!r.ok) throw new Error(r.message);
+  }
+
+  /** Blocks until the next reply arrives and delivers it; false when the worker is gone. */
+  waitReply(): boolean {
+    for (;;) {
+      const m = receiveMessageOnPort(this.#port);
+      if (m) {
+        this.#deliver(m.message as WriterReply);
+        return true;
+      }
+      if (this.#dead || this.#outstanding === 0) return false;
+      if (Atomics.wait(this.#replies, 0, this.#seen, WAIT_LIMIT_MS) === 'timed-out') {
+        this.#die(`writer thread did not answer within ${WAIT_LIMIT_MS / 1000} s`);
+        return false;
+      }
+    }
+  }
+
+  /** Closes the worker's connection (after its outstanding writes) and ends the thread. */
+  close(): void {
+    if (this.#dead) return;
+    const id = this.#post({ op: 'close', id: this.#nextId++ });
+    this.#waitFor(id);
+    this.#dead = 'closed';
+    this.#port.close();
+    void this.#worker.terminate();
+  }
+
+  #post(m: WriterRequest & { id: number }): number {
+    if (this.#dead) throw new Error(this.#dead);
+    this.#outstanding += 1;
+    if (this.#outstanding === 1) this.#busy();
+    this.#port.postMessage(m);
+    return m.id;
+  }
+
+  #waitFor(id: number): WriterReply {
+    let mine: WriterReply | undefined;
+    const previous = this.#onReply;
+    this.#onReply = (r) => {
+      if (r.id === id) mine = r;
+      else previous(r);
+    };
+    try {
+      while (mine === undefined && this.waitReply());
+    } finally {
+      this.#onReply = previous;
+    }
+    return mine ?? { id, ok: false, message: this.#dead ?? 'writer thread is gone' };
+  }
+
+  #deliver(r: WriterReply): void {
+    this.#seen += 1;
+    this.#outstanding -= 1;
+    if (this.#outstanding === 0) this.#idle();
+    this.#onReply(r);
+  }
+
+  #die(reason: string): void {
+    if (this.#dead) return;
+    this.#dead = reason;
+    this.#outstanding = 0;
+    this.#idle();
+    void this.#worker.terminate();
+    this.#onDeath(reason);
+  }
+
+  /** While a write is outstanding the process stays up for its reply; otherwise it may exit. */
+  #busy(): void {
+    this.#port.ref();
+    this.#worker.ref();
+  }
+
+  #idle(): void {
+    this.#port.unref();
+    this.#worker.unref();
+  }
+}

@@ -1,0 +1,97 @@
+import { workerData, type MessagePort } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { insertSql, ROWS_PER_INSERT } from './row-writer.js';
+
+/**
+ * Worker entry of the ledger's writer thread (writer-thread.ts): owns a second connection to the
+ * ledger file and commits the rows the event loop encoded and hashed, one transaction per batch,
+ * in the order they arrive. After a failed batch it refuses the batches already sent behind it
+ * (they chain from the one that failed) until the event loop says `resume`.
+ */
+export interface WriterWorkerData {
+  path: string;
+  port: MessagePort;
+  /** Int32 [0]: replies posted so far; the event loop Atomics.waits on it in a synchronous flush. */
+  signal: SharedArrayBuffer;
+}
+
+export type WriterRequest =
+  | { op: 'write'; id: number; args: unknown[] }
+  | { op: 'pragma'; id: number; sql: string }
+  | { op: 'resume' }
+  | { op: 'close'; id: number };
+
+export type WriterReply =
+  | { id: number; ok: true }
+  | { id: number; ok: false; message: string; code?: string; stale?: boolean };
+
+const { path, port, signal } = workerData as WriterWorkerData;
+const replies = new Int32Array(signal);
+// The file exists and is migrated: the event loop opened it first. Same pragmas as its writer.
+const db = new Database(path);
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = FULL');
+db.pragma('busy_timeout = 5000');
+const many = db.prepare(insertSql(ROWS_PER_INSERT));
+const one = db.prepare(insertSql(1));
+const write = db.transaction((args: unknown[]) => {
+  const width = ROWS_PER_INSERT * 9;
+  let i = 0;
+  // Positional arguments: an array argument binds ~2.5x slower (row-writer.ts).
+  for (; i + width <= args.length; i += width) many.run(...args.slice(i, i + width));
+  for (; i < args.length; i += 9) one.run(...args.slice(i, i + 9));
+});
+let failed = false;
+
+function reply(r: WriterReply): void {
+  port.postMessage(r);
+  Atomics.add(replies, 0, 1);
+  Atomics.notify(replies, 0);
+}
+
+function errorReply(id: number, err: unknown): WriterReply {
+  const e = err as { message?: string; code?: unknown };
+  return {
+    id,
+    ok: false,
+    message: e.message ?? String(err),
+    ...(typeof e.code === 'string' ? { code: e.code } : {}),
+  };
+}
+
+port.on('message', (m: WriterRequest) => {
+  switch (m.op) {
+    case 'write':
+      if (failed) {
+        reply({ id: m.id, ok: false, message: 'an earlier batch failed', stale: true });
+        return;
+      }
+      try {
+        write(m.args);
+        reply({ id: m.id, ok: true });
+      } catch (err) {
+        failed = true;
+        reply(errorReply(m.id, err));
+      }
+      return;
+    case 'resume':
+      failed = false;
+      return;
+    case 'pragma':
+      try {
+        db.pragma(m.sql);
+        reply({ id: m.id, ok: true });
+      } catch (err) {
+        reply(errorReply(m.id, err));
+      }
+      return;
+    case 'close':
+      try {
+        db.close();
+        reply({ id: m.id, ok: true });
+      } catch (err) {
+        reply(errorReply(m.id, err));
+      }
+      port.close();
+  }
+});
