@@ -45,11 +45,12 @@ export interface CheckpointerState {
  * `checkpoints` table first and then appended to the external log, so the log never states a
  * checkpoint the database lacks unless the database went back in time.
  */
+const INSERT_SQL = `INSERT INTO checkpoints (${CHECKPOINT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)`;
+
 export class Checkpointer {
   readonly #o: CheckpointerOptions;
   readonly #now: () => number;
   readonly #db: Database.Database;
-  readonly #insert: Database.Statement;
   readonly #log: CheckpointLogWriter;
   readonly #idleTicksPerHeartbeat: number;
   #last: Checkpoint | undefined;
@@ -57,6 +58,8 @@ export class Checkpointer {
   #logProblem: string | undefined;
   #dbProblem: string | undefined;
   #idleTicks = 0;
+  /** A checkpoint handed to the ledger's writer, not yet committed: the next one chains on it. */
+  #pending: Checkpoint | undefined;
   #timer: NodeJS.Timeout | undefined;
   #started = false;
   #closed = false;
@@ -71,9 +74,6 @@ export class Checkpointer {
     this.#now = opts.now ?? Date.now;
     this.#db = opts.ledger.db;
     this.#idleTicksPerHeartbeat = Math.max(1, Math.ceil(opts.heartbeatMs / opts.intervalMs));
-    this.#insert = this.#db.prepare(
-      `INSERT INTO checkpoints (${CHECKPOINT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)`,
-    );
     const row = this.#db
       .prepare(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY n DESC LIMIT 1`)
       .get() as CheckpointRow | undefined;
@@ -98,7 +98,8 @@ export class Checkpointer {
     this.#started = true;
     this.#o.ledger.addCommitListener((head) => {
       if (!this.#closed && head.seq - (this.#last?.seq ?? 0) >= this.#o.everyRecords) {
-        this.checkpoint('records');
+        // On the commit path: hand the row to the writer and go on (no wait on its lock).
+        this.checkpoint('records', false);
       }
     });
     if (this.#o.ledger.lastSeq > (this.#last?.seq ?? 0)) this.checkpoint('start');
@@ -119,11 +120,19 @@ export class Checkpointer {
   }
 
   /**
-   * Signs the current head now. Returns undefined when the database would not take it (the
-   * ledger is then failing too and reports degraded); the next tick tries again.
+   * Signs the current head now. The row is written by the ledger's writer (execAside), then the
+   * checkpoint goes to the external log. With `wait` (the default) this returns once the row
+   * committed; returns undefined when the database would not take it (the ledger is then failing
+   * too and reports degraded; the next tick tries again) or, without `wait`, while the row is
+   * still on its way or the previous one is.
    */
-  checkpoint(reason: CheckpointReason): Checkpoint | undefined {
+  checkpoint(reason: CheckpointReason, wait = true): Checkpoint | undefined {
     if (this.#closed) return undefined;
+    if (this.#pending) {
+      if (!wait) return undefined;
+      this.#o.ledger.settle();
+      if (this.#pending) return undefined;
+    }
     const head = this.#o.ledger.head();
     const cp = signCheckpoint(
       {
@@ -137,21 +146,30 @@ export class Checkpointer {
       },
       this.#o.key,
     );
-    try {
-      this.#insert.run(checkpointRowValues(cp));
-    } catch (err) {
-      const message = (err as Error).message;
+    let stored: Checkpoint | undefined;
+    this.#pending = cp;
+    this.#o.ledger.execAside(INSERT_SQL, checkpointRowValues(cp), (err) => {
+      stored = this.#stored(cp, err);
+    });
+    if (wait && this.#pending === cp) this.#o.ledger.settle();
+    return stored;
+  }
+
+  /** The row of `cp` committed (or failed with `err`): publish it, or leave it to a retry. */
+  #stored(cp: Checkpoint, err: Error | undefined): Checkpoint | undefined {
+    if (this.#pending === cp) this.#pending = undefined;
+    if (err) {
       if (this.#dbProblem === undefined) {
-        this.#o.logger?.error({ err: message }, 'cannot store audit checkpoint');
+        this.#o.logger?.error({ err: err.message }, 'cannot store audit checkpoint');
       }
-      this.#dbProblem = message;
+      this.#dbProblem = err.message;
       return undefined;
     }
     this.#dbProblem = undefined;
     this.#last = cp;
     this.#idleTicks = 0;
     this.#unpublished.push(cp);
-    this.#publish();
+    if (!this.#closed) this.#publish(); // else the next start's reconciliation publishes it
     return cp;
   }
 

@@ -122,6 +122,8 @@ export class Ledger {
   /** Encoder for the writer thread (no connection: it hands the rows over). */
   readonly #encoder = new RowWriter();
   #inflight: InFlight[] = [];
+  /** Statements handed to the writer thread by execAside, by request id. */
+  readonly #aside = new Map<number, (err?: Error) => void>();
   #inflightRecords = 0;
   readonly #transact: (items: Pending[], work?: (db: Database.Database) => void) => Written;
   readonly #commitListeners: ((head: LedgerHead) => void)[] = [];
@@ -276,7 +278,7 @@ export class Ledger {
     }
     for (let writer = this.#threaded(); writer; writer = this.#threaded()) {
       if (this.#queue.length > 0 && this.#inflight.length < MAX_IN_FLIGHT) this.#send(writer);
-      else if (this.#inflight.length === 0) return true;
+      else if (writer.outstanding === 0) return true;
       else if (!writer.waitReply() && this.#inflight.length > 0) {
         this.#onWriterDeath(writer.dead ?? 'writer thread is gone');
       }
@@ -300,6 +302,32 @@ export class Ledger {
     if (!this.flush()) throw this.#window.error();
     const items: Pending[] = inputs.map((input) => ({ input, seq: 0 }));
     return this.#commit(items, work);
+  }
+
+  /**
+   * Runs one statement outside the chain (a checkpoint row) on the connection that writes: the
+   * writer thread's, after what it holds, so the event loop never waits on its write lock; or
+   * now, inline. `done` gets the error, or undefined once the statement committed.
+   */
+  execAside(sql: string, params: unknown[], done: (err?: Error) => void): void {
+    const writer = this.#threaded();
+    if (!writer) {
+      let error: Error | undefined;
+      try {
+        this.#db.prepare(sql).run(...params);
+      } catch (err) {
+        error = err as Error;
+      }
+      done(error);
+      return;
+    }
+    this.#aside.set(writer.exec(sql, params), done);
+  }
+
+  /** Waits until the writer thread has answered everything handed to it (queued records stay). */
+  settle(): void {
+    const writer = this.#threaded();
+    while (writer && writer.outstanding > 0 && writer.waitReply());
   }
 
   /**
@@ -435,6 +463,12 @@ export class Ledger {
 
   /** The writer thread's reply to the oldest batch in flight. */
   #onReply(r: WriterReply): void {
+    const aside = this.#aside.get(r.id);
+    if (aside) {
+      this.#aside.delete(r.id);
+      aside(r.ok ? undefined : Object.assign(new Error(r.message), { code: r.code }));
+      return;
+    }
     const head = this.#inflight[0];
     if (!head || head.id !== r.id) return; // refused behind a failure that was handled already
     if (!r.ok) {
@@ -474,6 +508,9 @@ export class Ledger {
   /** The worker is gone: what it held failed; from now on the ledger commits inline. */
   #onWriterDeath(reason: string): void {
     this.#opts.logger?.error({ err: reason }, 'ledger writer thread gone: committing inline');
+    const asides = [...this.#aside.values()];
+    this.#aside.clear();
+    for (const done of asides) done(Object.assign(new Error(reason), { code: 'ERR_AUDIT_WRITE' }));
     if (this.#inflight.length > 0) {
       this.#failInflight(Object.assign(new Error(reason), { code: 'ERR_AUDIT_WRITE' }));
     }

@@ -83,6 +83,11 @@ export class WriterThread {
     return this.#post({ op: 'write', id: this.#nextId++, args });
   }
 
+  /** Posts one statement outside the chain (a checkpoint row); returns its request id. */
+  exec(sql: string, params: unknown[]): number {
+    return this.#post({ op: 'exec', id: this.#nextId++, sql, params });
+  }
+
   /** After a failed write: the worker accepts writes again (the ones already sent stay refused). */
   resume(): void {
     if (!this.#dead) this.#port.postMessage({ op: 'resume' } satisfies WriterRequest);

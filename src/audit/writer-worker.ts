@@ -18,6 +18,7 @@ export interface WriterWorkerData {
 export type WriterRequest =
   | { op: 'write'; id: number; args: unknown[] }
   | { op: 'pragma'; id: number; sql: string }
+  | { op: 'exec'; id: number; sql: string; params: unknown[] }
   | { op: 'resume' }
   | { op: 'close'; id: number };
 
@@ -76,6 +77,15 @@ port.on('message', (m: WriterRequest) => {
       return;
     case 'resume':
       failed = false;
+      return;
+    case 'exec':
+      // Not part of the chain (a checkpoint row): runs even after a failed batch.
+      try {
+        db.prepare(m.sql).run(...m.params);
+        reply({ id: m.id, ok: true });
+      } catch (err) {
+        reply(errorReply(m.id, err));
+      }
       return;
     case 'pragma':
       try {

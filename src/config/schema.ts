@@ -173,8 +173,11 @@ export const configSchema = z.strictObject({
       hmacKeys: z.array(hmacKeySchema).default([]),
       /** Records per transaction at most. */
       batchSize: z.number().int().min(1).max(100_000).default(1000),
-      /** Longest a record waits before its batch commits, ms. */
-      flushIntervalMs: z.number().int().min(1).max(10_000).default(25),
+      /**
+       * Longest a record waits before its batch goes to the writer, ms, while nothing is in
+       * flight (under load every commit sends what queued meanwhile: group commit).
+       */
+      flushIntervalMs: z.number().int().min(1).max(10_000).default(5),
       /**
        * Commit on a writer thread: the event loop encodes and hashes, a worker INSERTs and fsyncs
        * (the two overlap, and commits never block the event loop). false: commit inline.

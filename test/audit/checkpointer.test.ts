@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { checkpointSignatureValid, type Checkpoint } from '../../src/audit/checkpoint.js';
 import { Checkpointer } from '../../src/audit/checkpointer.js';
 import { readCheckpointLog } from '../../src/audit/checkpoint-log.js';
@@ -38,6 +38,32 @@ describe('Checkpointer', () => {
     expect(entries.map((c) => c.reason).at(-1)).toBe('shutdown');
     expect(entries.map((c) => c.n)).toEqual(entries.map((_, i) => i + 1));
     expect(entries.at(-1)?.seq).toBe(251);
+  });
+
+  it('on the commit path hands the row to the writer thread, and logs only what committed', async () => {
+    const dir = tempDir();
+    const { ledger, checkpointer, clock } = openLedger(dir, { checkpointEvery: 100 });
+    expect(ledger.writer).toBe('thread');
+    // No sync flush: the batch commits on the worker, the checkpoint row follows it there.
+    for (let i = 0; i < 150; i++) {
+      ledger.append({ time: clock.advance(1), source: 'redis', type: 'token.written' });
+    }
+    await vi.waitFor(() => expect(reasons(dir)).toEqual(['start', 'records']));
+    const logged = readCheckpointLog(join(dir, 'checkpoints.jsonl')).entries.at(-1);
+    expect(logged?.seq).toBe(151);
+    // The database takes no writes: the next checkpoint stays out of the log too.
+    ledger.pragma('query_only = 1');
+    expect(checkpointer.checkpoint('interval')).toBeUndefined();
+    expect(reasons(dir)).toEqual(['start', 'records']);
+    expect(checkpointer.state().last?.n).toBe(2);
+    ledger.pragma('query_only = 0');
+    expect(checkpointer.checkpoint('interval')?.n).toBe(3);
+    expect(reasons(dir)).toEqual(['start', 'records', 'interval']);
+    checkpointer.close();
+    ledger.close();
+    const rows = new Database(join(dir, 'audit.db'), { readonly: true });
+    expect(rows.prepare('SELECT count(*) AS n FROM checkpoints').get()).toEqual({ n: 4 });
+    rows.close();
   });
 
   it('stores each checkpoint in the database and the log, signed and linked to the previous one', () => {
