@@ -19,6 +19,28 @@ export const ZERO_HASH: Buffer = Buffer.alloc(32);
 export type JsonValue =
   null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue | undefined };
 
+/** Quoted JSON text of object keys seen so far (few distinct keys recur in every record). */
+const quotedKeys = new Map<string, string>();
+const MAX_QUOTED_KEYS = 4096;
+
+function quotedKey(k: string): string {
+  let q = quotedKeys.get(k);
+  if (q === undefined) {
+    q = JSON.stringify(k);
+    if (quotedKeys.size < MAX_QUOTED_KEYS) quotedKeys.set(k, q);
+  }
+  return q;
+}
+
+/** Object keys in UTF-16 code unit order; most records' keys need no sort at all. */
+function sortedKeys(obj: object): string[] {
+  const keys = Object.keys(obj);
+  for (let i = 1; i < keys.length; i++) {
+    if ((keys[i - 1] as string) > (keys[i] as string)) return keys.sort();
+  }
+  return keys;
+}
+
 /**
  * Canonical JSON text of a value (sorted keys, undefined members dropped). Written as loops
  * rather than map/filter/join: it runs once per record on the ledger's hot path. The output is
@@ -29,7 +51,8 @@ export function canonicalJson(value: unknown): string {
     case 'string':
       return JSON.stringify(value);
     case 'number':
-      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
+      // A finite number's JSON text is its ECMAScript ToString (both print -0 as "0").
+      return Number.isFinite(value) ? String(value) : 'null';
     case 'boolean':
       return value ? 'true' : 'false';
     case 'bigint':
@@ -45,15 +68,16 @@ export function canonicalJson(value: unknown): string {
         return `${out}]`;
       }
       const obj = value as Record<string, unknown>;
-      const keys = Object.keys(obj).sort();
       let out = '{';
       let first = true;
-      for (const k of keys) {
+      for (const k of sortedKeys(obj)) {
         const v = obj[k];
         if (v === undefined) continue;
         if (!first) out += ',';
         first = false;
-        out += `${JSON.stringify(k)}:${canonicalJson(v)}`;
+        out += quotedKey(k);
+        out += ':';
+        out += canonicalJson(v);
       }
       return `${out}}`;
     }
