@@ -35,10 +35,11 @@ interface AppUnderTest {
   close(): Promise<void>;
 }
 
-function startTokenwatch(redisUrl: string, extra = ''): AppUnderTest {
+/** `audit`: more keys of the audit section, as YAML flow-map entries (`flushIntervalMs: 5`). */
+function startTokenwatch(redisUrl: string, extra = '', audit = ''): AppUnderTest {
   const dir = mkdtempSync(join(tmpdir(), 'tw-bench-app-'));
   const config = parseConfig(
-    `redis: { url: "${redisUrl}" }\naudit: { path: ${join(dir, 'audit.db')} }\nserver: { port: 0 }\n${RULES}\n${extra}`,
+    `redis: { url: "${redisUrl}" }\naudit: { path: ${join(dir, 'audit.db')}${audit ? `, ${audit}` : ''} }\nserver: { port: 0 }\n${RULES}\n${extra}`,
   );
   const quiet = new Writable({ write: (_c, _e, cb) => cb() });
   const app = new TokenwatchApp({
@@ -165,6 +166,7 @@ export interface LatencyResult {
 }
 
 const RATE_CHILD = fileURLToPath(new URL('./rate-child.js', import.meta.url));
+const WEBHOOK_CHILD = fileURLToPath(new URL('./webhook-child.js', import.meta.url));
 
 /** Runs `node script args` and resolves with its stdout (rejects on a non-zero exit). */
 function runChild(script: string, args: string[]): Promise<string> {
@@ -182,9 +184,9 @@ function runChild(script: string, args: string[]): Promise<string> {
 }
 
 /** Scenario 2: notification received -> audit committed at a paced rate. */
-export async function latencyAt(rate: number, seconds: number): Promise<LatencyResult> {
+export async function latencyAt(rate: number, seconds: number, audit = ''): Promise<LatencyResult> {
   const r = await startBenchRedis();
-  const tw = startTokenwatch(r.url);
+  const tw = startTokenwatch(r.url, '', audit);
   await tw.app.whenReady(60_000);
   const lat: number[] = [];
   tw.app.onCommitted((batch: readonly Committed[]) => {
@@ -218,20 +220,6 @@ export interface WebhookResult {
   p99ms: number;
 }
 
-function auth0Event(i: number): Record<string, unknown> {
-  return {
-    log_id: `9001${String(i).padStart(20, '0')}`,
-    data: {
-      date: new Date().toISOString(),
-      type: 'sertft',
-      description: 'Successful refresh token exchange',
-      client_id: 'bench-client',
-      user_id: `auth0|user${i % 1000}`,
-      details: { access_token_jti: `jti-${i}` },
-    },
-  };
-}
-
 /** Scenario 3: Auth0 log-stream deliveries over real HTTP, 2xx only after commit. */
 export async function webhooks(
   batch: number,
@@ -239,46 +227,33 @@ export async function webhooks(
   concurrency: number,
 ): Promise<WebhookResult> {
   const r = await startBenchRedis();
-  const tw = startTokenwatch(
-    r.url,
-    'providers:\n  auth0:\n    token: bench-auth0-token-0123456789\n',
-  );
+  const token = 'bench-auth0-token-0123456789';
+  const tw = startTokenwatch(r.url, `providers:\n  auth0:\n    token: ${token}\n`);
   const address = await tw.app.listen();
   await tw.app.whenReady(60_000);
-  const lat: number[] = [];
-  let next = 0;
-  let id = 0;
-  const started = performance.now();
-  const worker = async (): Promise<void> => {
-    while (next < requests) {
-      next += 1;
-      const body =
-        batch === 1 ? auth0Event(id++) : Array.from({ length: batch }, () => auth0Event(id++));
-      const t = performance.now();
-      const res = await fetch(`${address}/v1/providers/auth0/logs`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          authorization: 'Bearer bench-auth0-token-0123456789',
-        },
-        body: JSON.stringify(body),
-      });
-      await res.arrayBuffer();
-      if (res.status >= 300) throw new Error(`webhook answered ${res.status}`);
-      lat.push(performance.now() - t);
-    }
+  // The sender runs in its own process, as the identity provider does (webhook-child.ts).
+  const out = await runChild(WEBHOOK_CHILD, [
+    `${address}/v1/providers/auth0/logs`,
+    token,
+    String(batch),
+    String(requests),
+    String(concurrency),
+  ]);
+  const { events, seconds, p50ms, p99ms } = JSON.parse(out) as {
+    events: number;
+    seconds: number;
+    p50ms: number;
+    p99ms: number;
   };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  const seconds = (performance.now() - started) / 1000;
   await tw.close();
   await r.stop();
   return {
     mode: batch === 1 ? 'single events' : `batches of ${batch}`,
     requests,
-    events: id,
-    eventsPerSec: round(id / seconds),
-    p50ms: round(percentile(lat, 50), 1),
-    p99ms: round(percentile(lat, 99), 1),
+    events,
+    eventsPerSec: round(events / seconds),
+    p50ms: round(p50ms, 1),
+    p99ms: round(p99ms, 1),
   };
 }
 
