@@ -13,6 +13,7 @@ import type { WriterReply } from './writer-worker.js';
 export interface LedgerOptions {
   path: string;
   batchSize: number;
+  /** Inline writer: longest a record waits for its batch. The writer thread commits when idle. */
   flushIntervalMs: number;
   maxPending: number;
   /** Ids of the HMAC keys, stated in the genesis record. */
@@ -382,6 +383,20 @@ export class Ledger {
   /** `urgent`: someone waits for this commit (a webhook reply): commit on the next turn. */
   #schedule(urgent = false): void {
     if (this.degraded) return; // the retry timer drives commits while degraded
+    if (this.#threaded()) {
+      // Group commit: with nothing in flight, what this turn queued goes at its end; while a
+      // batch commits, its reply sends what queued meanwhile (a full batch goes beside it).
+      const idle = this.#inflight.length === 0;
+      const full =
+        this.#queue.length >= this.#opts.batchSize && this.#inflight.length < MAX_IN_FLIGHT;
+      if (idle || full) {
+        this.#immediate ??= setImmediate(() => {
+          this.#immediate = undefined;
+          this.#drain();
+        });
+      }
+      return;
+    }
     if (urgent || this.#queue.length >= this.#opts.batchSize) {
       this.#immediate ??= setImmediate(() => {
         this.#immediate = undefined;

@@ -174,10 +174,10 @@ export const configSchema = z.strictObject({
       /** Records per transaction at most. */
       batchSize: z.number().int().min(1).max(100_000).default(1000),
       /**
-       * Longest a record waits before its batch goes to the writer, ms, while nothing is in
-       * flight (under load every commit sends what queued meanwhile: group commit).
+       * Inline writer (writerThread false): longest a record waits before its batch commits, ms.
+       * The writer thread needs no timer: it commits as soon as it is idle (group commit).
        */
-      flushIntervalMs: z.number().int().min(1).max(10_000).default(5),
+      flushIntervalMs: z.number().int().min(1).max(10_000).default(25),
       /**
        * Commit on a writer thread: the event loop encodes and hashes, a worker INSERTs and fsyncs
        * (the two overlap, and commits never block the event loop). false: commit inline.
