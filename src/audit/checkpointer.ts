@@ -155,6 +155,28 @@ export class Checkpointer {
     return stored;
   }
 
+  /**
+   * After an error the row may still have committed (a writer thread lost mid-COMMIT): chain on
+   * whatever the database holds, or every later checkpoint would repeat its number.
+   */
+  #adoptStored(cp: Checkpoint): Checkpoint | undefined {
+    let row: CheckpointRow | undefined;
+    try {
+      row = this.#db
+        .prepare(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY n DESC LIMIT 1`)
+        .get() as CheckpointRow | undefined;
+    } catch {
+      return undefined;
+    }
+    if (!row || row.n <= (this.#last?.n ?? 0)) return undefined;
+    const stored = checkpointFromRow(row, this.#o.ledger.ledgerId);
+    this.#dbProblem = undefined;
+    this.#last = stored;
+    this.#unpublished.push(stored);
+    if (!this.#closed) this.#publish();
+    return stored.sig === cp.sig ? cp : undefined;
+  }
+
   /** The row of `cp` committed (or failed with `err`): publish it, or leave it to a retry. */
   #stored(cp: Checkpoint, err: Error | undefined): Checkpoint | undefined {
     if (this.#pending === cp) this.#pending = undefined;
@@ -163,7 +185,7 @@ export class Checkpointer {
         this.#o.logger?.error({ err: err.message }, 'cannot store audit checkpoint');
       }
       this.#dbProblem = err.message;
-      return undefined;
+      return this.#adoptStored(cp);
     }
     this.#dbProblem = undefined;
     this.#last = cp;

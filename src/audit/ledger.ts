@@ -325,10 +325,12 @@ export class Ledger {
     this.#aside.set(writer.exec(sql, params), done);
   }
 
-  /** Waits until the writer thread has answered everything handed to it (queued records stay). */
+  /** Waits until the writer thread has answered what was handed to it (queued records stay). */
   settle(): void {
     const writer = this.#threaded();
-    while (writer && writer.outstanding > 0 && writer.waitReply());
+    if (!writer) return;
+    const target = writer.lastPosted; // replies may send more batches: not waited for
+    while (writer.lastAnswered < target && writer.waitReply());
   }
 
   /**
@@ -465,7 +467,15 @@ export class Ledger {
     while (this.#inflight.length < MAX_IN_FLIGHT && this.#queue.length > 0) {
       const items = this.#queue.splice(0, this.#opts.batchSize);
       const started = this.#opts.onCommitTimed ? Date.now() : 0;
-      const written = this.#writeRows(items, this.#encoder);
+      let written: Written;
+      try {
+        written = this.#writeRows(items, this.#encoder);
+      } catch (err) {
+        // Nothing left the event loop: the batch goes back, the ledger fails closed (as inline).
+        this.#queue = items.concat(this.#queue);
+        this.#failInflight(err as Error);
+        return;
+      }
       this.#tipSeq = written.seq;
       this.#tipChain = written.chain;
       this.#tipClock = written.clock;
@@ -520,6 +530,45 @@ export class Ledger {
     this.#enterDegraded(err);
   }
 
+  /**
+   * Batches that were in flight when the worker died: it may have committed them (a COMMIT in
+   * progress finishes even when the thread is terminated). Their records are back in the queue;
+   * before the next inline commit, the file says which of them are there.
+   */
+  #doubtful: InFlight[] = [];
+
+  /**
+   * Adopts doubtful batches the file holds (same last seq and chain): their records leave the
+   * queue and count as committed. Returns false when the file disagrees with every explanation
+   * (the next retry reads it again).
+   */
+  #adoptLateCommits(): boolean {
+    if (this.#doubtful.length === 0) return true;
+    const rowAt = this.#db.prepare('SELECT chain FROM records WHERE seq = ?').pluck();
+    const top = this.#db.prepare('SELECT MAX(seq) FROM records').pluck().get() as number | null;
+    while (this.#doubtful.length > 0) {
+      const b = this.#doubtful[0] as InFlight;
+      if ((top ?? 0) < b.written.seq) break;
+      const chain = rowAt.get(b.written.seq) as Buffer | undefined;
+      if (!chain?.equals(b.written.chain)) {
+        this.#opts.logger?.error(
+          { seq: b.written.seq },
+          'audit ledger file holds a different record where a lost batch ended',
+        );
+        return false;
+      }
+      this.#doubtful.shift();
+      this.#queue.splice(0, b.items.length);
+      this.#tipSeq = b.written.seq;
+      this.#tipChain = b.written.chain;
+      this.#tipClock = b.written.clock;
+      this.#opts.logger?.warn({ seq: b.written.seq }, 'adopting a batch the lost writer committed');
+      this.#committed(b.items, b.written, b.started);
+    }
+    this.#doubtful = [];
+    return true;
+  }
+
   /** The worker is gone: what it held failed; from now on the ledger commits inline. */
   #onWriterDeath(reason: string): void {
     this.#opts.logger?.error({ err: reason }, 'ledger writer thread gone: committing inline');
@@ -527,16 +576,21 @@ export class Ledger {
     this.#aside.clear();
     for (const done of asides) done(Object.assign(new Error(reason), { code: 'ERR_AUDIT_WRITE' }));
     if (this.#inflight.length > 0) {
+      this.#doubtful = [...this.#inflight];
       this.#failInflight(Object.assign(new Error(reason), { code: 'ERR_AUDIT_WRITE' }));
     }
   }
 
   /** Bookkeeping after a COMMIT: head, waiters, listeners. */
   #committed(items: Pending[], written: Written, started: number): Committed[] {
-    this.#opts.onCommitTimed?.(items.length, started, Date.now());
     this.#lastSeq = written.seq;
     this.#lastChain = written.chain;
     this.#lastClock = written.clock;
+    try {
+      this.#opts.onCommitTimed?.(items.length, started, Date.now());
+    } catch (err) {
+      this.#opts.logger?.error({ err: (err as Error).message }, 'audit onCommitTimed failed');
+    }
     const committed: Committed[] = [...written.extra];
     for (const p of items) committed.push({ seq: p.seq, input: p.input });
     for (const p of items) {
@@ -602,6 +656,8 @@ export class Ledger {
    * window together with the next queued batch: the first commit that works ends the window.
    */
   #retryDegraded(): void {
+    this.settle(); // an aside statement on the worker would hold the write lock
+    if (!this.#adoptLateCommits()) return;
     const now = this.#now();
     const marker: Pending = { input: this.#window.marker(now), seq: 0 };
     const batch = [marker, ...this.#queue.slice(0, this.#opts.batchSize - 1)];

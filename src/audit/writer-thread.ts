@@ -40,6 +40,7 @@ export class WriterThread {
   readonly #replies: Int32Array;
   #seen = 0;
   #nextId = 1;
+  #answered = 0;
   #outstanding = 0;
   #dead: string | undefined;
   #onReply: (r: WriterReply) => void = () => undefined;
@@ -78,6 +79,16 @@ export class WriterThread {
     return this.#outstanding;
   }
 
+  /** Id of the last request posted (0 before any). */
+  get lastPosted(): number {
+    return this.#nextId - 1;
+  }
+
+  /** Id of the last request answered: replies come in request order. */
+  get lastAnswered(): number {
+    return this.#answered;
+  }
+
   /** Posts a batch (9 values per row, as RowWriter encodes them); returns its request id. */
   write(args: unknown[]): number {
     return this.#post({ op: 'write', id: this.#nextId++, args });
@@ -85,7 +96,9 @@ export class WriterThread {
 
   /** Posts one statement outside the chain (a checkpoint row); returns its request id. */
   exec(sql: string, params: unknown[]): number {
-    return this.#post({ op: 'exec', id: this.#nextId++, sql, params });
+    // A small Buffer is a view of an 8 KiB pool that postMessage would copy whole.
+    const own = params.map((p) => (Buffer.isBuffer(p) ? Uint8Array.from(p) : p));
+    return this.#post({ op: 'exec', id: this.#nextId++, sql, params: own });
   }
 
   /** After a failed write: the worker accepts writes again (the ones already sent stay refused). */
@@ -150,7 +163,9 @@ export class WriterThread {
   }
 
   #deliver(r: WriterReply): void {
+    if (this.#dead) return; // a reply after the worker was given up on: the ledger reads the file
     this.#seen += 1;
+    this.#answered = r.id;
     this.#outstanding -= 1;
     if (this.#outstanding === 0) this.#idle();
     this.#onReply(r);
@@ -160,7 +175,9 @@ export class WriterThread {
     if (this.#dead) return;
     this.#dead = reason;
     this.#outstanding = 0;
+    this.#answered = this.#nextId - 1;
     this.#idle();
+    this.#port.close();
     void this.#worker.terminate();
     this.#onDeath(reason);
   }

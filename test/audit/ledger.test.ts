@@ -146,6 +146,26 @@ describe('Ledger: commits', () => {
     ledger.close();
   });
 
+  it.each([true, false])(
+    'a throwing onCommitTimed neither rewrites a batch nor strands its waiters (thread: %s)',
+    async (writerThread) => {
+      const dir = tempDir();
+      const clock = new FakeClock();
+      const ledger = open(dir, clock, {
+        writerThread,
+        onCommitTimed: () => {
+          throw new Error('tracing exploded');
+        },
+      });
+      const acked = await ledger.appendDurable([input(1, clock.now()), input(2, clock.now())]);
+      expect(acked.map((c) => c.seq)).toEqual([2, 3]);
+      expect(ledger.flush()).toBe(true);
+      expect(ledger.degraded).toBe(false);
+      expect(ledger.list({ type: 'token.*' })).toHaveLength(2);
+      ledger.close();
+    },
+  );
+
   it('writes batches larger than one multi-row INSERT and reopens at the right head', () => {
     const dir = tempDir();
     const clock = new FakeClock();
