@@ -207,7 +207,7 @@ export async function latencyAt(rate: number, seconds: number, audit = ''): Prom
     events: lat.length,
     p50ms: percentile(lat, 50),
     p99ms: percentile(lat, 99),
-    maxms: Math.max(...lat),
+    maxms: lat.reduce((m, v) => (v > m ? v : m), 0),
   };
 }
 
