@@ -31,6 +31,8 @@ export interface LedgerOptions {
    * the event loop.
    */
   writerThread?: boolean;
+  /** The writer thread's script; default the compiled writer-worker.js (tests inject faults). */
+  writerWorker?: URL;
   now?: () => number;
   logger?: Logger;
   /** Called after every committed batch (metrics, correlation evidence). */
@@ -184,7 +186,9 @@ export class Ledger {
       this.#commit([{ input: genesis, seq: 0 }]);
     }
     const url =
-      opts.writerThread === false || opts.path === ':memory:' ? undefined : writerWorkerUrl();
+      opts.writerThread === false || opts.path === ':memory:'
+        ? undefined
+        : (opts.writerWorker ?? writerWorkerUrl());
     if (url) {
       this.#writer = new WriterThread(opts.path, url);
       this.#writer.onReply = (r) => this.#onReply(r);
@@ -558,7 +562,9 @@ export class Ledger {
         return false;
       }
       this.#doubtful.shift();
-      this.#queue.splice(0, b.items.length);
+      // By identity: durable records were taken out of the queue when their waiters were told.
+      const adopted = new Set(b.items);
+      this.#queue = this.#queue.filter((p) => !adopted.has(p));
       this.#tipSeq = b.written.seq;
       this.#tipChain = b.written.chain;
       this.#tipClock = b.written.clock;

@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { Ledger } from '../../src/audit/ledger.js';
@@ -279,6 +281,40 @@ describe('Ledger: writer thread', () => {
     const report = await verifyLedger({ dbPath: join(dir, 'audit.db'), trusted: [] });
     expect(report.problems).toEqual([]);
     expect(report.degraded).toEqual({ windows: 1, droppedRecords: 0 });
+  });
+
+  it('a worker lost after a COMMIT it never reported: the batch is adopted from the file, not written twice', async () => {
+    const dir = tempDir();
+    // The real worker, except that it exits right after its second COMMIT, before replying.
+    const fault = join(dir, 'dies-after-commit.mjs');
+    writeFileSync(
+      fault,
+      `import { workerData } from 'node:worker_threads';
+       const port = workerData.port;
+       const post = port.postMessage.bind(port);
+       let ok = 0;
+       port.postMessage = (m) => { if (m.ok && ++ok === 2) process.exit(1); post(m); };
+       await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/audit/writer-worker.js')).href)});`,
+    );
+    const clock = new FakeClock();
+    const ledger = open(dir, clock, { writerWorker: pathToFileURL(fault) });
+    expect(ledger.writer).toBe('thread');
+    await ledger.appendDurable([input(0, clock.now()), input(1, clock.now())]);
+    // One batch: two durable records and three fire-and-forget ones; it commits, the reply dies.
+    const lost = ledger.appendDurable([input(2, clock.now()), input(3, clock.now())]);
+    for (let i = 4; i < 7; i++) ledger.append(input(i, clock.now()));
+    await expect(lost).rejects.toMatchObject({ code: 'ERR_AUDIT_DEGRADED' }); // the provider retries
+    expect(ledger.writer).toBe('inline');
+    for (let i = 7; i < 10; i++) ledger.append(input(i, clock.now())); // held while degraded
+    clock.advance(2000);
+    await vi.waitFor(() => expect(ledger.degraded).toBe(false), { timeout: 5000 });
+    expect(ledger.flush()).toBe(true);
+    const rows = ledger.list({ type: 'token.*' });
+    expect(rows.map((r) => r.attrs.i)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]); // each once
+    expect(ledger.list({ type: 'audit.degraded' })).toHaveLength(1);
+    ledger.close();
+    const report = await verifyLedger({ dbPath: join(dir, 'audit.db'), trusted: [] });
+    expect(report.problems).toEqual([]);
   });
 
   it('lets the process exit while idle without close(), and holds it while a write is out', () => {
