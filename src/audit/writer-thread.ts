@@ -23,8 +23,9 @@ export function writerWorkerUrl(): URL | undefined {
 
 /**
  * A synchronous wait gives up after this long without a reply. Node delivers a worker's exit as
- * an event, which cannot run while the event loop blocks, so a silent worker is declared dead
- * (and terminated) rather than waited for forever. busy_timeout (5 s) plus a slow fsync fit.
+ * an event, which cannot run while the event loop blocks: the worker raises a flag in the shared
+ * buffer as it exits; a worker that neither answers nor exits is declared dead (and terminated)
+ * after this rather than waited for forever. busy_timeout (5 s) plus a slow fsync fit.
  */
 const WAIT_LIMIT_MS = 60_000;
 
@@ -48,7 +49,7 @@ export class WriterThread {
 
   constructor(path: string, url: URL) {
     const { port1, port2 } = new MessageChannel();
-    const signal = new SharedArrayBuffer(4);
+    const signal = new SharedArrayBuffer(8);
     this.#replies = new Int32Array(signal);
     this.#port = port1;
     const data: WriterWorkerData = { path, port: port2, signal };
@@ -122,6 +123,10 @@ export class WriterThread {
         return true;
       }
       if (this.#dead || this.#outstanding === 0) return false;
+      if (Atomics.load(this.#replies, 1) === 1) {
+        this.#die('writer thread exited without answering');
+        return false;
+      }
       if (Atomics.wait(this.#replies, 0, this.#seen, WAIT_LIMIT_MS) === 'timed-out') {
         this.#die(`writer thread did not answer within ${WAIT_LIMIT_MS / 1000} s`);
         return false;

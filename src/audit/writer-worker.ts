@@ -11,7 +11,10 @@ import { insertSql, ROWS_PER_INSERT } from './row-writer.js';
 export interface WriterWorkerData {
   path: string;
   port: MessagePort;
-  /** Int32 [0]: replies posted so far; the event loop Atomics.waits on it in a synchronous flush. */
+  /**
+   * Int32 [0]: replies posted so far; the event loop Atomics.waits on it in a synchronous flush.
+   * Int32 [1]: 1 once this thread exits (an exit event cannot reach a blocked event loop).
+   */
   signal: SharedArrayBuffer;
 }
 
@@ -43,6 +46,10 @@ const write = db.transaction((args: unknown[]) => {
   for (; i < args.length; i += 9) one.run(...args.slice(i, i + 9));
 });
 let failed = false;
+process.on('exit', () => {
+  Atomics.store(replies, 1, 1);
+  Atomics.notify(replies, 0);
+});
 
 function reply(r: WriterReply): void {
   port.postMessage(r);
@@ -50,58 +57,42 @@ function reply(r: WriterReply): void {
   Atomics.notify(replies, 0);
 }
 
-function errorReply(id: number, err: unknown): WriterReply {
-  const e = err as { message?: string; code?: unknown };
-  return {
-    id,
-    ok: false,
-    message: e.message ?? String(err),
-    ...(typeof e.code === 'string' ? { code: e.code } : {}),
-  };
+/** Runs `work` and replies ok, or the error; returns whether it worked. */
+function attempt(id: number, work: () => void): boolean {
+  try {
+    work();
+  } catch (err) {
+    const e = err as { message?: string; code?: unknown };
+    reply({
+      id,
+      ok: false,
+      message: e.message ?? String(err),
+      ...(typeof e.code === 'string' ? { code: e.code } : {}),
+    });
+    return false;
+  }
+  reply({ id, ok: true });
+  return true;
 }
 
 port.on('message', (m: WriterRequest) => {
   switch (m.op) {
     case 'write':
-      if (failed) {
-        reply({ id: m.id, ok: false, message: 'an earlier batch failed', stale: true });
-        return;
-      }
-      try {
-        write(m.args);
-        reply({ id: m.id, ok: true });
-      } catch (err) {
-        failed = true;
-        reply(errorReply(m.id, err));
-      }
+      if (failed) reply({ id: m.id, ok: false, message: 'an earlier batch failed', stale: true });
+      else failed = !attempt(m.id, () => write(m.args));
       return;
     case 'resume':
       failed = false;
       return;
     case 'exec':
       // Not part of the chain (a checkpoint row): runs even after a failed batch.
-      try {
-        db.prepare(m.sql).run(...m.params);
-        reply({ id: m.id, ok: true });
-      } catch (err) {
-        reply(errorReply(m.id, err));
-      }
+      attempt(m.id, () => db.prepare(m.sql).run(...m.params));
       return;
     case 'pragma':
-      try {
-        db.pragma(m.sql);
-        reply({ id: m.id, ok: true });
-      } catch (err) {
-        reply(errorReply(m.id, err));
-      }
+      attempt(m.id, () => db.pragma(m.sql));
       return;
     case 'close':
-      try {
-        db.close();
-        reply({ id: m.id, ok: true });
-      } catch (err) {
-        reply(errorReply(m.id, err));
-      }
+      attempt(m.id, () => db.close());
       port.close();
   }
 });

@@ -39,6 +39,21 @@ function open(
 
 beforeAll(() => ensureDist()); // the writer thread runs the compiled writer-worker.js
 
+/** The real writer worker, except that it exits right after its second COMMIT, before replying. */
+function diesAfterSecondCommit(dir: string): URL {
+  const fault = join(dir, 'dies-after-commit.mjs');
+  writeFileSync(
+    fault,
+    `import { workerData } from 'node:worker_threads';
+     const port = workerData.port;
+     const post = port.postMessage.bind(port);
+     let ok = 0;
+     port.postMessage = (m) => { if (m.ok && ++ok === 2) process.exit(1); post(m); };
+     await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/audit/writer-worker.js')).href)});`,
+  );
+  return pathToFileURL(fault);
+}
+
 describe.each([
   ['writer thread', true],
   ['inline', false],
@@ -285,19 +300,8 @@ describe('Ledger: writer thread', () => {
 
   it('a worker lost after a COMMIT it never reported: the batch is adopted from the file, not written twice', async () => {
     const dir = tempDir();
-    // The real worker, except that it exits right after its second COMMIT, before replying.
-    const fault = join(dir, 'dies-after-commit.mjs');
-    writeFileSync(
-      fault,
-      `import { workerData } from 'node:worker_threads';
-       const port = workerData.port;
-       const post = port.postMessage.bind(port);
-       let ok = 0;
-       port.postMessage = (m) => { if (m.ok && ++ok === 2) process.exit(1); post(m); };
-       await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/audit/writer-worker.js')).href)});`,
-    );
     const clock = new FakeClock();
-    const ledger = open(dir, clock, { writerWorker: pathToFileURL(fault) });
+    const ledger = open(dir, clock, { writerWorker: diesAfterSecondCommit(dir) });
     expect(ledger.writer).toBe('thread');
     await ledger.appendDurable([input(0, clock.now()), input(1, clock.now())]);
     // One batch: two durable records and three fire-and-forget ones; it commits, the reply dies.
@@ -312,6 +316,24 @@ describe('Ledger: writer thread', () => {
     const rows = ledger.list({ type: 'token.*' });
     expect(rows.map((r) => r.attrs.i)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]); // each once
     expect(ledger.list({ type: 'audit.degraded' })).toHaveLength(1);
+    ledger.close();
+    const report = await verifyLedger({ dbPath: join(dir, 'audit.db'), trusted: [] });
+    expect(report.problems).toEqual([]);
+  });
+
+  it('a synchronous flush learns at once that the worker exited, and recovers inline', async () => {
+    const dir = tempDir();
+    const clock = new FakeClock();
+    const ledger = open(dir, clock, { writerWorker: diesAfterSecondCommit(dir) });
+    await ledger.appendDurable([input(0, clock.now())]);
+    for (let i = 1; i < 4; i++) ledger.append(input(i, clock.now()));
+    const started = Date.now();
+    expect(ledger.flush()).toBe(false); // committed, but the reply never came: degraded
+    expect(Date.now() - started).toBeLessThan(5000); // not the 60 s wait for a silent worker
+    expect(ledger.writer).toBe('inline');
+    clock.advance(2000);
+    expect(ledger.flush()).toBe(true); // the file holds the batch: adopted, not rewritten
+    expect(ledger.list({ type: 'token.*' }).map((r) => r.attrs.i)).toEqual([0, 1, 2, 3]);
     ledger.close();
     const report = await verifyLedger({ dbPath: join(dir, 'audit.db'), trusted: [] });
     expect(report.problems).toEqual([]);
