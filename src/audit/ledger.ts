@@ -99,7 +99,7 @@ const RETRY_MS = 1000;
 const MAX_IN_FLIGHT = 2;
 /**
  * The append-only audit ledger in one SQLite file: one writer, batched transactions bounded by
- * size and time, WAL with synchronous=FULL (NORMAL can lose the last commits on power loss),
+ * size (and, inline, by time), WAL with synchronous=FULL (NORMAL can lose the last commits on power loss),
  * every record hash-chained to the previous one.
  *
  * With a writer thread (the default for a file), the event loop encodes and hashes each batch and
@@ -128,6 +128,12 @@ export class Ledger {
   /** Statements handed to the writer thread by execAside, by request id. */
   readonly #aside = new Map<number, (err?: Error) => void>();
   #inflightRecords = 0;
+  /**
+   * Batches that were in flight when the worker died: it may have committed them (a COMMIT in
+   * progress finishes even when the thread is terminated). Their records are back in the queue;
+   * before the next inline commit, the file says which of them are there.
+   */
+  #doubtful: InFlight[] = [];
   readonly #transact: (items: Pending[], work?: (db: Database.Database) => void) => Written;
   readonly #commitListeners: ((head: LedgerHead) => void)[] = [];
   #queue: Pending[] = [];
@@ -200,7 +206,7 @@ export class Ledger {
 
   /** Where commits happen: `thread` (the writer thread) or `inline` (the event loop). */
   get writer(): 'thread' | 'inline' {
-    return this.#writer && !this.#writer.dead ? 'thread' : 'inline';
+    return this.#threaded() ? 'thread' : 'inline';
   }
 
   /** The underlying connection, for the audit module (queries, checkpoints, test hooks). */
@@ -533,13 +539,6 @@ export class Ledger {
     this.#tipClock = this.#lastClock;
     this.#enterDegraded(err);
   }
-
-  /**
-   * Batches that were in flight when the worker died: it may have committed them (a COMMIT in
-   * progress finishes even when the thread is terminated). Their records are back in the queue;
-   * before the next inline commit, the file says which of them are there.
-   */
-  #doubtful: InFlight[] = [];
 
   /**
    * Adopts doubtful batches the file holds (same last seq and chain): their records leave the
