@@ -131,6 +131,8 @@ ${machine.redis}; load average at start ${machine.loadAverage}.
 | 1 | ratio tokenwatch / ceiling | ${c.ratio} | ≥ 0.8 | ${verdict(c.ratio >= 0.8)} |
 | 1 | keys in Redis / recorded / gaps / unaccounted | ${c.keysInRedis} / ${c.recorded} / ${c.gaps} / ${c.lost} | 0 unaccounted | ${verdict(c.lost === 0)} |
 | 2 | notification → audit committed at ${l.achievedRate}/s: p50 / p99 / max | ${l.p50ms} / ${l.p99ms} / ${l.maxms} ms | p99 ≤ 25 ms | ${verdict(l.p99ms <= 25)} |
+| 2 | ceiling: the disk in the same run, a 4 KiB fdatasync every 10 ms: p50 / p99 / max; flushes over 25 ms | ${l.fsync.p50ms} / ${l.fsync.p99ms} / ${l.fsync.maxms} ms; ${l.fsync.over25ms} of ${l.fsync.samples} | | |
+| 2 | every run: p99 (slowest disk flush in that run) | ${latencyRuns.map((r) => `${r.p99ms} (${r.fsync.maxms})`).join(', ')} ms | | |
 | 2 | same at ${latencyHalf.achievedRate}/s, half of the capacity scenario 1 measured: p50 / p99 / max | ${latencyHalf.p50ms} / ${latencyHalf.p99ms} / ${latencyHalf.maxms} ms | | |
 | 3 | Auth0 webhooks, ${hooksBatched.mode} | ${hooksBatched.eventsPerSec} events/s, p99 ${hooksBatched.p99ms} ms | ≥ 20 000 events/s | ${verdict(hooksBatched.eventsPerSec >= 20_000)} |
 | 3 | Auth0 webhooks, ${hooksSingle.mode} | ${hooksSingle.eventsPerSec} events/s, p99 ${hooksSingle.p99ms} ms | | |

@@ -163,10 +163,22 @@ export interface LatencyResult {
   p50ms: number;
   p99ms: number;
   maxms: number;
+  /** The disk during the same seconds (fsync-probe-child.ts): the floor under every commit. */
+  fsync: FsyncProbe;
+}
+
+export interface FsyncProbe {
+  samples: number;
+  p50ms: number;
+  p99ms: number;
+  maxms: number;
+  /** Flushes slower than scenario 2's p99 target. */
+  over25ms: number;
 }
 
 const RATE_CHILD = fileURLToPath(new URL('./rate-child.js', import.meta.url));
 const WEBHOOK_CHILD = fileURLToPath(new URL('./webhook-child.js', import.meta.url));
+const FSYNC_CHILD = fileURLToPath(new URL('./fsync-probe-child.js', import.meta.url));
 
 /** Runs `node script args` and resolves with its stdout (rejects on a non-zero exit). */
 function runChild(script: string, args: string[]): Promise<string> {
@@ -195,7 +207,12 @@ export async function latencyAt(rate: number, seconds: number, audit = ''): Prom
   });
   // The load runs in its own process, as production traffic does: in this one it would take
   // turns with tokenwatch on the event loop whose latency is being measured.
-  const load = await runChild(RATE_CHILD, [String(r.port), String(rate), String(seconds), 'lat']);
+  // Beside it, a probe times a small fdatasync every 10 ms on the ledger's file system: a
+  // synchronous=FULL commit cannot be faster than the disk's flush at that moment.
+  const [load, probe] = await Promise.all([
+    runChild(RATE_CHILD, [String(r.port), String(rate), String(seconds), 'lat']),
+    runChild(FSYNC_CHILD, [tw.dir, String(seconds)]),
+  ]);
   const { sent, seconds: took } = JSON.parse(load) as { sent: number; seconds: number };
   const achieved = sent / took;
   await untilStable(() => lat.length, 1000);
@@ -208,6 +225,7 @@ export async function latencyAt(rate: number, seconds: number, audit = ''): Prom
     p50ms: percentile(lat, 50),
     p99ms: percentile(lat, 99),
     maxms: lat.reduce((m, v) => (v > m ? v : m), 0),
+    fsync: JSON.parse(probe) as FsyncProbe,
   };
 }
 
