@@ -52,6 +52,8 @@ export class Checkpointer {
   readonly #now: () => number;
   readonly #db: Database.Database;
   readonly #log: CheckpointLogWriter;
+  /** The database's newest checkpoint row. */
+  readonly #lastRow: Database.Statement;
   readonly #idleTicksPerHeartbeat: number;
   #last: Checkpoint | undefined;
   #unpublished: Checkpoint[] = [];
@@ -74,9 +76,10 @@ export class Checkpointer {
     this.#now = opts.now ?? Date.now;
     this.#db = opts.ledger.db;
     this.#idleTicksPerHeartbeat = Math.max(1, Math.ceil(opts.heartbeatMs / opts.intervalMs));
-    const row = this.#db
-      .prepare(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY n DESC LIMIT 1`)
-      .get() as CheckpointRow | undefined;
+    this.#lastRow = this.#db.prepare(
+      `SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY n DESC LIMIT 1`,
+    );
+    const row = this.#lastRow.get() as CheckpointRow | undefined;
     this.#last = row ? checkpointFromRow(row, opts.ledger.ledgerId) : undefined;
     if (this.#last && opts.ledger.lastSeq < this.#last.seq) {
       throw this.#integrity(
@@ -162,9 +165,7 @@ export class Checkpointer {
   #adoptStored(cp: Checkpoint): Checkpoint | undefined {
     let row: CheckpointRow | undefined;
     try {
-      row = this.#db
-        .prepare(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY n DESC LIMIT 1`)
-        .get() as CheckpointRow | undefined;
+      row = this.#lastRow.get() as CheckpointRow | undefined;
     } catch {
       return undefined;
     }

@@ -7,7 +7,8 @@ import { listRecords, type RecordFilter } from './query.js';
 import { DegradedWindow } from './degraded-window.js';
 import { ledgerIdentity, openLedgerFile } from './ledger-file.js';
 import { RowWriter } from './row-writer.js';
-import { WriterThread, writerWorkerUrl } from './writer-thread.js';
+import { WriterThread } from './writer-thread.js';
+import { compiledWorkerUrl } from './worker-url.js';
 import type { WriterReply } from './writer-worker.js';
 
 export interface LedgerOptions {
@@ -127,7 +128,6 @@ export class Ledger {
   #inflight: InFlight[] = [];
   /** Statements handed to the writer thread by execAside, by request id. */
   readonly #aside = new Map<number, (err?: Error) => void>();
-  #inflightRecords = 0;
   /**
    * Batches that were in flight when the worker died: it may have committed them (a COMMIT in
    * progress finishes even when the thread is terminated). Their records are back in the queue;
@@ -194,7 +194,7 @@ export class Ledger {
     const url =
       opts.writerThread === false || opts.path === ':memory:'
         ? undefined
-        : (opts.writerWorker ?? writerWorkerUrl());
+        : (opts.writerWorker ?? compiledWorkerUrl('writer-worker.js'));
     if (url) {
       this.#writer = new WriterThread(opts.path, url);
       this.#writer.onReply = (r) => this.#onReply(r);
@@ -240,7 +240,7 @@ export class Ledger {
     return {
       ledgerId: this.ledgerId,
       lastSeq: this.#lastSeq,
-      pending: this.#queue.length + this.#inflightRecords,
+      pending: this.#queue.length + this.#inflightRecords(),
       degraded: this.degraded,
       degradedReason: this.#window.reason,
       degradedSince: this.#window.since,
@@ -251,7 +251,7 @@ export class Ledger {
   /** Queue a record; it commits with the next batch. Fire-and-forget (keyspace hot path). */
   append(input: AuditInput): void {
     if (this.#closed) throw new TokenwatchError('ERR_AUDIT_CLOSED', 'the audit ledger is closed');
-    if (this.#queue.length + this.#inflightRecords >= this.#opts.maxPending) {
+    if (this.#queue.length + this.#inflightRecords() >= this.#opts.maxPending) {
       this.#drop(1);
       return;
     }
@@ -464,6 +464,13 @@ export class Ledger {
     return this.#committed(items, written, started);
   }
 
+  /** Records handed to the writer thread and not yet acknowledged (at most MAX_IN_FLIGHT batches). */
+  #inflightRecords(): number {
+    let n = 0;
+    for (const f of this.#inflight) n += f.items.length;
+    return n;
+  }
+
   /** The writer thread is there and alive (else commits run inline). */
   #threaded(): WriterThread | undefined {
     return this.#writer && !this.#writer.dead ? this.#writer : undefined;
@@ -492,7 +499,6 @@ export class Ledger {
       const id = writer.write(written.args);
       written.args = [];
       this.#inflight.push({ id, items, written, started });
-      this.#inflightRecords += items.length;
     }
   }
 
@@ -514,7 +520,6 @@ export class Ledger {
       return;
     }
     this.#inflight.shift();
-    this.#inflightRecords -= head.items.length;
     this.#committed(head.items, head.written, head.started);
     // Group commit: whatever queued while the worker was busy goes now, in one batch.
     if (this.#queue.length > 0 && !this.#closed && !this.degraded) {
@@ -530,7 +535,6 @@ export class Ledger {
   #failInflight(err: Error): void {
     const failed = this.#inflight;
     this.#inflight = [];
-    this.#inflightRecords = 0;
     const items: Pending[] = [];
     for (const f of failed) for (const p of f.items) items.push(p);
     this.#queue = items.concat(this.#queue);

@@ -1,6 +1,4 @@
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { TokenwatchError } from '../errors.js';
@@ -13,6 +11,7 @@ import type { TrustedKey } from './signing-keys.js';
 import { analyzeCheckpoints } from './verify-checkpoints.js';
 import { readMeta, type Meta } from './verify-meta.js';
 import { verifyRange, type RangeResult, type RangeTask } from './verify-rows.js';
+import { compiledWorkerUrl } from './worker-url.js';
 
 export interface VerifyOptions {
   dbPath: string;
@@ -60,7 +59,6 @@ export interface VerifyReport {
 }
 
 const PARALLEL_FROM = 100_000;
-const WORKER_URL = new URL('./verify-worker.js', import.meta.url);
 
 /**
  * Verifies a ledger file end to end (CloudTrail `validate-logs` for the SQLite ledger): the hash
@@ -269,8 +267,7 @@ function lowerBound(sorted: readonly number[], x: number): number {
 }
 
 function chooseThreads(requested: number | undefined, span: number): number {
-  // Workers run the compiled verify-worker.js; from TypeScript sources (tests) there is none.
-  if (!existsSync(fileURLToPath(WORKER_URL))) return 1;
+  if (!compiledWorkerUrl('verify-worker.js')) return 1; // none was built: one thread
   if (requested !== undefined) return Math.max(1, Math.min(requested, 16, Math.ceil(span / 1000)));
   if (span < PARALLEL_FROM) return 1;
   return Math.max(1, Math.min(availableParallelism(), 4));
@@ -301,10 +298,11 @@ async function scan(
     });
   }
   const [own, ...rest] = tasks;
+  const url = compiledWorkerUrl('verify-worker.js') as URL; // chooseThreads found it
   const workers = rest.map(
     (task) =>
       new Promise<RangeResult>((resolve, reject) => {
-        const w = new Worker(WORKER_URL, { workerData: task });
+        const w = new Worker(url, { workerData: task });
         w.once('message', (m: RangeResult) => resolve(m));
         w.once('error', reject);
         w.once('exit', (code) => {

@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import {
   MessageChannel,
   receiveMessageOnPort,
@@ -7,19 +5,6 @@ import {
   type MessagePort,
 } from 'node:worker_threads';
 import type { WriterReply, WriterRequest, WriterWorkerData } from './writer-worker.js';
-
-/**
- * The compiled worker. Next to this module in dist/; from the TypeScript sources (vitest) it is
- * the build's copy, which `npm test` makes before running the tests.
- */
-const CANDIDATES = [
-  new URL('./writer-worker.js', import.meta.url),
-  new URL('../../dist/audit/writer-worker.js', import.meta.url),
-];
-
-export function writerWorkerUrl(): URL | undefined {
-  return CANDIDATES.find((u) => existsSync(fileURLToPath(u)));
-}
 
 /**
  * A synchronous wait gives up after this long without a reply. Node delivers a worker's exit as
@@ -39,10 +24,9 @@ export class WriterThread {
   readonly #worker: Worker;
   readonly #port: MessagePort;
   readonly #replies: Int32Array;
-  #seen = 0;
+  /** Every request posted with an id gets exactly one reply, in id order. */
   #nextId = 1;
   #answered = 0;
-  #outstanding = 0;
   #dead: string | undefined;
   #onReply: (r: WriterReply) => void = () => undefined;
   #onDeath: (reason: string) => void = () => undefined;
@@ -77,7 +61,7 @@ export class WriterThread {
   }
 
   get outstanding(): number {
-    return this.#outstanding;
+    return this.#nextId - 1 - this.#answered;
   }
 
   /** Id of the last request posted (0 before any). */
@@ -92,14 +76,14 @@ export class WriterThread {
 
   /** Posts a batch (9 values per row, as RowWriter encodes them); returns its request id. */
   write(args: unknown[]): number {
-    return this.#post({ op: 'write', id: this.#nextId++, args });
+    return this.#post((id) => ({ op: 'write', id, args }));
   }
 
   /** Posts one statement outside the chain (a checkpoint row); returns its request id. */
   exec(sql: string, params: unknown[]): number {
     // A small Buffer is a view of an 8 KiB pool that postMessage would copy whole.
     const own = params.map((p) => (Buffer.isBuffer(p) ? Uint8Array.from(p) : p));
-    return this.#post({ op: 'exec', id: this.#nextId++, sql, params: own });
+    return this.#post((id) => ({ op: 'exec', id, sql, params: own }));
   }
 
   /** After a failed write: the worker accepts writes again (the ones already sent stay refused). */
@@ -109,7 +93,7 @@ export class WriterThread {
 
   /** Runs a PRAGMA on the worker's connection and waits for it (fault drills set max_page_count). */
   pragmaSync(sql: string): void {
-    const id = this.#post({ op: 'pragma', id: this.#nextId++, sql });
+    const id = this.#post((id) => ({ op: 'pragma', id, sql }));
     const r = this.#waitFor(id);
     if (!r.ok) throw new Error(r.message);
   }
@@ -122,12 +106,13 @@ export class WriterThread {
         this.#deliver(m.message as WriterReply);
         return true;
       }
-      if (this.#dead || this.#outstanding === 0) return false;
+      if (this.#dead || this.outstanding === 0) return false;
       if (Atomics.load(this.#replies, 1) === 1) {
         this.#die('writer thread exited without answering');
         return false;
       }
-      if (Atomics.wait(this.#replies, 0, this.#seen, WAIT_LIMIT_MS) === 'timed-out') {
+      // [0] counts the replies posted: the k-th reply answers request k.
+      if (Atomics.wait(this.#replies, 0, this.#answered, WAIT_LIMIT_MS) === 'timed-out') {
         this.#die(`writer thread did not answer within ${WAIT_LIMIT_MS / 1000} s`);
         return false;
       }
@@ -137,17 +122,18 @@ export class WriterThread {
   /** Closes the worker's connection (after its outstanding writes) and ends the thread. */
   close(): void {
     if (this.#dead) return;
-    const id = this.#post({ op: 'close', id: this.#nextId++ });
+    const id = this.#post((id) => ({ op: 'close', id }));
     this.#waitFor(id);
     this.#dead = 'closed';
     this.#port.close();
     void this.#worker.terminate();
   }
 
-  #post(m: WriterRequest & { id: number }): number {
+  /** Posts the request `make` builds around the next id; returns the id. */
+  #post(make: (id: number) => WriterRequest & { id: number }): number {
     if (this.#dead) throw new Error(this.#dead);
-    this.#outstanding += 1;
-    if (this.#outstanding === 1) this.#busy();
+    const m = make(this.#nextId++);
+    if (this.outstanding === 1) this.#busy();
     this.#port.postMessage(m);
     return m.id;
   }
@@ -169,17 +155,14 @@ export class WriterThread {
 
   #deliver(r: WriterReply): void {
     if (this.#dead) return; // a reply after the worker was given up on: the ledger reads the file
-    this.#seen += 1;
     this.#answered = r.id;
-    this.#outstanding -= 1;
-    if (this.#outstanding === 0) this.#idle();
+    if (this.outstanding === 0) this.#idle();
     this.#onReply(r);
   }
 
   #die(reason: string): void {
     if (this.#dead) return;
     this.#dead = reason;
-    this.#outstanding = 0;
     this.#answered = this.#nextId - 1;
     this.#idle();
     this.#port.close();

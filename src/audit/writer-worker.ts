@@ -1,5 +1,5 @@
 import { workerData, type MessagePort } from 'node:worker_threads';
-import Database from 'better-sqlite3';
+import { openLedgerFile } from './ledger-file.js';
 import { insertSql, ROWS_PER_INSERT } from './row-writer.js';
 
 /**
@@ -31,11 +31,8 @@ export type WriterReply =
 
 const { path, port, signal } = workerData as WriterWorkerData;
 const replies = new Int32Array(signal);
-// The file exists and is migrated: the event loop opened it first. Same pragmas as its writer.
-const db = new Database(path);
-db.pragma('journal_mode = WAL');
-db.pragma('synchronous = FULL');
-db.pragma('busy_timeout = 5000');
+// The event loop opened (and migrated) the file first: this finds it current.
+const db = openLedgerFile(path);
 const many = db.prepare(insertSql(ROWS_PER_INSERT));
 const one = db.prepare(insertSql(1));
 const write = db.transaction((args: unknown[]) => {
