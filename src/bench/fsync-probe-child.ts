@@ -1,6 +1,6 @@
 import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { percentile } from './stats.js';
+import { percentile, round } from './stats.js';
 
 /**
  * The disk's side of scenario 2, in its own process: every 10 ms for `seconds`, append 4 KiB to a
@@ -25,13 +25,15 @@ while (Date.now() < end) {
 }
 closeSync(fd);
 rmSync(path, { force: true });
-const round = (v: number) => Math.round(v * 100) / 100;
 process.stdout.write(
   `${JSON.stringify({
     samples: times.length,
-    p50ms: round(percentile(times, 50)),
-    p99ms: round(percentile(times, 99)),
-    maxms: round(times.reduce((m, v) => (v > m ? v : m), 0)),
+    p50ms: round(percentile(times, 50), 2),
+    p99ms: round(percentile(times, 99), 2),
+    maxms: round(
+      times.reduce((m, v) => (v > m ? v : m), 0),
+      2,
+    ),
     over25ms: times.filter((v) => v > 25).length,
   })}\n`,
 );
