@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { Ledger } from '../../src/audit/ledger.js';
 import type { AuditInput } from '../../src/audit/record.js';
 import { SCHEMA_VERSION, migrate } from '../../src/audit/schema.js';
-import { verifyLedger } from '../../src/audit/verify.js';
+import { verifyLedger, type VerifyReport } from '../../src/audit/verify.js';
 import { ensureDist, ROOT } from './dist.js';
 import { FakeClock, tempDir } from './helpers.js';
 
@@ -38,6 +38,14 @@ function open(
 }
 
 beforeAll(() => ensureDist()); // the writer thread runs the compiled writer-worker.js
+
+/** Closes the ledger and verifies its file: no problem may be found. */
+async function closeAndVerify(ledger: Ledger, dir: string): Promise<VerifyReport> {
+  ledger.close();
+  const report = await verifyLedger({ dbPath: join(dir, 'audit.db'), trusted: [] });
+  expect(report.problems).toEqual([]);
+  return report;
+}
 
 /** The real writer worker, except that it exits right after its second COMMIT, before replying. */
 function diesAfterSecondCommit(dir: string): URL {
@@ -117,9 +125,7 @@ describe.each([
     expect(rows.slice(100).map((r) => r.attrs.i)).toEqual(
       Array.from({ length: 1000 }, (_, i) => 2000 + i),
     );
-    ledger.close();
-    const report = await verifyLedger({ dbPath: join(dir, 'audit.db'), trusted: [] });
-    expect(report.problems).toEqual([]);
+    const report = await closeAndVerify(ledger, dir);
     expect(report.degraded).toEqual({ windows: 1, droppedRecords: 200 });
   });
 
@@ -268,9 +274,7 @@ describe('Ledger: writer thread', () => {
           }[]
         ).map((r) => r.h),
       );
-      ledger.close();
-      const report = await verifyLedger({ dbPath: join(dir, 'audit.db'), trusted: [] });
-      expect(report.problems).toEqual([]);
+      await closeAndVerify(ledger, dir);
     }
     // Every record after the genesis (which holds a random ledger id) hashes the same.
     expect(leaves[0]).toHaveLength(1234);
@@ -292,9 +296,7 @@ describe('Ledger: writer thread', () => {
     const rows = ledger.list({ type: 'token.*' });
     expect(rows.map((r) => r.attrs.i)).toEqual(Array.from({ length: 400 }, (_, i) => i));
     expect(ledger.list({ type: 'audit.degraded' })).toHaveLength(1);
-    ledger.close();
-    const report = await verifyLedger({ dbPath: join(dir, 'audit.db'), trusted: [] });
-    expect(report.problems).toEqual([]);
+    const report = await closeAndVerify(ledger, dir);
     expect(report.degraded).toEqual({ windows: 1, droppedRecords: 0 });
   });
 
@@ -316,9 +318,7 @@ describe('Ledger: writer thread', () => {
     const rows = ledger.list({ type: 'token.*' });
     expect(rows.map((r) => r.attrs.i)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]); // each once
     expect(ledger.list({ type: 'audit.degraded' })).toHaveLength(1);
-    ledger.close();
-    const report = await verifyLedger({ dbPath: join(dir, 'audit.db'), trusted: [] });
-    expect(report.problems).toEqual([]);
+    await closeAndVerify(ledger, dir);
   });
 
   it('a synchronous flush learns at once that the worker exited, and recovers inline', async () => {
@@ -334,9 +334,7 @@ describe('Ledger: writer thread', () => {
     clock.advance(2000);
     expect(ledger.flush()).toBe(true); // the file holds the batch: adopted, not rewritten
     expect(ledger.list({ type: 'token.*' }).map((r) => r.attrs.i)).toEqual([0, 1, 2, 3]);
-    ledger.close();
-    const report = await verifyLedger({ dbPath: join(dir, 'audit.db'), trusted: [] });
-    expect(report.problems).toEqual([]);
+    await closeAndVerify(ledger, dir);
   });
 
   it('lets the process exit while idle without close(), and holds it while a write is out', () => {

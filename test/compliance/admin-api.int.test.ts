@@ -387,10 +387,14 @@ describe('admin API without an admin section', () => {
 });
 
 describe('a flood of refused admin requests', () => {
-  it('records the first per source and window one by one, the rest in one summary, replies unchanged', async () => {
-    const h = startApp(redis.url, {
-      yaml: `admin:\n  tokens:\n    - name: auditor\n      sha256: ${sha(AUDITOR)}\n  refusals:\n    perSource: 3\n    windowSeconds: 1\n`,
+  /** The app with the auditor token and the given refusal bound per source and window. */
+  const startWithRefusals = (perSource: number, windowSeconds: number) =>
+    startApp(redis.url, {
+      yaml: `admin:\n  tokens:\n    - name: auditor\n      sha256: ${sha(AUDITOR)}\n  refusals:\n    perSource: ${perSource}\n    windowSeconds: ${windowSeconds}\n`,
     });
+
+  it('records the first per source and window one by one, the rest in one summary, replies unchanged', async () => {
+    const h = startWithRefusals(3, 1);
     try {
       await h.app.whenReady();
       const findings = routes(() => '')[0]!;
@@ -433,9 +437,7 @@ describe('a flood of refused admin requests', () => {
   });
 
   it('states what is still only counted when tokenwatch stops', async () => {
-    const h = startApp(redis.url, {
-      yaml: `admin:\n  tokens:\n    - name: auditor\n      sha256: ${sha(AUDITOR)}\n  refusals:\n    perSource: 1\n    windowSeconds: 3600\n`,
-    });
+    const h = startWithRefusals(1, 3600);
     try {
       await h.app.whenReady();
       const findings = routes(() => '')[0]!;
