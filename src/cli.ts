@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ConfigError, isTokenwatchError } from './errors.js';
+import { endQuietlyOnBrokenPipe } from './cli/broken-pipe.js';
 import { usage, type Command } from './cli/usage.js';
 import { VERSION } from './version.js';
 
@@ -55,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
+  if (command !== 'serve') endQuietlyOnBrokenPipe();
   const two = `${command} ${rest[0] ?? ''}`;
   if (COMMANDS[two]) return (await COMMANDS[two]())(rest.slice(1));
   if (COMMANDS[command]) return (await COMMANDS[command]())(rest);
