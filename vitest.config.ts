@@ -7,7 +7,12 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/**/*.redis.test.ts', 'test/**/*.int.test.ts', 'test/**/*.fault.test.ts'],
+          exclude: [
+            'test/**/*.redis.test.ts',
+            'test/**/*.int.test.ts',
+            'test/**/*.fault.test.ts',
+            'test/**/*.soak.test.ts',
+          ],
         },
       },
       {
