@@ -308,16 +308,20 @@ function blindSpots(
     const start = typeof a.start === 'number' ? a.start : NaN;
     const end = typeof a.end === 'number' ? a.end : NaN;
     if (!(start < to && end >= from)) continue;
+    const restart = typeof a.reason === 'string' && a.reason.startsWith('tokenwatch_');
+    const scanned = typeof a.scanned === 'number' ? a.scanned : null;
+    // A restart's window is reconciled by the next start-up SCAN, not by its gap record.
+    const byBaseline = r.type === 'keyspace.gap' && restart && !(scanned !== null && scanned > 0);
     const found =
-      r.type === 'keyspace.gap' && ('appeared' in a || 'vanished' in a || 'ttl_changed' in a)
+      r.type === 'keyspace.gap' &&
+      !byBaseline &&
+      ('appeared' in a || 'vanished' in a || 'ttl_changed' in a)
         ? {
             appeared: numbers(a.appeared),
             vanished: numbers(a.vanished),
             ttlChanged: numbers(a.ttl_changed),
           }
         : null;
-    const restart = typeof a.reason === 'string' && a.reason.startsWith('tokenwatch_');
-    const scanned = typeof a.scanned === 'number' ? a.scanned : null;
     windows.push({
       type: r.type,
       seq: r.seq,
@@ -330,11 +334,9 @@ function blindSpots(
       droppedRecords: typeof a.droppedRecords === 'number' ? a.droppedRecords : null,
       found,
       scanned,
-      // A restart's window is reconciled by the next start-up SCAN, not by the gap record.
-      reconciledBySeq:
-        r.type === 'keyspace.gap' && restart && !(scanned !== null && scanned > 0)
-          ? ((baselineAfter.get(r.seq) as { seq: number } | undefined)?.seq ?? null)
-          : null,
+      reconciledBySeq: byBaseline
+        ? ((baselineAfter.get(r.seq) as { seq: number } | undefined)?.seq ?? null)
+        : null,
     });
   }
   // Union of the clipped windows: two nodes blind at once are one blind stretch of time.
