@@ -154,7 +154,7 @@ export function inventorySection(r: Soc2Report): string {
         numeric: true,
         cell: (x) => liveNum(x.k === 'All kinds' ? sumKnown(inv.start) : inv.start[x.k]),
       },
-      { head: 'Found by baseline', numeric: true, cell: (x) => num(x.l?.present) },
+      { head: 'Found by SCAN', numeric: true, cell: (x) => num(x.l?.present) },
       { head: 'Issued', numeric: true, cell: (x) => num(x.l?.issued) },
       { head: 'Refreshed', numeric: true, cell: (x) => num(x.l?.refreshed) },
       { head: 'Deleted', numeric: true, cell: (x) => num(x.l?.deleted) },
@@ -217,7 +217,7 @@ export function inventorySection(r: Soc2Report): string {
     'inventory',
     'Token inventory and churn',
     ['CC6.1'],
-    'Tokens cached in Redis per kind at the start and end of the period, and what happened to them in between (Redis keyspace notifications, repaired by reconciliation after blind spots). Deleted counts every DEL/UNLINK (logouts, rotations, revocations, operators): it is not a count of revocations, which are measured in section 3. Found by baseline: live tokens a start-up or post-gap SCAN found (not issuances). Baseline ± is what a keyspace baseline or reconciliation corrected: live at end = live at start + issued − deleted − expired − evicted − vanished ± baseline.',
+    'Tokens cached in Redis per kind at the start and end of the period, and what happened to them in between (Redis keyspace notifications, repaired by reconciliation after blind spots). Deleted counts every DEL/UNLINK (logouts, rotations, revocations, operators): it is not a count of revocations, which are measured in section 3. Found by SCAN: live tokens a start-up or post-gap SCAN found (not issuances). Baseline ± is what a keyspace baseline or reconciliation corrected: live at end = live at start + issued − deleted − expired − evicted − vanished ± baseline.',
     `${unknown}${t}${baselines}${churnChart(inv.churn.buckets, inv.churn.bucketMs)}${inventoryChart(inv.churn.buckets, inv.churn.bucketMs, startTotal)}<h3>Identity-provider events</h3>${pt}`,
   );
 }
@@ -281,7 +281,6 @@ export function ttlSection(r: Soc2Report): string {
     rows,
     [
       { head: 'Kind', cell: ([k]) => esc(k) },
-      { head: 'Written', numeric: true, cell: ([, v]) => num(v.written) },
       { head: 'TTL stated', numeric: true, cell: ([, v]) => num(v.withTtl) },
       {
         head: 'No expiry',
@@ -289,7 +288,6 @@ export function ttlSection(r: Soc2Report): string {
         cell: ([, v]) => (v.noExpiry > 0 ? `<strong>${num(v.noExpiry)}</strong>` : '0'),
       },
       { head: 'TTL not read', numeric: true, cell: ([, v]) => num(v.unknownTtl) },
-      { head: 'TTL removed', numeric: true, cell: ([, v]) => num(v.persisted) },
       {
         head: 'p95 TTL',
         numeric: true,
@@ -312,7 +310,7 @@ export function ttlSection(r: Soc2Report): string {
       },
       { head: 'Tokens', numeric: true, cell: ([, v]) => num(v.tokens) },
       {
-        head: 'Tokens over policy',
+        head: 'Over policy',
         numeric: true,
         cell: ([, v]) =>
           v.overPolicy === null
@@ -322,7 +320,7 @@ export function ttlSection(r: Soc2Report): string {
               : '0',
       },
       {
-        head: 'Tokens without expiry',
+        head: 'Without expiry',
         numeric: true,
         cell: ([, v]) => (v.noExpiryTokens > 0 ? `<strong>${num(v.noExpiryTokens)}</strong>` : '0'),
       },
@@ -340,7 +338,7 @@ export function ttlSection(r: Soc2Report): string {
     'ttl',
     'TTL policy conformance',
     ['CC6.1'],
-    'Every credential should expire: the TTLs Redis reported (writes, reconciliation, baseline SCANs) against the maximum each token rule allowed when the record was written, with the same tolerance the correlator applies. Over policy and without expiry count tokens, the same sets the findings below are opened for.',
+    'Every credential should expire: the TTLs Redis reported (writes, reconciliation, baseline SCANs) against the maximum each token rule allowed when the record was written, with the same tolerance the correlator applies. TTL stated, no expiry (TTL removed included) and TTL not read count records; tokens, over policy and without expiry count distinct tokens, the same sets the findings below are opened for.',
     `${policyBlock(r)}${t}<h3>Tokens without expiry</h3>${table(r.ttl.withoutExpiry, findingColumns, 'None.')}<h3>TTLs above policy</h3>${table(r.ttl.overPolicy, findingColumns, 'None.')}`,
   );
 }

@@ -105,7 +105,7 @@ export function churnChart(buckets: readonly ChurnBucket[], bucketMs: number): s
     [
       [COLORS.primary, 'issued'],
       [COLORS.secondary, 'refreshed'],
-      [COLORS.warn, 'ended (expired, revoked, evicted, vanished)'],
+      [COLORS.warn, 'ended (expired, deleted, evicted, vanished)'],
     ],
     H - 6,
   )}`;
