@@ -156,6 +156,7 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
   };
 
   const findings = range ? findingsActive(o.db, range.firstSeq, range.lastSeq) : [];
+  if (range) ttl.carriedIn(findings, range.firstSeq);
   const byRule = (rule: string): FindingRow[] => findings.filter((f) => f.rule === rule);
   const summary: Soc2Report['findings'] = {};
   for (const f of findings) {
@@ -229,6 +230,7 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
       perKind: ttl.result(policy),
       withoutExpiry: byRule('token_without_expiry'),
       overPolicy: byRule('ttl_exceeds_policy'),
+      agreement: ttl.agreement(findings),
     },
     anomalies: {
       unattributed: byRule('unattributed_token'),

@@ -5,8 +5,8 @@ import {
   inventorySection,
   revocationSection,
   summaryCards,
-  ttlSection,
 } from './report-html-sections.js';
+import { ttlSection } from './report-html-ttl.js';
 import { REPORT_CSS } from './report-style.js';
 import type { BlindSpot, FindingRow, Soc2Report } from './report-types.js';
 import { blindSpotChart } from './svg-charts.js';

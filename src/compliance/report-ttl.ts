@@ -1,7 +1,7 @@
 import { nearestRank } from './percentiles.js';
 import type { Policy } from './policy-record.js';
 import type { ReplayRecord } from './report-inventory.js';
-import type { TtlSection } from './report-types.js';
+import type { FindingRow, TtlSection } from './report-types.js';
 
 type KindTtl = TtlSection['perKind'][string];
 
@@ -64,6 +64,48 @@ export class TtlTally {
       if (max !== null && ttlMs > (max + policy.ttlToleranceSeconds) * 1000)
         k.over.add(r.fingerprint);
     }
+  }
+
+  /**
+   * Tokens whose finding was open when the range began: over policy (or without expiry) in
+   * the range although no record of the range restated their TTL.
+   */
+  carriedIn(findings: readonly FindingRow[], firstSeq: number): void {
+    for (const f of findings) {
+      if (f.openedSeq >= firstSeq || f.kind === null || f.fingerprint === null) continue;
+      const set =
+        f.rule === 'ttl_exceeds_policy'
+          ? 'over'
+          : f.rule === 'token_without_expiry'
+            ? 'noExpiry'
+            : undefined;
+      if (set === undefined) continue;
+      const k = this.#kind(f.kind);
+      k.tokens.add(f.fingerprint);
+      k[set].add(f.fingerprint);
+    }
+  }
+
+  /** Tokens counted vs tokens the findings of the range name, per rule (all kinds). */
+  agreement(findings: readonly FindingRow[]): TtlSection['agreement'] {
+    const compare = (rule: string, pick: (k: KindState) => Set<string>) => {
+      const named = new Set(
+        findings.flatMap((f) =>
+          f.rule === rule && f.fingerprint !== null ? [`${f.kind ?? ''}/${f.fingerprint}`] : [],
+        ),
+      );
+      const counted = new Set(
+        [...this.#kinds].flatMap(([kind, k]) => [...pick(k)].map((fp) => `${kind}/${fp}`)),
+      );
+      return {
+        withoutFinding: [...counted].filter((x) => !named.has(x)).length,
+        findingNotCounted: [...named].filter((x) => !counted.has(x)).length,
+      };
+    };
+    return {
+      overPolicy: compare('ttl_exceeds_policy', (k) => k.over),
+      withoutExpiry: compare('token_without_expiry', (k) => k.noExpiry),
+    };
   }
 
   /** Per-kind rows; `end` is the policy in force at the end of the range. */

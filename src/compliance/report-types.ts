@@ -200,11 +200,12 @@ export interface TtlSection {
       /** Distinct tokens the records stated a TTL (or no expiry) for. */
       tokens: number;
       /**
-       * Distinct tokens with a TTL above max + tolerance of the policy in force at the record:
-       * the set `ttl_exceeds_policy` opens for. null when the policy is unknown.
+       * Distinct tokens with a TTL above max + tolerance of the policy in force at the record,
+       * plus those whose `ttl_exceeds_policy` finding was open when the range began: the set
+       * the findings of the range name. null when the policy is unknown.
        */
       overPolicy: number | null;
-      /** Distinct tokens stated without expiry (the set `token_without_expiry` opens for). */
+      /** Distinct tokens stated without expiry, plus open `token_without_expiry` carried in. */
       noExpiryTokens: number;
       /** (tokens - over policy - without expiry) / tokens; null when unknown or no tokens. */
       conformance: number | null;
@@ -212,6 +213,15 @@ export interface TtlSection {
   >;
   withoutExpiry: FindingRow[];
   overPolicy: FindingRow[];
+  /**
+   * Whether the table and the findings name the same tokens: tokens counted over policy (or
+   * without expiry) that no finding of the range names, and tokens a finding names that the
+   * table did not count. Both 0 when the correlator and the report agree.
+   */
+  agreement: {
+    overPolicy: { withoutFinding: number; findingNotCounted: number };
+    withoutExpiry: { withoutFinding: number; findingNotCounted: number };
+  };
 }
 
 export interface FindingRow {

@@ -136,6 +136,14 @@ describe('policy in force (#15.6)', () => {
       conformance: 3 / 7,
     });
     expect(r.revocations.slaSeconds).toBe(9); // no measurement: the SLA in force at the end
+    // No correlator ran here: the report says the findings do not name what it counted.
+    expect(r.ttl.agreement).toEqual({
+      overPolicy: { withoutFinding: 3, findingNotCounted: 0 },
+      withoutExpiry: { withoutFinding: 1, findingNotCounted: 0 },
+    });
+    expect(renderReportHtml(r)).toContain(
+      '3 token(s) counted over policy that no finding names; 1 token(s) counted without expiry',
+    );
   });
 
   it('without a recorded policy and without --config, conformance is unknown, not 100 %', async () => {
@@ -334,5 +342,35 @@ describe('every open finding is listed (#15.7)', () => {
     for (const f of r.findingList.filter((x) => x.resolvedSeq === null))
       expect(section).toContain(`${f.rule} opened`);
     expect(section).not.toContain('tokens_evicted opened');
+  });
+});
+
+describe('the TTL table and the findings count the same tokens (#15.8)', () => {
+  it('counts a token whose finding was open when the period began, and agrees with the findings', async () => {
+    const s = buildScenario((emit) => {
+      baseline(emit, T + 1000, {});
+      policyRecord(emit, T + 2000, { access_token: 3600 });
+      token(emit, T + 3000, 'written', 'access_token', 1, { ttlMs: 7_200_000 });
+      finding(emit, T + 3500, 'ttl_exceeds_policy', 'tep-1', 'opened', 1);
+      token(emit, T + 4000, 'written', 'access_token', 2, { ttlMs: null, dueAt: null });
+      finding(emit, T + 4500, 'token_without_expiry', 'twe-2', 'opened', 2);
+      // The next period: one more token over policy, flagged; fp(1) and fp(2) not rewritten.
+      token(emit, T + 2 * MIN, 'written', 'access_token', 3, { ttlMs: 3_700_000 });
+      finding(emit, T + 2 * MIN + 500, 'ttl_exceeds_policy', 'tep-3', 'opened', 3);
+      token(emit, T + 2 * MIN + 1000, 'written', 'access_token', 4, { ttlMs: 60_000 });
+    });
+    const r = await report(s, T + MIN, T + 3 * MIN);
+    expect(r.ttl.overPolicy.map((f) => f.id)).toEqual(['tep-1', 'tep-3']);
+    expect(r.ttl.withoutExpiry.map((f) => f.id)).toEqual(['twe-2']);
+    expect(r.ttl.perKind.access_token).toMatchObject({
+      tokens: 4,
+      overPolicy: 2,
+      noExpiryTokens: 1,
+      conformance: 1 / 4,
+    });
+    expect(r.ttl.agreement).toEqual({
+      overPolicy: { withoutFinding: 0, findingNotCounted: 0 },
+      withoutExpiry: { withoutFinding: 0, findingNotCounted: 0 },
+    });
   });
 });
