@@ -119,5 +119,13 @@ describe('config.policy in the ledger', () => {
     expect(flagged.size).toBeGreaterThanOrEqual(2);
     expect(r.ttl.perKind.access_token!.overPolicy).toBe(flagged.size);
     expect(r.revocations.slaSeconds).toBe(9);
+    // The period starts before tokenwatch first looked: unknown; the baselines make the end known.
+    expect(r.inventory).toMatchObject({ startKnown: false, endKnown: true });
+    expect(r.inventory.end.access_token).toBe(3);
+    expect(r.inventory.baselines.map((b) => b.counts.access_token ?? 0)).toEqual([0, 2]);
+    expect(r.blindSpots.windows.find((w) => w.reason === 'tokenwatch_stopped')).toMatchObject({
+      found: null,
+      reconciledBySeq: r.inventory.baselines[1]!.seq,
+    });
   }, 30_000);
 });
