@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { Fingerprinter } from './audit/fingerprint.js';
 import { resolveHmacKeys } from './audit/hmac-keys.js';
 import { Checkpointer } from './audit/checkpointer.js';
+import { POLICY_RECORD_TYPE, policyAttrs } from './compliance/policy-record.js';
 import { Ledger } from './audit/ledger.js';
 import type { Committed } from './audit/record.js';
 import { RetentionJob } from './audit/retention.js';
@@ -218,8 +219,6 @@ export class TokenwatchApp {
       signingKey: signing.key,
       exportDir: config.admin?.exportDir ?? join(dirname(config.audit.path), 'exports'),
       maxPeriodDays: config.admin?.maxPeriodDays ?? 400,
-      ttlPolicy: Object.fromEntries(config.tokens.map((t) => [t.kind, t.maxTtlSeconds])),
-      slaSeconds: this.findings.correlator.options.revocationSlaSeconds,
       seal: () => {
         if (this.ledger.lastSeq > (this.checkpointer.state().last?.seq ?? 0))
           this.checkpointer.checkpoint('interval');
@@ -285,6 +284,13 @@ export class TokenwatchApp {
               }
             : null,
       },
+    });
+    // The policy in force, so a report needs no config file of the day (docs/compliance.md).
+    this.ledger.append({
+      time: started,
+      source: 'system',
+      type: POLICY_RECORD_TYPE,
+      attrs: { ...policyAttrs(c) },
     });
     if (prev && prev.type !== 'ledger.genesis') {
       // While tokenwatch was down nothing was observed: that window is a blind spot.

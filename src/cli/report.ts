@@ -8,9 +8,8 @@ import {
 } from '../audit/signing-keys.js';
 import { buildReport } from '../compliance/report-data.js';
 import { renderReportHtml } from '../compliance/report-html.js';
+import { policyFromConfig, type Policy } from '../compliance/policy-record.js';
 import { loadConfig } from '../config/load.js';
-import { resolveCorrelatorOptions } from '../correlate/options.js';
-import { correlatorOptionsFrom } from '../findings/correlator-config.js';
 import { parsePeriod, usage } from './usage.js';
 
 /**
@@ -18,8 +17,9 @@ import { parsePeriod, usage } from './usage.js';
  * [--public-key FILE]... [--config FILE]`
  *
  * The SOC 2 report of a period (docs/compliance.md#soc-2-report), to FILE or stdout. Checkpoint
- * signatures are checked with --public-key (default: `signing.pub` beside the database); with
- * --config, TTL conformance uses the token rules' maxTtlSeconds and the SLA of `correlate`.
+ * signatures are checked with --public-key (default: `signing.pub` beside the database). TTL
+ * conformance and the SLA come from the ledger's `config.policy` records; --config overrides
+ * them for the whole period with that file's token rules and `correlate` thresholds.
  * Exit 0 when written (whatever the report finds), 2 on usage errors.
  */
 export async function reportCommand(
@@ -55,17 +55,21 @@ export async function reportCommand(
         : 'note: no --public-key and no signing.pub beside the database: checkpoint signatures cannot be verified\n',
     );
   }
-  let ttlPolicy: Record<string, number | undefined> | undefined;
-  let slaSeconds: number | undefined;
+  let policy: Policy | undefined;
   if (values.config !== undefined) {
-    const { config } = loadConfig({ file: values.config });
-    ttlPolicy = Object.fromEntries(config.tokens.map((t) => [t.kind, t.maxTtlSeconds]));
-    slaSeconds = resolveCorrelatorOptions(correlatorOptionsFrom(config)).revocationSlaSeconds;
+    policy = policyFromConfig(loadConfig({ file: values.config }).config);
+    err.write(
+      `note: judging the whole period by ${values.config}, not by the policy recorded in the ledger\n`,
+    );
   }
   const db = openReadOnly(values.db);
   let text: string;
   try {
-    const report = await buildReport({ db, from, to, trusted, ttlPolicy, slaSeconds });
+    const report = await buildReport({ db, from, to, trusted, policy });
+    if (report.policy.source === 'none')
+      err.write(
+        'note: the ledger records no policy for this period (config.policy) and no --config was given: TTL conformance is reported as unknown\n',
+      );
     text =
       values.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderReportHtml(report);
   } finally {

@@ -56,6 +56,9 @@ export function seconds(s: number | null | undefined): string {
 /** `15 s`, `4 min 10 s`, `2 h 5 min`, `3 d 4 h`. */
 export function duration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  // A sub-second blind spot is not "0 s": short spans keep their precision.
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 10_000 && ms % 1000 !== 0) return `${(ms / 1000).toFixed(1)} s`;
   const s = Math.round(ms / 1000);
   if (s < 60) return `${s} s`;
   const m = Math.floor(s / 60);

@@ -1,7 +1,8 @@
+import { isIP } from 'node:net';
 import type { CanonicalFields } from '../audit/canonical.js';
 
 /**
- * Audit records as OCSF 1.3 events (https://schema.ocsf.io), for SIEMs (Security Lake, Splunk,
+ * Audit records as OCSF 1.4.0 events (https://schema.ocsf.io), for SIEMs (Security Lake, Splunk,
  * Datadog). Pure and deterministic: the same record and context always give the same event with
  * the same key order, which is what lets `verify-export` re-derive every mapped field from the
  * canonical record carried in `raw_data`. The mapping table and its reasons: docs/compliance.md.
@@ -13,15 +14,25 @@ import type { CanonicalFields } from '../audit/canonical.js';
  *   resource, not Authentication 99: a cache write is no authentication attempt and names no
  *   authenticating user, while 6003 says exactly what was observed (an operation on a resource);
  * - findings → Detection Finding 2004 (Create when opened, Close when resolved);
+ * - revocation.propagation → Compliance Finding 2003: one test of the SOC 2 CC6.2 control
+ *   "revoked tokens leave the cache within the SLA", Pass / Fail / Warning (latency unknown),
+ *   with the latency as the typed `duration` (ms) rather than only inside `raw_data`;
  * - tokenwatch's own records → Application Lifecycle 6002 (start/stop) and Event Log Activity
  *   1008 (the audit log itself: genesis, retention, degraded windows, blind spots);
  * - tokens only ever as fingerprints (`hmac-sha256:<keyId>:<hex>`), never raw.
  */
 
-/** Version of this mapping; stated in bundle manifests so a verifier knows it can re-derive. */
-export const OCSF_MAPPING_VERSION = 1;
-/** OCSF schema version the events follow. */
-export const OCSF_SCHEMA_VERSION = '1.3.0';
+/**
+ * Version of this mapping; stated in bundle manifests so a verifier knows it can re-derive.
+ * 2: OCSF 1.4.0 throughout (1 said 1.3.0 but used 1.4.0 attributes), revocation.propagation
+ * as Compliance Finding, `type_name` the caption of `type_uid`.
+ */
+export const OCSF_MAPPING_VERSION = 2;
+/**
+ * OCSF schema version every event follows, and is validated against in
+ * test/compliance/ocsf-validation.test.ts (the vendored definitions in test/fixtures/ocsf/).
+ */
+export const OCSF_SCHEMA_VERSION = '1.4.0';
 
 /** What every event's metadata names besides the record. */
 export interface OcsfContext {
@@ -65,6 +76,11 @@ const DETECTION_FINDING: ClassInfo = {
   class_uid: 2004,
   class_name: 'Detection Finding',
 };
+const COMPLIANCE_FINDING: ClassInfo = {
+  ...DETECTION_FINDING,
+  class_uid: 2003,
+  class_name: 'Compliance Finding',
+};
 const EVENT_LOG: ClassInfo = {
   category_uid: 1,
   category_name: 'System Activity',
@@ -93,6 +109,9 @@ type Event = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const num = (v: unknown): number | undefined =>
   typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+/** An address only when it is one: an `ip_t` field must hold an IPv4 or IPv6 address. */
+const ip = (v: unknown): string | undefined =>
+  typeof v === 'string' && isIP(v) !== 0 ? v : undefined;
 const rec = (v: unknown): Attrs =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Attrs) : {};
 
@@ -135,6 +154,8 @@ const AUTH_TYPES: Record<string, [number, string]> = {
 const TOKEN_TYPES: Record<string, [number, string]> = {
   written: [1, 'Create'],
   appeared: [1, 'Create'],
+  // Found by a baseline SCAN: the key was read, not written.
+  present: [2, 'Read'],
   ttl_changed: [3, 'Update'],
   persisted: [3, 'Update'],
   renamed: [3, 'Update'],
@@ -150,26 +171,29 @@ function outcomeStatus(v: unknown): 0 | 1 | 2 {
 
 function providerActivity(r: CanonicalFields, a: Attrs, event: string): Activity {
   const provider = str(a.provider) ?? 'unknown';
-  const user = compact({ uid: str(a.subject), type_id: a.subject === undefined ? 0 : 1 });
+  const subject = str(a.subject);
+  // OCSF user needs one of account, name, uid: a provider event without a subject names none.
+  const user =
+    subject === undefined ? { name: 'unknown', type_id: 0 } : { uid: subject, type_id: 1 };
   const attributes = rec(a.attributes);
-  const src = compact({ ip: str(attributes.ip) });
+  const src = compact({ ip: ip(attributes.ip) });
   const userAgent = str(attributes.userAgent);
+  const session = a.sessionId === undefined ? undefined : { uid: str(a.sessionId) };
   const common: Event = compact({
     user,
-    service: { name: provider },
     src_endpoint: Object.keys(src).length > 0 ? src : undefined,
     http_request: userAgent === undefined ? undefined : { user_agent: userAgent },
-    session: a.sessionId === undefined ? undefined : { uid: str(a.sessionId) },
     status_detail: str(attributes.reason),
   });
   const account = ACCOUNT_TYPES[event];
   if (account) {
+    // Account Change has no service or session: the provider acts, in its session if named.
     return {
       info: ACCOUNT_CHANGE,
       id: account[0],
       name: account[1],
       status: outcomeStatus(a.outcome),
-      fields: common,
+      fields: compact({ ...common, actor: compact({ app_name: provider, session }) }),
     };
   }
   const auth = AUTH_TYPES[event] ?? AUTH_TYPES.other ?? [99, 'Other'];
@@ -181,6 +205,8 @@ function providerActivity(r: CanonicalFields, a: Attrs, event: string): Activity
     status: outcomeStatus(a.outcome),
     fields: compact({
       ...common,
+      service: { name: provider },
+      session,
       auth_protocol_id: provider === 'oidc' ? 4 : 6,
       auth_protocol: provider === 'oidc' ? 'OpenID' : 'OAUTH 2.0',
       is_remote: true,
@@ -258,6 +284,48 @@ function findingActivity(r: CanonicalFields, a: Attrs, rule: string, ctx: OcsfCo
   };
 }
 
+/** compliance.status_id: 1 Pass, 2 Warning (no result: latency unknown), 3 Fail. */
+const COMPLIANCE_STATUS: Record<string, [number, string]> = {
+  true: [1, 'Pass'],
+  false: [3, 'Fail'],
+  null: [2, 'Warning'],
+};
+
+function propagationActivity(r: CanonicalFields, a: Attrs, ctx: OcsfContext): Activity {
+  const met = typeof a.metSla === 'boolean' ? a.metSla : null;
+  const [statusId, status] = COMPLIANCE_STATUS[String(met)] ?? [2, 'Warning'];
+  const latency = num(a.latencySeconds);
+  const sla = num(a.slaSeconds);
+  const provider = str(a.provider) ?? 'unknown';
+  const eventId = str(a.providerEventId);
+  return {
+    info: COMPLIANCE_FINDING,
+    id: 1,
+    name: 'Create',
+    severity: met === true ? 'info' : 'high',
+    fields: compact({
+      // The latency in ms, typed (OCSF `duration`: time the finding covers, in milliseconds).
+      duration: latency === undefined ? undefined : Math.round(latency * 1000),
+      finding_info: compact({
+        uid: eventId === undefined ? `${ctx.ledgerId}:${r.seq}` : `${provider}:${eventId}`,
+        title:
+          `Revocation propagation of ${provider} ${str(a.eventType) ?? 'event'} ${eventId ?? ''}`.trim(),
+        types: ['revocation_propagation'],
+        analytic: { name: 'revocation_propagation', type_id: 1, type: 'Rule' },
+        created_time: r.time,
+      }),
+      compliance: compact({
+        control: 'CC6.2',
+        standards: ['AICPA SOC 2'],
+        requirements:
+          sla === undefined ? undefined : [`matching tokens leave Redis within ${sla} s`],
+        status_id: statusId,
+        status,
+      }),
+    }),
+  };
+}
+
 function adminActivity(a: Attrs): Activity {
   const allowed = a.outcome === 'allowed';
   return {
@@ -272,7 +340,10 @@ function adminActivity(a: Attrs): Activity {
         operation: `${str(a.method) ?? 'GET'} ${str(a.route) ?? ''}`.trim(),
         service: { name: 'tokenwatch' },
       },
-      src_endpoint: compact({ ip: str(a.remoteAddress) }),
+      src_endpoint: compact({
+        ip: ip(a.remoteAddress),
+        name: ip(a.remoteAddress) ? undefined : 'unknown',
+      }),
       status_detail: str(a.outcome),
     }),
   };
@@ -310,8 +381,8 @@ function classify(r: CanonicalFields, a: Attrs, ctx: OcsfContext): Activity {
           service: { name: 'tokenwatch' },
         },
         src_endpoint: compact({
-          ip: str(a.remoteAddress) ?? undefined,
-          name: a.remoteAddress === undefined ? 'unknown' : undefined,
+          ip: ip(a.remoteAddress),
+          name: ip(a.remoteAddress) === undefined ? 'unknown' : undefined,
         }),
         status_detail: str(a.reason),
       }),
@@ -320,6 +391,7 @@ function classify(r: CanonicalFields, a: Attrs, ctx: OcsfContext): Activity {
   if (prefix === 'token') return tokenActivity(r, a, rest);
   if (prefix === 'finding') return findingActivity(r, a, rest, ctx);
   if (r.type === 'admin.access') return adminActivity(a);
+  if (r.type === 'revocation.propagation') return propagationActivity(r, a, ctx);
   if (r.type === 'system.started' || r.type === 'system.stopped') {
     const start = r.type === 'system.started';
     return {
@@ -368,7 +440,8 @@ export function toOcsf(
     class_uid: act.info.class_uid,
     class_name: act.info.class_name,
     type_uid: act.info.class_uid * 100 + act.id,
-    type_name: `${act.info.class_name}: ${act.name}`,
+    // The caption of type_uid: a source-specific activity (99) names itself in activity_name only.
+    type_name: `${act.info.class_name}: ${act.id === 99 ? 'Other' : act.name}`,
     severity_id: severityId,
     severity: severityName,
     time: r.time,

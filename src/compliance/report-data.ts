@@ -3,7 +3,12 @@ import type { TrustedKey } from '../audit/signing-keys.js';
 import { TokenwatchError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { ledgerIdOf, recordPages, seqRangeForWindow, yieldToLoop } from './ledger-range.js';
-import { nearestRank } from './percentiles.js';
+import {
+  POLICY_RECORD_TYPE,
+  policyBefore,
+  policyFromRecord,
+  type Policy,
+} from './policy-record.js';
 import {
   findingsActive,
   observation,
@@ -17,13 +22,14 @@ import {
   emptyLifecycle,
   type ReplayRecord,
 } from './report-inventory.js';
+import { TtlTally } from './report-ttl.js';
 import type {
   BlindSpot,
   BlindSpotSection,
   FindingRow,
   LifecycleCounts,
+  PolicySection,
   Soc2Report,
-  TtlSection,
 } from './report-types.js';
 
 export interface ReportOptions {
@@ -35,10 +41,11 @@ export interface ReportOptions {
   /** Public keys trusted for checkpoint signatures. */
   trusted: readonly TrustedKey[];
   now?: () => number;
-  /** Kind → maximum TTL (seconds) of the token rules, for TTL conformance; optional. */
-  ttlPolicy?: Readonly<Record<string, number | undefined>>;
-  /** SLA to state when no revocation was measured in the period (config). */
-  slaSeconds?: number;
+  /**
+   * Overrides the `config.policy` records of the ledger for the whole period (`report
+   * --config`). Without it the report judges each record by the policy recorded before it.
+   */
+  policy?: Policy;
   /** Most churn chart buckets (default 72). */
   maxBuckets?: number;
 }
@@ -64,13 +71,17 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
 
   const replay = new InventoryReplay();
   const replayFrom = range ? await replayBefore(o.db, range.firstSeq, replay) : 0;
-  const start = replay.sizes();
-  const startTotal = replay.total();
+  const startKnown = replay.known();
+  const start = replay.sizesOrUnknown();
+  const startTotal = startKnown ? replay.total() : null;
+  // The policy in force: an override for the whole period, else the ledger's own records.
+  let policy: Policy | null = o.policy ?? (range ? policyBefore(o.db, range.firstSeq) : null);
+  const inForce: Policy[] = policy ? [policy] : [];
+  const ttl = new TtlTally();
+  const baselines: Soc2Report['inventory']['baselines'] = [];
   const churn = new ChurnSeries(o.from, o.to, o.maxBuckets);
   const lifecycle: Record<string, LifecycleCounts> = {};
   const totals = emptyLifecycle();
-  const ttls = new Map<string, number[]>();
-  const ttl: TtlSection['perKind'] = {};
   const recordsByType: Record<string, number> = {};
   const providerEvents: Record<string, number> = {};
   const observations: PropagationObservation[] = [];
@@ -78,19 +89,6 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
   const flushes: Soc2Report['response']['flushes'] = [];
   const adminAccess: Soc2Report['adminAccess'] = { allowed: 0, denied: 0, principals: {} };
   let timeOutliers = 0;
-
-  const ttlOf = (kind: string): TtlSection['perKind'][string] =>
-    (ttl[kind] ??= {
-      written: 0,
-      withTtl: 0,
-      noExpiry: 0,
-      unknownTtl: 0,
-      persisted: 0,
-      maxTtlSeconds: null,
-      p95TtlSeconds: null,
-      policyMaxTtlSeconds: o.ttlPolicy?.[kind] ?? null,
-      overPolicy: null,
-    });
 
   if (range) {
     for (const page of recordPages(o.db, range.firstSeq, range.lastSeq)) {
@@ -104,20 +102,20 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
           (lifecycle[r.kind] ??= emptyLifecycle())[counter] += 1;
           totals[counter] += 1;
           churn.add(r.time, counter);
-          churn.live(r.time, replay.total());
         }
-        if (r.type === 'token.written' && r.kind !== null) {
-          const t = ttlOf(r.kind);
-          t.written += 1;
-          if (typeof a.ttlMs === 'number') {
-            t.withTtl += 1;
-            let list = ttls.get(r.kind);
-            if (!list) ttls.set(r.kind, (list = []));
-            list.push(a.ttlMs);
-          } else if (a.ttlMs === null && a.ttlUnknown !== true) t.noExpiry += 1;
-          else t.unknownTtl += 1;
-        } else if (r.type === 'token.persisted' && r.kind !== null) {
-          ttlOf(r.kind).persisted += 1;
+        if (counter || r.type === 'keyspace.baseline')
+          churn.live(r.time, replay.known() ? replay.total() : null);
+        if (r.type.startsWith('token.')) {
+          ttl.add(r, policy);
+        } else if (r.type === 'keyspace.baseline') {
+          baselines.push({
+            seq: r.seq,
+            time: r.time,
+            node: typeof a.node === 'string' ? a.node : null,
+            counts: numbers(a.counts),
+          });
+        } else if (r.type === POLICY_RECORD_TYPE) {
+          if (!o.policy) inForce.push((policy = policyFromRecord(r.seq, r.time, a)));
         } else if (r.type.startsWith('provider.')) {
           const t = r.type.slice('provider.'.length);
           providerEvents[t] = (providerEvents[t] ?? 0) + 1;
@@ -151,16 +149,14 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
     }
   }
   churn.finish(startTotal);
-  for (const [kind, t] of Object.entries(ttl)) {
-    const list = (ttls.get(kind) ?? []).sort((x, y) => x - y);
-    t.maxTtlSeconds = list.length > 0 ? (list[list.length - 1] ?? 0) / 1000 : null;
-    const p95 = nearestRank(list, 95);
-    t.p95TtlSeconds = p95 === null ? null : p95 / 1000;
-    const policy = t.policyMaxTtlSeconds;
-    t.overPolicy = policy === null ? null : list.filter((ms) => ms > policy * 1000).length;
-  }
+  const policySection: PolicySection = {
+    source: o.policy ? 'config' : inForce.length > 0 ? 'ledger' : 'none',
+    inForce,
+    recordsWithoutPolicy: ttl.withoutPolicy,
+  };
 
   const findings = range ? findingsActive(o.db, range.firstSeq, range.lastSeq) : [];
+  if (range) ttl.carriedIn(findings, range.firstSeq);
   const byRule = (rule: string): FindingRow[] => findings.filter((f) => f.rule === rule);
   const summary: Soc2Report['findings'] = {};
   for (const f of findings) {
@@ -171,19 +167,24 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
   }
 
   const kinds = [...replay.kinds].sort();
-  const end = replay.sizes();
+  const endKnown = replay.known();
+  const end = replay.sizesOrUnknown();
   const evicted: Record<string, number> = {};
-  const adjustments: Record<string, number> = {};
+  const adjustments: Record<string, number | null> = {};
   for (const k of kinds) {
     const l = (lifecycle[k] ??= emptyLifecycle());
     evicted[k] = l.evicted;
-    start[k] ??= 0;
+    if (!(k in start)) start[k] = startKnown ? 0 : null;
+    const s = start[k] ?? null;
+    const e = end[k] ?? null;
     adjustments[k] =
-      (end[k] ?? 0) - (start[k] ?? 0) - l.issued + l.revoked + l.expired + l.evicted + l.vanished;
+      s === null || e === null
+        ? null
+        : e - s - l.issued + l.deleted + l.expired + l.evicted + l.vanished;
   }
   return {
     format: 'tokenwatch-soc2-report',
-    version: 1,
+    version: 2,
     generator: { name: 'tokenwatch', version: VERSION },
     generatedAt: now(),
     period: { from: o.from, to: o.to },
@@ -198,13 +199,17 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
       recordsByType,
     },
     integrity,
+    policy: policySection,
     inventory: {
       kinds,
       start,
+      startKnown,
       end,
+      endKnown,
       lifecycle,
       totals,
       adjustments,
+      baselines,
       churn: {
         bucketMs: churn.bucketMs,
         buckets: churn.buckets,
@@ -216,11 +221,16 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
       replayFromSeq: replayFrom,
     },
     providerEvents,
-    revocations: revocationSection(observations, findings, o.slaSeconds),
+    revocations: revocationSection(
+      observations,
+      findings,
+      (o.policy ?? policy)?.revocationSlaSeconds ?? undefined,
+    ),
     ttl: {
-      perKind: ttl,
+      perKind: ttl.result(policy),
       withoutExpiry: byRule('token_without_expiry'),
       overPolicy: byRule('ttl_exceeds_policy'),
+      agreement: ttl.agreement(findings),
     },
     anomalies: {
       unattributed: byRule('unattributed_token'),
@@ -235,6 +245,7 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
     },
     blindSpots: blindSpots(o.db, o.from, o.to, clockSkews),
     findings: summary,
+    findingList: findings,
     adminAccess,
   };
 }
@@ -291,11 +302,28 @@ function blindSpots(
     )
     .all(from) as { seq: number; type: BlindSpot['type']; attrs: string }[];
   const windows: BlindSpot[] = [];
+  const baselineAfter = db.prepare(
+    "SELECT seq FROM records WHERE type = 'keyspace.baseline' AND seq > ? ORDER BY seq LIMIT 1",
+  );
   for (const r of rows) {
     const a = JSON.parse(r.attrs) as Record<string, unknown>;
     const start = typeof a.start === 'number' ? a.start : NaN;
     const end = typeof a.end === 'number' ? a.end : NaN;
     if (!(start < to && end >= from)) continue;
+    const restart = typeof a.reason === 'string' && a.reason.startsWith('tokenwatch_');
+    const scanned = typeof a.scanned === 'number' ? a.scanned : null;
+    // A restart's window is reconciled by the next start-up SCAN, not by its gap record.
+    const byBaseline = r.type === 'keyspace.gap' && restart && !(scanned !== null && scanned > 0);
+    const found =
+      r.type === 'keyspace.gap' &&
+      !byBaseline &&
+      ('appeared' in a || 'vanished' in a || 'ttl_changed' in a)
+        ? {
+            appeared: numbers(a.appeared),
+            vanished: numbers(a.vanished),
+            ttlChanged: numbers(a.ttl_changed),
+          }
+        : null;
     windows.push({
       type: r.type,
       seq: r.seq,
@@ -306,6 +334,11 @@ function blindSpots(
       reason: typeof a.reason === 'string' ? a.reason : null,
       node: typeof a.node === 'string' ? a.node : null,
       droppedRecords: typeof a.droppedRecords === 'number' ? a.droppedRecords : null,
+      found,
+      scanned,
+      reconciledBySeq: byBaseline
+        ? ((baselineAfter.get(r.seq) as { seq: number } | undefined)?.seq ?? null)
+        : null,
     });
   }
   // Union of the clipped windows: two nodes blind at once are one blind stretch of time.
@@ -324,4 +357,13 @@ function blindSpots(
   }
   if (curEnd > curStart) total += curEnd - curStart;
   return { windows, totalMs: total, coverage: 1 - total / (to - from), clockSkews };
+}
+
+/** A `{name: number}` map from attrs, dropping anything else. */
+function numbers(v: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return out;
+  for (const [k, n] of Object.entries(v as Record<string, unknown>))
+    if (typeof n === 'number' && Number.isFinite(n)) out[k] = n;
+  return out;
 }

@@ -84,6 +84,8 @@ export interface PropagationObservation {
   latencySeconds: number | null;
   metSla: boolean | null;
   slaSeconds: number | null;
+  /** Tokens the revocation matched in Redis. */
+  tokens: number;
 }
 
 /** Reads an observation from a record's attrs. */
@@ -96,6 +98,7 @@ export function observation(seq: number, a: Record<string, unknown>): Propagatio
     latencySeconds: typeof a.latencySeconds === 'number' ? a.latencySeconds : null,
     metSla: typeof a.metSla === 'boolean' ? a.metSla : null,
     slaSeconds: typeof a.slaSeconds === 'number' ? a.slaSeconds : null,
+    tokens: typeof a.tokens === 'number' && a.tokens >= 0 ? a.tokens : 0,
   };
 }
 
@@ -198,6 +201,7 @@ export function revocationSection(
   return {
     slaSeconds: sla,
     count: obs.length,
+    tokens: obs.reduce((n, o) => n + o.tokens, 0),
     met: obs.filter((o) => o.metSla === true).length,
     breached: obs.filter((o) => o.metSla === false).length,
     unknown: obs.filter((o) => o.metSla === null).length,

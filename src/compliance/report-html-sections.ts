@@ -9,7 +9,7 @@ import {
   table,
   time,
 } from './html-format.js';
-import { card, findingColumns, section, signed } from './report-html-parts.js';
+import { card, section, signed } from './report-html-parts.js';
 import type { Breach, CheckpointRef, Soc2Report } from './report-types.js';
 import { churnChart, inventoryChart, latencyChart } from './svg-charts.js';
 
@@ -18,7 +18,7 @@ import { churnChart, inventoryChart, latencyChart } from './svg-charts.js';
 export function summaryCards(r: Soc2Report): string {
   const i = r.integrity;
   const integrityTone = i.status === 'verified' ? 'good' : i.status === 'failed' ? 'bad' : 'warn';
-  const total = (o: Record<string, number>): number => Object.values(o).reduce((a, b) => a + b, 0);
+  const inv = r.inventory;
   const rv = r.revocations;
   const p95 = rv.latencySeconds.p95;
   const late = rv.breaches.length;
@@ -35,8 +35,9 @@ export function summaryCards(r: Soc2Report): string {
     ),
     card(
       'Live tokens',
-      `${num(total(r.inventory.start))} → ${num(total(r.inventory.end))}`,
-      `${num(r.inventory.totals.issued)} issued, ${num(r.inventory.totals.expired + r.inventory.totals.revoked + r.inventory.totals.evicted + r.inventory.totals.vanished)} ended`,
+      `${liveNum(sumKnown(inv.start))} → ${liveNum(sumKnown(inv.end))}`,
+      `${num(inv.totals.issued)} issued, ${num(inv.totals.expired + inv.totals.deleted + inv.totals.evicted + inv.totals.vanished)} ended${inv.startKnown ? '' : '; the start is unknown (no baseline before the period)'}`,
+      inv.startKnown && inv.endKnown ? '' : 'warn',
     ),
     card(
       'Revocation p95',
@@ -65,6 +66,21 @@ export function summaryCards(r: Soc2Report): string {
       open === 0 ? 'good' : 'warn',
     ),
   ].join('')}</div>`;
+}
+
+/** Sum of per-kind counts; null when any is unknown. */
+export function sumKnown(o: Record<string, number | null>): number | null {
+  let t = 0;
+  for (const v of Object.values(o)) {
+    if (v === null) return null;
+    t += v;
+  }
+  return t;
+}
+
+/** A count that may be unknown. */
+export function liveNum(n: number | null | undefined): string {
+  return n === null || n === undefined ? '<span class="badge warn">unknown</span>' : num(n);
 }
 
 export function integritySection(r: Soc2Report): string {
@@ -136,36 +152,28 @@ export function inventorySection(r: Soc2Report): string {
       {
         head: 'Live at start',
         numeric: true,
-        cell: (x) =>
-          num(
-            x.k === 'All kinds'
-              ? Object.values(inv.start).reduce((a, b) => a + b, 0)
-              : inv.start[x.k],
-          ),
+        cell: (x) => liveNum(x.k === 'All kinds' ? sumKnown(inv.start) : inv.start[x.k]),
       },
+      { head: 'Found by SCAN', numeric: true, cell: (x) => num(x.l?.present) },
       { head: 'Issued', numeric: true, cell: (x) => num(x.l?.issued) },
       { head: 'Refreshed', numeric: true, cell: (x) => num(x.l?.refreshed) },
-      { head: 'Revoked', numeric: true, cell: (x) => num(x.l?.revoked) },
+      { head: 'Deleted', numeric: true, cell: (x) => num(x.l?.deleted) },
       { head: 'Expired', numeric: true, cell: (x) => num(x.l?.expired) },
       { head: 'Evicted', numeric: true, cell: (x) => num(x.l?.evicted) },
       { head: 'Vanished', numeric: true, cell: (x) => num(x.l?.vanished) },
       {
         head: 'Baseline ±',
         numeric: true,
-        cell: (x) =>
-          signed(
-            x.k === 'All kinds'
-              ? Object.values(inv.adjustments).reduce((a, b) => a + b, 0)
-              : (inv.adjustments[x.k] ?? 0),
-          ),
+        cell: (x) => {
+          const v =
+            x.k === 'All kinds' ? sumKnown(inv.adjustments) : (inv.adjustments[x.k] ?? null);
+          return v === null ? '—' : signed(v);
+        },
       },
       {
         head: 'Live at end',
         numeric: true,
-        cell: (x) =>
-          num(
-            x.k === 'All kinds' ? Object.values(inv.end).reduce((a, b) => a + b, 0) : inv.end[x.k],
-          ),
+        cell: (x) => liveNum(x.k === 'All kinds' ? sumKnown(inv.end) : inv.end[x.k]),
       },
     ],
     'No token records in the period.',
@@ -179,14 +187,38 @@ export function inventorySection(r: Soc2Report): string {
     ],
     'No identity-provider events in the period.',
   );
-  const startTotal = Object.values(inv.start).reduce((a, b) => a + b, 0);
+  const startTotal = sumKnown(inv.start);
+  const unknown = inv.startKnown
+    ? ''
+    : `<p class="lead"><span class="badge warn">unknown</span> Live tokens at the start are unknown: no keyspace baseline (SCAN) precedes the period for every node, so tokens cached before tokenwatch first looked were not seen. They are not zero. ${inv.baselines.length > 0 ? `The first baseline in the period (#${inv.baselines[0]?.seq ?? ''}) states what was live from then on.` : ''}</p>`;
+  const baselines =
+    inv.baselines.length === 0
+      ? ''
+      : `<h3>Baselines in the period</h3>${table(
+          inv.baselines,
+          [
+            { head: 'Record', numeric: true, cell: (b) => `#${b.seq}` },
+            { head: 'Time', cell: (b) => cellTime(b.time) },
+            { head: 'Node', cell: (b) => `<span class="t">${esc(b.node ?? '—')}</span>` },
+            {
+              head: 'Live tokens found',
+              cell: (b) =>
+                esc(
+                  Object.entries(b.counts)
+                    .map(([k, n]) => `${k}: ${n}`)
+                    .join(', ') || 'none',
+                ),
+            },
+          ],
+          '',
+        )}`;
   return section(
     2,
     'inventory',
     'Token inventory and churn',
     ['CC6.1'],
-    'Tokens cached in Redis per kind at the start and end of the period, and what happened to them in between (Redis keyspace notifications, repaired by reconciliation after blind spots). Baseline ± is what a keyspace baseline (SCAN at start-up) or reconciliation corrected: live at end = live at start + issued − revoked − expired − evicted − vanished ± baseline.',
-    `${t}${churnChart(inv.churn.buckets, inv.churn.bucketMs)}${inventoryChart(inv.churn.buckets, inv.churn.bucketMs, startTotal)}<h3>Identity-provider events</h3>${pt}`,
+    'Tokens cached in Redis per kind at the start and end of the period, and what happened to them in between (Redis keyspace notifications, repaired by reconciliation after blind spots). Deleted counts every DEL/UNLINK (logouts, rotations, revocations, operators): it is not a count of revocations, which are measured in section 3. Found by SCAN: live tokens a start-up or post-gap SCAN found (not issuances). Baseline ± is what a keyspace baseline or reconciliation corrected: live at end = live at start + issued − deleted − expired − evicted − vanished ± baseline.',
+    `${unknown}${t}${baselines}${churnChart(inv.churn.buckets, inv.churn.bucketMs)}${inventoryChart(inv.churn.buckets, inv.churn.bucketMs, startTotal)}<h3>Identity-provider events</h3>${pt}`,
   );
 }
 
@@ -197,6 +229,7 @@ export function revocationSection(r: Soc2Report): string {
     [rv],
     [
       { head: 'Measured', numeric: true, cell: (x) => num(x.count) },
+      { head: 'Tokens matched', numeric: true, cell: (x) => num(x.tokens) },
       { head: 'Within SLA', numeric: true, cell: (x) => num(x.met) },
       { head: 'Late', numeric: true, cell: (x) => num(x.breached) },
       { head: 'Unknown', numeric: true, cell: (x) => num(x.unknown) },
@@ -238,68 +271,5 @@ export function revocationSection(r: Soc2Report): string {
     ['CC6.2'],
     'Time from an identity provider revoking access to the last matching token leaving Redis, against the SLA (nearest-rank percentiles).',
     `${stats}${latencyChart(rv.histogram, rv.slaSeconds)}<h3>Breaches</h3>${breaches}`,
-  );
-}
-
-export function ttlSection(r: Soc2Report): string {
-  const rows = Object.entries(r.ttl.perKind).sort(([a], [b]) => a.localeCompare(b));
-  const t = table(
-    rows,
-    [
-      { head: 'Kind', cell: ([k]) => esc(k) },
-      { head: 'Written', numeric: true, cell: ([, v]) => num(v.written) },
-      { head: 'With TTL', numeric: true, cell: ([, v]) => num(v.withTtl) },
-      {
-        head: 'No expiry',
-        numeric: true,
-        cell: ([, v]) => (v.noExpiry > 0 ? `<strong>${num(v.noExpiry)}</strong>` : '0'),
-      },
-      { head: 'TTL removed', numeric: true, cell: ([, v]) => num(v.persisted) },
-      {
-        head: 'p95 TTL',
-        numeric: true,
-        cell: ([, v]) => esc(v.p95TtlSeconds === null ? '—' : duration(v.p95TtlSeconds * 1000)),
-      },
-      {
-        head: 'Max TTL',
-        numeric: true,
-        cell: ([, v]) => esc(v.maxTtlSeconds === null ? '—' : duration(v.maxTtlSeconds * 1000)),
-      },
-      {
-        head: 'Policy',
-        numeric: true,
-        cell: ([, v]) =>
-          esc(v.policyMaxTtlSeconds === null ? 'none' : duration(v.policyMaxTtlSeconds * 1000)),
-      },
-      {
-        head: 'Over policy',
-        numeric: true,
-        cell: ([, v]) =>
-          v.overPolicy === null
-            ? '—'
-            : v.overPolicy > 0
-              ? `<strong>${num(v.overPolicy)}</strong>`
-              : '0',
-      },
-      {
-        head: 'Conformance',
-        numeric: true,
-        cell: ([, v]) =>
-          esc(
-            v.withTtl + v.noExpiry === 0
-              ? '—'
-              : percent((v.withTtl - (v.overPolicy ?? 0)) / (v.withTtl + v.noExpiry)),
-          ),
-      },
-    ],
-    'No token written in the period.',
-  );
-  return section(
-    4,
-    'ttl',
-    'TTL policy conformance',
-    ['CC6.1'],
-    'Every credential should expire: TTLs at write time against the maximum each token rule allows, and tokens written or left without any expiry.',
-    `${t}<h3>Tokens without expiry</h3>${table(r.ttl.withoutExpiry, findingColumns, 'None.')}<h3>TTLs above policy</h3>${table(r.ttl.overPolicy, findingColumns, 'None.')}`,
   );
 }

@@ -1,14 +1,14 @@
-import { cellTime, duration, esc, num, percent, table, time } from './html-format.js';
+import { cellTime, duration, esc, num, percent, table, time, type Column } from './html-format.js';
 import { findingColumns, section } from './report-html-parts.js';
 import {
   integritySection,
   inventorySection,
   revocationSection,
   summaryCards,
-  ttlSection,
 } from './report-html-sections.js';
+import { ttlSection } from './report-html-ttl.js';
 import { REPORT_CSS } from './report-style.js';
-import type { Soc2Report } from './report-types.js';
+import type { BlindSpot, FindingRow, Soc2Report } from './report-types.js';
 import { blindSpotChart } from './svg-charts.js';
 
 /**
@@ -74,6 +74,7 @@ function blindSpotSection(r: Soc2Report): string {
       { head: 'Duration', numeric: true, cell: (w) => esc(duration(w.durationMs)) },
       { head: 'Node', cell: (w) => `<span class="t">${esc(w.node ?? '—')}</span>` },
       { head: 'Reason', cell: (w) => esc(w.reason ?? '—') },
+      { head: 'Reconciliation found', cell: (w) => reconciliation(w) },
       {
         head: 'Dropped',
         numeric: true,
@@ -105,6 +106,54 @@ function blindSpotSection(r: Soc2Report): string {
   );
 }
 
+/** What reconciliation found after a blind spot, per change and kind. */
+function reconciliation(w: BlindSpot): string {
+  if (w.type !== 'keyspace.gap') return '—';
+  if (w.found === null)
+    return w.reconciledBySeq === null
+      ? '<span class="badge warn">not stated</span>'
+      : `start-up baseline <span class="mono">#${w.reconciledBySeq}</span>`;
+  const part = (label: string, m: Record<string, number>): string[] => {
+    const e = Object.entries(m).filter(([, n]) => n > 0);
+    return e.length === 0 ? [] : [`${label}: ${e.map(([k, n]) => `${k} ${n}`).join(', ')}`];
+  };
+  const lines = [
+    ...part('appeared', w.found.appeared),
+    ...part('vanished', w.found.vanished),
+    ...part('TTL changed', w.found.ttlChanged),
+  ];
+  const scanned = w.scanned === null ? '' : `<div class="seq">${num(w.scanned)} keys scanned</div>`;
+  return `${lines.length === 0 ? 'no change' : lines.map(esc).join('<br>')}${scanned}`;
+}
+
+/** Every finding of the period by rule, and every finding still open at the end (CC7.3, CC7.4). */
+function findingsSection(r: Soc2Report): string {
+  const rules = Object.entries(r.findings).sort(([a], [b]) => a.localeCompare(b));
+  const counts = table(
+    rules,
+    [
+      { head: 'Rule', cell: ([k]) => `<span class="mono">${esc(k)}</span>` },
+      { head: 'Opened', numeric: true, cell: ([, v]) => num(v.opened) },
+      { head: 'Resolved', numeric: true, cell: ([, v]) => num(v.resolved) },
+      { head: 'Open at end', numeric: true, cell: ([, v]) => num(v.openAtEnd) },
+    ],
+    'No finding in the period.',
+  );
+  const open = r.findingList.filter((f) => f.resolvedSeq === null);
+  const ruleColumn: Column<FindingRow> = {
+    head: 'Rule',
+    cell: (f) => `<span class="mono">${esc(f.rule)}</span>`,
+  };
+  return section(
+    9,
+    'findings',
+    'Findings of the period',
+    ['CC7.3', 'CC7.4'],
+    'Every rule with a finding active in the period, and every finding still open at its end, whichever section above it belongs to (rotation_incomplete included).',
+    `${counts}<h3>Open at the end of the period</h3>${table(open, [ruleColumn, ...findingColumns], 'None.')}`,
+  );
+}
+
 function accessSection(r: Soc2Report): string {
   const a = r.adminAccess;
   const who = Object.entries(a.principals).sort((x, y) => y[1] - x[1]);
@@ -129,10 +178,18 @@ function method(): string {
   return `<section id="method"><h2><span class="num">A</span>Method</h2><ol class="method">
 <li>The report covers every ledger record whose seq lies between the first and the last record observed in the period (seq, not the clock, orders the ledger). The same records form the evidence bundle of the period.</li>
 <li>Integrity: each record's canonical bytes are hashed (SHA-256 leaf, RFC 6962 domain separation) and chained from chain(first−1) up to the first Ed25519-signed checkpoint at or after the last record; the checkpoint signatures are verified with the ledger's public key.</li>
-<li>Inventory is replayed from the last keyspace baseline before the period; tokens a baseline only counted are removed by count. Issued: a write of a token not live; refreshed: a write over a live token, or a TTL change.</li>
+<li>Inventory is replayed from the last keyspace baseline before the period; tokens a baseline only counted are removed by count. Issued: a write of a token not live; refreshed: a write over a live token, or a TTL change; deleted: a DEL/UNLINK, whatever its cause. Without a baseline before the period the start is unknown, not zero.</li>
+<li>Policy: each TTL is judged by the config.policy record in force when it was recorded (or by <span class="mono">--config</span> for the whole period), with the correlator's tolerance; tokens over policy and without expiry are counted once each.</li>
 <li>Revocation latency runs from the provider's event time to the last matching token leaving Redis (revocation.propagation records); percentiles are nearest-rank; an unknown latency counts as a breach.</li>
 <li>Tokens appear only as HMAC-SHA256 fingerprints; no secret is stored in the ledger or shown here.</li>
 </ol></section>`;
+}
+
+function policyLabel(r: Soc2Report): string {
+  const p = r.policy;
+  if (p.source === 'none') return '<span class="badge warn">not recorded</span>';
+  if (p.source === 'config') return 'given with --config (overrides the ledger)';
+  return `recorded in the ledger (${p.inForce.map((x) => `#${x.seq ?? ''}`).join(', ')})`;
 }
 
 /** The printable, self-contained HTML page of a report: no script, no link, no external asset. */
@@ -154,6 +211,7 @@ export function renderReportHtml(r: Soc2Report): string {
 <dt>Generated</dt><dd>${esc(time(r.generatedAt))}</dd>
 <dt>Ledger</dt><dd class="mono">${esc(r.ledger.id)}</dd>
 <dt>Records</dt><dd>${range ? `seq ${num(range.firstSeq)} – ${num(range.lastSeq)}` : 'none'}</dd>
+<dt>Policy</dt><dd>${policyLabel(r)}</dd>
 <dt>Verification</dt><dd>${esc(r.integrity.status)}${r.integrity.sealedBy ? ` · checkpoint #${r.integrity.sealedBy.n}` : ''}</dd>
 <dt>Signing key</dt><dd class="mono">${esc(r.integrity.keyIds.join(', ') || '—')}</dd>
 <dt>Times</dt><dd>UTC throughout</dd>
@@ -168,6 +226,7 @@ ${anomalySection(r)}
 ${responseSection(r)}
 ${blindSpotSection(r)}
 ${accessSection(r)}
+${findingsSection(r)}
 ${method()}
 <footer>tokenwatch ${esc(r.generator.version)} · report format ${r.version} · generated ${esc(time(r.generatedAt))}. The JSON twin of this page (<span class="mono">--format json</span>) carries every number shown here.</footer>
 </main></body></html>

@@ -11,6 +11,8 @@ export interface ReplayRecord {
 }
 
 interface NodeState {
+  /** A keyspace.baseline stated this node's inventory at some point: its sizes are known. */
+  baselined: boolean;
   /** kind → fingerprints known live. */
   live: Map<string, Set<string>>;
   /** kind → tokens the last baseline counted that have not been seen since (known by count only). */
@@ -24,12 +26,13 @@ export function emptyLifecycle(): LifecycleCounts {
   return {
     issued: 0,
     refreshed: 0,
-    revoked: 0,
+    deleted: 0,
     expired: 0,
     evicted: 0,
     vanished: 0,
     renamed: 0,
     persisted: 0,
+    present: 0,
   };
 }
 
@@ -38,7 +41,10 @@ export function emptyLifecycle(): LifecycleCounts {
  * `keyspace.baseline` resets its node to the counts it states; afterwards writes add
  * fingerprints and ends remove them. Tokens a baseline only counted are removed by count when
  * an end names a fingerprint the replay does not know. Kept per node, because each node's
- * baseline describes that node only.
+ * baseline describes that node only. A `token.present` (a token a baseline SCAN found) makes a
+ * counted token known by fingerprint, so its later rewrite is a refresh, not a second token.
+ * Sizes are unknown (null) until every node has had a baseline: tokens written before
+ * tokenwatch first looked are unseen, not absent.
  */
 export class InventoryReplay {
   readonly #nodes = new Map<string, NodeState>();
@@ -48,7 +54,7 @@ export class InventoryReplay {
   apply(r: ReplayRecord): keyof LifecycleCounts | undefined {
     if (r.type === 'keyspace.baseline') {
       const counts = r.attrs.counts;
-      const state: NodeState = { live: new Map(), counted: new Map() };
+      const state: NodeState = { baselined: true, live: new Map(), counted: new Map() };
       if (typeof counts === 'object' && counts !== null) {
         for (const [kind, n] of Object.entries(counts as Record<string, unknown>)) {
           if (typeof n === 'number' && n > 0) {
@@ -67,6 +73,15 @@ export class InventoryReplay {
     const node = this.#node(nodeOf(r));
     const live = set(node, kind);
     switch (event) {
+      case 'present': {
+        // Known live at the SCAN: a token the baseline counted now has a fingerprint.
+        if (!live.has(r.fingerprint)) {
+          const c = node.counted.get(kind) ?? 0;
+          if (c > 0) node.counted.set(kind, c - 1);
+          live.add(r.fingerprint);
+        }
+        return 'present';
+      }
       case 'written':
       case 'appeared': {
         const known = live.has(r.fingerprint);
@@ -89,11 +104,25 @@ export class InventoryReplay {
       default:
         if (!ENDS.has(event)) return undefined;
         this.#remove(node, kind, r.fingerprint);
-        return event === 'deleted' ? 'revoked' : (event as 'expired' | 'evicted' | 'vanished');
+        return event as 'deleted' | 'expired' | 'evicted' | 'vanished';
     }
   }
 
-  /** Live tokens per kind (every kind seen so far, zeros included). */
+  /** Whether every node seen so far had a baseline (and at least one node was seen). */
+  known(): boolean {
+    if (this.#nodes.size === 0) return false;
+    for (const n of this.#nodes.values()) if (!n.baselined) return false;
+    return true;
+  }
+
+  /** Live tokens per kind (every kind seen so far, zeros included); null for all when unknown. */
+  sizesOrUnknown(): Record<string, number | null> {
+    const s = this.sizes();
+    if (this.known()) return s;
+    return Object.fromEntries(Object.keys(s).map((k) => [k, null]));
+  }
+
+  /** Live tokens per kind as far as the replay knows (every kind seen so far, zeros included). */
   sizes(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const k of [...this.kinds].sort()) out[k] = 0;
@@ -113,7 +142,7 @@ export class InventoryReplay {
   #node(name: string): NodeState {
     let n = this.#nodes.get(name);
     if (!n) {
-      n = { live: new Map(), counted: new Map() };
+      n = { baselined: false, live: new Map(), counted: new Map() };
       this.#nodes.set(name, n);
     }
     return n;
@@ -158,6 +187,7 @@ export class ChurnSeries {
   readonly bucketMs: number;
   readonly buckets: ChurnBucket[];
   readonly #from: number;
+  readonly #touched = new Set<ChurnBucket>();
 
   constructor(from: number, to: number, maxBuckets = 72) {
     const span = Math.max(1, to - from);
@@ -169,7 +199,7 @@ export class ChurnSeries {
       issued: 0,
       refreshed: 0,
       ended: 0,
-      live: -1,
+      live: null,
     }));
   }
 
@@ -178,7 +208,7 @@ export class ChurnSeries {
     if (counter === 'issued') b.issued += 1;
     else if (counter === 'refreshed') b.refreshed += 1;
     else if (
-      counter === 'revoked' ||
+      counter === 'deleted' ||
       counter === 'expired' ||
       counter === 'evicted' ||
       counter === 'vanished'
@@ -187,15 +217,16 @@ export class ChurnSeries {
   }
 
   /** Records the inventory after a record at `time` (the last one per bucket wins). */
-  live(time: number, total: number): void {
+  live(time: number, total: number | null): void {
     this.#bucket(time).live = total;
+    this.#touched.add(this.#bucket(time));
   }
 
   /** Fills buckets without records with the inventory carried over from the one before. */
-  finish(startTotal: number): void {
+  finish(startTotal: number | null): void {
     let carry = startTotal;
     for (const b of this.buckets) {
-      if (b.live < 0) b.live = carry;
+      if (!this.#touched.has(b)) b.live = carry;
       carry = b.live;
     }
   }

@@ -34,6 +34,7 @@ td { border-bottom: 1px solid var(--line); padding: 5px 8px; vertical-align: top
 tr { break-inside: avoid; }
 tbody tr:nth-child(even) td { background: #fafbfc; }
 .n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+th.n { white-space: normal; }
 .mono { font-family: ui-monospace, "SF Mono", Menlo, Consolas, "DejaVu Sans Mono", monospace; font-size: 11px; }
 .t { white-space: nowrap; }
 .seq { font-family: ui-monospace, "SF Mono", Menlo, Consolas, "DejaVu Sans Mono", monospace; font-size: 10.5px; color: var(--muted); margin-top: 1px; }

@@ -105,7 +105,7 @@ export function churnChart(buckets: readonly ChurnBucket[], bucketMs: number): s
     [
       [COLORS.primary, 'issued'],
       [COLORS.secondary, 'refreshed'],
-      [COLORS.warn, 'ended (expired, revoked, evicted, vanished)'],
+      [COLORS.warn, 'ended (expired, deleted, evicted, vanished)'],
     ],
     H - 6,
   )}`;
@@ -129,25 +129,42 @@ function timeTicks(starts: readonly number[], bucketMs: number, y: number, bw: n
   return out;
 }
 
-/** Live tokens (all kinds) at the end of each bucket, as a filled line. */
+/**
+ * Live tokens (all kinds) at the end of each bucket, as a filled line. Stretches where the
+ * inventory is unknown (before the first baseline) are left blank rather than drawn as zero.
+ */
 export function inventoryChart(
   buckets: readonly ChurnBucket[],
   bucketMs: number,
-  start: number,
+  start: number | null,
 ): string {
   const H = 190;
   const top = PAD.top;
   const bottom = H - PAD.bottom;
-  const max = niceMax(Math.max(1, start, ...buckets.map((b) => b.live)));
+  const known = buckets.flatMap((b) => (b.live === null ? [] : [b.live]));
+  const max = niceMax(Math.max(1, start ?? 0, ...known));
   const plotW = W - PAD.left - PAD.right;
   const step = plotW / Math.max(1, buckets.length);
   const y = (v: number): number => bottom - (v / max) * (bottom - top);
-  const pts: string[] = [`${PAD.left},${y(start).toFixed(1)}`];
-  buckets.forEach((b, i) =>
-    pts.push(`${(PAD.left + (i + 1) * step).toFixed(1)},${y(b.live).toFixed(1)}`),
-  );
-  const area = `${PAD.left},${bottom} ${pts.join(' ')} ${(PAD.left + buckets.length * step).toFixed(1)},${bottom}`;
-  const svg = `${yAxis(top, bottom, max, (v) => num(v))}<polygon points="${area}" fill="${COLORS.secondary}" fill-opacity="0.35"/><polyline points="${pts.join(' ')}" fill="none" stroke="${COLORS.primary}" stroke-width="2"/>${timeTicks(
+  const runs: [number, number][][] = [];
+  let run: [number, number][] = [];
+  const point = (x: number, v: number | null): void => {
+    if (v === null) {
+      if (run.length > 0) runs.push(run);
+      run = [];
+    } else run.push([x, y(v)]);
+  };
+  point(PAD.left, start);
+  buckets.forEach((b, i) => point(PAD.left + (i + 1) * step, b.live));
+  if (run.length > 0) runs.push(run);
+  let shapes = '';
+  for (const r of runs) {
+    const pts = r.map(([x, v]) => `${x.toFixed(1)},${v.toFixed(1)}`).join(' ');
+    const first = (r[0] as [number, number])[0];
+    const last = (r[r.length - 1] as [number, number])[0];
+    shapes += `<polygon points="${first.toFixed(1)},${bottom} ${pts} ${last.toFixed(1)},${bottom}" fill="${COLORS.secondary}" fill-opacity="0.35"/><polyline points="${pts}" fill="none" stroke="${COLORS.primary}" stroke-width="2"/>`;
+  }
+  const svg = `${yAxis(top, bottom, max, (v) => num(v))}${shapes}${timeTicks(
     buckets.map((b) => b.start),
     bucketMs,
     bottom + 16,
@@ -157,7 +174,7 @@ export function inventoryChart(
     'chart-inventory',
     'Live tokens over time',
     svg,
-    'Live tokens, all kinds, at the end of each interval (replayed from the ledger).',
+    'Live tokens, all kinds, at the end of each interval (replayed from the ledger; blank while unknown, before the first baseline).',
     H,
   );
 }

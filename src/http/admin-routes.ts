@@ -8,6 +8,7 @@ import { listRecords, openReadOnly } from '../audit/query.js';
 import type { SigningKey, TrustedKey } from '../audit/signing-keys.js';
 import { MANIFEST_FILE, SIGNATURE_FILE, type Manifest } from '../compliance/bundle-manifest.js';
 import { exportBundle } from '../compliance/export-bundle.js';
+import type { Policy } from '../compliance/policy-record.js';
 import { buildReport } from '../compliance/report-data.js';
 import { REPORT_CSP, renderReportHtml } from '../compliance/report-html.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../compliance/row-codec.js';
@@ -24,9 +25,11 @@ export interface AdminRoutesDeps {
   exportDir: string;
   /** Longest period a report or export may cover, days. */
   maxPeriodDays: number;
-  /** Kind → maximum TTL seconds (TTL conformance in reports). */
-  ttlPolicy: Readonly<Record<string, number | undefined>>;
-  slaSeconds: number;
+  /**
+   * Overrides, for the whole period, the policy reports read from the ledger's `config.policy`
+   * records (docs/compliance.md#policy-in-force); omit it to judge by the recorded policy.
+   */
+  policy?: Policy;
   /** Signs a checkpoint now when records are unsealed (an export's range must be sealed). */
   seal: () => void;
   now: () => number;
@@ -101,8 +104,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
         to,
         trusted,
         now: deps.now,
-        ttlPolicy: deps.ttlPolicy,
-        slaSeconds: deps.slaSeconds,
+        policy: deps.policy,
       }),
     );
     void reply.header('cache-control', 'no-store');

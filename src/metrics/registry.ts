@@ -66,6 +66,7 @@ const KNOWN_AUDIT_TYPES = [
   'keyspace.gap',
   'keyspace.flush',
   'system.started',
+  'config.policy',
   'system.stopped',
   'audit.degraded',
 ];

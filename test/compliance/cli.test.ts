@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -100,5 +100,41 @@ describe('tokenwatch export / verify-export / report', () => {
     const r = JSON.parse(json.text()) as Soc2Report;
     expect(r.format).toBe('tokenwatch-soc2-report');
     expect(r.integrity.status).toBe('verified');
+    // This ledger predates config.policy: the report says the policy is unknown, not "none".
+    expect(err.text()).toMatch(/records no policy .* TTL conformance is reported as unknown/);
+    expect(r.policy.source).toBe('none');
+    expect(r.ttl.perKind.session).toMatchObject({ overPolicy: null, conformance: null });
+  });
+
+  it('--config judges the whole period by that file, and says so', async () => {
+    const s = socScenario();
+    const config = join(tempDir(), 'tokenwatch.yaml');
+    writeFileSync(
+      config,
+      [
+        'tokens:',
+        "  - { kind: access_token, key: 'oauth:access:{token}', maxTtlSeconds: 3600 }",
+        "  - { kind: session, key: 'session:{sid}', maxTtlSeconds: 3600 }",
+        'correlate: { ttlToleranceSeconds: 0, revocationSlaSeconds: 30 }',
+        '',
+      ].join('\n'),
+    );
+    const json = sink();
+    const err = sink();
+    expect(
+      await reportCommand(
+        ['--db', s.dbPath, ...period, '--format', 'json', '--config', config],
+        json.out,
+        err.out,
+      ),
+    ).toBe(0);
+    expect(err.text()).toContain(`judging the whole period by ${config}`);
+    const r = JSON.parse(json.text()) as Soc2Report;
+    expect(r.policy).toMatchObject({ source: 'config', inForce: [{ seq: null }] });
+    expect(r.ttl.perKind.session).toMatchObject({
+      policyMaxTtlSeconds: 3600,
+      toleranceSeconds: 0,
+      overPolicy: 1,
+    });
   });
 });

@@ -281,7 +281,7 @@ describe('evidence bundles', () => {
       }
       expect(e.type_uid).toBe(e.class_uid * 100 + e.activity_id);
       expect(e.metadata.product.name).toBe('tokenwatch');
-      expect(e.metadata.version).toBe('1.3.0');
+      expect(e.metadata.version).toBe('1.4.0');
       for (const r of (e.resources ?? []) as { uid?: string }[])
         if (r.uid) expect(r.uid).toMatch(FINGERPRINT_RE);
       byType.set(e.metadata.event_code, e);

@@ -40,7 +40,14 @@ async function html(): Promise<string> {
       from: T0,
       to: T0 + DAY,
       trusted: s.trusted,
-      ttlPolicy: { access_token: 3600, session: 8 * 3600 },
+      policy: {
+        seq: null,
+        time: null,
+        maxTtlSeconds: { access_token: 3600, session: 8 * 3600 },
+        ttlToleranceSeconds: 2,
+        revocationSlaSeconds: 30,
+        digest: null,
+      },
       now: () => T0 + DAY + 3_600_000,
     });
     return renderReportHtml(r);
@@ -86,6 +93,7 @@ describe('the SOC 2 report in headless Chromium', () => {
       'response',
       'blind-spots',
       'access',
+      'findings',
       'method',
     ]);
     const figures = await tab.locator('figure.chart').all();

@@ -14,7 +14,14 @@ async function report(s: Scenario, from = T0, to = T0 + DAY): Promise<Soc2Report
       from,
       to,
       trusted: s.trusted,
-      ttlPolicy: { access_token: 3600, session: 3600 },
+      policy: {
+        seq: null,
+        time: null,
+        maxTtlSeconds: { access_token: 3600, session: 3600 },
+        ttlToleranceSeconds: 0,
+        revocationSlaSeconds: null,
+        digest: null,
+      },
       now: () => T0 + DAY,
     });
   } finally {
@@ -58,7 +65,7 @@ describe('SOC 2 report numbers reconcile with the ledger', () => {
     expect(counted).toBe(tokenRecords.length);
     expect(r.inventory.totals.expired).toBe(byType['token.expired']);
     expect(r.inventory.totals.evicted).toBe(byType['token.evicted']);
-    expect(r.inventory.totals.revoked).toBe(byType['token.deleted']);
+    expect(r.inventory.totals.deleted).toBe(byType['token.deleted']);
     expect(r.inventory.totals.vanished).toBe(byType['token.vanished']);
     expect(r.inventory.totals.issued + r.inventory.totals.refreshed).toBe(
       byType['token.written']! + byType['token.appeared']! + (byType['token.ttl_changed'] ?? 0),
@@ -71,7 +78,7 @@ describe('SOC 2 report numbers reconcile with the ledger', () => {
     expect(sum('ended')).toBe(
       r.inventory.totals.expired +
         r.inventory.totals.evicted +
-        r.inventory.totals.revoked +
+        r.inventory.totals.deleted +
         r.inventory.totals.vanished,
     );
     // Inventory end = start + issued - ended, per kind, when no baseline resets inside.
@@ -81,12 +88,12 @@ describe('SOC 2 report numbers reconcile with the ledger', () => {
         .filter((x) => x.type === 'keyspace.baseline')
         .reduce((a, x) => a + ((x.attrs.counts as Record<string, number>)[k] ?? 0), 0);
       expect(r.inventory.end[k], k).toBe(
-        r.inventory.start[k]! +
+        (r.inventory.start[k] ?? 0) +
           baseline +
           l.issued -
           l.expired -
           l.evicted -
-          l.revoked -
+          l.deleted -
           l.vanished,
       );
     }
@@ -135,15 +142,25 @@ describe('SOC 2 report numbers reconcile with the ledger', () => {
     const r = await report(socScenario());
     expect(r.integrity).toMatchObject({ status: 'verified', problems: [] });
     expect(r.integrity.sealedBy?.signatureValid).toBe(true);
-    expect(r.inventory.start).toEqual({ access_token: 0, refresh_token: 0, session: 0 });
+    // The first baseline lies inside the period: what was live before it was never seen.
+    expect(r.inventory.start).toEqual({ access_token: null, refresh_token: null, session: null });
+    expect(r.inventory.startKnown).toBe(false);
+    expect(r.inventory.endKnown).toBe(true);
     // access: baseline 2 + 10 written - 5 ended (1..5) - 1 baseline token expired + 1 appeared - 1 vanished
     expect(r.inventory.end).toEqual({ access_token: 6, refresh_token: 2, session: 1 });
-    expect(r.inventory.adjustments).toEqual({ access_token: 2, refresh_token: 1, session: 0 }); // the baseline
+    expect(r.inventory.adjustments).toEqual({
+      access_token: null,
+      refresh_token: null,
+      session: null,
+    });
+    expect(r.inventory.baselines.map((b) => b.counts)).toEqual([
+      { access_token: 2, refresh_token: 1 },
+    ]);
     expect(r.inventory.lifecycle.access_token).toMatchObject({
       issued: 11,
       refreshed: 2,
       expired: 3,
-      revoked: 1,
+      deleted: 1,
       evicted: 2,
       vanished: 1,
     });

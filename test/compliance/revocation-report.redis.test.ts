@@ -96,6 +96,9 @@ describe('revocation evidence from the real correlator', () => {
       expect.arrayContaining([provider.seq, finding.seq, obs[1]!.seq]),
     );
     expect(r.integrity.status).toBe('verified');
-    expect(r.inventory.lifecycle.session).toMatchObject({ issued: 2, revoked: 2 });
+    expect(r.inventory.lifecycle.session).toMatchObject({ issued: 2, deleted: 2 });
+    expect(r.revocations.tokens).toBe(2);
+    expect(r.policy.source).toBe('ledger');
+    expect(r.policy.inForce.at(-1)?.revocationSlaSeconds).toBe(1);
   });
 });
