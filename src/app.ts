@@ -89,7 +89,7 @@ export class TokenwatchApp {
     this.inventory = new Inventory(this.rules.kinds, this.fingerprinter.prefix);
     this.metrics = createMetrics(this.rules.kinds, {
       defaultMetrics: options.defaultMetrics ?? true,
-      liveTokens: () => this.inventory.sizes(),
+      liveTokens: () => this.keyspace.dueCounts(),
     });
     const m = this.metrics;
     this.telemetry = new Telemetry({
@@ -174,6 +174,7 @@ export class TokenwatchApp {
       tracing: this.tracing,
     });
     this.recorder = new TracedKeyspaceRecorder(this.ledger, m, config.redis.db, this.tracing);
+    this.recorder.setQueueLimit(config.audit.maxPending);
     this.keyspace = new KeyspaceService({
       config,
       rules: this.rules,

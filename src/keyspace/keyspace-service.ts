@@ -84,6 +84,20 @@ export class KeyspaceService {
     return [...this.#watchers.values()];
   }
 
+  /**
+   * Live (due in the future, no TTL or unknown) and past-due tokens per kind, each token judged
+   * against the clock of the Redis node that holds it.
+   */
+  dueCounts(): ReturnType<Inventory['dueCounts']> {
+    const byIndex = new Map<number, NodeWatcher>();
+    for (const [id, w] of this.#watchers) {
+      const i = this.#nodeIndex.get(id);
+      if (i !== undefined) byIndex.set(i, w);
+    }
+    const now = this.#o.now();
+    return this.#o.inventory.dueCounts((node) => byIndex.get(node)?.redisNow() ?? now);
+  }
+
   /** Why the keyspace side is not ready (empty when ready). */
   notReadyReasons(): string[] {
     const reasons: string[] = [];
@@ -183,6 +197,7 @@ export class KeyspaceService {
       inventory: this.#o.inventory,
       sink: this.#o.recorder,
       maxKeyBytes: config.redis.maxKeyBytes,
+      expiryBacklogToleranceMs: config.redis.expiryBacklogToleranceSeconds * 1000,
       scanCount: config.redis.scanCount,
       configureNotifications: config.redis.configureNotifications,
       recheckIntervalMs: config.redis.recheckIntervalSeconds * 1000,

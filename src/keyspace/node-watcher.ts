@@ -4,7 +4,13 @@ import type { TokenEvent } from '../domain/token-event.js';
 import { KeyEventApplier, type Item } from './event-applier.js';
 import type { Inventory, ReconcileChange } from './inventory.js';
 import { ensureNotifications, type NotificationStatus } from './notifications.js';
-import { clockOffset, readFlushCount, readHitMiss, scanSnapshot } from './reconcile.js';
+import {
+  clockOffset,
+  readFlushCount,
+  readHitMiss,
+  scanSnapshot,
+  type FoundToken,
+} from './reconcile.js';
 import type { TokenRules } from './token-rules.js';
 
 /** What a node watcher reports to the service that owns it. */
@@ -15,6 +21,12 @@ export interface WatcherSink {
   gap(report: GapReport): void;
   status(status: NodeStatus): void;
   hitMiss(node: string, hits: number, misses: number): void;
+  /**
+   * Resolves when the records queued so far leave room for more: the baseline records one
+   * `token.present` per token and waits here between SCAN pages rather than overflow the
+   * ledger's bounded queue.
+   */
+  drain?(): Promise<void>;
 }
 
 export interface NodeStatus {
@@ -27,6 +39,12 @@ export interface BaselineReport {
   node: string;
   at: number;
   counts: Record<string, number>;
+  /** Of `counts`, tokens without TTL, per kind. */
+  noTtl: Record<string, number>;
+  /** Of `counts`, tokens whose due time had already passed (not yet deleted by Redis). */
+  pastDue: Record<string, number>;
+  /** `token.present` records written (tokens live events had not recorded first). */
+  present: number;
   scanned: number;
   unmatched: number;
   durationMs: number;
@@ -40,6 +58,8 @@ export interface GapReport {
   changes: ReconcileChange[];
   scanned: number;
   durationMs: number;
+  /** Redis clock minus ours (ms) when reconciled: turns the changes' dues into local times. */
+  offsetMs?: number;
 }
 
 export interface NodeWatcherOptions {
@@ -53,6 +73,8 @@ export interface NodeWatcherOptions {
   inventory: Inventory;
   sink: WatcherSink;
   maxKeyBytes: number;
+  /** An expiry noticed this long after its due time is expiry backlog, not churn (ms). */
+  expiryBacklogToleranceMs: number;
   scanCount: number;
   configureNotifications: boolean;
   recheckIntervalMs: number;
@@ -195,6 +217,11 @@ export class NodeWatcher {
     this.#o.commands.disconnect();
   }
 
+  /** This node's Redis clock now (ms), from the last TIME offset. */
+  redisNow(): number {
+    return this.#o.now() + this.#events.offsetMs;
+  }
+
   /** When the last successful reconciliation started (0: never). */
   get lastReconcileStart(): number {
     return this.#lastReconcileStart;
@@ -285,13 +312,41 @@ export class NodeWatcher {
     const start = this.#blindSince ?? o.now();
     const reason = this.#blindReason;
     const scanStarted = o.now();
+    const baseline = !this.#baselined;
     o.inventory.beginReconcile(o.nodeIndex);
+    // A gap's candidate changes (tokens new to the inventory or with another due): their keys,
+    // to record their key attributes. Only candidates: a million unchanged keys are not kept.
+    const candidates = new Map<string, Buffer>();
+    let present = 0;
+    const onPage = async (page: FoundToken[]): Promise<void> => {
+      if (!baseline) {
+        for (const f of page) {
+          if (o.inventory.wouldChange(o.nodeIndex, f.kind, f.digest, f.due))
+            candidates.set(`${f.kind}\0${f.digest}`, f.key);
+        }
+        return;
+      }
+      // The baseline is evidence (SOC 2 CC6.1/CC6.2: tokens that predate tokenwatch are covered
+      // by revocations and TTL policy too): one `token.present` per token with its expiry. Live
+      // events received so far are applied first; a token they touched is theirs to record.
+      await this.idle();
+      const at = o.now();
+      for (const f of page) {
+        if (!o.inventory.seed(o.nodeIndex, f.kind, f.digest, f.due)) continue;
+        const c = o.rules.classify(f.key.toString('latin1'));
+        if (!c) continue;
+        this.#events.present(c, f.due, at);
+        present += 1;
+      }
+      await o.sink.drain?.();
+    };
     let result;
     try {
       result = await scanSnapshot(o.commands, o.rules, {
         count: o.scanCount,
         maxKeyBytes: o.maxKeyBytes,
         expiries: (keys) => this.#events.expiries(keys),
+        onPage,
       });
     } catch (err) {
       o.inventory.abortReconcile(o.nodeIndex);
@@ -299,18 +354,34 @@ export class NodeWatcher {
     }
     // Apply every notification that arrived during the SCAN before comparing.
     await this.idle();
-    const changes = o.inventory.applySnapshot(o.nodeIndex, result.snapshot, this.#baselined);
+    const changes = o.inventory.applySnapshot(o.nodeIndex, result.snapshot, !baseline);
     const end = o.now();
     this.#lastReconcileStart = scanStarted;
-    if (!this.#baselined) {
+    if (baseline) {
       this.#baselined = true;
       this.#blindSince = undefined;
+      const redisNow = end + this.#events.offsetMs;
       const counts: Record<string, number> = {};
-      for (const [kind, m] of result.snapshot) counts[kind] = m.size;
+      const noTtl: Record<string, number> = {};
+      const pastDue: Record<string, number> = {};
+      for (const [kind, m] of result.snapshot) {
+        counts[kind] = m.size;
+        let none = 0;
+        let past = 0;
+        for (const due of m.values()) {
+          if (due === null) none += 1;
+          else if (due <= redisNow) past += 1;
+        }
+        noTtl[kind] = none;
+        pastDue[kind] = past;
+      }
       o.sink.baseline({
         node: this.label,
         at: end,
         counts,
+        noTtl,
+        pastDue,
+        present,
         scanned: result.scanned,
         unmatched: result.unmatched,
         durationMs: Math.round(result.durationMs),
@@ -318,6 +389,19 @@ export class NodeWatcher {
       return;
     }
     this.#blindSince = undefined;
+    const offsetMs = this.#events.offsetMs;
+    for (const ch of changes) {
+      if (ch.change === 'vanished') {
+        const due = ch.before?.due;
+        // Gone long after its due time: Redis expired it (lazily) while we were blind.
+        if (typeof due === 'number' && due - offsetMs + o.expiryBacklogToleranceMs < end)
+          ch.backlog = true;
+        continue;
+      }
+      const key = ch.digest === undefined ? undefined : candidates.get(`${ch.kind}\0${ch.digest}`);
+      const c = key ? o.rules.classify(key.toString('latin1')) : undefined;
+      if (c) ch.keyAttrs = c.keyAttrs;
+    }
     o.sink.gap({
       node: this.label,
       start,
@@ -326,6 +410,7 @@ export class NodeWatcher {
       changes,
       scanned: result.scanned,
       durationMs: Math.round(result.durationMs),
+      offsetMs,
     });
   }
 
@@ -419,7 +504,7 @@ export class NodeWatcher {
           this.#batch.length <= MAX_CHUNK ? this.#batch : this.#batch.slice(0, MAX_CHUNK);
         this.#batch = items === this.#batch ? [] : this.#batch.slice(MAX_CHUNK);
         const prepared = this.#events.classify(items);
-        await this.#events.lookup(prepared);
+        await this.#events.lookup(prepared, () => this.#batch);
         for (const p of prepared) this.#events.apply(p);
       }
     } catch (err) {

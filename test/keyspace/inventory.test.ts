@@ -99,6 +99,7 @@ describe('Inventory', () => {
         change: 'vanished',
         before: { due: 5, written: 1, node: 0 },
         due: 5,
+        digest: `\u0100${foreign}`,
       },
     ]);
     expect(inv.get('a', fp('migrating'))).toEqual({ due: 6, written: 2, node: 0 });
