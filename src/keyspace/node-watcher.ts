@@ -92,6 +92,9 @@ export interface NodeWatcherOptions {
   cluster?: boolean;
 }
 
+/** `token.present` records queued between two looks at the ledger's queue. */
+const PRESENT_CHUNK = 200;
+
 /** Most notifications handled per look-up round trip. */
 const MAX_CHUNK = 5000;
 
@@ -330,15 +333,18 @@ export class NodeWatcher {
       // by revocations and TTL policy too): one `token.present` per token with its expiry. Live
       // events received so far are applied first; a token they touched is theirs to record.
       await this.idle();
-      const at = o.now();
-      for (const f of page) {
-        if (!o.inventory.seed(o.nodeIndex, f.kind, f.digest, f.due)) continue;
-        const c = o.rules.classify(f.key.toString('latin1'));
-        if (!c) continue;
-        this.#events.present(c, f.due, at);
-        present += 1;
+      for (let i = 0; i < page.length; i += PRESENT_CHUNK) {
+        // In chunks, so a page never overflows a small ledger queue on its own.
+        await o.sink.drain?.();
+        const at = o.now();
+        for (const f of page.slice(i, i + PRESENT_CHUNK)) {
+          if (!o.inventory.seed(o.nodeIndex, f.kind, f.digest, f.due)) continue;
+          const c = o.rules.classify(f.key.toString('latin1'));
+          if (!c) continue;
+          this.#events.present(c, f.due, at);
+          present += 1;
+        }
       }
-      await o.sink.drain?.();
     };
     let result;
     try {
