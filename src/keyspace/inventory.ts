@@ -125,10 +125,37 @@ export class Inventory {
     return true;
   }
 
+  /** A live event touched the token since beginReconcile(node). */
+  isTouched(node: number, kind: string, digest: string): boolean {
+    return this.#touched.get(node)?.has(`${kind}\0${digest}`) ?? false;
+  }
+
   /** Whether applying SCAN's `due` for this token on `node` would record a change. */
-  wouldChange(node: number, kind: string, digest: string, due: number | null): boolean {
+  wouldChange(
+    node: number,
+    kind: string,
+    digest: string,
+    due: number | null,
+    toleranceMs = 0,
+  ): boolean {
     const before = this.#kinds.get(kind)?.getKey(digest);
-    return !before || (before.node === node && !sameDue(before.due, due));
+    return !before || (before.node === node && !sameDue(before.due, due, toleranceMs));
+  }
+
+  /**
+   * Adds `deltaMs` to every finite due of `node` (dues restored from the ledger are local times;
+   * the watcher moves them onto its Redis clock once it has measured the offset).
+   */
+  shiftDue(node: number, deltaMs: number): void {
+    for (const t of this.#kinds.values()) {
+      const keys: string[] = [];
+      for (const [key, n] of t.nodes()) if (n === node) keys.push(key);
+      for (const key of keys) {
+        const e = t.getKey(key);
+        if (e && typeof e.due === 'number' && Number.isFinite(e.due))
+          t.setKey(key, e.due + deltaMs, e.written, node);
+      }
+    }
   }
 
   /** Start tracking live events for `node` so a snapshot does not overwrite newer facts. */
@@ -146,7 +173,12 @@ export class Inventory {
    * events touched since beginReconcile (those events are newer than what SCAN may have seen).
    * `report` false (the baseline, whose changes nobody reads) skips building the change list.
    */
-  applySnapshot(node: number, snapshot: Snapshot, report = true): ReconcileChange[] {
+  applySnapshot(
+    node: number,
+    snapshot: Snapshot,
+    report = true,
+    toleranceMs = 0,
+  ): ReconcileChange[] {
     const touched = this.#touched.get(node) ?? new Set<string>();
     this.#touched.delete(node);
     const changes: ReconcileChange[] = [];
@@ -187,6 +219,9 @@ export class Inventory {
             const fingerprint = live.fingerprintOf(key);
             changes.push({ kind, fingerprint, change: 'appeared', due, digest: key });
           }
+        } else if (before.due !== due && sameDue(before.due, due, toleranceMs)) {
+          // Restored from the ledger (local time through a clock offset): the same expiry.
+          live.setKey(key, due, before.written, node);
         } else if (!sameDue(before.due, due)) {
           live.setKey(key, due, before.written, node);
           if (report) {
@@ -235,7 +270,11 @@ export class Inventory {
   }
 }
 
-/** PEXPIRETIME is absolute and exact, so equal expiries compare equal (NaN = unknown never does). */
-function sameDue(a: number | null, b: number | null): boolean {
-  return a === b;
+/**
+ * PEXPIRETIME is absolute and exact, so equal expiries compare equal (NaN = unknown never does);
+ * `toleranceMs` only for dues that went through a clock offset (restored from the ledger).
+ */
+function sameDue(a: number | null, b: number | null, toleranceMs = 0): boolean {
+  if (a === null || b === null) return a === b;
+  return a === b || Math.abs(a - b) <= toleranceMs;
 }

@@ -117,8 +117,24 @@ export class KeyspaceService {
     return reasons;
   }
 
-  start(): void {
+  /**
+   * The one node whose inventory a restart can restore from the ledger (standalone, Sentinel):
+   * its record label and inventory index. Undefined for a Cluster, whose masters (and their
+   * indices) are only known once discovered.
+   */
+  restoreTarget(): { node: string; nodeIndex: number } | undefined {
+    if (this.#o.config.redis.cluster) return undefined;
+    const node = this.scopeLabel;
+    return { node, nodeIndex: this.#indexOf(node) };
+  }
+
+  /**
+   * `restart`: tokenwatch was down since `since`; with `restored`, the inventory holds what the
+   * ledger says was live then, and the first reconciliation is that blind spot's gap.
+   */
+  start(restart?: { since: number; reason: string; restored: boolean }): void {
     const r = this.#o.config.redis;
+    const blind = restart?.restored ? { ...restart } : undefined;
     if (r.cluster) {
       this.#o.logger.info({ seeds: r.cluster.nodes }, 'connecting to redis cluster');
       void this.#refresh();
@@ -132,11 +148,11 @@ export class KeyspaceService {
         { sentinels: r.sentinel.sentinels, name: r.sentinel.name },
         'connecting to redis through sentinel',
       );
-      this.#add(`sentinel:${r.sentinel.name}`, undefined, undefined);
+      this.#add(`sentinel:${r.sentinel.name}`, undefined, blind);
     } else {
       this.#o.logger.info({ redis: redactUrl(r.url), db: r.db }, 'connecting to redis');
       const e = this.#connector.urlEndpoint;
-      this.#add(endpointLabel(e), e, undefined);
+      this.#add(endpointLabel(e), e, blind);
     }
   }
 

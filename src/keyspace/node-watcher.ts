@@ -60,6 +60,10 @@ export interface GapReport {
   durationMs: number;
   /** Redis clock minus ours (ms) when reconciled: turns the changes' dues into local times. */
   offsetMs?: number;
+  /** A restart's reconciliation: `token.present` records written for the unchanged tokens. */
+  present?: number;
+  /** Why the blind spot could not be reconciled (its changes are unknown), when it could not. */
+  unreconciled?: string;
 }
 
 export interface NodeWatcherOptions {
@@ -87,10 +91,25 @@ export interface NodeWatcherOptions {
    * Start blind: the first reconciliation is a gap (a master promoted or added after start),
    * not a baseline.
    */
-  startBlind?: { since: number; reason: string };
+  startBlind?: {
+    since: number;
+    reason: string;
+    /**
+     * The inventory holds this node's tokens as the previous run's ledger left them (dues in
+     * local time): the first reconciliation records `token.present` for the unchanged ones and
+     * appeared / vanished / ttl_changed for the rest, as for any gap.
+     */
+    restored?: boolean;
+  };
   /** Cluster mode: RESTORE of a token held by another node is a slot migration. */
   cluster?: boolean;
 }
+
+/**
+ * Restored dues went through two clock-offset estimates (previous run, this one): within this
+ * they are the same expiry, not a TTL change.
+ */
+const RESTORE_TOLERANCE_MS = 1000;
 
 /** `token.present` records queued between two looks at the ledger's queue. */
 const PRESENT_CHUNK = 200;
@@ -128,6 +147,10 @@ export class NodeWatcher {
   #closed = false;
   #idle: (() => void)[] = [];
   #lastReconcileStart = 0;
+  /** Restored from the ledger, not yet reconciled (see startBlind.restored). */
+  #restoring = false;
+  /** The restored dues were moved onto the Redis clock. */
+  #restoreShifted = false;
 
   constructor(options: NodeWatcherOptions) {
     this.#o = options;
@@ -138,6 +161,7 @@ export class NodeWatcher {
       this.#baselined = true;
       this.#blindSince = options.startBlind.since;
       this.#blindReason = options.startBlind.reason;
+      this.#restoring = options.startBlind.restored === true;
     }
   }
 
@@ -268,6 +292,10 @@ export class NodeWatcher {
         );
       }
       this.#events.offsetMs = await clockOffset(this.#o.commands, this.#o.now);
+      if (this.#restoring && !this.#restoreShifted) {
+        this.#o.inventory.shiftDue(this.#o.nodeIndex, this.#events.offsetMs);
+        this.#restoreShifted = true;
+      }
       // Subscribe before reconciling so nothing that happens during the SCAN is missed.
       await this.#o.subscriber.psubscribe(`${this.#prefix}*`);
       this.#subscribed = true;
@@ -316,6 +344,8 @@ export class NodeWatcher {
     const reason = this.#blindReason;
     const scanStarted = o.now();
     const baseline = !this.#baselined;
+    const restoring = this.#restoring;
+    const tolerance = restoring ? RESTORE_TOLERANCE_MS : 0;
     o.inventory.beginReconcile(o.nodeIndex);
     // A gap's candidate changes (tokens new to the inventory or with another due): their keys,
     // to record their key attributes. Only candidates: a million unchanged keys are not kept.
@@ -323,10 +353,21 @@ export class NodeWatcher {
     let present = 0;
     const onPage = async (page: FoundToken[]): Promise<void> => {
       if (!baseline) {
+        if (restoring) await this.idle();
         for (const f of page) {
-          if (o.inventory.wouldChange(o.nodeIndex, f.kind, f.digest, f.due))
+          if (o.inventory.wouldChange(o.nodeIndex, f.kind, f.digest, f.due, tolerance)) {
             candidates.set(`${f.kind}\0${f.digest}`, f.key);
+          } else if (restoring && !o.inventory.isTouched(o.nodeIndex, f.kind, f.digest)) {
+            // After a restart nothing of this run knows the unchanged tokens yet (the correlator
+            // starts empty): they are evidence like a baseline's.
+            const c = o.rules.classify(f.key.toString('latin1'));
+            if (c) {
+              this.#events.present(c, f.due, o.now());
+              present += 1;
+            }
+          }
         }
+        if (restoring) await o.sink.drain?.();
         return;
       }
       // The baseline is evidence (SOC 2 CC6.1/CC6.2: tokens that predate tokenwatch are covered
@@ -360,7 +401,8 @@ export class NodeWatcher {
     }
     // Apply every notification that arrived during the SCAN before comparing.
     await this.idle();
-    const changes = o.inventory.applySnapshot(o.nodeIndex, result.snapshot, !baseline);
+    const changes = o.inventory.applySnapshot(o.nodeIndex, result.snapshot, !baseline, tolerance);
+    this.#restoring = false;
     const end = o.now();
     this.#lastReconcileStart = scanStarted;
     if (baseline) {
@@ -417,6 +459,7 @@ export class NodeWatcher {
       scanned: result.scanned,
       durationMs: Math.round(result.durationMs),
       offsetMs,
+      present: restoring ? present : undefined,
     });
   }
 

@@ -127,8 +127,10 @@ export class KeyspaceRecorder implements WatcherSink {
         durationMs,
         reason: r.reason,
         ...summary,
+        present: r.present,
         scanned: r.scanned,
         reconcileMs: r.durationMs,
+        unreconciled: r.unreconciled,
       },
     });
     const offset = r.offsetMs ?? 0;

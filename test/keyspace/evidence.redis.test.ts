@@ -252,3 +252,90 @@ describe('expiry backlog is not churn, and live means valid', () => {
     expect(await metric(h, 'tokenwatch_expiry_backlog_total', { kind: 'access_token' })).toBe(0);
   });
 });
+
+describe('a restart is reconciled like any other gap', () => {
+  it('restores the inventory from the ledger and records what changed while tokenwatch was down', async () => {
+    const c = redis.client();
+    await c.set('oauth:access:pre1', 'v', 'EX', 3000);
+    await c.set('oauth:access:pre2', 'v', 'EX', 3000);
+    await c.set('session:pre-nottl', 'v');
+    const first = startApp(redis.url);
+    h = first;
+    await first.app.whenReady();
+    await c.set('oauth:access:pre1', 'v', 'EX', 3000);
+    await c.set('session:new-nottl', 'v');
+    await c.set('oauth:access:t2', 'v', 'EX', 3000);
+    await records(first, 3, 'token.written');
+    await first.app.stop('test');
+    h = undefined;
+
+    // While tokenwatch is down.
+    await c.set('session:down-nottl', 'v');
+    await c.del('oauth:access:pre1');
+    await c.expire('oauth:access:t2', 100);
+
+    const second = startApp(redis.url, { dir: first.dir });
+    h = second;
+    await second.app.whenReady();
+    const fp = (s: string) => second.app.fingerprinter.ofLatin1(s);
+    const gaps = await records(second, 1, 'keyspace.gap');
+    const started = second.app.ledger.list({ type: 'system.started' }).at(-1)!.seq;
+    expect(gaps).toHaveLength(1);
+    const gap = gaps[0]!;
+    expect(gap.seq).toBeGreaterThan(started);
+    expect(gap.attrs).toMatchObject({
+      reason: 'tokenwatch_stopped',
+      appeared: { session: 1 },
+      vanished: { access_token: 1 },
+      ttl_changed: { access_token: 1 },
+      present: 3,
+    });
+    expect(gap.attrs.unreconciled).toBeUndefined();
+    const since = (r: AuditRecord) => r.seq > started;
+    const present = second.app.ledger.list({ type: 'token.present' }).filter(since);
+    expect(present.map((r) => r.fingerprint).sort()).toEqual(
+      [fp('pre2'), fp('pre-nottl'), fp('new-nottl')].sort(),
+    );
+    const [appeared] = second.app.ledger.list({ type: 'token.appeared' }).filter(since);
+    expect(appeared).toMatchObject({ fingerprint: fp('down-nottl'), attrs: { dueAt: null } });
+    const [vanished] = second.app.ledger.list({ type: 'token.vanished' }).filter(since);
+    expect(vanished!.fingerprint).toBe(fp('pre1'));
+    const [changed] = second.app.ledger.list({ type: 'token.ttl_changed' }).filter(since);
+    expect(changed!.fingerprint).toBe(fp('t2'));
+    expect(changed!.attrs.ttlMs).toBeLessThanOrEqual(100_000);
+    // No baseline record: the restart's reconciliation took its place.
+    expect(second.app.ledger.list({ type: 'keyspace.baseline' }).filter(since)).toHaveLength(0);
+    expect(second.app.inventory.sizes()).toMatchObject({ access_token: 2, session: 3 });
+
+    // The rules cover what the restart found: the token written while down has no expiry.
+    const opened = await records(second, 1, 'finding.token_without_expiry');
+    expect(opened.filter(since).map((f) => f.fingerprint)).toContain(fp('down-nottl'));
+    await c.del('session:new-nottl');
+    await waitFor(
+      () =>
+        second.app.ledger
+          .list({ type: 'finding.token_without_expiry' })
+          .some(
+            (f) => since(f) && f.fingerprint === fp('new-nottl') && f.attrs.state === 'resolved',
+          ),
+      10_000,
+      'the finding of a deleted pre-restart token resolves',
+    );
+  });
+
+  it('falls back to a plain baseline, saying so, when the previous run never finished its baseline', async () => {
+    const c = redis.client();
+    await c.set('oauth:access:x', 'v', 'EX', 3000);
+    // A run that stops before its watcher ever connected: no baseline in its records.
+    const first = startApp('redis://127.0.0.1:1');
+    h = first;
+    await first.app.stop('test');
+    const second = startApp(redis.url, { dir: first.dir });
+    h = second;
+    await second.app.whenReady();
+    const [gap] = await records(second, 1, 'keyspace.gap');
+    expect(gap!.attrs.unreconciled).toMatch(/baseline/);
+    const [baseline] = await records(second, 1, 'keyspace.baseline');
+    expect(baseline!.attrs.present).toBe(1);
+  });
+});
