@@ -4,13 +4,8 @@ import type { TokenEvent } from '../domain/token-event.js';
 import { KeyEventApplier, type Item } from './event-applier.js';
 import type { Inventory, ReconcileChange } from './inventory.js';
 import { ensureNotifications, type NotificationStatus } from './notifications.js';
-import {
-  clockOffset,
-  readFlushCount,
-  readHitMiss,
-  scanSnapshot,
-  type FoundToken,
-} from './reconcile.js';
+import { clockOffset, readFlushCount, readHitMiss } from './reconcile.js';
+import { baselineCounts, reconcileNode } from './reconciliation.js';
 import type { TokenRules } from './token-rules.js';
 
 /** What a node watcher reports to the service that owns it. */
@@ -104,15 +99,6 @@ export interface NodeWatcherOptions {
   /** Cluster mode: RESTORE of a token held by another node is a slot migration. */
   cluster?: boolean;
 }
-
-/**
- * Restored dues went through two clock-offset estimates (previous run, this one): within this
- * they are the same expiry, not a TTL change.
- */
-const RESTORE_TOLERANCE_MS = 1000;
-
-/** `token.present` records queued between two looks at the ledger's queue. */
-const PRESENT_CHUNK = 200;
 
 /** Most notifications handled per look-up round trip. */
 const MAX_CHUNK = 5000;
@@ -343,123 +329,33 @@ export class NodeWatcher {
     const start = this.#blindSince ?? o.now();
     const reason = this.#blindReason;
     const scanStarted = o.now();
-    const baseline = !this.#baselined;
-    const restoring = this.#restoring;
-    const tolerance = restoring ? RESTORE_TOLERANCE_MS : 0;
-    o.inventory.beginReconcile(o.nodeIndex);
-    // A gap's candidate changes (tokens new to the inventory or with another due): their keys,
-    // to record their key attributes. Only candidates: a million unchanged keys are not kept.
-    const candidates = new Map<string, Buffer>();
-    let present = 0;
-    const onPage = async (page: FoundToken[]): Promise<void> => {
-      if (!baseline) {
-        if (restoring) await this.idle();
-        for (const f of page) {
-          if (o.inventory.wouldChange(o.nodeIndex, f.kind, f.digest, f.due, tolerance)) {
-            candidates.set(`${f.kind}\0${f.digest}`, f.key);
-          } else if (restoring && !o.inventory.isTouched(o.nodeIndex, f.kind, f.digest)) {
-            // After a restart nothing of this run knows the unchanged tokens yet (the correlator
-            // starts empty): they are evidence like a baseline's.
-            const c = o.rules.classify(f.key.toString('latin1'));
-            if (c) {
-              this.#events.present(c, f.due, o.now());
-              present += 1;
-            }
-          }
-        }
-        if (restoring) await o.sink.drain?.();
-        return;
-      }
-      // The baseline is evidence (SOC 2 CC6.1/CC6.2: tokens that predate tokenwatch are covered
-      // by revocations and TTL policy too): one `token.present` per token with its expiry. Live
-      // events received so far are applied first; a token they touched is theirs to record.
-      await this.idle();
-      for (let i = 0; i < page.length; i += PRESENT_CHUNK) {
-        // In chunks, so a page never overflows a small ledger queue on its own.
-        await o.sink.drain?.();
-        const at = o.now();
-        for (const f of page.slice(i, i + PRESENT_CHUNK)) {
-          if (!o.inventory.seed(o.nodeIndex, f.kind, f.digest, f.due)) continue;
-          const c = o.rules.classify(f.key.toString('latin1'));
-          if (!c) continue;
-          this.#events.present(c, f.due, at);
-          present += 1;
-        }
-      }
-    };
-    let result;
-    try {
-      result = await scanSnapshot(o.commands, o.rules, {
-        count: o.scanCount,
-        maxKeyBytes: o.maxKeyBytes,
-        expiries: (keys) => this.#events.expiries(keys),
-        onPage,
-      });
-    } catch (err) {
-      o.inventory.abortReconcile(o.nodeIndex);
-      throw err;
-    }
-    // Apply every notification that arrived during the SCAN before comparing.
-    await this.idle();
-    const changes = o.inventory.applySnapshot(o.nodeIndex, result.snapshot, !baseline, tolerance);
+    const mode = !this.#baselined ? 'baseline' : this.#restoring ? 'restore' : 'gap';
+    const r = await reconcileNode({ ...o, events: this.#events, idle: () => this.idle() }, mode);
     this.#restoring = false;
-    const end = o.now();
     this.#lastReconcileStart = scanStarted;
-    if (baseline) {
+    this.#blindSince = undefined;
+    const scan = { scanned: r.scan.scanned, durationMs: Math.round(r.scan.durationMs) };
+    if (mode === 'baseline') {
       this.#baselined = true;
-      this.#blindSince = undefined;
-      const redisNow = end + this.#events.offsetMs;
-      const counts: Record<string, number> = {};
-      const noTtl: Record<string, number> = {};
-      const pastDue: Record<string, number> = {};
-      for (const [kind, m] of result.snapshot) {
-        counts[kind] = m.size;
-        let none = 0;
-        let past = 0;
-        for (const due of m.values()) {
-          if (due === null) none += 1;
-          else if (due <= redisNow) past += 1;
-        }
-        noTtl[kind] = none;
-        pastDue[kind] = past;
-      }
       o.sink.baseline({
         node: this.label,
-        at: end,
-        counts,
-        noTtl,
-        pastDue,
-        present,
-        scanned: result.scanned,
-        unmatched: result.unmatched,
-        durationMs: Math.round(result.durationMs),
+        at: r.end,
+        ...baselineCounts(r.scan.snapshot, r.end + this.#events.offsetMs),
+        present: r.present,
+        unmatched: r.scan.unmatched,
+        ...scan,
       });
       return;
-    }
-    this.#blindSince = undefined;
-    const offsetMs = this.#events.offsetMs;
-    for (const ch of changes) {
-      if (ch.change === 'vanished') {
-        const due = ch.before?.due;
-        // Gone long after its due time: Redis expired it (lazily) while we were blind.
-        if (typeof due === 'number' && due - offsetMs + o.expiryBacklogToleranceMs < end)
-          ch.backlog = true;
-        continue;
-      }
-      const key = ch.digest === undefined ? undefined : candidates.get(`${ch.kind}\0${ch.digest}`);
-      const c = key ? o.rules.classify(key.toString('latin1')) : undefined;
-      if (c) ch.keyAttrs = c.keyAttrs;
     }
     o.sink.gap({
       node: this.label,
       start,
-      end,
+      end: r.end,
       reason,
-      changes,
-      scanned: result.scanned,
-      durationMs: Math.round(result.durationMs),
-      offsetMs,
-      present: restoring ? present : undefined,
+      changes: r.changes,
+      ...scan,
+      offsetMs: this.#events.offsetMs,
+      present: mode === 'restore' ? r.present : undefined,
     });
   }
 
