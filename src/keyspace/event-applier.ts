@@ -90,8 +90,6 @@ export class KeyEventApplier {
   #pendingRename: { c: ClassifiedKey; entry: InventoryEntry | undefined } | undefined;
   #scriptSha = createHash('sha1').update(EXPIRY_SCRIPT).digest('hex');
   #scriptOk: boolean | undefined;
-  /** Last write of the previous batch, to pair it with an `expire` that opens the next one. */
-  #lastWrite: string | undefined;
 
   constructor(options: KeyEventApplierOptions) {
     this.#o = options;
@@ -128,26 +126,26 @@ export class KeyEventApplier {
    * SET EX emits `set` then `expire` back to back in one command, and Redis runs one command at a
    * time, so the two are adjacent in the notification stream whatever the socket or event loop
    * did to their arrival times (the soak saw 3-8 ms between them under load). An `expire` right
-   * after a write of the same key is folded into the write: its TTL is what the write's
-   * PEXPIRETIME look-up says (that look-up runs after the command, so it sees the TTL). When no
-   * other command touched the key in between, a separate EXPIRE folded in this way only makes the
-   * write's record carry the TTL the key had a moment later: no finding rests on arrival timing.
+   * after a write of the same key in the batch is folded into the write: its TTL is what the
+   * write's PEXPIRETIME look-up says (that look-up runs after the command, so it sees the TTL).
+   * A pair split between batches needs no pairing: the write's own look-up saw the TTL, and the
+   * `expire` then finds the inventory already holding that exact due (see apply()). A separate
+   * EXPIRE folded in this way only makes the write's record carry the TTL the key had a moment
+   * later: no finding rests on arrival timing.
    */
   #pairWrites(items: Prepared[]): void {
-    let prev = this.#lastWrite;
+    let prev: string | undefined;
     for (let i = 0; i < items.length; i++) {
       const p = items[i] as Prepared;
       if (p.event === 'expire' && prev === p.k) {
         p.absorbed = true;
         const w = items[i - 1];
-        // Split across batches: the write's own look-up (after the command) saw the TTL already.
         if (w && w.k === p.k) w.withTtl = true;
         prev = undefined;
         continue;
       }
       prev = WRITES.has(p.event) || p.event === 'hset' ? p.k : undefined;
     }
-    this.#lastWrite = prev;
   }
 
   /**
@@ -322,6 +320,10 @@ export class KeyEventApplier {
     }
     if (event === 'expire') {
       let due = this.#due(p.expireAt);
+      // The inventory holds exactly this expiry already: the second half of a SET EX whose write
+      // (in an earlier batch) looked it up. PEXPIRETIME is exact to the ms, so a real TTL change
+      // never compares equal (short of a PEXPIREAT to the same ms, which changes nothing).
+      if (typeof due === 'number' && !Number.isNaN(due) && known?.due === due) return;
       if (due === null) due = Number.NaN; // superseded by a later PERSIST before the look-up
       inv.set(c.kind, c.fingerprint, { due, written: known?.written ?? 0, node });
       this.#emit(p, c, 'ttl_changed', { dueAt: this.#localDue(due), ttlMs: this.#ttl(due, p.at) });

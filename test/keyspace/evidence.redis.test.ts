@@ -210,6 +210,15 @@ describe('no finding rests on a timing guess', () => {
     await c.persist('oauth:access:keep');
     const findings = await records(h, 2, 'finding.token_without_expiry');
     expect(findings.map((f) => f.attrs.state)).toEqual(['opened', 'opened']);
+    // A separate EXPIRE right after a no-TTL write in an idle stream is a TTL change, not the
+    // write's second half: the write is recorded without TTL and its finding resolves.
+    await c.set('session:idle', 'v');
+    await records(h, 4, 'token.written');
+    await c.expire('session:idle', 60);
+    const [changed] = await records(h, 1, 'token.ttl_changed');
+    expect(changed!.attrs.ttlMs).toBeGreaterThan(50_000);
+    const after = await records(h, 4, 'finding.token_without_expiry');
+    expect(after.map((f) => f.attrs.state)).toEqual(['opened', 'opened', 'opened', 'resolved']);
   });
 });
 
