@@ -12,6 +12,8 @@ export interface Item {
   at: number;
   /** Cluster slot migration: the token only moved between nodes. */
   migrated?: boolean;
+  /** The key as a latin1 string, once converted (lookup() may convert pending items early). */
+  k?: string;
 }
 
 export interface Prepared extends Item {
@@ -29,6 +31,9 @@ export interface Prepared extends Item {
   /** That `expire`: already covered by the write record. */
   absorbed?: boolean;
 }
+
+/** Pending notifications lookup() checks for a later change of a looked-up key. */
+const MAX_PENDING_CHECK = 20_000;
 
 const NOT_A_TOKEN: ClassifiedKey = { kind: '', fingerprint: '', keyAttrs: {} };
 
@@ -111,7 +116,7 @@ export class KeyEventApplier {
         unmatched += 1;
         continue;
       }
-      const k = it.key.toString('latin1');
+      const k = it.k ?? it.key.toString('latin1');
       const c = this.#o.rules.classify(k);
       if (c) out.push(Object.assign(it, { c, k }));
       else if (it.event !== 'rename_to') unmatched += 1;
@@ -191,10 +196,13 @@ export class KeyEventApplier {
     const looked = new Map<string, Prepared>();
     for (const p of need) looked.set(p.k, p);
     const tail = prepared.at(-1);
-    for (let i = 0; i < later.length; i++) {
+    // Bounded: behind a backlog this runs once per chunk. Past the bound a later change goes
+    // unnoticed, and the event records the key's later state: never a TTL Redis did not state.
+    const n = Math.min(later.length, MAX_PENDING_CHECK);
+    for (let i = 0; i < n; i++) {
       const it = later[i] as Item;
       if (!CHANGES_KEY.has(it.event) || it.key.length > this.#o.maxKeyBytes) continue;
-      const k = it.key.toString('latin1');
+      const k = (it.k ??= it.key.toString('latin1'));
       const p = looked.get(k);
       if (!p || Number.isNaN(p.expireAt)) continue;
       // SET EX split between batches: its `expire` opens the next batch. Same command, same TTL.
