@@ -1,6 +1,13 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TokenwatchApp } from '../../src/app.js';
 import type { AuditRecord } from '../../src/audit/record.js';
+import { parseConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/logger.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startApp, waitFor, type Harness } from '../helpers/app-harness.js';
 
@@ -121,6 +128,38 @@ describe('the baseline is evidence', () => {
       (f) => `${f.fingerprint === fp('pre-nottl') ? 'pre' : 'new'}:${String(f.attrs.state)}`,
     );
     expect(states).toEqual(['pre:opened', 'new:opened', 'new:resolved']);
+  });
+});
+
+describe('the baseline waits on the ledger rather than drop records', () => {
+  it('records 6000 tokens through a queue of 1000 without dropping one', async () => {
+    const c = redis.client();
+    const p = c.pipeline();
+    for (let i = 0; i < 6000; i++) p.set(`oauth:refresh:many${i}`, 'v', 'EX', 600);
+    await p.exec();
+    const dir = mkdtempSync(join(tmpdir(), 'tw-evidence-'));
+    const config = parseConfig(
+      `redis: { url: "${redis.url}", scanCount: 5000 }\n` +
+        `audit: { path: ${join(dir, 'audit.db')}, maxPending: 1000, batchSize: 100 }\n` +
+        `server: { port: 0 }\ntokens:\n  - kind: refresh_token\n    key: 'oauth:refresh:{token}'\n`,
+    );
+    const quiet = new Writable({ write: (_c, _e, cb) => cb() });
+    const app = new TokenwatchApp({
+      config,
+      logger: createLogger('warn', quiet),
+      defaultMetrics: false,
+    });
+    try {
+      app.start();
+      await app.whenReady(60_000);
+      app.ledger.flush();
+      expect(app.ledger.list({ type: 'token.present' })).toHaveLength(6000);
+      expect(app.ledger.state().droppedTotal).toBe(0);
+      expect(app.ledger.list({ type: 'keyspace.baseline' })[0]!.attrs.present).toBe(6000);
+    } finally {
+      await app.stop('test');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
