@@ -371,6 +371,32 @@ describe('a restart is reconciled like any other gap', () => {
     );
   });
 
+  it('a token that expired while tokenwatch was down vanishes as expiry backlog', async () => {
+    const redisLines = ['expiryBacklogToleranceSeconds: 0.2'];
+    const first = startApp(redis.url, { redis: redisLines });
+    h = first;
+    await first.app.whenReady();
+    const c = redis.client();
+    await c.set('oauth:access:short', 'v', 'PX', 200);
+    await c.set('oauth:access:long', 'v', 'EX', 600);
+    await records(first, 2, 'token.written');
+    await first.app.stop('test');
+    h = undefined;
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await c.get('oauth:access:short')).toBeNull(); // Redis deletes it while we are down
+    const second = startApp(redis.url, { dir: first.dir, redis: redisLines });
+    h = second;
+    await second.app.whenReady();
+    const [gap] = await records(second, 1, 'keyspace.gap');
+    expect(gap!.attrs).toMatchObject({ vanished: { access_token: 1 }, present: 1 });
+    const [vanished] = await records(second, 1, 'token.vanished');
+    expect(vanished!.fingerprint).toBe(second.app.fingerprinter.ofLatin1('short'));
+    expect(vanished!.attrs.backlog).toBe(true);
+    expect(await metric(second, 'tokenwatch_expiry_backlog_total', { kind: 'access_token' })).toBe(
+      1,
+    );
+  });
+
   it('falls back to a plain baseline, saying so, when the previous run never finished its baseline', async () => {
     const c = redis.client();
     await c.set('oauth:access:x', 'v', 'EX', 3000);
