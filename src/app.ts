@@ -17,6 +17,7 @@ import { registerFindingsRoute } from './http/findings-route.js';
 import { buildHttp } from './http/server.js';
 import { Inventory } from './keyspace/inventory.js';
 import { KeyspaceService } from './keyspace/keyspace-service.js';
+import { restoreInventory } from './keyspace/restore.js';
 import type { NodeWatcher } from './keyspace/node-watcher.js';
 import type { KeyspaceRecorder } from './keyspace/recorder.js';
 import { TokenRules } from './keyspace/token-rules.js';
@@ -28,6 +29,9 @@ import { Telemetry } from './telemetry/otel.js';
 import { TracedKeyspaceRecorder } from './telemetry/traced-recorder.js';
 import type { Tracing } from './telemetry/tracing.js';
 import { VERSION } from './version.js';
+
+/** Token records of the previous run replayed at most; beyond, a restart is a plain baseline. */
+const RESTORE_MAX_RECORDS = 2_000_000;
 
 export interface AppOptions {
   config: Readonly<Config>;
@@ -90,7 +94,7 @@ export class TokenwatchApp {
     this.inventory = new Inventory(this.rules.kinds, this.fingerprinter.prefix);
     this.metrics = createMetrics(this.rules.kinds, {
       defaultMetrics: options.defaultMetrics ?? true,
-      liveTokens: () => this.inventory.sizes(),
+      liveTokens: () => this.keyspace.dueCounts(),
     });
     const m = this.metrics;
     this.telemetry = new Telemetry({
@@ -175,6 +179,7 @@ export class TokenwatchApp {
       tracing: this.tracing,
     });
     this.recorder = new TracedKeyspaceRecorder(this.ledger, m, config.redis.db, this.tracing);
+    this.recorder.setQueueLimit(config.audit.maxPending);
     this.keyspace = new KeyspaceService({
       config,
       rules: this.rules,
@@ -262,6 +267,7 @@ export class TokenwatchApp {
     this.telemetry.start();
     const c = this.config;
     const prev = this.ledger.list({ afterSeq: Math.max(0, this.ledger.lastSeq - 1) })[0];
+    const restart = prev && prev.type !== 'ledger.genesis' ? this.#restore(prev) : undefined;
     this.checkpointer.start(); // seals what a crashed run left unsealed
     this.retention.start(); // at start, then daily
     const started = this.now();
@@ -292,21 +298,55 @@ export class TokenwatchApp {
       type: POLICY_RECORD_TYPE,
       attrs: { ...policyAttrs(c) },
     });
-    if (prev && prev.type !== 'ledger.genesis') {
-      // While tokenwatch was down nothing was observed: that window is a blind spot.
+    if (restart && !restart.restored) {
+      // While tokenwatch was down nothing was observed: that window is a blind spot. Without
+      // the previous inventory its changes are unknown (the baseline records what is there).
       this.recorder.gap({
         node: this.keyspace.scopeLabel,
-        start: prev.time,
+        start: restart.since,
         end: started,
-        reason: prev.type === 'system.stopped' ? 'tokenwatch_stopped' : 'tokenwatch_crashed',
+        reason: restart.reason,
         changes: [],
         scanned: 0,
         durationMs: 0,
+        unreconciled: restart.why,
       });
     }
-    this.keyspace.start();
+    // Restored: the watcher's first reconciliation is the downtime's gap, with what it found.
+    this.keyspace.start(restart);
     this.findings.start();
     this.providers.start();
+  }
+
+  /**
+   * The previous run's inventory from its ledger records, so the restart's blind spot is
+   * reconciled like any other gap (issue #16 item 5).
+   */
+  #restore(prev: { time: number; type: string }): {
+    since: number;
+    reason: string;
+    restored: boolean;
+    why?: string;
+  } {
+    const since = prev.time;
+    const reason = prev.type === 'system.stopped' ? 'tokenwatch_stopped' : 'tokenwatch_crashed';
+    const target = this.keyspace.restoreTarget();
+    if (!target) return { since, reason, restored: false, why: 'cluster: not restored' };
+    const started = this.ledger.list({ type: 'system.started' }).at(-1);
+    if (!started) return { since, reason, restored: false, why: 'no previous start' };
+    const r = restoreInventory({
+      ledger: this.ledger,
+      inventory: this.inventory,
+      ...target,
+      fromSeq: started.seq,
+      maxRecords: RESTORE_MAX_RECORDS,
+    });
+    if (!r.restored) {
+      this.logger.warn({ why: r.why }, 'previous inventory not restored: plain baseline');
+      return { since, reason, restored: false, why: r.why };
+    }
+    this.logger.info({ tokens: r.tokens, records: r.records }, 'previous inventory restored');
+    return { since, reason, restored: true };
   }
 
   async listen(): Promise<string> {

@@ -114,6 +114,12 @@ export const configSchema = z.strictObject({
       infoIntervalSeconds: z.number().positive().max(3600).default(15),
       /** How often INFO commandstats is read to detect FLUSHDB/FLUSHALL (no per-key events). */
       flushCheckIntervalSeconds: z.number().positive().max(3600).default(1),
+      /**
+       * An `expired` notification (or a token that vanished while blind) this long after its
+       * due time is expiry backlog (Redis deleting long-expired keys lazily, e.g. because a SCAN
+       * touched them), counted apart and marked `backlog`, not churn.
+       */
+      expiryBacklogToleranceSeconds: z.number().min(0).max(3600).default(2),
       /** SCAN COUNT hint during baseline and reconciliation. */
       scanCount: z.number().int().min(10).max(100_000).default(1000),
       /** Keys longer than this are counted as unmatched without matching (hostile input). */

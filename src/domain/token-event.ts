@@ -13,7 +13,12 @@ export type TokenEventType =
   /** Found by reconciliation (SCAN) after a blind spot: present in Redis, unknown to us. */
   | 'appeared'
   /** Found by reconciliation (SCAN) after a blind spot: known to us, gone from Redis. */
-  | 'vanished';
+  | 'vanished'
+  /**
+   * Found by a baseline SCAN (start-up, or a node watched for the first time): live in Redis,
+   * its write not observed. Evidence that the token exists, with its expiry; not an issuance.
+   */
+  | 'present';
 
 export const TOKEN_EVENT_TYPES: readonly TokenEventType[] = [
   'written',
@@ -25,6 +30,7 @@ export const TOKEN_EVENT_TYPES: readonly TokenEventType[] = [
   'renamed',
   'appeared',
   'vanished',
+  'present',
 ];
 
 /** Event types after which the token is no longer live in Redis. */
@@ -51,7 +57,7 @@ export interface TokenEvent {
   db: number;
   /** When tokenwatch received the notification (unix ms, tokenwatch clock). */
   observedAt: number;
-  /** For written / ttl_changed / persisted / appeared: absolute expiry (unix ms, tokenwatch clock); null = no TTL; undefined = unknown (key gone before lookup). */
+  /** For written / ttl_changed / persisted / appeared / present: absolute expiry (unix ms, tokenwatch clock); null = no TTL; undefined = unknown (key gone before lookup). */
   dueAt?: number | null;
   /** TTL in ms at the time of the event, when known; null = no TTL. */
   ttlMs?: number | null;
@@ -59,6 +65,17 @@ export interface TokenEvent {
   lifetimeMs?: number;
   /** For `expired`: observedAt minus dueAt (ms). */
   expiryLagMs?: number;
+  /**
+   * For `expired` / `vanished`: the due time had passed by more than
+   * `redis.expiryBacklogToleranceSeconds` when Redis removed the key (lazy expiry catching up,
+   * typically after a SCAN touched it): expiry backlog, not churn.
+   */
+  backlog?: true;
+  /**
+   * For `written`: the inventory already held this key (a rewrite of a live token, e.g. one
+   * found by the baseline), so the write is not a new token.
+   */
+  rewrite?: true;
   /** For `renamed`: the other side of the rename (null when it matched no rule). */
   renamedFrom?: { kind: string; fingerprint: string } | null;
   /** Redis event name that produced it (`set`, `expire`, `del`, ...) or `reconcile`. */

@@ -12,6 +12,8 @@ export interface Item {
   at: number;
   /** Cluster slot migration: the token only moved between nodes. */
   migrated?: boolean;
+  /** The key as a latin1 string, once converted (lookup() may convert pending items early). */
+  k?: string;
 }
 
 export interface Prepared extends Item {
@@ -30,8 +32,8 @@ export interface Prepared extends Item {
   absorbed?: boolean;
 }
 
-/** Notifications of one command arrive together; a separate EXPIRE comes a round trip later. */
-const PAIR_WINDOW_MS = 2;
+/** Pending notifications lookup() checks for a later change of a looked-up key. */
+const MAX_PENDING_CHECK = 20_000;
 
 const NOT_A_TOKEN: ClassifiedKey = { kind: '', fingerprint: '', keyAttrs: {} };
 
@@ -76,6 +78,8 @@ export interface KeyEventApplierOptions {
   inventory: Inventory;
   sink: WatcherSink;
   maxKeyBytes: number;
+  /** An `expired` this long after its due time is expiry backlog, not churn (ms). */
+  expiryBacklogToleranceMs: number;
   logger: Logger;
 }
 
@@ -91,8 +95,6 @@ export class KeyEventApplier {
   #pendingRename: { c: ClassifiedKey; entry: InventoryEntry | undefined } | undefined;
   #scriptSha = createHash('sha1').update(EXPIRY_SCRIPT).digest('hex');
   #scriptOk: boolean | undefined;
-  /** Last write of the previous batch, to pair it with an `expire` that opens the next one. */
-  #lastWrite: { k: string; at: number } | undefined;
 
   constructor(options: KeyEventApplierOptions) {
     this.#o = options;
@@ -114,7 +116,7 @@ export class KeyEventApplier {
         unmatched += 1;
         continue;
       }
-      const k = it.key.toString('latin1');
+      const k = it.k ?? it.key.toString('latin1');
       const c = this.#o.rules.classify(k);
       if (c) out.push(Object.assign(it, { c, k }));
       else if (it.event !== 'rename_to') unmatched += 1;
@@ -126,32 +128,44 @@ export class KeyEventApplier {
   }
 
   /**
-   * SET EX emits `set` then `expire` back to back, in one command: one write with a TTL, not two
-   * events. Adjacent in the stream AND received within PAIR_WINDOW_MS of each other (one command
-   * publishes both at once), so a later EXPIRE by another command stays a TTL change.
+   * SET EX emits `set` then `expire` back to back in one command, and Redis runs one command at a
+   * time, so the two are adjacent in the notification stream whatever the socket or event loop
+   * did to their arrival times (the soak saw 3-8 ms between them under load). An `expire` right
+   * after a write of the same key in the batch is folded into the write: its TTL is what the
+   * write's PEXPIRETIME look-up says (that look-up runs after the command, so it sees the TTL).
+   * A pair split between batches needs no pairing: the write's own look-up saw the TTL, and the
+   * `expire` then finds the inventory already holding that exact due (see apply()). A separate
+   * EXPIRE folded in this way only makes the write's record carry the TTL the key had a moment
+   * later: no finding rests on arrival timing.
    */
   #pairWrites(items: Prepared[]): void {
-    let prev = this.#lastWrite;
+    let prev: string | undefined;
     for (let i = 0; i < items.length; i++) {
       const p = items[i] as Prepared;
-      if (p.event === 'expire' && prev && prev.k === p.k && p.at - prev.at <= PAIR_WINDOW_MS) {
+      if (p.event === 'expire' && prev === p.k) {
         p.absorbed = true;
         const w = items[i - 1];
         if (w && w.k === p.k) w.withTtl = true;
-        else this.#o.logger.debug({ node: this.#o.label }, 'SET EX pair split across batches');
         prev = undefined;
         continue;
       }
-      prev = WRITES.has(p.event) || p.event === 'hset' ? { k: p.k, at: p.at } : undefined;
+      prev = WRITES.has(p.event) || p.event === 'hset' ? p.k : undefined;
     }
-    this.#lastWrite = prev;
   }
 
   /**
    * One pipelined PEXPIRETIME round trip for the whole batch, never one per event. Only the last
    * event of each key in the batch is looked up: earlier ones were superseded before the reply.
+   *
+   * The reply describes the key when the look-up ran, which may be after a later command changed
+   * it again. Redis publishes a command's notifications before it answers any later command, so
+   * once the reply is in (and the sockets were read once more) such a later change shows as a
+   * notification of the same key in `pending()` (received after this batch was cut). Then the
+   * look-up is not this event's: its expiry is unknown (NaN), and the later event records what it
+   * did. The one exception is the `expire` a write's own SET EX emits right after it (the pair
+   * split between batches): that TTL is the write's.
    */
-  async lookup(prepared: Prepared[]): Promise<void> {
+  async lookup(prepared: Prepared[], pending?: () => readonly Item[]): Promise<void> {
     const last = new Map<string, number>();
     prepared.forEach((p, i) => {
       if (CHANGES_KEY.has(p.event) && !p.absorbed) last.set(p.k, i);
@@ -174,6 +188,31 @@ export class KeyEventApplier {
       const r = replies?.[i];
       p.expireAt = typeof r === 'number' ? r : Number.NaN;
     });
+    if (!pending || !replies) return;
+    // One turn of the event loop: notifications already on the subscriber socket get read.
+    await new Promise((r) => setImmediate(r));
+    const later = pending();
+    if (later.length === 0) return;
+    const looked = new Map<string, Prepared>();
+    for (const p of need) looked.set(p.k, p);
+    const tail = prepared.at(-1);
+    // Bounded: behind a backlog this runs once per chunk. Past the bound a later change goes
+    // unnoticed, and the event records the key's later state: never a TTL Redis did not state.
+    const n = Math.min(later.length, MAX_PENDING_CHECK);
+    for (let i = 0; i < n; i++) {
+      const it = later[i] as Item;
+      if (!CHANGES_KEY.has(it.event) || it.key.length > this.#o.maxKeyBytes) continue;
+      const k = (it.k ??= it.key.toString('latin1'));
+      const p = looked.get(k);
+      if (!p || Number.isNaN(p.expireAt)) continue;
+      // SET EX split between batches: its `expire` opens the next batch. Same command, same TTL.
+      const ownExpire =
+        i === 0 &&
+        it.event === 'expire' &&
+        p === tail &&
+        (WRITES.has(p.event) || p.event === 'hset');
+      if (!ownExpire) p.expireAt = Number.NaN;
+    }
   }
 
   /**
@@ -260,22 +299,26 @@ export class KeyEventApplier {
     }
     const known = inv.get(c.kind, c.fingerprint);
     if (WRITES.has(event) || (event === 'hset' && !known)) {
-      let due: number | null;
-      if (p.withTtl) {
-        due = this.#due(p.expireAt);
-        if (due === null) due = Number.NaN; // the TTL was removed again before the look-up
-      } else if (
-        event === 'set' &&
-        known &&
-        typeof known.due === 'number' &&
-        p.expireAt === known.due
-      ) {
-        due = known.due; // SET ... KEEPTTL
-      } else {
-        due = null; // SET without EX/KEEPTTL and a new hash carry no TTL
-      }
+      // The TTL is what Redis says after the command (SET EX, SET KEEPTTL, a plain SET or a new
+      // hash alike), never inferred from which notifications arrived: NaN (unknown) when a later
+      // event of the key in this batch superseded the look-up or the key is already gone.
+      let due = this.#due(p.expireAt);
+      if (p.withTtl && due === null) due = Number.NaN; // the TTL was removed again before the look-up
       inv.set(c.kind, c.fingerprint, { due, written: p.at, node });
-      this.#emit(p, c, 'written', { dueAt: this.#localDue(due), ttlMs: this.#ttl(due, p.at) });
+      this.#emit(p, c, 'written', {
+        dueAt: this.#localDue(due),
+        ttlMs: this.#ttl(due, p.at),
+        // The key was live already (e.g. found by the baseline): a rewrite, not a new token.
+        rewrite: known ? true : undefined,
+      });
+      return;
+    }
+    if (event === 'hset' && known && p.withTtl) {
+      // HSET + EXPIRE on a live hash: the EXPIRE folded into the (non-)write is a TTL change.
+      const due = this.#due(p.expireAt);
+      if (due === null || Number.isNaN(due) || due === known.due) return;
+      inv.set(c.kind, c.fingerprint, { due, written: known.written, node });
+      this.#emit(p, c, 'ttl_changed', { dueAt: this.#localDue(due), ttlMs: this.#ttl(due, p.at) });
       return;
     }
     if (event === 'persist') {
@@ -285,11 +328,35 @@ export class KeyEventApplier {
     }
     if (event === 'expire') {
       let due = this.#due(p.expireAt);
+      // The inventory holds exactly this expiry already: the second half of a SET EX whose write
+      // (in an earlier batch) looked it up. PEXPIRETIME is exact to the ms, so a real TTL change
+      // never compares equal (short of a PEXPIREAT to the same ms, which changes nothing).
+      if (typeof due === 'number' && !Number.isNaN(due) && known?.due === due) return;
       if (due === null) due = Number.NaN; // superseded by a later PERSIST before the look-up
       inv.set(c.kind, c.fingerprint, { due, written: known?.written ?? 0, node });
       this.#emit(p, c, 'ttl_changed', { dueAt: this.#localDue(due), ttlMs: this.#ttl(due, p.at) });
     }
     // hset on a live hash, hdel, new, append, ...: not a lifecycle change.
+  }
+
+  /**
+   * A baseline SCAN found the token (its write not observed): `token.present` with its expiry.
+   * `due` is PEXPIRETIME on the Redis clock (null: no TTL).
+   */
+  present(c: ClassifiedKey, due: number | null, at: number): void {
+    const o = this.#o;
+    o.sink.token({
+      type: 'present',
+      kind: c.kind,
+      fingerprint: c.fingerprint,
+      keyAttrs: c.keyAttrs,
+      node: o.label,
+      db: o.db,
+      observedAt: at,
+      redisEvent: 'scan',
+      dueAt: this.#localDue(due),
+      ttlMs: this.#ttl(due, at),
+    });
   }
 
   #end(
@@ -302,6 +369,9 @@ export class KeyEventApplier {
     if (entry && entry.written > 0) extra.lifetimeMs = Math.max(0, p.at - entry.written);
     if (type === 'expired' && entry && entry.due !== null && !Number.isNaN(entry.due)) {
       extra.expiryLagMs = p.at - (entry.due - this.offsetMs);
+      // Redis deletes expired keys lazily (on access, or when its expire cycle samples them): a
+      // SCAN touching a backlog of long-due keys makes them all "expire" at once. Not churn.
+      if (extra.expiryLagMs > this.#o.expiryBacklogToleranceMs) extra.backlog = true;
     }
     this.#emit(p, c, type, extra);
   }

@@ -20,6 +20,20 @@ export interface ReconcileChange {
   change: 'appeared' | 'vanished' | 'ttl_changed';
   before?: InventoryEntry;
   due: number | null;
+  /** The inventory's key of the token (its fingerprint digest), to find what SCAN saw of it. */
+  digest?: string;
+  /** What the key's template carries (fingerprints of secrets, other values), when known. */
+  keyAttrs?: Readonly<Record<string, string>>;
+  /** `vanished` long after its due time: Redis expired it while we were blind (not churn). */
+  backlog?: true;
+}
+
+/** Live tokens of one kind split by due time (`now` on each node's Redis clock). */
+export interface DueCounts {
+  /** Due in the future, or no TTL, or expiry unknown. */
+  live: number;
+  /** Due time passed, key not yet deleted by Redis (lazy expiry). */
+  pastDue: number;
 }
 
 /**
@@ -88,6 +102,62 @@ export class Inventory {
     if (t) yield* t.entries();
   }
 
+  /** Live and past-due tokens per kind; `redisNow(node)` is that node's clock now (ms). */
+  dueCounts(redisNow: (node: number) => number): Record<string, DueCounts> {
+    const out: Record<string, DueCounts> = {};
+    for (const [k, t] of this.#kinds) {
+      const pastDue = t.countPastDue(redisNow);
+      out[k] = { live: t.size - pastDue, pastDue };
+    }
+    return out;
+  }
+
+  /**
+   * A baseline SCAN found a token on `node`: store it (write time unknown) unless a live event
+   * touched it since beginReconcile or it is known already. True when stored: then the token is
+   * the baseline's to record (`token.present`); otherwise a live event recorded it.
+   */
+  seed(node: number, kind: string, digest: string, due: number | null): boolean {
+    const t = this.#table(kind);
+    const touched = this.#touched.get(node);
+    if ((touched && touched.has(`${kind}\0${digest}`)) || t.getKey(digest)) return false;
+    t.setKey(digest, due, 0, node);
+    return true;
+  }
+
+  /** A live event touched the token since beginReconcile(node). */
+  isTouched(node: number, kind: string, digest: string): boolean {
+    return this.#touched.get(node)?.has(`${kind}\0${digest}`) ?? false;
+  }
+
+  /** Whether applying SCAN's `due` for this token on `node` would record a change. */
+  wouldChange(
+    node: number,
+    kind: string,
+    digest: string,
+    due: number | null,
+    toleranceMs = 0,
+  ): boolean {
+    const before = this.#kinds.get(kind)?.getKey(digest);
+    return !before || (before.node === node && !sameDue(before.due, due, toleranceMs));
+  }
+
+  /**
+   * Adds `deltaMs` to every finite due of `node` (dues restored from the ledger are local times;
+   * the watcher moves them onto its Redis clock once it has measured the offset).
+   */
+  shiftDue(node: number, deltaMs: number): void {
+    for (const t of this.#kinds.values()) {
+      const keys: string[] = [];
+      for (const [key, n] of t.nodes()) if (n === node) keys.push(key);
+      for (const key of keys) {
+        const e = t.getKey(key);
+        if (e && typeof e.due === 'number' && Number.isFinite(e.due))
+          t.setKey(key, e.due + deltaMs, e.written, node);
+      }
+    }
+  }
+
   /** Start tracking live events for `node` so a snapshot does not overwrite newer facts. */
   beginReconcile(node: number): void {
     this.#touched.set(node, new Set());
@@ -103,7 +173,12 @@ export class Inventory {
    * events touched since beginReconcile (those events are newer than what SCAN may have seen).
    * `report` false (the baseline, whose changes nobody reads) skips building the change list.
    */
-  applySnapshot(node: number, snapshot: Snapshot, report = true): ReconcileChange[] {
+  applySnapshot(
+    node: number,
+    snapshot: Snapshot,
+    report = true,
+    toleranceMs = 0,
+  ): ReconcileChange[] {
     const touched = this.#touched.get(node) ?? new Set<string>();
     this.#touched.delete(node);
     const changes: ReconcileChange[] = [];
@@ -120,7 +195,14 @@ export class Inventory {
         const before = live.deleteKey(key);
         if (report && before) {
           const fingerprint = live.fingerprintOf(key);
-          changes.push({ kind, fingerprint, change: 'vanished', before, due: before.due });
+          changes.push({
+            kind,
+            fingerprint,
+            change: 'vanished',
+            before,
+            due: before.due,
+            digest: key,
+          });
         }
       }
       for (const [key, due] of seen) {
@@ -134,13 +216,17 @@ export class Inventory {
         if (!before) {
           live.setKey(key, due, 0, node);
           if (report) {
-            changes.push({ kind, fingerprint: live.fingerprintOf(key), change: 'appeared', due });
+            const fingerprint = live.fingerprintOf(key);
+            changes.push({ kind, fingerprint, change: 'appeared', due, digest: key });
           }
+        } else if (before.due !== due && sameDue(before.due, due, toleranceMs)) {
+          // Restored from the ledger (local time through a clock offset): the same expiry.
+          live.setKey(key, due, before.written, node);
         } else if (!sameDue(before.due, due)) {
           live.setKey(key, due, before.written, node);
           if (report) {
             const fingerprint = live.fingerprintOf(key);
-            changes.push({ kind, fingerprint, change: 'ttl_changed', before, due });
+            changes.push({ kind, fingerprint, change: 'ttl_changed', before, due, digest: key });
           }
         }
       }
@@ -184,7 +270,11 @@ export class Inventory {
   }
 }
 
-/** PEXPIRETIME is absolute and exact, so equal expiries compare equal (NaN = unknown never does). */
-function sameDue(a: number | null, b: number | null): boolean {
-  return a === b;
+/**
+ * PEXPIRETIME is absolute and exact, so equal expiries compare equal (NaN = unknown never does);
+ * `toleranceMs` only for dues that went through a clock offset (restored from the ledger).
+ */
+function sameDue(a: number | null, b: number | null, toleranceMs = 0): boolean {
+  if (a === null || b === null) return a === b;
+  return a === b || Math.abs(a - b) <= toleranceMs;
 }

@@ -84,6 +84,20 @@ export class KeyspaceService {
     return [...this.#watchers.values()];
   }
 
+  /**
+   * Live (due in the future, no TTL or unknown) and past-due tokens per kind, each token judged
+   * against the clock of the Redis node that holds it.
+   */
+  dueCounts(): ReturnType<Inventory['dueCounts']> {
+    const byIndex = new Map<number, NodeWatcher>();
+    for (const [id, w] of this.#watchers) {
+      const i = this.#nodeIndex.get(id);
+      if (i !== undefined) byIndex.set(i, w);
+    }
+    const now = this.#o.now();
+    return this.#o.inventory.dueCounts((node) => byIndex.get(node)?.redisNow() ?? now);
+  }
+
   /** Why the keyspace side is not ready (empty when ready). */
   notReadyReasons(): string[] {
     const reasons: string[] = [];
@@ -103,8 +117,24 @@ export class KeyspaceService {
     return reasons;
   }
 
-  start(): void {
+  /**
+   * The one node whose inventory a restart can restore from the ledger (standalone, Sentinel):
+   * its record label and inventory index. Undefined for a Cluster, whose masters (and their
+   * indices) are only known once discovered.
+   */
+  restoreTarget(): { node: string; nodeIndex: number } | undefined {
+    if (this.#o.config.redis.cluster) return undefined;
+    const node = this.scopeLabel;
+    return { node, nodeIndex: this.#indexOf(node) };
+  }
+
+  /**
+   * `restart`: tokenwatch was down since `since`; with `restored`, the inventory holds what the
+   * ledger says was live then, and the first reconciliation is that blind spot's gap.
+   */
+  start(restart?: { since: number; reason: string; restored: boolean }): void {
     const r = this.#o.config.redis;
+    const blind = restart?.restored ? { ...restart } : undefined;
     if (r.cluster) {
       this.#o.logger.info({ seeds: r.cluster.nodes }, 'connecting to redis cluster');
       void this.#refresh();
@@ -118,11 +148,11 @@ export class KeyspaceService {
         { sentinels: r.sentinel.sentinels, name: r.sentinel.name },
         'connecting to redis through sentinel',
       );
-      this.#add(`sentinel:${r.sentinel.name}`, undefined, undefined);
+      this.#add(`sentinel:${r.sentinel.name}`, undefined, blind);
     } else {
       this.#o.logger.info({ redis: redactUrl(r.url), db: r.db }, 'connecting to redis');
       const e = this.#connector.urlEndpoint;
-      this.#add(endpointLabel(e), e, undefined);
+      this.#add(endpointLabel(e), e, blind);
     }
   }
 
@@ -183,6 +213,7 @@ export class KeyspaceService {
       inventory: this.#o.inventory,
       sink: this.#o.recorder,
       maxKeyBytes: config.redis.maxKeyBytes,
+      expiryBacklogToleranceMs: config.redis.expiryBacklogToleranceSeconds * 1000,
       scanCount: config.redis.scanCount,
       configureNotifications: config.redis.configureNotifications,
       recheckIntervalMs: config.redis.recheckIntervalSeconds * 1000,

@@ -4,7 +4,8 @@ import type { TokenEvent } from '../domain/token-event.js';
 import { KeyEventApplier, type Item } from './event-applier.js';
 import type { Inventory, ReconcileChange } from './inventory.js';
 import { ensureNotifications, type NotificationStatus } from './notifications.js';
-import { clockOffset, readFlushCount, readHitMiss, scanSnapshot } from './reconcile.js';
+import { clockOffset, readFlushCount, readHitMiss } from './reconcile.js';
+import { baselineCounts, reconcileNode } from './reconciliation.js';
 import type { TokenRules } from './token-rules.js';
 
 /** What a node watcher reports to the service that owns it. */
@@ -15,6 +16,12 @@ export interface WatcherSink {
   gap(report: GapReport): void;
   status(status: NodeStatus): void;
   hitMiss(node: string, hits: number, misses: number): void;
+  /**
+   * Resolves when the records queued so far leave room for more: the baseline records one
+   * `token.present` per token and waits here between SCAN pages rather than overflow the
+   * ledger's bounded queue.
+   */
+  drain?(): Promise<void>;
 }
 
 export interface NodeStatus {
@@ -27,6 +34,12 @@ export interface BaselineReport {
   node: string;
   at: number;
   counts: Record<string, number>;
+  /** Of `counts`, tokens without TTL, per kind. */
+  noTtl: Record<string, number>;
+  /** Of `counts`, tokens whose due time had already passed (not yet deleted by Redis). */
+  pastDue: Record<string, number>;
+  /** `token.present` records written (tokens live events had not recorded first). */
+  present: number;
   scanned: number;
   unmatched: number;
   durationMs: number;
@@ -40,6 +53,12 @@ export interface GapReport {
   changes: ReconcileChange[];
   scanned: number;
   durationMs: number;
+  /** Redis clock minus ours (ms) when reconciled: turns the changes' dues into local times. */
+  offsetMs?: number;
+  /** A restart's reconciliation: `token.present` records written for the unchanged tokens. */
+  present?: number;
+  /** Why the blind spot could not be reconciled (its changes are unknown), when it could not. */
+  unreconciled?: string;
 }
 
 export interface NodeWatcherOptions {
@@ -53,6 +72,8 @@ export interface NodeWatcherOptions {
   inventory: Inventory;
   sink: WatcherSink;
   maxKeyBytes: number;
+  /** An expiry noticed this long after its due time is expiry backlog, not churn (ms). */
+  expiryBacklogToleranceMs: number;
   scanCount: number;
   configureNotifications: boolean;
   recheckIntervalMs: number;
@@ -65,7 +86,16 @@ export interface NodeWatcherOptions {
    * Start blind: the first reconciliation is a gap (a master promoted or added after start),
    * not a baseline.
    */
-  startBlind?: { since: number; reason: string };
+  startBlind?: {
+    since: number;
+    reason: string;
+    /**
+     * The inventory holds this node's tokens as the previous run's ledger left them (dues in
+     * local time): the first reconciliation records `token.present` for the unchanged ones and
+     * appeared / vanished / ttl_changed for the rest, as for any gap.
+     */
+    restored?: boolean;
+  };
   /** Cluster mode: RESTORE of a token held by another node is a slot migration. */
   cluster?: boolean;
 }
@@ -103,6 +133,10 @@ export class NodeWatcher {
   #closed = false;
   #idle: (() => void)[] = [];
   #lastReconcileStart = 0;
+  /** Restored from the ledger, not yet reconciled (see startBlind.restored). */
+  #restoring = false;
+  /** The restored dues were moved onto the Redis clock. */
+  #restoreShifted = false;
 
   constructor(options: NodeWatcherOptions) {
     this.#o = options;
@@ -113,6 +147,7 @@ export class NodeWatcher {
       this.#baselined = true;
       this.#blindSince = options.startBlind.since;
       this.#blindReason = options.startBlind.reason;
+      this.#restoring = options.startBlind.restored === true;
     }
   }
 
@@ -195,6 +230,11 @@ export class NodeWatcher {
     this.#o.commands.disconnect();
   }
 
+  /** This node's Redis clock now (ms), from the last TIME offset. */
+  redisNow(): number {
+    return this.#o.now() + this.#events.offsetMs;
+  }
+
   /** When the last successful reconciliation started (0: never). */
   get lastReconcileStart(): number {
     return this.#lastReconcileStart;
@@ -238,6 +278,10 @@ export class NodeWatcher {
         );
       }
       this.#events.offsetMs = await clockOffset(this.#o.commands, this.#o.now);
+      if (this.#restoring && !this.#restoreShifted) {
+        this.#o.inventory.shiftDue(this.#o.nodeIndex, this.#events.offsetMs);
+        this.#restoreShifted = true;
+      }
       // Subscribe before reconciling so nothing that happens during the SCAN is missed.
       await this.#o.subscriber.psubscribe(`${this.#prefix}*`);
       this.#subscribed = true;
@@ -285,47 +329,33 @@ export class NodeWatcher {
     const start = this.#blindSince ?? o.now();
     const reason = this.#blindReason;
     const scanStarted = o.now();
-    o.inventory.beginReconcile(o.nodeIndex);
-    let result;
-    try {
-      result = await scanSnapshot(o.commands, o.rules, {
-        count: o.scanCount,
-        maxKeyBytes: o.maxKeyBytes,
-        expiries: (keys) => this.#events.expiries(keys),
-      });
-    } catch (err) {
-      o.inventory.abortReconcile(o.nodeIndex);
-      throw err;
-    }
-    // Apply every notification that arrived during the SCAN before comparing.
-    await this.idle();
-    const changes = o.inventory.applySnapshot(o.nodeIndex, result.snapshot, this.#baselined);
-    const end = o.now();
+    const mode = !this.#baselined ? 'baseline' : this.#restoring ? 'restore' : 'gap';
+    const r = await reconcileNode({ ...o, events: this.#events, idle: () => this.idle() }, mode);
+    this.#restoring = false;
     this.#lastReconcileStart = scanStarted;
-    if (!this.#baselined) {
+    this.#blindSince = undefined;
+    const scan = { scanned: r.scan.scanned, durationMs: Math.round(r.scan.durationMs) };
+    if (mode === 'baseline') {
       this.#baselined = true;
-      this.#blindSince = undefined;
-      const counts: Record<string, number> = {};
-      for (const [kind, m] of result.snapshot) counts[kind] = m.size;
       o.sink.baseline({
         node: this.label,
-        at: end,
-        counts,
-        scanned: result.scanned,
-        unmatched: result.unmatched,
-        durationMs: Math.round(result.durationMs),
+        at: r.end,
+        ...baselineCounts(r.scan.snapshot, r.end + this.#events.offsetMs),
+        present: r.present,
+        unmatched: r.scan.unmatched,
+        ...scan,
       });
       return;
     }
-    this.#blindSince = undefined;
     o.sink.gap({
       node: this.label,
       start,
-      end,
+      end: r.end,
       reason,
-      changes,
-      scanned: result.scanned,
-      durationMs: Math.round(result.durationMs),
+      changes: r.changes,
+      ...scan,
+      offsetMs: this.#events.offsetMs,
+      present: mode === 'restore' ? r.present : undefined,
     });
   }
 
@@ -419,7 +449,7 @@ export class NodeWatcher {
           this.#batch.length <= MAX_CHUNK ? this.#batch : this.#batch.slice(0, MAX_CHUNK);
         this.#batch = items === this.#batch ? [] : this.#batch.slice(MAX_CHUNK);
         const prepared = this.#events.classify(items);
-        await this.#events.lookup(prepared);
+        await this.#events.lookup(prepared, () => this.#batch);
         for (const p of prepared) this.#events.apply(p);
       }
     } catch (err) {

@@ -2,6 +2,15 @@ import type { Redis } from 'ioredis';
 import type { Snapshot } from './inventory.js';
 import type { TokenRules } from './token-rules.js';
 
+/** One token key a SCAN page found, with its PEXPIRETIME (Redis clock; null = no TTL). */
+export interface FoundToken {
+  kind: string;
+  digest: string;
+  due: number | null;
+  /** The raw key: only to classify it (fingerprints, key attributes); never stored or logged. */
+  key: Buffer;
+}
+
 export interface ScanResult {
   snapshot: Snapshot;
   scanned: number;
@@ -27,6 +36,11 @@ export async function scanSnapshot(
     count: number;
     maxKeyBytes: number;
     expiries: (keys: Buffer[]) => Promise<number[]>;
+    /**
+     * Called with each page's tokens once their expiries are known, before the next page is
+     * read: the baseline records them as it goes (a million keys never sit in memory as keys).
+     */
+    onPage?: (page: FoundToken[]) => void | Promise<void>;
   },
 ): Promise<ScanResult> {
   const started = performance.now();
@@ -50,6 +64,7 @@ export async function scanSnapshot(
     if (cursor !== '0') page = scan(cursor);
     scanned += keys.length;
     const found: { kind: string; digest: string }[] = [];
+    const tokens: FoundToken[] = [];
     const lookup: Buffer[] = [];
     for (const key of keys) {
       const c =
@@ -65,6 +80,7 @@ export async function scanSnapshot(
     const replies = await options.expiries(lookup);
     for (let i = 0; i < found.length; i++) {
       const f = found[i] as { kind: string; digest: string };
+      const key = lookup[i] as Buffer;
       const t = replies[i];
       // An unanswered look-up fails the reconciliation (it is retried), never guesses.
       if (typeof t !== 'number' || Number.isNaN(t))
@@ -77,7 +93,10 @@ export async function scanSnapshot(
         snapshot.set(f.kind, m);
       }
       m.set(f.digest, t === -1 ? null : t);
+      if (options.onPage)
+        tokens.push({ kind: f.kind, digest: f.digest, due: t === -1 ? null : t, key });
     }
+    if (tokens.length > 0) await options.onPage?.(tokens);
   } while (cursor !== '0');
   return { snapshot, scanned, matched, unmatched, durationMs: performance.now() - started };
 }

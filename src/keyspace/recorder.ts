@@ -12,11 +12,28 @@ export class KeyspaceRecorder implements WatcherSink {
   readonly #ledger: Ledger;
   readonly #metrics: Metrics;
   readonly #db: number;
+  /** Queued records above which drain() waits (a quarter of the ledger's bounded queue). */
+  #drainAbove = 50_000;
 
   constructor(ledger: Ledger, metrics: Metrics, db: number) {
     this.#ledger = ledger;
     this.#metrics = metrics;
     this.#db = db;
+  }
+
+  /** The ledger's `maxPending`: drain() keeps the queue under a quarter of it. */
+  setQueueLimit(maxPending: number): void {
+    this.#drainAbove = Math.max(100, Math.floor(maxPending / 4));
+  }
+
+  /**
+   * Waits while the ledger holds more than a quarter of its queue: the baseline's
+   * `token.present` records then never make it drop records (nor starve live events of room).
+   */
+  async drain(): Promise<void> {
+    while (this.#ledger.state().pending > this.#drainAbove && !this.#ledger.degraded) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 
   token(ev: TokenEvent): void {
@@ -32,6 +49,7 @@ export class KeyspaceRecorder implements WatcherSink {
     }
     if (ev.expiryLagMs !== undefined)
       m.expiryLag.observe({ kind: ev.kind }, Math.max(0, ev.expiryLagMs) / 1000);
+    if (ev.backlog) m.expiryBacklog.inc({ kind: ev.kind });
     this.#ledger.append({
       time: ev.observedAt,
       source: 'redis',
@@ -40,6 +58,7 @@ export class KeyspaceRecorder implements WatcherSink {
       fingerprint: ev.fingerprint,
       // Keys in canonical (sorted) order: the ledger's encoder then needs no sort per record.
       attrs: {
+        backlog: ev.backlog,
         db: ev.db,
         dueAt: ev.dueAt,
         expiryLagMs: ev.expiryLagMs,
@@ -48,6 +67,7 @@ export class KeyspaceRecorder implements WatcherSink {
         node: ev.node,
         redisEvent: ev.redisEvent,
         renamedFrom: ev.renamedFrom,
+        rewrite: ev.rewrite,
         ttlMs: ev.ttlMs,
         ttlUnknown: ev.type === 'written' && ev.dueAt === undefined ? true : undefined,
       },
@@ -67,6 +87,9 @@ export class KeyspaceRecorder implements WatcherSink {
       attrs: {
         node: r.node,
         counts: r.counts,
+        noTtl: r.noTtl,
+        pastDue: r.pastDue,
+        present: r.present,
         scanned: r.scanned,
         unmatched: r.unmatched,
         durationMs: r.durationMs,
@@ -104,21 +127,32 @@ export class KeyspaceRecorder implements WatcherSink {
         durationMs,
         reason: r.reason,
         ...summary,
+        present: r.present,
         scanned: r.scanned,
         reconcileMs: r.durationMs,
+        unreconciled: r.unreconciled,
       },
     });
+    const offset = r.offsetMs ?? 0;
     for (const c of r.changes) {
       const ev: TokenEvent = {
-        type: c.change === 'ttl_changed' ? 'ttl_changed' : c.change,
+        type: c.change,
         kind: c.kind,
         fingerprint: c.fingerprint,
-        keyAttrs: {},
+        keyAttrs: c.keyAttrs ?? {},
         node: r.node,
         db: this.#db,
         observedAt: r.end,
         redisEvent: 'reconcile',
       };
+      if (c.change !== 'vanished') {
+        // What SCAN read (PEXPIRETIME), so the TTL rules judge tokens written while blind too.
+        ev.dueAt = c.due === null ? null : Number.isNaN(c.due) ? undefined : c.due - offset;
+        ev.ttlMs = ev.dueAt == null ? ev.dueAt : Math.max(0, ev.dueAt - r.end);
+      } else if (c.backlog) {
+        ev.backlog = true;
+        m.expiryBacklog.inc({ kind: c.kind });
+      }
       m.tokenEvents.inc({ kind: ev.kind, event: ev.type });
       this.#ledger.append({
         time: r.end,
@@ -126,7 +160,17 @@ export class KeyspaceRecorder implements WatcherSink {
         type: `token.${ev.type}`,
         kind: c.kind,
         fingerprint: c.fingerprint,
-        attrs: { node: r.node, via: 'reconcile', gapStart: r.start, gapEnd: r.end },
+        // Keys in canonical (sorted) order, as token() writes them.
+        attrs: {
+          backlog: ev.backlog,
+          dueAt: ev.dueAt,
+          gapEnd: r.end,
+          gapStart: r.start,
+          key: c.keyAttrs,
+          node: r.node,
+          ttlMs: ev.ttlMs,
+          via: 'reconcile',
+        },
         event: ev,
       });
     }

@@ -5,6 +5,8 @@ const HEX64_AT = /[0-9a-f]{64}/y;
 /** Marks a key that holds a whole fingerprint string (never a latin1 digest, whose chars are < 256). */
 const WHOLE = '\u0100';
 const NO_TTL = -1;
+/** The due of a freed slot, so counting over the columns skips it. */
+const FREE = -2;
 /** Slots per page of the columns (64 KiB of doubles): growth adds a page, never copies. */
 const PAGE_BITS = 13;
 const PAGE = 1 << PAGE_BITS;
@@ -73,6 +75,7 @@ export class TokenTable {
     const e = this.#entry(slot);
     this.#slots.delete(key);
     this.#free.push(slot);
+    (this.#due[slot >>> PAGE_BITS] as Float64Array)[slot & MASK] = FREE;
     return e;
   }
 
@@ -85,6 +88,33 @@ export class TokenTable {
     for (const [key, slot] of this.#slots) {
       yield [key, this.#node[slot >>> PAGE_BITS]?.[slot & MASK] ?? 0];
     }
+  }
+
+  /**
+   * Tokens whose due time passed (due <= the holding node's clock) but that are still in the
+   * table: a pass over the due column, no Map walk (a million slots in about a millisecond).
+   */
+  countPastDue(redisNow: (node: number) => number): number {
+    const nows = new Map<number, number>();
+    let n = 0;
+    for (let page = 0; page < this.#due.length; page++) {
+      const due = this.#due[page] as Float64Array;
+      const node = this.#node[page] as Int32Array;
+      const end = Math.min(PAGE, this.#next - page * PAGE);
+      for (let i = 0; i < end; i++) {
+        const d = due[i] as number;
+        // NO_TTL, FREE and NaN (unknown) are not past due; a real due is a unix ms > 0.
+        if (!(d > 0)) continue;
+        const nd = node[i] as number;
+        let now = nows.get(nd);
+        if (now === undefined) {
+          now = redisNow(nd);
+          nows.set(nd, now);
+        }
+        if (d <= now) n++;
+      }
+    }
+    return n;
   }
 
   #entry(slot: number): InventoryEntry {

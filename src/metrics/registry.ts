@@ -10,6 +10,8 @@ export interface Metrics {
   registry: Registry;
   tokenEvents: Counter<'kind' | 'event'>;
   tokensLive: Gauge<'kind'>;
+  tokensPastDue: Gauge<'kind'>;
+  expiryBacklog: Counter<'kind'>;
   tokenTtl: Histogram<'kind'>;
   tokenLifetime: Histogram<'kind' | 'end'>;
   expiryLag: Histogram<'kind'>;
@@ -62,6 +64,7 @@ const KNOWN_AUDIT_TYPES = [
   'token.renamed',
   'token.appeared',
   'token.vanished',
+  'token.present',
   'keyspace.baseline',
   'keyspace.gap',
   'keyspace.flush',
@@ -74,12 +77,21 @@ const KNOWN_AUDIT_TYPES = [
 export interface MetricsOptions {
   /** Process metrics (CPU, memory, event loop) under tokenwatch_process_*. Default true. */
   defaultMetrics?: boolean;
-  /** Read at scrape time: live tokens per kind. */
-  liveTokens?: () => Record<string, number>;
+  /**
+   * Read at scrape time, per kind: `live` tokens (due in the future, no TTL, or expiry unknown)
+   * and `pastDue` ones (due passed, not yet deleted by Redis).
+   */
+  liveTokens?: () => Record<string, { live: number; pastDue: number }>;
 }
 
 export function createMetrics(kinds: readonly string[], options: MetricsOptions = {}): Metrics {
   const liveTokens = options.liveTokens;
+  // One inventory pass per scrape serves both gauges: live's collect() reads it, past-due's
+  // collect() (registered right after, collected right after) reuses it.
+  let lastCounts: { at: number; counts: Record<string, { live: number; pastDue: number }> } = {
+    at: 0,
+    counts: {},
+  };
   const registry = new Registry();
   if (options.defaultMetrics ?? true)
     collectDefaultMetrics({ register: registry, prefix: 'tokenwatch_process_' });
@@ -93,13 +105,33 @@ export function createMetrics(kinds: readonly string[], options: MetricsOptions 
     }),
     tokensLive: new Gauge({
       name: 'tokenwatch_tokens_live',
-      help: 'Tokens currently live in Redis according to the inventory, by kind.',
+      help: 'Valid tokens in Redis according to the inventory, by kind: due time in the future, no TTL, or expiry unknown (past-due keys Redis has not deleted yet are tokenwatch_tokens_past_due).',
       labelNames: ['kind'],
       registers: [registry],
       collect() {
         if (!liveTokens) return;
-        for (const [kind, n] of Object.entries(liveTokens())) this.set({ kind }, n);
+        lastCounts = { at: Date.now(), counts: liveTokens() };
+        for (const [kind, n] of Object.entries(lastCounts.counts)) this.set({ kind }, n.live);
       },
+    }),
+    tokensPastDue: new Gauge({
+      name: 'tokenwatch_tokens_past_due',
+      help: 'Tokens whose due time passed but that Redis has not deleted yet (it expires keys lazily), by kind.',
+      labelNames: ['kind'],
+      registers: [registry],
+      collect() {
+        if (!liveTokens) return;
+        const fresh = Date.now() - lastCounts.at < 1000;
+        const counts = fresh ? lastCounts.counts : liveTokens();
+        lastCounts.at = 0;
+        for (const [kind, n] of Object.entries(counts)) this.set({ kind }, n.pastDue);
+      },
+    }),
+    expiryBacklog: new Counter({
+      name: 'tokenwatch_expiry_backlog_total',
+      help: 'Expirations noticed more than redis.expiryBacklogToleranceSeconds after their due time (Redis deleting long-expired keys lazily, e.g. after a SCAN), by kind; counted apart from churn.',
+      labelNames: ['kind'],
+      registers: [registry],
     }),
     tokenTtl: new Histogram({
       name: 'tokenwatch_token_ttl_seconds',
@@ -205,6 +237,8 @@ export function createMetrics(kinds: readonly string[], options: MetricsOptions 
   for (const kind of kinds) {
     for (const event of TOKEN_EVENT_TYPES) m.tokenEvents.inc({ kind, event }, 0);
     m.tokensLive.set({ kind }, 0);
+    m.tokensPastDue.set({ kind }, 0);
+    m.expiryBacklog.inc({ kind }, 0);
     // Histogram series exist from the start too: rules subtract _count series per kind and
     // rate() needs the series before the first observation.
     m.tokenTtl.zero({ kind });

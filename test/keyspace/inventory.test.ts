@@ -99,6 +99,7 @@ describe('Inventory', () => {
         change: 'vanished',
         before: { due: 5, written: 1, node: 0 },
         due: 5,
+        digest: `\u0100${foreign}`,
       },
     ]);
     expect(inv.get('a', fp('migrating'))).toEqual({ due: 6, written: 2, node: 0 });
@@ -136,5 +137,85 @@ describe('Inventory', () => {
     expect(inv.applySnapshot(0, snap, false)).toEqual([]);
     expect(inv.size('a')).toBe(2);
     expect(inv.get('a', fp('y'))?.due).toBe(2);
+  });
+
+  it('seed() stores what the baseline found unless a live event touched it or it is known', () => {
+    const inv = new Inventory(['a'], f.prefix);
+    inv.set('a', fp('known'), { due: 9, written: 3, node: 0 });
+    inv.beginReconcile(0);
+    inv.delete('a', fp('deleted-live'), 0); // a live `del` during the SCAN
+    expect(inv.seed(0, 'a', digest('found'), 5)).toBe(true);
+    expect(inv.seed(0, 'a', digest('found'), 5)).toBe(false);
+    expect(inv.seed(0, 'a', digest('deleted-live'), 5)).toBe(false);
+    expect(inv.seed(0, 'a', digest('known'), 5)).toBe(false);
+    expect(inv.isTouched(0, 'a', digest('deleted-live'))).toBe(true);
+    expect(inv.isTouched(0, 'a', digest('found'))).toBe(false);
+    expect(inv.get('a', fp('found'))).toEqual({ due: 5, written: 0, node: 0 });
+    expect(inv.get('a', fp('deleted-live'))).toBeUndefined();
+    // The snapshot then changes nothing the seeds already hold.
+    const snap = snapshot('a', [
+      ['found', 5],
+      ['known', 9],
+    ]);
+    expect(inv.applySnapshot(0, snap, false)).toEqual([]);
+    expect(inv.size('a')).toBe(2);
+  });
+
+  const cases: [
+    name: string,
+    before: number | null | undefined,
+    due: number | null,
+    tol: number,
+    changes: boolean,
+  ][] = [
+    ['unknown token', undefined, 10, 0, true],
+    ['same due', 10, 10, 0, false],
+    ['other due', 10, 11, 0, true],
+    ['other due within tolerance', 10, 11, 1000, false],
+    ['TTL removed, whatever the tolerance', 10, null, 1000, true],
+    ['TTL added', null, 10, 1000, true],
+    ['unknown due is never the same', Number.NaN, 10, 1000, true],
+  ];
+  for (const [name, before, due, tol, changes] of cases) {
+    it(`wouldChange: ${name}`, () => {
+      const inv = new Inventory(['a'], f.prefix);
+      if (before !== undefined) inv.set('a', fp('t'), { due: before, written: 1, node: 0 });
+      expect(inv.wouldChange(0, 'a', digest('t'), due, tol)).toBe(changes);
+      inv.beginReconcile(0);
+      const got = inv.applySnapshot(0, snapshot('a', [['t', due]]), true, tol);
+      expect(got.length > 0).toBe(changes);
+      // Within tolerance, the exact due SCAN read replaces the restored one.
+      expect(inv.get('a', fp('t'))?.due).toBe(due);
+    });
+  }
+
+  it("shiftDue moves one node's finite dues onto the Redis clock", () => {
+    const inv = new Inventory(['a'], f.prefix);
+    inv.set('a', fp('x'), { due: 100, written: 1, node: 0 });
+    inv.set('a', fp('y'), { due: null, written: 1, node: 0 });
+    inv.set('a', fp('z'), { due: Number.NaN, written: 1, node: 0 });
+    inv.set('a', fp('other'), { due: 100, written: 1, node: 1 });
+    inv.shiftDue(0, 7);
+    expect(inv.get('a', fp('x'))?.due).toBe(107);
+    expect(inv.get('a', fp('y'))?.due).toBeNull();
+    expect(inv.get('a', fp('z'))?.due).toBeNaN();
+    expect(inv.get('a', fp('other'))?.due).toBe(100);
+  });
+
+  it('dueCounts: live means valid, past due apart, each node on its own clock; freed slots not counted', () => {
+    const inv = new Inventory(['a', 'b'], f.prefix);
+    inv.set('a', fp('future'), { due: 2000, written: 1, node: 0 });
+    inv.set('a', fp('past'), { due: 500, written: 1, node: 0 });
+    inv.set('a', fp('edge'), { due: 1000, written: 1, node: 0 });
+    inv.set('a', fp('nottl'), { due: null, written: 1, node: 0 });
+    inv.set('a', fp('unknown'), { due: Number.NaN, written: 1, node: 0 });
+    inv.set('a', fp('node1'), { due: 1500, written: 1, node: 1 }); // node 1's clock is ahead
+    inv.set('a', fp('gone'), { due: 10, written: 1, node: 0 });
+    inv.delete('a', fp('gone'), 0);
+    const now = (node: number) => (node === 1 ? 1600 : 1000);
+    expect(inv.dueCounts(now)).toEqual({
+      a: { live: 3, pastDue: 3 },
+      b: { live: 0, pastDue: 0 },
+    });
   });
 });

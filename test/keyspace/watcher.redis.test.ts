@@ -121,6 +121,9 @@ for (const m of ['default', 'acl'] as const)
       const { h, c } = await ready();
       await c.set('oauth:access:tokA', 'v', 'EX', 600);
       await c.set('session:sidB', 'v'); // no TTL: immortal
+      // Recorded before the EXPIRE below runs: a look-up that ran after a later change of the
+      // key would (rightly) leave the write's TTL unknown rather than claim the later one.
+      await records(h, 2);
       // (an expire right after a write of the same key is folded into the write, as SET EX emits)
       await c.set('oauth:refresh:tokC', 'v', 'PX', 50);
       await c.expire('session:sidB', 120); // ttl_changed
