@@ -11,7 +11,7 @@
 # Idempotent: the unpacked tree is cached under $TOKENWATCH_CI_CACHE (default /opt/tokenwatch-ci)
 # and reused when its `node --version` matches; a second run costs one `node --version`.
 
-NODE_MIN=22.12.0
+NODE_MIN=22.15.0
 NODE_VERSION=22.23.5
 declare -A NODE_INTEGRITY=(
   [x64]='sha512-3jhC+wcoWxKZxcRqF2sUSl0c9HEXFnur/nuIPx6O6CWKV0jOUWQm7Htw5SuXqqlMCEhi0cJqybFPEb5hhcBiMw=='

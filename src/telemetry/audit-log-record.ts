@@ -1,5 +1,4 @@
-import type { HrTime } from '@opentelemetry/api';
-import { SeverityNumber, type LogAttributes } from '@opentelemetry/api-logs';
+import { SeverityNumber, type Attributes, type HrTime } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { canonicalRecord } from '../audit/canonical.js';
@@ -53,7 +52,7 @@ export function toLogRecord(r: ChainedRecord, ctx: AuditLogContext): ReadableLog
     ledgerId: ctx.ledgerId,
     productVersion: ctx.productVersion,
   });
-  const attributes: LogAttributes = {
+  const attributes: Attributes = {
     'tokenwatch.ledger.id': ctx.ledgerId,
     'tokenwatch.audit.seq': r.seq,
     'tokenwatch.audit.type': r.type,

@@ -12,7 +12,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
 import { ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -175,7 +175,9 @@ export class Telemetry {
     }
     if (settings.traces) {
       const url = settings.traces.url;
-      this.#spans = new BatchSpanProcessor(new OTLPTraceExporter(url ? { url } : {}));
+      this.#spans = new BatchSpanProcessor({
+        exporter: new OTLPTraceExporter(url ? { url } : {}),
+      });
     }
     if (settings.metrics) {
       const { url, intervalMs } = settings.metrics;

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SeverityNumber } from '@opentelemetry/api-logs';
+import { SeverityNumber } from '@opentelemetry/api';
 import { emptyResource } from '@opentelemetry/resources';
 import { describe, expect, it } from 'vitest';
 import type { ChainedRecord } from '../../src/audit/record-stream.js';
