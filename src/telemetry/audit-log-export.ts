@@ -84,6 +84,7 @@ export class AuditLogExport {
   #cursor: LogCursor | undefined;
   #running = false;
   #pumping: Promise<void> | undefined;
+  #soon: NodeJS.Immediate | undefined;
   #again = false;
   #retry: NodeJS.Timeout | undefined;
   #failStreak = 0;
@@ -151,16 +152,28 @@ export class AuditLogExport {
     this.notify();
   }
 
-  /** A batch committed: export it (and whatever is behind) soon. Cheap; call on every commit. */
+  /**
+   * A batch committed: export it (and whatever is behind) soon. Cheap on the commit path: the
+   * read and the encoding run on a later turn of the event loop, never inside the commit.
+   */
   notify(): void {
-    if (!this.#running || this.#retry) return;
+    if (!this.#running || this.#retry || this.#soon) return;
     if (this.#pumping) {
       this.#again = true;
       return;
     }
-    this.#pumping = this.#pump().finally(() => {
+    this.#soon = setImmediate(() => {
+      this.#soon = undefined;
+      void this.#kick();
+    });
+  }
+
+  /** Starts the pump unless it runs; resolves when it stops. */
+  #kick(): Promise<void> {
+    this.#pumping ??= this.#pump().finally(() => {
       this.#pumping = undefined;
     });
+    return this.#pumping;
   }
 
   /**
@@ -170,18 +183,25 @@ export class AuditLogExport {
   async close(timeoutMs = this.#o.settings.drainTimeoutMs): Promise<void> {
     if (!this.#running) return;
     const deadline = Date.now() + timeoutMs;
-    if (this.#retry) {
-      clearTimeout(this.#retry);
-      this.#retry = undefined;
-    }
+    // Bounded by the deadline even when the collector accepts a connection and never answers.
+    const untilDeadline = (p: Promise<unknown> | undefined): Promise<unknown> =>
+      Promise.race([
+        p,
+        new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref()),
+      ]);
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#retry = undefined;
+    if (this.#soon) clearImmediate(this.#soon);
+    this.#soon = undefined;
+    // One more attempt even after failures: the collector may be back before the retry timer.
+    this.#failStreak = 0;
     while (this.#running && Date.now() < deadline && this.lag > 0 && this.#failStreak === 0) {
       const before = this.exportedSeq;
-      this.notify();
-      await this.#pumping;
-      if (this.exportedSeq === before) break; // nothing more readable: do not spin
+      await untilDeadline(this.#kick());
+      if (this.exportedSeq === before) break; // nothing more readable, or out of time
     }
     this.#running = false;
-    await this.#pumping;
+    await untilDeadline(this.#pumping);
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = undefined;
     const left = this.lag;
@@ -191,7 +211,7 @@ export class AuditLogExport {
         'OTLP audit log export stopped behind the ledger; it resumes from the cursor at next start',
       );
     try {
-      await this.#exporter.shutdown();
+      await untilDeadline(this.#exporter.shutdown());
     } catch (err) {
       this.#o.logger.warn({ err: (err as Error).message }, 'OTLP logs exporter shutdown failed');
     }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -326,6 +326,33 @@ describe('the audit stream as OTLP logs (otel.logs)', () => {
       expect(seqsOf(rx.logs.slice(before))[0]).toBe(1);
     } finally {
       await rx.close();
+    }
+  });
+
+  it('a collector that accepts and never answers delays shutdown by the drain timeout at most', async () => {
+    // Holds every request open: the worst collector for a shutdown.
+    const held: ServerResponse[] = [];
+    const server = createServer((_req, res) => held.push(res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/logs`;
+    const dir = mkdtempSync(join(tmpdir(), 'tw-otlp-logs-'));
+    dirs.push(dir);
+    try {
+      h = startApp(redis.url, { dir, yaml: logsYaml(url) });
+      const app = h.app;
+      await app.whenReady();
+      await waitFor(() => held.length > 0, 15_000, 'an export request held open');
+      const started = Date.now();
+      await app.stop('test');
+      h = undefined;
+      // drainTimeoutSeconds is 2: stop() returns in about that, not after the exporter's timeout.
+      expect(Date.now() - started).toBeLessThan(6_000);
+      // Nothing was acknowledged, so the next start sends everything again: no cursor moved.
+      expect(existsSync(join(dir, 'otlp-logs.cursor.json'))).toBe(false);
+    } finally {
+      for (const r of held) r.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 
