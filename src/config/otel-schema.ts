@@ -31,6 +31,11 @@ export const otelLogsSchema = z.strictObject({
   retryMaxSeconds: z.number().positive().max(3600).default(30),
   /** At shutdown, how long to keep exporting what is committed before giving up, seconds. */
   drainTimeoutSeconds: z.number().min(0).max(300).default(5),
+  /**
+   * Longest one OTLP request may take with the exporter's own retries, seconds. An export in
+   * flight at shutdown is waited for, so shutdown takes up to drainTimeoutSeconds + this.
+   */
+  timeoutSeconds: z.number().positive().max(120).default(10),
 });
 
 /** The validated `otel.logs` config section. */

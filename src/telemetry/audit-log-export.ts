@@ -27,6 +27,8 @@ export interface AuditLogSettings {
   cursorFile: string;
   retryMaxMs: number;
   drainTimeoutMs: number;
+  /** Longest one export may take, its own retries included (OTLP exporter timeoutMillis). */
+  timeoutMs: number;
 }
 
 /**
@@ -85,6 +87,8 @@ export class AuditLogExport {
   #running = false;
   #pumping: Promise<void> | undefined;
   #soon: NodeJS.Immediate | undefined;
+  /** Set by close(): no new export starts after this time. */
+  #stopBy: number | undefined;
   #again = false;
   #retry: NodeJS.Timeout | undefined;
   #failStreak = 0;
@@ -92,7 +96,14 @@ export class AuditLogExport {
   constructor(o: AuditLogExportOptions) {
     this.#o = o;
     const url = o.settings.url;
-    this.#exporter = o.exporter ?? new OTLPLogExporter(url ? { url } : {});
+    this.#exporter =
+      o.exporter ??
+      new OTLPLogExporter({
+        ...(url ? { url } : {}),
+        timeoutMillis: o.settings.timeoutMs,
+        // One request at a time: the cursor moves in seq order.
+        concurrencyLimit: 1,
+      });
     const resource = defaultResource()
       .merge(detectResources({ detectors: [envDetector] }))
       .merge(
@@ -178,30 +189,27 @@ export class AuditLogExport {
 
   /**
    * Exports what is committed until caught up, the collector fails, or `timeoutMs` passes, then
-   * stops. What is left goes out after the next start (the cursor says where). Idempotent.
+   * stops; what is left goes out after the next start (the cursor says where). An export in
+   * flight is waited for, not abandoned (the exporter's `timeoutSeconds` bounds it): abandoned,
+   * it could still land after the next start read the cursor, and its records would arrive
+   * twice. So shutdown takes at most `drainTimeoutSeconds` + `timeoutSeconds`. Idempotent.
    */
   async close(timeoutMs = this.#o.settings.drainTimeoutMs): Promise<void> {
     if (!this.#running) return;
-    const deadline = Date.now() + timeoutMs;
-    // Bounded by the deadline even when the collector accepts a connection and never answers.
-    const untilDeadline = (p: Promise<unknown> | undefined): Promise<unknown> =>
-      Promise.race([
-        p,
-        new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref()),
-      ]);
+    this.#stopBy = Date.now() + timeoutMs;
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = undefined;
     if (this.#soon) clearImmediate(this.#soon);
     this.#soon = undefined;
     // One more attempt even after failures: the collector may be back before the retry timer.
     this.#failStreak = 0;
-    while (this.#running && Date.now() < deadline && this.lag > 0 && this.#failStreak === 0) {
+    while (this.#draining() && this.lag > 0 && this.#failStreak === 0) {
       const before = this.exportedSeq;
-      await untilDeadline(this.#kick());
+      await this.#kick();
       if (this.exportedSeq === before) break; // nothing more readable, or out of time
     }
     this.#running = false;
-    await untilDeadline(this.#pumping);
+    await this.#pumping;
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = undefined;
     const left = this.lag;
@@ -211,17 +219,22 @@ export class AuditLogExport {
         'OTLP audit log export stopped behind the ledger; it resumes from the cursor at next start',
       );
     try {
-      await untilDeadline(this.#exporter.shutdown());
+      await this.#exporter.shutdown();
     } catch (err) {
       this.#o.logger.warn({ err: (err as Error).message }, 'OTLP logs exporter shutdown failed');
     }
+  }
+
+  /** Running, and (while closing) before the drain deadline: new exports may start. */
+  #draining(): boolean {
+    return this.#running && (this.#stopBy === undefined || Date.now() < this.#stopBy);
   }
 
   async #pump(): Promise<void> {
     const { ledger, settings } = this.#o;
     do {
       this.#again = false;
-      while (this.#running && !ledger.closed) {
+      while (this.#draining() && !ledger.closed) {
         const rows = readChainedAfter(ledger.db, this.#cursor?.seq ?? 0, settings.batchSize);
         const last = rows.at(-1);
         if (!last) break;
@@ -243,7 +256,7 @@ export class AuditLogExport {
           );
         }
       }
-    } while (this.#again && this.#running);
+    } while (this.#again && this.#draining());
   }
 
   #export(records: ReadableLogRecord[]): Promise<ExportResult> {

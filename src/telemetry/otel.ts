@@ -104,6 +104,7 @@ export function resolveAuditLogSettings(
     cursorFile: logs.cursorFile ?? join(dirname(auditPath), 'otlp-logs.cursor.json'),
     retryMaxMs: Math.round(logs.retryMaxSeconds * 1000),
     drainTimeoutMs: Math.round(logs.drainTimeoutSeconds * 1000),
+    timeoutMs: Math.round(logs.timeoutSeconds * 1000),
   };
 }
 

@@ -107,6 +107,7 @@ describe('resolveAuditLogSettings', () => {
       cursorFile: '/d/otlp-logs.cursor.json',
       retryMaxMs: 30_000,
       drainTimeoutMs: 5_000,
+      timeoutMs: 10_000,
     });
   });
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -152,6 +152,7 @@ const logsYaml = (url: string): string =>
     '    batchSize: 7',
     '    retryMaxSeconds: 0.2',
     '    drainTimeoutSeconds: 2',
+    '    timeoutSeconds: 2',
   ].join('\n');
 
 let redis: RedisServer;
@@ -329,7 +330,7 @@ describe('the audit stream as OTLP logs (otel.logs)', () => {
     }
   });
 
-  it('a collector that accepts and never answers delays shutdown by the drain timeout at most', async () => {
+  it('a collector that accepts and never answers delays shutdown by the export timeout at most', async () => {
     // Holds every request open: the worst collector for a shutdown.
     const held: ServerResponse[] = [];
     const server = createServer((_req, res) => held.push(res));
@@ -345,12 +346,61 @@ describe('the audit stream as OTLP logs (otel.logs)', () => {
       const started = Date.now();
       await app.stop('test');
       h = undefined;
-      // drainTimeoutSeconds is 2: stop() returns in about that, not after the exporter's timeout.
-      expect(Date.now() - started).toBeLessThan(6_000);
+      // timeoutSeconds 2 bounds the export in flight; drainTimeoutSeconds 2 stops new ones.
+      expect(Date.now() - started).toBeLessThan(8_000);
       // Nothing was acknowledged, so the next start sends everything again: no cursor moved.
       expect(existsSync(join(dir, 'otlp-logs.cursor.json'))).toBe(false);
     } finally {
       for (const r of held) r.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('stop() waits for an export in flight: the cursor covers all the collector acknowledged', async () => {
+    // Answers every request after 1.5 s, longer than the drain timeout below.
+    const seqs: number[] = [];
+    let inFlight = 0;
+    const server = createServer((req, res) => {
+      inFlight++;
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        setTimeout(() => {
+          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as LogsRequest;
+          for (const rl of body.resourceLogs)
+            for (const sl of rl.scopeLogs)
+              for (const lr of sl.logRecords) {
+                const a = lr.attributes.find((x) => x.key === 'tokenwatch.audit.seq');
+                if (a) seqs.push(Number(valueOf(a.value)));
+              }
+          inFlight--;
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        }, 1500);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/logs`;
+    const dir = mkdtempSync(join(tmpdir(), 'tw-otlp-logs-'));
+    dirs.push(dir);
+    try {
+      const yaml = logsYaml(url).replace('drainTimeoutSeconds: 2', 'drainTimeoutSeconds: 0.2');
+      h = startApp(redis.url, {
+        dir,
+        yaml: yaml.replace('timeoutSeconds: 2', 'timeoutSeconds: 5'),
+      });
+      const app = h.app;
+      await app.whenReady();
+      await waitFor(() => inFlight > 0, 15_000, 'an export in flight');
+      await app.stop('test');
+      h = undefined;
+      expect(inFlight).toBe(0);
+      expect(seqs.length).toBeGreaterThan(0);
+      const cursor = JSON.parse(readFileSync(join(dir, 'otlp-logs.cursor.json'), 'utf8')) as {
+        seq: number;
+      };
+      expect(cursor.seq).toBe(Math.max(...seqs));
+    } finally {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
