@@ -67,8 +67,9 @@ const RETRY_FIRST_MS = 500;
  * persists the cursor. Memory stays bounded by one batch however long the collector is down,
  * nothing committed can be dropped (SOC 2 CC7.2: the monitoring trail must be complete), and a
  * restart resumes from the persisted cursor. A record is exported twice only when the collector
- * accepted a batch but the process died before the cursor reached the disk; each record carries
- * `tokenwatch.ledger.id` and `tokenwatch.audit.seq`, so the far side can drop such a repeat.
+ * accepted a batch whose acknowledgement never arrived (the request timed out, or the process
+ * died before the cursor reached the disk); each record carries `tokenwatch.ledger.id` and
+ * `tokenwatch.audit.seq`, so the far side can drop such a repeat.
  *
  * Trust: the cursor file is a claim, not evidence. It is honoured only when it names this
  * ledger and its chain hash equals the ledger's at that seq (or the record was purged by
