@@ -3,10 +3,8 @@
 
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
-# better-sqlite3 builds its native addon when no prebuilt binary matches.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
- && rm -rf /var/lib/apt/lists/*
+# better-sqlite3 >= 13 ships its N-API binaries (glibc and musl, x64 and arm64) inside the npm
+# package: no compiler and no download at install time.
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm ci --no-audit --no-fund \
@@ -17,15 +15,16 @@ ENV NODE_ENV=production \
     TOKENWATCH_HOST=0.0.0.0 \
     TOKENWATCH_AUDIT_PATH=/var/lib/tokenwatch/tokenwatch.db
 WORKDIR /app
-RUN groupadd --system tokenwatch \
- && useradd --system --gid tokenwatch --home-dir /var/lib/tokenwatch --shell /usr/sbin/nologin tokenwatch \
+# Fixed ids: Kubernetes checks runAsNonRoot against a numeric user (deploy/kubernetes/).
+RUN groupadd --system --gid 10001 tokenwatch \
+ && useradd --system --uid 10001 --gid tokenwatch --home-dir /var/lib/tokenwatch --shell /usr/sbin/nologin tokenwatch \
  && mkdir -p /var/lib/tokenwatch \
  && chown tokenwatch:tokenwatch /var/lib/tokenwatch
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY config ./config
-USER tokenwatch
+USER 10001:10001
 VOLUME ["/var/lib/tokenwatch"]
 EXPOSE 9464
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \

@@ -25,6 +25,7 @@ import { registerCheckpointMetrics } from './metrics/audit-metrics.js';
 import { auditTypeLabel, createMetrics, type Metrics } from './metrics/registry.js';
 import { createProviderIngest, type ProviderIngest } from './providers/service.js';
 import { redactUrl } from './redis-url.js';
+import { createAuditLogExport, type AuditLogExport } from './telemetry/audit-log-export.js';
 import { Telemetry } from './telemetry/otel.js';
 import { TracedKeyspaceRecorder } from './telemetry/traced-recorder.js';
 import type { Tracing } from './telemetry/tracing.js';
@@ -67,6 +68,8 @@ export class TokenwatchApp {
   readonly telemetry: Telemetry;
   /** Span helper for the service's parts; a cheap no-op unless OpenTelemetry export is on. */
   readonly tracing: Tracing;
+  /** The audit stream as OTLP logs (`otel.logs`); undefined when not configured. */
+  readonly auditLogs: AuditLogExport | undefined;
   readonly #commitListeners: ((batch: readonly Committed[]) => void)[] = [];
   #started = false;
   #stopped = false;
@@ -164,6 +167,15 @@ export class TokenwatchApp {
       throw err;
     }
     registerCheckpointMetrics(m.registry, () => this.checkpointer);
+    this.auditLogs = createAuditLogExport({
+      config: config.otel,
+      auditPath: config.audit.path,
+      ledger: this.ledger,
+      registry: m.registry,
+      logger,
+    });
+    // Commits only wake the exporter: it reads what committed from the ledger itself.
+    if (this.auditLogs) this.onCommitted(() => this.auditLogs?.notify());
     this.retention = new RetentionJob({
       ledger: this.ledger,
       retentionDays: config.audit.retentionDays,
@@ -269,6 +281,7 @@ export class TokenwatchApp {
     const prev = this.ledger.list({ afterSeq: Math.max(0, this.ledger.lastSeq - 1) })[0];
     const restart = prev && prev.type !== 'ledger.genesis' ? this.#restore(prev) : undefined;
     this.checkpointer.start(); // seals what a crashed run left unsealed
+    this.auditLogs?.start(); // resumes after the last record the collector acknowledged
     this.retention.start(); // at start, then daily
     const started = this.now();
     this.ledger.append({
@@ -389,6 +402,7 @@ export class TokenwatchApp {
     });
     this.retention.close();
     this.checkpointer.close(); // flushes, then signs the shutdown checkpoint
+    await this.auditLogs?.close(); // exports up to system.stopped unless the collector is down
     this.ledger.close();
     await this.telemetry.shutdown(); // last: exports the spans and metrics of the shutdown
   }

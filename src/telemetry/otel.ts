@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import {
   context,
   diag,
@@ -11,12 +12,13 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
 import { ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { OtelConfig } from '../config/otel-schema.js';
 import { VERSION } from '../version.js';
+import type { AuditLogSettings } from './audit-log-export.js';
 import { PromRegistryProducer } from './prom-producer.js';
 import { Tracing } from './tracing.js';
 
@@ -76,6 +78,33 @@ export function resolveOtelSettings(
       : config.serviceName,
     traces,
     metrics: metricsOut,
+  };
+}
+
+/**
+ * Decides whether and where the audit stream goes as OTLP logs (`otel.logs`): off without the
+ * section, with `logs.enabled: false`, `otel.enabled: false`, `OTEL_SDK_DISABLED=true` or
+ * `OTEL_LOGS_EXPORTER=none`. Unlike traces, an `OTEL_EXPORTER_OTLP_ENDPOINT` alone does not
+ * switch it on: shipping the audit trail off the host is a decision the config must state.
+ */
+export function resolveAuditLogSettings(
+  config: Readonly<OtelConfig>,
+  auditPath: string,
+  env: NodeJS.ProcessEnv,
+): AuditLogSettings | undefined {
+  const logs = config.logs;
+  if (!logs?.enabled || config.enabled === false || isTrue(env.OTEL_SDK_DISABLED)) return undefined;
+  if (listHas(env.OTEL_LOGS_EXPORTER, 'none')) return undefined;
+  return {
+    url: logs.endpoint,
+    serviceName: has(env.OTEL_SERVICE_NAME)
+      ? (env.OTEL_SERVICE_NAME as string)
+      : config.serviceName,
+    batchSize: logs.batchSize,
+    cursorFile: logs.cursorFile ?? join(dirname(auditPath), 'otlp-logs.cursor.json'),
+    retryMaxMs: Math.round(logs.retryMaxSeconds * 1000),
+    drainTimeoutMs: Math.round(logs.drainTimeoutSeconds * 1000),
+    timeoutMs: Math.round(logs.timeoutSeconds * 1000),
   };
 }
 
@@ -147,7 +176,9 @@ export class Telemetry {
     }
     if (settings.traces) {
       const url = settings.traces.url;
-      this.#spans = new BatchSpanProcessor(new OTLPTraceExporter(url ? { url } : {}));
+      this.#spans = new BatchSpanProcessor({
+        exporter: new OTLPTraceExporter(url ? { url } : {}),
+      });
     }
     if (settings.metrics) {
       const { url, intervalMs } = settings.metrics;
@@ -173,7 +204,8 @@ export class Telemetry {
       ),
       spanProcessors: this.#spans ? [this.#spans] : [],
       metricReaders: this.#reader ? [this.#reader] : [],
-      // tokenwatch emits no OTel logs; an empty list keeps the SDK from building an exporter.
+      // No global log pipeline: the audit stream (otel.logs) has its own exporter with a durable
+      // cursor (audit-log-export.ts); an empty list keeps the SDK from building another.
       logRecordProcessors: [],
       // Only the service's own spans: no auto-instrumentation of http, ioredis or SQLite.
       instrumentations: [],

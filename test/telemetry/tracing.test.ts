@@ -1,16 +1,18 @@
 import { SpanStatusCode } from '@opentelemetry/api';
 import {
-  BasicTracerProvider,
+  TracerProvider,
   InMemorySpanExporter,
   SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
+} from '@opentelemetry/sdk-trace';
 import { describe, expect, it } from 'vitest';
 import { TokenwatchError } from '../../src/errors.js';
 import { Tracing } from '../../src/telemetry/tracing.js';
 
 function traced() {
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const provider = new TracerProvider({
+    spanProcessors: [new SimpleSpanProcessor({ exporter })],
+  });
   const tracing = new Tracing();
   tracing.attach(provider.getTracer('test'));
   return { tracing, exporter };
