@@ -59,6 +59,11 @@ export interface TokenEvent {
   lifetimeMs?: number;
   /** For `expired`: observedAt minus dueAt (ms). */
   expiryLagMs?: number;
+  /**
+   * For `expired`: Redis delivered the expiration far past its due time (lazy expiry catching up,
+   * e.g. after a SCAN touched the keys). Expiry backlog, not churn: the churn detector skips it.
+   */
+  backlog?: boolean;
   /** For `renamed`: the other side of the rename (null when it matched no rule). */
   renamedFrom?: { kind: string; fingerprint: string } | null;
   /** Redis event name that produced it (`set`, `expire`, `del`, ...) or `reconcile`. */
