@@ -14,8 +14,17 @@ import { ChurnSpikeRule } from './rules/churn-spike.js';
 import { TokenPolicyRule } from './rules/token-policy.js';
 import { WriteAfterRevocationRule } from './rules/write-after-revocation.js';
 import type { TokenFindingRule, TokenRecord } from './token-store.js';
+import { SNAPSHOT_VERSION, snapshotEnvelope } from './snapshot.js';
+import type { CorrelatorSnapshot } from './snapshot.js';
 import { TokenView } from './token-view.js';
 import type { Clock, CorrelatorObservations, CorrelatorStats, RevocationLatency } from './types.js';
+
+const TOKEN_FINDING_RULES: ReadonlySet<string> = new Set<TokenFindingRule>([
+  'token_without_expiry',
+  'ttl_exceeds_policy',
+  'unattributed_token',
+  'write_after_revocation',
+]);
 
 /** Collaborators of the correlator. */
 export interface CorrelatorDeps {
@@ -126,6 +135,79 @@ export class Correlator {
     this.#afterRevocation.expire(now);
     return out;
   }
+
+  /**
+   * Everything that must survive a restart, as plain JSON-safe data (see CorrelatorSnapshot).
+   * Sections that can grow large are capped at `limits.maxSnapshotEntries` (newest kept).
+   */
+  snapshot(): CorrelatorSnapshot {
+    const now = this.#clock.now();
+    const max = this.options.limits.maxSnapshotEntries;
+    const truncated: Record<string, number> = {};
+    const attribution = this.#attribution.snapshot(max, truncated);
+    const keep = new Set(attribution.tokenIds);
+    const view = this.#view.snapshot(keep, now, max, truncated);
+    return {
+      version: SNAPSHOT_VERSION,
+      takenAt: now,
+      findings: this.#book.list(),
+      tokens: view.tokens,
+      ended: view.ended,
+      obligations: this.#propagation.snapshot(),
+      families: this.#families.snapshot(max, truncated),
+      revoked: this.#afterRevocation.snapshot(now, max, truncated),
+      attribution: { issuances: attribution.issuances, pending: attribution.pending },
+      evictions: this.#evictions.snapshot(),
+      churn: this.#churn.snapshot(),
+      truncated,
+    };
+  }
+
+  /**
+   * A correlator holding the state of `raw` (a `snapshot()` read back from the ledger). Builds a
+   * new instance so that a snapshot failing validation half-way leaves nothing half-restored.
+   * @throws TokenwatchError ERR_SNAPSHOT_INVALID when `raw` is not a snapshot this version takes.
+   */
+  static fromSnapshot(options: CorrelatorOptions, deps: CorrelatorDeps, raw: unknown): Correlator {
+    const c = new Correlator(options, deps);
+    const o = snapshotEnvelope(raw);
+    c.#book.restore(o.findings, 'findings');
+    c.#view.restore(o.tokens, o.ended, 'view');
+    c.#propagation.restore(o.obligations, 'obligations');
+    c.#families.restore(o.families, 'families');
+    c.#afterRevocation.restore(o.revoked, 'revoked');
+    c.#attribution.restore(o.attribution, 'attribution');
+    c.#evictions.restore(o.evictions, 'evictions');
+    c.#churn.restore(o.churn, 'churn');
+    return c;
+  }
+
+  /**
+   * Call once after a restore (and replay) and before live events: the time since the last
+   * observed event was a blind spot, which churn baselines must not learn as silence. Deadlines
+   * that passed meanwhile are judged by the next `tick()`.
+   */
+  resume(): void {
+    this.#churn.resume(this.#clock.now());
+  }
+
+  /**
+   * Replay support (see FindingsService): give an open finding the id it was recorded under,
+   * take one recorded open that replay did not re-derive, or drop one recorded resolved.
+   */
+  readonly findings = {
+    rename: (id: string, to: { id: string; openedAt: number }): boolean =>
+      this.#book.rename(id, to),
+    forget: (id: string): boolean => this.#book.forget(id),
+    adopt: (f: Finding): void => {
+      this.#book.adopt(f);
+      const rule = f.rule as TokenFindingRule;
+      if (!TOKEN_FINDING_RULES.has(rule) || f.fingerprint === undefined) return;
+      // Tie a per-token finding to its token again so that the token leaving resolves it.
+      for (const rec of this.#view.live.values())
+        if (rec.fingerprint === f.fingerprint && rec.kind === f.kind) rec.open[rule] ??= f.id;
+    },
+  };
 
   /** Snapshots of the findings currently open, with their latest counts. */
   openFindings(): Finding[] {

@@ -1,5 +1,7 @@
-import type { Finding, FindingRule } from '../domain/finding.js';
+import { FINDING_RULES } from '../domain/finding.js';
+import type { Criterion, Finding, FindingRule, Severity } from '../domain/finding.js';
 import type { ResolvedCorrelatorOptions } from './options.js';
+import { arr, int, num, obj, oneOf, optStr, str } from './snapshot-read.js';
 
 export type FindingAttributes = Finding['attributes'];
 
@@ -127,6 +129,52 @@ export class FindingBook {
     return [...this.#open.values()].map(snapshot);
   }
 
+  get(id: string): Finding | undefined {
+    const f = this.#open.get(id);
+    return f && snapshot(f);
+  }
+
+  /**
+   * Takes an open finding as it was recorded (restore from a snapshot, or an `opened` record in
+   * the ledger that replay did not reproduce). Counts against its rule's cap like any other.
+   */
+  adopt(f: Finding): void {
+    if (this.#open.has(f.id)) return;
+    this.#open.set(f.id, snapshot({ ...f, state: 'opened' }));
+    this.#perRule.set(f.rule, (this.#perRule.get(f.rule) ?? 0) + 1);
+  }
+
+  /**
+   * Gives an open finding the id and opening time under which it was already recorded (replay
+   * re-derives a finding a few ms apart from the original run, so its generated id differs).
+   */
+  rename(id: string, to: { id: string; openedAt: number }): boolean {
+    const f = this.#open.get(id);
+    if (!f || (to.id !== id && this.#open.has(to.id))) return false;
+    this.#open.delete(id);
+    f.id = to.id;
+    f.openedAt = to.openedAt;
+    f.at = to.openedAt;
+    this.#open.set(f.id, f);
+    return true;
+  }
+
+  /** Drops an open finding without a state change (the ledger already records it resolved). */
+  forget(id: string): boolean {
+    const f = this.#open.get(id);
+    if (!f) return false;
+    this.#open.delete(id);
+    this.#perRule.set(f.rule, (this.#perRule.get(f.rule) ?? 1) - 1);
+    return true;
+  }
+
+  /** @throws TokenwatchError ERR_SNAPSHOT_INVALID */
+  restore(raw: unknown, path: string): void {
+    const max = this.#opts.limits.maxOpenFindingsPerRule * FINDING_RULES.length;
+    for (const [i, v] of arr(raw, path, max).entries())
+      this.adopt(parseFinding(v, `${path}[${i}]`));
+  }
+
   #pushEvidence(f: Finding, seqs: readonly (number | undefined)[]): void {
     const cap = this.#opts.limits.maxEvidenceSeqs;
     for (const s of seqs) {
@@ -145,4 +193,50 @@ export class FindingBook {
     this.#idsIssued.add(id);
     return id;
   }
+}
+
+const SEVERITIES: readonly Severity[] = ['info', 'low', 'medium', 'high', 'critical'];
+const CRITERIA: readonly Criterion[] = [
+  'CC6.1',
+  'CC6.2',
+  'CC6.3',
+  'CC7.2',
+  'CC7.3',
+  'CC7.4',
+  'A1.2',
+];
+const MAX_ATTRIBUTES = 64;
+
+/** A finding from untrusted plain data (snapshot or ledger record), checked field by field. */
+export function parseFinding(v: unknown, path: string): Finding {
+  const o = obj(v, path);
+  const f: Finding = {
+    id: str(o.id, `${path}.id`, 1024),
+    rule: oneOf(o.rule, `${path}.rule`, FINDING_RULES),
+    state: oneOf(o.state, `${path}.state`, ['opened', 'resolved'] as const),
+    severity: oneOf(o.severity, `${path}.severity`, SEVERITIES),
+    criteria: arr(o.criteria, `${path}.criteria`, CRITERIA.length).map((c, i) =>
+      oneOf(c, `${path}.criteria[${i}]`, CRITERIA),
+    ),
+    at: num(o.at, `${path}.at`),
+    openedAt: num(o.openedAt, `${path}.openedAt`),
+    summary: str(o.summary, `${path}.summary`),
+    evidenceSeqs: arr(o.evidenceSeqs, `${path}.evidenceSeqs`, 1000).map((s, i) =>
+      int(s, `${path}.evidenceSeqs[${i}]`, 1),
+    ),
+    attributes: {},
+  };
+  const attrs = obj(o.attributes, `${path}.attributes`);
+  const entries = Object.entries(attrs);
+  if (entries.length > MAX_ATTRIBUTES) arr(entries, `${path}.attributes`, MAX_ATTRIBUTES); // throws with the count
+  for (const [k, a] of entries) {
+    if (a === null || typeof a === 'boolean' || (typeof a === 'number' && Number.isFinite(a)))
+      f.attributes[k] = a;
+    else f.attributes[k] = str(a, `${path}.attributes.${k}`);
+  }
+  for (const k of ['kind', 'fingerprint', 'subject', 'sessionId'] as const) {
+    const x = optStr(o[k], `${path}.${k}`);
+    if (x !== undefined) f[k] = x;
+  }
+  return f;
 }
