@@ -298,8 +298,9 @@ export class TokenwatchApp {
         durationMs: 0,
       });
     }
-    this.keyspace.start();
+    // Restores the correlator from the ledger before any new event can reach it.
     this.findings.start();
+    this.keyspace.start();
     this.providers.start();
   }
 

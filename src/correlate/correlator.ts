@@ -192,12 +192,11 @@ export class Correlator {
   }
 
   /**
-   * Replay support (see FindingsService): give an open finding the id it was recorded under,
-   * take one recorded open that replay did not re-derive, or drop one recorded resolved.
+   * Replay support (see FindingsService): reuse the ids of findings already recorded, take one
+   * recorded open that replay did not re-derive, or drop one recorded resolved.
    */
   readonly findings = {
-    rename: (id: string, to: { id: string; openedAt: number }): boolean =>
-      this.#book.rename(id, to),
+    expect: (recorded: readonly Finding[] | undefined): void => this.#book.expect(recorded),
     forget: (id: string): boolean => this.#book.forget(id),
     adopt: (f: Finding): void => {
       this.#book.adopt(f);

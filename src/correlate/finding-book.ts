@@ -40,6 +40,8 @@ export class FindingBook {
   #idsAt = Number.NaN;
   readonly #idsIssued = new Set<string>();
   #suppressed = 0;
+  /** While replaying the ledger: ids already recorded per `rule:key`, oldest first. */
+  #expected: Map<string, { id: string; openedAt: number }[]> | undefined;
 
   constructor(opts: ResolvedCorrelatorOptions) {
     this.#opts = opts;
@@ -66,14 +68,17 @@ export class FindingBook {
       this.#suppressed++;
       return undefined;
     }
+    const base = `${spec.rule}:${spec.key}`;
+    const recorded = this.#expected?.get(base)?.shift();
+    const reuse = recorded !== undefined && !this.#open.has(recorded.id);
     const f: Finding = {
-      id: this.#issueId(`${spec.rule}:${spec.key}:${at}`, at),
+      id: reuse ? recorded.id : this.#issueId(`${base}:${at}`, at),
       rule: spec.rule,
       state: 'opened',
       severity: settings.severity,
       criteria: [...settings.criteria],
-      at,
-      openedAt: at,
+      at: reuse ? recorded.openedAt : at,
+      openedAt: reuse ? recorded.openedAt : at,
       summary: spec.summary,
       evidenceSeqs: [],
       attributes: { ...spec.attributes },
@@ -145,18 +150,23 @@ export class FindingBook {
   }
 
   /**
-   * Gives an open finding the id and opening time under which it was already recorded (replay
-   * re-derives a finding a few ms apart from the original run, so its generated id differs).
+   * Replay of the ledger after a snapshot: a finding re-derived from the replayed events opens a
+   * few ms apart from the original run, so its generated id would differ from the one already
+   * recorded (and sent to Alertmanager). While `recorded` is set, opening a finding of the same
+   * rule and key takes the recorded id and opening time instead; `undefined` ends it.
    */
-  rename(id: string, to: { id: string; openedAt: number }): boolean {
-    const f = this.#open.get(id);
-    if (!f || (to.id !== id && this.#open.has(to.id))) return false;
-    this.#open.delete(id);
-    f.id = to.id;
-    f.openedAt = to.openedAt;
-    f.at = to.openedAt;
-    this.#open.set(f.id, f);
-    return true;
+  expect(recorded: readonly Pick<Finding, 'id' | 'openedAt'>[] | undefined): void {
+    if (!recorded) {
+      this.#expected = undefined;
+      return;
+    }
+    this.#expected = new Map();
+    for (const f of recorded) {
+      const base = findingBase(f.id);
+      const list = this.#expected.get(base) ?? [];
+      list.push({ id: f.id, openedAt: f.openedAt });
+      this.#expected.set(base, list);
+    }
   }
 
   /** Drops an open finding without a state change (the ledger already records it resolved). */
@@ -193,6 +203,12 @@ export class FindingBook {
     this.#idsIssued.add(id);
     return id;
   }
+}
+
+/** `rule:key` of a finding id `rule:key:openedAt[#n]` (keys may contain ':'). */
+export function findingBase(id: string): string {
+  const plain = id.replace(/#\d+$/, '');
+  return plain.slice(0, Math.max(0, plain.lastIndexOf(':')));
 }
 
 const SEVERITIES: readonly Severity[] = ['info', 'low', 'medium', 'high', 'critical'];
