@@ -7,6 +7,7 @@ import { FindingBook } from './finding-book.js';
 import { resolveCorrelatorOptions } from './options.js';
 import type { CorrelatorOptions, ResolvedCorrelatorOptions } from './options.js';
 import { effectiveAt, revocationScope } from './revocation-scope.js';
+import { RestoredTokens } from './restored-tokens.js';
 import { PropagationTracker } from './revocations.js';
 import { RotationFamilies } from './rotation-families.js';
 import { AttributionRule, ISSUANCE_TYPES } from './rules/attribution.js';
@@ -50,6 +51,7 @@ export class Correlator {
   readonly #afterRevocation: WriteAfterRevocationRule;
   readonly #evictions: EvictionBursts;
   readonly #churn: ChurnSpikeRule;
+  readonly #restored = new RestoredTokens();
   #observations: RevocationLatency[] = [];
   #observationsDropped = 0;
   #duplicates = 0;
@@ -75,6 +77,7 @@ export class Correlator {
   onTokenEvent(ev: TokenEvent, evidenceSeq?: number): Finding[] {
     const now = this.#clock.now();
     const out: Finding[] = [];
+    if (this.#restored.size > 0) this.#restored.seen(ev);
     this.#churn.record(ev, evidenceSeq);
     const change = this.#view.apply(ev, evidenceSeq);
     for (const rec of change.lost) this.#tokenGone(rec, now, true, out);
@@ -179,7 +182,37 @@ export class Correlator {
     c.#attribution.restore(o.attribution, 'attribution');
     c.#evictions.restore(o.evictions, 'evictions');
     c.#churn.restore(o.churn, 'churn');
+    for (const r of c.#view.live.values()) c.#restored.add(r.id);
+    for (const id of c.#propagation.pendingTokenIds()) c.#restored.add(id);
     return c;
+  }
+
+  /**
+   * The start-up baseline SCAN of `node` has reported every token it found (as events, which
+   * confirm the restored tokens they name). A restored token it did not find left Redis while
+   * tokenwatch was down, at an unknown time: it ends as `vanished` (its findings resolve), and
+   * an obligation waiting for it completes with an unknown latency, which counts as a breach
+   * rather than a guess (CC6.2 evidence must not overstate).
+   */
+  baselineDone(node: string): Finding[] {
+    const out: Finding[] = [];
+    const now = this.#clock.now();
+    for (const t of this.#restored.take(node)) {
+      const gone = { id: t.id, endedAt: now, endSeq: undefined };
+      out.push(...this.#propagation.onTokenLeft(gone, now, true));
+      const ev: TokenEvent = {
+        type: 'vanished',
+        kind: t.kind,
+        fingerprint: t.fingerprint,
+        keyAttrs: {},
+        node: t.node,
+        db: t.db,
+        observedAt: now,
+        redisEvent: 'reconcile',
+      };
+      out.push(...this.onTokenEvent(ev));
+    }
+    return out;
   }
 
   /**

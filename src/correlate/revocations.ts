@@ -210,7 +210,11 @@ export class PropagationTracker {
   }
 
   /** A token left Redis (`lost`: dropped from the bounded view, fate unknown). */
-  onTokenLeft(rec: TokenRecord, now: number, lost: boolean): Finding[] {
+  onTokenLeft(
+    rec: Pick<TokenRecord, 'id' | 'endedAt' | 'endSeq'>,
+    now: number,
+    lost: boolean,
+  ): Finding[] {
     const out: Finding[] = [];
     for (const key of this.#byToken.members(rec.id)) {
       this.#byToken.delete(rec.id, key);
@@ -327,7 +331,7 @@ export class PropagationTracker {
     const latency = latencyMs === undefined ? null : secs(latencyMs);
     const lostNote =
       resolution === 'tracking_lost'
-        ? ' (some tokens dropped from the bounded view; latency unknown)'
+        ? ' (some tokens left unobserved: dropped from the bounded view or gone while tokenwatch was down; latency unknown)'
         : '';
     const summary =
       ob.kind === 'revocation'

@@ -60,6 +60,8 @@ export class FindingsService {
   #started = false;
   #closed = false;
   #restoreReport: RestoreReport | undefined;
+  /** Nodes whose baseline SCAN reported the tokens it found as `present` events. */
+  readonly #presentNodes = new Set<string>();
 
   constructor(o: FindingsServiceOptions) {
     this.#o = o;
@@ -156,8 +158,11 @@ export class FindingsService {
       const out: Finding[] = [];
       for (const c of batch) {
         if (c.seq <= from) continue;
-        if (c.input.source === 'redis' && c.input.event !== undefined)
-          out.push(...this.correlator.onTokenEvent(c.input.event as TokenEvent, c.seq));
+        if (c.input.source === 'redis' && c.input.event !== undefined) {
+          const ev = c.input.event as TokenEvent;
+          if ((ev.type as string) === 'present') this.#presentNodes.add(ev.node);
+          out.push(...this.correlator.onTokenEvent(ev, c.seq));
+        } else if (c.input.type === 'keyspace.baseline') out.push(...this.#baselineDone(c));
         else if (c.input.source === 'provider') {
           // Provider events in ledger order, read from their records exactly as a replay reads
           // them, so the state a snapshot captures never depends on a callback still to come.
@@ -230,6 +235,20 @@ export class FindingsService {
       const ids = new Set(open.map((f) => f.id));
       for (const id of this.#lastSent.keys()) if (!ids.has(id)) this.#lastSent.delete(id);
     }
+  }
+
+  /**
+   * A node's baseline SCAN finished. When it is evidence of what is in Redis (its tokens were
+   * reported as `present` events before this record, or it found none at all), restored tokens
+   * it did not report left Redis while tokenwatch was down (Correlator.baselineDone).
+   */
+  #baselineDone(c: Committed): Finding[] {
+    const a = c.input.attrs ?? {};
+    if (typeof a.node !== 'string') return [];
+    const counts = typeof a.counts === 'object' && a.counts !== null ? Object.values(a.counts) : [];
+    const none = counts.every((n) => n === 0);
+    if (!this.#presentNodes.has(a.node) && !none) return [];
+    return this.correlator.baselineDone(a.node);
   }
 
   /** Writes the correlator's state as a `correlator.snapshot` record (see restore). */

@@ -93,6 +93,34 @@ describe('correlator snapshot / restore', () => {
     expect(strip(c)).toEqual(strip(b));
   });
 
+  it('a restored token the start-up baseline does not find left while tokenwatch was down', () => {
+    const a = new World();
+    const [noTtl] = a.token('written', session('gone'), { dueAt: null, ttlMs: null });
+    a.token('written', session('kept'), { dueAt: null, ttlMs: null });
+    a.token('written', access('j1'));
+    a.provider('token_revoked', { tokenIds: [fp('j1')] });
+    const b = a.restart(60_000);
+    expect(rules(b.tick())).toEqual(['revocation_not_propagated:opened']);
+    // The baseline SCAN reports what it found: 'kept' only.
+    b.token('appeared', session('kept'), { dueAt: null, ttlMs: null, redisEvent: 'reconcile' });
+    expect(b.c.baselineDone('redis-b:6379')).toEqual([]); // another node: nothing to conclude
+    const out = b.c.baselineDone('redis-a:6379');
+    expect(rules(out).sort()).toEqual([
+      'revocation_not_propagated:resolved',
+      'token_without_expiry:resolved',
+    ]);
+    expect(out.find((f) => f.rule === 'token_without_expiry')).toMatchObject({
+      id: noTtl?.id,
+      attributes: { resolution: 'left_redis', endType: 'vanished' },
+    });
+    // When it left is unknown: no latency is invented, and it counts against the SLA.
+    expect(b.c.drainObservations().revocations).toEqual([
+      expect.objectContaining({ latencySeconds: null, metSla: null }),
+    ]);
+    expect(b.c.openFindings().map((f) => f.fingerprint)).toEqual([fp('kept')]);
+    expect(b.c.baselineDone('redis-a:6379')).toEqual([]); // once
+  });
+
   it('refuses snapshots of another version or shape with ERR_SNAPSHOT_INVALID', () => {
     const good = JSON.parse(JSON.stringify(new World().c.snapshot())) as Record<string, unknown>;
     const restore = (raw: unknown) => () =>

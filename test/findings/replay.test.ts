@@ -190,6 +190,36 @@ describe('restore after a crash: snapshot + replay of the ledger after it', () =
     b.crash();
   });
 
+  it('resolves a restored finding when the start-up baseline finds its token gone', () => {
+    const clock = { t: Date.UTC(2026, 11, 3, 8) };
+    const dbPath = join(dir, 'audit.db');
+    const a = new Run(dbPath, clock);
+    a.service.start();
+    a.token('written', 'immortal', { dueAt: null, ttlMs: null });
+    void a.service.close();
+    a.ledger.flush();
+    a.crash();
+    clock.t += 60_000;
+    const b = new Run(dbPath, clock);
+    b.service.start();
+    expect(b.service.openFindings()).toHaveLength(1);
+    // Someone deleted the key while tokenwatch was down; the baseline SCAN finds no token.
+    b.ledger.append({
+      time: clock.t,
+      source: 'redis',
+      type: 'keyspace.baseline',
+      attrs: { node: NODE, counts: { session: 0 }, scanned: 0, unmatched: 0, durationMs: 1 },
+    });
+    b.ledger.flush();
+    expect(b.service.openFindings()).toEqual([]);
+    const [, resolved] = b.findingRecords();
+    expect(resolved?.attrs).toMatchObject({
+      state: 'resolved',
+      attributes: { resolution: 'left_redis', endType: 'vanished' },
+    });
+    b.crash();
+  });
+
   it('records a snapshot it cannot restore as rejected and starts empty', () => {
     const clock = { t: Date.UTC(2026, 11, 3, 8) };
     const dbPath = join(dir, 'audit.db');
