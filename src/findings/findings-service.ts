@@ -55,6 +55,8 @@ export class FindingsService {
   #snapshotTimer: NodeJS.Timeout | undefined;
   /** When each open finding was last sent to the alert targets (ms). */
   readonly #lastSent = new Map<string, number>();
+  /** Events correlated and findings handled since the last snapshot. */
+  #changes = 0;
   /** Every committed record up to this seq is reflected in the correlator. */
   #appliedSeq = 0;
   #started = false;
@@ -158,6 +160,7 @@ export class FindingsService {
       const out: Finding[] = [];
       for (const c of batch) {
         if (c.seq <= from) continue;
+        if (c.input.source === 'redis' || c.input.source === 'provider') this.#changes++;
         if (c.input.source === 'redis' && c.input.event !== undefined) {
           const ev = c.input.event as TokenEvent;
           if ((ev.type as string) === 'present') this.#presentNodes.add(ev.node);
@@ -253,6 +256,10 @@ export class FindingsService {
 
   /** Writes the correlator's state as a `correlator.snapshot` record (see restore). */
   #snapshot(reason: 'start' | 'interval' | 'shutdown'): void {
+    // Idle: nothing was correlated since the last snapshot, which therefore still holds (but
+    // for churn buckets of silence, which a restart does not need).
+    if (reason === 'interval' && this.#changes === 0) return;
+    this.#changes = 0;
     const state = this.correlator.snapshot();
     this.#o.ledger.append({
       time: this.#o.now(),
@@ -267,6 +274,7 @@ export class FindingsService {
     observations: readonly RevocationLatency[] = this.correlator.drainObservations().revocations,
   ): void {
     // Every revocation's propagation latency, met or not (an unknown one counts as a breach).
+    this.#changes += findings.length + observations.length;
     for (const r of observations) {
       if (r.latencySeconds !== null) this.metrics.revocationPropagation.observe(r.latencySeconds);
       if (r.metSla === false || (r.metSla === null && r.latencySeconds === null)) {

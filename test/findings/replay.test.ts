@@ -220,6 +220,25 @@ describe('restore after a crash: snapshot + replay of the ledger after it', () =
     b.crash();
   });
 
+  it('snapshots on the interval only when something was correlated since the last one', () => {
+    const clock = { t: Date.UTC(2026, 11, 3, 8) };
+    const a = new Run(join(dir, 'audit.db'), clock);
+    a.service.start();
+    const snapshots = () => {
+      a.ledger.flush();
+      return a.ledger.list({ type: 'correlator.snapshot' }).map((r) => r.attrs.reason);
+    };
+    expect(snapshots()).toEqual(['start']);
+    vi.advanceTimersByTime(60_000);
+    expect(snapshots()).toEqual(['start']); // idle
+    a.token('written', 's1');
+    vi.advanceTimersByTime(60_000);
+    expect(snapshots()).toEqual(['start', 'interval']);
+    vi.advanceTimersByTime(60_000);
+    expect(snapshots()).toEqual(['start', 'interval']);
+    a.crash();
+  });
+
   it('records a snapshot it cannot restore as rejected and starts empty', () => {
     const clock = { t: Date.UTC(2026, 11, 3, 8) };
     const dbPath = join(dir, 'audit.db');
