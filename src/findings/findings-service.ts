@@ -233,7 +233,7 @@ export class FindingsService {
       this.#lastSent.set(f.id, now);
       due.push(f);
     }
-    if (due.length > 0) this.alerts.send(due);
+    if (due.length > 0) this.alerts.send(due, { resend: true });
     if (this.#lastSent.size > open.length) {
       const ids = new Set(open.map((f) => f.id));
       for (const id of this.#lastSent.keys()) if (!ids.has(id)) this.#lastSent.delete(id);

@@ -27,6 +27,7 @@ correlate:
   revocationSlaSeconds: 2
 alerts:
   alertmanagerUrl: ${env.receiver.url}
+  webhookUrl: ${env.receiver.url}/webhook
 providers:
   keycloak:
     secret: ${SECRET}
@@ -159,5 +160,8 @@ describe('correlator state across a restart (real Redis, real ledger, fake Alert
     await new Promise((r) => setTimeout(r, 300));
     expect(alertsFor(id)).toHaveLength(2);
     expect(alertsFor(id).every((a) => a.endsAt === undefined)).toBe(true);
+    // The webhook gets each state change once: re-sends are for Alertmanager only.
+    const hooks = env.receiver.webhooks.filter((w) => (w.finding as { id: unknown }).id === id);
+    expect(hooks.map((w) => w.type)).toEqual(['finding.opened']);
   }, 30_000);
 });
