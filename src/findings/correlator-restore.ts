@@ -130,7 +130,7 @@ export function restoreCorrelator(
   const resolvedIds = new Set(recorded.filter((f) => f.state === 'resolved').map((f) => f.id));
   const measured = new Map<string, number>();
   for (const r of readAll(ledger, 'revocation.propagation', through)) {
-    const k = `${String(r.attrs.provider)}:${String(r.attrs.providerEventId)}`;
+    const k = `${String(r.attrs.provider)}:${String(r.attrs.providerEventId)}:${String(r.attrs.eventType)}`;
     measured.set(k, (measured.get(k) ?? 0) + 1);
   }
 
@@ -183,7 +183,7 @@ export function restoreCorrelator(
     f.state === 'opened' ? !openedIds.has(f.id) : !resolvedIds.has(f.id),
   );
   const observations = c.drainObservations().revocations.filter((o) => {
-    const k = `${o.provider}:${o.providerEventId}`;
+    const k = `${o.provider}:${o.providerEventId}:${o.eventType}`;
     const n = measured.get(k) ?? 0;
     if (n > 0) measured.set(k, n - 1);
     return n === 0;
