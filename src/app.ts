@@ -325,9 +325,10 @@ export class TokenwatchApp {
         unreconciled: restart.why,
       });
     }
+    // Restores the correlator from the ledger before any new event can reach it.
+    this.findings.start();
     // Restored: the watcher's first reconciliation is the downtime's gap, with what it found.
     this.keyspace.start(restart);
-    this.findings.start();
     this.providers.start();
   }
 

@@ -37,6 +37,8 @@ export type ErrorCode =
   | 'ERR_NOT_FOUND'
   | 'ERR_BAD_REQUEST'
   | 'ERR_USAGE'
+  /** A `correlator.snapshot` ledger record does not have the shape or bounds this version restores. */
+  | 'ERR_SNAPSHOT_INVALID'
   | 'ERR_INTERNAL';
 
 export interface TokenwatchErrorOptions {

@@ -55,8 +55,12 @@ export class AlertDispatcher {
     return this.#queue.length;
   }
 
-  /** Queue the findings' state changes (opened/resolved). */
-  send(findings: readonly Finding[]): void {
+  /**
+   * Queue the findings' state changes (opened/resolved). `resend`: open findings repeated so
+   * Alertmanager keeps them firing (it resolves alerts not re-sent within resolve_timeout);
+   * they go to Alertmanager only, since for the webhook each body is one state change.
+   */
+  send(findings: readonly Finding[], options: { resend?: boolean } = {}): void {
     if (this.#closed || findings.length === 0) return;
     const now = this.#now();
     if (this.#t.alertmanagerUrl) {
@@ -69,7 +73,7 @@ export class AlertDispatcher {
         notBefore: now,
       });
     }
-    if (this.#t.webhookUrl) {
+    if (this.#t.webhookUrl && options.resend !== true) {
       for (const f of findings) {
         this.#push({
           target: 'webhook',

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { TokenwatchError } from '../errors.js';
 import { LEDGER_FORMAT_VERSION, ZERO_HASH } from './canonical.js';
 import type { AuditInput, AuditRecord, Committed } from './record.js';
-import { listRecords, type RecordFilter } from './query.js';
+import { lastRecordOfType, listRecords, type RecordFilter } from './query.js';
 import { DegradedWindow } from './degraded-window.js';
 import { ledgerIdentity, openLedgerFile } from './ledger-file.js';
 import { RowWriter } from './row-writer.js';
@@ -390,6 +390,11 @@ export class Ledger {
   /** Read records in seq order (for `audit list` and tests). */
   list(filter: RecordFilter = {}): AuditRecord[] {
     return listRecords(this.#db, filter);
+  }
+
+  /** The newest committed record of exactly `type` (correlator restore). */
+  lastOfType(type: string): AuditRecord | undefined {
+    return lastRecordOfType(this.#db, type);
   }
 
   /** `urgent`: someone waits for this commit (a webhook reply): commit on the next turn. */

@@ -57,6 +57,19 @@ export function listRecords(db: Database.Database, filter: RecordFilter = {}): A
   return rows.map((r) => ({ ...r, attrs: JSON.parse(r.attrs) as Record<string, unknown> }));
 }
 
+/**
+ * The newest record of exactly `type` (one index seek on records_type_seq), e.g. the last
+ * `correlator.snapshot` to restore from.
+ */
+export function lastRecordOfType(db: Database.Database, type: string): AuditRecord | undefined {
+  const row = db
+    .prepare(
+      'SELECT seq, time, source, type, kind, fingerprint, attrs FROM records WHERE type = ? ORDER BY seq DESC LIMIT 1',
+    )
+    .get(type) as Row | undefined;
+  return row && { ...row, attrs: JSON.parse(row.attrs) as Record<string, unknown> };
+}
+
 /** Opens a ledger file read-only (CLI and auditors). */
 export function openReadOnly(path: string): Database.Database {
   try {

@@ -7,6 +7,7 @@ import { FindingBook } from './finding-book.js';
 import { resolveCorrelatorOptions } from './options.js';
 import type { CorrelatorOptions, ResolvedCorrelatorOptions } from './options.js';
 import { effectiveAt, revocationScope } from './revocation-scope.js';
+import { RestoredTokens } from './restored-tokens.js';
 import { PropagationTracker } from './revocations.js';
 import { RotationFamilies } from './rotation-families.js';
 import { AttributionRule, ISSUANCE_TYPES } from './rules/attribution.js';
@@ -14,8 +15,17 @@ import { ChurnSpikeRule } from './rules/churn-spike.js';
 import { TokenPolicyRule } from './rules/token-policy.js';
 import { WriteAfterRevocationRule } from './rules/write-after-revocation.js';
 import type { TokenFindingRule, TokenRecord } from './token-store.js';
+import { SNAPSHOT_VERSION, snapshotEnvelope } from './snapshot.js';
+import type { CorrelatorSnapshot } from './snapshot.js';
 import { TokenView } from './token-view.js';
 import type { Clock, CorrelatorObservations, CorrelatorStats, RevocationLatency } from './types.js';
+
+const TOKEN_FINDING_RULES: ReadonlySet<string> = new Set<TokenFindingRule>([
+  'token_without_expiry',
+  'ttl_exceeds_policy',
+  'unattributed_token',
+  'write_after_revocation',
+]);
 
 /** Collaborators of the correlator. */
 export interface CorrelatorDeps {
@@ -41,6 +51,7 @@ export class Correlator {
   readonly #afterRevocation: WriteAfterRevocationRule;
   readonly #evictions: EvictionBursts;
   readonly #churn: ChurnSpikeRule;
+  readonly #restored = new RestoredTokens();
   #observations: RevocationLatency[] = [];
   #observationsDropped = 0;
   #duplicates = 0;
@@ -66,6 +77,7 @@ export class Correlator {
   onTokenEvent(ev: TokenEvent, evidenceSeq?: number): Finding[] {
     const now = this.#clock.now();
     const out: Finding[] = [];
+    if (this.#restored.size > 0) this.#restored.seen(ev);
     this.#churn.record(ev, evidenceSeq);
     const change = this.#view.apply(ev, evidenceSeq);
     for (const rec of change.lost) this.#tokenGone(rec, now, true, out);
@@ -126,6 +138,108 @@ export class Correlator {
     this.#afterRevocation.expire(now);
     return out;
   }
+
+  /**
+   * Everything that must survive a restart, as plain JSON-safe data (see CorrelatorSnapshot).
+   * Sections that can grow large are capped at `limits.maxSnapshotEntries` (newest kept).
+   */
+  snapshot(): CorrelatorSnapshot {
+    const now = this.#clock.now();
+    const max = this.options.limits.maxSnapshotEntries;
+    const truncated: Record<string, number> = {};
+    const attribution = this.#attribution.snapshot(max, truncated);
+    const keep = new Set(attribution.tokenIds);
+    const view = this.#view.snapshot(keep, now, max, truncated);
+    return {
+      version: SNAPSHOT_VERSION,
+      takenAt: now,
+      findings: this.#book.list(),
+      tokens: view.tokens,
+      ended: view.ended,
+      obligations: this.#propagation.snapshot(),
+      families: this.#families.snapshot(max, truncated),
+      revoked: this.#afterRevocation.snapshot(now, max, truncated),
+      attribution: { issuances: attribution.issuances, pending: attribution.pending },
+      evictions: this.#evictions.snapshot(),
+      churn: this.#churn.snapshot(),
+      truncated,
+    };
+  }
+
+  /**
+   * A correlator holding the state of `raw` (a `snapshot()` read back from the ledger). Builds a
+   * new instance so that a snapshot failing validation half-way leaves nothing half-restored.
+   * @throws TokenwatchError ERR_SNAPSHOT_INVALID when `raw` is not a snapshot this version takes.
+   */
+  static fromSnapshot(options: CorrelatorOptions, deps: CorrelatorDeps, raw: unknown): Correlator {
+    const c = new Correlator(options, deps);
+    const o = snapshotEnvelope(raw);
+    c.#book.restore(o.findings, 'findings');
+    c.#view.restore(o.tokens, o.ended, 'view');
+    c.#propagation.restore(o.obligations, 'obligations');
+    c.#families.restore(o.families, 'families');
+    c.#afterRevocation.restore(o.revoked, 'revoked');
+    c.#attribution.restore(o.attribution, 'attribution');
+    c.#evictions.restore(o.evictions, 'evictions');
+    c.#churn.restore(o.churn, 'churn');
+    for (const r of c.#view.live.values()) c.#restored.add(r.id);
+    for (const id of c.#propagation.pendingTokenIds()) c.#restored.add(id);
+    return c;
+  }
+
+  /**
+   * The start-up baseline SCAN of `node` has reported every token it found (as events, which
+   * confirm the restored tokens they name). A restored token it did not find left Redis while
+   * tokenwatch was down, at an unknown time: it ends as `vanished` (its findings resolve), and
+   * an obligation waiting for it completes with an unknown latency, which counts as a breach
+   * rather than a guess (CC6.2 evidence must not overstate).
+   */
+  baselineDone(node: string): Finding[] {
+    const out: Finding[] = [];
+    const now = this.#clock.now();
+    for (const t of this.#restored.take(node)) {
+      const gone = { id: t.id, endedAt: now, endSeq: undefined };
+      out.push(...this.#propagation.onTokenLeft(gone, now, true));
+      const ev: TokenEvent = {
+        type: 'vanished',
+        kind: t.kind,
+        fingerprint: t.fingerprint,
+        keyAttrs: {},
+        node: t.node,
+        db: t.db,
+        observedAt: now,
+        redisEvent: 'reconcile',
+      };
+      out.push(...this.onTokenEvent(ev));
+    }
+    return out;
+  }
+
+  /**
+   * Call once after a restore (and replay) and before live events: the time since the last
+   * observed event was a blind spot, which churn baselines must not learn as silence. Deadlines
+   * that passed meanwhile are judged by the next `tick()`.
+   */
+  resume(): void {
+    this.#churn.resume(this.#clock.now());
+  }
+
+  /**
+   * Replay support (see FindingsService): reuse the ids of findings already recorded, take one
+   * recorded open that replay did not re-derive, or drop one recorded resolved.
+   */
+  readonly findings = {
+    expect: (recorded: readonly Finding[] | undefined): void => this.#book.expect(recorded),
+    forget: (id: string): boolean => this.#book.forget(id),
+    adopt: (f: Finding): void => {
+      this.#book.adopt(f);
+      const rule = f.rule as TokenFindingRule;
+      if (!TOKEN_FINDING_RULES.has(rule) || f.fingerprint === undefined) return;
+      // Tie a per-token finding to its token again so that the token leaving resolves it.
+      for (const rec of this.#view.live.values())
+        if (rec.fingerprint === f.fingerprint && rec.kind === f.kind) rec.open[rule] ??= f.id;
+    },
+  };
 
   /** Snapshots of the findings currently open, with their latest counts. */
   openFindings(): Finding[] {

@@ -4,6 +4,7 @@ import { BoundedMap } from './bounded-map.js';
 import type { FindingBook } from './finding-book.js';
 import { plural, secs } from './format.js';
 import type { ResolvedCorrelatorOptions } from './options.js';
+import { arr, bool, int, num, obj, optStr, str } from './snapshot-read.js';
 
 interface Burst {
   kind: string;
@@ -43,6 +44,33 @@ export class EvictionBursts {
 
   get evictions(): number {
     return this.#bursts.evictions;
+  }
+
+  snapshot(): unknown[] {
+    return [...this.#bursts.values()].map((b) => ({
+      ...b,
+      seqs: b.seqs.filter((s) => s !== undefined),
+    }));
+  }
+
+  /** @throws TokenwatchError ERR_SNAPSHOT_INVALID */
+  restore(raw: unknown, path: string): void {
+    for (const [i, v] of arr(raw, path, this.#bursts.capacity).entries()) {
+      const p = `${path}[${i}]`;
+      const o = obj(v, p);
+      const b: Burst = {
+        kind: str(o.kind, `${p}.kind`),
+        count: int(o.count, `${p}.count`),
+        firstAt: num(o.firstAt, `${p}.firstAt`),
+        lastAt: num(o.lastAt, `${p}.lastAt`),
+        seqs: arr(o.seqs, `${p}.seqs`, this.#opts.limits.maxEvidenceSeqs).map((s, j) =>
+          int(s, `${p}.seqs[${j}]`, 1),
+        ),
+        findingId: optStr(o.findingId, `${p}.findingId`),
+        attempted: bool(o.attempted, `${p}.attempted`),
+      };
+      this.#bursts.set(b.kind, b);
+    }
   }
 
   record(ev: TokenEvent, seq: number | undefined, now: number): Finding[] {

@@ -1,5 +1,7 @@
-import type { Finding, FindingRule } from '../domain/finding.js';
+import { FINDING_RULES } from '../domain/finding.js';
+import type { Criterion, Finding, FindingRule, Severity } from '../domain/finding.js';
 import type { ResolvedCorrelatorOptions } from './options.js';
+import { arr, int, num, obj, oneOf, optStr, str } from './snapshot-read.js';
 
 export type FindingAttributes = Finding['attributes'];
 
@@ -38,6 +40,8 @@ export class FindingBook {
   #idsAt = Number.NaN;
   readonly #idsIssued = new Set<string>();
   #suppressed = 0;
+  /** While replaying the ledger: ids already recorded per `rule:key`, oldest first. */
+  #expected: Map<string, { id: string; openedAt: number }[]> | undefined;
 
   constructor(opts: ResolvedCorrelatorOptions) {
     this.#opts = opts;
@@ -64,14 +68,17 @@ export class FindingBook {
       this.#suppressed++;
       return undefined;
     }
+    const base = `${spec.rule}:${spec.key}`;
+    const recorded = this.#expected?.get(base)?.shift();
+    const reuse = recorded !== undefined && !this.#open.has(recorded.id);
     const f: Finding = {
-      id: this.#issueId(`${spec.rule}:${spec.key}:${at}`, at),
+      id: reuse ? recorded.id : this.#issueId(`${base}:${at}`, at),
       rule: spec.rule,
       state: 'opened',
       severity: settings.severity,
       criteria: [...settings.criteria],
-      at,
-      openedAt: at,
+      at: reuse ? recorded.openedAt : at,
+      openedAt: reuse ? recorded.openedAt : at,
       summary: spec.summary,
       evidenceSeqs: [],
       attributes: { ...spec.attributes },
@@ -127,6 +134,57 @@ export class FindingBook {
     return [...this.#open.values()].map(snapshot);
   }
 
+  get(id: string): Finding | undefined {
+    const f = this.#open.get(id);
+    return f && snapshot(f);
+  }
+
+  /**
+   * Takes an open finding as it was recorded (restore from a snapshot, or an `opened` record in
+   * the ledger that replay did not reproduce). Counts against its rule's cap like any other.
+   */
+  adopt(f: Finding): void {
+    if (this.#open.has(f.id)) return;
+    this.#open.set(f.id, snapshot({ ...f, state: 'opened' }));
+    this.#perRule.set(f.rule, (this.#perRule.get(f.rule) ?? 0) + 1);
+  }
+
+  /**
+   * Replay of the ledger after a snapshot: a finding re-derived from the replayed events opens a
+   * few ms apart from the original run, so its generated id would differ from the one already
+   * recorded (and sent to Alertmanager). While `recorded` is set, opening a finding of the same
+   * rule and key takes the recorded id and opening time instead; `undefined` ends it.
+   */
+  expect(recorded: readonly Pick<Finding, 'id' | 'openedAt'>[] | undefined): void {
+    if (!recorded) {
+      this.#expected = undefined;
+      return;
+    }
+    this.#expected = new Map();
+    for (const f of recorded) {
+      const base = findingBase(f.id);
+      const list = this.#expected.get(base) ?? [];
+      list.push({ id: f.id, openedAt: f.openedAt });
+      this.#expected.set(base, list);
+    }
+  }
+
+  /** Drops an open finding without a state change (the ledger already records it resolved). */
+  forget(id: string): boolean {
+    const f = this.#open.get(id);
+    if (!f) return false;
+    this.#open.delete(id);
+    this.#perRule.set(f.rule, (this.#perRule.get(f.rule) ?? 1) - 1);
+    return true;
+  }
+
+  /** @throws TokenwatchError ERR_SNAPSHOT_INVALID */
+  restore(raw: unknown, path: string): void {
+    const max = this.#opts.limits.maxOpenFindingsPerRule * FINDING_RULES.length;
+    for (const [i, v] of arr(raw, path, max).entries())
+      this.adopt(parseFinding(v, `${path}[${i}]`));
+  }
+
   #pushEvidence(f: Finding, seqs: readonly (number | undefined)[]): void {
     const cap = this.#opts.limits.maxEvidenceSeqs;
     for (const s of seqs) {
@@ -145,4 +203,56 @@ export class FindingBook {
     this.#idsIssued.add(id);
     return id;
   }
+}
+
+/** `rule:key` of a finding id `rule:key:openedAt[#n]` (keys may contain ':'). */
+export function findingBase(id: string): string {
+  const plain = id.replace(/#\d+$/, '');
+  return plain.slice(0, Math.max(0, plain.lastIndexOf(':')));
+}
+
+const SEVERITIES: readonly Severity[] = ['info', 'low', 'medium', 'high', 'critical'];
+const CRITERIA: readonly Criterion[] = [
+  'CC6.1',
+  'CC6.2',
+  'CC6.3',
+  'CC7.2',
+  'CC7.3',
+  'CC7.4',
+  'A1.2',
+];
+const MAX_ATTRIBUTES = 64;
+
+/** A finding from untrusted plain data (snapshot or ledger record), checked field by field. */
+export function parseFinding(v: unknown, path: string): Finding {
+  const o = obj(v, path);
+  const f: Finding = {
+    id: str(o.id, `${path}.id`, 1024),
+    rule: oneOf(o.rule, `${path}.rule`, FINDING_RULES),
+    state: oneOf(o.state, `${path}.state`, ['opened', 'resolved'] as const),
+    severity: oneOf(o.severity, `${path}.severity`, SEVERITIES),
+    criteria: arr(o.criteria, `${path}.criteria`, CRITERIA.length).map((c, i) =>
+      oneOf(c, `${path}.criteria[${i}]`, CRITERIA),
+    ),
+    at: num(o.at, `${path}.at`),
+    openedAt: num(o.openedAt, `${path}.openedAt`),
+    summary: str(o.summary, `${path}.summary`),
+    evidenceSeqs: arr(o.evidenceSeqs, `${path}.evidenceSeqs`, 1000).map((s, i) =>
+      int(s, `${path}.evidenceSeqs[${i}]`, 1),
+    ),
+    attributes: {},
+  };
+  const attrs = obj(o.attributes, `${path}.attributes`);
+  const entries = Object.entries(attrs);
+  if (entries.length > MAX_ATTRIBUTES) arr(entries, `${path}.attributes`, MAX_ATTRIBUTES); // throws with the count
+  for (const [k, a] of entries) {
+    if (a === null || typeof a === 'boolean' || (typeof a === 'number' && Number.isFinite(a)))
+      f.attributes[k] = a;
+    else f.attributes[k] = str(a, `${path}.attributes.${k}`);
+  }
+  for (const k of ['kind', 'fingerprint', 'subject', 'sessionId'] as const) {
+    const x = optStr(o[k], `${path}.${k}`);
+    if (x !== undefined) f[k] = x;
+  }
+  return f;
 }

@@ -47,10 +47,12 @@ export interface RuleSettings {
   criteria?: Criterion[];
 }
 
-/** `churn_spike` detector: EWMA baseline per kind over 1 s buckets. */
+/** `churn_spike` detector: robust (median/MAD) baseline per kind over 1 s buckets. */
 export interface ChurnOptions {
-  /** Buckets learned before any finding. Default 60. */
+  /** Buckets learned before any finding (at most `baselineBuckets`). Default 60. */
   warmupBuckets?: number;
+  /** Seconds in the rolling baseline window (median and MAD of the learned buckets). Default 600. */
+  baselineBuckets?: number;
   /** Volume floor: no finding below this many events per second. Default 50. */
   minRatePerSecond?: number;
   /** Open when rate > mean + openSigmas·σ. Default 6. */
@@ -59,11 +61,10 @@ export interface ChurnOptions {
   resolveSigmas?: number;
   /** Consecutive calm seconds that resolve a spike. Default 10. */
   resolveAfterBuckets?: number;
-  /** EWMA smoothing factor per bucket, 0 < alpha ≤ 1. Default 0.05 (~14 s half-life). */
-  alpha?: number;
   /**
-   * Multiplier on alpha while a spike is open: 0 freezes the baseline so it cannot learn the
-   * spike; a small value lets a lasting level shift become the new normal. Default 0.
+   * Fraction of a spike's buckets learned while it is open, 0 ≤ x ≤ 1: 0 freezes the baseline so
+   * it cannot learn the spike; 1 lets a lasting level shift become the new normal after about
+   * half of `baselineBuckets`. Default 0.
    */
   learnWhileOpen?: number;
 }
@@ -98,6 +99,12 @@ export interface CorrelatorLimits {
   maxEvidenceSeqs?: number;
   /** Observations buffered between `drainObservations()` calls. Default 10 000. */
   maxBufferedObservations?: number;
+  /**
+   * Entries per section of a snapshot (rotation families, remembered revocations per key type,
+   * recent issuances, pending attributions, recently ended tokens); the newest are kept and the
+   * rest counted in the snapshot's `truncated`. Default 20 000.
+   */
+  maxSnapshotEntries?: number;
 }
 
 /** Options of the correlation engine. Every field is optional; defaults are in TSDoc. */
@@ -138,6 +145,11 @@ export interface CorrelatorOptions {
   evictionBurstMinCount?: number;
   churn?: ChurnOptions;
   limits?: CorrelatorLimits;
+  /**
+   * How often the findings service persists `snapshot()` as a `correlator.snapshot` ledger
+   * record (also at shutdown); a crash replays at most this much of the ledger. Default 60.
+   */
+  snapshotIntervalSeconds?: number;
 }
 
 export interface ResolvedKindRule {
@@ -178,6 +190,7 @@ export interface ResolvedCorrelatorOptions {
   evictionBurstMinCount: number;
   churn: Readonly<Required<ChurnOptions>>;
   limits: Readonly<Required<CorrelatorLimits>>;
+  snapshotIntervalSeconds: number;
 }
 
 /** Severity and SOC 2 mapping of each rule unless overridden. */
@@ -203,11 +216,11 @@ export const DEFAULT_REVOCATION_EVENT_TYPES: readonly ProviderEventType[] = [
 
 export const DEFAULT_CHURN: Readonly<Required<ChurnOptions>> = {
   warmupBuckets: 60,
+  baselineBuckets: 600,
   minRatePerSecond: 50,
   openSigmas: 6,
   resolveSigmas: 3,
   resolveAfterBuckets: 10,
-  alpha: 0.05,
   learnWhileOpen: 0,
 };
 
@@ -224,6 +237,7 @@ export const DEFAULT_LIMITS: Readonly<Required<CorrelatorLimits>> = {
   maxOpenFindingsPerRule: 10_000,
   maxEvidenceSeqs: 50,
   maxBufferedObservations: 10_000,
+  maxSnapshotEntries: 20_000,
 };
 
 const SEVERITIES: ReadonlySet<string> = new Set(['info', 'low', 'medium', 'high', 'critical']);
@@ -331,6 +345,13 @@ export function resolveCorrelatorOptions(
   }
 
   const c = input.churn ?? {};
+  if ((c as Record<string, unknown>).alpha !== undefined) {
+    issues.push({
+      path: at('churn.alpha'),
+      message:
+        'removed: the churn baseline is a rolling median/MAD, not an EWMA; set churn.baselineBuckets',
+    });
+  }
   const churn = {
     warmupBuckets: num(
       'churn.warmupBuckets',
@@ -353,10 +374,20 @@ export function resolveCorrelatorOptions(
       1,
       true,
     ),
-    alpha: num('churn.alpha', c.alpha, DEFAULT_CHURN.alpha, Number.MIN_VALUE),
+    baselineBuckets: num(
+      'churn.baselineBuckets',
+      c.baselineBuckets,
+      DEFAULT_CHURN.baselineBuckets,
+      10,
+      true,
+    ),
     learnWhileOpen: num('churn.learnWhileOpen', c.learnWhileOpen, DEFAULT_CHURN.learnWhileOpen),
   };
-  if (churn.alpha > 1) issues.push({ path: at('churn.alpha'), message: 'must be <= 1' });
+  if (churn.warmupBuckets > churn.baselineBuckets)
+    issues.push({
+      path: at('churn.warmupBuckets'),
+      message: 'must not exceed churn.baselineBuckets',
+    });
   if (churn.learnWhileOpen > 1)
     issues.push({ path: at('churn.learnWhileOpen'), message: 'must be <= 1' });
   if (churn.resolveSigmas > churn.openSigmas) {
@@ -407,6 +438,7 @@ export function resolveCorrelatorOptions(
     evictionBurstMinCount: num('evictionBurstMinCount', input.evictionBurstMinCount, 1, 1, true),
     churn: Object.freeze(churn),
     limits: Object.freeze(limits),
+    snapshotIntervalSeconds: num('snapshotIntervalSeconds', input.snapshotIntervalSeconds, 60, 1),
   };
   if (issues.length > 0) throw new ConfigError(issues);
   return Object.freeze(resolved);

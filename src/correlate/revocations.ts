@@ -5,6 +5,8 @@ import type { FindingBook } from './finding-book.js';
 import { plural, secs } from './format.js';
 import type { ResolvedCorrelatorOptions } from './options.js';
 import { SetIndex } from './set-index.js';
+import { obligationFromSnapshot, obligationToSnapshot } from './obligation-snapshot.js';
+import { arr } from './snapshot-read.js';
 import type { TokenRecord } from './token-store.js';
 import type { RevocationLatency } from './types.js';
 
@@ -33,7 +35,8 @@ export interface ObligationInput {
   successorSeen?: boolean;
 }
 
-interface Obligation {
+/** One obligation in flight (exported for its snapshot codec, obligation-snapshot.ts). */
+export interface Obligation {
   /** Map key: one obligation per kind per provider event. */
   key: string;
   /** Finding id part: the provider event (`provider:id`). */
@@ -59,7 +62,7 @@ interface Obligation {
   successorSeen: boolean;
 }
 
-const MAX_WATCH_IDS = 256;
+export const MAX_WATCH_IDS = 256;
 
 /**
  * Tracks every pending obligation until its tokens have left Redis, opening the finding at the
@@ -96,6 +99,25 @@ export class PropagationTracker {
 
   get evictions(): number {
     return this.#obligations.evictions;
+  }
+
+  /** Every obligation in flight, as plain data. */
+  snapshot(): unknown[] {
+    return [...this.#obligations.values()].map(obligationToSnapshot);
+  }
+
+  /** @throws TokenwatchError ERR_SNAPSHOT_INVALID */
+  restore(raw: unknown, path: string): void {
+    const list = arr(raw, path, this.#opts.limits.maxPendingObligations);
+    for (const [i, v] of list.entries())
+      this.#track(obligationFromSnapshot(v, `${path}[${i}]`, this.#opts));
+  }
+
+  /** Identities of the tokens obligations are waiting for. */
+  pendingTokenIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const ob of this.#obligations.values()) for (const id of ob.pending.keys()) ids.add(id);
+    return ids;
   }
 
   start(input: ObligationInput, now: number): Finding[] {
@@ -153,12 +175,16 @@ export class PropagationTracker {
       ob.findingId = f?.id;
       if (f) out.push(f);
     }
+    this.#track(ob);
+    out.push(...this.#drainSpill(), ...this.#settle(ob, now));
+    return out;
+  }
+
+  #track(ob: Obligation): void {
     this.#obligations.set(ob.key, ob);
     for (const id of ob.pending.keys()) this.#byToken.add(id, ob.key);
     for (const id of ob.watchIds) this.#byWatchId.add(id, ob.key);
-    this.#awaitingDeadline.add(ob.key);
-    out.push(...this.#drainSpill(), ...this.#settle(ob, now));
-    return out;
+    if (!ob.deadlinePassed) this.#awaitingDeadline.add(ob.key);
   }
 
   /** A token was written: it may belong to a reused family, or be an awaited successor. */
@@ -184,7 +210,11 @@ export class PropagationTracker {
   }
 
   /** A token left Redis (`lost`: dropped from the bounded view, fate unknown). */
-  onTokenLeft(rec: TokenRecord, now: number, lost: boolean): Finding[] {
+  onTokenLeft(
+    rec: Pick<TokenRecord, 'id' | 'endedAt' | 'endSeq'>,
+    now: number,
+    lost: boolean,
+  ): Finding[] {
     const out: Finding[] = [];
     for (const key of this.#byToken.members(rec.id)) {
       this.#byToken.delete(rec.id, key);
@@ -301,7 +331,7 @@ export class PropagationTracker {
     const latency = latencyMs === undefined ? null : secs(latencyMs);
     const lostNote =
       resolution === 'tracking_lost'
-        ? ' (some tokens dropped from the bounded view; latency unknown)'
+        ? ' (some tokens left unobserved: dropped from the bounded view or gone while tokenwatch was down; latency unknown)'
         : '';
     const summary =
       ob.kind === 'revocation'

@@ -1,4 +1,5 @@
 import { BoundedMap } from './bounded-map.js';
+import { arr, str } from './snapshot-read.js';
 
 /** Most recent token ids kept per family: enough to reach every token a cache may still hold. */
 const MAX_IDS_PER_FAMILY = 64;
@@ -44,6 +45,26 @@ export class RotationFamilies {
     if (members.length > MAX_IDS_PER_FAMILY) members.splice(0, members.length - MAX_IDS_PER_FAMILY);
     this.#members.set(family, members);
     this.#members.touch(family);
+  }
+
+  /** The newest `max` families (oldest first) with their member ids. */
+  snapshot(max: number, truncated: Record<string, number>): [string, string[]][] {
+    const all = [...this.#members.entries()];
+    if (all.length > max) truncated.families = all.length - max;
+    return all.slice(Math.max(0, all.length - max)).map(([f, ids]) => [f, [...ids]]);
+  }
+
+  /** @throws TokenwatchError ERR_SNAPSHOT_INVALID */
+  restore(raw: unknown, path: string): void {
+    for (const [i, e] of arr(raw, path, this.#members.capacity).entries()) {
+      const pair = arr(e, `${path}[${i}]`, 2);
+      const family = str(pair[0], `${path}[${i}][0]`);
+      const ids = arr(pair[1], `${path}[${i}][1]`, MAX_IDS_PER_FAMILY).map((id, j) =>
+        str(id, `${path}[${i}][1][${j}]`),
+      );
+      this.#members.set(family, ids);
+      for (const id of ids) this.#familyOf.set(id, family);
+    }
   }
 
   /** `ids` plus every id known to share a family with one of them (or with `familyId`). */

@@ -115,6 +115,11 @@ export class TokenStore {
     this.#records.dropOldestWhile(stale, (rec) => this.#unindex(rec));
   }
 
+  /** Oldest (least recently touched) first. */
+  values(): IterableIterator<TokenRecord> {
+    return this.#records.values();
+  }
+
   find(q: TokenQuery): TokenRecord[] {
     const ids = new Set<string>();
     const add = (members: readonly string[]) => members.forEach((id) => ids.add(id));

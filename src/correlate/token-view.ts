@@ -2,6 +2,9 @@ import type { TokenEvent } from '../domain/token-event.js';
 import { TOKEN_END_TYPES } from '../domain/token-event.js';
 import { tokenIdentity, tokenJoins } from './join-keys.js';
 import type { ResolvedCorrelatorOptions } from './options.js';
+import { newest, tokenFromSnapshot, tokenToSnapshot } from './snapshot.js';
+import type { TokenRecordSnapshot } from './snapshot.js';
+import { arr } from './snapshot-read.js';
 import { TokenStore } from './token-store.js';
 import type { TokenRecord } from './token-store.js';
 
@@ -46,6 +49,36 @@ export class TokenView {
     change.lost = this.#lost;
     this.#lost = [];
     return change;
+  }
+
+  /**
+   * Live tokens something still depends on (an open per-token finding, or an id in `keep`), and
+   * the newest `max` ended tokens a late provider event may still match.
+   */
+  snapshot(
+    keep: ReadonlySet<string>,
+    now: number,
+    max: number,
+    truncated: Record<string, number>,
+  ): { tokens: TokenRecordSnapshot[]; ended: TokenRecordSnapshot[] } {
+    const tokens: TokenRecordSnapshot[] = [];
+    for (const r of this.live.values())
+      if (keep.has(r.id) || Object.keys(r.open).length > 0) tokens.push(tokenToSnapshot(r));
+    const horizon = now - this.#opts.revocationLookbackSeconds * 1000;
+    const recent = [...this.ended.values()].filter((r) => (r.endedAt ?? 0) >= horizon);
+    return {
+      tokens,
+      ended: newest(recent, max, 'endedTokens', truncated).map(tokenToSnapshot),
+    };
+  }
+
+  /** @throws TokenwatchError ERR_SNAPSHOT_INVALID */
+  restore(tokens: unknown, ended: unknown, path: string): void {
+    const lim = this.#opts.limits;
+    for (const [i, v] of arr(tokens, `${path}.tokens`, lim.maxTrackedTokens).entries())
+      this.live.put(tokenFromSnapshot(v, `${path}.tokens[${i}]`));
+    for (const [i, v] of arr(ended, `${path}.ended`, lim.maxEndedTokens).entries())
+      this.ended.put(tokenFromSnapshot(v, `${path}.ended[${i}]`));
   }
 
   /** Forgets ended tokens that can no longer match a late provider event. */

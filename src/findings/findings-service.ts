@@ -2,15 +2,24 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { AlertDispatcher } from '../alerts/alert-dispatcher.js';
 import type { Ledger } from '../audit/ledger.js';
-import type { Committed } from '../audit/record.js';
+import type { AuditRecord, Committed } from '../audit/record.js';
 import type { Config } from '../config/schema.js';
 import { Correlator } from '../correlate/index.js';
+import type { CorrelatorOptions, RevocationLatency } from '../correlate/index.js';
 import type { Finding } from '../domain/finding.js';
 import type { ProviderEvent } from '../domain/provider-event.js';
 import type { TokenEvent } from '../domain/token-event.js';
 import type { Tracing } from '../telemetry/tracing.js';
 import { createFindingMetrics, type FindingMetrics } from '../metrics/finding-metrics.js';
 import { correlatorOptionsFrom } from './correlator-config.js';
+import { decodeRecord } from './ledger-events.js';
+import {
+  RESTORED_RECORD,
+  ReplayClock,
+  restoreCorrelator,
+  SNAPSHOT_RECORD,
+  type RestoreReport,
+} from './correlator-restore.js';
 
 export interface FindingsServiceOptions {
   config: Readonly<Config>;
@@ -29,19 +38,38 @@ export interface FindingsServiceOptions {
  * commit (so every finding can name the seqs of its evidence) and provider events after their
  * delivery committed; findings become `finding.<rule>` audit records, metrics and alerts.
  * The tick runs every second (SLA deadlines, churn buckets, eviction bursts).
+ *
+ * State survives restarts through the ledger itself (issues #15.2, #16.5): `start()` restores
+ * the last `correlator.snapshot` record and replays the records committed after it
+ * (correlator-restore.ts); a snapshot is written every `correlate.snapshotIntervalSeconds`,
+ * right after start-up and at shutdown.
  */
 export class FindingsService {
-  readonly correlator: Correlator;
   readonly metrics: FindingMetrics;
   readonly alerts: AlertDispatcher;
   readonly #o: FindingsServiceOptions;
+  readonly #options: CorrelatorOptions;
+  readonly #clock: ReplayClock;
+  #correlator: Correlator;
   #tick: NodeJS.Timeout | undefined;
-  #lastResend = 0;
+  #snapshotTimer: NodeJS.Timeout | undefined;
+  /** When each open finding was last sent to the alert targets (ms). */
+  readonly #lastSent = new Map<string, number>();
+  /** Events correlated and findings handled since the last snapshot. */
+  #changes = 0;
+  /** Every committed record up to this seq is reflected in the correlator. */
+  #appliedSeq = 0;
+  #started = false;
   #closed = false;
+  #restoreReport: RestoreReport | undefined;
+  /** Nodes whose baseline SCAN reported the tokens it found as `present` events. */
+  readonly #presentNodes = new Set<string>();
 
   constructor(o: FindingsServiceOptions) {
     this.#o = o;
-    this.correlator = new Correlator(correlatorOptionsFrom(o.config), { clock: { now: o.now } });
+    this.#options = correlatorOptionsFrom(o.config);
+    this.#clock = new ReplayClock(o.now);
+    this.#correlator = new Correlator(this.#options, { clock: this.#clock });
     const alerts = o.config.alerts;
     // The metrics read the queue size lazily; the dispatcher needs the metrics: tie the knot.
     const ref: { dispatcher?: AlertDispatcher } = {};
@@ -69,19 +97,81 @@ export class FindingsService {
     this.alerts = dispatcher;
   }
 
+  get correlator(): Correlator {
+    return this.#correlator;
+  }
+
+  /** What start-up restored (undefined before start()). */
+  get restoreReport(): RestoreReport | undefined {
+    return this.#restoreReport;
+  }
+
+  /**
+   * Restores the correlator from the ledger, records what was restored, judges what came due
+   * while tokenwatch was down, writes a fresh snapshot, then ticks every second. Call before
+   * keyspace and provider events flow.
+   */
   start(): void {
+    if (this.#started || this.#closed) return;
+    this.#started = true;
+    const r = restoreCorrelator(
+      this.#o.ledger,
+      this.#options,
+      this.#clock,
+      this.#o.config.redis.db,
+    );
+    this.#correlator = r.correlator;
+    this.#appliedSeq = r.appliedSeq;
+    this.#restoreReport = r.report;
+    const now = this.#o.now();
+    // Restored open findings were sent before the restart: they repeat on the interval from now.
+    for (const f of this.#correlator.openFindings()) this.#lastSent.set(f.id, now);
+    this.#o.ledger.append({
+      time: now,
+      source: 'correlator',
+      type: RESTORED_RECORD,
+      attrs: { ...r.report },
+    });
+    if (r.report.outcome === 'rejected')
+      this.#o.logger.warn(
+        { reason: r.report.reason },
+        'correlator snapshot rejected; starting empty',
+      );
+    else this.#o.logger.info({ ...r.report }, 'correlator state restored');
+    this.#handle(r.findings, r.observations);
+    this.tick();
+    this.#snapshot('start');
     this.#tick = setInterval(() => this.tick(), 1000);
     this.#tick.unref();
+    const every = this.#correlator.options.snapshotIntervalSeconds * 1000;
+    this.#snapshotTimer = setInterval(() => this.#snapshot('interval'), every);
+    this.#snapshotTimer.unref();
   }
 
   /** Committed audit batches: token events with the seq they got. */
   onCommitted(batch: readonly Committed[]): void {
-    if (this.#closed) return;
+    // Before start() the ledger is read by restore instead; after close() nothing is applied.
+    if (this.#closed || !this.#started) return;
+    const last = batch.at(-1)?.seq ?? 0;
+    if (last <= this.#appliedSeq) return;
+    const from = this.#appliedSeq;
+    this.#appliedSeq = last;
     const correlate = (): void => {
       const out: Finding[] = [];
       for (const c of batch) {
-        if (c.input.source !== 'redis' || c.input.event === undefined) continue;
-        out.push(...this.correlator.onTokenEvent(c.input.event as TokenEvent, c.seq));
+        if (c.seq <= from) continue;
+        if (c.input.source === 'redis' || c.input.source === 'provider') this.#changes++;
+        if (c.input.source === 'redis' && c.input.event !== undefined) {
+          const ev = c.input.event as TokenEvent;
+          if ((ev.type as string) === 'present') this.#presentNodes.add(ev.node);
+          out.push(...this.correlator.onTokenEvent(ev, c.seq));
+        } else if (c.input.type === 'keyspace.baseline') out.push(...this.#baselineDone(c));
+        else if (c.input.source === 'provider') {
+          // Provider events in ledger order, read from their records exactly as a replay reads
+          // them, so the state a snapshot captures never depends on a callback still to come.
+          const d = decodeRecord(committedRecord(c), this.#o.config.redis.db);
+          if (d.type === 'provider') out.push(...this.correlator.onProviderEvent(d.event, c.seq));
+        }
       }
       this.#handle(out);
     };
@@ -91,41 +181,101 @@ export class FindingsService {
     else correlate();
   }
 
-  /** A provider event whose audit record committed as `seq`. */
+  /**
+   * A provider event whose audit record committed as `seq`. Normally a no-op: onCommitted
+   * already applied the record (or restore replayed it); kept for records committed outside
+   * the commit listener.
+   */
   onProviderEvent(ev: ProviderEvent, seq: number): void {
-    if (this.#closed) return;
+    if (this.#closed || !this.#started) return;
+    if (seq <= this.#appliedSeq) return;
     this.#handle(this.correlator.onProviderEvent(ev, seq));
   }
 
   /** Evaluate deadlines and windows now (the timer calls it every second). */
   tick(): void {
-    if (this.#closed) return;
+    if (this.#closed || !this.#started) return;
     this.#handle(this.correlator.tick());
-    const now = this.#o.now();
-    const every = this.#o.config.alerts.resendIntervalSeconds * 1000;
-    if (this.alerts.enabled && now - this.#lastResend >= every) {
-      // Alertmanager resolves alerts that are not re-sent within resolve_timeout.
-      this.#lastResend = now;
-      const open = this.correlator.openFindings();
-      if (open.length > 0) this.alerts.send(open);
-    }
+    this.#resend();
   }
 
   openFindings(): Finding[] {
     return this.correlator.openFindings();
   }
 
+  /** Final tick and snapshot (before the ledger closes), then delivers what is queued. */
   async close(): Promise<void> {
     if (this.#closed) return;
     clearInterval(this.#tick);
-    this.tick();
+    clearInterval(this.#snapshotTimer);
+    if (this.#started) {
+      this.tick();
+      this.#snapshot('shutdown');
+    }
     this.#closed = true;
     await this.alerts.close();
   }
 
-  #handle(findings: Finding[]): void {
+  /**
+   * Re-sends open findings so Alertmanager does not resolve them after its resolve_timeout:
+   * each finding `alerts.resendIntervalSeconds` after it was last sent, never in the same tick
+   * as its opening (issue #16.5: a global re-send tick doubled openings that fell on it).
+   */
+  #resend(): void {
+    if (!this.alerts.enabled) return;
+    const now = this.#o.now();
+    const every = this.#o.config.alerts.resendIntervalSeconds * 1000;
+    const due: Finding[] = [];
+    const open = this.correlator.openFindings();
+    for (const f of open) {
+      const last = this.#lastSent.get(f.id);
+      if (last !== undefined && now - last < every) continue;
+      this.#lastSent.set(f.id, now);
+      due.push(f);
+    }
+    if (due.length > 0) this.alerts.send(due, { resend: true });
+    if (this.#lastSent.size > open.length) {
+      const ids = new Set(open.map((f) => f.id));
+      for (const id of this.#lastSent.keys()) if (!ids.has(id)) this.#lastSent.delete(id);
+    }
+  }
+
+  /**
+   * A node's baseline SCAN finished. When it is evidence of what is in Redis (its tokens were
+   * reported as `present` events before this record, or it found none at all), restored tokens
+   * it did not report left Redis while tokenwatch was down (Correlator.baselineDone).
+   */
+  #baselineDone(c: Committed): Finding[] {
+    const a = c.input.attrs ?? {};
+    if (typeof a.node !== 'string') return [];
+    const counts = typeof a.counts === 'object' && a.counts !== null ? Object.values(a.counts) : [];
+    const none = counts.every((n) => n === 0);
+    if (!this.#presentNodes.has(a.node) && !none) return [];
+    return this.correlator.baselineDone(a.node);
+  }
+
+  /** Writes the correlator's state as a `correlator.snapshot` record (see restore). */
+  #snapshot(reason: 'start' | 'interval' | 'shutdown'): void {
+    // Idle: nothing was correlated since the last snapshot, which therefore still holds (but
+    // for churn buckets of silence, which a restart does not need).
+    if (reason === 'interval' && this.#changes === 0) return;
+    this.#changes = 0;
+    const state = this.correlator.snapshot();
+    this.#o.ledger.append({
+      time: this.#o.now(),
+      source: 'correlator',
+      type: SNAPSHOT_RECORD,
+      attrs: { reason, throughSeq: this.#appliedSeq, state },
+    });
+  }
+
+  #handle(
+    findings: Finding[],
+    observations: readonly RevocationLatency[] = this.correlator.drainObservations().revocations,
+  ): void {
     // Every revocation's propagation latency, met or not (an unknown one counts as a breach).
-    for (const r of this.correlator.drainObservations().revocations) {
+    this.#changes += findings.length + observations.length;
+    for (const r of observations) {
       if (r.latencySeconds !== null) this.metrics.revocationPropagation.observe(r.latencySeconds);
       if (r.metSla === false || (r.metSla === null && r.latencySeconds === null)) {
         this.metrics.revocationsMissed.inc();
@@ -166,6 +316,24 @@ export class FindingsService {
         f.summary,
       );
     }
+    const now = this.#o.now();
+    for (const f of findings) {
+      if (f.state === 'opened') this.#lastSent.set(f.id, now);
+      else this.#lastSent.delete(f.id);
+    }
     this.alerts.send(findings);
   }
+}
+
+/** A committed input as the record it became (what replay reads back from the ledger). */
+function committedRecord(c: Committed): AuditRecord {
+  return {
+    seq: c.seq,
+    time: c.input.time,
+    source: c.input.source,
+    type: c.input.type,
+    kind: c.input.kind ?? null,
+    fingerprint: c.input.fingerprint ?? null,
+    attrs: c.input.attrs ?? {},
+  };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BoundedMap } from '../../src/correlate/bounded-map.js';
-import { EwmaBaseline } from '../../src/correlate/churn-detector.js';
+import { RobustBaseline } from '../../src/correlate/churn-detector.js';
 
 describe('BoundedMap', () => {
   it('evicts the oldest entry beyond capacity and counts it', () => {
@@ -39,31 +39,38 @@ describe('BoundedMap', () => {
   });
 });
 
-describe('EwmaBaseline', () => {
-  it('tracks mean and spread, with the exact running mean during warm-up', () => {
-    const b = new EwmaBaseline(0.05);
-    b.update(10);
-    b.update(20);
-    expect(b.mean).toBe(15);
-    for (let i = 0; i < 500; i++) b.update(i % 2 === 0 ? 90 : 110);
-    expect(b.mean).toBeGreaterThan(95);
-    expect(b.mean).toBeLessThan(105);
-    expect(b.stdDev).toBeGreaterThan(8);
-    expect(b.stdDev).toBeLessThan(12);
+describe('RobustBaseline', () => {
+  it('reports the median and the MAD-based spread of its window', () => {
+    const b = new RobustBaseline(100);
+    for (let i = 0; i < 100; i++) b.push(i % 2 === 0 ? 90 : 110);
+    expect(b.median).toBe(100);
+    expect(b.mad).toBeCloseTo(10 * 1.4826, 6);
+    expect(b.spread).toBeCloseTo(14.826, 3);
+  });
+
+  it('is not moved by a minority of outliers, unlike a mean', () => {
+    const b = new RobustBaseline(60);
+    for (let i = 0; i < 55; i++) b.push(100 + (i % 5) - 2);
+    for (let i = 0; i < 5; i++) b.push(5000);
+    expect(b.median).toBe(100);
+    expect(b.threshold(6)).toBeLessThan(200);
   });
 
   it('never reports a spread below the Poisson floor', () => {
-    const b = new EwmaBaseline(0.05);
-    for (let i = 0; i < 100; i++) b.update(100);
-    expect(b.stdDev).toBe(0);
-    expect(b.sigma).toBe(10);
+    const b = new RobustBaseline(10);
+    for (let i = 0; i < 10; i++) b.push(100);
+    expect(b.mad).toBe(0);
+    expect(b.spread).toBe(10);
+    const empty = new RobustBaseline(10);
+    expect(empty.spread).toBe(1);
   });
 
-  it('freezes with weight 0', () => {
-    const b = new EwmaBaseline(0.5);
-    b.update(10);
-    b.update(1000, 0);
-    expect(b.mean).toBe(10);
-    expect(b.samples).toBe(1);
+  it('keeps only the newest `capacity` buckets, oldest first', () => {
+    const b = new RobustBaseline(3, [1, 2, 3, 4]);
+    expect(b.values()).toEqual([2, 3, 4]);
+    b.push(5);
+    expect(b.values()).toEqual([3, 4, 5]);
+    expect(b.median).toBe(4);
+    expect(b.samples).toBe(3);
   });
 });

@@ -39,7 +39,7 @@ describe('churn_spike', { timeout: 30_000 }, () => {
       attributes: { ratePerSecond: 1000 },
     });
     expect(spike[0]?.evidenceSeqs).toHaveLength(50);
-    expect(Number(spike[0]?.attributes.baselineMean)).toBeCloseTo(100, -1);
+    expect(Number(spike[0]?.attributes.baselineMedian)).toBeCloseTo(100, -1);
 
     const calm = run(w, steady(9));
     expect(calm).toEqual([]);
@@ -51,7 +51,7 @@ describe('churn_spike', { timeout: 30_000 }, () => {
       attributes: { resolution: 'calmed', peakRatePerSecond: 1200, durationSeconds: 5 },
     });
     // The baseline did not learn the spike.
-    expect(Number(resolved?.attributes.baselineMean)).toBeLessThan(110);
+    expect(Number(resolved?.attributes.baselineMedian)).toBeLessThan(110);
   });
 
   it('keeps one finding through dips that are still above the resolve threshold', () => {
@@ -73,7 +73,7 @@ describe('churn_spike', { timeout: 30_000 }, () => {
   });
 
   it('lets a lasting level shift become the baseline when learnWhileOpen > 0', () => {
-    const w = world({ learnWhileOpen: 1 });
+    const w = world({ learnWhileOpen: 1, baselineBuckets: 120 });
     run(w, steady(70));
     const out = run(
       w,

@@ -67,8 +67,27 @@ export class World {
   seq = 0;
   #providerIds = 0;
 
-  constructor(options: CorrelatorOptions = {}) {
-    this.c = new Correlator({ kinds: KINDS, ...options }, { clock: this.clock });
+  constructor(
+    options: CorrelatorOptions = {},
+    restoreFrom?: { snapshot: unknown; at: number; seq: number },
+  ) {
+    const opts = { kinds: KINDS, ...options };
+    if (restoreFrom) {
+      this.clock.t = restoreFrom.at;
+      this.seq = restoreFrom.seq;
+      this.c = Correlator.fromSnapshot(opts, { clock: this.clock }, restoreFrom.snapshot);
+    } else this.c = new Correlator(opts, { clock: this.clock });
+  }
+
+  /**
+   * A restart: this world's snapshot through JSON (as the ledger stores it), restored into a new
+   * correlator whose clock is `downMs` later, resumed as the service does.
+   */
+  restart(downMs: number, options: CorrelatorOptions = {}): World {
+    const snapshot = JSON.parse(JSON.stringify(this.c.snapshot())) as unknown;
+    const w = new World(options, { snapshot, at: this.clock.t + downMs, seq: this.seq });
+    w.c.resume();
+    return w;
   }
 
   token(type: TokenEventType, ref: TokenRef, extra: Partial<TokenEvent> = {}): Finding[] {

@@ -34,7 +34,8 @@ describe('resolveCorrelatorOptions', () => {
         revocationSlaSeconds: -1,
         kinds: [{ kind: 'a' }, { kind: 'a', maxTtlSeconds: 0 }],
         limits: { maxTrackedTokens: 1.5 },
-        churn: { alpha: 2 },
+        // @ts-expect-error removed option (EWMA) still named by old configs
+        churn: { alpha: 2, warmupBuckets: 700 },
         // @ts-expect-error unknown provider event type from YAML
         revocationEventTypes: ['nope'],
       });
@@ -46,6 +47,7 @@ describe('resolveCorrelatorOptions', () => {
     expect(ce.code).toBe('ERR_CONFIG_INVALID');
     expect(ce.issues.map((i) => i.path).sort()).toEqual([
       'correlate.churn.alpha',
+      'correlate.churn.warmupBuckets',
       'correlate.kinds[1].kind',
       'correlate.kinds[1].maxTtlSeconds',
       'correlate.limits.maxTrackedTokens',

@@ -112,7 +112,7 @@ describe('findings from real Redis traffic', () => {
 
   it('opens exactly one churn_spike finding for a spike and resolves it after', async () => {
     h = startApp(env.redis.url, {
-      yaml: `correlate:\n  churn: { warmupBuckets: 4, minRatePerSecond: 20, openSigmas: 4, resolveSigmas: 3, resolveAfterBuckets: 2, alpha: 0.3 }\n`,
+      yaml: `correlate:\n  churn: { warmupBuckets: 4, minRatePerSecond: 20, openSigmas: 4, resolveSigmas: 3, resolveAfterBuckets: 2, baselineBuckets: 10 }\n`,
     });
     await h.app.whenReady();
     const c = env.redis.client();

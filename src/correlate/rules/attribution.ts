@@ -6,6 +6,8 @@ import { tokenFields } from '../format.js';
 import { subjectClientKey } from '../join-keys.js';
 import type { ResolvedCorrelatorOptions } from '../options.js';
 import { SetIndex } from '../set-index.js';
+import { newest } from '../snapshot.js';
+import { arr, num, obj, optNum, optStr, str } from '../snapshot-read.js';
 import type { TokenRecord } from '../token-store.js';
 import type { TokenView } from '../token-view.js';
 
@@ -66,6 +68,60 @@ export class AttributionRule {
 
   get evictions(): { issuances: number; pending: number } {
     return { issuances: this.#issuances.evictions, pending: this.#pending.evictions };
+  }
+
+  /** Issuances still inside the matching horizon and pending judgements, newest `max` each. */
+  snapshot(
+    max: number,
+    truncated: Record<string, number>,
+  ): { issuances: unknown[]; pending: unknown[]; tokenIds: string[] } {
+    const pending = newest([...this.#pending.values()], max, 'pendingAttributions', truncated);
+    return {
+      issuances: newest([...this.#issuances.values()], max, 'issuances', truncated).map((i) => ({
+        ...i,
+        tokenIds: [...i.tokenIds],
+      })),
+      pending: pending.map((p) => ({ ...p })),
+      tokenIds: pending.map((p) => p.id),
+    };
+  }
+
+  /** @throws TokenwatchError ERR_SNAPSHOT_INVALID */
+  restore(raw: unknown, path: string): void {
+    const o = obj(raw, path);
+    const issuances = arr(o.issuances, `${path}.issuances`, this.#issuances.capacity);
+    for (const [n, v] of issuances.entries()) {
+      const p = `${path}.issuances[${n}]`;
+      const i = obj(v, p);
+      const provider = str(i.provider, `${p}.provider`) as Issuance['provider'];
+      const eventId = str(i.eventId, `${p}.eventId`);
+      const iss: Issuance = {
+        key: `${provider}:${eventId}`,
+        provider,
+        eventId,
+        occurredAt: num(i.occurredAt, `${p}.occurredAt`),
+        tokenIds: arr(i.tokenIds, `${p}.tokenIds`, 256).map((t, j) =>
+          str(t, `${p}.tokenIds[${j}]`),
+        ),
+        sessionId: optStr(i.sessionId, `${p}.sessionId`),
+        subject: optStr(i.subject, `${p}.subject`),
+        clientId: optStr(i.clientId, `${p}.clientId`),
+        seq: optNum(i.seq, `${p}.seq`),
+      };
+      this.#issuances.set(iss.key, iss);
+      this.#each(iss, (index, key) => index.add(key, iss.key));
+    }
+    for (const [n, v] of arr(o.pending, `${path}.pending`, this.#pending.capacity).entries()) {
+      const p = `${path}.pending[${n}]`;
+      const x = obj(v, p);
+      const id = str(x.id, `${p}.id`, 2048);
+      this.#pending.set(id, {
+        id,
+        writtenAt: num(x.writtenAt, `${p}.writtenAt`),
+        deadline: num(x.deadline, `${p}.deadline`),
+        seq: optNum(x.seq, `${p}.seq`),
+      });
+    }
   }
 
   /** A token newly written: attributed now, or judged at write + window. */

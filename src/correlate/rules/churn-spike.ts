@@ -1,9 +1,10 @@
 import type { Finding } from '../../domain/finding.js';
 import type { TokenEvent, TokenEventType } from '../../domain/token-event.js';
 import { BoundedMap } from '../bounded-map.js';
-import { EwmaBaseline } from '../churn-detector.js';
+import { RobustBaseline } from '../churn-detector.js';
 import type { FindingBook } from '../finding-book.js';
 import type { ResolvedCorrelatorOptions } from '../options.js';
+import { arr, int, num, obj, optNum, str } from '../snapshot-read.js';
 
 /** Events that count as churn: tokens entering or leaving the cache. */
 const CHURN_TYPES: ReadonlySet<TokenEventType> = new Set([
@@ -17,6 +18,9 @@ const CHURN_TYPES: ReadonlySet<TokenEventType> = new Set([
 /** After a long stall (clock jump, paused process) only this many empty buckets are replayed. */
 const MAX_CATCH_UP_BUCKETS = 3600;
 
+/** Below this many learned buckets nothing is clipped: there is no baseline to clip against. */
+const MIN_SAMPLES_TO_CLIP = 5;
+
 interface Bucket {
   n: number;
   seqs: (number | undefined)[];
@@ -29,25 +33,57 @@ interface Spike {
   events: number;
   buckets: number;
   calm: number;
+  /** Accumulates `learnWhileOpen` per bucket; a whole unit lets one spike bucket be learned. */
+  learnCredit: number;
 }
 
 interface KindChurn {
   kind: string;
-  baseline: EwmaBaseline;
+  baseline: RobustBaseline;
   /** First second (unix s) not yet closed. */
   next: number;
   buckets: Map<number, Bucket>;
   spike: Spike | undefined;
 }
 
+/** Plain-data state of one kind's detector (see Correlator.snapshot). */
+export interface ChurnKindSnapshot {
+  kind: string;
+  next: number;
+  /** Learned per-second rates, oldest first. */
+  window: number[];
+  /** Open (not yet judged) buckets: [unix second, count]. */
+  pending: [number, number][];
+  spike: Spike | null;
+}
+
 const round = (x: number): number => Math.round(x * 100) / 100;
 
 /**
- * `churn_spike` (CC7.2): per kind, token churn per 1 s bucket against an EWMA baseline. Opens
- * when a closed bucket exceeds mean + openSigmas·σ and the volume floor (after warm-up); while
- * open the baseline is frozen (or slowed) so it cannot learn the spike; resolves after
- * `resolveAfterBuckets` consecutive seconds at or below mean + resolveSigmas·σ. One spike, one
- * finding.
+ * Whether an event is churn. Reconciliation results (`redisEvent: 'reconcile'`) happened at some
+ * unknown time during a blind spot, so they cannot be put in a one-second bucket; expirations
+ * Redis delivers long past their due time (`backlog`: its lazy expiry catching up, typically
+ * because a SCAN touched the keys) are a cleanup of old state, not tokens leaving now (issue #16.3).
+ */
+export function isChurn(ev: TokenEvent): boolean {
+  return CHURN_TYPES.has(ev.type) && ev.redisEvent !== 'reconcile' && ev.backlog !== true;
+}
+
+/**
+ * `churn_spike` (CC7.2): per kind, token churn per 1 s bucket against a robust baseline, the
+ * median and MAD of the last `baselineBuckets` learned seconds (RobustBaseline).
+ *
+ * - Opens when a closed bucket exceeds median + openSigmas·σ and the volume floor, once
+ *   `warmupBuckets` seconds are learned.
+ * - Hysteresis: stays open until `resolveAfterBuckets` consecutive seconds are at or below
+ *   median + resolveSigmas·σ (resolveSigmas ≤ openSigmas); one spike, one finding.
+ * - Learning cannot be poisoned: a bucket is learned clipped to the resolve threshold (warm-up
+ *   included, after a few samples), so a burst that is not (or not yet) flagged adds at most a
+ *   "calm" value, and a median ignores a minority of those anyway. While a spike is open only a
+ *   `learnWhileOpen` fraction of its buckets is learned, unclipped: 0 freezes the baseline, 1
+ *   lets a lasting level shift become the new normal after about half the window.
+ * - The window survives restarts through snapshot()/restore(); the downtime itself is not
+ *   learned as silence (`resume`).
  */
 export class ChurnSpikeRule {
   readonly #opts: ResolvedCorrelatorOptions;
@@ -69,19 +105,9 @@ export class ChurnSpikeRule {
   }
 
   record(ev: TokenEvent, seq: number | undefined): void {
-    if (!CHURN_TYPES.has(ev.type)) return;
+    if (!isChurn(ev)) return;
     const second = Math.floor(ev.observedAt / 1000);
-    let st = this.#kinds.get(ev.kind);
-    if (!st) {
-      st = {
-        kind: ev.kind,
-        baseline: new EwmaBaseline(this.#opts.churn.alpha),
-        next: second,
-        buckets: new Map(),
-        spike: undefined,
-      };
-      this.#kinds.set(ev.kind, st);
-    }
+    const st = this.#kind(ev.kind, second);
     // A late event lands in the oldest open bucket rather than rewriting a judged one.
     const at = Math.max(second, st.next);
     let b = st.buckets.get(at);
@@ -113,6 +139,93 @@ export class ChurnSpikeRule {
     return out;
   }
 
+  /**
+   * After a restart: the seconds tokenwatch was down were not observed, so they are skipped,
+   * not judged as zero churn (which would drag the median down and make the next ordinary
+   * second look like a spike). Buckets of those seconds are dropped unjudged.
+   */
+  resume(now: number): void {
+    const current = Math.floor(now / 1000);
+    for (const st of this.#kinds.values()) {
+      if (st.next >= current) continue;
+      for (const s of [...st.buckets.keys()]) if (s < current) st.buckets.delete(s);
+      st.next = current;
+    }
+  }
+
+  snapshot(): ChurnKindSnapshot[] {
+    return [...this.#kinds.values()].map((st) => ({
+      kind: st.kind,
+      next: st.next,
+      window: st.baseline.values(),
+      pending: [...st.buckets.entries()].map(([s, b]): [number, number] => [s, b.n]),
+      spike: st.spike ? { ...st.spike } : null,
+    }));
+  }
+
+  /** @throws TokenwatchError ERR_SNAPSHOT_INVALID */
+  restore(raw: unknown, path: string): void {
+    const cap = this.#opts.churn.baselineBuckets;
+    for (const [i, v] of arr(raw, path, this.#opts.limits.maxKinds).entries()) {
+      const p = `${path}[${i}]`;
+      const o = obj(v, p);
+      const kind = str(o.kind, `${p}.kind`);
+      const next = int(o.next, `${p}.next`);
+      const window = arr(o.window, `${p}.window`, cap).map((x, j) => num(x, `${p}.window[${j}]`));
+      const st: KindChurn = {
+        kind,
+        baseline: new RobustBaseline(cap, window),
+        next,
+        buckets: new Map(),
+        spike: undefined,
+      };
+      for (const [j, e] of arr(o.pending, `${p}.pending`, MAX_CATCH_UP_BUCKETS).entries()) {
+        const pair = arr(e, `${p}.pending[${j}]`, 2);
+        st.buckets.set(int(pair[0], `${p}.pending[${j}][0]`), {
+          n: int(pair[1], `${p}.pending[${j}][1]`),
+          seqs: [],
+        });
+      }
+      if (o.spike !== null && o.spike !== undefined) {
+        const s = obj(o.spike, `${p}.spike`);
+        st.spike = {
+          findingId: str(s.findingId, `${p}.spike.findingId`),
+          openedAt: num(s.openedAt, `${p}.spike.openedAt`),
+          peak: num(s.peak, `${p}.spike.peak`),
+          events: num(s.events, `${p}.spike.events`),
+          buckets: int(s.buckets, `${p}.spike.buckets`),
+          calm: int(s.calm, `${p}.spike.calm`),
+          learnCredit: optNum(s.learnCredit, `${p}.spike.learnCredit`) ?? 0,
+        };
+      }
+      this.#kinds.set(kind, st);
+    }
+  }
+
+  #kind(kind: string, second: number): KindChurn {
+    let st = this.#kinds.get(kind);
+    if (!st) {
+      st = {
+        kind,
+        baseline: new RobustBaseline(this.#opts.churn.baselineBuckets),
+        next: second,
+        buckets: new Map(),
+        spike: undefined,
+      };
+      this.#kinds.set(kind, st);
+    }
+    return st;
+  }
+
+  /** Learns a bucket outside a spike, clipped to the calm threshold (see the class comment). */
+  #learn(base: RobustBaseline, rate: number): void {
+    const clipped =
+      base.samples >= MIN_SAMPLES_TO_CLIP
+        ? Math.min(rate, base.threshold(this.#opts.churn.resolveSigmas))
+        : rate;
+    base.push(clipped);
+  }
+
   #judge(
     st: KindChurn,
     rate: number,
@@ -122,31 +235,30 @@ export class ChurnSpikeRule {
   ): Finding | undefined {
     const c = this.#opts.churn;
     const base = st.baseline;
-    const threshold = base.mean + c.openSigmas * base.sigma;
     const spike = st.spike;
     if (!spike) {
+      const threshold = base.threshold(c.openSigmas);
       if (base.samples >= c.warmupBuckets && rate >= c.minRatePerSecond && rate > threshold) {
         const f = this.#book.open(
           {
             rule: 'churn_spike',
             key: st.kind,
             kind: st.kind,
-            summary: `Churn of ${st.kind} tokens is ${rate}/s, far above its baseline of ${round(base.mean)}/s (threshold ${round(threshold)}/s).`,
+            summary: `Churn of ${st.kind} tokens is ${rate}/s, far above its baseline median of ${round(base.median)}/s (threshold ${round(threshold)}/s).`,
             evidence: seqs,
             attributes: {
               ratePerSecond: rate,
-              baselineMean: round(base.mean),
-              baselineStdDev: round(base.stdDev),
+              baselineMedian: round(base.median),
+              baselineSpread: round(base.spread),
               threshold: round(threshold),
               openSigmas: c.openSigmas,
+              baselineBuckets: base.samples,
               bucketEnd,
             },
           },
           now,
         );
-        // Disabled or capped: keep learning as if nothing happened.
-        if (!f) base.update(rate);
-        else
+        if (f)
           st.spike = {
             findingId: f.id,
             openedAt: now,
@@ -154,34 +266,46 @@ export class ChurnSpikeRule {
             events: rate,
             buckets: 1,
             calm: 0,
+            learnCredit: 0,
           };
+        // Disabled or capped: the bucket is still an outlier, learned clipped like any other.
+        else this.#learn(base, rate);
         return f;
       }
-      base.update(rate);
+      this.#learn(base, rate);
       return undefined;
     }
     spike.peak = Math.max(spike.peak, rate);
     spike.events += rate;
     spike.buckets++;
-    spike.calm = rate <= base.mean + c.resolveSigmas * base.sigma ? spike.calm + 1 : 0;
-    base.update(rate, c.learnWhileOpen);
+    spike.calm = rate <= base.threshold(c.resolveSigmas) ? spike.calm + 1 : 0;
+    spike.learnCredit += c.learnWhileOpen;
+    if (spike.learnCredit >= 1) {
+      spike.learnCredit -= 1;
+      base.push(rate);
+    }
     this.#book.update(
       spike.findingId,
       { peakRatePerSecond: spike.peak, spikeEvents: spike.events },
       spike.calm === 0 ? seqs : [],
     );
+    // The finding was closed elsewhere (not restored): the spike has nothing left to resolve.
+    if (!this.#book.isOpen(spike.findingId)) {
+      st.spike = undefined;
+      return undefined;
+    }
     if (spike.calm < c.resolveAfterBuckets) return undefined;
     st.spike = undefined;
     return this.#book.resolve(
       spike.findingId,
       now,
-      `Churn of ${st.kind} tokens is back near its baseline of ${round(base.mean)}/s after peaking at ${spike.peak}/s.`,
+      `Churn of ${st.kind} tokens is back near its baseline median of ${round(base.median)}/s after peaking at ${spike.peak}/s.`,
       {
         resolution: 'calmed',
         peakRatePerSecond: spike.peak,
         spikeEvents: spike.events,
         durationSeconds: spike.buckets - spike.calm,
-        baselineMean: round(base.mean),
+        baselineMedian: round(base.median),
       },
     );
   }

@@ -5,6 +5,10 @@ import type { FindingBook } from '../finding-book.js';
 import { secs, tokenFields } from '../format.js';
 import type { ResolvedCorrelatorOptions } from '../options.js';
 import type { RevokedKeys } from '../revocation-scope.js';
+import { newest } from '../snapshot.js';
+import { arr, num, obj, oneOf, optNum, str } from '../snapshot-read.js';
+import { PROVIDER_EVENT_TYPES } from '../../domain/provider-event.js';
+import type { ProviderName } from '../../domain/provider-event.js';
 import type { TokenRecord, TokenStore } from '../token-store.js';
 
 interface Revoked {
@@ -49,6 +53,48 @@ export class WriteAfterRevocationRule {
 
   get evictions(): number {
     return this.#byTokenId.evictions + this.#bySession.evictions + this.#bySubject.evictions;
+  }
+
+  /** Remembered revocations still within `revocationMemorySeconds`, newest `max` per key type. */
+  snapshot(
+    now: number,
+    max: number,
+    truncated: Record<string, number>,
+  ): { tokenIds: unknown[]; sessions: unknown[]; subjects: unknown[] } {
+    const horizon = now - this.#opts.revocationMemorySeconds * 1000;
+    const take = (m: BoundedMap<string, Revoked>, section: string) =>
+      newest(
+        [...m.entries()].filter(([, r]) => r.revokedAt >= horizon),
+        max,
+        section,
+        truncated,
+      ).map(([k, r]) => [k, { ...r }]);
+    return {
+      tokenIds: take(this.#byTokenId, 'revokedTokenIds'),
+      sessions: take(this.#bySession, 'revokedSessions'),
+      subjects: take(this.#bySubject, 'revokedSubjects'),
+    };
+  }
+
+  /** @throws TokenwatchError ERR_SNAPSHOT_INVALID */
+  restore(raw: unknown, path: string): void {
+    const o = obj(raw, path);
+    const fill = (m: BoundedMap<string, Revoked>, v: unknown, p: string) => {
+      for (const [i, e] of arr(v, p, m.capacity).entries()) {
+        const pair = arr(e, `${p}[${i}]`, 2);
+        const r = obj(pair[1], `${p}[${i}][1]`);
+        m.set(str(pair[0], `${p}[${i}][0]`), {
+          provider: str(r.provider, `${p}[${i}][1].provider`) as ProviderName,
+          eventId: str(r.eventId, `${p}[${i}][1].eventId`),
+          type: oneOf(r.type, `${p}[${i}][1].type`, PROVIDER_EVENT_TYPES),
+          revokedAt: num(r.revokedAt, `${p}[${i}][1].revokedAt`),
+          seq: optNum(r.seq, `${p}[${i}][1].seq`),
+        });
+      }
+    };
+    fill(this.#byTokenId, o.tokenIds, `${path}.tokenIds`);
+    fill(this.#bySession, o.sessions, `${path}.sessions`);
+    fill(this.#bySubject, o.subjects, `${path}.subjects`);
   }
 
   onRevocation(
