@@ -4,13 +4,16 @@ import { AlertDispatcher } from '../alerts/alert-dispatcher.js';
 import type { Ledger } from '../audit/ledger.js';
 import type { Committed } from '../audit/record.js';
 import type { Config } from '../config/schema.js';
-import { Correlator } from '../correlate/index.js';
+import { Correlator, type IndexObservation } from '../correlate/index.js';
 import type { Finding } from '../domain/finding.js';
 import type { ProviderEvent } from '../domain/provider-event.js';
 import type { TokenEvent } from '../domain/token-event.js';
 import type { Tracing } from '../telemetry/tracing.js';
 import { createFindingMetrics, type FindingMetrics } from '../metrics/finding-metrics.js';
 import { correlatorOptionsFrom } from './correlator-config.js';
+
+/** Audit record of an index reconciliation; its in-memory event holds the observations. */
+export const INDEX_RECONCILE_RECORD = 'keyspace.index_reconcile';
 
 export interface FindingsServiceOptions {
   config: Readonly<Config>;
@@ -80,6 +83,11 @@ export class FindingsService {
     const correlate = (): void => {
       const out: Finding[] = [];
       for (const c of batch) {
+        if (c.input.type === INDEX_RECONCILE_RECORD && c.input.event !== undefined) {
+          const obs = c.input.event as IndexObservation[];
+          out.push(...this.correlator.onIndexObservations(obs, c.seq));
+          continue;
+        }
         if (c.input.source !== 'redis' || c.input.event === undefined) continue;
         out.push(...this.correlator.onTokenEvent(c.input.event as TokenEvent, c.seq));
       }

@@ -7,6 +7,8 @@ export interface HealthSource {
   notReadyReasons(): string[];
   metricsText(): Promise<string>;
   metricsContentType: string;
+  /** Optional parts that work or not without making the service unready (e.g. read sampling). */
+  readyDetails?(): Record<string, unknown>;
 }
 
 export interface HttpOptions {
@@ -60,8 +62,10 @@ export function buildHttp(health: HealthSource, options: HttpOptions): FastifyIn
 
   app.get('/readyz', (_request, reply) => {
     const reasons = health.notReadyReasons();
-    if (reasons.length > 0) return reply.status(503).send({ status: 'not_ready', reasons });
-    return reply.send({ status: 'ready' });
+    const details = health.readyDetails?.();
+    if (reasons.length > 0)
+      return reply.status(503).send({ status: 'not_ready', reasons, ...(details && { details }) });
+    return reply.send({ status: 'ready', ...(details && { details }) });
   });
 
   app.get('/metrics', async (_request, reply) => {
