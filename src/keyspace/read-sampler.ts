@@ -136,10 +136,20 @@ export class ReadSampler {
     if (this.#closed || o.commands.status !== 'ready') return undefined;
     // Not Redis#monitor(): on a refusal it leaves its connection open with no handle to close it.
     const monitor = o.base.duplicate({ monitor: true, lazyConnect: false });
+    let monitoring = false;
     try {
       await new Promise<void>((resolve, reject) => {
-        monitor.once('error', reject);
-        monitor.once('monitoring', () => resolve());
+        // Lines that arrive in the same read as MONITOR's OK (before ioredis switches to monitor
+        // mode), or after disconnect(), surface as "Command queue state error": they fall outside
+        // the window's markers anyway, so they are dropped; any other error before the mode
+        // switch (NOPERM, unknown command, connection refused) is a refusal.
+        monitor.on('error', (err: Error) => {
+          if (!monitoring && !err.message.startsWith('Command queue state error')) reject(err);
+        });
+        monitor.once('monitoring', () => {
+          monitoring = true;
+          resolve();
+        });
       });
     } catch (err) {
       monitor.disconnect();
@@ -147,7 +157,6 @@ export class ReadSampler {
       this.#setState({ state: 'refused', reason: `MONITOR refused: ${message(err)}` });
       return undefined;
     }
-    monitor.on('error', () => undefined);
     const nonce = randomBytes(12).toString('hex');
     const win = new Open(`tokenwatch:sample:${nonce}:start`, `tokenwatch:sample:${nonce}:end`);
     this.#win = win;
