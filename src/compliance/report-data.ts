@@ -10,6 +10,7 @@ import {
   revocationSection,
   type PropagationObservation,
 } from './report-findings.js';
+import { CacheHealthTally } from './report-cache-health.js';
 import { checkRange } from './report-integrity.js';
 import {
   ChurnSeries,
@@ -78,6 +79,7 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
   const flushes: Soc2Report['response']['flushes'] = [];
   const adminAccess: Soc2Report['adminAccess'] = { allowed: 0, denied: 0, principals: {} };
   let timeOutliers = 0;
+  const cacheHealth = new CacheHealthTally();
 
   const ttlOf = (kind: string): TtlSection['perKind'][string] =>
     (ttl[kind] ??= {
@@ -99,6 +101,7 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
         if (raw.time < o.from || raw.time >= o.to) timeOutliers += 1;
         const r: Parsed = { ...raw, attrs: JSON.parse(raw.attrs) as Record<string, unknown> };
         const a = r.attrs;
+        if (cacheHealth.add(r.type, a)) continue;
         const counter = replay.apply(r);
         if (counter && r.kind !== null) {
           (lifecycle[r.kind] ??= emptyLifecycle())[counter] += 1;
@@ -236,6 +239,7 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
     blindSpots: blindSpots(o.db, o.from, o.to, clockSkews),
     findings: summary,
     adminAccess,
+    cacheHealth: cacheHealth.result(byRule('orphaned_index_entries')),
   };
 }
 

@@ -7,6 +7,7 @@ import {
   summaryCards,
   ttlSection,
 } from './report-html-sections.js';
+import { cacheHealthSectionHtml } from './report-cache-health.js';
 import { REPORT_CSS } from './report-style.js';
 import type { Soc2Report } from './report-types.js';
 import { blindSpotChart } from './svg-charts.js';
@@ -168,6 +169,7 @@ ${anomalySection(r)}
 ${responseSection(r)}
 ${blindSpotSection(r)}
 ${accessSection(r)}
+${cacheHealthSectionHtml(9, r.cacheHealth)}
 ${method()}
 <footer>tokenwatch ${esc(r.generator.version)} · report format ${r.version} · generated ${esc(time(r.generatedAt))}. The JSON twin of this page (<span class="mono">--format json</span>) carries every number shown here.</footer>
 </main></body></html>

@@ -1,4 +1,5 @@
 import type { PercentileSummary } from './percentiles.js';
+import type { CacheHealthSection } from './report-cache-health.js';
 
 /**
  * The SOC 2 report as data: what `GET /v1/reports/soc2?format=json` and `tokenwatch report
@@ -38,6 +39,8 @@ export interface Soc2Report {
   blindSpots: BlindSpotSection;
   findings: Record<string, { opened: number; resolved: number; openAtEnd: number }>;
   adminAccess: { allowed: number; denied: number; principals: Record<string, number> };
+  /** Per-kind hit ratio, misses after revocation, orphaned indexes (src/compliance/report-cache-health.ts). */
+  cacheHealth?: CacheHealthSection;
 }
 
 export interface IntegritySection {

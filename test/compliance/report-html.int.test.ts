@@ -86,6 +86,7 @@ describe('the SOC 2 report in headless Chromium', () => {
       'response',
       'blind-spots',
       'access',
+      'cache-health',
       'method',
     ]);
     const figures = await tab.locator('figure.chart').all();
