@@ -254,7 +254,10 @@ export class TokenwatchApp {
           return m.registry.metrics();
         },
         metricsContentType: m.registry.contentType,
-        readyDetails: () => ({ cacheHealth: this.cacheHealth.details() }),
+        readyDetails: () => {
+          const c = this.cacheHealth.details();
+          return c === undefined ? undefined : { cacheHealth: c };
+        },
       },
       { bodyLimit: config.server.bodyLimit, logger },
     );

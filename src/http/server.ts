@@ -7,8 +7,11 @@ export interface HealthSource {
   notReadyReasons(): string[];
   metricsText(): Promise<string>;
   metricsContentType: string;
-  /** Optional parts that work or not without making the service unready (e.g. read sampling). */
-  readyDetails?(): Record<string, unknown>;
+  /**
+   * Optional parts that work or not without making the service unready (e.g. read sampling);
+   * undefined when none is configured.
+   */
+  readyDetails?(): Record<string, unknown> | undefined;
 }
 
 export interface HttpOptions {

@@ -160,8 +160,9 @@ export class CacheHealth {
     return this.#samplers.get(node);
   }
 
-  /** For /readyz: what the cache-health side does and, where it does not, why. */
-  details(): Record<string, unknown> {
+  /** For /readyz: what the cache-health side does and, where it does not, why (undefined: off). */
+  details(): Record<string, unknown> | undefined {
+    if (!this.keyMisses) return undefined;
     const out: Record<string, unknown> = { keyMisses: this.keyMisses };
     if (this.#o.config.readSampling) {
       const nodes: Record<string, SamplerState> = {};

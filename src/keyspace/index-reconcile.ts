@@ -163,6 +163,7 @@ export class IndexReconciler {
           o.scanCount,
         )) as [Buffer, Buffer[]];
         cursor = next.toString();
+        const page: { key: Buffer; rule: CompiledIndexRule }[] = [];
         for (const key of keys) {
           if (key.length > o.maxKeyBytes) continue;
           const k = key.toString('latin1');
@@ -170,7 +171,17 @@ export class IndexReconciler {
           const rule = o.rules.match(k);
           if (!rule) continue;
           seen.add(k);
-          await this.#index(client, key, rule, out[rule.name] as IndexFindings);
+          page.push({ key, rule });
+        }
+        if (page.length === 0) continue;
+        // One round trip for the types of a whole SCAN page.
+        const pipe = client.pipeline();
+        for (const p of page) pipe.type(p.key);
+        const types = (await pipe.exec()) ?? [];
+        for (const [i, p] of page.entries()) {
+          const t = types[i]?.[1];
+          if (t === 'set' || t === 'hash')
+            await this.#index(client, p.key, t, p.rule, out[p.rule.name] as IndexFindings);
         }
       } while (cursor !== '0');
     }
@@ -179,11 +190,10 @@ export class IndexReconciler {
   async #index(
     client: Redis,
     key: Buffer,
+    type: 'set' | 'hash',
     rule: CompiledIndexRule,
     f: IndexFindings,
   ): Promise<void> {
-    const type = await client.type(key);
-    if (type !== 'set' && type !== 'hash') return;
     f.keys += 1;
     let orphansHere = 0;
     let cursor = '0';

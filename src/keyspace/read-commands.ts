@@ -77,7 +77,7 @@ export function unescapeMonitorArg(s: string): string {
       continue;
     }
     const n = s[i + 1] as string;
-    if (n === 'x' && i + 3 < s.length + 0 && /^[0-9a-fA-F]{2}$/.test(s.slice(i + 2, i + 4))) {
+    if (n === 'x' && i + 3 < s.length && /^[0-9a-fA-F]{2}$/.test(s.slice(i + 2, i + 4))) {
       out += String.fromCharCode(parseInt(s.slice(i + 2, i + 4), 16));
       i += 3;
     } else if (ESCAPES[n] !== undefined) {

@@ -145,6 +145,11 @@ describe('misses per kind (keymiss) and misses after end', () => {
     const c = redis.client();
     expect(String((await c.config('GET', 'notify-keyspace-events'))[1])).not.toContain('m');
     await c.get('oauth:access:nope');
+    await h.app.http.ready();
+    // Nothing opted in: /readyz answers exactly as before.
+    expect((await h.app.http.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({
+      status: 'ready',
+    });
     expect(await h.app.metrics.registry.metrics()).not.toContain('tokenwatch_token_lookups_total{');
   });
 });
