@@ -124,7 +124,7 @@ export class CacheHealth {
   }
 
   /** A Redis node to sample (when metrics.readSampling is set). */
-  addNode(node: string, base: Redis, commands: Redis): void {
+  addNode(node: string, base: Redis, commands: Redis, markerTag?: () => string | undefined): void {
     const s = this.#o.config.readSampling;
     if (!s || this.#closed || this.#samplers.has(node)) return;
     const m = this.#o.metrics;
@@ -142,6 +142,7 @@ export class CacheHealth {
       logger: this.#o.logger,
       onWindow: (w) => this.#onWindow(w),
       onState: (st) => this.#onState(node, st),
+      markerTag,
     });
     this.#samplers.set(node, sampler);
     sampler.start();

@@ -5,6 +5,7 @@ import { redactUrl } from '../redis-url.js';
 import { readMasters, type ClusterMaster } from './cluster-topology.js';
 import { RedisConnector, endpointLabel, parseHostPort, type Endpoint } from './connections.js';
 import type { CacheHealth } from './cache-health.js';
+import { tagForSlots } from './cluster-slot.js';
 import type { Inventory } from './inventory.js';
 import { NodeWatcher, type NodeWatcherOptions } from './node-watcher.js';
 import type { KeyspaceRecorder } from './recorder.js';
@@ -210,13 +211,16 @@ export class KeyspaceService {
       });
     }
     watcher.start();
-    // MONITOR runs on a connection of its own, duplicated from this never-connected one. The
-    // window markers are plain keys, which a Cluster node would answer with MOVED: not there.
-    if (!config.redis.cluster && this.#o.cacheHealth) {
+    // MONITOR runs on a connection of its own, duplicated from this never-connected one. On a
+    // Cluster node the window markers carry a hash tag of a slot the node serves (else: MOVED).
+    if (this.#o.cacheHealth) {
       const base = sentinel
         ? this.#connector.forSentinelMaster('commands')
         : this.#connector.forNode(endpoint, 'commands');
-      this.#o.cacheHealth.addNode(label, base, commands);
+      const tag = config.redis.cluster
+        ? () => tagForSlots(this.#masters.get(id)?.slots ?? [])
+        : undefined;
+      this.#o.cacheHealth.addNode(label, base, commands, tag);
     }
   }
 

@@ -34,6 +34,11 @@ export interface ReadSamplerOptions {
   logger: Logger;
   onWindow: (w: SampleWindow) => void;
   onState: (s: SamplerState) => void;
+  /**
+   * Redis Cluster: a hash tag whose slot this node serves, so the markers land on it (another
+   * node would answer MOVED). Undefined result: the node's slots are not known yet.
+   */
+  markerTag?: () => string | undefined;
 }
 
 /** Longest wait for both end markers after a window closes. */
@@ -157,8 +162,20 @@ export class ReadSampler {
       this.#setState({ state: 'refused', reason: `MONITOR refused: ${message(err)}` });
       return undefined;
     }
-    const nonce = randomBytes(12).toString('hex');
-    const win = new Open(`tokenwatch:sample:${nonce}:start`, `tokenwatch:sample:${nonce}:end`);
+    let base = `tokenwatch:sample:${randomBytes(12).toString('hex')}`;
+    if (o.markerTag) {
+      const tag = o.markerTag();
+      if (tag === undefined) {
+        monitor.disconnect();
+        this.#setState({
+          state: 'failed',
+          reason: 'the slots this cluster node serves are unknown',
+        });
+        return undefined;
+      }
+      base += `:{${tag}}`;
+    }
+    const win = new Open(`${base}:start`, `${base}:end`);
     this.#win = win;
     this.#setState({ state: 'sampling' });
     monitor.on('monitor', (_time: string, args: string[]) => {

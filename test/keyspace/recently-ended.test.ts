@@ -66,3 +66,20 @@ describe('read commands in the MONITOR stream', () => {
     expect(unescapeMonitorArg('\\xc3\\xa9')).toBe(Buffer.from('é', 'utf8').toString('latin1'));
   });
 });
+
+describe('cluster key slots', () => {
+  it('matches the slots Redis documents (CRC16/XMODEM mod 16384, hash tags)', async () => {
+    const { keySlot, tagForSlots } = await import('../../src/keyspace/cluster-slot.js');
+    // CLUSTER KEYSLOT answers: foo 12182, bar 5061, {user1000}.following = user1000 = 3443.
+    expect(keySlot('foo')).toBe(12182);
+    expect(keySlot('bar')).toBe(5061);
+    expect(keySlot('{user1000}.following')).toBe(keySlot('user1000'));
+    expect(keySlot('user1000')).toBe(3443);
+    expect(keySlot('{}x')).toBe(keySlot('{}x')); // empty tag: the whole key
+    const tag = tagForSlots([[100, 200]]);
+    expect(tag).toBeDefined();
+    const slot = keySlot(`{${tag as string}}`);
+    expect(slot >= 100 && slot <= 200).toBe(true);
+    expect(tagForSlots([])).toBeUndefined();
+  });
+});
