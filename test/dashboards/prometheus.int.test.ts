@@ -179,7 +179,9 @@ async function driveTraffic(c: Redis): Promise<void> {
   sampled = true;
   await reads;
   expect(window?.reads.access_token).toBeGreaterThan(0);
-  await c.sadd('user:alice:sessions', 's5', 'gone-session');
+  // (Earlier sessions may have been evicted above: write the live one now.)
+  await c.set('session:indexed', 'v', 'EX', 600);
+  await c.sadd('user:alice:sessions', 'indexed', 'gone-session');
   expect((await h.app.indexes.run())?.indexes.user_sessions?.orphans).toBe(1);
 
   // Provider events: one accepted delivery, the same again (duplicates), one refused.
