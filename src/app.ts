@@ -16,12 +16,17 @@ import { registerAdminRoutes } from './http/admin-routes.js';
 import { registerFindingsRoute } from './http/findings-route.js';
 import { buildHttp } from './http/server.js';
 import { Inventory } from './keyspace/inventory.js';
+import { CacheHealth } from './keyspace/cache-health.js';
+import { IndexReconciler } from './keyspace/index-reconcile.js';
+import { IndexRules } from './keyspace/index-rules.js';
 import { KeyspaceService } from './keyspace/keyspace-service.js';
 import { restoreInventory } from './keyspace/restore.js';
 import type { NodeWatcher } from './keyspace/node-watcher.js';
 import type { KeyspaceRecorder } from './keyspace/recorder.js';
 import { TokenRules } from './keyspace/token-rules.js';
 import { registerCheckpointMetrics } from './metrics/audit-metrics.js';
+import { createCacheHealthMetrics } from './metrics/cache-health-metrics.js';
+import { INDEX_RECONCILE_RECORD } from './findings/findings-service.js';
 import { auditTypeLabel, createMetrics, type Metrics } from './metrics/registry.js';
 import { createProviderIngest, type ProviderIngest } from './providers/service.js';
 import { redactUrl } from './redis-url.js';
@@ -59,6 +64,10 @@ export class TokenwatchApp {
   readonly rules: TokenRules;
   readonly recorder: KeyspaceRecorder;
   readonly keyspace: KeyspaceService;
+  /** Issue #21: misses per kind, read sampling (hit ratio), recently ended tokens. */
+  readonly cacheHealth: CacheHealth;
+  /** Issue #21: index keys whose members outlive their tokens. */
+  readonly indexes: IndexReconciler;
   readonly findings: FindingsService;
   readonly http: FastifyInstance;
   /** Admin API authentication (or loopback-only when `admin` configures none) and accounting. */
@@ -192,6 +201,24 @@ export class TokenwatchApp {
     });
     this.recorder = new TracedKeyspaceRecorder(this.ledger, m, config.redis.db, this.tracing);
     this.recorder.setQueueLimit(config.audit.maxPending);
+    const indexRules = new IndexRules(config.indexes.rules, config.tokens);
+    const cacheMetrics = createCacheHealthMetrics(m.registry, {
+      kinds: this.rules.kinds,
+      indexes: indexRules.names,
+      keyMisses: config.metrics.keyMisses,
+      sampling: config.metrics.readSampling !== undefined,
+    });
+    this.cacheHealth = new CacheHealth({
+      config: config.metrics,
+      rules: this.rules,
+      metrics: cacheMetrics,
+      fingerprintPrefix: this.fingerprinter.prefix,
+      maxKeyBytes: config.redis.maxKeyBytes,
+      revocationTypes: this.findings.correlator.options.revocationEventTypes,
+      append: (input) => this.ledger.append(input),
+      now: this.now,
+      logger,
+    });
     this.keyspace = new KeyspaceService({
       config,
       rules: this.rules,
@@ -200,6 +227,41 @@ export class TokenwatchApp {
       metrics: m,
       logger,
       now: this.now,
+      cacheHealth: this.cacheHealth,
+    });
+    this.indexes = new IndexReconciler({
+      rules: indexRules,
+      tokenRules: this.rules,
+      inventory: this.inventory,
+      nodes: () =>
+        this.keyspace.watchers.map((w) => ({
+          label: w.label,
+          client: w.commands,
+          ready: w.subscribed && w.baselined,
+        })),
+      metrics: cacheMetrics,
+      scanCount: config.redis.scanCount,
+      maxKeyBytes: config.redis.maxKeyBytes,
+      maxFingerprints: config.indexes.maxFingerprints,
+      intervalMs: config.indexes.intervalSeconds * 1000,
+      now: this.now,
+      logger,
+      onReport: (r) => {
+        const obs = Object.entries(r.indexes).map(([index, f]) => ({ index, ...f }));
+        // The correlator judges it once committed, citing this record's seq as evidence.
+        this.ledger.append({
+          time: r.at,
+          source: 'redis',
+          type: INDEX_RECONCILE_RECORD,
+          attrs: { durationMs: r.durationMs, indexes: r.indexes, reason: r.reason },
+          event: obs,
+        });
+      },
+    });
+    this.onCommitted((batch) => {
+      this.cacheHealth.onCommitted(batch);
+      // After every gap the inventory was reconciled: judge the indexes against it again.
+      if (batch.some((c) => c.input.type === 'keyspace.gap')) void this.indexes.run('gap');
     });
     this.http = buildHttp(
       {
@@ -210,6 +272,10 @@ export class TokenwatchApp {
           return m.registry.metrics();
         },
         metricsContentType: m.registry.contentType,
+        readyDetails: () => {
+          const c = this.cacheHealth.details();
+          return c === undefined ? undefined : { cacheHealth: c };
+        },
       },
       { bodyLimit: config.server.bodyLimit, logger },
     );
@@ -255,6 +321,7 @@ export class TokenwatchApp {
     this.providers.register(this.http);
     // Provider events reach the correlator once their delivery committed, with its seq.
     this.providers.onEvent((ev, seq) => this.findings.onProviderEvent(ev, seq));
+    this.providers.onEvent((ev) => this.cacheHealth.onProviderEvent(ev));
   }
 
   /** Listen to every committed audit batch (benchmarks, embedding). */
@@ -329,6 +396,8 @@ export class TokenwatchApp {
     this.findings.start();
     // Restored: the watcher's first reconciliation is the downtime's gap, with what it found.
     this.keyspace.start(restart);
+    this.cacheHealth.start();
+    this.indexes.start();
     this.providers.start();
   }
 
@@ -390,6 +459,8 @@ export class TokenwatchApp {
   async stop(reason = 'shutdown'): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    await this.indexes.close();
+    await this.cacheHealth.close();
     await this.keyspace.close();
     await this.findings.close();
     await this.http.close();

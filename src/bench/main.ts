@@ -15,6 +15,7 @@ import {
   type LatencyResult,
   type WebhookResult,
 } from './scenarios.js';
+import { cacheCost, cacheCostRows } from './cache-cost.js';
 import { median, round } from './stats.js';
 
 /**
@@ -91,6 +92,8 @@ if (child.status !== 0) throw new Error(`baseline scenario failed: ${child.stder
 const base = JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '{}') as BaselineResult;
 log(`scenario 6: ledger append + verify, ${ledgerRecords} records`);
 const ledger = await ledgerAppendVerify(ledgerRecords);
+log('scenario 7: cost of keymiss counting and MONITOR sampling on a GET-heavy load');
+const cache = await cacheCost(quick ? 100_000 : 300_000, quick ? 1 : 3);
 
 const current = {
   date: new Date().toISOString(),
@@ -104,6 +107,7 @@ const current = {
     webhooks: { batched: hooksBatched, batchedRuns: hooksRuns, single: hooksSingle },
     baseline: base,
     ledger,
+    cacheCost: cache,
   },
 };
 
@@ -150,6 +154,7 @@ ${machine.redis}; load average at start ${machine.loadAverage}.
 | 6 | ceiling: both pipelined on two threads (writer thread), min(insert, hash); append / this | ${Math.min(lc.insertPerSec, lc.hashPerSec)} records/s; ${round(ledger.appendPerSec / Math.min(lc.insertPerSec, lc.hashPerSec), 2)} | | |
 | 6 | ledger verify (${ledger.verifyThreads} threads) | ${ledger.verifyPerSec} records/s | ≥ 300 000 | ${verdict(ledger.verifyPerSec >= 300_000)} |
 | 6 | ceiling: verification's two hashes alone × ${ledger.verifyThreads} threads; verify / this | ${lc.verifyHashPerSec * ledger.verifyThreads} records/s; ${round(ledger.verifyPerSec / (lc.verifyHashPerSec * ledger.verifyThreads), 2)} | | |
+${cacheCostRows(cache)}
 
 Scenario 1's load is \`redis-benchmark -P 16 -c 20 -n ${requests} -r 1000000000 SET oauth:access:__rand_int__ v EX 3600\`;
 the ceiling is a bare ioredis \`psubscribe('__keyevent@0__:*')\` that only counts. The load

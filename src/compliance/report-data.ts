@@ -15,6 +15,7 @@ import {
   revocationSection,
   type PropagationObservation,
 } from './report-findings.js';
+import { CacheHealthTally } from './report-cache-health.js';
 import { checkRange } from './report-integrity.js';
 import {
   ChurnSeries,
@@ -89,6 +90,7 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
   const flushes: Soc2Report['response']['flushes'] = [];
   const adminAccess: Soc2Report['adminAccess'] = { allowed: 0, denied: 0, principals: {} };
   let timeOutliers = 0;
+  const cacheHealth = new CacheHealthTally();
 
   if (range) {
     for (const page of recordPages(o.db, range.firstSeq, range.lastSeq)) {
@@ -97,6 +99,7 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
         if (raw.time < o.from || raw.time >= o.to) timeOutliers += 1;
         const r: Parsed = { ...raw, attrs: JSON.parse(raw.attrs) as Record<string, unknown> };
         const a = r.attrs;
+        if (cacheHealth.add(r.type, a)) continue;
         const counter = replay.apply(r);
         if (counter && r.kind !== null) {
           (lifecycle[r.kind] ??= emptyLifecycle())[counter] += 1;
@@ -247,6 +250,7 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
     findings: summary,
     findingList: findings,
     adminAccess,
+    cacheHealth: cacheHealth.result(byRule('orphaned_index_entries')),
   };
 }
 

@@ -7,6 +7,7 @@ import {
   summaryCards,
 } from './report-html-sections.js';
 import { ttlSection } from './report-html-ttl.js';
+import { cacheHealthSectionHtml } from './report-cache-health.js';
 import { REPORT_CSS } from './report-style.js';
 import type { BlindSpot, FindingRow, Soc2Report } from './report-types.js';
 import { blindSpotChart } from './svg-charts.js';
@@ -227,6 +228,7 @@ ${responseSection(r)}
 ${blindSpotSection(r)}
 ${accessSection(r)}
 ${findingsSection(r)}
+${cacheHealthSectionHtml(10, r.cacheHealth)}
 ${method()}
 <footer>tokenwatch ${esc(r.generator.version)} · report format ${r.version} · generated ${esc(time(r.generatedAt))}. The JSON twin of this page (<span class="mono">--format json</span>) carries every number shown here.</footer>
 </main></body></html>

@@ -1,5 +1,6 @@
 import type { PercentileSummary } from './percentiles.js';
 import type { Policy } from './policy-record.js';
+import type { CacheHealthSection } from './report-cache-health.js';
 
 /**
  * The SOC 2 report as data: what `GET /v1/reports/soc2?format=json` and `tokenwatch report
@@ -45,6 +46,8 @@ export interface Soc2Report {
   /** Every finding active in the range, all rules, in the order they opened. */
   findingList: FindingRow[];
   adminAccess: { allowed: number; denied: number; principals: Record<string, number> };
+  /** Per-kind hit ratio, misses after revocation, orphaned indexes (src/compliance/report-cache-health.ts). */
+  cacheHealth?: CacheHealthSection;
 }
 
 export interface IntegritySection {

@@ -102,6 +102,7 @@ interface EnvOverride {
 
 const asInt = (v: string): unknown => (/^\d+$/.test(v) ? Number(v) : v);
 const asString = (v: string): unknown => v;
+const asBool = (v: string): unknown => (v === 'true' ? true : v === 'false' ? false : v);
 const asNumber = (v: string): unknown => (/^\d+(\.\d+)?$/.test(v) ? Number(v) : v);
 
 const ENV_OVERRIDES: readonly EnvOverride[] = [
@@ -119,6 +120,7 @@ const ENV_OVERRIDES: readonly EnvOverride[] = [
   },
   { env: 'TOKENWATCH_ALERTMANAGER_URL', path: ['alerts', 'alertmanagerUrl'], parse: asString },
   { env: 'TOKENWATCH_ALERT_WEBHOOK_URL', path: ['alerts', 'webhookUrl'], parse: asString },
+  { env: 'TOKENWATCH_KEY_MISSES', path: ['metrics', 'keyMisses'], parse: asBool },
 ];
 
 function applyEnv(

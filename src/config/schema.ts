@@ -5,6 +5,7 @@ import { isTokenwatchError } from '../errors.js';
 import { providersSchema } from './providers-schema.js';
 import { otelSchema } from './otel-schema.js';
 import { adminSchema } from './admin-schema.js';
+import { cacheMetricsSchema, indexesSchema } from './cache-health-schema.js';
 
 /**
  * The configuration schema. Every option has a default that works on one machine; the
@@ -217,6 +218,10 @@ export const configSchema = z.strictObject({
   otel: otelSchema.prefault({}),
   /** Admin API authentication; absent: loopback clients only (src/config/admin-schema.ts). */
   admin: adminSchema.optional(),
+  /** Opt-in cache-health metrics: keymiss counts, read sampling (src/config/cache-health-schema.ts). */
+  metrics: cacheMetricsSchema.prefault({}),
+  /** Index keys whose members are token ids, reconciled for orphans (cache-health-schema.ts). */
+  indexes: indexesSchema,
 });
 
 export type Config = z.infer<typeof configSchema>;

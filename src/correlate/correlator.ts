@@ -12,6 +12,7 @@ import { PropagationTracker } from './revocations.js';
 import { RotationFamilies } from './rotation-families.js';
 import { AttributionRule, ISSUANCE_TYPES } from './rules/attribution.js';
 import { ChurnSpikeRule } from './rules/churn-spike.js';
+import { OrphanedIndexRule, type IndexObservation } from './rules/orphaned-index.js';
 import { TokenPolicyRule } from './rules/token-policy.js';
 import { WriteAfterRevocationRule } from './rules/write-after-revocation.js';
 import type { TokenFindingRule, TokenRecord } from './token-store.js';
@@ -52,6 +53,7 @@ export class Correlator {
   readonly #evictions: EvictionBursts;
   readonly #churn: ChurnSpikeRule;
   readonly #restored = new RestoredTokens();
+  readonly #orphans: OrphanedIndexRule;
   #observations: RevocationLatency[] = [];
   #observationsDropped = 0;
   #duplicates = 0;
@@ -71,6 +73,12 @@ export class Correlator {
     this.#afterRevocation = new WriteAfterRevocationRule(opts, this.#book);
     this.#evictions = new EvictionBursts(opts, this.#book);
     this.#churn = new ChurnSpikeRule(opts, this.#book);
+    this.#orphans = new OrphanedIndexRule(this.#book);
+  }
+
+  /** Results of an index reconciliation (index entries that outlive their tokens). */
+  onIndexObservations(observations: readonly IndexObservation[], evidenceSeq?: number): Finding[] {
+    return this.#orphans.observe(observations, this.#clock.now(), evidenceSeq);
   }
 
   /** Applies one Redis token event; `evidenceSeq` is its audit seq, cited by findings. */

@@ -17,3 +17,4 @@ export type {
   RuleSettings,
 } from './options.js';
 export type { Clock, CorrelatorObservations, CorrelatorStats, RevocationLatency } from './types.js';
+export type { IndexObservation } from './rules/orphaned-index.js';

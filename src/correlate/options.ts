@@ -204,6 +204,8 @@ export const DEFAULT_RULE_SETTINGS: Readonly<Record<FindingRule, ResolvedRuleSet
   tokens_evicted: { enabled: true, severity: 'high', criteria: ['A1.2'] },
   rotation_incomplete: { enabled: true, severity: 'medium', criteria: ['CC6.1'] },
   churn_spike: { enabled: true, severity: 'high', criteria: ['CC7.2'] },
+  // CC6.2: an index entry that outlives its token is revoked access still referenced.
+  orphaned_index_entries: { enabled: true, severity: 'medium', criteria: ['CC6.2'] },
 };
 
 export const DEFAULT_REVOCATION_EVENT_TYPES: readonly ProviderEventType[] = [

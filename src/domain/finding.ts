@@ -8,7 +8,8 @@ export type FindingRule =
   | 'refresh_reuse_detected'
   | 'tokens_evicted'
   | 'rotation_incomplete'
-  | 'churn_spike';
+  | 'churn_spike'
+  | 'orphaned_index_entries';
 
 export const FINDING_RULES: readonly FindingRule[] = [
   'revocation_not_propagated',
@@ -20,6 +21,7 @@ export const FINDING_RULES: readonly FindingRule[] = [
   'tokens_evicted',
   'rotation_incomplete',
   'churn_spike',
+  'orphaned_index_entries',
 ];
 
 export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical';

@@ -4,7 +4,7 @@ import { AlertDispatcher } from '../alerts/alert-dispatcher.js';
 import type { Ledger } from '../audit/ledger.js';
 import type { AuditRecord, Committed } from '../audit/record.js';
 import type { Config } from '../config/schema.js';
-import { Correlator } from '../correlate/index.js';
+import { Correlator, type IndexObservation } from '../correlate/index.js';
 import type { CorrelatorOptions, RevocationLatency } from '../correlate/index.js';
 import type { Finding } from '../domain/finding.js';
 import type { ProviderEvent } from '../domain/provider-event.js';
@@ -20,6 +20,9 @@ import {
   SNAPSHOT_RECORD,
   type RestoreReport,
 } from './correlator-restore.js';
+
+/** Audit record of an index reconciliation; its in-memory event holds the observations. */
+export const INDEX_RECONCILE_RECORD = 'keyspace.index_reconcile';
 
 export interface FindingsServiceOptions {
   config: Readonly<Config>;
@@ -160,6 +163,11 @@ export class FindingsService {
       const out: Finding[] = [];
       for (const c of batch) {
         if (c.seq <= from) continue;
+        if (c.input.type === INDEX_RECONCILE_RECORD && c.input.event !== undefined) {
+          const obs = c.input.event as IndexObservation[];
+          out.push(...this.correlator.onIndexObservations(obs, c.seq));
+          continue;
+        }
         if (c.input.source === 'redis' || c.input.source === 'provider') this.#changes++;
         if (c.input.source === 'redis' && c.input.event !== undefined) {
           const ev = c.input.event as TokenEvent;

@@ -7,6 +7,11 @@ export interface HealthSource {
   notReadyReasons(): string[];
   metricsText(): Promise<string>;
   metricsContentType: string;
+  /**
+   * Optional parts that work or not without making the service unready (e.g. read sampling);
+   * undefined when none is configured.
+   */
+  readyDetails?(): Record<string, unknown> | undefined;
 }
 
 export interface HttpOptions {
@@ -60,8 +65,10 @@ export function buildHttp(health: HealthSource, options: HttpOptions): FastifyIn
 
   app.get('/readyz', (_request, reply) => {
     const reasons = health.notReadyReasons();
-    if (reasons.length > 0) return reply.status(503).send({ status: 'not_ready', reasons });
-    return reply.send({ status: 'ready' });
+    const details = health.readyDetails?.();
+    if (reasons.length > 0)
+      return reply.status(503).send({ status: 'not_ready', reasons, ...(details && { details }) });
+    return reply.send({ status: 'ready', ...(details && { details }) });
   });
 
   app.get('/metrics', async (_request, reply) => {

@@ -4,6 +4,8 @@ import type { Metrics } from '../metrics/registry.js';
 import { redactUrl } from '../redis-url.js';
 import { readMasters, type ClusterMaster } from './cluster-topology.js';
 import { RedisConnector, endpointLabel, parseHostPort, type Endpoint } from './connections.js';
+import type { CacheHealth } from './cache-health.js';
+import { tagForSlots } from './cluster-slot.js';
 import type { Inventory } from './inventory.js';
 import { NodeWatcher, type NodeWatcherOptions } from './node-watcher.js';
 import type { KeyspaceRecorder } from './recorder.js';
@@ -17,6 +19,8 @@ export interface KeyspaceServiceOptions {
   metrics: Metrics;
   logger: Logger;
   now: () => number;
+  /** Issue #21: keymiss counting and read sampling per node (optional). */
+  cacheHealth?: CacheHealth;
 }
 
 interface Retiring {
@@ -223,6 +227,7 @@ export class KeyspaceService {
       logger: this.#o.logger,
       startBlind,
       cluster: config.redis.cluster !== undefined,
+      keyMisses: this.#keyMisses(),
     });
     metrics.redisUp.set({ node: label }, 0);
     metrics.notificationsEnabled.set({ node: label }, 0);
@@ -237,6 +242,23 @@ export class KeyspaceService {
       });
     }
     watcher.start();
+    // MONITOR runs on a connection of its own, duplicated from this never-connected one. On a
+    // Cluster node the window markers carry a hash tag of a slot the node serves (else: MOVED).
+    if (this.#o.cacheHealth) {
+      const base = sentinel
+        ? this.#connector.forSentinelMaster('commands')
+        : this.#connector.forNode(endpoint, 'commands');
+      const tag = config.redis.cluster
+        ? () => tagForSlots(this.#masters.get(id)?.slots ?? [])
+        : undefined;
+      this.#o.cacheHealth.addNode(label, base, commands, tag);
+    }
+  }
+
+  #keyMisses(): NodeWatcherOptions['keyMisses'] {
+    const ch = this.#o.cacheHealth;
+    if (!ch?.keyMisses) return undefined;
+    return { flags: ch.extraFlags, onMiss: (node, key, at) => ch.onKeyMiss(node, key, at) };
   }
 
   #refresh(): Promise<void> {
@@ -275,6 +297,7 @@ export class KeyspaceService {
         slots: previous.get(id)?.slots ?? [],
       });
       this.#removeSeries(w.label);
+      this.#o.cacheHealth?.removeNode(w.label);
       void w.close();
     }
     for (const m of masters) {

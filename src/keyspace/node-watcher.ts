@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { TokenEvent } from '../domain/token-event.js';
 import { KeyEventApplier, type Item } from './event-applier.js';
 import type { Inventory, ReconcileChange } from './inventory.js';
-import { ensureNotifications, type NotificationStatus } from './notifications.js';
+import { REQUIRED_FLAGS, ensureNotifications, type NotificationStatus } from './notifications.js';
 import { clockOffset, readFlushCount, readHitMiss } from './reconcile.js';
 import { baselineCounts, reconcileNode } from './reconciliation.js';
 import type { TokenRules } from './token-rules.js';
@@ -98,6 +98,8 @@ export interface NodeWatcherOptions {
   };
   /** Cluster mode: RESTORE of a token held by another node is a slot migration. */
   cluster?: boolean;
+  /** metrics.keyMisses: flags managed on top of REQUIRED_FLAGS (`m`) and where `keymiss` goes. */
+  keyMisses?: { flags: string; onMiss: (node: string, key: Buffer, at: number) => void };
 }
 
 /** Most notifications handled per look-up round trip. */
@@ -163,6 +165,11 @@ export class NodeWatcher {
     return this.#notifications;
   }
 
+  /** The node's command connection (index reconciliation, sampling markers). */
+  get commands(): Redis {
+    return this.#o.commands;
+  }
+
   start(): void {
     const { subscriber, commands } = this.#o;
     subscriber.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer, message: Buffer) => {
@@ -171,6 +178,11 @@ export class NodeWatcher {
         key: message,
         at: this.#o.now(),
       };
+      // A read of a missing key, not a lifecycle event: counted by CacheHealth (issue #21).
+      if (item.event === 'keymiss') {
+        this.#o.keyMisses?.onMiss(this.label, message, item.at);
+        return;
+      }
       // MIGRATE runs RESTORE on the target before it deletes on the source, so the target's
       // `restore` arrives first: claim the token at once so the source's `del` is not taken
       // for a deletion (slot migration is not a lifecycle event).
@@ -265,6 +277,7 @@ export class NodeWatcher {
       this.#notifications = await ensureNotifications(
         this.#o.commands,
         this.#o.configureNotifications,
+        this.#flags,
       );
       if (this.#notifications.problem) {
         this.#o.logger.warn(
@@ -363,7 +376,11 @@ export class NodeWatcher {
     if (this.#closed || this.#o.commands.status !== 'ready') return;
     const before = this.#notifications;
     try {
-      const status = await ensureNotifications(this.#o.commands, this.#o.configureNotifications);
+      const status = await ensureNotifications(
+        this.#o.commands,
+        this.#o.configureNotifications,
+        this.#flags,
+      );
       this.#notifications = status;
       this.#events.offsetMs = await clockOffset(this.#o.commands, this.#o.now);
       const flagsWereWiped = status.added !== '' || !status.enabled;
@@ -425,6 +442,10 @@ export class NodeWatcher {
     } catch {
       // the status gauge reports the node down through the subscriber state
     }
+  }
+
+  get #flags(): string {
+    return REQUIRED_FLAGS + (this.#o.keyMisses?.flags ?? '');
   }
 
   #emitStatus(): void {

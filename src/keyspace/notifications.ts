@@ -42,6 +42,7 @@ export interface NotificationStatus {
 export async function ensureNotifications(
   client: Redis,
   configure: boolean,
+  required = REQUIRED_FLAGS,
 ): Promise<NotificationStatus> {
   const read = async (): Promise<string> => {
     const reply = (await client.call('CONFIG', 'GET', 'notify-keyspace-events')) as string[];
@@ -53,7 +54,7 @@ export async function ensureNotifications(
   } catch (err) {
     return { enabled: false, flags: '', added: '', problem: `CONFIG GET refused: ${message(err)}` };
   }
-  const missing = missingFlags(flags);
+  const missing = missingFlags(flags, required);
   if (missing === '') return { enabled: true, flags, added: '' };
   if (!configure) {
     return {
@@ -64,9 +65,9 @@ export async function ensureNotifications(
     };
   }
   try {
-    await client.call('CONFIG', 'SET', 'notify-keyspace-events', mergeFlags(flags));
+    await client.call('CONFIG', 'SET', 'notify-keyspace-events', mergeFlags(flags, required));
     const after = await read();
-    const still = missingFlags(after);
+    const still = missingFlags(after, required);
     if (still === '') return { enabled: true, flags: after, added: missing };
     return {
       enabled: false,
@@ -79,7 +80,7 @@ export async function ensureNotifications(
       enabled: false,
       flags,
       added: '',
-      problem: `CONFIG SET notify-keyspace-events refused (${message(err)}); set it to include "${REQUIRED_FLAGS}" on the server`,
+      problem: `CONFIG SET notify-keyspace-events refused (${message(err)}); set it to include "${required}" on the server`,
     };
   }
 }

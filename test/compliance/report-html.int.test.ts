@@ -94,6 +94,7 @@ describe('the SOC 2 report in headless Chromium', () => {
       'blind-spots',
       'access',
       'findings',
+      'cache-health',
       'method',
     ]);
     const figures = await tab.locator('figure.chart').all();

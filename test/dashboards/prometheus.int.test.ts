@@ -75,6 +75,13 @@ beforeAll(async () => {
       '    poll:',
       `      baseUrl: http://127.0.0.1:${closedPort}`,
       `      auth: { apiToken: ${AUTH0_TOKEN} }`,
+      // Cache health (issue #21): keymiss counts, read sampling, one index rule.
+      'metrics:',
+      '  keyMisses: true',
+      '  readSampling: { windowMs: 300, everySeconds: 3600 }',
+      'indexes:',
+      '  rules:',
+      "    - { name: user_sessions, key: 'user:{sub}:sessions', kind: session }",
     ].join('\n'),
   });
   await h.app.listen();
@@ -156,6 +163,26 @@ async function driveTraffic(c: Redis): Promise<void> {
   await c.set('oauth:access:while-blind', 'v', 'EX', 600);
   await waitForMetric('tokenwatch_keyspace_gaps_total', {}, 'a keyspace gap');
   await h.app.settle();
+
+  // A read-sampling window with token reads in it (the hit ratio and its sample size), and an
+  // index with an entry whose token is gone.
+  const sampler = h.app.cacheHealth.sampler(`127.0.0.1:${redis.port}`);
+  let sampled = false;
+  const reader = redis.client();
+  const reads = (async () => {
+    for (let i = 0; !sampled; i++) {
+      await reader.get('oauth:access:a5');
+      await reader.get(`oauth:access:gone${i}`);
+    }
+  })();
+  const window = await sampler?.sample();
+  sampled = true;
+  await reads;
+  expect(window?.reads.access_token).toBeGreaterThan(0);
+  // (Earlier sessions may have been evicted above: write the live one now.)
+  await c.set('session:indexed', 'v', 'EX', 600);
+  await c.sadd('user:alice:sessions', 'indexed', 'gone-session');
+  expect((await h.app.indexes.run())?.indexes.user_sessions?.orphans).toBe(1);
 
   // Provider events: one accepted delivery, the same again (duplicates), one refused.
   const post = (token: string) =>

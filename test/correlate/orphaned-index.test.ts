@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { Correlator } from '../../src/correlate/index.js';
+import { FakeClock, KINDS, fp } from './helpers.js';
+
+const obs = (orphans: number, fingerprints: string[] = []) => ({
+  index: 'user_sessions',
+  kind: 'session',
+  members: 10,
+  orphans,
+  keysWithOrphans: orphans > 0 ? 1 : 0,
+  fingerprints,
+});
+
+describe('orphaned_index_entries', () => {
+  it('opens once per index, keeps it current, resolves when the index is clean', () => {
+    const clock = new FakeClock();
+    const c = new Correlator({ kinds: KINDS }, { clock });
+    expect(c.onIndexObservations([obs(0)], 1)).toEqual([]);
+
+    const [opened, ...rest] = c.onIndexObservations([obs(2, [fp('a'), fp('b')])], 2);
+    expect(rest).toEqual([]);
+    expect(opened).toMatchObject({
+      rule: 'orphaned_index_entries',
+      state: 'opened',
+      criteria: ['CC6.2'],
+      kind: 'session',
+      evidenceSeqs: [2],
+    });
+    expect(opened?.attributes).toMatchObject({ index: 'user_sessions', orphans: 2 });
+    expect(String(opened?.attributes.fingerprints)).toBe(`${fp('a')} ${fp('b')}`);
+
+    clock.t += 1000;
+    expect(c.onIndexObservations([obs(3, [fp('a')])], 3)).toEqual([]);
+    const open = c.openFindings().filter((f) => f.rule === 'orphaned_index_entries');
+    expect(open).toHaveLength(1);
+    expect(open[0]?.attributes.orphans).toBe(3);
+    expect(open[0]?.evidenceSeqs).toEqual([2, 3]);
+
+    clock.t += 1000;
+    const [resolved] = c.onIndexObservations([obs(0)], 4);
+    expect(resolved).toMatchObject({ state: 'resolved', id: opened?.id });
+    expect(resolved?.attributes).toMatchObject({ orphans: 0, resolution: 'cleaned' });
+    expect(c.openFindings()).toEqual([]);
+    // Clean again: nothing more to resolve.
+    expect(c.onIndexObservations([obs(0)], 5)).toEqual([]);
+  });
+
+  it('can be disabled like every rule', () => {
+    const c = new Correlator(
+      { kinds: KINDS, rules: { orphaned_index_entries: { enabled: false } } },
+      { clock: new FakeClock() },
+    );
+    expect(c.onIndexObservations([obs(5)], 1)).toEqual([]);
+  });
+});
