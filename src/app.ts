@@ -205,12 +205,14 @@ export class TokenwatchApp {
         perWindow: config.admin?.refusals.perSource ?? 20,
         windowMs: (config.admin?.refusals.windowSeconds ?? 60) * 1000,
       },
+      fingerprint: (v) => this.fingerprinter.of(v),
     });
     this.admin.register(this.http);
     registerFindingsRoute(this.http, {
       findings: this.findings,
       ledger: this.ledger,
       guard: this.admin.guard('findings'),
+      precheck: this.admin.precheck('findings'),
     });
     registerAdminRoutes(this.http, {
       auth: this.admin,

@@ -202,6 +202,17 @@ export const providersSchema = z.strictObject({
       maxEntries: z.number().int().min(1000).max(5_000_000).default(200_000),
     })
     .prefault({}),
+  /**
+   * Refused webhook deliveries are `provider.rejected` records one by one up to `perSource` per
+   * provider, source address and window; beyond, they are counted (exactly, by reason) in one
+   * `provider.rejected_suppressed` record per source and window.
+   */
+  refusals: z
+    .strictObject({
+      perSource: z.number().int().min(1).max(100_000).default(20),
+      windowSeconds: z.number().int().min(1).max(3600).default(60),
+    })
+    .prefault({}),
   okta: oktaSchema.optional(),
   auth0: auth0Schema.optional(),
   keycloak: keycloakSchema.optional(),

@@ -87,7 +87,13 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
     },
   ];
 
-  app.get('/v1/reports/soc2', async (request, reply) => {
+  // Every admin route refuses a missing/malformed credential (and one in the query string) in
+  // onRequest: before a body is read, before any work.
+  const pre = (route: 'reports' | 'audit_records' | 'exports') => ({
+    onRequest: auth.precheck(route),
+  });
+
+  app.get('/v1/reports/soc2', pre('reports'), async (request, reply) => {
     await auth.check('reports', request);
     const q = request.query as Record<string, unknown>;
     const format = q.format ?? 'html';
@@ -114,7 +120,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
       .send(renderReportHtml(report));
   });
 
-  app.get('/v1/audit/records', async (request) => {
+  app.get('/v1/audit/records', pre('audit_records'), async (request) => {
     await auth.check('audit_records', request);
     const q = request.query as Record<string, string | undefined>;
     const limit = q.limit === undefined ? 1000 : Number(q.limit);
@@ -139,7 +145,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
   });
 
   let exporting = false;
-  app.post('/v1/exports', async (request, reply) => {
+  app.post('/v1/exports', pre('exports'), async (request, reply) => {
     await auth.check('exports', request);
     const body = (request.body ?? {}) as Record<string, unknown>;
     const format = body.format ?? 'jsonl';
@@ -187,7 +193,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
     }
   });
 
-  app.get('/v1/exports', async (request) => {
+  app.get('/v1/exports', pre('exports'), async (request) => {
     await auth.check('exports', request);
     if (!existsSync(deps.exportDir)) return { exports: [] };
     const ids = readdirSync(deps.exportDir)
@@ -213,6 +219,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
 
   app.get(
     '/v1/exports/:id/:file',
+    pre('exports'),
     async (request: FastifyRequest<{ Params: { id: string; file: string } }>, reply) => {
       await auth.check('exports', request);
       const { id, file } = request.params;

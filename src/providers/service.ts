@@ -117,6 +117,10 @@ export function createProviderIngest(options: ProviderIngestOptions): ProviderIn
         ssfKeys,
         oidcKeys,
         appendRejection: (input) => ledger.append(input),
+        refusals: {
+          perWindow: p.refusals.perSource,
+          windowMs: p.refusals.windowSeconds * 1000,
+        },
       });
     },
     start() {
