@@ -193,7 +193,16 @@ export class TokenwatchApp {
         },
         metricsContentType: m.registry.contentType,
       },
-      { bodyLimit: config.server.bodyLimit, logger },
+      {
+        bodyLimit: config.server.bodyLimit,
+        logger,
+        timeouts: {
+          requestMs: config.server.timeouts.requestSeconds * 1000,
+          headersMs: config.server.timeouts.headersSeconds * 1000,
+          keepAliveMs: config.server.timeouts.keepAliveSeconds * 1000,
+          idleMs: config.server.timeouts.idleSeconds * 1000,
+        },
+      },
     );
     this.admin = new AdminAuth({
       config: config.admin,

@@ -24,13 +24,17 @@ export function registerBackchannelLogout(
     BACKCHANNEL_LOGOUT_PATH,
     {
       bodyLimit: ctx.bodyLimit,
+      // The media type is refused before the body is read.
+      onRequest: async (request) => {
+        requireMediaType(request, ['application/x-www-form-urlencoded']);
+        return Promise.resolve();
+      },
       onSend: async (_request, reply, payload) => {
         reply.header('cache-control', 'no-store');
         return payload;
       },
     },
     async (request, reply) => {
-      requireMediaType(request, ['application/x-www-form-urlencoded']);
       const form = new URLSearchParams(requireBody(request).toString('utf8'));
       const tokens = form.getAll('logout_token');
       if (tokens.length !== 1 || !tokens[0]) {

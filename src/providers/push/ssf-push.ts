@@ -30,18 +30,21 @@ export function registerSsfPush(
   ctx: PushContext,
 ): void {
   const authorization = cfg.authorization;
+  const secret =
+    authorization !== undefined
+      ? requireSecretHeader('authorization', (v) => secretMatches(v, authorization))
+      : undefined;
   f.post(
     SSF_PUSH_PATH,
     {
       bodyLimit: ctx.bodyLimit,
-      ...(authorization !== undefined
-        ? {
-            onRequest: requireSecretHeader('authorization', (v) => secretMatches(v, authorization)),
-          }
-        : {}),
+      // Header checks before the body is read: the secret (when configured), the media type.
+      onRequest: async (request, reply) => {
+        if (secret) await secret(request, reply);
+        requireMediaType(request, ['application/secevent+jwt']);
+      },
     },
     async (request, reply) => {
-      requireMediaType(request, ['application/secevent+jwt']);
       const token = requireBody(request).toString('utf8').trim();
       const set = await verifySet(token, keys, {
         issuer: cfg.issuer,
