@@ -14,7 +14,9 @@ import {
   type IngestLedger,
   type ProviderEventListener,
 } from './ingest/event-ingest.js';
+import { ReplayGuard } from './ingest/replay-guard.js';
 import { SeenEvents } from './ingest/seen-events.js';
+import { ReplayStore } from '../audit/replay-store.js';
 import { createIssuerKeys } from './outbound/issuer-keys.js';
 import type { NormalizeContext } from './payload-reader.js';
 import { CursorStore } from './poll/cursor-store.js';
@@ -93,6 +95,11 @@ export function createProviderIngest(options: ProviderIngestOptions): ProviderIn
     ? createIssuerKeys({ issuer: p.oidc.issuer, discovery: 'oidc', clientId: p.oidc.clientId })
     : undefined;
 
+  // Durable jti replay protection, on its own connection to the ledger file.
+  const replayStore =
+    p.ssf || p.oidc ? new ReplayStore({ path: config.audit.path, now }) : undefined;
+  const replay = replayStore ? new ReplayGuard(replayStore, options.fingerprinter) : undefined;
+
   let cursors: CursorStore | undefined;
   let loops: PollLoop[] = [];
   let started = false;
@@ -112,6 +119,7 @@ export function createProviderIngest(options: ProviderIngestOptions): ProviderIn
           maxEvents: p.maxEvents,
           now,
           logger: log,
+          replay,
         },
         metrics,
         ssfKeys,
@@ -142,6 +150,7 @@ export function createProviderIngest(options: ProviderIngestOptions): ProviderIn
       await Promise.all(loops.map((l) => l.close()));
       loops = [];
       cursors?.close();
+      replayStore?.close();
     },
   };
 }

@@ -20,6 +20,7 @@ export function registerBackchannelLogout(
   keys: JWTVerifyGetKey,
   ctx: PushContext,
 ): void {
+  const window = { maxAgeSec: cfg.maxAgeSeconds, clockToleranceSec: cfg.clockToleranceSeconds };
   f.post(
     BACKCHANNEL_LOGOUT_PATH,
     {
@@ -48,11 +49,16 @@ export function registerBackchannelLogout(
         issuer: cfg.issuer,
         audience: cfg.clientId,
         clockToleranceSec: cfg.clockToleranceSeconds,
-        ...(cfg.maxAgeSeconds !== undefined ? { maxAgeSec: cfg.maxAgeSeconds } : {}),
+        maxAgeSec: cfg.maxAgeSeconds,
         now: ctx.now,
       });
       const event = logoutTokenToEvent(verified, ctx.normalize);
-      await ctx.ingest.ingest([event], 'push', 'reject');
+      const record = () => ctx.ingest.ingest([event], 'push', 'reject');
+      if (ctx.replay) {
+        await ctx.replay.once('oidc', verified, window, record);
+      } else {
+        await record();
+      }
       return reply.status(200).send();
     },
   );

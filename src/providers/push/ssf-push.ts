@@ -30,6 +30,7 @@ export function registerSsfPush(
   ctx: PushContext,
 ): void {
   const authorization = cfg.authorization;
+  const window = { maxAgeSec: cfg.maxAgeSeconds, clockToleranceSec: cfg.clockToleranceSeconds };
   const secret =
     authorization !== undefined
       ? requireSecretHeader('authorization', (v) => secretMatches(v, authorization))
@@ -50,21 +51,27 @@ export function registerSsfPush(
         issuer: cfg.issuer,
         audience: cfg.audience,
         clockToleranceSec: cfg.clockToleranceSeconds,
-        ...(cfg.maxAgeSeconds !== undefined ? { maxAgeSec: cfg.maxAgeSeconds } : {}),
+        maxAgeSec: cfg.maxAgeSeconds,
         maxTokenLength: ctx.bodyLimit,
         now: ctx.now,
       });
       const result = normalizeSsf(set.payload, { ...ctx.normalize, maxEvents: ctx.maxEvents });
-      if ('verification' in result) {
-        const input = verificationAuditInput(
-          set.jti,
-          set.iss,
-          result.verification.state,
-          ctx.now(),
-        );
-        await ctx.ingest.record('ssf', set.jti, input, 'reject');
+      const record = async (): Promise<unknown> => {
+        if ('verification' in result) {
+          const input = verificationAuditInput(
+            set.jti,
+            set.iss,
+            result.verification.state,
+            ctx.now(),
+          );
+          return ctx.ingest.record('ssf', set.jti, input, 'reject');
+        }
+        return ctx.ingest.ingest(result.events, 'push', 'reject');
+      };
+      if (ctx.replay) {
+        await ctx.replay.once('ssf', set, window, record);
       } else {
-        await ctx.ingest.ingest(result.events, 'push', 'reject');
+        await record();
       }
       return reply.status(202).send();
     },
