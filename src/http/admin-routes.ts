@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -13,6 +13,7 @@ import { REPORT_CSP, renderReportHtml } from '../compliance/report-html.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../compliance/row-codec.js';
 import { TokenwatchError } from '../errors.js';
 import type { AdminAuth } from './admin-auth.js';
+import { EXPORT_ID, openBundleFile } from './bundle-files.js';
 
 export interface AdminRoutesDeps {
   auth: AdminAuth;
@@ -34,7 +35,6 @@ export interface AdminRoutesDeps {
 }
 
 const DAY_MS = 86_400_000;
-const EXPORT_ID = /^[0-9TZ]{16}-[a-z]+-[0-9a-f]{8}$/;
 const CONTENT_TYPES: Record<string, string> = {
   json: 'application/json',
   jsonl: 'application/x-ndjson',
@@ -223,24 +223,14 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
     async (request: FastifyRequest<{ Params: { id: string; file: string } }>, reply) => {
       await auth.check('exports', request);
       const { id, file } = request.params;
-      if (!EXPORT_ID.test(id))
-        throw new TokenwatchError('ERR_NOT_FOUND', 'no such export', { status: 404 });
-      const dir = join(deps.exportDir, id);
-      let names: string[];
-      try {
-        const m = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')) as Manifest;
-        names = [MANIFEST_FILE, SIGNATURE_FILE, ...m.files.map((f) => f.name)];
-      } catch {
-        throw new TokenwatchError('ERR_NOT_FOUND', 'no such export', { status: 404 });
-      }
-      if (!names.includes(file))
-        throw new TokenwatchError('ERR_NOT_FOUND', 'no such file in this export', { status: 404 });
+      const served = await openBundleFile(deps.exportDir, id, file, deps.signingKey.publicKey);
       const ext = file.slice(file.lastIndexOf('.') + 1);
       return reply
         .header('content-type', CONTENT_TYPES[ext] ?? 'application/octet-stream')
         .header('content-disposition', `attachment; filename="${file}"`)
         .header('cache-control', 'no-store')
-        .send(createReadStream(join(dir, file)));
+        .header('x-content-type-options', 'nosniff')
+        .send(served);
     },
   );
 }
