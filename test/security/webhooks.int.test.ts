@@ -191,7 +191,7 @@ describe('refused deliveries keep no value an attacker sent', () => {
     await recordControl(base, c.control);
     const { control, ...attack } = c;
     await expectNoLeaks(
-      { app: h.app, dbPath: h.dbPath, logs: h.logs, base },
+      { app: h.app, dbPath: h.dbPath, logs: () => h.logs(), base },
       Object.values(attack),
       control,
     );
