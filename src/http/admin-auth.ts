@@ -74,6 +74,9 @@ const CREDENTIAL_PARAMS = new Set([
   'jwt',
 ]);
 
+/** Names kept verbatim in a refused request's record: the routes' own and the credential ones. */
+const KNOWN_REFUSED_PARAMS: ReadonlySet<string> = new Set([...ADMIN_PARAMS, ...CREDENTIAL_PARAMS]);
+
 /** A JWS compact serialisation (three base64url parts): a token wherever it appears. */
 const JWT_LIKE = /^[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*$/;
 
@@ -473,7 +476,7 @@ export class AdminAuth {
       // A refused caller's request is kept as names, lengths and fingerprints only.
       const described = describeRefused(request, {
         fingerprint: this.#o.fingerprint,
-        knownParams: ADMIN_PARAMS,
+        knownParams: KNOWN_REFUSED_PARAMS,
       });
       this.#o.ledger.append({
         time: this.#o.now(),
