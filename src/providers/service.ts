@@ -19,7 +19,7 @@ import { SeenEvents } from './ingest/seen-events.js';
 import { ReplayStore } from '../audit/replay-store.js';
 import { createIssuerKeys } from './outbound/issuer-keys.js';
 import type { NormalizeContext } from './payload-reader.js';
-import { CursorStore } from './poll/cursor-store.js';
+import { CursorStore } from '../audit/cursor-store.js';
 import { buildPollLoops } from './poll/poll-loops.js';
 import type { PollLoop } from './poll/poll-loop.js';
 import { PROVIDER_ROUTE_PREFIX, providerRoutes } from './push/provider-routes.js';

@@ -6,7 +6,7 @@ import { isTokenwatchError } from '../../errors.js';
 import type { OffsiteUrlError } from '../outbound/origin-guard.js';
 import type { EventIngest } from '../ingest/event-ingest.js';
 import type { NormalizeContext } from '../payload-reader.js';
-import type { CursorStore } from './cursor-store.js';
+import type { CursorStore } from '../../audit/cursor-store.js';
 import type { PageFetcher } from './page-fetcher.js';
 
 /** What every provider poller is built from. */

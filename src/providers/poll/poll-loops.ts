@@ -7,7 +7,7 @@ import type { EventIngest } from '../ingest/event-ingest.js';
 import { type ApiAuthDefaults, createApiAuth } from '../outbound/api-auth.js';
 import type { NormalizeContext } from '../payload-reader.js';
 import { auth0PollRun } from './auth0-poller.js';
-import type { CursorStore } from './cursor-store.js';
+import type { CursorStore } from '../../audit/cursor-store.js';
 import { keycloakPollRun } from './keycloak-poller.js';
 import { oktaPollRun } from './okta-poller.js';
 import { PageFetcher } from './page-fetcher.js';
