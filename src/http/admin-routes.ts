@@ -6,7 +6,12 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { listRecords, openReadOnly } from '../audit/query.js';
 import type { SigningKey, TrustedKey } from '../audit/signing-keys.js';
-import { MANIFEST_FILE, SIGNATURE_FILE, type Manifest } from '../compliance/bundle-manifest.js';
+import {
+  MANIFEST_FILE,
+  SIGNATURE_FILE,
+  manifestSignatureValid,
+  parseManifest,
+} from '../compliance/bundle-manifest.js';
 import { exportBundle } from '../compliance/export-bundle.js';
 import { buildReport } from '../compliance/report-data.js';
 import { REPORT_CSP, renderReportHtml } from '../compliance/report-html.js';
@@ -204,9 +209,12 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
     return {
       exports: ids.flatMap((id) => {
         try {
-          const m = JSON.parse(
-            readFileSync(join(deps.exportDir, id, MANIFEST_FILE), 'utf8'),
-          ) as Manifest;
+          // Listed only when the manifest's signature verifies: a file on disk is not trusted.
+          const bytes = readFileSync(join(deps.exportDir, id, MANIFEST_FILE));
+          const sig = readFileSync(join(deps.exportDir, id, SIGNATURE_FILE), 'utf8');
+          if (!manifestSignatureValid(bytes, sig, deps.signingKey.publicKey)) return [];
+          const m = parseManifest(bytes);
+          if (typeof m === 'string') return [];
           return [
             { id, createdAt: m.createdAt, query: m.query, range: m.range, files: m.files.length },
           ];

@@ -101,6 +101,12 @@ describe('export files', () => {
       'ERR_LEDGER_INTEGRITY',
     );
     expect((await get(records())).status).toBe(409);
+    // Nor is the bundle listed: its manifest no longer verifies.
+    const list = (await (await fetch(`${base}/v1/exports`)).json()) as {
+      exports: { id: string }[];
+    };
+    expect(list.exports.length).toBeGreaterThan(0);
+    expect(list.exports.map((e) => e.id)).not.toContain(id);
   });
 
   it('a name signed into the manifest is still refused unless an export writes such names', async () => {
