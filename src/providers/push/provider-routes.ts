@@ -103,14 +103,20 @@ export async function providerRoutes(f: FastifyInstance, o: ProviderRoutesOption
   f.setErrorHandler((err, request, reply) => {
     const m = meta.get(request.routeOptions.url ?? '');
     const c = classify(err);
+    let recorded = true;
     if (m) {
       o.metrics.rejections.inc({ provider: m.provider, reason: c.reason });
-      if (limiterOf(m.provider).admit(request.socket.remoteAddress ?? 'unknown', c.reason))
-        record(o, request, m.provider, c, credentialHeaders);
+      recorded = limiterOf(m.provider).admit(request.socket.remoteAddress ?? 'unknown', c.reason);
+      if (recorded) record(o, request, m.provider, c, credentialHeaders);
       if (m.dialect === 'oauth') void reply.header('cache-control', 'no-store');
     }
+    // Logs follow the ledger's budget: a flood beyond it is only counted (and logged at debug).
     const log =
-      c.status >= 500 ? request.log.error.bind(request.log) : request.log.info.bind(request.log);
+      c.status >= 500
+        ? request.log.error.bind(request.log)
+        : recorded
+          ? request.log.info.bind(request.log)
+          : request.log.debug.bind(request.log);
     // Never the message: parser messages can quote the body.
     log(
       { provider: m?.provider, code: c.code, reason: c.reason, status: c.status },
