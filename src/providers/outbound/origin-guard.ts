@@ -107,17 +107,3 @@ export function confineUrl(raw: string, target: AllowedTarget, what: OffsiteSour
   url.hash = '';
   return url;
 }
-
-/** `confineUrl` that answers undefined instead of throwing (with the reason). */
-export function checkUrl(
-  raw: string,
-  target: AllowedTarget,
-  what: OffsiteSource,
-): { url: URL } | { refused: OffsiteUrlError } {
-  try {
-    return { url: confineUrl(raw, target, what) };
-  } catch (err) {
-    if (err instanceof OffsiteUrlError) return { refused: err };
-    throw err;
-  }
-}
