@@ -174,3 +174,68 @@ describe('a hostile Okta', () => {
     );
   });
 });
+
+describe('tampered Auth0 and Keycloak cursors', () => {
+  it('are refused when loaded, counted, and never put into a request', async () => {
+    const A0 = 'auth0-api-token-0123456789abcdef';
+    const KC = 'keycloak-api-token-0123456789abc';
+    const api = await startFakeApi((url, authorization): FakeReply => {
+      if (url.pathname === '/api/v2/logs' && authorization === `Bearer ${A0}`)
+        return { status: 200, body: [] };
+      if (url.pathname.startsWith('/admin/realms/acme/') && authorization === `Bearer ${KC}`)
+        return { status: 200, body: [] };
+      return { status: 401 };
+    });
+    const p = startProviderApp({
+      redisUrl: redis.url,
+      providers: `
+  auth0:
+    poll:
+      baseUrl: ${api.base}
+      intervalSeconds: 3600
+      auth: { apiToken: ${A0} }
+  keycloak:
+    poll:
+      baseUrl: ${api.base}
+      intervalSeconds: 3600
+      realm: acme
+      adminEvents: false
+      auth: { apiToken: ${KC} }
+`,
+    });
+    try {
+      await p.app.providers.pollNow('auth0');
+      await p.app.providers.pollNow('keycloak');
+      const c = canary('cur');
+      const db = new Database(p.dbPath);
+      db.pragma('busy_timeout = 5000');
+      const put = db.prepare(
+        `INSERT INTO provider_cursors (name, cursor, updated_at) VALUES (?, ?, 0)
+         ON CONFLICT(name) DO UPDATE SET cursor = excluded.cursor`,
+      );
+      put.run('auth0', `x&take=1000&from=${c}/../..`);
+      put.run('keycloak:events', `9999999999999999&first=${c}`);
+      db.close();
+      const count = (provider: string) =>
+        p.metric('tokenwatch_provider_poll_errors_total', { provider, reason: 'offsite_cursor' });
+      const served = api.requests.length;
+      await p.app.providers.pollNow('auth0');
+      await p.app.providers.pollNow('keycloak');
+      expect(await count('auth0')).toBe(1);
+      expect(await count('keycloak')).toBe(1);
+      const sent = api.requests.slice(served);
+      expect(sent.map((r) => r.url.pathname).sort()).toEqual([
+        '/admin/realms/acme/events',
+        '/api/v2/logs',
+      ]);
+      for (const r of sent) expect(r.url.href).not.toContain(c);
+      // Auth0 read from the oldest log the API keeps (no from), Keycloak from its look-back.
+      expect(
+        sent.find((r) => r.url.pathname === '/api/v2/logs')?.url.searchParams.get('from'),
+      ).toBeNull();
+    } finally {
+      await p.stop();
+      await api.close();
+    }
+  });
+});
