@@ -277,7 +277,16 @@ export class TokenwatchApp {
           return c === undefined ? undefined : { cacheHealth: c };
         },
       },
-      { bodyLimit: config.server.bodyLimit, logger },
+      {
+        bodyLimit: config.server.bodyLimit,
+        logger,
+        timeouts: {
+          requestMs: config.server.timeouts.requestSeconds * 1000,
+          headersMs: config.server.timeouts.headersSeconds * 1000,
+          keepAliveMs: config.server.timeouts.keepAliveSeconds * 1000,
+          idleMs: config.server.timeouts.idleSeconds * 1000,
+        },
+      },
     );
     this.admin = new AdminAuth({
       config: config.admin,
@@ -289,12 +298,14 @@ export class TokenwatchApp {
         perWindow: config.admin?.refusals.perSource ?? 20,
         windowMs: (config.admin?.refusals.windowSeconds ?? 60) * 1000,
       },
+      fingerprint: (v) => this.fingerprinter.of(v),
     });
     this.admin.register(this.http);
     registerFindingsRoute(this.http, {
       findings: this.findings,
       ledger: this.ledger,
       guard: this.admin.guard('findings'),
+      precheck: this.admin.precheck('findings'),
     });
     registerAdminRoutes(this.http, {
       auth: this.admin,

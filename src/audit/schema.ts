@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { TokenwatchError } from '../errors.js';
 
 /** Schema version stored in PRAGMA user_version. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /**
  * Append-only from day one. Triggers stop accidents, not attackers (the hash chain and signed
@@ -87,9 +87,24 @@ WHEN OLD.seq > (SELECT COALESCE(MAX(upto), 0) FROM purge_guard)
 BEGIN SELECT RAISE(ABORT, 'audit records are append-only: DELETE rejected'); END;
 `;
 
+/**
+ * v3: durable replay protection of SETs and logout tokens (src/audit/replay-store.ts). Not part
+ * of the evidence: a cache of `jti` fingerprints kept until the token's acceptance window ends,
+ * then pruned (no append-only triggers). What a replayer sent is never in it: only an HMAC.
+ */
+const DDL_V3 = `
+CREATE TABLE IF NOT EXISTS replay_jtis (
+  fingerprint TEXT PRIMARY KEY,
+  expires_at  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX IF NOT EXISTS replay_jtis_expires ON replay_jtis(expires_at);
+`;
+
 const STEPS: readonly (readonly [version: number, ddl: string])[] = [
   [1, DDL_V1],
   [2, DDL_V2],
+  [3, DDL_V3],
 ];
 
 /**

@@ -68,6 +68,23 @@ export const adminSchema = z
         algorithms: z.array(z.enum(ADMIN_JWT_ALGORITHMS)).min(1).optional(),
         /** Clock skew tolerated for `exp` / `nbf` / `iat`, seconds. */
         clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
+        /**
+         * Header `typ` values accepted (RFC 9068 §2.1: `at+jwt`); add `JWT` for issuers that do
+         * not type their access tokens. `logout+jwt` and `secevent+jwt` are always refused.
+         */
+        acceptedTypes: z
+          .array(
+            z
+              .string()
+              .min(1)
+              .max(64)
+              .refine(
+                (t) => !/^(application\/)?(logout|secevent)\+jwt$/i.test(t),
+                'logout and SET token types are never access tokens',
+              ),
+          )
+          .min(1)
+          .default(['at+jwt']),
       })
       .optional(),
     /** `/metrics` behind HTTP basic auth and/or a bearer token; unset: open (as before). */

@@ -167,8 +167,16 @@ const ssfSchema = z.strictObject({
   /** Expected `Authorization` header value of push requests (stream `authorization_header`). */
   authorization: secret.optional(),
   clockToleranceSeconds: z.number().int().min(0).max(600).default(60),
-  /** Refuse SETs whose `iat` is older than this (default: no limit). */
-  maxAgeSeconds: z.number().int().positive().optional(),
+  /**
+   * Refuse SETs whose `iat` is older than this, seconds (default 24 h). Also how long a `jti`
+   * is remembered durably against replay (plus clockToleranceSeconds).
+   */
+  maxAgeSeconds: z
+    .number()
+    .int()
+    .positive()
+    .max(30 * 86_400)
+    .default(86_400),
 });
 
 const oidcSchema = z.strictObject({
@@ -177,7 +185,13 @@ const oidcSchema = z.strictObject({
   /** This RP's client id; the logout token's `aud` must contain it. */
   clientId: z.string().min(1).max(256),
   clockToleranceSeconds: z.number().int().min(0).max(600).default(60),
-  maxAgeSeconds: z.number().int().positive().optional(),
+  /** Refuse logout tokens whose `iat` is older than this, seconds (default 24 h); jti window. */
+  maxAgeSeconds: z
+    .number()
+    .int()
+    .positive()
+    .max(30 * 86_400)
+    .default(86_400),
 });
 
 /** `providers:` of the config document. */
@@ -200,6 +214,17 @@ export const providersSchema = z.strictObject({
         .max(24 * 90)
         .default(168),
       maxEntries: z.number().int().min(1000).max(5_000_000).default(200_000),
+    })
+    .prefault({}),
+  /**
+   * Refused webhook deliveries are `provider.rejected` records one by one up to `perSource` per
+   * provider, source address and window; beyond, they are counted (exactly, by reason) in one
+   * `provider.rejected_suppressed` record per source and window.
+   */
+  refusals: z
+    .strictObject({
+      perSource: z.number().int().min(1).max(100_000).default(20),
+      windowSeconds: z.number().int().min(1).max(3600).default(60),
     })
     .prefault({}),
   okta: oktaSchema.optional(),

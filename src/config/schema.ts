@@ -93,6 +93,30 @@ export const configSchema = z.strictObject({
         .min(1024)
         .max(64 * 1024 * 1024)
         .default(1024 * 1024),
+      /**
+       * Time limits of every HTTP request (webhooks, admin API, /metrics): a slow or stalled
+       * client is cut off (408 or a closed socket) instead of holding resources.
+       */
+      timeouts: z
+        .strictObject({
+          /** Whole request (headers and body) received within this, seconds. */
+          requestSeconds: z.number().positive().max(3600).default(30),
+          /** Request headers received within this, seconds (at most requestSeconds). */
+          headersSeconds: z.number().positive().max(3600).default(10),
+          /** Idle keep-alive connections closed after this, seconds. */
+          keepAliveSeconds: z.number().positive().max(3600).default(5),
+          /** Any connection without traffic in either direction closed after this, seconds. */
+          idleSeconds: z.number().positive().max(3600).default(60),
+        })
+        .prefault({})
+        .superRefine((t, ctx) => {
+          if (t.headersSeconds > t.requestSeconds)
+            ctx.addIssue({
+              code: 'custom',
+              path: ['headersSeconds'],
+              message: 'must not exceed requestSeconds',
+            });
+        }),
     })
     .prefault({}),
   log: z

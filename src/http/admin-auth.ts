@@ -1,6 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import {
+  decodeProtectedHeader,
+  errors as joseErrors,
+  jwtVerify,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { Ledger } from '../audit/ledger.js';
@@ -12,6 +18,7 @@ import {
 import { TokenwatchError } from '../errors.js';
 import { createIssuerKeys } from '../providers/outbound/issuer-keys.js';
 import { RefusalLimiter } from './refusal-limiter.js';
+import { type FingerprintFn, describeRefused, rawQuery } from './refused-request.js';
 
 /** Admin API route groups: the `route` label of `tokenwatch_admin_requests_total`. */
 export type AdminRoute = 'findings' | 'audit_records' | 'reports' | 'exports';
@@ -22,14 +29,70 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   'exports',
 ];
 
-/** How an admin request ended at the door (bounded label values). */
-export type AdminOutcome = 'allowed' | 'unauthenticated' | 'forbidden' | 'unavailable';
+/**
+ * How an admin request ended at the door (bounded label values). `bad_request`: refused before
+ * authentication because it carried a credential in its query string (RFC 6750 §2.3 / RFC 9700
+ * §4.3.2: URLs end up in logs and histories).
+ */
+export type AdminOutcome =
+  'allowed' | 'unauthenticated' | 'forbidden' | 'unavailable' | 'bad_request';
 const OUTCOMES: readonly AdminOutcome[] = [
   'allowed',
   'unauthenticated',
   'forbidden',
   'unavailable',
+  'bad_request',
 ];
+
+/** Query parameters (and export body members) of the admin routes: kept verbatim when allowed. */
+export const ADMIN_PARAMS: ReadonlySet<string> = new Set([
+  'from',
+  'to',
+  'format',
+  'type',
+  'afterSeq',
+  'limit',
+  'state',
+  'rule',
+  'since',
+]);
+
+/** Query parameter names that carry credentials: such a request is refused (400). */
+const CREDENTIAL_PARAMS = new Set([
+  'access_token',
+  'token',
+  'id_token',
+  'refresh_token',
+  'bearer',
+  'authorization',
+  'api_key',
+  'apikey',
+  'key',
+  'password',
+  'secret',
+  'client_secret',
+  'jwt',
+]);
+
+/** Names kept verbatim in a refused request's record: the routes' own and the credential ones. */
+const KNOWN_REFUSED_PARAMS: ReadonlySet<string> = new Set([...ADMIN_PARAMS, ...CREDENTIAL_PARAMS]);
+
+/** A JWS compact serialisation (three base64url parts): a token wherever it appears. */
+const JWT_LIKE = /^[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*$/;
+
+/**
+ * `typ` values never accepted as an access token whatever the allow-list says: a back-channel
+ * logout token (OIDC BCL §2.4) or a SET (RFC 8417 §2.3) carries matching `iss`/`aud` claims and
+ * would otherwise pass as one (RFC 8725 §3.11: explicit typing against cross-JWT confusion).
+ */
+export const REFUSED_JWT_TYPES: readonly string[] = ['logout+jwt', 'secevent+jwt'];
+
+/** RFC 7515 §4.1.9: `typ` compared without the `application/` prefix, case-insensitively. */
+export function normalizeTyp(typ: unknown): string | undefined {
+  if (typeof typ !== 'string') return undefined;
+  const t = typ.toLowerCase();
+  return t.startsWith('application/') ? t.slice('application/'.length) : t;
+}
 
 /** Who made an admin request. Never a credential: a token's configured name or JWT claims. */
 export interface Principal {
@@ -47,7 +110,7 @@ const REALM = 'tokenwatch';
 export class AdminAuthError extends TokenwatchError {
   readonly challenge: string | undefined;
   constructor(
-    code: 'ERR_UNAUTHORIZED' | 'ERR_FORBIDDEN' | 'ERR_AUTH_UNAVAILABLE',
+    code: 'ERR_UNAUTHORIZED' | 'ERR_FORBIDDEN' | 'ERR_AUTH_UNAVAILABLE' | 'ERR_BAD_REQUEST',
     message: string,
     status: number,
     challenge?: string,
@@ -68,6 +131,8 @@ export interface AdminAuthOptions {
   keys?: JWTVerifyGetKey;
   /** Refusals recorded one by one per source and window (default 20 per 60 s); see RefusalLimiter. */
   refusals?: { perWindow: number; windowMs: number };
+  /** HMAC fingerprints of what refused callers sent (the app's Fingerprinter). */
+  fingerprint: FingerprintFn;
 }
 
 const sha256 = (v: string): Buffer => createHash('sha256').update(v, 'utf8').digest();
@@ -85,13 +150,19 @@ function isLoopback(ip: string): boolean {
   return ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
 }
 
-/** Query members an access record keeps: strings only, bounded (never an Authorization value). */
-function sanitize(q: unknown): Record<string, string> {
+/**
+ * What an ALLOWED request's record keeps of its query or body: members the routes know, as
+ * strings, bounded; any other member only as its name's fingerprint and its value's length (an
+ * authenticated caller can still paste a secret into a stray parameter).
+ */
+function validated(q: unknown, fp: FingerprintFn): Record<string, string> {
   const out: Record<string, string> = {};
   if (typeof q !== 'object' || q === null) return out;
   for (const [k, v] of Object.entries(q).slice(0, 16)) {
-    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
-      out[k.slice(0, 64)] = String(v).slice(0, 256);
+    const text =
+      typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : '';
+    if (ADMIN_PARAMS.has(k)) out[k] = text.slice(0, 256);
+    else out[fp(k)] = `length:${text.length}`;
   }
   return out;
 }
@@ -203,17 +274,30 @@ export class AdminAuth {
     return this.#principals.get(request);
   }
 
+  /**
+   * An `onRequest` hook: refuses a credential in the query string, and a missing or malformed
+   * Authorization header, before the body is read (the full check runs in the handler).
+   */
+  precheck(route: AdminRoute): (request: FastifyRequest) => Promise<void> {
+    return async (request) => {
+      try {
+        this.#refuseQueryCredentials(request);
+        if (adminAuthConfigured(this.#o.config)) bearerOf(request.headers.authorization);
+      } catch (err) {
+        if (err instanceof AdminAuthError) this.#refused(route, request, err);
+        throw err;
+      }
+      return Promise.resolve();
+    };
+  }
+
   async check(route: AdminRoute, request: FastifyRequest): Promise<void> {
     let principal: Principal;
     try {
+      this.#refuseQueryCredentials(request);
       principal = await this.#authenticate(request);
     } catch (err) {
-      if (!(err instanceof AdminAuthError)) throw err;
-      const outcome: AdminOutcome =
-        err.status === 401 ? 'unauthenticated' : err.status === 403 ? 'forbidden' : 'unavailable';
-      this.#requests.inc({ route, outcome });
-      if (err.challenge !== undefined) this.#challenges.set(request, err.challenge);
-      this.#record(request, undefined, outcome, err.message);
+      if (err instanceof AdminAuthError) this.#refused(route, request, err);
       throw err;
     }
     try {
@@ -225,6 +309,44 @@ export class AdminAuth {
     }
     this.#requests.inc({ route, outcome: 'allowed' });
     this.#principals.set(request, principal);
+  }
+
+  #refused(route: AdminRoute, request: FastifyRequest, err: AdminAuthError): void {
+    const outcome: AdminOutcome =
+      err.status === 400
+        ? 'bad_request'
+        : err.status === 401
+          ? 'unauthenticated'
+          : err.status === 403
+            ? 'forbidden'
+            : 'unavailable';
+    this.#requests.inc({ route, outcome });
+    if (err.challenge !== undefined) this.#challenges.set(request, err.challenge);
+    this.#record(request, outcome, err.message);
+  }
+
+  /**
+   * RFC 6750 §2.3 allows `access_token` in the query; we do not (RFC 9700 §4.3.2): URLs land in
+   * proxy logs and histories. A credential-named parameter, a JWT-shaped value or the value of a
+   * configured admin token anywhere in the query is refused with 400, before authentication.
+   */
+  #refuseQueryCredentials(request: FastifyRequest): void {
+    const search = rawQuery(request.url);
+    if (search === '') return;
+    for (const [k, v] of new URLSearchParams(search)) {
+      const named = CREDENTIAL_PARAMS.has(k.toLowerCase());
+      const shaped = JWT_LIKE.test(v) || JWT_LIKE.test(k);
+      const known =
+        this.#hashes.length > 0 &&
+        (matchHash(sha256(v), this.#hashes) >= 0 || matchHash(sha256(k), this.#hashes) >= 0);
+      if (named || shaped || known) {
+        throw new AdminAuthError(
+          'ERR_BAD_REQUEST',
+          'credentials are not accepted in the query string; send Authorization: Bearer',
+          400,
+        );
+      }
+    }
   }
 
   async #authenticate(request: FastifyRequest): Promise<Principal> {
@@ -240,20 +362,7 @@ export class AdminAuth {
       }
       return { name: 'loopback', method: 'loopback' };
     }
-    const header = request.headers.authorization;
-    const m =
-      typeof header === 'string' ? /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(header) : null;
-    if (!header || !/^bearer\b/i.test(header)) {
-      // RFC 6750 §3.1: no credentials (or another scheme): a challenge without an error code.
-      throw new AdminAuthError(
-        'ERR_UNAUTHORIZED',
-        'admin API credentials required (Authorization: Bearer)',
-        401,
-        `Bearer realm="${REALM}"`,
-      );
-    }
-    const token = m?.[1];
-    if (!token) throw invalidToken('malformed bearer token');
+    const token = bearerOf(request.headers.authorization);
     const i = matchHash(sha256(token), this.#hashes);
     if (i >= 0) return { name: this.#names[i] ?? 'token', method: 'token' };
     if (!a.oidc || !this.#keys || token.split('.').length !== 3)
@@ -279,6 +388,16 @@ export class AdminAuth {
   }
 
   async #verifyJwt(token: string, oidc: NonNullable<AdminConfig['oidc']>): Promise<JWTPayload> {
+    // RFC 9068 §4: the header typ is checked before any key is fetched.
+    let typ: string | undefined;
+    try {
+      typ = normalizeTyp(decodeProtectedHeader(token).typ);
+    } catch {
+      throw invalidToken('the access token does not verify');
+    }
+    const allowed = oidc.acceptedTypes.map((t) => normalizeTyp(t));
+    if (typ === undefined || REFUSED_JWT_TYPES.includes(typ) || !allowed.includes(typ))
+      throw invalidToken('the token type (typ) is not accepted for access tokens');
     try {
       const { payload } = await jwtVerify(token, this.#keys as JWTVerifyGetKey, {
         issuer: oidc.issuer,
@@ -288,8 +407,12 @@ export class AdminAuth {
         requiredClaims: ['exp'],
         currentDate: new Date(this.#o.now()),
       });
+      // A SET or logout token signed by the same issuer is not an access token, whatever typ.
+      if (payload.events !== undefined || payload.nonce !== undefined)
+        throw invalidToken('the token is not an access token');
       return payload;
     } catch (err) {
+      if (err instanceof AdminAuthError) throw err;
       if (err instanceof joseErrors.JWTExpired) throw invalidToken('the access token expired');
       if (err instanceof joseErrors.JWTClaimValidationFailed)
         throw invalidToken(`the access token's ${err.claim} claim is not accepted`);
@@ -346,16 +469,21 @@ export class AdminAuth {
       .send({ error: { code: 'ERR_UNAUTHORIZED', message: 'metrics require credentials' } });
   }
 
-  #record(
-    request: FastifyRequest,
-    principal: Principal | undefined,
-    outcome: AdminOutcome,
-    reason?: string,
-  ): void {
+  #record(request: FastifyRequest, outcome: AdminOutcome, reason: string): void {
     // A flood of refusals is recorded one by one up to a bound per source, then in aggregate.
     if (!this.#refusals.admit(request.socket.remoteAddress ?? 'unknown', outcome)) return;
     try {
-      this.#o.ledger.append(this.#accessRecord(request, principal, outcome, reason));
+      // A refused caller's request is kept as names, lengths and fingerprints only.
+      const described = describeRefused(request, {
+        fingerprint: this.#o.fingerprint,
+        knownParams: KNOWN_REFUSED_PARAMS,
+      });
+      this.#o.ledger.append({
+        time: this.#o.now(),
+        source: 'admin',
+        type: 'admin.access',
+        attrs: { ...described, outcome, reason },
+      });
     } catch (err) {
       this.#o.logger.error(
         { err: (err as Error).message },
@@ -364,14 +492,10 @@ export class AdminAuth {
     }
   }
 
-  #accessRecord(
-    request: FastifyRequest,
-    principal: Principal | undefined,
-    outcome: AdminOutcome,
-    reason?: string,
-  ) {
-    const query = sanitize(request.query);
-    const body = request.method === 'POST' ? sanitize(request.body) : {};
+  #accessRecord(request: FastifyRequest, principal: Principal, outcome: AdminOutcome) {
+    const fp = this.#o.fingerprint;
+    const query = validated(request.query, fp);
+    const body = request.method === 'POST' ? validated(request.body, fp) : {};
     const from = query.from ?? body.from;
     const to = query.to ?? body.to;
     return {
@@ -379,21 +503,38 @@ export class AdminAuth {
       source: 'admin' as const,
       type: 'admin.access',
       attrs: {
-        principal: principal?.name,
-        authMethod: principal?.method,
-        subject: principal?.subject,
-        clientId: principal?.clientId,
+        principal: principal.name,
+        authMethod: principal.method,
+        subject: principal.subject,
+        clientId: principal.clientId,
         method: request.method,
-        route: request.routeOptions.url ?? request.url.split('?')[0],
+        route: request.routeOptions.url ?? 'unknown',
         query,
         body: Object.keys(body).length > 0 ? body : undefined,
         range: from !== undefined || to !== undefined ? { from, to } : undefined,
         outcome,
-        reason,
         remoteAddress: request.socket.remoteAddress,
       },
     };
   }
+}
+
+/**
+ * The bearer token of an Authorization header (RFC 6750 §2.1), or a 401: without credentials (or
+ * with another scheme) a challenge without an error code (§3.1), malformed `invalid_token`.
+ */
+function bearerOf(header: string | undefined): string {
+  if (!header || !/^bearer\b/i.test(header)) {
+    throw new AdminAuthError(
+      'ERR_UNAUTHORIZED',
+      'admin API credentials required (Authorization: Bearer)',
+      401,
+      `Bearer realm="${REALM}"`,
+    );
+  }
+  const token = /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(header)?.[1];
+  if (!token) throw invalidToken('malformed bearer token');
+  return token;
 }
 
 function invalidToken(description: string): AdminAuthError {

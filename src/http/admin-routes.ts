@@ -1,12 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { listRecords, openReadOnly } from '../audit/query.js';
 import type { SigningKey, TrustedKey } from '../audit/signing-keys.js';
-import { MANIFEST_FILE, SIGNATURE_FILE, type Manifest } from '../compliance/bundle-manifest.js';
+import {
+  MANIFEST_FILE,
+  SIGNATURE_FILE,
+  manifestSignatureValid,
+  parseManifest,
+} from '../compliance/bundle-manifest.js';
 import { exportBundle } from '../compliance/export-bundle.js';
 import type { Policy } from '../compliance/policy-record.js';
 import { buildReport } from '../compliance/report-data.js';
@@ -14,6 +19,7 @@ import { REPORT_CSP, renderReportHtml } from '../compliance/report-html.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../compliance/row-codec.js';
 import { TokenwatchError } from '../errors.js';
 import type { AdminAuth } from './admin-auth.js';
+import { EXPORT_ID, openBundleFile } from './bundle-files.js';
 
 export interface AdminRoutesDeps {
   auth: AdminAuth;
@@ -37,7 +43,6 @@ export interface AdminRoutesDeps {
 }
 
 const DAY_MS = 86_400_000;
-const EXPORT_ID = /^[0-9TZ]{16}-[a-z]+-[0-9a-f]{8}$/;
 const CONTENT_TYPES: Record<string, string> = {
   json: 'application/json',
   jsonl: 'application/x-ndjson',
@@ -90,7 +95,13 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
     },
   ];
 
-  app.get('/v1/reports/soc2', async (request, reply) => {
+  // Every admin route refuses a missing/malformed credential (and one in the query string) in
+  // onRequest: before a body is read, before any work.
+  const pre = (route: 'reports' | 'audit_records' | 'exports') => ({
+    onRequest: auth.precheck(route),
+  });
+
+  app.get('/v1/reports/soc2', pre('reports'), async (request, reply) => {
     await auth.check('reports', request);
     const q = request.query as Record<string, unknown>;
     const format = q.format ?? 'html';
@@ -116,7 +127,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
       .send(renderReportHtml(report));
   });
 
-  app.get('/v1/audit/records', async (request) => {
+  app.get('/v1/audit/records', pre('audit_records'), async (request) => {
     await auth.check('audit_records', request);
     const q = request.query as Record<string, string | undefined>;
     const limit = q.limit === undefined ? 1000 : Number(q.limit);
@@ -141,7 +152,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
   });
 
   let exporting = false;
-  app.post('/v1/exports', async (request, reply) => {
+  app.post('/v1/exports', pre('exports'), async (request, reply) => {
     await auth.check('exports', request);
     const body = (request.body ?? {}) as Record<string, unknown>;
     const format = body.format ?? 'jsonl';
@@ -189,7 +200,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
     }
   });
 
-  app.get('/v1/exports', async (request) => {
+  app.get('/v1/exports', pre('exports'), async (request) => {
     await auth.check('exports', request);
     if (!existsSync(deps.exportDir)) return { exports: [] };
     const ids = readdirSync(deps.exportDir)
@@ -200,9 +211,12 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
     return {
       exports: ids.flatMap((id) => {
         try {
-          const m = JSON.parse(
-            readFileSync(join(deps.exportDir, id, MANIFEST_FILE), 'utf8'),
-          ) as Manifest;
+          // Listed only when the manifest's signature verifies: a file on disk is not trusted.
+          const bytes = readFileSync(join(deps.exportDir, id, MANIFEST_FILE));
+          const sig = readFileSync(join(deps.exportDir, id, SIGNATURE_FILE), 'utf8');
+          if (!manifestSignatureValid(bytes, sig, deps.signingKey.publicKey)) return [];
+          const m = parseManifest(bytes);
+          if (typeof m === 'string') return [];
           return [
             { id, createdAt: m.createdAt, query: m.query, range: m.range, files: m.files.length },
           ];
@@ -215,27 +229,18 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
 
   app.get(
     '/v1/exports/:id/:file',
+    pre('exports'),
     async (request: FastifyRequest<{ Params: { id: string; file: string } }>, reply) => {
       await auth.check('exports', request);
       const { id, file } = request.params;
-      if (!EXPORT_ID.test(id))
-        throw new TokenwatchError('ERR_NOT_FOUND', 'no such export', { status: 404 });
-      const dir = join(deps.exportDir, id);
-      let names: string[];
-      try {
-        const m = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')) as Manifest;
-        names = [MANIFEST_FILE, SIGNATURE_FILE, ...m.files.map((f) => f.name)];
-      } catch {
-        throw new TokenwatchError('ERR_NOT_FOUND', 'no such export', { status: 404 });
-      }
-      if (!names.includes(file))
-        throw new TokenwatchError('ERR_NOT_FOUND', 'no such file in this export', { status: 404 });
+      const served = await openBundleFile(deps.exportDir, id, file, deps.signingKey.publicKey);
       const ext = file.slice(file.lastIndexOf('.') + 1);
       return reply
         .header('content-type', CONTENT_TYPES[ext] ?? 'application/octet-stream')
         .header('content-disposition', `attachment; filename="${file}"`)
         .header('cache-control', 'no-store')
-        .send(createReadStream(join(dir, file)));
+        .header('x-content-type-options', 'nosniff')
+        .send(served);
     },
   );
 }

@@ -21,9 +21,12 @@ export function registerFindingsRoute(
     findings: FindingsService;
     ledger: Ledger;
     guard: (r: FastifyRequest) => void | Promise<void>;
+    /** Refuses a missing/malformed credential before anything else runs (onRequest). */
+    precheck?: (r: FastifyRequest) => Promise<void>;
   },
 ): void {
-  app.get('/v1/findings', async (request) => {
+  const opts = deps.precheck ? { onRequest: deps.precheck } : {};
+  app.get('/v1/findings', opts, async (request) => {
     await deps.guard(request);
     const q = request.query as Query;
     const state = q.state ?? 'open';

@@ -14,10 +14,26 @@ export interface HealthSource {
   readyDetails?(): Record<string, unknown> | undefined;
 }
 
+/** Server-side time limits (config `server.timeouts`), milliseconds. */
+export interface HttpTimeouts {
+  /** Whole request, headers and body, received within this (else 408 and the socket closes). */
+  requestMs: number;
+  /** Request headers received within this. */
+  headersMs: number;
+  /** Idle keep-alive connection closed after this. */
+  keepAliveMs: number;
+  /** Socket closed after this long without any traffic (either direction). */
+  idleMs: number;
+}
+
 export interface HttpOptions {
   bodyLimit: number;
   logger: Logger;
+  timeouts: HttpTimeouts;
 }
+
+/** How often Node checks requestTimeout / headersTimeout (its default, 30 s, defeats them). */
+const CHECK_INTERVAL_MS = 500;
 
 /**
  * The HTTP face of tokenwatch: /metrics, /healthz, /readyz, and later the webhooks and admin
@@ -25,7 +41,20 @@ export interface HttpOptions {
  * a client never sees a stack trace.
  */
 export function buildHttp(health: HealthSource, options: HttpOptions): FastifyInstance {
+  const t = options.timeouts;
   const app = Fastify({
+    // A slow or stalled client (slowloris, a body that never completes) holds a socket and a
+    // request object; every phase is bounded. Fastify's own defaults leave request and
+    // connection timeouts at 0 (none).
+    connectionTimeout: t.idleMs,
+    keepAliveTimeout: t.keepAliveMs,
+    requestTimeout: t.requestMs,
+    http: {
+      headersTimeout: t.headersMs,
+      requestTimeout: t.requestMs,
+      keepAliveTimeout: t.keepAliveMs,
+      connectionsCheckingInterval: Math.min(CHECK_INTERVAL_MS, t.headersMs),
+    },
     loggerInstance: options.logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit,

@@ -34,6 +34,37 @@ export const REJECTION_REASONS: readonly RejectionReason[] = [
   'unavailable',
 ];
 
+/**
+ * Why a poll run failed (or a stored cursor was refused): a fixed vocabulary. `offsite_*`: a
+ * next link, a stored cursor or a built URL pointing off the configured origin/path
+ * (src/providers/outbound/origin-guard.ts); `redirect`: a 3xx, never followed.
+ */
+export type PollErrorReason =
+  | 'offsite_link'
+  | 'offsite_cursor'
+  | 'offsite_url'
+  | 'redirect'
+  | 'http'
+  | 'auth'
+  | 'rate_limit'
+  | 'timeout'
+  | 'malformed'
+  | 'other';
+
+/** Every {@link PollErrorReason}, for pre-initialised series. */
+export const POLL_ERROR_REASONS: readonly PollErrorReason[] = [
+  'offsite_link',
+  'offsite_cursor',
+  'offsite_url',
+  'redirect',
+  'http',
+  'auth',
+  'rate_limit',
+  'timeout',
+  'malformed',
+  'other',
+];
+
 const OUTCOMES: readonly ProviderOutcome[] = ['success', 'failure', 'unknown'];
 
 /** Provider time to tokenwatch time: seconds for pushes, up to days for catch-up polls. */
@@ -44,7 +75,7 @@ export interface ProviderMetrics {
   events: Counter<'provider' | 'type' | 'outcome'>;
   eventLag: Histogram<'provider'>;
   duplicates: Counter<'provider'>;
-  pollErrors: Counter<'provider'>;
+  pollErrors: Counter<'provider' | 'reason'>;
   rejections: Counter<'provider' | 'reason'>;
 }
 
@@ -79,8 +110,8 @@ export function createProviderMetrics(
     }),
     pollErrors: new Counter({
       name: 'tokenwatch_provider_poll_errors_total',
-      help: 'Failed provider API poll runs, by provider.',
-      labelNames: ['provider'],
+      help: 'Failed provider API poll runs (and refused stored cursors), by provider and reason.',
+      labelNames: ['provider', 'reason'],
       registers: [registry],
     }),
     rejections: new Counter({
@@ -97,6 +128,7 @@ export function createProviderMetrics(
     m.duplicates.inc({ provider }, 0);
     for (const reason of REJECTION_REASONS) m.rejections.inc({ provider, reason }, 0);
   }
-  for (const provider of polled) m.pollErrors.inc({ provider }, 0);
+  for (const provider of polled)
+    for (const reason of POLL_ERROR_REASONS) m.pollErrors.inc({ provider, reason }, 0);
   return m;
 }

@@ -42,6 +42,25 @@ export function verifyKeycloakSignature(
   if (secret.length === 0) {
     throw new TokenwatchError('ERR_CONFIG_INVALID', 'Keycloak webhook secret is empty');
   }
+  const value = assertKeycloakSignatureHeader(header, options);
+  const expected = createHmac(options.algorithm ?? 'sha256', secret)
+    .update(rawBody)
+    .digest();
+  if (!timingSafeEqual(expected, Buffer.from(value, 'hex'))) {
+    throw signatureError('X-Keycloak-Signature does not match the body');
+  }
+}
+
+/**
+ * The hex value of a well-formed `X-Keycloak-Signature` header (checked without the body, so a
+ * request without one is refused before its body is read).
+ *
+ * @throws TokenwatchError ERR_WEBHOOK_SIGNATURE (401) when missing, repeated or malformed.
+ */
+export function assertKeycloakSignatureHeader(
+  header: string | readonly string[] | undefined,
+  options: KeycloakSignatureOptions = {},
+): string {
   if (typeof header !== 'string' || header.length === 0) {
     throw signatureError(
       Array.isArray(header)
@@ -49,16 +68,12 @@ export function verifyKeycloakSignature(
         : 'missing X-Keycloak-Signature',
     );
   }
-  const expected = createHmac(options.algorithm ?? 'sha256', secret)
-    .update(rawBody)
-    .digest();
+  const hexLength = (options.algorithm ?? 'sha256') === 'sha1' ? 40 : 64;
   const value = header.trim().replace(/^sha(?:1|256)=/i, '');
-  if (value.length !== expected.length * 2 || !/^[0-9a-f]+$/i.test(value)) {
+  if (value.length !== hexLength || !/^[0-9a-f]+$/i.test(value)) {
     throw signatureError('X-Keycloak-Signature is not a hex HMAC of the expected length');
   }
-  if (!timingSafeEqual(expected, Buffer.from(value, 'hex'))) {
-    throw signatureError('X-Keycloak-Signature does not match the body');
-  }
+  return value;
 }
 
 function signatureError(message: string): TokenwatchError {

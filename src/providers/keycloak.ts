@@ -17,7 +17,6 @@ import {
   optString,
   requireEpochMs,
   requireEventId,
-  sha256Hex,
   toProviderEvent,
 } from './payload-reader.js';
 
@@ -40,7 +39,9 @@ const MAX_REPRESENTATION_LENGTH = 64 * 1024;
  * Normalizes one Keycloak event or an array of them (plain, admin or p2-inc webhook shape).
  *
  * Events without an `id` (Keycloak before 22, p2-inc user events) get `uid` when present, else a
- * deterministic `sha256:<hex>` of the canonical event so redeliveries deduplicate.
+ * deterministic HMAC fingerprint (`hmac-sha256:<keyId>:<hex>`) of the canonical event so
+ * redeliveries deduplicate. Keyed: the event holds token and session ids, and an unkeyed hash
+ * of low-entropy input can be confirmed by anyone who guesses it (issue #17, finding 7).
  *
  * @throws TokenwatchError ERR_WEBHOOK_MALFORMED when an event has no `time` or no type.
  */
@@ -60,7 +61,7 @@ function normalizeEvent(e: unknown, path: string, ctx: NormalizeContext): Provid
       ? requireEventId(e.id, `${where}.id`)
       : e.uid !== undefined && e.uid !== null
         ? requireEventId(e.uid, `${where}.uid`)
-        : `sha256:${sha256Hex(canonicalJson(e))}`;
+        : ctx.fingerprinter.of(canonicalJson(e));
 
   const rawType = typeof e.type === 'string' ? e.type : undefined;
   const isAdmin =

@@ -14,10 +14,12 @@ import {
   type IngestLedger,
   type ProviderEventListener,
 } from './ingest/event-ingest.js';
+import { ReplayGuard } from './ingest/replay-guard.js';
 import { SeenEvents } from './ingest/seen-events.js';
+import { ReplayStore } from '../audit/replay-store.js';
 import { createIssuerKeys } from './outbound/issuer-keys.js';
 import type { NormalizeContext } from './payload-reader.js';
-import { CursorStore } from './poll/cursor-store.js';
+import { CursorStore } from '../audit/cursor-store.js';
 import { buildPollLoops } from './poll/poll-loops.js';
 import type { PollLoop } from './poll/poll-loop.js';
 import { PROVIDER_ROUTE_PREFIX, providerRoutes } from './push/provider-routes.js';
@@ -93,6 +95,11 @@ export function createProviderIngest(options: ProviderIngestOptions): ProviderIn
     ? createIssuerKeys({ issuer: p.oidc.issuer, discovery: 'oidc', clientId: p.oidc.clientId })
     : undefined;
 
+  // Durable jti replay protection, on its own connection to the ledger file.
+  const replayStore =
+    p.ssf || p.oidc ? new ReplayStore({ path: config.audit.path, now }) : undefined;
+  const replay = replayStore ? new ReplayGuard(replayStore, options.fingerprinter) : undefined;
+
   let cursors: CursorStore | undefined;
   let loops: PollLoop[] = [];
   let started = false;
@@ -112,11 +119,16 @@ export function createProviderIngest(options: ProviderIngestOptions): ProviderIn
           maxEvents: p.maxEvents,
           now,
           logger: log,
+          replay,
         },
         metrics,
         ssfKeys,
         oidcKeys,
         appendRejection: (input) => ledger.append(input),
+        refusals: {
+          perWindow: p.refusals.perSource,
+          windowMs: p.refusals.windowSeconds * 1000,
+        },
       });
     },
     start() {
@@ -138,6 +150,7 @@ export function createProviderIngest(options: ProviderIngestOptions): ProviderIn
       await Promise.all(loops.map((l) => l.close()));
       loops = [];
       cursors?.close();
+      replayStore?.close();
     },
   };
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { Fingerprinter } from '../../src/audit/fingerprint.js';
+import { SCHEMA_VERSION } from '../../src/audit/schema.js';
 import type { VerifyReport } from '../../src/audit/verify.js';
 import { auditHash } from '../../src/cli/audit-hash.js';
 import { keygen } from '../../src/cli/keygen.js';
@@ -29,7 +30,9 @@ describe('tokenwatch verify', () => {
       s.out,
     );
     expect(code).toBe(0);
-    expect(s.text()).toMatch(/^ledger [0-9a-f-]{36} \(schema v2\)$/m);
+    expect(s.text()).toMatch(
+      new RegExp(`^ledger [0-9a-f-]{36} \\(schema v${SCHEMA_VERSION}\\)$`, 'm'),
+    );
     expect(s.text()).toMatch(/^records: 61 \(seq 1\.\.61\)$/m);
     expect(s.text()).toMatch(/^time: \d{4}-.*Z \.\. \d{4}-.*Z$/m);
     expect(s.text()).toMatch(

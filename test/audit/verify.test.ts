@@ -8,7 +8,7 @@ import {
   leafHash,
   ZERO_HASH,
 } from '../../src/audit/canonical.js';
-import { migrate } from '../../src/audit/schema.js';
+import { SCHEMA_VERSION, migrate } from '../../src/audit/schema.js';
 import { loadTrustedKey } from '../../src/audit/signing-keys.js';
 import { verifyLedger } from '../../src/audit/verify.js';
 import {
@@ -93,7 +93,7 @@ describe('verify: intact ledgers', () => {
       trusted: [loadTrustedKey(join(dir, 'signing.pub'))],
     });
     expect(v2.problems).toEqual([]);
-    expect(v2.schemaVersion).toBe(2);
+    expect(v2.schemaVersion).toBe(SCHEMA_VERSION);
     expect(v2.records).toBe(50);
     expect(v2.checkpoints.last?.seq).toBe(50);
   });

@@ -272,15 +272,18 @@ describe('admin API with OIDC access tokens', () => {
   const AUD = 'tokenwatch-admin';
   const now = (): number => Math.floor(Date.now() / 1000);
   const jwt = (claims: Record<string, unknown>, by?: OidcIssuer): Promise<string> =>
-    (by ?? issuer).signJwt({
-      iss: (by ?? issuer).issuer,
-      aud: AUD,
-      sub: 'auditor@example.com',
-      iat: now(),
-      exp: now() + 300,
-      scope: 'openid tokenwatch:admin',
-      ...claims,
-    });
+    (by ?? issuer).signJwt(
+      {
+        iss: (by ?? issuer).issuer,
+        aud: AUD,
+        sub: 'auditor@example.com',
+        iat: now(),
+        exp: now() + 300,
+        scope: 'openid tokenwatch:admin',
+        ...claims,
+      },
+      { typ: 'at+jwt' },
+    );
   let exportId = '';
 
   beforeAll(async () => {
@@ -332,7 +335,7 @@ describe('admin API with OIDC access tokens', () => {
         exp: now() + 60,
         scope: 'tokenwatch:admin',
       })
-        .setProtectedHeader({ alg: 'ES256', kid: issuer.es256.kid })
+        .setProtectedHeader({ alg: 'ES256', kid: issuer.es256.kid, typ: 'at+jwt' })
         .sign(forged);
       expect((await call(h, r, { authorization: `Bearer ${wrongKey}` })).statusCode).toBe(401);
 

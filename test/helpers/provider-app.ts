@@ -34,6 +34,8 @@ export interface ProviderAppOptions {
   server?: string[];
   dir?: string;
   env?: NodeJS.ProcessEnv;
+  /** Extra top-level YAML (e.g. an `admin:` section). */
+  yaml?: string;
 }
 
 export function startProviderApp(o: ProviderAppOptions): ProviderApp {
@@ -54,6 +56,7 @@ log:
   level: debug
 ${DEFAULT_TOKEN_RULES}
 ${o.providers ? `providers:\n${o.providers}` : ''}
+${o.yaml ?? ''}
 `;
   const config = parseConfig(yaml, o.env ?? {});
   let text = '';

@@ -90,7 +90,7 @@ describe('hostile deliveries', () => {
       reason: 'malformed',
       code: 'ERR_WEBHOOK_MALFORMED',
       bodyLength: Buffer.byteLength(body),
-      bodySha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      bodyFingerprint: expect.stringMatching(/^hmac-sha256:[^:]+:[0-9a-f]{64}$/),
       remoteAddress: '127.0.0.1',
     });
   });
@@ -136,7 +136,7 @@ describe('hostile deliveries', () => {
     await flushed(h.app);
     expect(h.records('provider.rejected').at(-1)?.attrs).toMatchObject({
       reason: 'too_large',
-      bodySha256: null,
+      bodyFingerprint: null,
       bodyLength: Buffer.byteLength(big),
     });
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
+import { Fingerprinter } from '../../src/audit/fingerprint.js';
 import { normalizeKeycloak } from '../../src/providers/keycloak.js';
 import {
   caught,
@@ -76,10 +77,15 @@ describe('normalizeKeycloak: admin API event list', () => {
 describe('normalizeKeycloak: events without id', () => {
   const payload = fixtureJson('keycloak', 'event-legacy-no-id.json');
 
-  it('derives a deterministic sha256 id from the canonical event', () => {
+  it('derives a deterministic keyed (HMAC) id from the canonical event', () => {
     const [a] = normalizeKeycloak(payload, ctx);
     const [b] = normalizeKeycloak(JSON.parse(JSON.stringify(payload)), ctx);
-    expect(a?.id).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(a?.id).toMatch(/^hmac-sha256:[^:]+:[0-9a-f]{64}$/);
+    // Keyed (HMAC): another key gives another id, so nobody without the key can confirm a guess.
+    const otherKey = providerContext({
+      fingerprinter: new Fingerprinter([{ id: 'test', key: Buffer.alloc(32, 9) }]),
+    });
+    expect(normalizeKeycloak(payload, otherKey)[0]?.id).not.toBe(a?.id);
     expect(b?.id).toBe(a?.id);
     // Key order does not matter (canonical JSON) ...
     const reordered = Object.fromEntries(Object.entries(payload as object).reverse());

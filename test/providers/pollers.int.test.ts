@@ -204,7 +204,12 @@ describe('Auth0 Management API poller', () => {
     // A failing run counts an error and leaves the cursor where it was.
     api.injected.push({ status: 500, body: {} });
     await h.app.providers.pollNow('auth0');
-    expect(await h.metric('tokenwatch_provider_poll_errors_total', { provider: 'auth0' })).toBe(1);
+    expect(
+      await h.metric('tokenwatch_provider_poll_errors_total', {
+        provider: 'auth0',
+        reason: 'http',
+      }),
+    ).toBe(1);
     expect(cursor(h.dbPath, 'auth0')).toBe(ids.at(-1));
 
     const dir = h.dir;

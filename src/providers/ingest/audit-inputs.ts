@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 
 import type { AuditInput } from '../../audit/record.js';
+import type { RefusalSummary } from '../../http/refusal-limiter.js';
+import type { RefusedRequest } from '../../http/refused-request.js';
 import type { ProviderEvent, ProviderName } from '../../domain/provider-event.js';
 import type { RejectionReason } from '../../metrics/provider-metrics.js';
 
@@ -40,17 +42,16 @@ export function eventAuditInput(ev: ProviderEvent, via: Via): AuditInput {
   };
 }
 
-/** What a refused delivery leaves behind: never the body, only its digest and length. */
+/**
+ * What a refused delivery leaves behind: route, method, names, lengths and HMAC fingerprints
+ * (src/http/refused-request.ts), never a value the sender chose.
+ */
 export interface Rejection {
   provider: ProviderName;
   reason: RejectionReason;
   code: string;
   status: number;
-  /** The raw body when it was read (digested, never stored). */
-  body: Buffer | undefined;
-  /** Declared length when the body was not read (too large). */
-  declaredLength: number | undefined;
-  remoteAddress: string;
+  request: RefusedRequest;
 }
 
 /** The `provider.rejected` record of a refused delivery. */
@@ -66,10 +67,27 @@ export function rejectionAuditInput(r: Rejection, time: number): AuditInput {
       reason: r.reason,
       code: r.code,
       status: r.status,
-      bodySha256: r.body ? createHash('sha256').update(r.body).digest('hex') : null,
-      bodyLength: r.body ? r.body.length : (r.declaredLength ?? null),
-      remoteAddress: r.remoteAddress,
+      ...r.request,
     },
+  };
+}
+
+/**
+ * The `provider.rejected_suppressed` record: refusals from one source in one window beyond the
+ * per-record budget, counted exactly (by reason) instead of recorded one by one.
+ */
+export function rejectionSummaryAuditInput(
+  provider: string,
+  summary: RefusalSummary,
+  time: number,
+): AuditInput {
+  return {
+    time,
+    source: 'provider',
+    type: `${PROVIDER_RECORD_PREFIX}rejected_suppressed`,
+    kind: null,
+    fingerprint: null,
+    attrs: { provider, ...summary },
   };
 }
 

@@ -200,7 +200,7 @@ export class EventIngest {
   }
 }
 
-function replayError(): TokenwatchError {
+export function replayError(): TokenwatchError {
   return new TokenwatchError('ERR_WEBHOOK_REPLAY', 'token already received (replay)', {
     status: 400,
     details: { reason: 'replay' },

@@ -8,6 +8,7 @@ import {
 
 import type { PollAuthConfig } from '../../config/providers-schema.js';
 import { TokenwatchError } from '../../errors.js';
+import { confineUrl } from './origin-guard.js';
 
 /** The `Authorization` header value for a provider API request. */
 export interface ApiAuth {
@@ -60,6 +61,17 @@ export function createApiAuth(
       oidc = undefined;
       throw pollAuthError('issuer discovery failed', err);
     }
+    // The client secret goes to the token endpoint the discovery document names: a document
+    // that names another origin (or a userinfo / encoded trick) is refused, never followed.
+    const tokenEndpoint = configuration.serverMetadata().token_endpoint;
+    if (tokenEndpoint !== undefined) {
+      try {
+        confineUrl(tokenEndpoint, { base: new URL(issuer.origin) }, 'offsite_url');
+      } catch (err) {
+        oidc = undefined;
+        throw pollAuthError('token endpoint refused', err);
+      }
+    }
     const params: Record<string, string> = {};
     const scope = cc.scope ?? defaults.scope;
     const audience = cc.audience ?? defaults.audience;
@@ -88,5 +100,10 @@ export function createApiAuth(
 
 function pollAuthError(what: string, cause: unknown): TokenwatchError {
   const detail = cause instanceof Error ? `: ${cause.message.slice(0, 200)}` : '';
-  return new TokenwatchError('ERR_PROVIDER_POLL', `${what}${detail}`, { cause });
+  const reason =
+    (cause as { details?: { reason?: unknown } } | undefined)?.details?.reason ?? 'auth';
+  return new TokenwatchError('ERR_PROVIDER_POLL', `${what}${detail}`, {
+    cause,
+    details: { reason },
+  });
 }

@@ -38,5 +38,7 @@ export function withTimeout(signal: AbortSignal | undefined, timeoutMs: number):
 }
 
 function tooLarge(maxBytes: number): TokenwatchError {
-  return new TokenwatchError('ERR_PROVIDER_POLL', `response larger than ${maxBytes} bytes`);
+  return new TokenwatchError('ERR_PROVIDER_POLL', `response larger than ${maxBytes} bytes`, {
+    details: { reason: 'malformed' },
+  });
 }

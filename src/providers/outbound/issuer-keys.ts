@@ -5,6 +5,7 @@ import { secureUrlProblem } from '../../config/providers-schema.js';
 import { TokenwatchError } from '../../errors.js';
 import { isRecord } from '../payload-reader.js';
 import { readBounded, withTimeout } from './bounded-fetch.js';
+import { confineUrl } from './origin-guard.js';
 
 /** Where an issuer's signing keys are looked up. */
 export interface IssuerKeysOptions {
@@ -40,6 +41,11 @@ export function createIssuerKeys(options: IssuerKeysOptions): JWTVerifyGetKey {
     const uri = options.jwksUri ?? (await discoverJwksUri(options, timeoutMs));
     const problem = secureUrlProblem(uri);
     if (problem) throw new Error(`jwks_uri ${problem}`);
+    // A discovered jwks_uri is the metadata's word, not ours: it must be on the issuer's origin
+    // (a JWKS elsewhere is configured explicitly as jwksUri). Whoever could point it at their own
+    // host would choose the keys our tokens are verified with.
+    if (options.jwksUri === undefined)
+      confineUrl(uri, { base: new URL(new URL(options.issuer).origin) }, 'offsite_url');
     return createRemoteJWKSet(new URL(uri), { timeoutDuration: timeoutMs });
   };
 

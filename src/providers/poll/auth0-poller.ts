@@ -1,6 +1,7 @@
 import type { Auth0Config } from '../../config/providers-schema.js';
 import type { ProviderEvent } from '../../domain/provider-event.js';
 import { normalizeAuth0 } from '../auth0.js';
+import { OffsiteUrlError } from '../outbound/origin-guard.js';
 import { malformed } from '../payload-reader.js';
 import type { PollRun } from './poll-loop.js';
 import { type PollDeps, normalizeEach, trimBase } from './poll-deps.js';
@@ -8,6 +9,8 @@ import { type PollDeps, normalizeEach, trimBase } from './poll-deps.js';
 type Auth0Poll = NonNullable<Auth0Config['poll']>;
 
 const CURSOR = 'auth0';
+/** Auth0 log ids: digits (older tenants: hex or base62); nothing that could change a URL. */
+const AUTH0_LOG_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 /**
  * Auth0 Management API logs poller with checkpoint pagination: `GET /api/v2/logs?from=<log_id>
@@ -19,6 +22,15 @@ export function auth0PollRun(cfg: Auth0Poll, deps: PollDeps): PollRun {
   return async () => {
     const { fetcher, cursors, ingest, now } = deps;
     let from = cursors.get(CURSOR);
+    // A database row is not trusted: a log id is short and plain, or the cursor is ignored.
+    if (from !== undefined && !AUTH0_LOG_ID.test(from)) {
+      deps.onRefused?.(new OffsiteUrlError('malformed', 'offsite_cursor'));
+      deps.logger.warn(
+        { provider: 'auth0', reason: 'offsite_cursor', length: from.length },
+        'stored Auth0 cursor refused: not a log id; reading from the oldest log the API keeps',
+      );
+      from = undefined;
+    }
     let total = 0;
     for (let page = 0; page < cfg.maxPagesPerRun; page++) {
       const url = new URL(`${base}/api/v2/logs`);

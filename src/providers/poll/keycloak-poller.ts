@@ -1,5 +1,6 @@
 import type { KeycloakConfig } from '../../config/providers-schema.js';
 import { normalizeKeycloak } from '../keycloak.js';
+import { OffsiteUrlError } from '../outbound/origin-guard.js';
 import { isRecord, malformed } from '../payload-reader.js';
 import type { PollRun } from './poll-loop.js';
 import { type PollDeps, normalizeEach, trimBase } from './poll-deps.js';
@@ -27,8 +28,19 @@ export function keycloakPollRun(cfg: KeycloakPoll, deps: PollDeps): PollRun {
   const runStream = async (stream: Stream): Promise<number> => {
     const { fetcher, cursors, ingest, now, logger } = deps;
     const key = `keycloak:${stream}`;
-    const stored = Number(cursors.get(key));
-    const since = Number.isFinite(stored) ? stored : now() - cfg.initialLookbackHours * 3_600_000;
+    const raw = cursors.get(key);
+    const stored = raw !== undefined && /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
+    // A database row is not trusted: epoch ms, not in the future (a cursor set ahead would
+    // silently skip events), or the cursor is refused and the look-back used.
+    const valid = Number.isSafeInteger(stored) && stored <= now() + DAY_MS;
+    if (raw !== undefined && !valid) {
+      deps.onRefused?.(new OffsiteUrlError('malformed', 'offsite_cursor'));
+      logger.warn(
+        { provider: 'keycloak', stream, reason: 'offsite_cursor', length: raw.length },
+        'stored Keycloak cursor refused: not a plausible epoch-ms time; using the look-back',
+      );
+    }
+    const since = valid ? stored : now() - cfg.initialLookbackHours * 3_600_000;
     // dateFrom is a calendar day in the server's zone: start a day early, filter on `time`.
     const dateFrom = new Date(since - DAY_MS).toISOString().slice(0, 10);
 

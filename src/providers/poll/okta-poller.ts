@@ -1,6 +1,7 @@
 import type { OktaConfig } from '../../config/providers-schema.js';
 import type { ProviderEvent } from '../../domain/provider-event.js';
 import { OKTA_TOKEN_EVENT_TYPES, normalizeOkta } from '../okta.js';
+import { OffsiteUrlError, confineUrl } from '../outbound/origin-guard.js';
 import { malformed } from '../payload-reader.js';
 import type { PollRun } from './poll-loop.js';
 import { type PollDeps, normalizeEach, pathAndQuery, trimBase } from './poll-deps.js';
@@ -19,10 +20,15 @@ export const OKTA_DEFAULT_FILTER = OKTA_TOKEN_EVENT_TYPES.map((t) => `eventType 
  * returns even on an empty page when polling with `since` and no `until`: following it later
  * yields exactly the events published since
  * (https://developer.okta.com/docs/reference/system-log-query/#polling-requests).
+ *
+ * The next link and the stored cursor are untrusted (a response, a database row): each must be
+ * `GET <baseUrl>/api/v1/logs?...` on the configured origin (outbound/origin-guard.ts), or it is
+ * refused, counted and never followed. A refused stored cursor falls back to the initial
+ * look-back (redelivered events deduplicate); a refused next link ends the run.
  */
 export function oktaPollRun(cfg: OktaPoll, deps: PollDeps): PollRun {
   const base = trimBase(cfg.baseUrl);
-  const origin = new URL(base).origin;
+  const target = { base: new URL(base), path: '/api/v1/logs' };
   const filter = cfg.filter ?? OKTA_DEFAULT_FILTER;
 
   const sinceUrl = (sinceMs: number): URL => {
@@ -35,11 +41,22 @@ export function oktaPollRun(cfg: OktaPoll, deps: PollDeps): PollRun {
   };
 
   return async () => {
-    const { fetcher, cursors, ingest, now } = deps;
+    const { fetcher, cursors, ingest, now, logger } = deps;
     const stored = cursors.get(CURSOR);
-    let url = stored
-      ? new URL(stored, origin)
-      : sinceUrl(now() - cfg.initialLookbackHours * 3_600_000);
+    let url: URL | undefined;
+    if (stored !== undefined) {
+      try {
+        url = confineUrl(stored, target, 'offsite_cursor');
+      } catch (err) {
+        if (!(err instanceof OffsiteUrlError)) throw err;
+        deps.onRefused?.(err);
+        logger.warn(
+          { provider: 'okta', reason: 'offsite_cursor', kind: err.kind, length: stored.length },
+          'stored Okta cursor refused: not on the configured origin; starting from the look-back',
+        );
+      }
+    }
+    url ??= sinceUrl(now() - cfg.initialLookbackHours * 3_600_000);
     let total = 0;
     for (let page = 0; page < cfg.maxPagesPerRun; page++) {
       const { body, links } = await fetcher.get(url);
@@ -47,7 +64,15 @@ export function oktaPollRun(cfg: OktaPoll, deps: PollDeps): PollRun {
       const events = normalizeEach('okta', body, normalizeOkta, deps);
       if (events.length > 0) await ingest.ingest(events, 'poll');
       total += events.length;
-      const next = links.get('next');
+      const link = links.get('next');
+      let next: URL | undefined;
+      try {
+        next = link === undefined ? undefined : confineUrl(link, target, 'offsite_link');
+      } catch (err) {
+        // The page committed: move past it by time (our own URL), then end the run, counted.
+        if (events.length > 0) cursors.set(CURSOR, pathAndQuery(sinceUrl(latest(events))), now());
+        throw err;
+      }
       // Only once the page committed does the cursor move past it.
       if (next) cursors.set(CURSOR, pathAndQuery(next), now());
       else if (events.length > 0)

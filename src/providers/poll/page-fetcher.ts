@@ -4,18 +4,24 @@ import { TokenwatchError } from '../../errors.js';
 import { parseJsonBody } from '../json-body.js';
 import type { ApiAuth } from '../outbound/api-auth.js';
 import { readBounded, withTimeout } from '../outbound/bounded-fetch.js';
+import { type AllowedTarget, confineUrl } from '../outbound/origin-guard.js';
 
 /** One JSON page of a provider log API. */
 export interface Page {
   body: unknown;
-  /** `Link` header relations (RFC 8288) whose target is on the API's own origin. */
-  links: Map<string, URL>;
+  /**
+   * `Link` header relations (RFC 8288) as the response wrote them: unchecked text, for the
+   * poller to confine to its own origin and path (outbound/origin-guard.ts) before use.
+   */
+  links: Map<string, string>;
 }
 
 /** Options of a {@link PageFetcher}. */
 export interface PageFetcherOptions {
   provider: string;
   auth: ApiAuth;
+  /** The configured API origin and path prefix: no request leaves it. */
+  target: AllowedTarget;
   /** Longest 429 wait honoured; a longer reset ends the run (retried next interval). */
   maxBackoffMs: number;
   /** Fires when the service closes: pending waits and requests end at once. */
@@ -43,14 +49,27 @@ export class PageFetcher {
     this.#now = options.now ?? Date.now;
   }
 
-  async get(url: URL): Promise<Page> {
+  async get(requested: URL): Promise<Page> {
+    // Defence in depth: whatever the poller built, the credential only goes to the configured
+    // origin and path prefix.
+    const url = confineUrl(requested.href, this.#o.target, 'offsite_url');
     let reauthed = false;
     for (let attempt = 0; ; attempt++) {
       const res = await fetch(url, {
         headers: { accept: 'application/json', authorization: await this.#o.auth.header() },
-        redirect: 'error',
+        // Never follow: a redirect would carry the Authorization header (or, cross-origin, drop
+        // it and read someone else's data); it is refused and counted instead.
+        redirect: 'manual',
         signal: withTimeout(this.#o.signal, this.#o.timeoutMs ?? 30_000),
       });
+      if (res.status >= 300 && res.status < 400) {
+        await res.body?.cancel();
+        throw new TokenwatchError(
+          'ERR_PROVIDER_POLL',
+          `${this.#o.provider} API answered a redirect (HTTP ${res.status}) for ${url.pathname}: not followed`,
+          { details: { status: res.status, reason: 'redirect' } },
+        );
+      }
       if (res.status === 429 && attempt < MAX_RATE_LIMIT_RETRIES) {
         await res.body?.cancel();
         await this.#backoff(res, attempt);
@@ -67,13 +86,18 @@ export class PageFetcher {
         throw new TokenwatchError(
           'ERR_PROVIDER_POLL',
           `${this.#o.provider} API answered HTTP ${res.status} for ${url.pathname}`,
-          { details: { status: res.status } },
+          {
+            details: {
+              status: res.status,
+              reason: res.status === 429 ? 'rate_limit' : res.status === 401 ? 'auth' : 'http',
+            },
+          },
         );
       }
       const text = await readBounded(res, this.#o.maxBytes ?? 32 * 1024 * 1024);
       return {
         body: parseJsonBody(text, { maxEvents: this.#o.maxEvents }),
-        links: sameOriginLinks(res.headers.get('link'), url),
+        links: parseLinks(res.headers.get('link')),
       };
     }
   }
@@ -92,6 +116,7 @@ export class PageFetcher {
       throw new TokenwatchError(
         'ERR_PROVIDER_POLL',
         `${this.#o.provider} API rate limit resets in ${Math.ceil(waitMs / 1000)} s, beyond maxBackoffSeconds`,
+        { details: { reason: 'rate_limit' } },
       );
     }
     this.#o.logger.info(
@@ -103,24 +128,17 @@ export class PageFetcher {
 }
 
 /**
- * Parses `Link: <url>; rel="next", <url>; rel="self"`, keeping only targets on `base`'s origin:
- * a response must not steer the bearer token to another host.
+ * Parses `Link: <url>; rel="next", <url>; rel="self"` into relation -> target text, unresolved:
+ * the caller confines each target to the configured origin and path before following it.
  */
-export function sameOriginLinks(header: string | null, base: URL): Map<string, URL> {
-  const out = new Map<string, URL>();
+export function parseLinks(header: string | null): Map<string, string> {
+  const out = new Map<string, string>();
   if (!header) return out;
   const re = /<([^>]*)>((?:\s*;\s*[^;,]+)*)/g;
   for (const m of header.slice(0, 16 * 1024).matchAll(re)) {
     const rel = /;\s*rel\s*=\s*"?([^";,]+)"?/i.exec(m[2] ?? '')?.[1];
     if (!rel) continue;
-    let target: URL;
-    try {
-      target = new URL(m[1] ?? '', base);
-    } catch {
-      continue;
-    }
-    if (target.origin !== base.origin) continue;
-    for (const r of rel.trim().toLowerCase().split(/\s+/)) if (!out.has(r)) out.set(r, target);
+    for (const r of rel.trim().toLowerCase().split(/\s+/)) if (!out.has(r)) out.set(r, m[1] ?? '');
   }
   return out;
 }

@@ -3,9 +3,10 @@ import type { Logger } from 'pino';
 import type { ProviderEvent } from '../../domain/provider-event.js';
 import { isTokenwatchError } from '../../errors.js';
 
+import type { OffsiteUrlError } from '../outbound/origin-guard.js';
 import type { EventIngest } from '../ingest/event-ingest.js';
 import type { NormalizeContext } from '../payload-reader.js';
-import type { CursorStore } from './cursor-store.js';
+import type { CursorStore } from '../../audit/cursor-store.js';
 import type { PageFetcher } from './page-fetcher.js';
 
 /** What every provider poller is built from. */
@@ -16,6 +17,8 @@ export interface PollDeps {
   normalize: NormalizeContext;
   now: () => number;
   logger: Logger;
+  /** Counts a refused URL or cursor that did not end the run (the run's errors count anyway). */
+  onRefused?: (err: OffsiteUrlError) => void;
 }
 
 /** `baseUrl` without a trailing slash, so paths can be appended. */

@@ -1,7 +1,11 @@
 import type { Logger } from 'pino';
 
 import type { ProviderName } from '../../domain/provider-event.js';
-import type { ProviderMetrics } from '../../metrics/provider-metrics.js';
+import {
+  POLL_ERROR_REASONS,
+  type PollErrorReason,
+  type ProviderMetrics,
+} from '../../metrics/provider-metrics.js';
 
 /** One catch-up run of a provider API; resolves with the number of events read. */
 export type PollRun = (signal: AbortSignal) => Promise<number>;
@@ -76,12 +80,24 @@ export class PollLoop {
       logger.debug({ provider, events: n, ms: Date.now() - started }, 'provider poll run done');
     } catch (err) {
       if (this.#abort.signal.aborted) return;
-      metrics.pollErrors.inc({ provider });
+      const reason = pollErrorReason(err);
+      metrics.pollErrors.inc({ provider, reason });
       const e = err as { code?: string; message?: string };
       logger.warn(
-        { provider, code: e.code, err: e.message?.slice(0, 300) },
+        { provider, code: e.code, reason, err: e.message?.slice(0, 300) },
         'provider poll run failed; retrying next interval',
       );
     }
   }
+}
+
+/** The bounded `reason` label of a failed run (or a refused cursor) from its error. */
+export function pollErrorReason(err: unknown): PollErrorReason {
+  const e = err as { name?: unknown; code?: unknown; details?: { reason?: unknown } };
+  const r = e.details?.reason;
+  if (typeof r === 'string' && (POLL_ERROR_REASONS as readonly string[]).includes(r))
+    return r as PollErrorReason;
+  if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'timeout';
+  if (e.code === 'ERR_WEBHOOK_MALFORMED') return 'malformed';
+  return 'other';
 }

@@ -7,12 +7,12 @@ import type { EventIngest } from '../ingest/event-ingest.js';
 import { type ApiAuthDefaults, createApiAuth } from '../outbound/api-auth.js';
 import type { NormalizeContext } from '../payload-reader.js';
 import { auth0PollRun } from './auth0-poller.js';
-import type { CursorStore } from './cursor-store.js';
+import type { CursorStore } from '../../audit/cursor-store.js';
 import { keycloakPollRun } from './keycloak-poller.js';
 import { oktaPollRun } from './okta-poller.js';
 import { PageFetcher } from './page-fetcher.js';
 import { type PollDeps, trimBase } from './poll-deps.js';
-import { PollLoop, type PollRun } from './poll-loop.js';
+import { PollLoop, type PollRun, pollErrorReason } from './poll-loop.js';
 
 /** What {@link buildPollLoops} wires into each poller. */
 export interface PollLoopsDeps {
@@ -46,9 +46,11 @@ export function buildPollLoops(p: ProvidersConfig, deps: PollLoopsDeps): PollLoo
     const run: PollRun = (signal) =>
       make({
         ...deps,
+        onRefused: (err) => deps.metrics.pollErrors.inc({ provider, reason: pollErrorReason(err) }),
         fetcher: new PageFetcher({
           provider,
           auth,
+          target: { base: new URL(trimBase(cfg.baseUrl)) },
           maxBackoffMs: cfg.maxBackoffSeconds * 1000,
           signal,
           logger: deps.logger,

@@ -20,17 +20,22 @@ export function registerBackchannelLogout(
   keys: JWTVerifyGetKey,
   ctx: PushContext,
 ): void {
+  const window = { maxAgeSec: cfg.maxAgeSeconds, clockToleranceSec: cfg.clockToleranceSeconds };
   f.post(
     BACKCHANNEL_LOGOUT_PATH,
     {
       bodyLimit: ctx.bodyLimit,
+      // The media type is refused before the body is read.
+      onRequest: async (request) => {
+        requireMediaType(request, ['application/x-www-form-urlencoded']);
+        return Promise.resolve();
+      },
       onSend: async (_request, reply, payload) => {
         reply.header('cache-control', 'no-store');
         return payload;
       },
     },
     async (request, reply) => {
-      requireMediaType(request, ['application/x-www-form-urlencoded']);
       const form = new URLSearchParams(requireBody(request).toString('utf8'));
       const tokens = form.getAll('logout_token');
       if (tokens.length !== 1 || !tokens[0]) {
@@ -44,11 +49,16 @@ export function registerBackchannelLogout(
         issuer: cfg.issuer,
         audience: cfg.clientId,
         clockToleranceSec: cfg.clockToleranceSeconds,
-        ...(cfg.maxAgeSeconds !== undefined ? { maxAgeSec: cfg.maxAgeSeconds } : {}),
+        maxAgeSec: cfg.maxAgeSeconds,
         now: ctx.now,
       });
       const event = logoutTokenToEvent(verified, ctx.normalize);
-      await ctx.ingest.ingest([event], 'push', 'reject');
+      const record = () => ctx.ingest.ingest([event], 'push', 'reject');
+      if (ctx.replay) {
+        await ctx.replay.once('oidc', verified, window, record);
+      } else {
+        await record();
+      }
       return reply.status(200).send();
     },
   );

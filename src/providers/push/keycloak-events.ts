@@ -2,7 +2,11 @@ import type { FastifyInstance } from 'fastify';
 
 import type { KeycloakConfig } from '../../config/providers-schema.js';
 import { parseJsonBody } from '../json-body.js';
-import { KEYCLOAK_SIGNATURE_HEADER, verifyKeycloakSignature } from '../keycloak-signature.js';
+import {
+  KEYCLOAK_SIGNATURE_HEADER,
+  assertKeycloakSignatureHeader,
+  verifyKeycloakSignature,
+} from '../keycloak-signature.js';
 import { normalizeKeycloak } from '../keycloak.js';
 import { type PushContext, rawBody, requireBody, requireMediaType } from './push-context.js';
 
@@ -20,15 +24,33 @@ export function registerKeycloakEvents(
   ctx: PushContext,
 ): void {
   const secret = cfg.secret;
-  f.post(KEYCLOAK_EVENTS_PATH, { bodyLimit: ctx.bodyLimit }, async (request, reply) => {
-    verifyKeycloakSignature(rawBody(request), request.headers[KEYCLOAK_SIGNATURE_HEADER], secret, {
-      algorithm: cfg.signatureAlgorithm,
-    });
-    const body = requireBody(request);
-    requireMediaType(request, ['application/json']);
-    const payload = parseJsonBody(body.toString('utf8'), { maxEvents: ctx.maxEvents });
-    const events = normalizeKeycloak(payload, { ...ctx.normalize, maxEvents: ctx.maxEvents });
-    const result = await ctx.ingest.ingest(events, 'push');
-    return reply.status(200).send({ status: 'accepted', ...result });
-  });
+  f.post(
+    KEYCLOAK_EVENTS_PATH,
+    {
+      bodyLimit: ctx.bodyLimit,
+      // A missing, repeated or malformed signature header is refused before the body is read.
+      onRequest: async (request) => {
+        assertKeycloakSignatureHeader(request.headers[KEYCLOAK_SIGNATURE_HEADER], {
+          algorithm: cfg.signatureAlgorithm,
+        });
+        return Promise.resolve();
+      },
+    },
+    async (request, reply) => {
+      verifyKeycloakSignature(
+        rawBody(request),
+        request.headers[KEYCLOAK_SIGNATURE_HEADER],
+        secret,
+        {
+          algorithm: cfg.signatureAlgorithm,
+        },
+      );
+      const body = requireBody(request);
+      requireMediaType(request, ['application/json']);
+      const payload = parseJsonBody(body.toString('utf8'), { maxEvents: ctx.maxEvents });
+      const events = normalizeKeycloak(payload, { ...ctx.normalize, maxEvents: ctx.maxEvents });
+      const result = await ctx.ingest.ingest(events, 'push');
+      return reply.status(200).send({ status: 'accepted', ...result });
+    },
+  );
 }

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 
 import { TokenwatchError } from '../../errors.js';
 import type { EventIngest } from '../ingest/event-ingest.js';
+import type { ReplayGuard } from '../ingest/replay-guard.js';
 import type { NormalizeContext } from '../payload-reader.js';
 
 /** What every push route is built from. */
@@ -17,6 +18,8 @@ export interface PushContext {
   maxEvents: number;
   now: () => number;
   logger: Logger;
+  /** Durable jti replay protection of SETs and logout tokens (present when either is configured). */
+  replay?: ReplayGuard;
 }
 
 /**

@@ -30,38 +30,48 @@ export function registerSsfPush(
   ctx: PushContext,
 ): void {
   const authorization = cfg.authorization;
+  const window = { maxAgeSec: cfg.maxAgeSeconds, clockToleranceSec: cfg.clockToleranceSeconds };
+  const secret =
+    authorization !== undefined
+      ? requireSecretHeader('authorization', (v) => secretMatches(v, authorization))
+      : undefined;
   f.post(
     SSF_PUSH_PATH,
     {
       bodyLimit: ctx.bodyLimit,
-      ...(authorization !== undefined
-        ? {
-            onRequest: requireSecretHeader('authorization', (v) => secretMatches(v, authorization)),
-          }
-        : {}),
+      // Header checks before the body is read: the secret (when configured), the media type.
+      onRequest: async (request, reply) => {
+        if (secret) await secret(request, reply);
+        requireMediaType(request, ['application/secevent+jwt']);
+      },
     },
     async (request, reply) => {
-      requireMediaType(request, ['application/secevent+jwt']);
       const token = requireBody(request).toString('utf8').trim();
       const set = await verifySet(token, keys, {
         issuer: cfg.issuer,
         audience: cfg.audience,
         clockToleranceSec: cfg.clockToleranceSeconds,
-        ...(cfg.maxAgeSeconds !== undefined ? { maxAgeSec: cfg.maxAgeSeconds } : {}),
+        maxAgeSec: cfg.maxAgeSeconds,
         maxTokenLength: ctx.bodyLimit,
         now: ctx.now,
       });
       const result = normalizeSsf(set.payload, { ...ctx.normalize, maxEvents: ctx.maxEvents });
-      if ('verification' in result) {
-        const input = verificationAuditInput(
-          set.jti,
-          set.iss,
-          result.verification.state,
-          ctx.now(),
-        );
-        await ctx.ingest.record('ssf', set.jti, input, 'reject');
+      const record = async (): Promise<unknown> => {
+        if ('verification' in result) {
+          const input = verificationAuditInput(
+            set.jti,
+            set.iss,
+            result.verification.state,
+            ctx.now(),
+          );
+          return ctx.ingest.record('ssf', set.jti, input, 'reject');
+        }
+        return ctx.ingest.ingest(result.events, 'push', 'reject');
+      };
+      if (ctx.replay) {
+        await ctx.replay.once('ssf', set, window, record);
       } else {
-        await ctx.ingest.ingest(result.events, 'push', 'reject');
+        await record();
       }
       return reply.status(202).send();
     },
