@@ -29,7 +29,7 @@ describe('tokenwatch verify', () => {
       s.out,
     );
     expect(code).toBe(0);
-    expect(s.text()).toMatch(/^ledger [0-9a-f-]{36} \(schema v2\)$/m);
+    expect(s.text()).toMatch(/^ledger [0-9a-f-]{36} \(schema v3\)$/m);
     expect(s.text()).toMatch(/^records: 61 \(seq 1\.\.61\)$/m);
     expect(s.text()).toMatch(/^time: \d{4}-.*Z \.\. \d{4}-.*Z$/m);
     expect(s.text()).toMatch(

@@ -78,7 +78,7 @@ export function openLedger(
     flushIntervalMs: 5,
     maxPending: 100_000,
     hmacKeyIds: ['k1'],
-    signingKeyId: key.keyId,
+    signingKey: key,
     now: clock.now,
   });
   const checkpointer = new Checkpointer({
