@@ -3,11 +3,13 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Fingerprinter } from './audit/fingerprint.js';
 import { resolveHmacKeys } from './audit/hmac-keys.js';
+import { BackgroundVerifier } from './audit/background-verify.js';
 import { Checkpointer } from './audit/checkpointer.js';
 import { Ledger } from './audit/ledger.js';
 import type { Committed } from './audit/record.js';
 import { RetentionJob } from './audit/retention.js';
 import { defaultCheckpointLogPath, resolveSigningKey } from './audit/signing-keys.js';
+import { checkAtStart, type StartupCheck } from './audit/startup-check.js';
 import type { Config } from './config/schema.js';
 import { FindingsService } from './findings/findings-service.js';
 import { AdminAuth } from './http/admin-auth.js';
@@ -19,13 +21,14 @@ import { KeyspaceService } from './keyspace/keyspace-service.js';
 import type { NodeWatcher } from './keyspace/node-watcher.js';
 import type { KeyspaceRecorder } from './keyspace/recorder.js';
 import { TokenRules } from './keyspace/token-rules.js';
-import { registerCheckpointMetrics } from './metrics/audit-metrics.js';
+import { registerCheckpointMetrics, registerLedgerVerifyMetrics } from './metrics/audit-metrics.js';
 import { auditTypeLabel, createMetrics, type Metrics } from './metrics/registry.js';
 import { createProviderIngest, type ProviderIngest } from './providers/service.js';
 import { redactUrl } from './redis-url.js';
 import { Telemetry } from './telemetry/otel.js';
 import { TracedKeyspaceRecorder } from './telemetry/traced-recorder.js';
 import type { Tracing } from './telemetry/tracing.js';
+import { TokenwatchError } from './errors.js';
 import { VERSION } from './version.js';
 
 export interface AppOptions {
@@ -34,6 +37,13 @@ export interface AppOptions {
   now?: () => number;
   /** Process metrics on /metrics (off in tests that build many apps). */
   defaultMetrics?: boolean;
+  /**
+   * Start even when the start-up check finds damage, after appending a signed
+   * `ledger.discontinuity` record stating it (`serve --accept-discontinuity`).
+   */
+  acceptDiscontinuity?: boolean;
+  /** Verify the whole ledger file on a worker thread after start (default true). */
+  backgroundVerify?: boolean;
 }
 
 /**
@@ -48,6 +58,9 @@ export class TokenwatchApp {
   readonly ledger: Ledger;
   readonly checkpointer: Checkpointer;
   readonly retention: RetentionJob;
+  /** What the start-up check found before anything was written or signed. */
+  readonly startupCheck: StartupCheck;
+  readonly backgroundVerifier: BackgroundVerifier | undefined;
   readonly metrics: Metrics;
   readonly inventory: Inventory;
   readonly rules: TokenRules;
@@ -63,6 +76,7 @@ export class TokenwatchApp {
   /** Span helper for the service's parts; a cheap no-op unless OpenTelemetry export is on. */
   readonly tracing: Tracing;
   readonly #commitListeners: ((batch: readonly Committed[]) => void)[] = [];
+  #verifiedAt = 0;
   #started = false;
   #stopped = false;
 
@@ -83,7 +97,7 @@ export class TokenwatchApp {
     if (signing.generated || config.audit.checkpointLog === undefined)
       logger.warn(
         { signingKey: signing.path, checkpointLog },
-        'checkpoint signing key and/or checkpoint log beside the database; production wants audit.signingKey from a secret store and audit.checkpointLog on write-once storage',
+        'checkpoint signing key and/or checkpoint log beside the database: whoever can write the database can then replace them too, and verify calls such evidence unanchored. Production: audit.signingKey (TOKENWATCH_SIGNING_KEY) from a secret store, created with tokenwatch keygen; audit.checkpointLog (TOKENWATCH_CHECKPOINT_LOG) on write-once or append-only storage the tokenwatch host cannot rewrite',
       );
     this.rules = new TokenRules(config.tokens, this.fingerprinter);
     this.inventory = new Inventory(this.rules.kinds, this.fingerprinter.prefix);
@@ -107,7 +121,8 @@ export class TokenwatchApp {
       maxPending: config.audit.maxPending,
       writerThread: config.audit.writerThread,
       hmacKeyIds: keys.map((k) => k.id),
-      signingKeyId: signing.key.keyId,
+      signingKey: signing.key,
+      retentionDays: config.audit.retentionDays,
       clockSkewToleranceMs: config.audit.clockSkewToleranceMs,
       now: this.now,
       logger,
@@ -143,6 +158,43 @@ export class TokenwatchApp {
         m.auditDropped.inc(n);
       },
     });
+    // Before anything is written or signed: the file against the external log and the seals.
+    const trustedSelf = [
+      { keyId: signing.key.keyId, publicKey: signing.key.publicKey, source: signing.path },
+    ];
+    try {
+      this.startupCheck = checkAtStart({
+        db: this.ledger.db,
+        dbPath: config.audit.path,
+        ledgerId: this.ledger.ledgerId,
+        logPath: checkpointLog,
+        trusted: trustedSelf,
+      });
+    } catch (err) {
+      this.ledger.close();
+      throw err;
+    }
+    const sc = this.startupCheck;
+    for (const w of sc.warnings) logger.warn({ checkpointLog }, w);
+    if (sc.finding) {
+      const f = sc.finding;
+      if (!options.acceptDiscontinuity) {
+        this.ledger.close(); // refusing to start: release the file, write nothing
+        throw new TokenwatchError(
+          'ERR_LEDGER_INTEGRITY',
+          `refusing to start: the ledger does not match the checkpoint log and its seals: ${f.class} at seq ${f.seq}: ${f.detail}. Run tokenwatch verify; to start anyway with the break recorded in the ledger for good, run tokenwatch serve --accept-discontinuity`,
+        );
+      }
+      logger.error(
+        { class: f.class, seq: f.seq },
+        'ledger damaged at start; starting anyway (--accept-discontinuity): a ledger.discontinuity record states it',
+      );
+    } else {
+      logger.info(
+        { records: sc.checkedRecords, ms: sc.durationMs, anchor: sc.anchor.source, n: sc.anchor.n },
+        'ledger tail verified against the checkpoint log and batch seals',
+      );
+    }
     try {
       this.checkpointer = new Checkpointer({
         ledger: this.ledger,
@@ -151,6 +203,7 @@ export class TokenwatchApp {
         everyRecords: config.audit.checkpointEveryRecords,
         intervalMs: config.audit.checkpointIntervalSeconds * 1000,
         heartbeatMs: config.audit.checkpointHeartbeatSeconds * 1000,
+        retentionDays: config.audit.retentionDays,
         now: this.now,
         logger,
       });
@@ -159,6 +212,28 @@ export class TokenwatchApp {
       throw err;
     }
     registerCheckpointMetrics(m.registry, () => this.checkpointer);
+    this.backgroundVerifier =
+      options.backgroundVerify === false
+        ? undefined
+        : new BackgroundVerifier({
+            ledger: this.ledger,
+            dbPath: config.audit.path,
+            checkpointLog,
+            key: signing.key,
+            now: this.now,
+            logger,
+          });
+    registerLedgerVerifyMetrics(m.registry, () => {
+      const last = this.backgroundVerifier?.last;
+      return {
+        startupCheckSeconds: this.startupCheck.durationMs / 1000,
+        full: last && {
+          problems: last.problemCount,
+          at: this.#verifiedAt,
+          durationMs: last.durationMs,
+        },
+      };
+    });
     this.retention = new RetentionJob({
       ledger: this.ledger,
       retentionDays: config.audit.retentionDays,
@@ -263,6 +338,32 @@ export class TokenwatchApp {
     this.telemetry.start();
     const c = this.config;
     const prev = this.ledger.list({ afterSeq: Math.max(0, this.ledger.lastSeq - 1) })[0];
+    // From the signed shutdown checkpoint, never from the type of the last record.
+    const clean = this.startupCheck.cleanShutdown;
+    const found = this.startupCheck.finding;
+    if (found) {
+      // Committed (and sealed) before anything else, then signed by the start checkpoint: the
+      // break stays visible to every later verify, report and export.
+      const a = this.startupCheck.anchor;
+      this.ledger.commitWith(
+        [
+          {
+            time: this.now(),
+            source: 'system',
+            type: 'ledger.discontinuity',
+            attrs: {
+              class: found.class,
+              seq: found.seq,
+              detail: found.detail,
+              anchor: { source: a.source, n: a.n, seq: a.seq, chain: a.chain },
+              head: { seq: this.ledger.lastSeq, chain: this.ledger.head().chain.toString('hex') },
+              acceptedBy: 'serve --accept-discontinuity',
+            },
+          },
+        ],
+        () => undefined,
+      );
+    }
     this.checkpointer.start(); // seals what a crashed run left unsealed
     this.retention.start(); // at start, then daily
     const started = this.now();
@@ -281,7 +382,7 @@ export class TokenwatchApp {
             ? {
                 lastSeq: prev.seq,
                 lastTime: prev.time,
-                cleanShutdown: prev.type === 'system.stopped',
+                cleanShutdown: clean,
               }
             : null,
       },
@@ -292,7 +393,7 @@ export class TokenwatchApp {
         node: this.keyspace.scopeLabel,
         start: prev.time,
         end: started,
-        reason: prev.type === 'system.stopped' ? 'tokenwatch_stopped' : 'tokenwatch_crashed',
+        reason: clean ? 'tokenwatch_stopped' : 'tokenwatch_crashed',
         changes: [],
         scanned: 0,
         durationMs: 0,
@@ -301,6 +402,12 @@ export class TokenwatchApp {
     this.keyspace.start();
     this.findings.start();
     this.providers.start();
+    if (this.backgroundVerifier) {
+      this.backgroundVerifier.start();
+      void this.backgroundVerifier.done.then((r) => {
+        if (r) this.#verifiedAt = this.now();
+      });
+    }
   }
 
   async listen(): Promise<string> {
@@ -342,6 +449,7 @@ export class TokenwatchApp {
       attrs: { reason },
     });
     this.retention.close();
+    this.backgroundVerifier?.close();
     this.checkpointer.close(); // flushes, then signs the shutdown checkpoint
     this.ledger.close();
     await this.telemetry.shutdown(); // last: exports the spans and metrics of the shutdown
