@@ -22,10 +22,10 @@ Usage:
                                               (VALUE - reads stdin)
   tokenwatch export --db PATH --from ISO --to ISO --format csv|jsonl|ocsf --out DIR
                   [--signing-key FILE]        write a signed evidence bundle of a period
-  tokenwatch verify-export DIR --public-key FILE [--json]
+  tokenwatch verify-export DIR --public-key FILE [--checkpoints FILE] [--json]
                                               check a bundle on its own (exit 0 intact, 1 not)
   tokenwatch report --db PATH --from ISO --to ISO --format html|json [--out FILE]
-                  [--public-key FILE] [--config FILE]
+                  [--public-key FILE] [--checkpoints FILE] [--config FILE]
                                               the SOC 2 report of a period
   tokenwatch --version | --help
 `;

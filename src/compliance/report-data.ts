@@ -34,6 +34,8 @@ export interface ReportOptions {
   to: number;
   /** Public keys trusted for checkpoint signatures. */
   trusted: readonly TrustedKey[];
+  /** Integrity anchors: the external checkpoint log and the database path (report-integrity.ts). */
+  anchors?: { dbPath?: string; checkpointLog?: string };
   now?: () => number;
   /** Kind → maximum TTL (seconds) of the token rules, for TTL conformance; optional. */
   ttlPolicy?: Readonly<Record<string, number | undefined>>;
@@ -60,7 +62,7 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
   const now = o.now ?? Date.now;
   const ledgerId = ledgerIdOf(o.db);
   const range = seqRangeForWindow(o.db, o.from, o.to);
-  const integrity = await checkRange(o.db, range, ledgerId, o.trusted);
+  const integrity = await checkRange(o.db, range, ledgerId, o.trusted, o.anchors, o.from);
 
   const replay = new InventoryReplay();
   const replayFrom = range ? await replayBefore(o.db, range.firstSeq, replay) : 0;
