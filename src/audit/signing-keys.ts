@@ -183,7 +183,11 @@ export function resolveSigningKey(
   }
   const { privatePath, publicPath } = generatedSigningKeyPaths(dbPath);
   if (!existsSync(privatePath)) writeKeyPair(dirname(privatePath));
-  assertPrivateFile(privatePath, 'signing key');
+  try {
+    assertPrivateFile(privatePath, 'signing key');
+  } catch (err) {
+    throw new TokenwatchError('ERR_CONFIG_INVALID', (err as Error).message, { cause: err });
+  }
   const key = loadSigningKey(privatePath);
   if (!existsSync(publicPath)) {
     writeFileSync(publicPath, key.publicKey.export({ type: 'spki', format: 'pem' }).toString(), {

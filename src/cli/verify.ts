@@ -60,7 +60,9 @@ export async function verify(
     }
   }
   const report = await verifyLedger({ dbPath: values.db, checkpointLog, trusted, threads });
-  report.warnings.unshift(...notes);
+  // After the `anchored: false` line, which must come first.
+  const at = report.warnings[0]?.startsWith('anchored:') ? 1 : 0;
+  report.warnings.splice(at, 0, ...notes);
   out.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
   return report.ok ? 0 : 1;
 }

@@ -73,6 +73,10 @@ export async function checkRange(
     if (sealed.n <= newestLogged)
       problems.push(`checkpoint #${sealed.n} is not in the external checkpoint log`);
   }
+  // A pruned start first: a purge nobody signed explains nothing after it.
+  if (anchor?.source === 'retention_purge') {
+    problems.push(...purgeProblems(db, range.firstSeq - 1, ledgerId, trusted, logged));
+  }
   // Without a checkpoint at the end yet: the newest batch seal, which signs every record before
   // it through the chain (schema v3). A tail nobody signed is not evidence.
   let sealedBySeal: { seq: number; chain: string } | null = null;
@@ -84,9 +88,6 @@ export async function checkRange(
       problems.push(
         `unsealed: records from seq ${range.lastSeq} on carry no signature (no checkpoint or batch seal covers them)`,
       );
-  }
-  if (anchor?.source === 'retention_purge') {
-    problems.push(...purgeProblems(db, range.firstSeq - 1, ledgerId, trusted, logged));
   }
   const endSeq = sealed?.seq ?? sealedBySeal?.seq ?? range.lastSeq;
   const breaks = db
