@@ -3,12 +3,14 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Fingerprinter } from './audit/fingerprint.js';
 import { resolveHmacKeys } from './audit/hmac-keys.js';
+import { BackgroundVerifier } from './audit/background-verify.js';
 import { Checkpointer } from './audit/checkpointer.js';
 import { POLICY_RECORD_TYPE, policyAttrs } from './compliance/policy-record.js';
 import { Ledger } from './audit/ledger.js';
 import type { Committed } from './audit/record.js';
 import { RetentionJob } from './audit/retention.js';
 import { defaultCheckpointLogPath, resolveSigningKey } from './audit/signing-keys.js';
+import { checkAtStart, type StartupCheck } from './audit/startup-check.js';
 import type { Config } from './config/schema.js';
 import { FindingsService } from './findings/findings-service.js';
 import { AdminAuth } from './http/admin-auth.js';
@@ -24,7 +26,7 @@ import { restoreInventory } from './keyspace/restore.js';
 import type { NodeWatcher } from './keyspace/node-watcher.js';
 import type { KeyspaceRecorder } from './keyspace/recorder.js';
 import { TokenRules } from './keyspace/token-rules.js';
-import { registerCheckpointMetrics } from './metrics/audit-metrics.js';
+import { registerCheckpointMetrics, registerLedgerVerifyMetrics } from './metrics/audit-metrics.js';
 import { createCacheHealthMetrics } from './metrics/cache-health-metrics.js';
 import { INDEX_RECONCILE_RECORD } from './findings/findings-service.js';
 import { auditTypeLabel, createMetrics, type Metrics } from './metrics/registry.js';
@@ -34,6 +36,7 @@ import { createAuditLogExport, type AuditLogExport } from './telemetry/audit-log
 import { Telemetry } from './telemetry/otel.js';
 import { TracedKeyspaceRecorder } from './telemetry/traced-recorder.js';
 import type { Tracing } from './telemetry/tracing.js';
+import { TokenwatchError } from './errors.js';
 import { VERSION } from './version.js';
 
 /** Token records of the previous run replayed at most; beyond, a restart is a plain baseline. */
@@ -45,6 +48,13 @@ export interface AppOptions {
   now?: () => number;
   /** Process metrics on /metrics (off in tests that build many apps). */
   defaultMetrics?: boolean;
+  /**
+   * Start even when the start-up check finds damage, after appending a signed
+   * `ledger.discontinuity` record stating it (`serve --accept-discontinuity`).
+   */
+  acceptDiscontinuity?: boolean;
+  /** Verify the whole ledger file on a worker thread after start (default true). */
+  backgroundVerify?: boolean;
 }
 
 /**
@@ -59,6 +69,9 @@ export class TokenwatchApp {
   readonly ledger: Ledger;
   readonly checkpointer: Checkpointer;
   readonly retention: RetentionJob;
+  /** What the start-up check found before anything was written or signed. */
+  readonly startupCheck: StartupCheck;
+  readonly backgroundVerifier: BackgroundVerifier | undefined;
   readonly metrics: Metrics;
   readonly inventory: Inventory;
   readonly rules: TokenRules;
@@ -80,6 +93,7 @@ export class TokenwatchApp {
   /** The audit stream as OTLP logs (`otel.logs`); undefined when not configured. */
   readonly auditLogs: AuditLogExport | undefined;
   readonly #commitListeners: ((batch: readonly Committed[]) => void)[] = [];
+  #verifiedAt = 0;
   #started = false;
   #stopped = false;
 
@@ -100,7 +114,7 @@ export class TokenwatchApp {
     if (signing.generated || config.audit.checkpointLog === undefined)
       logger.warn(
         { signingKey: signing.path, checkpointLog },
-        'checkpoint signing key and/or checkpoint log beside the database; production wants audit.signingKey from a secret store and audit.checkpointLog on write-once storage',
+        'checkpoint signing key and/or checkpoint log beside the database: whoever can write the database can then replace them too, and verify calls such evidence unanchored. Production: audit.signingKey (TOKENWATCH_SIGNING_KEY) from a secret store, created with tokenwatch keygen; audit.checkpointLog (TOKENWATCH_CHECKPOINT_LOG) on write-once or append-only storage the tokenwatch host cannot rewrite',
       );
     this.rules = new TokenRules(config.tokens, this.fingerprinter);
     this.inventory = new Inventory(this.rules.kinds, this.fingerprinter.prefix);
@@ -124,7 +138,8 @@ export class TokenwatchApp {
       maxPending: config.audit.maxPending,
       writerThread: config.audit.writerThread,
       hmacKeyIds: keys.map((k) => k.id),
-      signingKeyId: signing.key.keyId,
+      signingKey: signing.key,
+      retentionDays: config.audit.retentionDays,
       clockSkewToleranceMs: config.audit.clockSkewToleranceMs,
       now: this.now,
       logger,
@@ -160,6 +175,43 @@ export class TokenwatchApp {
         m.auditDropped.inc(n);
       },
     });
+    // Before anything is written or signed: the file against the external log and the seals.
+    const trustedSelf = [
+      { keyId: signing.key.keyId, publicKey: signing.key.publicKey, source: signing.path },
+    ];
+    try {
+      this.startupCheck = checkAtStart({
+        db: this.ledger.db,
+        dbPath: config.audit.path,
+        ledgerId: this.ledger.ledgerId,
+        logPath: checkpointLog,
+        trusted: trustedSelf,
+      });
+    } catch (err) {
+      this.ledger.close();
+      throw err;
+    }
+    const sc = this.startupCheck;
+    for (const w of sc.warnings) logger.warn({ checkpointLog }, w);
+    if (sc.finding) {
+      const f = sc.finding;
+      if (!options.acceptDiscontinuity) {
+        this.ledger.close(); // refusing to start: release the file, write nothing
+        throw new TokenwatchError(
+          'ERR_LEDGER_INTEGRITY',
+          `refusing to start: the ledger does not match the checkpoint log and its seals: ${f.class} at seq ${f.seq}: ${f.detail}. Run tokenwatch verify; to start anyway with the break recorded in the ledger for good, run tokenwatch serve --accept-discontinuity`,
+        );
+      }
+      logger.error(
+        { class: f.class, seq: f.seq },
+        'ledger damaged at start; starting anyway (--accept-discontinuity): a ledger.discontinuity record states it',
+      );
+    } else {
+      logger.info(
+        { records: sc.checkedRecords, ms: sc.durationMs, anchor: sc.anchor.source, n: sc.anchor.n },
+        'ledger tail verified against the checkpoint log and batch seals',
+      );
+    }
     try {
       this.checkpointer = new Checkpointer({
         ledger: this.ledger,
@@ -168,6 +220,7 @@ export class TokenwatchApp {
         everyRecords: config.audit.checkpointEveryRecords,
         intervalMs: config.audit.checkpointIntervalSeconds * 1000,
         heartbeatMs: config.audit.checkpointHeartbeatSeconds * 1000,
+        retentionDays: config.audit.retentionDays,
         now: this.now,
         logger,
       });
@@ -185,6 +238,28 @@ export class TokenwatchApp {
     });
     // Commits only wake the exporter: it reads what committed from the ledger itself.
     if (this.auditLogs) this.onCommitted(() => this.auditLogs?.notify());
+    this.backgroundVerifier =
+      options.backgroundVerify === false
+        ? undefined
+        : new BackgroundVerifier({
+            ledger: this.ledger,
+            dbPath: config.audit.path,
+            checkpointLog,
+            key: signing.key,
+            now: this.now,
+            logger,
+          });
+    registerLedgerVerifyMetrics(m.registry, () => {
+      const last = this.backgroundVerifier?.last;
+      return {
+        startupCheckSeconds: this.startupCheck.durationMs / 1000,
+        full: last && {
+          problems: last.problemCount,
+          at: this.#verifiedAt,
+          durationMs: last.durationMs,
+        },
+      };
+    });
     this.retention = new RetentionJob({
       ledger: this.ledger,
       retentionDays: config.audit.retentionDays,
@@ -357,7 +432,33 @@ export class TokenwatchApp {
     this.telemetry.start();
     const c = this.config;
     const prev = this.ledger.list({ afterSeq: Math.max(0, this.ledger.lastSeq - 1) })[0];
-    const restart = prev && prev.type !== 'ledger.genesis' ? this.#restore(prev) : undefined;
+    // From the signed shutdown checkpoint, never from the type of the last record.
+    const clean = this.startupCheck.cleanShutdown;
+    const found = this.startupCheck.finding;
+    if (found) {
+      // Committed (and sealed) before anything else, then signed by the start checkpoint: the
+      // break stays visible to every later verify, report and export.
+      const a = this.startupCheck.anchor;
+      this.ledger.commitWith(
+        [
+          {
+            time: this.now(),
+            source: 'system',
+            type: 'ledger.discontinuity',
+            attrs: {
+              class: found.class,
+              seq: found.seq,
+              detail: found.detail,
+              anchor: { source: a.source, n: a.n, seq: a.seq, chain: a.chain },
+              head: { seq: this.ledger.lastSeq, chain: this.ledger.head().chain.toString('hex') },
+              acceptedBy: 'serve --accept-discontinuity',
+            },
+          },
+        ],
+        () => undefined,
+      );
+    }
+    const restart = prev && prev.type !== 'ledger.genesis' ? this.#restore(prev, clean) : undefined;
     this.checkpointer.start(); // seals what a crashed run left unsealed
     this.auditLogs?.start(); // resumes after the last record the collector acknowledged
     this.retention.start(); // at start, then daily
@@ -377,7 +478,7 @@ export class TokenwatchApp {
             ? {
                 lastSeq: prev.seq,
                 lastTime: prev.time,
-                cleanShutdown: prev.type === 'system.stopped',
+                cleanShutdown: clean,
               }
             : null,
       },
@@ -396,7 +497,7 @@ export class TokenwatchApp {
         node: this.keyspace.scopeLabel,
         start: restart.since,
         end: started,
-        reason: restart.reason,
+        reason: clean ? 'tokenwatch_stopped' : 'tokenwatch_crashed',
         changes: [],
         scanned: 0,
         durationMs: 0,
@@ -410,20 +511,30 @@ export class TokenwatchApp {
     this.cacheHealth.start();
     this.indexes.start();
     this.providers.start();
+    if (this.backgroundVerifier) {
+      this.backgroundVerifier.start();
+      void this.backgroundVerifier.done.then((r) => {
+        if (r) this.#verifiedAt = this.now();
+      });
+    }
   }
 
   /**
    * The previous run's inventory from its ledger records, so the restart's blind spot is
    * reconciled like any other gap (issue #16 item 5).
    */
-  #restore(prev: { time: number; type: string }): {
+  #restore(
+    prev: { time: number },
+    clean: boolean,
+  ): {
     since: number;
     reason: string;
     restored: boolean;
     why?: string;
   } {
     const since = prev.time;
-    const reason = prev.type === 'system.stopped' ? 'tokenwatch_stopped' : 'tokenwatch_crashed';
+    // Clean or not comes from the signed shutdown checkpoint, never from a record's type.
+    const reason = clean ? 'tokenwatch_stopped' : 'tokenwatch_crashed';
     const target = this.keyspace.restoreTarget();
     if (!target) return { since, reason, restored: false, why: 'cluster: not restored' };
     const started = this.ledger.list({ type: 'system.started' }).at(-1);
@@ -484,6 +595,7 @@ export class TokenwatchApp {
       attrs: { reason },
     });
     this.retention.close();
+    this.backgroundVerifier?.close();
     this.checkpointer.close(); // flushes, then signs the shutdown checkpoint
     await this.auditLogs?.close(); // exports up to system.stopped unless the collector is down
     this.ledger.close();

@@ -8,7 +8,11 @@ import { VERSION } from './version.js';
 const USAGE = `tokenwatch ${VERSION}: observability and SOC 2 auditing for OAuth tokens in Redis
 
 Usage:
-  tokenwatch serve [--config FILE]            run the service (default config: config/tokenwatch.yaml)
+  tokenwatch serve [--config FILE] [--accept-discontinuity]
+                                              run the service (default config: config/tokenwatch.yaml);
+                                              exit 3 when the ledger fails the start-up check;
+                                              --accept-discontinuity starts anyway and records the
+                                              break in the ledger (a signed ledger.discontinuity)
   tokenwatch audit list --db PATH [--type T] [--since ISO] [--limit N] [--json]
                                               print audit records, one JSON object per line
   tokenwatch verify --db PATH [--checkpoints FILE] [--public-key FILE]... [--threads N] [--json]
@@ -19,10 +23,10 @@ Usage:
                                               (VALUE - reads stdin)
   tokenwatch export --db PATH --from ISO --to ISO --format csv|jsonl|ocsf --out DIR
                   [--signing-key FILE]        write a signed evidence bundle of a period
-  tokenwatch verify-export DIR --public-key FILE [--json]
+  tokenwatch verify-export DIR --public-key FILE [--checkpoints FILE] [--json]
                                               check a bundle on its own (exit 0 intact, 1 not)
   tokenwatch report --db PATH --from ISO --to ISO --format html|json [--out FILE]
-                  [--public-key FILE] [--config FILE]
+                  [--public-key FILE] [--checkpoints FILE] [--config FILE]
                                               the SOC 2 report of a period
   tokenwatch --version | --help
 `;
@@ -32,8 +36,22 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => {
     const { serve } = await import('./main.js');
     return async (args) => {
-      const { values } = parseArgs({ args, options: { config: { type: 'string' } }, strict: true });
-      await serve(values.config);
+      const { values } = parseArgs({
+        args,
+        options: { config: { type: 'string' }, 'accept-discontinuity': { type: 'boolean' } },
+        strict: true,
+      });
+      try {
+        await serve(values.config, { acceptDiscontinuity: values['accept-discontinuity'] });
+      } catch (err) {
+        // The ledger failed the start-up check (or the log is ahead of it): refused, exit 3, so a
+        // supervisor can tell evidence damage from bad config (2) and crashes (1).
+        if (isTokenwatchError(err) && err.code === 'ERR_LEDGER_INTEGRITY') {
+          console.error(`tokenwatch: ${err.message}`);
+          return 3;
+        }
+        throw err;
+      }
       return -1; // keeps running; signals end it
     };
   },

@@ -8,11 +8,18 @@ import { createLogger } from './logger.js';
  * handles signals. SIGTERM/SIGINT drain the watchers, flush the audit batch with
  * `system.stopped` as the last record, close connections and exit 0.
  */
-export async function serve(configFile: string | undefined): Promise<void> {
+export async function serve(
+  configFile: string | undefined,
+  opts: { acceptDiscontinuity?: boolean } = {},
+): Promise<void> {
   const { config, source } = loadConfig({ file: configFile, env: process.env });
   const logger: Logger = createLogger(config.log.level);
   logger.info({ config: source, audit: config.audit.path }, 'tokenwatch starting');
-  const app = new TokenwatchApp({ config, logger });
+  const app = new TokenwatchApp({
+    config,
+    logger,
+    acceptDiscontinuity: opts.acceptDiscontinuity === true,
+  });
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;

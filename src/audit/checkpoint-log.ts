@@ -99,6 +99,22 @@ function lastEntry(fd: number, size: number): Checkpoint | undefined {
 }
 
 /**
+ * The last complete checkpoint line of a log file, read backwards from its end (start-up reads
+ * only this, never the whole log); undefined when the file is absent or holds none.
+ */
+export function readLastCheckpoint(path: string): Checkpoint | undefined {
+  if (!existsSync(path)) return undefined;
+  const fd = openSync(path, 'r');
+  try {
+    // A last line without its newline may be torn: only terminated lines count (an older
+    // anchor only means a longer tail to check).
+    return lastEntry(fd, fstatSync(fd).size);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * Appends checkpoints to the external JSON-lines log, fsync'ing after every append: the log is
  * what makes truncating or replacing the database detectable from outside it (a hash chain
  * alone cannot show a cut tail), so a checkpoint counts as published only once it is durable.

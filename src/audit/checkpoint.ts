@@ -1,4 +1,5 @@
 import { sign, verify, type KeyObject } from 'node:crypto';
+import type Database from 'better-sqlite3';
 import { canonicalJson } from './canonical.js';
 import type { SigningKey } from './signing-keys.js';
 
@@ -27,6 +28,13 @@ export interface CheckpointBody {
   keyId: string;
   /** Signature of checkpoint n-1 (base64), null for the first. */
   prev: string | null;
+  /**
+   * `audit.retentionDays` the writer ran under when it signed (schema v3 on). Signed, so a
+   * retention purge is checked against it and never against a record in the database. Its
+   * presence also states that the writer seals every committed batch. Absent in older
+   * checkpoints, whose message then is exactly the v1 message (canonical JSON omits undefined).
+   */
+  retentionDays?: number;
 }
 
 /** A signed checkpoint, as stored in the database and written to the checkpoint log. */
@@ -50,6 +58,7 @@ export function checkpointMessage(b: CheckpointBody): Buffer {
         n: b.n,
         prev: b.prev,
         reason: b.reason,
+        retentionDays: b.retentionDays,
         seq: b.seq,
         time: b.time,
       }),
@@ -105,6 +114,9 @@ export function parseCheckpoint(value: unknown): Checkpoint | string {
   if (typeof o.keyId !== 'string' || o.keyId.length === 0) return 'keyId missing';
   if (o.prev !== null && (typeof o.prev !== 'string' || !B64.test(o.prev))) return 'bad prev';
   if (typeof o.sig !== 'string' || !B64.test(o.sig)) return 'bad sig';
+  if (o.retentionDays !== undefined && o.retentionDays !== null && !int('retentionDays'))
+    return 'retentionDays must be an integer';
+  const retention = typeof o.retentionDays === 'number' ? { retentionDays: o.retentionDays } : {};
   return {
     ledgerId: o.ledgerId,
     n: o.n as number,
@@ -115,6 +127,7 @@ export function parseCheckpoint(value: unknown): Checkpoint | string {
     keyId: o.keyId,
     prev: o.prev,
     sig: o.sig,
+    ...retention,
   };
 }
 
@@ -128,10 +141,33 @@ export interface CheckpointRow {
   key_id: string;
   prev: Buffer | null;
   sig: Buffer;
+  /** Schema v3; NULL in checkpoints of older writers. */
+  retention_days: number | null;
 }
 
-/** SELECT list matching CheckpointRow. */
-export const CHECKPOINT_COLUMNS = 'n, seq, chain, time, reason, key_id, prev, sig';
+/** SELECT / INSERT list matching CheckpointRow on a current (v3) database. */
+export const CHECKPOINT_COLUMNS = 'n, seq, chain, time, reason, key_id, prev, sig, retention_days';
+
+const columnsByDb = new WeakMap<Database.Database, string>();
+
+/**
+ * SELECT list matching CheckpointRow on any schema version: a read-only open of a v2 ledger has
+ * no retention_days column (verify, reports and exports never migrate the file they check).
+ */
+export function checkpointColumns(db: Database.Database): string {
+  let cols = columnsByDb.get(db);
+  if (cols === undefined) {
+    const has =
+      db
+        .prepare("SELECT 1 FROM pragma_table_info('checkpoints') WHERE name = 'retention_days'")
+        .get() !== undefined;
+    cols = has
+      ? CHECKPOINT_COLUMNS
+      : 'n, seq, chain, time, reason, key_id, prev, sig, NULL AS retention_days';
+    columnsByDb.set(db, cols);
+  }
+  return cols;
+}
 
 /** A database row as a Checkpoint of `ledgerId` (the table does not repeat the id per row). */
 export function checkpointFromRow(row: CheckpointRow, ledgerId: string): Checkpoint {
@@ -145,6 +181,9 @@ export function checkpointFromRow(row: CheckpointRow, ledgerId: string): Checkpo
     keyId: row.key_id,
     prev: row.prev === null ? null : Buffer.from(row.prev).toString('base64'),
     sig: Buffer.from(row.sig).toString('base64'),
+    ...(row.retention_days === null || row.retention_days === undefined
+      ? {}
+      : { retentionDays: Number(row.retention_days) }),
   };
 }
 
@@ -159,5 +198,6 @@ export function checkpointRowValues(c: Checkpoint): unknown[] {
     c.keyId,
     c.prev === null ? null : Buffer.from(c.prev, 'base64'),
     Buffer.from(c.sig, 'base64'),
+    c.retentionDays ?? null,
   ];
 }

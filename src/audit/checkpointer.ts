@@ -25,6 +25,11 @@ export interface CheckpointerOptions {
   intervalMs: number;
   /** With no new records, still sign the unchanged head this often (ms): provable silence. */
   heartbeatMs: number;
+  /**
+   * `audit.retentionDays`, stated in every checkpoint's signed body: what a retention purge is
+   * checked against (a purge record alone is data the database writer could have appended).
+   */
+  retentionDays?: number;
   now?: () => number;
   logger?: Logger;
 }
@@ -45,7 +50,7 @@ export interface CheckpointerState {
  * `checkpoints` table first and then appended to the external log, so the log never states a
  * checkpoint the database lacks unless the database went back in time.
  */
-const INSERT_SQL = `INSERT INTO checkpoints (${CHECKPOINT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)`;
+const INSERT_SQL = `INSERT INTO checkpoints (${CHECKPOINT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)`;
 
 export class Checkpointer {
   readonly #o: CheckpointerOptions;
@@ -105,7 +110,13 @@ export class Checkpointer {
         this.checkpoint('records', false);
       }
     });
-    if (this.#o.ledger.lastSeq > (this.#last?.seq ?? 0)) this.checkpoint('start');
+    // A start checkpoint also when the retention changed: the purge that may follow is checked
+    // against the retention of the newest checkpoint signed before it.
+    if (
+      this.#o.ledger.lastSeq > (this.#last?.seq ?? 0) ||
+      (this.#o.retentionDays !== undefined && this.#last?.retentionDays !== this.#o.retentionDays)
+    )
+      this.checkpoint('start');
     this.#timer = setInterval(() => this.tick(), this.#o.intervalMs);
     this.#timer.unref();
   }
@@ -146,6 +157,7 @@ export class Checkpointer {
         time: this.#now(),
         reason,
         prev: this.#last?.sig ?? null,
+        ...(this.#o.retentionDays === undefined ? {} : { retentionDays: this.#o.retentionDays }),
       },
       this.#o.key,
     );

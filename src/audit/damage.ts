@@ -8,10 +8,26 @@
  * - `truncated`: a checkpoint covers records beyond the end of the database;
  * - `rollback`: the database is older than the checkpoint log, was replaced, or forked from it;
  * - `bad_signature`: a checkpoint's signature or its link to the previous one does not verify;
- * - `unknown_key`: a checkpoint is signed by a key the verifier does not trust.
+ * - `unknown_key`: a checkpoint or seal is signed by a key the verifier does not trust;
+ * - `unsealed`: records at the end that neither a checkpoint nor a batch seal signs (appended by
+ *   someone without the key: every commit of a current writer is sealed);
+ * - `forged_purge`: a retention purge that no signature made when it happened covers, that does
+ *   not end at a checkpoint of the external log, or that removed records younger than the
+ *   signed retention;
+ * - `discontinuity`: a `ledger.discontinuity` record: the service was started over damage it
+ *   found (`serve --accept-discontinuity`); what it states is the damage.
  */
 export type DamageClass =
-  'modified' | 'missing' | 'reordered' | 'truncated' | 'rollback' | 'bad_signature' | 'unknown_key';
+  | 'modified'
+  | 'missing'
+  | 'reordered'
+  | 'truncated'
+  | 'rollback'
+  | 'bad_signature'
+  | 'unknown_key'
+  | 'unsealed'
+  | 'forged_purge'
+  | 'discontinuity';
 
 /** One finding of verification. */
 export interface Damage {

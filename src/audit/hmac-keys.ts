@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TokenwatchError } from '../errors.js';
 import type { HmacKey } from './fingerprint.js';
+import { assertPrivateFile } from './signing-keys.js';
 
 export interface HmacKeyConfig {
   id: string;
@@ -30,6 +31,11 @@ export function resolveHmacKeys(
         if (k.file !== undefined) {
           let text: string;
           try {
+            assertPrivateFile(k.file, `audit.hmacKeys[${i}].file`);
+          } catch (err) {
+            throw new TokenwatchError('ERR_CONFIG_INVALID', (err as Error).message, { cause: err });
+          }
+          try {
             text = readFileSync(k.file, 'utf8').trim();
           } catch (err) {
             throw new TokenwatchError(
@@ -55,13 +61,18 @@ export function resolveHmacKeys(
   }
   const path = generatedKeyPath(dbPath);
   if (existsSync(path)) {
+    try {
+      assertPrivateFile(path, 'HMAC key');
+    } catch (err) {
+      throw new TokenwatchError('ERR_CONFIG_INVALID', (err as Error).message, { cause: err });
+    }
     const parsed = JSON.parse(readFileSync(path, 'utf8')) as { id?: unknown; key?: unknown };
     if (typeof parsed.id !== 'string' || typeof parsed.key !== 'string') {
       throw new TokenwatchError('ERR_CONFIG_INVALID', `${path}: not a tokenwatch HMAC key file`);
     }
     return { keys: [{ id: parsed.id, key: Buffer.from(parsed.key, 'base64') }] };
   }
-  mkdirSync(dirname(path), { recursive: true });
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const id = `g${randomBytes(4).toString('hex')}`;
   const key = randomBytes(32);
   writeFileSync(path, JSON.stringify({ id, key: key.toString('base64') }) + '\n', {

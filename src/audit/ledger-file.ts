@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -11,13 +11,35 @@ import { migrate } from './schema.js';
  * version.
  */
 export function openLedgerFile(path: string): Database.Database {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    // The data directory is created 0700 and the file 0600 before SQLite opens it: SQLite
+    // creates the -wal and -shm files with the database file's permissions.
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+    restrictModes(path);
+  }
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
+  if (path !== ':memory:') restrictModes(path);
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');
   migrate(db);
   return db;
+}
+
+/**
+ * Narrows the database, WAL and SHM files to 0600 (an older tokenwatch, or a copy, may have left
+ * them 0644): the ledger holds fingerprints and who accessed what, readable by its owner only.
+ */
+export function restrictModes(path: string): void {
+  if (process.platform === 'win32') return;
+  for (const p of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      if ((statSync(p).mode & 0o077) !== 0) chmodSync(p, 0o600);
+    } catch {
+      // absent (no WAL yet), or not ours to change: SQLite reports what matters
+    }
+  }
 }
 
 /** The ledger id from the write-once `meta` table, written (with format and time) on first open. */

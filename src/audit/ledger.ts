@@ -10,6 +10,8 @@ import { RowWriter } from './row-writer.js';
 import { WriterThread } from './writer-thread.js';
 import { compiledWorkerUrl } from './worker-url.js';
 import type { WriterReply } from './writer-worker.js';
+import { INSERT_SEAL_SQL, signSeal } from './seal.js';
+import type { SigningKey } from './signing-keys.js';
 
 export interface LedgerOptions {
   path: string;
@@ -21,6 +23,14 @@ export interface LedgerOptions {
   hmacKeyIds: readonly string[];
   /** Id of the checkpoint signing key, stated in the genesis record when known. */
   signingKeyId?: string;
+  /**
+   * Signs the head of every committed batch (a `seals` row in the same transaction,
+   * docs/ledger-format.md#batch-seals). Without it (tests of older behaviour, benchmarks of the
+   * bare INSERT path) no batch is sealed and verify reports the tail as `unsealed`.
+   */
+  signingKey?: SigningKey;
+  /** `audit.retentionDays`, stated in the genesis record (signed data for retention checks). */
+  retentionDays?: number;
   /**
    * The ledger reads its clock at every commit; when the reading is earlier than the previous
    * one by more than this (ms), an `audit.clock_skew` record opens the batch. Default 1000.
@@ -72,6 +82,8 @@ interface Written {
   extra: Committed[];
   /** The encoded rows when a writer thread inserts them. */
   args: unknown[];
+  /** The `seals` row of the batch head (SEAL_COLUMNS order), when the ledger signs. */
+  seal: unknown[] | undefined;
 }
 
 /** A batch handed to the writer thread, not yet acknowledged. */
@@ -135,6 +147,7 @@ export class Ledger {
    */
   #doubtful: InFlight[] = [];
   readonly #transact: (items: Pending[], work?: (db: Database.Database) => void) => Written;
+  readonly #insertSeal: Database.Statement;
   readonly #commitListeners: ((head: LedgerHead) => void)[] = [];
   #queue: Pending[] = [];
   #lastSeq: number;
@@ -147,6 +160,7 @@ export class Ledger {
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
   readonly #window = new DegradedWindow();
+  readonly #sealKey: SigningKey | undefined;
   #closed = false;
 
   constructor(opts: LedgerOptions) {
@@ -156,6 +170,7 @@ export class Ledger {
     this.#skewToleranceMs = opts.clockSkewToleranceMs ?? 1000;
     this.#db = openLedgerFile(opts.path);
     this.#rows = new RowWriter(this.#db);
+    this.#insertSeal = this.#db.prepare(INSERT_SEAL_SQL);
     const last = this.#db
       .prepare('SELECT seq, time, chain FROM records ORDER BY seq DESC LIMIT 1')
       .get() as { seq: number; time: number; chain: Buffer } | undefined;
@@ -169,6 +184,7 @@ export class Ledger {
     this.#transact = this.#db.transaction(
       (items: Pending[], work?: (db: Database.Database) => void) => {
         const written = this.#writeRows(items, this.#rows);
+        if (written.seal) this.#insertSeal.run(...written.seal);
         work?.(this.#db);
         return written;
       },
@@ -177,6 +193,7 @@ export class Ledger {
     const now = this.#now();
     const identity = ledgerIdentity(this.#db, now);
     this.ledgerId = identity.ledgerId;
+    this.#sealKey = opts.signingKey;
     if (identity.created && this.#lastSeq === 0) {
       const genesis: AuditInput = {
         time: now,
@@ -186,7 +203,9 @@ export class Ledger {
           ledgerId: this.ledgerId,
           formatVersion: LEDGER_FORMAT_VERSION,
           hmacKeyIds: [...opts.hmacKeyIds],
-          signingKeyId: opts.signingKeyId,
+          signingKeyId: opts.signingKeyId ?? opts.signingKey?.keyId,
+          retentionDays: opts.retentionDays,
+          batchSeals: opts.signingKey ? 1 : undefined,
         },
       };
       this.#commit([{ input: genesis, seq: 0 }]);
@@ -501,7 +520,7 @@ export class Ledger {
       this.#tipSeq = written.seq;
       this.#tipChain = written.chain;
       this.#tipClock = written.clock;
-      const id = writer.write(written.args);
+      const id = writer.write(written.args, written.seal);
       written.args = [];
       this.#inflight.push({ id, items, written, started });
     }
@@ -655,6 +674,16 @@ export class Ledger {
     }
     for (const p of items) p.seq = rows.add(p.input);
     const { seq, chain, args } = rows.end();
+    // One signature per batch over its head: with the chain it covers every row of the batch
+    // (and all before), so the cost is per commit, not per record.
+    const key = this.#sealKey;
+    const seal = key && [
+      seq,
+      chain,
+      clock,
+      key.keyId,
+      signSeal(this.ledgerId, seq, chain.toString('hex'), clock, key),
+    ];
     // High-water mark unless a jump was flagged: steps inside the tolerance cannot add up.
     return {
       seq,
@@ -662,6 +691,7 @@ export class Ledger {
       clock: jumped || previous === undefined ? clock : Math.max(clock, previous),
       extra,
       args,
+      seal,
     };
   }
 

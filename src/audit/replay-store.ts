@@ -3,7 +3,7 @@ import { migrate } from './schema.js';
 
 /** Collaborators of {@link ReplayStore}. */
 export interface ReplayStoreOptions {
-  /** The ledger file (`audit.path`); the `replay_jtis` table comes with schema v3. */
+  /** The ledger file (`audit.path`); the `replay_jtis` table comes with schema v4. */
   path: string;
   now: () => number;
   /** Expired rows are deleted at most this often, ms (default one minute). */

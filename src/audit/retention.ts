@@ -113,6 +113,8 @@ export function pruneExpired(opts: RetentionOptions): PurgeResult | undefined {
       // the whole rest of the ledger goes; the guard row exists only inside this transaction.
       tx.prepare('INSERT INTO purge_guard (upto) VALUES (?)').run(target.seq);
       const { changes } = tx.prepare('DELETE FROM records WHERE seq <= ?').run(target.seq);
+      // Seals of the pruned range go with it (the seals trigger honours the same guard).
+      tx.prepare('DELETE FROM seals WHERE seq <= ?').run(target.seq);
       tx.prepare('DELETE FROM purge_guard').run();
       if (changes !== attrs.records) {
         throw new TokenwatchError(

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { TokenwatchError } from '../errors.js';
 
 /** Schema version stored in PRAGMA user_version. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /**
  * Append-only from day one. Triggers stop accidents, not attackers (the hash chain and signed
@@ -88,11 +88,41 @@ BEGIN SELECT RAISE(ABORT, 'audit records are append-only: DELETE rejected'); END
 `;
 
 /**
- * v3: durable replay protection of SETs and logout tokens (src/audit/replay-store.ts). Not part
+ * v3: a signature over the head of every committed batch (`seals`, docs/ledger-format.md), so no
+ * committed row is ever covered by the hash chain alone; and the retention each checkpoint was
+ * signed under, so a retention purge can be checked against signed data instead of a record the
+ * database writer could have appended. Seals are append-only like records; the retention
+ * transaction may delete the seals of the range it prunes (same purge_guard).
+ */
+const DDL_V3 = `
+CREATE TABLE IF NOT EXISTS seals (
+  seq    INTEGER PRIMARY KEY,
+  chain  BLOB NOT NULL,
+  time   INTEGER NOT NULL,
+  key_id TEXT NOT NULL,
+  sig    BLOB NOT NULL
+) STRICT;
+
+CREATE TRIGGER IF NOT EXISTS seals_no_update BEFORE UPDATE ON seals
+BEGIN SELECT RAISE(ABORT, 'seals are append-only: UPDATE rejected'); END;
+
+CREATE TRIGGER IF NOT EXISTS seals_no_delete BEFORE DELETE ON seals
+WHEN OLD.seq > (SELECT COALESCE(MAX(upto), 0) FROM purge_guard)
+BEGIN SELECT RAISE(ABORT, 'seals are append-only: DELETE rejected'); END;
+
+CREATE TRIGGER IF NOT EXISTS seals_seq_next BEFORE INSERT ON seals
+WHEN NEW.seq <= (SELECT COALESCE(MAX(seq), 0) FROM seals)
+BEGIN SELECT RAISE(ABORT, 'seals are append-only: seq must grow'); END;
+
+ALTER TABLE checkpoints ADD COLUMN retention_days INTEGER;
+`;
+
+/**
+ * v4: durable replay protection of SETs and logout tokens (src/audit/replay-store.ts). Not part
  * of the evidence: a cache of `jti` fingerprints kept until the token's acceptance window ends,
  * then pruned (no append-only triggers). What a replayer sent is never in it: only an HMAC.
  */
-const DDL_V3 = `
+const DDL_V4 = `
 CREATE TABLE IF NOT EXISTS replay_jtis (
   fingerprint TEXT PRIMARY KEY,
   expires_at  INTEGER NOT NULL
@@ -101,10 +131,15 @@ CREATE TABLE IF NOT EXISTS replay_jtis (
 CREATE INDEX IF NOT EXISTS replay_jtis_expires ON replay_jtis(expires_at);
 `;
 
+/**
+ * Schema steps in order. Another table (e.g. a replay store) is a new step appended here with
+ * the next version number; never edit a step that has shipped.
+ */
 const STEPS: readonly (readonly [version: number, ddl: string])[] = [
   [1, DDL_V1],
   [2, DDL_V2],
   [3, DDL_V3],
+  [4, DDL_V4],
 ];
 
 /**
@@ -134,5 +169,13 @@ export function hasCheckpointsTable(db: Database.Database): boolean {
     db
       .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoints'")
       .get() !== undefined
+  );
+}
+
+/** True when the file has the v3 seals table. */
+export function hasSealsTable(db: Database.Database): boolean {
+  return (
+    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seals'").get() !==
+    undefined
   );
 }

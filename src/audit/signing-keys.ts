@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   createPrivateKey,
@@ -81,6 +81,27 @@ export function writeKeyPair(dir: string): {
   return { keyId, privatePath, publicPath };
 }
 
+/**
+ * Refuses a secret key file that anyone but its owner may read or write, as ssh refuses an
+ * unprotected private key: a signing key others can read lets them forge checkpoints and seals,
+ * an HMAC key lets them test guesses against fingerprints. Not checked on Windows (no modes).
+ */
+export function assertPrivateFile(path: string, what: string): void {
+  if (process.platform === 'win32') return;
+  let mode: number;
+  try {
+    mode = statSync(path).mode & 0o777;
+  } catch {
+    return; // reading it reports the problem
+  }
+  if ((mode & 0o077) !== 0) {
+    throw new TokenwatchError(
+      'ERR_KEY_INVALID',
+      `${what} ${path} has mode 0${mode.toString(8)}: it is accessible to group or others; refusing it (chmod 600 ${path}, or mount the secret with mode 0400)`,
+    );
+  }
+}
+
 function readPem(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8');
@@ -148,6 +169,7 @@ export function resolveSigningKey(
 ): { key: SigningKey; path: string; generated: boolean } {
   if (configured !== undefined) {
     try {
+      assertPrivateFile(configured, 'signing key');
       return { key: loadSigningKey(configured), path: configured, generated: false };
     } catch (err) {
       throw new TokenwatchError(
@@ -161,6 +183,11 @@ export function resolveSigningKey(
   }
   const { privatePath, publicPath } = generatedSigningKeyPaths(dbPath);
   if (!existsSync(privatePath)) writeKeyPair(dirname(privatePath));
+  try {
+    assertPrivateFile(privatePath, 'signing key');
+  } catch (err) {
+    throw new TokenwatchError('ERR_CONFIG_INVALID', (err as Error).message, { cause: err });
+  }
   const key = loadSigningKey(privatePath);
   if (!existsSync(publicPath)) {
     writeFileSync(publicPath, key.publicKey.export({ type: 'spki', format: 'pem' }).toString(), {

@@ -23,6 +23,8 @@ export interface CheckpointAnalysis {
   problems: Damage[];
   warnings: string[];
   keyIds: string[];
+  /** Numbers of the authentic checkpoints the external log holds; null without a log. */
+  logged: Set<number> | null;
 }
 
 /**
@@ -216,5 +218,11 @@ export function analyzeCheckpoints(input: CheckpointInput): CheckpointAnalysis {
     });
   }
 
-  return { valid, problems, warnings, keyIds: [...new Set(valid.map((c) => c.keyId))] };
+  return {
+    valid,
+    problems,
+    warnings,
+    keyIds: [...new Set(valid.map((c) => c.keyId))],
+    logged: input.log === null ? null : new Set(fromLog.keys()),
+  };
 }

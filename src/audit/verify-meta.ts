@@ -1,12 +1,12 @@
 import type Database from 'better-sqlite3';
 import {
-  CHECKPOINT_COLUMNS,
+  checkpointColumns,
   checkpointFromRow,
   parseCheckpoint,
   type Checkpoint,
   type CheckpointRow,
 } from './checkpoint.js';
-import { hasCheckpointsTable } from './schema.js';
+import { hasCheckpointsTable, hasSealsTable } from './schema.js';
 
 /** A retention purge as its `audit.retention_purge` record states it. */
 export interface Purge {
@@ -31,6 +31,12 @@ export interface Meta {
   purges: Purge[];
   clockSkewRecords: number;
   degraded: { windows: number; droppedRecords: number };
+  /** Schema v3 `seals` table present. */
+  hasSeals: boolean;
+  /** The genesis record (when still there) says the writer seals every batch. */
+  genesisSeals: boolean;
+  /** `ledger.discontinuity` records: breaks the service was told to start over. */
+  discontinuities: { seq: number; time: number; found: string; atSeq: number | null }[];
 }
 
 /**
@@ -66,7 +72,7 @@ export function readMeta(db: Database.Database): Meta {
   const malformed: Meta['malformed'] = [];
   if (hasCheckpoints) {
     const rows = db
-      .prepare(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY n`)
+      .prepare(`SELECT ${checkpointColumns(db)} FROM checkpoints ORDER BY n`)
       .all() as CheckpointRow[];
     for (const row of rows) {
       let parsed: Checkpoint | string;
@@ -103,6 +109,19 @@ export function readMeta(db: Database.Database): Meta {
     const dropped = safeParse(r.attrs).droppedRecords;
     if (typeof dropped === 'number') degraded.droppedRecords += dropped;
   }
+  const discontinuities: Meta['discontinuities'] = [];
+  for (const r of typed('ledger.discontinuity')) {
+    const a = safeParse(r.attrs);
+    discontinuities.push({
+      seq: r.seq,
+      time: r.time,
+      found: typeof a.class === 'string' ? a.class : 'unknown',
+      atSeq: typeof a.seq === 'number' ? a.seq : null,
+    });
+  }
+  const genesisRow = db
+    .prepare("SELECT attrs FROM records WHERE seq = 1 AND type = 'ledger.genesis'")
+    .get() as { attrs: string } | undefined;
   const skew = db
     .prepare("SELECT COUNT(*) AS n FROM records WHERE type = 'audit.clock_skew'")
     .get() as { n: number };
@@ -119,6 +138,9 @@ export function readMeta(db: Database.Database): Meta {
     purges,
     clockSkewRecords: skew.n,
     degraded,
+    hasSeals: hasSealsTable(db),
+    genesisSeals: genesisRow ? safeParse(genesisRow.attrs).batchSeals === 1 : false,
+    discontinuities,
   };
 }
 

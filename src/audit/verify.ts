@@ -10,7 +10,9 @@ import { openReadOnly } from './query.js';
 import type { TrustedKey } from './signing-keys.js';
 import { analyzeCheckpoints } from './verify-checkpoints.js';
 import { readMeta, type Meta } from './verify-meta.js';
+import { checkPurge } from './verify-purge.js';
 import { verifyRange, type RangeResult, type RangeTask } from './verify-rows.js';
+import { besideDatabase, newestSeal } from './verify-seals.js';
 import { compiledWorkerUrl } from './worker-url.js';
 
 export interface VerifyOptions {
@@ -25,9 +27,21 @@ export interface VerifyOptions {
   clockToleranceMs?: number;
 }
 
+/**
+ * What the verdict rests on. Trust comes only from outside the file: a key or log that sits in
+ * the database's directory may be written by whoever writes the database, so the verdict is
+ * then `anchored: false` (docs/ledger-format.md#threat-model).
+ */
+export interface VerifyAnchors {
+  anchored: boolean;
+  publicKeys: { keyId: string; source: string; besideDatabase: boolean }[];
+  checkpointLog: { path: string; besideDatabase: boolean } | null;
+}
+
 /** What `tokenwatch verify` found: `ok` when there is no damage (warnings do not fail). */
 export interface VerifyReport {
   ok: boolean;
+  anchors: VerifyAnchors;
   ledgerId: string | null;
   schemaVersion: number;
   records: number;
@@ -39,10 +53,16 @@ export interface VerifyReport {
     last: { n: number; seq: number; time: number } | null;
     keyIds: string[];
   };
-  /** Records after the newest checkpoint: covered by the hash chain only. */
+  /** Records at the end that neither a checkpoint nor a batch seal signs. */
   unsealed: number;
+  /** Records after the newest checkpoint, signed by a batch seal. */
+  sealedByBatch: number;
+  /** The newest signed retention (days) and where it is stated; null when none is signed. */
+  retention: { days: number; checkpoint: number } | null;
   /** Ranges removed by retention, from their `audit.retention_purge` records. */
   pruned: { fromSeq: number; toSeq: number; at: number; seq: number }[];
+  /** `ledger.discontinuity` records (each is also a `discontinuity` problem). */
+  discontinuities: { seq: number; time: number; found: string; atSeq: number | null }[];
   clock: {
     /** Records whose time is earlier than the previous record's (seq stays authoritative). */
     regressions: number;
@@ -125,10 +145,11 @@ export async function verifyLedger(opts: VerifyOptions): Promise<VerifyReport> {
   }
 
   // Where the scan starts: seq 1 extends the zero hash; after a retention purge, the chain hash
-  // its record states, which a signed checkpoint at that seq must confirm.
+  // its record states, which checkPurge (below, once the signatures are known) must confirm.
   let anchor: string | null = ZERO_HASH.toString('hex');
+  const purge =
+    meta.firstSeq > 1 ? meta.purges.filter((p) => p.toSeq === meta.firstSeq - 1).at(-1) : undefined;
   if (meta.firstSeq > 1) {
-    const purge = meta.purges.filter((p) => p.toSeq === meta.firstSeq - 1).at(-1);
     if (!purge) {
       anchor = null;
       problems.push({
@@ -139,28 +160,41 @@ export async function verifyLedger(opts: VerifyOptions): Promise<VerifyReport> {
       });
     } else {
       anchor = purge.chain;
-      const sealed = analysis.valid.filter((c) => c.seq === purge.toSeq);
-      if (meta.hasCheckpoints && sealed.length === 0) {
-        problems.push({
-          class: 'missing',
-          seq: purge.fromSeq,
-          toSeq: purge.toSeq,
-          detail: `pruned range ${purge.fromSeq}..${purge.toSeq} (record ${purge.seq}) is not sealed by a signed checkpoint at seq ${purge.toSeq}`,
-        });
-      } else if (sealed.some((c) => c.chain !== purge.chain)) {
-        problems.push({
-          class: 'modified',
-          seq: purge.seq,
-          detail: `audit.retention_purge record ${purge.seq} states a chain for seq ${purge.toSeq} that its signed checkpoint does not`,
-        });
-      }
     }
+  }
+
+  // What signs the end of the ledger: the newest checkpoint inside it, then the newest batch
+  // seal after that (every commit of a schema v3 writer is sealed).
+  const cpTop = analysis.valid
+    .filter((c) => c.seq <= meta.maxSeq)
+    .reduce((m, c) => Math.max(m, c.seq), 0);
+  const seals =
+    meta.hasSeals && meta.maxSeq > cpTop
+      ? newestSeal(db, meta.ledgerId ?? '', cpTop, meta.maxSeq, opts.trusted)
+      : { top: 0, chain: null, problems: [], keyIds: [] };
+  problems.push(...seals.problems);
+  const signedUpTo = Math.max(cpTop, seals.top);
+  const retentionSigned = analysis.valid.filter((c) => c.retentionDays !== undefined);
+  const sealingExpected =
+    (meta.hasSeals && (seals.top > 0 || meta.genesisSeals)) || retentionSigned.length > 0;
+  if (purge) {
+    const pc = checkPurge({ purge, valid: analysis.valid, logged: analysis.logged, signedUpTo });
+    problems.push(...pc.problems);
+    warnings.push(...pc.warnings);
+  }
+  for (const d of meta.discontinuities) {
+    problems.push({
+      class: 'discontinuity',
+      seq: d.seq,
+      detail: `ledger.discontinuity record ${d.seq}: the service was started over ${d.found} damage${d.atSeq === null ? '' : ` at seq ${d.atSeq}`} (serve --accept-discontinuity); records up to seq ${d.seq - 1} are not trustworthy evidence`,
+    });
   }
 
   const pairs: [number, string][] = analysis.valid
     .filter((c) => c.seq >= meta.firstSeq && c.seq <= meta.maxSeq)
-    .map((c) => [c.seq, c.chain] as [number, string])
-    .sort((a, b) => a[0] - b[0]);
+    .map((c) => [c.seq, c.chain] as [number, string]);
+  if (seals.chain !== null) pairs.push([seals.top, seals.chain]);
+  pairs.sort((a, b) => a[0] - b[0]);
   const span = meta.maxSeq >= meta.firstSeq ? meta.maxSeq - meta.firstSeq + 1 : 0;
   const threads = chooseThreads(opts.threads, span);
   const results =
@@ -189,12 +223,22 @@ export async function verifyLedger(opts: VerifyOptions): Promise<VerifyReport> {
     .sort((a, b) => a - b);
   const sealedSeqs = [...new Set(analysis.valid.map((c) => c.seq))].sort((a, b) => a - b);
   const signedBy = new Map(analysis.valid.map((c) => [`${c.seq}:${c.chain}`, c] as const));
+  const sealSeq = seals.chain === null ? -1 : seals.top;
   for (const m of new Map(mismatches.map((x) => [x.seq, x])).values()) {
     const before = sealedSeqs[lowerBound(sealedSeqs, m.seq) - 1];
     const segStart = (before ?? meta.firstSeq - 1) + 1;
     const firstRowProblem = rowSeqs[lowerBound(rowSeqs, segStart)];
     if (firstRowProblem !== undefined && firstRowProblem <= m.seq) continue;
     const cp = signedBy.get(`${m.seq}:${m.signed}`);
+    if (!cp && m.seq === sealSeq) {
+      problems.push({
+        class: 'modified',
+        seq: segStart,
+        toSeq: m.seq,
+        detail: `records ${segStart}..${m.seq} do not match the batch seal at seq ${m.seq}: a record was changed and the chain recomputed`,
+      });
+      continue;
+    }
     problems.push({
       class: 'modified',
       seq: segStart,
@@ -205,17 +249,43 @@ export async function verifyLedger(opts: VerifyOptions): Promise<VerifyReport> {
   }
 
   const last = analysis.valid.filter((c) => c.seq <= meta.maxSeq).at(-1) ?? null;
+  const afterCheckpoint = span > 0 ? meta.maxSeq - Math.max(cpTop, meta.firstSeq - 1) : 0;
   const unsealed =
-    meta.hasCheckpoints && span > 0 ? meta.maxSeq - Math.max(last?.seq ?? 0, meta.firstSeq - 1) : 0;
-  if (unsealed > 0) {
+    meta.hasCheckpoints && span > 0 ? meta.maxSeq - Math.max(signedUpTo, meta.firstSeq - 1) : 0;
+  // With no trusted key (or a seal that does not verify) the signature findings say it already.
+  // A checkpoint beyond the end (truncated, rolled back) already names the cut.
+  const cut = analysis.valid.some((c) => c.seq > meta.maxSeq);
+  if (
+    unsealed > 0 &&
+    sealingExpected &&
+    !cut &&
+    opts.trusted.length > 0 &&
+    seals.problems.length === 0
+  ) {
+    const from = meta.maxSeq - unsealed + 1;
+    problems.push({
+      class: 'unsealed',
+      seq: from,
+      toSeq: meta.maxSeq,
+      detail: `${unsealed} record(s) from seq ${from} carry no signature (no checkpoint or batch seal covers them): appended by someone without the signing key`,
+    });
+  } else if (unsealed > 0 && !sealingExpected) {
     warnings.push(
-      `${unsealed} record(s) after seq ${meta.maxSeq - unsealed} are not sealed by a checkpoint yet (hash chain only)`,
+      `${unsealed} record(s) after seq ${meta.maxSeq - unsealed} are not sealed by a checkpoint yet (hash chain only; ledger written without batch seals)`,
     );
   }
+  const anchors = anchorsOf(opts);
+  if (!anchors.anchored) {
+    warnings.unshift(
+      `anchored: false: ${anchors.publicKeys.length === 0 ? 'no public key given' : anchors.publicKeys.some((k) => k.besideDatabase) ? 'the public key comes from the database directory' : 'public key given'}, ${anchors.checkpointLog === null ? 'no checkpoint log given' : anchors.checkpointLog.besideDatabase ? 'the checkpoint log comes from the database directory' : 'checkpoint log given'}; whoever can write the database may have written these too, so this verdict does not rest on anything outside the file. Pass --public-key and --checkpoints copies kept elsewhere (secret store, write-once storage)`,
+    );
+  }
+  const newestRetention = retentionSigned.at(-1);
   const sorted = sortDamage(problems);
   const durationMs = performance.now() - started;
   return {
     ok: sorted.length === 0 && moreProblems === 0,
+    anchors,
     ledgerId: meta.ledgerId,
     schemaVersion: meta.schemaVersion,
     records,
@@ -231,6 +301,11 @@ export async function verifyLedger(opts: VerifyOptions): Promise<VerifyReport> {
       keyIds: analysis.keyIds,
     },
     unsealed,
+    sealedByBatch: Math.max(0, afterCheckpoint - unsealed),
+    retention: newestRetention
+      ? { days: newestRetention.retentionDays ?? 0, checkpoint: newestRetention.n }
+      : null,
+    discontinuities: meta.discontinuities,
     pruned: meta.purges.map((p) => ({
       fromSeq: p.fromSeq,
       toSeq: p.toSeq,
@@ -251,6 +326,31 @@ export async function verifyLedger(opts: VerifyOptions): Promise<VerifyReport> {
       recordsPerSecond: durationMs > 0 ? Math.round(records / (durationMs / 1000)) : 0,
       threads,
     },
+  };
+}
+
+/** Which anchors the verdict rests on, and whether any of them sits beside the database. */
+function anchorsOf(opts: VerifyOptions): VerifyAnchors {
+  const publicKeys = opts.trusted.map((k) => ({
+    keyId: k.keyId,
+    source: k.source,
+    besideDatabase: besideDatabase(k.source, opts.dbPath),
+  }));
+  const checkpointLog =
+    opts.checkpointLog === undefined
+      ? null
+      : {
+          path: opts.checkpointLog,
+          besideDatabase: besideDatabase(opts.checkpointLog, opts.dbPath),
+        };
+  return {
+    anchored:
+      publicKeys.length > 0 &&
+      publicKeys.every((k) => !k.besideDatabase) &&
+      checkpointLog !== null &&
+      !checkpointLog.besideDatabase,
+    publicKeys,
+    checkpointLog,
   };
 }
 

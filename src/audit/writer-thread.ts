@@ -74,9 +74,13 @@ export class WriterThread {
     return this.#answered;
   }
 
-  /** Posts a batch (9 values per row, as RowWriter encodes them); returns its request id. */
-  write(args: unknown[]): number {
-    return this.#post((id) => ({ op: 'write', id, args }));
+  /**
+   * Posts a batch (9 values per row, as RowWriter encodes them) and the seal of its head, which
+   * the worker inserts in the same transaction; returns its request id.
+   */
+  write(args: unknown[], seal?: unknown[]): number {
+    const own = seal?.map((p) => (Buffer.isBuffer(p) ? Uint8Array.from(p) : p));
+    return this.#post((id) => ({ op: 'write', id, args, ...(own ? { seal: own } : {}) }));
   }
 
   /** Posts one statement outside the chain (a checkpoint row); returns its request id. */

@@ -1,6 +1,7 @@
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { openLedgerFile } from './ledger-file.js';
 import { insertSql, ROWS_PER_INSERT } from './row-writer.js';
+import { INSERT_SEAL_SQL } from './seal.js';
 
 /**
  * Worker entry of the ledger's writer thread (writer-thread.ts): owns a second connection to the
@@ -19,7 +20,7 @@ export interface WriterWorkerData {
 }
 
 export type WriterRequest =
-  | { op: 'write'; id: number; args: unknown[] }
+  | { op: 'write'; id: number; args: unknown[]; seal?: unknown[] }
   | { op: 'pragma'; id: number; sql: string }
   | { op: 'exec'; id: number; sql: string; params: unknown[] }
   | { op: 'resume' }
@@ -35,12 +36,15 @@ const replies = new Int32Array(signal);
 const db = openLedgerFile(path);
 const many = db.prepare(insertSql(ROWS_PER_INSERT));
 const one = db.prepare(insertSql(1));
-const write = db.transaction((args: unknown[]) => {
+const insertSeal = db.prepare(INSERT_SEAL_SQL);
+// Rows and the seal of their head commit together: no committed row is ever without one.
+const write = db.transaction((args: unknown[], seal: unknown[] | undefined) => {
   const width = ROWS_PER_INSERT * 9;
   let i = 0;
   // Positional arguments: an array argument binds ~2.5x slower (row-writer.ts).
   for (; i + width <= args.length; i += width) many.run(...args.slice(i, i + width));
   for (; i < args.length; i += 9) one.run(...args.slice(i, i + 9));
+  if (seal) insertSeal.run(...seal);
 });
 let failed = false;
 process.on('exit', () => {
@@ -76,7 +80,7 @@ port.on('message', (m: WriterRequest) => {
   switch (m.op) {
     case 'write':
       if (failed) reply({ id: m.id, ok: false, message: 'an earlier batch failed', stale: true });
-      else failed = !attempt(m.id, () => write(m.args));
+      else failed = !attempt(m.id, () => write(m.args, m.seal));
       return;
     case 'resume':
       failed = false;

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { TokenwatchApp } from '../app.js';
 import { Ledger } from '../audit/ledger.js';
+import { keyIdOf } from '../audit/signing-keys.js';
 import type { Committed } from '../audit/record.js';
 import { verifyLedger } from '../audit/verify.js';
 import { parseConfig } from '../config/load.js';
@@ -346,12 +348,16 @@ export async function ledgerAppendVerify(records: number): Promise<LedgerResult>
   const ceilings = ledgerCeilings(records, 1000);
   const dir = mkdtempSync(join(tmpdir(), 'tw-bench-ledger-'));
   const path = join(dir, 'audit.db');
+  // Batch seals on, as the service runs: one Ed25519 signature per committed batch.
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const key = { keyId: keyIdOf(publicKey), privateKey, publicKey };
   const ledger = new Ledger({
     path,
     batchSize: 1000,
     flushIntervalMs: 25,
     maxPending: records + 10,
     hmacKeyIds: ['k1'],
+    signingKey: key,
   });
   const started = performance.now();
   for (let i = 0; i < records; i++) {
@@ -374,7 +380,10 @@ export async function ledgerAppendVerify(records: number): Promise<LedgerResult>
   ledger.flush();
   const appendSecs = (performance.now() - started) / 1000;
   ledger.close();
-  const v = await verifyLedger({ dbPath: path, trusted: [] });
+  const v = await verifyLedger({
+    dbPath: path,
+    trusted: [{ keyId: key.keyId, publicKey, source: 'bench' }],
+  });
   rmSync(dir, { recursive: true, force: true });
   return {
     records,

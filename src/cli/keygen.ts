@@ -13,8 +13,13 @@ export function keygen(
     const { keyId, privatePath, publicPath } = writeKeyPair(values.out);
     out.write(
       `key id ${keyId}\n` +
-        `private key ${privatePath} (mode 0600): point audit.signingKey or TOKENWATCH_SIGNING_KEY at it\n` +
-        `public key  ${publicPath}: give it to auditors (tokenwatch verify --public-key)\n`,
+        `private key ${privatePath} (mode 0600): move it into a secret store (Vault, a Kubernetes\n` +
+        `  Secret mounted 0400, a cloud secret manager), never beside the database, and point\n` +
+        `  audit.signingKey or TOKENWATCH_SIGNING_KEY at it; a key readable by others is refused\n` +
+        `public key  ${publicPath}: give it to auditors (tokenwatch verify --public-key); keep a copy\n` +
+        `  away from the tokenwatch host, or verify calls its verdict unanchored\n` +
+        `checkpoint log: set audit.checkpointLog or TOKENWATCH_CHECKPOINT_LOG to write-once or\n` +
+        `  append-only storage (chattr +a, WORM, object lock) the tokenwatch host cannot rewrite\n`,
     );
     resolve(0);
   });

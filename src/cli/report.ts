@@ -2,6 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { openReadOnly } from '../audit/query.js';
 import {
+  defaultCheckpointLogPath,
   generatedSigningKeyPaths,
   loadTrustedKey,
   type TrustedKey,
@@ -14,7 +15,7 @@ import { parsePeriod, usage } from './usage.js';
 
 /**
  * `tokenwatch report --db PATH --from ISO --to ISO --format html|json [--out FILE]
- * [--public-key FILE]... [--config FILE]`
+ * [--public-key FILE]... [--checkpoints FILE] [--config FILE]`
  *
  * The SOC 2 report of a period (docs/compliance.md#soc-2-report), to FILE or stdout. Checkpoint
  * signatures are checked with --public-key (default: `signing.pub` beside the database). TTL
@@ -36,6 +37,7 @@ export async function reportCommand(
       format: { type: 'string', default: 'html' },
       out: { type: 'string' },
       'public-key': { type: 'string', multiple: true },
+      checkpoints: { type: 'string' },
       config: { type: 'string' },
     },
     strict: true,
@@ -55,6 +57,13 @@ export async function reportCommand(
         : 'note: no --public-key and no signing.pub beside the database: checkpoint signatures cannot be verified\n',
     );
   }
+  let checkpointLog = values.checkpoints;
+  if (checkpointLog === undefined && existsSync(defaultCheckpointLogPath(values.db))) {
+    checkpointLog = defaultCheckpointLogPath(values.db);
+    err.write(
+      `note: using the checkpoint log beside the database (${checkpointLog}); pass --checkpoints with the write-once copy\n`,
+    );
+  }
   let policy: Policy | undefined;
   if (values.config !== undefined) {
     policy = policyFromConfig(loadConfig({ file: values.config }).config);
@@ -65,7 +74,14 @@ export async function reportCommand(
   const db = openReadOnly(values.db);
   let text: string;
   try {
-    const report = await buildReport({ db, from, to, trusted, policy });
+    const report = await buildReport({
+      db,
+      from,
+      to,
+      trusted,
+      policy,
+      anchors: { dbPath: values.db, checkpointLog },
+    });
     if (report.policy.source === 'none')
       err.write(
         'note: the ledger records no policy for this period (config.policy) and no --config was given: TTL conformance is reported as unknown\n',

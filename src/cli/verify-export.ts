@@ -5,7 +5,7 @@ import { verifyExport, type VerifyExportReport } from '../compliance/verify-expo
 import { usage } from './usage.js';
 
 /**
- * `tokenwatch verify-export DIR --public-key FILE [--public-key FILE]... [--json]`
+ * `tokenwatch verify-export DIR --public-key FILE [--public-key FILE]... [--checkpoints FILE] [--json]`
  *
  * Checks an evidence bundle on its own, no database needed: exit 0 when every file, row and
  * signature checks out and the rows link to a signed checkpoint, 1 otherwise, 2 on usage errors.
@@ -20,6 +20,7 @@ export function verifyExportCommand(
       args,
       options: {
         'public-key': { type: 'string', multiple: true },
+        checkpoints: { type: 'string' },
         json: { type: 'boolean', default: false },
       },
       allowPositionals: true,
@@ -31,7 +32,7 @@ export function verifyExportCommand(
     const keys = values['public-key'] ?? [];
     if (keys.length === 0)
       usage('verify-export needs --public-key FILE (the ledger’s Ed25519 public key)');
-    const report = verifyExport(dir, keys.map(loadTrustedKey));
+    const report = verifyExport(dir, keys.map(loadTrustedKey), values.checkpoints);
     out.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatVerifyExport(report));
     resolve(report.ok ? 0 : 1);
   });
@@ -46,6 +47,7 @@ export function formatVerifyExport(r: VerifyExportReport): string {
       ? `records: ${r.rows} read, seq ${r.range.firstSeq}..${r.range.lastSeq}`
       : 'records: none',
   );
+  lines.push(`anchors: ${r.anchors.join('; ')}; anchored: ${r.anchored}`);
   if (r.ok) {
     lines.push(
       r.sealedBy
@@ -53,6 +55,7 @@ export function formatVerifyExport(r: VerifyExportReport): string {
         : 'OK: signed manifest of an empty window',
     );
   } else {
+    lines.push(`NOT VERIFIED: ${r.reason ?? 'see the problems'}`);
     lines.push(`FAILED: ${r.problems.length + r.moreProblems} problem(s)`);
     for (const p of r.problems.slice(0, 50)) lines.push(`  ${p.class}: ${p.detail}`);
     const more = Math.max(0, r.problems.length - 50) + r.moreProblems;

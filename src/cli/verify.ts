@@ -60,7 +60,9 @@ export async function verify(
     }
   }
   const report = await verifyLedger({ dbPath: values.db, checkpointLog, trusted, threads });
-  report.warnings.unshift(...notes);
+  // After the `anchored: false` line, which must come first.
+  const at = report.warnings[0]?.startsWith('anchored:') ? 1 : 0;
+  report.warnings.splice(at, 0, ...notes);
   out.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
   return report.ok ? 0 : 1;
 }
@@ -83,6 +85,27 @@ export function formatReport(r: VerifyReport): string {
       c.last ? `; last #${c.last.n} at seq ${c.last.seq}, ${iso(c.last.time)}` : ''
     }${c.keyIds.length > 0 ? `; key ${c.keyIds.join(', ')}` : ''}`,
   );
+  const a = r.anchors;
+  const keys =
+    a.publicKeys.length === 0
+      ? 'no public key'
+      : a.publicKeys
+          .map(
+            (k) =>
+              `key ${k.keyId} from ${k.source}${k.besideDatabase ? ' (beside the database)' : ''}`,
+          )
+          .join(', ');
+  const log =
+    a.checkpointLog === null
+      ? 'no checkpoint log'
+      : `checkpoint log ${a.checkpointLog.path}${a.checkpointLog.besideDatabase ? ' (beside the database)' : ''}`;
+  lines.push(`anchors: ${keys}; ${log}; anchored: ${a.anchored}`);
+  if (r.retention)
+    lines.push(
+      `retention: ${r.retention.days} days (signed in checkpoint #${r.retention.checkpoint})`,
+    );
+  if (r.sealedByBatch > 0)
+    lines.push(`sealed by batch seals after the last checkpoint: ${r.sealedByBatch} record(s)`);
   for (const p of r.pruned) {
     lines.push(
       `pruned by retention: seq ${p.fromSeq}..${p.toSeq} at ${iso(p.at)} (record ${p.seq})`,

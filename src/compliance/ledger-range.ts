@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { ZERO_HASH, type CanonicalFields } from '../audit/canonical.js';
 import {
-  CHECKPOINT_COLUMNS,
+  checkpointColumns,
   checkpointFromRow,
   type Checkpoint,
   type CheckpointRow,
@@ -95,7 +95,7 @@ export function sealingCheckpoint(
 ): Checkpoint | undefined {
   if (!hasCheckpointsTable(db)) return undefined;
   const row = db
-    .prepare(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE seq >= ? ORDER BY n LIMIT 1`)
+    .prepare(`SELECT ${checkpointColumns(db)} FROM checkpoints WHERE seq >= ? ORDER BY n LIMIT 1`)
     .get(seq) as CheckpointRow | undefined;
   return row ? checkpointFromRow(row, ledgerId) : undefined;
 }
@@ -122,7 +122,7 @@ export function* checkpointsBetween(
     .prepare('SELECT MAX(n) AS n FROM checkpoints WHERE seq <= ? AND n <= ?')
     .get(afterSeq, throughN) as { n: number | null };
   const stmt = db.prepare(
-    `SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE n >= ? AND n <= ? ORDER BY n LIMIT 1000`,
+    `SELECT ${checkpointColumns(db)} FROM checkpoints WHERE n >= ? AND n <= ? ORDER BY n LIMIT 1000`,
   );
   let next = start.n ?? 1;
   while (next <= throughN) {

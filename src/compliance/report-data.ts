@@ -41,6 +41,8 @@ export interface ReportOptions {
   to: number;
   /** Public keys trusted for checkpoint signatures. */
   trusted: readonly TrustedKey[];
+  /** Integrity anchors: the external checkpoint log and the database path (report-integrity.ts). */
+  anchors?: { dbPath?: string; checkpointLog?: string };
   now?: () => number;
   /**
    * Overrides the `config.policy` records of the ledger for the whole period (`report
@@ -68,7 +70,7 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
   const now = o.now ?? Date.now;
   const ledgerId = ledgerIdOf(o.db);
   const range = seqRangeForWindow(o.db, o.from, o.to);
-  const integrity = await checkRange(o.db, range, ledgerId, o.trusted);
+  const integrity = await checkRange(o.db, range, ledgerId, o.trusted, o.anchors, o.from);
 
   const replay = new InventoryReplay();
   const replayFrom = range ? await replayBefore(o.db, range.firstSeq, replay) : 0;

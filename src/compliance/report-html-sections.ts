@@ -27,10 +27,10 @@ export function summaryCards(r: Soc2Report): string {
   return `<div class="cards">${[
     card(
       'Evidence integrity',
-      esc(i.status.toUpperCase()),
-      i.sealedBy
-        ? `sealed by checkpoint #${i.sealedBy.n}, key ${esc(i.sealedBy.keyId)}`
-        : esc(i.problems[0] ?? 'no signed checkpoint covers the period yet'),
+      esc(i.verdict.toUpperCase()),
+      i.verdict === 'verified'
+        ? `${i.sealedBy ? `sealed by checkpoint #${i.sealedBy.n}, key ${esc(i.sealedBy.keyId)}` : 'sealed by a batch seal'}${i.anchored ? '' : '; unanchored'}`
+        : esc(i.reason ?? ''),
       integrityTone,
     ),
     card(
@@ -88,7 +88,8 @@ export function integritySection(r: Soc2Report): string {
   const badge = i.status === 'verified' ? 'good' : i.status === 'failed' ? 'bad' : 'warn';
   const range = r.ledger.range;
   const kv = `<div class="kv">
-<div>Result</div><div><span class="badge ${badge}">${esc(i.status)}</span> ${i.status === 'verified' ? `${num(i.recordsChecked)} records re-hashed; the chain reaches a signed checkpoint` : ''}</div>
+<div>Result</div><div><span class="badge ${badge}">${esc(i.verdict)}</span> ${i.status === 'verified' ? `${num(i.recordsChecked)} records re-hashed; the chain reaches a signature` : esc(i.reason ?? '')}</div>
+<div>Anchors</div><div>${i.anchored ? 'anchored outside the database' : '<span class="badge warn">anchored: false</span> the key or checkpoint log used is not independent of the database'}<br>${i.anchors.map(esc).join('<br>')}</div>
 <div>Records</div><div>${range ? `seq ${num(range.firstSeq)} – ${num(range.lastSeq)} (${num(range.records)} records${range.timeOutliers > 0 ? `, ${range.timeOutliers} with a time outside the period` : ''})` : 'none in the period'}</div>
 <div>Chain anchor</div><div>${i.anchor ? `chain(${i.anchor.seq}) from ${esc(i.anchor.source)}: <span class="mono">${esc(i.anchor.chain)}</span>` : '—'}</div>
 <div>Sealed by</div><div>${i.sealedBy ? `checkpoint #${i.sealedBy.n} at seq ${num(i.sealedBy.seq)}, ${esc(time(i.sealedBy.time))}, key <span class="mono">${esc(i.sealedBy.keyId)}</span>` : '—'}</div>

@@ -1,7 +1,17 @@
 import type Database from 'better-sqlite3';
 import { canonicalRecord, chainHashHex, leafHashHex } from '../audit/canonical.js';
-import { checkpointSignatureValid, type Checkpoint } from '../audit/checkpoint.js';
+import {
+  checkpointColumns,
+  checkpointFromRow,
+  checkpointSignatureValid,
+  type Checkpoint,
+  type CheckpointRow,
+} from '../audit/checkpoint.js';
+import { readCheckpointLog } from '../audit/checkpoint-log.js';
+import { hasSealsTable } from '../audit/schema.js';
 import type { TrustedKey } from '../audit/signing-keys.js';
+import { checkPurge } from '../audit/verify-purge.js';
+import { besideDatabase, newestSeal } from '../audit/verify-seals.js';
 import { isTokenwatchError } from '../errors.js';
 import {
   chainAnchor,
@@ -26,11 +36,21 @@ export async function checkRange(
   range: SeqRange | null,
   ledgerId: string,
   trusted: readonly TrustedKey[],
+  where: { dbPath?: string; checkpointLog?: string } = {},
+  from?: number,
 ): Promise<IntegritySection> {
   const problems: string[] = [];
+  const anchoring = anchorsOf(trusted, where);
+  const logged = loggedCheckpoints(where.checkpointLog, ledgerId, problems);
   if (!range) {
+    // A period whose records are gone: only a retention purge that holds may explain it.
+    const purgeProblems =
+      from === undefined ? [] : prunedBefore(db, from, ledgerId, trusted, logged);
+    problems.push(...purgeProblems);
     return {
-      status: 'empty',
+      status: purgeProblems.length > 0 ? 'failed' : 'empty',
+      ...verdictOf(purgeProblems.length > 0 ? 'failed' : 'empty', problems),
+      ...anchoring,
       recordsChecked: 0,
       anchor: null,
       sealedBy: null,
@@ -48,6 +68,39 @@ export async function checkRange(
   }
   const sealed = sealingCheckpoint(db, range.lastSeq, ledgerId);
   const keys = new Map(trusted.map((k) => [k.keyId, k] as const));
+  if (sealed && logged !== null && !logged.has(sealed.n) && logged.size > 0) {
+    const newestLogged = Math.max(...logged);
+    if (sealed.n <= newestLogged)
+      problems.push(`checkpoint #${sealed.n} is not in the external checkpoint log`);
+  }
+  // A pruned start first: a purge nobody signed explains nothing after it.
+  if (anchor?.source === 'retention_purge') {
+    problems.push(...purgeProblems(db, range.firstSeq - 1, ledgerId, trusted, logged));
+  }
+  // Without a checkpoint at the end yet: the newest batch seal, which signs every record before
+  // it through the chain (schema v3). A tail nobody signed is not evidence.
+  let sealedBySeal: { seq: number; chain: string } | null = null;
+  if (!sealed && hasSealsTable(db)) {
+    const max = (db.prepare('SELECT MAX(seq) AS s FROM records').get() as { s: number | null }).s;
+    const seal = newestSeal(db, ledgerId, range.lastSeq - 1, max ?? 0, trusted);
+    if (seal.chain !== null) sealedBySeal = { seq: seal.top, chain: seal.chain };
+    else if (db.prepare('SELECT 1 FROM seals LIMIT 1').get() !== undefined)
+      problems.push(
+        `unsealed: records from seq ${range.lastSeq} on carry no signature (no checkpoint or batch seal covers them)`,
+      );
+  }
+  const endSeq = sealed?.seq ?? sealedBySeal?.seq ?? range.lastSeq;
+  const breaks = db
+    .prepare(
+      "SELECT seq, attrs FROM records WHERE type = 'ledger.discontinuity' AND seq >= ? AND seq <= ? ORDER BY seq LIMIT 5",
+    )
+    .all(range.firstSeq, endSeq) as { seq: number; attrs: string }[];
+  for (const b of breaks) {
+    const a = safeParse(b.attrs);
+    problems.push(
+      `discontinuity: ledger.discontinuity record ${b.seq} states that the service was started over ${typeof a.class === 'string' ? a.class : 'unknown'} damage${typeof a.seq === 'number' ? ` at seq ${a.seq}` : ''}`,
+    );
+  }
   const verdict = (c: Checkpoint): boolean | null => {
     const k = keys.get(c.keyId);
     return k ? checkpointSignatureValid(c, k.publicKey) : null;
@@ -85,7 +138,7 @@ export async function checkRange(
   if (anchor) {
     let chain = anchor.chain;
     let expected = range.firstSeq;
-    const end = sealed?.seq ?? range.lastSeq;
+    const end = endSeq;
     outer: for (const page of recordPages(db, range.firstSeq, end)) {
       for (const r of page) {
         if (r.seq !== expected) {
@@ -112,11 +165,16 @@ export async function checkRange(
       problems.push(`the ledger ends at seq ${expected - 1}, before seq ${end}`);
     if (sealed && problems.length === 0 && chain !== sealed.chain)
       problems.push(`the chain does not reach checkpoint #${sealed.n}`);
+    if (sealedBySeal && problems.length === 0 && chain !== sealedBySeal.chain)
+      problems.push(`the chain does not reach the batch seal at seq ${sealedBySeal.seq}`);
   }
 
   const sealedRef = sealed ? toRef(sealed, verdict(sealed)) : null;
+  const status = problems.length > 0 ? 'failed' : sealed || sealedBySeal ? 'verified' : 'unsealed';
   return {
-    status: problems.length > 0 ? 'failed' : sealed ? 'verified' : 'unsealed',
+    status,
+    ...verdictOf(status, problems),
+    ...anchoring,
     recordsChecked: checked,
     anchor,
     sealedBy: sealedRef,
@@ -138,4 +196,138 @@ function toRef(c: Checkpoint, valid: boolean | null): CheckpointRef {
     signature: c.sig,
     signatureValid: valid,
   };
+}
+
+/** The words of the verdict: only `verified` is verified; anything else names its reason. */
+function verdictOf(
+  status: IntegritySection['status'],
+  problems: readonly string[],
+): Pick<IntegritySection, 'verdict' | 'reason'> {
+  if (status === 'verified') return { verdict: 'verified', reason: null };
+  const reason =
+    problems[0] ??
+    (status === 'unsealed'
+      ? 'no signed checkpoint or batch seal covers the end of the period yet'
+      : 'no records in the period');
+  return { verdict: 'not verified', reason };
+}
+
+/** Which anchors the verdict rests on (the same rule as tokenwatch verify). */
+function anchorsOf(
+  trusted: readonly TrustedKey[],
+  where: { dbPath?: string; checkpointLog?: string },
+): Pick<IntegritySection, 'anchored' | 'anchors'> {
+  const anchors: string[] = [];
+  let anchored = trusted.length > 0 && where.checkpointLog !== undefined;
+  for (const k of trusted) {
+    const beside = where.dbPath !== undefined && besideDatabase(k.source, where.dbPath);
+    if (beside || where.dbPath === undefined) anchored = false;
+    anchors.push(
+      `public key ${k.keyId} from ${k.source}${beside ? ' (beside the database: not independent of it)' : ''}`,
+    );
+  }
+  if (trusted.length === 0) anchors.push('no trusted public key: signatures are not checked');
+  if (where.checkpointLog === undefined) {
+    anchors.push('no external checkpoint log was read');
+  } else {
+    const beside = where.dbPath !== undefined && besideDatabase(where.checkpointLog, where.dbPath);
+    if (beside) anchored = false;
+    anchors.push(
+      `checkpoint log ${where.checkpointLog}${beside ? ' (beside the database: not independent of it)' : ''}`,
+    );
+  }
+  return { anchored, anchors };
+}
+
+/** Numbers of the checkpoints of `ledgerId` in the external log; null when none is given. */
+function loggedCheckpoints(
+  path: string | undefined,
+  ledgerId: string,
+  problems: string[],
+): Set<number> | null {
+  if (path === undefined) return null;
+  try {
+    return new Set(
+      readCheckpointLog(path)
+        .entries.filter((c) => c.ledgerId === ledgerId)
+        .map((c) => c.n),
+    );
+  } catch (err) {
+    problems.push(`cannot read the checkpoint log: ${(err as Error).message}`);
+    return new Set();
+  }
+}
+
+/** Problems of a period before the first record: its records were pruned, or deleted. */
+function prunedBefore(
+  db: Database.Database,
+  from: number,
+  ledgerId: string,
+  trusted: readonly TrustedKey[],
+  logged: Set<number> | null,
+): string[] {
+  const first = db.prepare('SELECT seq, time FROM records ORDER BY seq LIMIT 1').get() as
+    { seq: number; time: number } | undefined;
+  if (!first || first.seq <= 1 || from >= first.time) return [];
+  return purgeProblems(db, first.seq - 1, ledgerId, trusted, logged);
+}
+
+/** The retention purge that removed records up to `toSeq`, checked like verify checks it. */
+function purgeProblems(
+  db: Database.Database,
+  toSeq: number,
+  ledgerId: string,
+  trusted: readonly TrustedKey[],
+  logged: Set<number> | null,
+): string[] {
+  const rows = db
+    .prepare(
+      "SELECT seq, time, attrs FROM records WHERE type = 'audit.retention_purge' ORDER BY seq",
+    )
+    .all() as { seq: number; time: number; attrs: string }[];
+  const row = rows.filter((r) => safeParse(r.attrs).toSeq === toSeq).at(-1);
+  if (!row)
+    return [`records 1..${toSeq} are missing and no audit.retention_purge record covers them`];
+  const a = safeParse(row.attrs);
+  const purge = {
+    seq: row.seq,
+    time: row.time,
+    fromSeq: typeof a.fromSeq === 'number' ? a.fromSeq : 1,
+    toSeq,
+    chain: typeof a.chain === 'string' ? a.chain : '',
+  };
+  const keys = new Map(trusted.map((k) => [k.keyId, k] as const));
+  const authentic = (r: CheckpointRow): Checkpoint | undefined => {
+    const c = checkpointFromRow(r, ledgerId);
+    const k = keys.get(c.keyId);
+    return k && checkpointSignatureValid(c, k.publicKey) ? c : undefined;
+  };
+  const cols = checkpointColumns(db);
+  const candidates = [
+    ...(db.prepare(`SELECT ${cols} FROM checkpoints WHERE seq = ?`).all(toSeq) as CheckpointRow[]),
+    ...(db
+      .prepare(
+        `SELECT ${cols} FROM checkpoints WHERE seq < ? AND retention_days IS NOT NULL ORDER BY n DESC LIMIT 1`,
+      )
+      .all(row.seq) as CheckpointRow[]),
+  ];
+  const valid = candidates.map(authentic).filter((c): c is Checkpoint => c !== undefined);
+  const covering = db
+    .prepare(`SELECT ${cols} FROM checkpoints WHERE seq >= ? ORDER BY n LIMIT 1`)
+    .get(row.seq) as CheckpointRow | undefined;
+  const coveringValid = covering ? authentic(covering) : undefined;
+  const max = (db.prepare('SELECT MAX(seq) AS s FROM records').get() as { s: number }).s;
+  const seal = hasSealsTable(db) ? newestSeal(db, ledgerId, row.seq - 1, max, trusted) : null;
+  const signedUpTo = Math.max(coveringValid?.seq ?? 0, seal?.top ?? 0);
+  const check = checkPurge({ purge, valid, logged, signedUpTo });
+  return check.problems.map((p) => `${p.class}: ${p.detail}`);
+}
+
+function safeParse(text: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
 }

@@ -57,6 +57,16 @@ export interface IntegritySection {
    * yet; `failed`: see problems; `empty`: no records in the period.
    */
   status: 'verified' | 'unsealed' | 'failed' | 'empty';
+  /** What the report says in words: only `verified` is verified; otherwise `reason` says why. */
+  verdict: 'verified' | 'not verified';
+  reason: string | null;
+  /**
+   * Whether the verdict rests on anchors outside the database: a trusted key that does not sit
+   * beside the database and the external checkpoint log (docs/ledger-format.md#threat-model).
+   */
+  anchored: boolean;
+  /** The anchors used, in words (key sources, checkpoint log), and what is missing. */
+  anchors: string[];
   recordsChecked: number;
   anchor: { seq: number; chain: string; source: string } | null;
   sealedBy: CheckpointRef | null;

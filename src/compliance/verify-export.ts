@@ -1,5 +1,6 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { readCheckpointLog } from '../audit/checkpoint-log.js';
 import { checkpointSignatureValid, parseCheckpoint, type Checkpoint } from '../audit/checkpoint.js';
 import type { TrustedKey } from '../audit/signing-keys.js';
 import { ChainWalk } from './bundle-chain-walk.js';
@@ -50,6 +51,15 @@ export interface BundleProblem {
 /** The result of `tokenwatch verify-export`: `ok` when there is no problem at all. */
 export interface VerifyExportReport {
   ok: boolean;
+  /** In words: only an intact bundle is `verified`; otherwise `reason` names the first problem. */
+  verdict: 'verified' | 'not verified';
+  reason: string | null;
+  /**
+   * True when the verdict rests on anchors outside the bundle: a public key not shipped inside
+   * it, and an external checkpoint log holding the sealing checkpoint.
+   */
+  anchored: boolean;
+  anchors: string[];
   dir: string;
   ledgerId: string | null;
   query: Manifest['query'] | null;
@@ -73,8 +83,25 @@ const MAX_PROBLEMS = 200;
  * tail leaves up to the sealing checkpoint, whose Ed25519 signature is checked. Reads each file
  * once, streaming.
  */
-export function verifyExport(dir: string, trusted: readonly TrustedKey[]): VerifyExportReport {
+export function verifyExport(
+  dir: string,
+  trusted: readonly TrustedKey[],
+  checkpointLog?: string,
+): VerifyExportReport {
   const problems: BundleProblem[] = [];
+  const inBundle = (p: string): boolean =>
+    existsSync(p) && dirname(realpathSync(p)) === resolve(realpathSync(dir));
+  const anchors: string[] = trusted.map(
+    (k) =>
+      `public key ${k.keyId} from ${k.source}${inBundle(k.source) ? ' (inside the bundle: not independent of it)' : ''}`,
+  );
+  anchors.push(
+    checkpointLog === undefined
+      ? 'no external checkpoint log: the sealing checkpoint is checked against the bundle only'
+      : `checkpoint log ${checkpointLog}`,
+  );
+  let anchored =
+    trusted.length > 0 && checkpointLog !== undefined && !trusted.some((k) => inBundle(k.source));
   let more = 0;
   const report = (p: BundleProblem): void => {
     if (problems.length < MAX_PROBLEMS) problems.push(p);
@@ -85,6 +112,10 @@ export function verifyExport(dir: string, trusted: readonly TrustedKey[]): Verif
     extra: Partial<VerifyExportReport> = {},
   ): VerifyExportReport => ({
     ok: problems.length === 0 && more === 0,
+    verdict: problems.length === 0 && more === 0 ? 'verified' : 'not verified',
+    reason: problems[0] ? `${problems[0].class}: ${problems[0].detail}` : null,
+    anchored,
+    anchors,
     dir,
     ledgerId: m?.ledgerId ?? null,
     query: m?.query ?? null,
@@ -270,6 +301,29 @@ export function verifyExport(dir: string, trusted: readonly TrustedKey[]): Verif
   const linked = walk.finish();
 
   const sb = m.link?.sealedBy;
+  // The sealing checkpoint against the external log: a bundle exported from a database that
+  // was rewritten and re-signed elsewhere carries checkpoints the log never saw.
+  if (sb && checkpointLog !== undefined) {
+    let inLog = false;
+    try {
+      inLog = readCheckpointLog(checkpointLog).entries.some(
+        (c) =>
+          c.ledgerId === m.ledgerId && c.n === sb.n && c.seq === sb.seq && c.chain === sb.chain,
+      );
+    } catch (err) {
+      anchored = false;
+      report({
+        class: 'checkpoint',
+        detail: `cannot read the checkpoint log: ${(err as Error).message}`,
+      });
+    }
+    if (!inLog) {
+      report({
+        class: 'checkpoint',
+        detail: `the sealing checkpoint #${sb.n} (seq ${sb.seq}) is not in the external checkpoint log ${checkpointLog}`,
+      });
+    }
+  }
   return result(m, {
     rows: walk.rows,
     checkpoints: checkpointCount,

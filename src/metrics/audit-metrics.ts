@@ -56,3 +56,46 @@ export function registerCheckpointMetrics(
     },
   });
 }
+
+/** What the ledger verification metrics read at scrape time. */
+export interface LedgerVerifySource {
+  /** Seconds the inline start-up check took. */
+  startupCheckSeconds: number;
+  /** The last full (background) verification: problems found, when it finished. */
+  full: { problems: number; at: number; durationMs: number } | undefined;
+}
+
+/**
+ * Start-up and background verification of the ledger file: `..._problems` is -1 until the full
+ * verification finished, then the number of problems it found (alert on > 0).
+ */
+export function registerLedgerVerifyMetrics(
+  registry: Registry,
+  source: () => LedgerVerifySource | undefined,
+): void {
+  new Gauge({
+    name: 'tokenwatch_audit_verify_problems',
+    help: 'Problems the full verification of the ledger at start found (-1 until it finished).',
+    registers: [registry],
+    collect() {
+      this.set(source()?.full?.problems ?? -1);
+    },
+  });
+  new Gauge({
+    name: 'tokenwatch_audit_verify_last_timestamp_seconds',
+    help: 'Unix time the last full verification of the ledger finished (0 before).',
+    registers: [registry],
+    collect() {
+      const at = source()?.full?.at;
+      this.set(at === undefined ? 0 : at / 1000);
+    },
+  });
+  new Gauge({
+    name: 'tokenwatch_audit_startup_check_seconds',
+    help: 'Seconds the start-up check of the ledger tail against the checkpoint log and seals took.',
+    registers: [registry],
+    collect() {
+      this.set(source()?.startupCheckSeconds ?? 0);
+    },
+  });
+}

@@ -62,6 +62,8 @@ export interface OpenOptions {
   clock?: FakeClock;
   /** Records appended right after genesis, before the generated ones (buildLedger). */
   first?: readonly AuditInput[];
+  /** Signed in every checkpoint (what retention purges are verified against). */
+  retentionDays?: number;
 }
 
 /** A Ledger + Checkpointer on `dir` (generated key and log beside the database). */
@@ -78,7 +80,7 @@ export function openLedger(
     flushIntervalMs: 5,
     maxPending: 100_000,
     hmacKeyIds: ['k1'],
-    signingKeyId: key.keyId,
+    signingKey: key,
     now: clock.now,
   });
   const checkpointer = new Checkpointer({
@@ -89,6 +91,7 @@ export function openLedger(
     intervalMs: 60_000,
     heartbeatMs: 300_000,
     now: clock.now,
+    ...(opts.retentionDays === undefined ? {} : { retentionDays: opts.retentionDays }),
   });
   checkpointer.start();
   return { ledger, checkpointer, key, clock };

@@ -388,13 +388,23 @@ describe('schema', () => {
     const ledger = open(dir, new FakeClock());
     const db = ledger.db;
     const ins = db.prepare(
-      'INSERT INTO checkpoints (n, seq, chain, time, reason, key_id, prev, sig) VALUES (?,?,?,?,?,?,?,?)',
+      'INSERT INTO checkpoints (n, seq, chain, time, reason, key_id, prev, sig, retention_days) VALUES (?,?,?,?,?,?,?,?,?)',
     );
-    const row = (n: number) => [n, 1, Buffer.alloc(32), 0, 'start', 'k', null, Buffer.alloc(64)];
+    const row = (n: number) => [
+      n,
+      1,
+      Buffer.alloc(32),
+      0,
+      'start',
+      'k',
+      null,
+      Buffer.alloc(64),
+      400,
+    ];
     ins.run(...row(1));
     expect(() => ins.run(...row(3))).toThrow(/n must be max/);
     expect(() =>
-      db.prepare('INSERT OR REPLACE INTO checkpoints VALUES (?,?,?,?,?,?,?,?)').run(...row(1)),
+      db.prepare('INSERT OR REPLACE INTO checkpoints VALUES (?,?,?,?,?,?,?,?,?)').run(...row(1)),
     ).toThrow(/append-only/);
     expect(() => db.prepare('UPDATE checkpoints SET seq = 2').run()).toThrow(/append-only/);
     expect(() => db.prepare('DELETE FROM checkpoints').run()).toThrow(/append-only/);

@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -97,7 +98,65 @@ describe('retention', () => {
     checkpointer.close();
     const r = await verifyDir(dir);
     expect(r.ok).toBe(false);
-    expect(r.problems[0]).toMatchObject({ class: 'missing', seq: 1, toSeq: 5 });
+    // Sealed (the ledger committed it), but no signed checkpoint ends the range at seq 5.
+    expect(r.problems[0]).toMatchObject({ class: 'forged_purge', seq: 1, toSeq: 5 });
+  });
+
+  it('a purge of records younger than the signed retention is forged_purge, whatever retention the purge used', async () => {
+    const run = async (purgeRetentionDays: number) => {
+      const dir = tempDir();
+      const { ledger, checkpointer, clock } = openLedger(dir, {
+        checkpointEvery: 50,
+        retentionDays: 400, // signed in every checkpoint
+      });
+      appendRecords(ledger, clock, 60);
+      clock.advance(30 * DAY_MS);
+      appendRecords(ledger, clock, 60, 60);
+      // The key holder's own job, run with a shorter retention than the one signed: the records
+      // it removes are 30 days old, the signed retention says 400.
+      const result = pruneExpired({ ledger, retentionDays: purgeRetentionDays, now: clock.now });
+      expect(result?.fromSeq).toBe(1);
+      checkpointer.close();
+      ledger.close();
+      return verifyDir(dir);
+    };
+    const young = await run(10);
+    expect(young.ok).toBe(false);
+    expect(young.problems).toEqual([
+      expect.objectContaining({
+        class: 'forged_purge',
+        seq: 1,
+        detail: expect.stringMatching(/less than the signed retention of 400 days/) as string,
+      }),
+    ]);
+    expect(young.retention).toMatchObject({ days: 400 });
+  });
+
+  it('a purge whose checkpoint is missing from the external log → forged_purge', async () => {
+    const dir = tempDir();
+    const { ledger, checkpointer, clock } = openLedger(dir, {
+      checkpointEvery: 50,
+      retentionDays: 1,
+    });
+    appendRecords(ledger, clock, 60); // checkpoints at 1 and 61
+    clock.advance(2 * DAY_MS);
+    appendRecords(ledger, clock, 10, 60);
+    const result = pruneExpired({ ledger, retentionDays: 1, now: clock.now });
+    expect(result).toMatchObject({ fromSeq: 1, toSeq: 61 });
+    checkpointer.close();
+    ledger.close();
+    expect((await verifyDir(dir)).problems).toEqual([]);
+    // The same file against a log that never held checkpoint #2 (seq 61).
+    const log = join(dir, 'checkpoints.jsonl');
+    const kept = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '' && (JSON.parse(l) as { n: number }).n !== 2);
+    writeFileSync(log, kept.map((l) => `${l}\n`).join(''));
+    const r = await verifyDir(dir);
+    expect(r.problems.map((p) => p.class)).toContain('forged_purge');
+    expect(r.problems.find((p) => p.class === 'forged_purge')?.detail).toMatch(
+      /not in the external checkpoint log/,
+    );
   });
 
   it('RetentionJob prunes at start and logs nothing when there is nothing to prune', () => {

@@ -22,7 +22,7 @@ import { Checkpointer } from '${mod('checkpointer.js')}';
 import { resolveSigningKey } from '${mod('signing-keys.js')}';
 const [dbPath, logPath] = process.argv.slice(2);
 const { key } = resolveSigningKey(undefined, dbPath);
-const ledger = new Ledger({ path: dbPath, batchSize: ${BATCH}, flushIntervalMs: 1, maxPending: 1e6, hmacKeyIds: ['k'] });
+const ledger = new Ledger({ path: dbPath, batchSize: ${BATCH}, flushIntervalMs: 1, maxPending: 1e6, hmacKeyIds: ['k'], signingKey: key });
 const cp = new Checkpointer({ ledger, key, logPath, everyRecords: 5000, intervalMs: 200, heartbeatMs: 200 });
 cp.start();
 process.stdout.write('ready ' + ledger.lastSeq + '\\n');

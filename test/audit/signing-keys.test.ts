@@ -1,4 +1,4 @@
-import { statSync, writeFileSync, readFileSync } from 'node:fs';
+import { chmodSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { generateKeyPairSync, hash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -46,11 +46,27 @@ describe('signing keys', () => {
     expect(configured).toMatchObject({ generated: false, key: { keyId: a.key.keyId } });
   });
 
+  it('refuses a key file that group or others can read, as ssh does', () => {
+    const dir = tempDir();
+    const { privatePath } = writeKeyPair(dir);
+    for (const mode of [0o640, 0o604, 0o660]) {
+      chmodSync(privatePath, mode);
+      expect(() => resolveSigningKey(privatePath, join(dir, 'a.db'))).toThrow(
+        expect.objectContaining({
+          code: 'ERR_CONFIG_INVALID',
+          message: expect.stringMatching(new RegExp(`mode 0${mode.toString(8)}`)) as string,
+        }) as Error,
+      );
+    }
+    chmodSync(privatePath, 0o400);
+    expect(resolveSigningKey(privatePath, join(dir, 'a.db')).generated).toBe(false);
+  });
+
   it('refuses keys that are not Ed25519 with a config error naming the key', () => {
     const dir = tempDir();
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const path = join(dir, 'ec.key');
-    writeFileSync(path, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    writeFileSync(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     expect(() => resolveSigningKey(path, join(dir, 'a.db'))).toThrow(
       expect.objectContaining({
         code: 'ERR_CONFIG_INVALID',

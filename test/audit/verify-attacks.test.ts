@@ -345,7 +345,7 @@ describe('verify: the attack and fault table (audit-integrity.md)', () => {
         evil,
       );
       db.prepare(
-        'INSERT INTO checkpoints (n, seq, chain, time, reason, key_id, prev, sig) VALUES (?,?,?,?,?,?,?,?)',
+        'INSERT INTO checkpoints (n, seq, chain, time, reason, key_id, prev, sig, retention_days) VALUES (?,?,?,?,?,?,?,?,?)',
       ).run(...checkpointRowValues(replacement));
     });
     appendFileSync(b.logPath, checkpointLine(replacement!));

@@ -34,7 +34,12 @@ describe('verify: intact ledgers', () => {
     expect(r.checkpoints.last?.seq).toBe(201);
     expect(r.checkpoints.keyIds).toEqual([b.key.keyId]);
     expect(r.unsealed).toBe(0);
-    expect(r.warnings).toEqual([]);
+    // The key and log of buildLedger sit beside the database: said, never silently trusted.
+    expect(r.anchors.anchored).toBe(false);
+    expect(r.anchors.publicKeys).toEqual([
+      { keyId: b.key.keyId, source: b.publicKeyPath, besideDatabase: true },
+    ]);
+    expect(r.warnings).toEqual([expect.stringMatching(/^anchored: false/)]);
   });
 
   it('reads a v1 ledger (no checkpoints table), then the same file after migration', async () => {
