@@ -385,7 +385,9 @@ export class TokenwatchApp {
     registerAdminRoutes(this.http, {
       auth: this.admin,
       dbPath: config.audit.path,
+      checkpointLog,
       signingKey: signing.key,
+      signingKeyPath: signing.path,
       exportDir: config.admin?.exportDir ?? join(dirname(config.audit.path), 'exports'),
       maxPeriodDays: config.admin?.maxPeriodDays ?? 400,
       seal: () => {

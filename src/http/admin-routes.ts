@@ -25,6 +25,10 @@ export interface AdminRoutesDeps {
   auth: AdminAuth;
   /** The ledger file (read through a read-only connection per request). */
   dbPath: string;
+  /** The external checkpoint log (`audit.checkpointLog`): the report's integrity anchor. */
+  checkpointLog?: string;
+  /** Where the signing key was read (a key beside the database anchors nothing). */
+  signingKeyPath?: string;
   /** Signs export manifests; its public half verifies checkpoints in reports. */
   signingKey: SigningKey;
   /** Where bundles are written, one directory per export. */
@@ -91,7 +95,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
     {
       keyId: deps.signingKey.keyId,
       publicKey: deps.signingKey.publicKey,
-      source: 'audit.signingKey',
+      source: deps.signingKeyPath ?? 'audit.signingKey',
     },
   ];
 
@@ -116,6 +120,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
         trusted,
         now: deps.now,
         policy: deps.policy,
+        anchors: { dbPath: deps.dbPath, checkpointLog: deps.checkpointLog },
       }),
     );
     void reply.header('cache-control', 'no-store');

@@ -94,5 +94,5 @@ describe('exporting a large ledger streams', () => {
     expect(bytes).toBeGreaterThan(100 * MB); // more than the heap growth the export is allowed
     expect(heapGrowth).toBeLessThan(100);
     expect(externalGrowth).toBeLessThan(50);
-  }, 60_000);
+  }, 180_000); // ~16 s on a quiet 2-core machine; the assertion is memory, not time
 });
