@@ -52,4 +52,21 @@ describe('orphaned_index_entries', () => {
     );
     expect(c.onIndexObservations([obs(5)], 1)).toEqual([]);
   });
+
+  it('resolves a finding restored from a snapshot instead of opening a second one', () => {
+    const clock = new FakeClock();
+    const before = new Correlator({ kinds: KINDS }, { clock });
+    const [opened] = before.onIndexObservations([obs(2, [fp('a')])], 1);
+    expect(opened?.state).toBe('opened');
+    const raw: unknown = JSON.parse(JSON.stringify(before.snapshot()));
+    const after = Correlator.fromSnapshot({ kinds: KINDS }, { clock }, raw);
+    clock.t += 1000;
+    // Still orphaned after the restart: the restored finding is kept current, not doubled.
+    expect(after.onIndexObservations([obs(1, [fp('a')])], 2)).toEqual([]);
+    expect(after.openFindings().filter((f) => f.rule === 'orphaned_index_entries')).toHaveLength(1);
+    clock.t += 1000;
+    const [resolved] = after.onIndexObservations([obs(0)], 3);
+    expect(resolved).toMatchObject({ state: 'resolved', id: opened?.id });
+    expect(after.openFindings()).toEqual([]);
+  });
 });

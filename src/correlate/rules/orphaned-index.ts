@@ -30,7 +30,7 @@ export class OrphanedIndexRule {
   observe(observations: readonly IndexObservation[], now: number, evidenceSeq?: number): Finding[] {
     const out: Finding[] = [];
     for (const o of observations) {
-      const id = this.#open.get(o.index);
+      const id = this.#open.get(o.index) ?? this.#openFromBook(o.index);
       const attributes = {
         index: o.index,
         orphans: o.orphans,
@@ -71,5 +71,18 @@ export class OrphanedIndexRule {
       }
     }
     return out;
+  }
+
+  /**
+   * The open finding of an index after a restart: the book comes back from the correlator's
+   * snapshot, this rule's own map does not, so without this a restored finding would never
+   * resolve and a second one would open beside it.
+   */
+  #openFromBook(index: string): string | undefined {
+    const f = this.#book
+      .list()
+      .find((x) => x.rule === 'orphaned_index_entries' && x.attributes.index === index);
+    if (f) this.#open.set(index, f.id);
+    return f?.id;
   }
 }
