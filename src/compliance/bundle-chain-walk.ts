@@ -117,6 +117,15 @@ export class ChainWalk {
       }
       this.#expected = r.seq + 1;
       this.#types[r.type] = (this.#types[r.type] ?? 0) + 1;
+      if (r.type === 'ledger.discontinuity') {
+        this.#report({
+          class: 'discontinuity',
+          file: f.name,
+          line,
+          seq: r.seq,
+          detail: `${f.name} line ${line}: seq ${r.seq} is a ledger.discontinuity: the service was started over a ledger that failed its start-up check`,
+        });
+      }
       if (r.time < this.#from || r.time >= this.#to) this.#outliers += 1;
       this.#step(r.seq, leafHashHex(canonicalRecord(r)));
     };

@@ -26,7 +26,10 @@ import { codecFor } from './row-codec.js';
  * - `seq`: rows out of order, repeated, missing or extra;
  * - `chain`: the recomputed hash chain does not reach a signed checkpoint (an edited, dropped,
  *   added or reordered row, or a range that does not link);
- * - `checkpoint`: checkpoints that do not link to each other or disagree with the manifest.
+ * - `checkpoint`: checkpoints that do not link to each other or disagree with the manifest;
+ * - `discontinuity`: the range holds a `ledger.discontinuity` record: the service was started
+ *   with `--accept-discontinuity` over a ledger that failed its start-up check, so what came
+ *   before that record is not evidence, whatever the chain says (as `tokenwatch verify` reports).
  */
 export type BundleProblemClass =
   | 'manifest'
@@ -38,7 +41,8 @@ export type BundleProblemClass =
   | 'row'
   | 'seq'
   | 'chain'
-  | 'checkpoint';
+  | 'checkpoint'
+  | 'discontinuity';
 
 export interface BundleProblem {
   class: BundleProblemClass;
