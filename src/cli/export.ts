@@ -1,7 +1,13 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { ledgerDamage, refuseDamaged } from '../audit/ledger-check.js';
 import { openReadOnly } from '../audit/query.js';
-import { generatedSigningKeyPaths, loadSigningKey } from '../audit/signing-keys.js';
+import {
+  defaultCheckpointLogPath,
+  generatedSigningKeyPaths,
+  loadSigningKey,
+  loadTrustedKey,
+} from '../audit/signing-keys.js';
 import { exportBundle } from '../compliance/export-bundle.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../compliance/row-codec.js';
 import { parsePeriod, usage } from './usage.js';
@@ -28,6 +34,8 @@ export async function exportCommand(
       out: { type: 'string' },
       'signing-key': { type: 'string' },
       'rows-per-file': { type: 'string' },
+      'public-key': { type: 'string', multiple: true },
+      checkpoints: { type: 'string' },
     },
     strict: true,
   });
@@ -47,6 +55,15 @@ export async function exportCommand(
   if (!existsSync(keyPath))
     usage(`no signing key at ${keyPath}: pass --signing-key FILE (the ledger's audit.signingKey)`);
   const key = loadSigningKey(keyPath);
+  // The whole ledger is verified first, against the external log when given (else the one beside
+  // the database): a damaged ledger, a forged purge or a rolled-back copy is not exported.
+  const trusted =
+    values['public-key'] && values['public-key'].length > 0
+      ? values['public-key'].map(loadTrustedKey)
+      : [{ keyId: key.keyId, publicKey: key.publicKey, source: keyPath }];
+  const beside = defaultCheckpointLogPath(values.db);
+  const checkpointLog = values.checkpoints ?? (existsSync(beside) ? beside : undefined);
+  refuseDamaged(await ledgerDamage({ dbPath: values.db, checkpointLog, trusted, from }));
   const db = openReadOnly(values.db);
   try {
     const { manifest } = await exportBundle({

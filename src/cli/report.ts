@@ -1,5 +1,6 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { describeDamage, ledgerDamage } from '../audit/ledger-check.js';
 import { openReadOnly } from '../audit/query.js';
 import {
   defaultCheckpointLogPath,
@@ -71,6 +72,8 @@ export async function reportCommand(
       `note: judging the whole period by ${values.config}, not by the policy recorded in the ledger\n`,
     );
   }
+  // The report reads records outside its period too: the whole ledger is checked first.
+  const damage = await ledgerDamage({ dbPath: values.db, checkpointLog, trusted, from });
   const db = openReadOnly(values.db);
   let text: string;
   try {
@@ -80,6 +83,7 @@ export async function reportCommand(
       to,
       trusted,
       policy,
+      ledgerDamage: damage.map(describeDamage),
       anchors: { dbPath: values.db, checkpointLog },
     });
     if (report.policy.source === 'none')

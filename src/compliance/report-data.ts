@@ -41,6 +41,11 @@ export interface ReportOptions {
   to: number;
   /** Public keys trusted for checkpoint signatures. */
   trusted: readonly TrustedKey[];
+  /**
+   * Damage the whole-ledger check (src/audit/ledger-check.ts) found, described: any makes the
+   * integrity section `failed`, since the report also reads records outside its period.
+   */
+  ledgerDamage?: readonly string[];
   /** Integrity anchors: the external checkpoint log and the database path (report-integrity.ts). */
   anchors?: { dbPath?: string; checkpointLog?: string };
   now?: () => number;
@@ -71,6 +76,13 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
   const ledgerId = ledgerIdOf(o.db);
   const range = seqRangeForWindow(o.db, o.from, o.to);
   const integrity = await checkRange(o.db, range, ledgerId, o.trusted, o.anchors, o.from);
+  if (o.ledgerDamage && o.ledgerDamage.length > 0) {
+    const whole = o.ledgerDamage.map((d) => `ledger: ${d}`);
+    integrity.problems.push(...whole);
+    integrity.status = 'failed';
+    integrity.verdict = 'not verified';
+    integrity.reason = integrity.reason ?? whole[0] ?? null;
+  }
 
   const replay = new InventoryReplay();
   const replayFrom = range ? await replayBefore(o.db, range.firstSeq, replay) : 0;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { describeDamage, ledgerDamage, refuseDamaged } from '../audit/ledger-check.js';
 import { listRecords, openReadOnly } from '../audit/query.js';
 import type { SigningKey, TrustedKey } from '../audit/signing-keys.js';
 import {
@@ -112,6 +113,12 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
     if (format !== 'html' && format !== 'json') throw bad('format must be html or json');
     const { from, to } = period(q, deps.maxPeriodDays);
     if (to > deps.now() - 1000) deps.seal(); // a period up to now: seal its tail first
+    const damage = await ledgerDamage({
+      dbPath: deps.dbPath,
+      checkpointLog: deps.checkpointLog,
+      trusted,
+      from,
+    });
     const report = await withReader(deps.dbPath, (db) =>
       buildReport({
         db,
@@ -120,6 +127,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
         trusted,
         now: deps.now,
         policy: deps.policy,
+        ledgerDamage: damage.map(describeDamage),
         anchors: { dbPath: deps.dbPath, checkpointLog: deps.checkpointLog },
       }),
     );
@@ -179,6 +187,14 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
         .replace(/[-:]/g, '')
         .replace(/\.\d{3}/, '');
       const id = `${stamp}-${format}-${randomBytes(4).toString('hex')}`;
+      refuseDamaged(
+        await ledgerDamage({
+          dbPath: deps.dbPath,
+          checkpointLog: deps.checkpointLog,
+          trusted,
+          from,
+        }),
+      );
       const { manifest } = await withReader(deps.dbPath, (db) =>
         exportBundle({
           db,
