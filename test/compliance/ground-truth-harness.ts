@@ -3,6 +3,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Soc2Report } from '../../src/compliance/report-types.js';
+import {
+  KEYCLOAK_SIGNATURE_HEADER,
+  keycloakSignature,
+} from '../../src/providers/keycloak-signature.js';
 import { ROOT } from '../audit/dist.js';
 import { freePort } from '../helpers/redis-server.js';
 import { startServe, type Serve } from '../soak/soak-harness.js';
@@ -27,6 +31,8 @@ export interface ServeHarness {
   records(type: string): Promise<LedgerRow[]>;
   /** POSTs Auth0 log events; returns the HTTP status. */
   auth0(events: object[], token?: string): Promise<number>;
+  /** POSTs one Keycloak event signed with `secret`; returns the HTTP status. */
+  keycloak(event: object, secret?: string): Promise<number>;
   /** `tokenwatch report --format json` over [from, to). */
   report(from: number, to: number): Promise<Soc2Report>;
 }
@@ -40,10 +46,12 @@ export interface LedgerRow {
   attrs: Record<string, unknown>;
 }
 
+export const KEYCLOAK_SECRET = 'keycloak-webhook-secret-for-the-ground-truth';
+
 export async function serveHarness(o: {
   redisPort: number;
-  slaSeconds: number;
-  extraYaml?: string;
+  /** Inner part of the `correlate:` flow mapping, e.g. `revocationSlaSeconds: 3`. */
+  correlate: string;
 }): Promise<ServeHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'tw-truth-'));
   const dbPath = join(dir, 'tokenwatch.db');
@@ -60,9 +68,8 @@ export async function serveHarness(o: {
       "  - { kind: refresh_token, key: 'oauth:refresh:{token}', maxTtlSeconds: 2592000, joins: { tokenId: token } }",
       "  - { kind: session, key: 'session:{sid}', maxTtlSeconds: 86400, joins: { sessionId: sid } }",
       `audit: { path: "${dbPath}", checkpointIntervalSeconds: 1 }`,
-      `correlate: { revocationSlaSeconds: ${o.slaSeconds} }`,
-      `providers: { auth0: { token: ${AUTH0_TOKEN} } }`,
-      o.extraYaml ?? '',
+      `correlate: { ${o.correlate} }`,
+      `providers: { auth0: { token: ${AUTH0_TOKEN} }, keycloak: { secret: ${KEYCLOAK_SECRET} } }`,
       '',
     ].join('\n'),
   );
@@ -99,6 +106,19 @@ export async function serveHarness(o: {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify(events),
+      });
+      await r.arrayBuffer();
+      return r.status;
+    },
+    async keycloak(event, secret = KEYCLOAK_SECRET) {
+      const body = JSON.stringify(event);
+      const r = await fetch(`${base}/v1/providers/keycloak/events`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          [KEYCLOAK_SIGNATURE_HEADER]: keycloakSignature(body, secret),
+        },
+        body,
       });
       await r.arrayBuffer();
       return r.status;
@@ -150,5 +170,26 @@ export function auth0Event(
       log_id: logId,
       ...extra,
     },
+  };
+}
+
+let kcSeq = 0;
+
+/** A Keycloak user event as the event-listener SPI posts it. */
+export function keycloakEvent(
+  type: string,
+  sessionId: string,
+  details: Record<string, string> = {},
+): Record<string, unknown> {
+  kcSeq += 1;
+  return {
+    id: `kc-ground-truth-${String(Date.now())}-${String(kcSeq)}`,
+    time: Date.now(),
+    type,
+    realmId: 'payments',
+    clientId: 'spa',
+    userId: 'user-ground-truth',
+    sessionId,
+    details,
   };
 }
