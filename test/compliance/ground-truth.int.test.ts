@@ -95,6 +95,10 @@ describe('the issue #15 minimal reproduction', () => {
 
     const r = await h.report(from, to);
     expect(r.integrity.status).not.toBe('failed');
+    // Two revocations received; neither propagated, so none is measured yet (count 0): both are
+    // open breaches.
+    expect(r.providerEvents.token_revoked).toBe(2);
+    expect(r.revocations.count).toBe(0);
     expect(r.revocations.breaches).toHaveLength(2);
     expect(r.revocations.breaches.map((b) => b.status)).toEqual(['open', 'open']);
     expect(r.findings.revocation_not_propagated).toEqual({ opened: 2, resolved: 0, openAtEnd: 2 });
@@ -445,5 +449,9 @@ describe('the ground truth of a scripted day', () => {
       found: { appeared: { access_token: 1 }, vanished: { session: 1 }, ttlChanged: {} },
     });
     for (const w of windows) expect(w.durationMs).toBeGreaterThan(0);
+    // Disjoint windows inside the period: the blind time is their sum.
+    const blind = windows.reduce((t, w) => t + w.durationMs, 0);
+    expect(r.blindSpots.totalMs).toBe(blind);
+    expect(r.blindSpots.coverage).toBeCloseTo(1 - blind / (to - from), 9);
   }, 150_000);
 });
