@@ -90,6 +90,9 @@ describe('the issue #15 minimal reproduction', () => {
 
     const atMid = await h.report(from, mid);
     expect(redisMid).toEqual({ access_token: 3, session: 2 });
+    // The period began before tokenwatch first looked: unknown, not 0.
+    expect(atMid.inventory.startKnown).toBe(false);
+    expect(atMid.inventory.start).toEqual({ access_token: null, session: null });
     expect(atMid.inventory.endKnown).toBe(true);
     expect(atMid.inventory.end).toMatchObject(redisMid);
 
@@ -114,6 +117,8 @@ interface Truth {
   /** Tokens with a TTL-stating record in the period (write, appear, TTL change, present). */
   ttlStated: Record<Kind, Set<string>>;
   latencies: number[];
+  /** token.written records the driver caused (SET), per kind. */
+  writes: Record<Kind, number>;
 }
 type Kind = 'access_token' | 'refresh_token' | 'session';
 
@@ -147,11 +152,13 @@ describe('the ground truth of a scripted day', () => {
       ) as unknown as Truth['lifecycle'],
       ttlStated: Object.fromEntries(KINDS.map((k) => [k, new Set<string>()])) as Truth['ttlStated'],
       latencies: [],
+      writes: { access_token: 0, refresh_token: 0, session: 0 },
     };
     const log = (event: string, key: string) => {
       const kind = kindOf(key);
       const l = truth.lifecycle[kind];
       if (event === 'write') {
+        truth.writes[kind] += 1;
         l[truth.live.has(key) ? 'refreshed' : 'issued']! += 1;
         truth.live.set(key, { kind });
         truth.ttlStated[kind].add(key);
@@ -406,6 +413,15 @@ describe('the ground truth of a scripted day', () => {
       tokens: truth.ttlStated.session.size,
       noExpiryTokens: 4,
     });
+    for (const k of KINDS) {
+      expect(r.ttl.perKind[k], k).toMatchObject({
+        written: truth.writes[k],
+        unknownTtl: 0,
+        tokens: truth.ttlStated[k].size,
+        policyKnown: true,
+      });
+    }
+    expect(r.ttl.perKind.refresh_token).toMatchObject({ overPolicy: 0, noExpiryTokens: 0 });
     expect(r.ttl.agreement).toEqual({
       overPolicy: { withoutFinding: 0, findingNotCounted: 0 },
       withoutExpiry: { withoutFinding: 0, findingNotCounted: 0 },
