@@ -10,6 +10,7 @@ import {
   type LedgerRow,
   type ServeHarness,
 } from './ground-truth-harness.js';
+import { KINDS, Truth, type TruthEvent } from './ground-truth-model.js';
 
 /**
  * Issue #15 acceptance: the report's numbers equal what happened. Real redis-server, real
@@ -110,25 +111,6 @@ describe('the issue #15 minimal reproduction', () => {
   }, 90_000);
 });
 
-/** What the driver did, per token key: the ground truth the report must equal. */
-interface Truth {
-  live: Map<string, { kind: Kind }>;
-  lifecycle: Record<Kind, Record<string, number>>;
-  /** Tokens with a TTL-stating record in the period (write, appear, TTL change, present). */
-  ttlStated: Record<Kind, Set<string>>;
-  latencies: number[];
-  /** token.written records the driver caused (SET), per kind. */
-  writes: Record<Kind, number>;
-}
-type Kind = 'access_token' | 'refresh_token' | 'session';
-
-const KINDS: Kind[] = ['access_token', 'refresh_token', 'session'];
-const kindOf = (key: string): Kind =>
-  key.startsWith('oauth:access:')
-    ? 'access_token'
-    : key.startsWith('oauth:refresh:')
-      ? 'refresh_token'
-      : 'session';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('the ground truth of a scripted day', () => {
@@ -142,38 +124,8 @@ describe('the ground truth of a scripted day', () => {
         'revocationSlaSeconds: 3, rotationSlaSeconds: 3, evictionBurstGapSeconds: 2, snapshotIntervalSeconds: 1',
     });
     harnesses.push(h);
-    const truth: Truth = {
-      live: new Map(),
-      lifecycle: Object.fromEntries(
-        KINDS.map((k) => [
-          k,
-          { issued: 0, refreshed: 0, deleted: 0, expired: 0, evicted: 0, vanished: 0, present: 0 },
-        ]),
-      ) as unknown as Truth['lifecycle'],
-      ttlStated: Object.fromEntries(KINDS.map((k) => [k, new Set<string>()])) as Truth['ttlStated'],
-      latencies: [],
-      writes: { access_token: 0, refresh_token: 0, session: 0 },
-    };
-    const log = (event: string, key: string) => {
-      const kind = kindOf(key);
-      const l = truth.lifecycle[kind];
-      if (event === 'write') {
-        truth.writes[kind] += 1;
-        l[truth.live.has(key) ? 'refreshed' : 'issued']! += 1;
-        truth.live.set(key, { kind });
-        truth.ttlStated[kind].add(key);
-      } else if (event === 'appeared') {
-        l.issued! += 1;
-        truth.live.set(key, { kind });
-        truth.ttlStated[kind].add(key);
-      } else if (event === 'ttl_changed') {
-        l.refreshed! += 1;
-        truth.ttlStated[kind].add(key);
-      } else {
-        l[event]! += 1;
-        truth.live.delete(key);
-      }
-    };
+    const truth = new Truth();
+    const log = (event: TruthEvent, key: string) => truth.log(event, key);
     const set = async (key: string, ttl?: number) => {
       if (ttl === undefined) await c.set(key, 'v');
       else await c.set(key, 'v', 'EX', ttl);
@@ -208,7 +160,7 @@ describe('the ground truth of a scripted day', () => {
     await c.set(pre.over, 'v', 'EX', 7200);
     for (const k of [pre.rtOld, pre.rtOld2]) await c.set(k, 'v', 'EX', 86_400);
     await c.set(pre.noTtl, 'v');
-    for (const k of Object.values(pre)) truth.live.set(k, { kind: kindOf(k) });
+    for (const k of Object.values(pre)) truth.existing(k);
 
     await h.start();
     // The baseline is evidence: the pre-existing no-TTL and over-policy tokens are flagged.
@@ -217,9 +169,7 @@ describe('the ground truth of a scripted day', () => {
       return n === 1 && (await recs('finding.ttl_exceeds_policy')).length === 1;
     });
     const from = Date.now();
-    const start = Object.fromEntries(
-      KINDS.map((k) => [k, [...truth.live.values()].filter((t) => t.kind === k).length]),
-    );
+    const start = truth.sizes();
     await sleep(5);
 
     // --- Live: logins, a rewrite, TTL policy cases, tokens without expiry, expirations.
@@ -362,11 +312,7 @@ describe('the ground truth of a scripted day', () => {
     log('appeared', 'oauth:access:g-down1');
     await h.start();
     // Every token the restart found unchanged is recorded present again (TTL stated).
-    for (const [k, t] of truth.live) {
-      if (k === 'oauth:access:g-down1') continue;
-      truth.lifecycle[t.kind].present! += 1;
-      truth.ttlStated[t.kind].add(k);
-    }
+    truth.presentAgain(new Set(['oauth:access:g-down1']));
     await sleep(Math.max(0, inFlight.at + 3500 - Date.now()));
     await del(pre.revoked);
     measured(inFlight.at);
@@ -382,9 +328,7 @@ describe('the ground truth of a scripted day', () => {
     c.disconnect();
 
     const r = await h.report(from, to);
-    const end = Object.fromEntries(
-      KINDS.map((k) => [k, [...truth.live.values()].filter((t) => t.kind === k).length]),
-    );
+    const end = truth.sizes();
     expect(r.integrity.status).not.toBe('failed');
     expect(r.policy.source).toBe('ledger');
     expect(r.inventory).toMatchObject({ startKnown: true, endKnown: true, start, end });
@@ -436,13 +380,11 @@ describe('the ground truth of a scripted day', () => {
       'open',
       'open',
     ]);
-    const sorted = [...truth.latencies].sort((x, y) => x - y);
-    const rank = (q: number) => sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
     const lat = r.revocations.latencySeconds;
-    expect(Math.abs(lat.p50! - rank(0.5))).toBeLessThan(0.1);
-    expect(Math.abs(lat.p95! - rank(0.95))).toBeLessThan(0.1);
-    expect(Math.abs(lat.p99! - rank(0.99))).toBeLessThan(0.1);
-    expect(Math.abs(lat.max! - sorted.at(-1)!)).toBeLessThan(0.1);
+    expect(Math.abs(lat.p50! - truth.latency(0.5))).toBeLessThan(0.1);
+    expect(Math.abs(lat.p95! - truth.latency(0.95))).toBeLessThan(0.1);
+    expect(Math.abs(lat.p99! - truth.latency(0.99))).toBeLessThan(0.1);
+    expect(Math.abs(lat.max! - truth.latency(1))).toBeLessThan(0.1);
 
     expect(r.findings).toEqual({
       token_without_expiry: { opened: 3, resolved: 1, openAtEnd: 3 },
