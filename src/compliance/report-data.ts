@@ -59,7 +59,8 @@ export interface ReportOptions {
 }
 
 const REPLAY_SQL = `SELECT seq, time, type, kind, fingerprint, attrs FROM records
-  WHERE seq >= ? AND seq < ? AND ((type >= 'token.' AND type < 'token.\uffff') OR type = 'keyspace.baseline')
+  WHERE seq >= ? AND seq < ? AND ((type >= 'token.' AND type < 'token.\uffff')
+    OR type IN ('keyspace.baseline', 'keyspace.gap', 'system.started'))
   ORDER BY seq LIMIT 5000`;
 
 type Parsed = ReplayRecord;
@@ -269,8 +270,9 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
 }
 
 /**
- * Replays token records from the last keyspace.baseline of every node before `firstSeq` (or
- * from the start of the ledger) up to firstSeq - 1. Returns the seq it started at.
+ * Replays token records from the run of the last keyspace.baseline of every node before
+ * `firstSeq` (its `system.started`: the baseline's `token.present` records precede it), or from
+ * the start of the ledger, up to firstSeq - 1. Returns the seq it started at.
  */
 async function replayBefore(
   db: Database.Database,
@@ -289,7 +291,17 @@ async function replayBefore(
   }
   const first =
     (db.prepare('SELECT MIN(seq) AS seq FROM records').get() as { seq: number | null }).seq ?? 1;
-  const from = lastPerNode.size > 0 ? Math.min(...lastPerNode.values()) : first;
+  const runOf = db.prepare(
+    "SELECT MAX(seq) AS seq FROM records WHERE type = 'system.started' AND seq < ?",
+  );
+  const from =
+    lastPerNode.size > 0
+      ? Math.min(
+          ...[...lastPerNode.values()].map(
+            (b) => (runOf.get(b) as { seq: number | null }).seq ?? first,
+          ),
+        )
+      : first;
   const stmt = db.prepare(REPLAY_SQL);
   let next = from;
   while (next < firstSeq) {

@@ -17,6 +17,12 @@ interface NodeState {
   live: Map<string, Set<string>>;
   /** kind → tokens the last baseline counted that have not been seen since (known by count only). */
   counted: Map<string, number>;
+  /**
+   * kind → fingerprints made live since this run's start or the node's last baseline or gap
+   * record: the baseline's own `token.present` records (and live writes during its SCAN) come
+   * BEFORE its `keyspace.baseline` record, so they are what that record states by fingerprint.
+   */
+  recent: Map<string, Set<string>>;
 }
 
 const ENDS = new Set(['expired', 'deleted', 'evicted', 'vanished']);
@@ -38,7 +44,8 @@ export function emptyLifecycle(): LifecycleCounts {
 
 /**
  * Replays token records into a per-kind inventory (docs/compliance.md#inventory). A
- * `keyspace.baseline` resets its node to the counts it states; afterwards writes add
+ * `keyspace.baseline` resets its node to the counts it states (by fingerprint for the tokens
+ * this run recorded before it: its own `token.present` records); afterwards writes add
  * fingerprints and ends remove them. Tokens a baseline only counted are removed by count when
  * an end names a fingerprint the replay does not know. Kept per node, because each node's
  * baseline describes that node only. A `token.present` (a token a baseline SCAN found) makes a
@@ -52,13 +59,32 @@ export class InventoryReplay {
 
   /** Applies one record; returns which lifecycle counter it moves, if any. */
   apply(r: ReplayRecord): keyof LifecycleCounts | undefined {
+    if (r.type === 'system.started') {
+      // A new run: its baselines state what its own records say from here on.
+      for (const n of this.#nodes.values()) n.recent = new Map();
+      return undefined;
+    }
+    if (r.type === 'keyspace.gap') {
+      this.#node(nodeOf(r)).recent = new Map();
+      return undefined;
+    }
     if (r.type === 'keyspace.baseline') {
       const counts = r.attrs.counts;
-      const state: NodeState = { baselined: true, live: new Map(), counted: new Map() };
+      const before = this.#node(nodeOf(r));
+      // What the SCAN found and this run recorded by fingerprint stays known by fingerprint
+      // (a later rewrite of it is a refresh); the rest of the counts is known by count only.
+      // Fingerprints of an earlier run are dropped: the baseline replaces what it believed.
+      const state: NodeState = {
+        baselined: true,
+        live: before.recent,
+        counted: new Map(),
+        recent: new Map(),
+      };
       if (typeof counts === 'object' && counts !== null) {
         for (const [kind, n] of Object.entries(counts as Record<string, unknown>)) {
           if (typeof n === 'number' && n > 0) {
-            state.counted.set(kind, n);
+            const known = state.live.get(kind)?.size ?? 0;
+            if (n > known) state.counted.set(kind, n - known);
             this.kinds.add(kind);
           }
         }
@@ -80,12 +106,14 @@ export class InventoryReplay {
           if (c > 0) node.counted.set(kind, c - 1);
           live.add(r.fingerprint);
         }
+        set(node, kind, 'recent').add(r.fingerprint);
         return 'present';
       }
       case 'written':
       case 'appeared': {
         const known = live.has(r.fingerprint);
         live.add(r.fingerprint);
+        set(node, kind, 'recent').add(r.fingerprint);
         return known && event === 'written' ? 'refreshed' : 'issued';
       }
       case 'ttl_changed':
@@ -99,6 +127,7 @@ export class InventoryReplay {
           this.#remove(node, from.kind, from.fingerprint);
         }
         live.add(r.fingerprint);
+        set(node, kind, 'recent').add(r.fingerprint);
         return 'renamed';
       }
       default:
@@ -142,13 +171,14 @@ export class InventoryReplay {
   #node(name: string): NodeState {
     let n = this.#nodes.get(name);
     if (!n) {
-      n = { baselined: false, live: new Map(), counted: new Map() };
+      n = { baselined: false, live: new Map(), counted: new Map(), recent: new Map() };
       this.#nodes.set(name, n);
     }
     return n;
   }
 
   #remove(node: NodeState, kind: string, fingerprint: string): void {
+    node.recent.get(kind)?.delete(fingerprint);
     if (set(node, kind).delete(fingerprint)) return;
     const c = node.counted.get(kind) ?? 0;
     if (c > 0) node.counted.set(kind, c - 1);
@@ -159,11 +189,12 @@ function nodeOf(r: ReplayRecord): string {
   return typeof r.attrs.node === 'string' ? r.attrs.node : '';
 }
 
-function set(node: NodeState, kind: string): Set<string> {
-  let s = node.live.get(kind);
+function set(node: NodeState, kind: string, which: 'live' | 'recent' = 'live'): Set<string> {
+  const m = node[which];
+  let s = m.get(kind);
   if (!s) {
     s = new Set();
-    node.live.set(kind, s);
+    m.set(kind, s);
   }
   return s;
 }

@@ -4,6 +4,7 @@ import type { TokenEvent } from '../domain/token-event.js';
 import { BoundedMap } from './bounded-map.js';
 import { EvictionBursts } from './eviction-bursts.js';
 import { FindingBook } from './finding-book.js';
+import { GraceWindows } from './late-tokens.js';
 import { resolveCorrelatorOptions } from './options.js';
 import type { CorrelatorOptions, ResolvedCorrelatorOptions } from './options.js';
 import { effectiveAt, revocationScope } from './revocation-scope.js';
@@ -54,6 +55,7 @@ export class Correlator {
   readonly #churn: ChurnSpikeRule;
   readonly #restored = new RestoredTokens();
   readonly #orphans: OrphanedIndexRule;
+  readonly #grace: GraceWindows;
   #observations: RevocationLatency[] = [];
   #observationsDropped = 0;
   #duplicates = 0;
@@ -74,6 +76,7 @@ export class Correlator {
     this.#evictions = new EvictionBursts(opts, this.#book);
     this.#churn = new ChurnSpikeRule(opts, this.#book);
     this.#orphans = new OrphanedIndexRule(this.#book);
+    this.#grace = new GraceWindows(opts.limits.maxPendingObligations);
   }
 
   /** Results of an index reconciliation (index entries that outlive their tokens). */
@@ -101,6 +104,8 @@ export class Correlator {
         if (change.isNew) this.#attribution.onWrite(rec, evidenceSeq);
         out.push(...this.#afterRevocation.onWrite(rec, evidenceSeq, now));
         out.push(...this.#propagation.onTokenWritten(rec, evidenceSeq, now));
+        if (change.isNew && this.#grace.size > 0)
+          out.push(...this.#joinLate(rec, evidenceSeq, now));
       }
     }
     if (ev.type === 'evicted') out.push(...this.#evictions.record(ev, evidenceSeq, now));
@@ -144,6 +149,7 @@ export class Correlator {
     ];
     this.#view.expire(now);
     this.#afterRevocation.expire(now);
+    this.#grace.expire(now, this.options.revocationGraceSeconds * 1000);
     return out;
   }
 
@@ -339,6 +345,36 @@ export class Correlator {
         now,
       ),
     );
+    this.#grace.add({
+      ev,
+      seq,
+      revokedAt,
+      cutoff,
+      query: scope.query,
+      tracked: this.#propagation.tracking('revocation', ev),
+    });
+    return out;
+  }
+
+  /** A new token first seen within a revocation's grace window that it matches joins it. */
+  #joinLate(rec: TokenRecord, seq: number | undefined, now: number): Finding[] {
+    const out: Finding[] = [];
+    for (const w of this.#grace.covering(rec.firstSeenAt)) {
+      // Completed already (every token it matched left): its latency is reported, keep it so.
+      if (w.tracked && !this.#propagation.tracking('revocation', w.ev)) continue;
+      if (!this.#view.live.find(w.query).some((r) => r.id === rec.id)) continue;
+      w.tracked = true;
+      const input = {
+        kind: 'revocation' as const,
+        ev: w.ev,
+        seq: w.seq,
+        revokedAt: w.revokedAt,
+        slaSeconds: this.options.revocationSlaSeconds,
+        live: [],
+        ended: [],
+      };
+      out.push(...this.#propagation.joinLate(input, rec, seq, now));
+    }
     return out;
   }
 

@@ -187,6 +187,34 @@ export class PropagationTracker {
     if (!ob.deadlinePassed) this.#awaitingDeadline.add(ob.key);
   }
 
+  /** Whether the obligation of `kind` for this provider event is in flight. */
+  tracking(kind: ObligationKind, ev: Pick<ProviderEvent, 'provider' | 'id'>): boolean {
+    return this.#obligations.has(`${kind}:${ev.provider}:${ev.id}`);
+  }
+
+  /**
+   * A token first seen within a revocation's grace window that matches it (see GraceWindows):
+   * it joins the revocation's obligation, or starts one when the revocation matched nothing.
+   */
+  joinLate(
+    input: ObligationInput,
+    rec: TokenRecord,
+    seq: number | undefined,
+    now: number,
+  ): Finding[] {
+    const key = `${input.kind}:${input.ev.provider}:${input.ev.id}`;
+    const ob = this.#obligations.get(key);
+    if (!ob) return this.start({ ...input, live: [rec], ended: [] }, now);
+    if (ob.pending.has(rec.id)) return [];
+    ob.pending.set(rec.id, { kind: rec.kind, fingerprint: rec.fingerprint });
+    ob.matched++;
+    ob.kinds.add(rec.kind);
+    this.#byToken.add(rec.id, key);
+    if (ob.findingId !== undefined) this.#book.update(ob.findingId, this.#attrs(ob), [seq]);
+    else if (ob.evidence.length < this.#opts.limits.maxEvidenceSeqs) ob.evidence.push(seq);
+    return [];
+  }
+
   /** A token was written: it may belong to a reused family, or be an awaited successor. */
   onTokenWritten(rec: TokenRecord, seq: number | undefined, now: number): Finding[] {
     const out: Finding[] = [];

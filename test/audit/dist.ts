@@ -58,12 +58,8 @@ export function ensureDist(): void {
 }
 
 function stale(): boolean {
-  const watched = [
-    ...sources(join(ROOT, 'src/audit')),
-    ...sources(join(ROOT, 'src/cli')),
-    join(ROOT, 'src/cli.ts'),
-    join(ROOT, 'src/errors.ts'),
-  ];
+  // All of src/: the CLI's `report` and `serve` run the compliance, keyspace and correlator code.
+  const watched = sources(join(ROOT, 'src'));
   return watched.some((src) => {
     const out = join(ROOT, 'dist', relative(join(ROOT, 'src'), src).replace(/\.ts$/, '.js'));
     return !existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs;
