@@ -372,6 +372,7 @@ export class TokenwatchApp {
       refusals: {
         perWindow: config.admin?.refusals.perSource ?? 20,
         windowMs: (config.admin?.refusals.windowSeconds ?? 60) * 1000,
+        total: config.admin?.refusals.total ?? 200,
       },
       fingerprint: (v) => this.fingerprinter.of(v),
     });

@@ -125,8 +125,10 @@ export const adminSchema = z
       .strictObject({
         perSource: z.number().int().min(1).max(100_000).default(20),
         windowSeconds: z.number().int().min(1).max(3600).default(60),
+        /** Recorded one by one per window across all sources; the rest go to one summary. */
+        total: z.number().int().min(1).max(1_000_000).default(200),
       })
-      .default({ perSource: 20, windowSeconds: 60 }),
+      .default({ perSource: 20, windowSeconds: 60, total: 200 }),
   })
   .superRefine((a, ctx) => {
     const names = new Set<string>();

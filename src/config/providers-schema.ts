@@ -225,6 +225,8 @@ export const providersSchema = z.strictObject({
     .strictObject({
       perSource: z.number().int().min(1).max(100_000).default(20),
       windowSeconds: z.number().int().min(1).max(3600).default(60),
+      /** Recorded one by one per provider and window across all sources; the rest: one summary. */
+      total: z.number().int().min(1).max(1_000_000).default(200),
     })
     .prefault({}),
   okta: oktaSchema.optional(),

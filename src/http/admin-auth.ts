@@ -57,6 +57,24 @@ export const ADMIN_PARAMS: ReadonlySet<string> = new Set([
   'since',
 ]);
 
+/**
+ * The shape each route parameter's value must have to be kept verbatim in `admin.access`: what
+ * the routes accept (ISO-8601 times or unix ms, the report and export formats, record types and
+ * rule names, sequence numbers). Anything else is recorded as a length and a fingerprint.
+ */
+const TIME = /^(\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?|\d{1,16})$/;
+const PARAM_SHAPES: Readonly<Record<string, RegExp>> = {
+  from: TIME,
+  to: TIME,
+  since: TIME,
+  format: /^(html|json|csv|jsonl|ocsf)$/,
+  type: /^[a-z][a-z0-9_]{0,31}(\.[a-z0-9_]{1,48})*(\.\*)?$|^[a-z][a-z0-9_]{0,31}\*$/,
+  rule: /^[a-z][a-z0-9_]{0,63}$/,
+  state: /^[a-z]{1,16}$/,
+  afterSeq: /^\d{1,16}$/,
+  limit: /^\d{1,16}$/,
+};
+
 /** Query parameter names that carry credentials: such a request is refused (400). */
 const CREDENTIAL_PARAMS = new Set([
   'access_token',
@@ -130,7 +148,7 @@ export interface AdminAuthOptions {
   /** Key resolver for JWT access tokens (tests); default: discovery of `admin.oidc.issuer`. */
   keys?: JWTVerifyGetKey;
   /** Refusals recorded one by one per source and window (default 20 per 60 s); see RefusalLimiter. */
-  refusals?: { perWindow: number; windowMs: number };
+  refusals?: { perWindow: number; windowMs: number; total?: number };
   /** HMAC fingerprints of what refused callers sent (the app's Fingerprinter). */
   fingerprint: FingerprintFn;
 }
@@ -161,8 +179,11 @@ function validated(q: unknown, fp: FingerprintFn): Record<string, string> {
   for (const [k, v] of Object.entries(q).slice(0, 16)) {
     const text =
       typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : '';
-    if (ADMIN_PARAMS.has(k)) out[k] = text.slice(0, 256);
-    else out[fp(k)] = `length:${text.length}`;
+    if (!ADMIN_PARAMS.has(k)) out[fp(k)] = `length:${text.length}`;
+    else if (PARAM_SHAPES[k]?.test(text) === true) out[k] = text;
+    // A route parameter whose value is not of its shape (a near-miss credential, a canary): the
+    // route refuses it with 400, and the ledger keeps what it keeps of a refused caller's value.
+    else out[k] = `invalid length:${text.length} ${fp(text)}`;
   }
   return out;
 }

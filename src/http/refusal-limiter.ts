@@ -18,6 +18,12 @@ export interface RefusalLimiterOptions {
   windowMs: number;
   /** Sources tracked at once; the rest share one `*` bucket. */
   maxSources: number;
+  /**
+   * Refusals recorded one by one per window across ALL sources (default 10 x perWindow): a flood
+   * from many addresses (a botnet, an IPv6 /64) cannot multiply the per-source budget. Beyond it
+   * every refusal is counted in the `*` summary.
+   */
+  total?: number;
   now: () => number;
   /** Receives each window that suppressed refusals, when it ends (or at flush). */
   onSummary: (s: RefusalSummary) => void;
@@ -39,6 +45,8 @@ interface Window {
 export class RefusalLimiter {
   readonly #o: RefusalLimiterOptions;
   readonly #windows = new Map<string, Window>();
+  /** Refusals recorded one by one in the current global window. */
+  #global = { start: 0, recorded: 0 };
 
   constructor(o: RefusalLimiterOptions) {
     this.#o = o;
@@ -49,6 +57,24 @@ export class RefusalLimiter {
     const now = this.#o.now();
     let key = source;
     if (!this.#windows.has(key) && this.#windows.size >= this.#o.maxSources) key = '*';
+    let w = this.#window(key, now);
+    if (now - this.#global.start >= this.#o.windowMs) this.#global = { start: now, recorded: 0 };
+    const total = this.#o.total ?? this.#o.perWindow * 10;
+    if (w.recorded < this.#o.perWindow) {
+      if (this.#global.recorded < total) {
+        w.recorded += 1;
+        this.#global.recorded += 1;
+        return true;
+      }
+      // The global budget is spent: counted in the one summary shared by every source.
+      w = this.#window('*', now);
+    }
+    w.suppressed += 1;
+    w.outcomes[outcome] = (w.outcomes[outcome] ?? 0) + 1;
+    return false;
+  }
+
+  #window(key: string, now: number): Window {
     let w = this.#windows.get(key);
     if (w && now - w.start >= this.#o.windowMs) {
       this.#end(key, w, now);
@@ -58,13 +84,7 @@ export class RefusalLimiter {
       w = { start: now, recorded: 0, suppressed: 0, outcomes: {} };
       this.#windows.set(key, w);
     }
-    if (w.recorded < this.#o.perWindow) {
-      w.recorded += 1;
-      return true;
-    }
-    w.suppressed += 1;
-    w.outcomes[outcome] = (w.outcomes[outcome] ?? 0) + 1;
-    return false;
+    return w;
   }
 
   /** Ends the windows that are over (a timer calls it). */

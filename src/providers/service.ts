@@ -128,6 +128,7 @@ export function createProviderIngest(options: ProviderIngestOptions): ProviderIn
         refusals: {
           perWindow: p.refusals.perSource,
           windowMs: p.refusals.windowSeconds * 1000,
+          total: p.refusals.total,
         },
       });
     },

@@ -27,7 +27,7 @@ describe('hardening defaults (issue #17)', () => {
       keepAliveSeconds: 5,
       idleSeconds: 60,
     });
-    expect(c.providers.refusals).toEqual({ perSource: 20, windowSeconds: 60 });
+    expect(c.providers.refusals).toEqual({ perSource: 20, windowSeconds: 60, total: 200 });
     expect(c.providers.ssf?.maxAgeSeconds).toBe(86_400);
     expect(c.providers.oidc?.maxAgeSeconds).toBe(86_400);
     expect(parseConfig(`${RULES}${OIDC}`).admin?.oidc?.acceptedTypes).toEqual(['at+jwt']);

@@ -184,4 +184,32 @@ describe('the admin API under attack', () => {
       control,
     );
   });
+
+  it('keeps no near-miss credential an authenticated caller puts in a route parameter', async () => {
+    await flushed(h.app);
+    const before = access().length;
+    const near = [`Bearer ${ADMIN}`, ` ${ADMIN}`, `${ADMIN}Z`];
+    for (const v of near) {
+      const res = await fetch(`${base}/v1/audit/records?type=${encodeURIComponent(v)}`, {
+        headers: auth,
+      });
+      expect(res.status, v).toBe(400);
+    }
+    const bad = await fetch(`${base}/v1/findings?rule=${encodeURIComponent(`${ADMIN}Z`)}&limit=x`, {
+      headers: auth,
+    });
+    expect(bad.status).toBe(400);
+    // A value of the parameter's shape is evidence of what was asked: kept verbatim.
+    const ok = await fetch(`${base}/v1/audit/records?type=token.*&limit=5`, { headers: auth });
+    expect(ok.status).toBe(200);
+    await flushed(h.app);
+    const added = access().slice(before);
+    expect(added).toHaveLength(near.length + 2);
+    const text = JSON.stringify(added);
+    expect(text).not.toContain(ADMIN);
+    expect(added[0]!.attrs.query).toEqual({
+      type: `invalid length:${near[0]!.length} ${h.app.fingerprinter.of(near[0]!)}`,
+    });
+    expect(added.at(-1)!.attrs.query).toEqual({ type: 'token.*', limit: '5' });
+  });
 });

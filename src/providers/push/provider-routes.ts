@@ -35,7 +35,7 @@ export interface ProviderRoutesOptions {
   /** Where `provider.rejected` records go (fire-and-forget: a refusal never waits on disk). */
   appendRejection: (input: AuditInput) => void;
   /** Refusals recorded one by one per provider, source address and window (then a summary). */
-  refusals: { perWindow: number; windowMs: number };
+  refusals: { perWindow: number; windowMs: number; total?: number };
 }
 
 interface RouteMeta {
