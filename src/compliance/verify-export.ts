@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { readCheckpointLog } from '../audit/checkpoint-log.js';
 import { checkpointSignatureValid, parseCheckpoint, type Checkpoint } from '../audit/checkpoint.js';
 import type { TrustedKey } from '../audit/signing-keys.js';
@@ -95,17 +95,34 @@ export function verifyExport(
   const problems: BundleProblem[] = [];
   const inBundle = (p: string): boolean =>
     existsSync(p) && dirname(realpathSync(p)) === resolve(realpathSync(dir));
+  // A file in a directory that holds the bundle (the default layout exports into
+  // <data>/exports/<id>, beside signing.pub and checkpoints.jsonl): whoever could write the
+  // ledger's directory could have written it too.
+  const aboveBundle = (p: string): boolean => {
+    if (!existsSync(p)) return false;
+    const home = dirname(realpathSync(p));
+    const b = resolve(realpathSync(dir));
+    return b === home || b.startsWith(`${home}${sep}`);
+  };
+  const note = (p: string): string =>
+    inBundle(p)
+      ? ' (inside the bundle: not independent of it)'
+      : aboveBundle(p)
+        ? " (in a directory that holds the bundle, e.g. the ledger's data directory: not independent of it)"
+        : '';
   const anchors: string[] = trusted.map(
-    (k) =>
-      `public key ${k.keyId} from ${k.source}${inBundle(k.source) ? ' (inside the bundle: not independent of it)' : ''}`,
+    (k) => `public key ${k.keyId} from ${k.source}${note(k.source)}`,
   );
   anchors.push(
     checkpointLog === undefined
       ? 'no external checkpoint log: the sealing checkpoint is checked against the bundle only'
-      : `checkpoint log ${checkpointLog}`,
+      : `checkpoint log ${checkpointLog}${note(checkpointLog)}`,
   );
   let anchored =
-    trusted.length > 0 && checkpointLog !== undefined && !trusted.some((k) => inBundle(k.source));
+    trusted.length > 0 &&
+    checkpointLog !== undefined &&
+    !aboveBundle(checkpointLog) &&
+    !trusted.some((k) => aboveBundle(k.source));
   let more = 0;
   const report = (p: BundleProblem): void => {
     if (problems.length < MAX_PROBLEMS) problems.push(p);

@@ -46,4 +46,18 @@ describe('verify-export: verdict, reason and anchors', () => {
     expect(edited.verdict).toBe('not verified');
     expect(edited.reason).toMatch(/^[a-z_]+: /);
   });
+
+  it('is not anchored by a key or log in a directory that holds the bundle (the default layout)', async () => {
+    const s = socScenario();
+    const out = join(s.dir, 'exports', 'bundle');
+    const db = readOnly(s.dbPath);
+    try {
+      await exportBundle({ db, from: T0, to: T0 + DAY, format: 'jsonl', outDir: out, key: s.key });
+    } finally {
+      db.close();
+    }
+    const v = verifyExport(out, s.trusted, join(s.dir, 'checkpoints.jsonl'));
+    expect(v).toMatchObject({ ok: true, verdict: 'verified', anchored: false });
+    expect(v.anchors.join('\n')).toMatch(/holds the bundle/);
+  });
 });
