@@ -62,7 +62,8 @@ export const ADMIN_PARAMS: ReadonlySet<string> = new Set([
  * the routes accept (ISO-8601 times or unix ms, the report and export formats, record types and
  * rule names, sequence numbers). Anything else is recorded as a length and a fingerprint.
  */
-const TIME = /^(\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?|\d{1,16})$/;
+const TIME =
+  /^(\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?|\d{1,16})$/;
 const PARAM_SHAPES: Readonly<Record<string, RegExp>> = {
   from: TIME,
   to: TIME,
