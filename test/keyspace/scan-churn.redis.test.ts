@@ -168,13 +168,13 @@ describe('a lazy-expiry flush is not churn', () => {
         );
       expect(flushed(scanAt, scanAt + 1500).length, detail).toBeGreaterThan(20);
       expect(flushed(killAt, killAt + 3000).length, detail).toBeGreaterThan(20);
-      // Of those, only what expires on time in any second (0-4/s here) may stay churn; before
-      // the fix it was every one of them (hundreds in a second).
+      // Of those, only what Redis expires on time anyway may stay churn (0-4/s here, ~40/s while
+      // a cohort of keys first comes due); before the fix it was every one of them (1405 here).
       expect(
         [...flushed(scanAt, scanAt + 1500), ...flushed(killAt, killAt + 3000)].filter(isChurn)
           .length,
         detail,
-      ).toBeLessThan(15);
+      ).toBeLessThan(100);
 
       expect(
         opened.filter((f) => f.time < burstAt).map((f) => `${f.kind} +${f.time - scanAt} ms`),
