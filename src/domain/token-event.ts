@@ -68,7 +68,9 @@ export interface TokenEvent {
   /**
    * For `expired` / `vanished`: the due time had passed by more than
    * `redis.expiryBacklogToleranceSeconds` when Redis removed the key (lazy expiry catching up,
-   * typically after a SCAN touched it): expiry backlog, not churn.
+   * typically after a SCAN touched it): expiry backlog, not churn. Also set on every `expired`
+   * of a lazy-expiry flush (delivered with at least as many such late expirations, or during
+   * tokenwatch's own reconciliation SCAN), whose lag alone cannot tell it from one on time.
    */
   backlog?: true;
   /**

@@ -30,6 +30,8 @@ export interface Prepared extends Item {
   withTtl?: boolean;
   /** That `expire`: already covered by the write record. */
   absorbed?: boolean;
+  /** An `expired` delivered as part of a lazy-expiry flush (see markExpiryFlush): backlog. */
+  flush?: boolean;
 }
 
 /** Pending notifications lookup() checks for a later change of a looked-up key. */
@@ -95,6 +97,8 @@ export class KeyEventApplier {
   #pendingRename: { c: ClassifiedKey; entry: InventoryEntry | undefined } | undefined;
   #scriptSha = createHash('sha1').update(EXPIRY_SCRIPT).digest('hex');
   #scriptOk: boolean | undefined;
+  /** Our own reconciliation SCAN: since when (local ms), and when it ended (undefined: running). */
+  #ownScan: { start: number; end: number | undefined } | undefined;
 
   constructor(options: KeyEventApplierOptions) {
     this.#o = options;
@@ -260,6 +264,51 @@ export class KeyEventApplier {
     return replies.map((r) => (r[0] ? Number.NaN : Number(r[1])));
   }
 
+  /**
+   * Our reconciliation SCAN starts (`end` undefined) or ends. Redis deletes every past-due key a
+   * SCAN touches, so the `expired` notifications received meanwhile are that SCAN flushing the
+   * lazy-expiry backlog, whatever their lag: all backlog, none churn. Counting those whose due
+   * passed less than the tolerance ago is what made each reconnect open churn_spike (issue #16.3).
+   * Judged by each notification's arrival time, so those applied after the SCAN are covered too.
+   */
+  beginOwnScan(at: number): void {
+    this.#ownScan = { start: at, end: undefined };
+  }
+
+  endOwnScan(at: number): void {
+    if (this.#ownScan) this.#ownScan.end = at;
+  }
+
+  /**
+   * A lazy-expiry flush (anyone's SCAN, KEYS, a burst of reads) makes Redis delete at once every
+   * past-due key it touches: those due long ago (backlog by their lag) and, mixed in with them,
+   * those due less than the tolerance ago, which their lag alone cannot tell from an expiration
+   * on time. They would add expiry rate x tolerance events to one second, which is what opened
+   * churn_spike at every outside SCAN (issue #16.3). So an `expired` is judged with its batch:
+   * when at least as many of the batch's expirations are backlog as on time, Redis is catching
+   * up lazily rather than expiring on time, and all of them are backlog. A Redis that expires on
+   * time delivers batches with no backlog, whose expirations stay churn.
+   */
+  markExpiryFlush(prepared: readonly Prepared[]): void {
+    let late = 0;
+    let onTime = 0;
+    const node = this.#o.nodeIndex;
+    for (const p of prepared) {
+      if (p.event !== 'expired' || p.migrated) continue;
+      const e = this.#o.inventory.get(p.c.kind, p.c.fingerprint);
+      if (!e || e.node !== node || e.due === null || Number.isNaN(e.due)) continue;
+      if (p.at - (e.due - this.offsetMs) > this.#o.expiryBacklogToleranceMs) late += 1;
+      else onTime += 1;
+    }
+    if (late === 0 || late < onTime) return;
+    for (const p of prepared) if (p.event === 'expired') p.flush = true;
+  }
+
+  #duringOwnScan(at: number): boolean {
+    const s = this.#ownScan;
+    return s !== undefined && at >= s.start && (s.end === undefined || at <= s.end);
+  }
+
   /** Apply one notification to the inventory and report its token event, if any. */
   apply(p: Prepared): void {
     const { event, c } = p;
@@ -373,6 +422,7 @@ export class KeyEventApplier {
       // SCAN touching a backlog of long-due keys makes them all "expire" at once. Not churn.
       if (extra.expiryLagMs > this.#o.expiryBacklogToleranceMs) extra.backlog = true;
     }
+    if (type === 'expired' && (p.flush === true || this.#duringOwnScan(p.at))) extra.backlog = true;
     this.#emit(p, c, type, extra);
   }
 

@@ -471,6 +471,7 @@ export class NodeWatcher {
         this.#batch = items === this.#batch ? [] : this.#batch.slice(MAX_CHUNK);
         const prepared = this.#events.classify(items);
         await this.#events.lookup(prepared, () => this.#batch);
+        this.#events.markExpiryFlush(prepared);
         for (const p of prepared) this.#events.apply(p);
       }
     } catch (err) {

@@ -91,6 +91,7 @@ export async function reconcileNode(
     }
   };
   inv.beginReconcile(node);
+  o.events.beginOwnScan(o.now());
   let scan: ScanResult;
   try {
     scan = await scanSnapshot(o.commands, o.rules, {
@@ -100,9 +101,14 @@ export async function reconcileNode(
       onPage,
     });
   } catch (err) {
+    o.events.endOwnScan(o.now());
     inv.abortReconcile(node);
     throw err;
   }
+  // Redis publishes a page's notifications before its reply; one turn of the event loop reads
+  // what is already on the subscriber socket, so every notification the SCAN caused is in.
+  await new Promise((r) => setImmediate(r));
+  o.events.endOwnScan(o.now());
   // Apply every notification that arrived during the SCAN before comparing.
   await o.idle();
   const changes = inv.applySnapshot(node, scan.snapshot, mode !== 'baseline', tolerance);
