@@ -1,6 +1,5 @@
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { Fingerprinter } from '../../src/audit/fingerprint.js';
 import { SCHEMA_VERSION } from '../../src/audit/schema.js';
@@ -9,17 +8,7 @@ import { auditHash } from '../../src/cli/audit-hash.js';
 import { keygen } from '../../src/cli/keygen.js';
 import { verify } from '../../src/cli/verify.js';
 import { buildLedger, tamper, tempDir } from './helpers.js';
-
-function sink(): { out: Writable; text: () => string } {
-  let text = '';
-  const out = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      text += chunk.toString();
-      cb();
-    },
-  });
-  return { out, text: () => text };
-}
+import { sink } from '../helpers/sink.js';
 
 describe('tokenwatch verify', () => {
   it('exits 0 with a summary on an intact ledger', async () => {

@@ -1,6 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { exportCommand } from '../../src/cli/export.js';
 import { reportCommand } from '../../src/cli/report.js';
@@ -8,17 +7,7 @@ import { verifyExportCommand } from '../../src/cli/verify-export.js';
 import type { Soc2Report } from '../../src/compliance/report-types.js';
 import { dataFile, editLines, tempDir } from './helpers.js';
 import { DAY, T0, socScenario } from './scenario.js';
-
-function sink(): { out: Writable; text: () => string } {
-  let text = '';
-  const out = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      text += chunk.toString();
-      cb();
-    },
-  });
-  return { out, text: () => text };
-}
+import { sink } from '../helpers/sink.js';
 
 const period = ['--from', new Date(T0).toISOString(), '--to', new Date(T0 + DAY).toISOString()];
 

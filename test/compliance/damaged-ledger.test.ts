@@ -1,27 +1,17 @@
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { openReadOnly } from '../../src/audit/query.js';
 import { exportCommand } from '../../src/cli/export.js';
 import { reportCommand } from '../../src/cli/report.js';
 import type { Soc2Report } from '../../src/compliance/report-types.js';
 import { appendRecords, openLedger, tamper, tempDir } from '../audit/helpers.js';
+import { sink } from '../helpers/sink.js';
 
 /**
  * A report reads records outside its period (the policy in force, the inventory replay) and an
  * export links its range through checkpoints the external log must still hold: both rest on the
  * whole ledger verifying against the given anchors, not on the period's rows alone.
  */
-function sink(): { out: Writable; text: () => string } {
-  let text = '';
-  const out = new Writable({
-    write(chunk: Buffer, _e, cb) {
-      text += chunk.toString();
-      cb();
-    },
-  });
-  return { out, text: () => text };
-}
 
 /** 300 records, checkpointed; returns the paths and the time window of records 200..300. */
 function ledger(): { dir: string; db: string; log: string; pub: string; from: string; to: string } {
@@ -76,26 +66,7 @@ describe('reports and exports of a damaged ledger', () => {
 
   it('export refuses a ledger with damage outside the exported range', async () => {
     const l = ledger();
-    const ok = sink();
-    expect(
-      await exportCommand(
-        [
-          '--db',
-          l.db,
-          '--from',
-          l.from,
-          '--to',
-          l.to,
-          '--format',
-          'jsonl',
-          '--out',
-          join(l.dir, 'b1'),
-        ],
-        ok.out,
-      ),
-    ).toBe(0);
-    tamper(l.db, (db) => db.prepare('DELETE FROM records WHERE seq = 7').run());
-    await expect(
+    const exportTo = (name: string) =>
       exportCommand(
         [
           '--db',
@@ -107,11 +78,13 @@ describe('reports and exports of a damaged ledger', () => {
           '--format',
           'jsonl',
           '--out',
-          join(l.dir, 'b2'),
+          join(l.dir, name),
         ],
         sink().out,
-      ),
-    ).rejects.toMatchObject({
+      );
+    expect(await exportTo('b1')).toBe(0);
+    tamper(l.db, (db) => db.prepare('DELETE FROM records WHERE seq = 7').run());
+    await expect(exportTo('b2')).rejects.toMatchObject({
       code: 'ERR_LEDGER_INTEGRITY',
       message: expect.stringMatching(/missing at seq 7/),
     });

@@ -1,11 +1,11 @@
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reportCommand } from '../../src/cli/report.js';
 import type { Soc2Report } from '../../src/compliance/report-types.js';
 import { startApp, waitFor, type Harness } from '../helpers/app-harness.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { sink } from '../helpers/sink.js';
 
 /** The app records the policy in force; `report` without --config judges by it (#15.6). */
 
@@ -20,17 +20,6 @@ afterAll(async () => {
   await redis.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-function sink(): { out: Writable; text: () => string } {
-  let text = '';
-  const out = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      text += chunk.toString();
-      cb();
-    },
-  });
-  return { out, text: () => text };
-}
 
 async function run(dir: string | undefined, correlate: string): Promise<Harness> {
   const h = startApp(redis.url, {
