@@ -49,9 +49,12 @@ beforeAll(async () => {
   dir = tempDir('tw-soak-');
   redis = await startRedis();
 }, 180_000);
+let passed = false;
 afterAll(async () => {
   await redis?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  // A failed drill keeps its ledger for the post-mortem (tokenwatch audit list --db ...).
+  if (dir && passed) rmSync(dir, { recursive: true, force: true });
+  else if (dir) process.stdout.write(`soak: ledger kept in ${dir}/data\n`);
 });
 
 async function seed(users: number): Promise<void> {
@@ -317,6 +320,7 @@ describe('soak drill', () => {
       expect(doubleFiring).toBe(0);
       expect(resolvedWithoutEndsAt).toEqual([]);
       expect(mbPerMin(after)).toBeLessThan(4);
+      passed = true;
     },
     (minutes + 6) * 60_000,
   );
