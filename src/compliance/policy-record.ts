@@ -85,6 +85,8 @@ export interface Policy {
   maxTtlSeconds: Readonly<Record<string, number | null>>;
   ttlToleranceSeconds: number;
   revocationSlaSeconds: number | null;
+  /** Provider event types the correlator treats as revocations; null when not recorded. */
+  revocationEventTypes: readonly string[] | null;
   digest: string | null;
 }
 
@@ -121,6 +123,9 @@ export function policyFromRecord(
         : 2,
     revocationSlaSeconds:
       typeof c.revocationSlaSeconds === 'number' ? c.revocationSlaSeconds : null,
+    revocationEventTypes: Array.isArray(c.revocationEventTypes)
+      ? c.revocationEventTypes.filter((t): t is string => typeof t === 'string')
+      : null,
     digest: typeof a.digest === 'string' ? a.digest : null,
   };
 }

@@ -100,6 +100,7 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
   const totals = emptyLifecycle();
   const recordsByType: Record<string, number> = {};
   const providerEvents: Record<string, number> = {};
+  let received: number | null = null;
   const observations: PropagationObservation[] = [];
   const clockSkews: BlindSpotSection['clockSkews'] = [];
   const flushes: Soc2Report['response']['flushes'] = [];
@@ -137,6 +138,8 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
         } else if (r.type.startsWith('provider.')) {
           const t = r.type.slice('provider.'.length);
           providerEvents[t] = (providerEvents[t] ?? 0) + 1;
+          const types = policy?.revocationEventTypes;
+          if (types) received = (received ?? 0) + (types.includes(t) ? 1 : 0);
         } else if (r.type === 'revocation.propagation') {
           observations.push(observation(r.seq, a));
         } else if (r.type === 'audit.clock_skew') {
@@ -239,11 +242,14 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
       replayFromSeq: replayFrom,
     },
     providerEvents,
-    revocations: revocationSection(
-      observations,
-      findings,
-      (o.policy ?? policy)?.revocationSlaSeconds ?? undefined,
-    ),
+    revocations: {
+      ...revocationSection(
+        observations,
+        findings,
+        (o.policy ?? policy)?.revocationSlaSeconds ?? undefined,
+      ),
+      received: received ?? (policy?.revocationEventTypes ? 0 : null),
+    },
     ttl: {
       perKind: ttl.result(policy),
       withoutExpiry: byRule('token_without_expiry'),

@@ -133,7 +133,7 @@ export function revocationSection(
   obs: readonly PropagationObservation[],
   findings: readonly FindingRow[],
   fallbackSla: number | undefined,
-): RevocationSection {
+): Omit<RevocationSection, 'received'> {
   const sla = prevailingSla(obs, fallbackSla);
   const known = obs.flatMap((o) => (o.latencySeconds === null ? [] : [o.latencySeconds]));
   const edges = sla === null ? [] : BIN_FRACTIONS.map((f) => Math.round(f * sla * 1000) / 1000);

@@ -229,6 +229,11 @@ export function revocationSection(r: Soc2Report): string {
   const stats = table(
     [rv],
     [
+      {
+        head: 'Received',
+        numeric: true,
+        cell: (x) => (x.received === null ? 'unknown' : num(x.received)),
+      },
       { head: 'Measured', numeric: true, cell: (x) => num(x.count) },
       { head: 'Tokens matched', numeric: true, cell: (x) => num(x.tokens) },
       { head: 'Within SLA', numeric: true, cell: (x) => num(x.met) },

@@ -161,6 +161,11 @@ export interface ChurnBucket {
 
 export interface RevocationSection {
   slaSeconds: number | null;
+  /**
+   * Provider revocation events recorded in the period (types the policy in force names as
+   * revocations), measured or not; null when no policy states those types.
+   */
+  received: number | null;
   /** Revocations whose propagation was measured (revocation.propagation records). */
   count: number;
   /** Tokens those revocations matched in Redis (sum of the records' `tokens`). */

@@ -102,6 +102,7 @@ describe('the issue #15 minimal reproduction', () => {
     // Two revocations received; neither propagated, so none is measured yet (count 0): both are
     // open breaches.
     expect(r.providerEvents.token_revoked).toBe(2);
+    expect(r.revocations.received).toBe(2);
     expect(r.revocations.count).toBe(0);
     expect(r.revocations.breaches).toHaveLength(2);
     expect(r.revocations.breaches.map((b) => b.status)).toEqual(['open', 'open']);
@@ -374,6 +375,11 @@ describe('the ground truth of a scripted day', () => {
     // Revocations: a1, the race and s1 on time; a2 and the in-flight one late; a3 and s2 never
     // propagated (open breaches).
     expect(r.revocations).toMatchObject({ count: 5, met: 3, breached: 2, unknown: 0 });
+    // Received: every revocation and logout the policy names, measured (5) or still open (2).
+    expect(r.revocations.received).toBe(7);
+    expect(r.revocations.received).toBe(
+      r.revocations.count + r.revocations.breaches.filter((b) => b.status === 'open').length,
+    );
     expect(r.revocations.breaches.map((b) => b.status).sort()).toEqual([
       'breached',
       'breached',

@@ -177,6 +177,7 @@ describe('policy in force (#15.6)', () => {
       maxTtlSeconds: { access_token: 3600 },
       ttlToleranceSeconds: 2,
       revocationSlaSeconds: 5,
+      revocationEventTypes: null,
       digest: null,
     });
     expect(o.policy.source).toBe('config');

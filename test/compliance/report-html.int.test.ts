@@ -46,6 +46,7 @@ async function html(): Promise<string> {
         maxTtlSeconds: { access_token: 3600, session: 8 * 3600 },
         ttlToleranceSeconds: 2,
         revocationSlaSeconds: 30,
+        revocationEventTypes: null,
         digest: null,
       },
       now: () => T0 + DAY + 3_600_000,

@@ -20,6 +20,7 @@ async function report(s: Scenario, from = T0, to = T0 + DAY): Promise<Soc2Report
         maxTtlSeconds: { access_token: 3600, session: 3600 },
         ttlToleranceSeconds: 0,
         revocationSlaSeconds: null,
+        revocationEventTypes: null,
         digest: null,
       },
       now: () => T0 + DAY,
