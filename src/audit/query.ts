@@ -58,15 +58,20 @@ export function listRecords(db: Database.Database, filter: RecordFilter = {}): A
 }
 
 /**
- * The newest record of exactly `type` (one index seek on records_type_seq), e.g. the last
- * `correlator.snapshot` to restore from.
+ * The newest record of exactly `type`, before `beforeSeq` when given (one index seek on
+ * records_type_seq), e.g. the last `correlator.snapshot` to restore from, or the `config.policy`
+ * in force when a report's range starts.
  */
-export function lastRecordOfType(db: Database.Database, type: string): AuditRecord | undefined {
+export function lastRecordOfType(
+  db: Database.Database,
+  type: string,
+  beforeSeq = Number.MAX_SAFE_INTEGER,
+): AuditRecord | undefined {
   const row = db
     .prepare(
-      'SELECT seq, time, source, type, kind, fingerprint, attrs FROM records WHERE type = ? ORDER BY seq DESC LIMIT 1',
+      'SELECT seq, time, source, type, kind, fingerprint, attrs FROM records WHERE type = ? AND seq < ? ORDER BY seq DESC LIMIT 1',
     )
-    .get(type) as Row | undefined;
+    .get(type, beforeSeq) as Row | undefined;
   return row && { ...row, attrs: JSON.parse(row.attrs) as Record<string, unknown> };
 }
 

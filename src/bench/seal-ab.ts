@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Ledger } from '../audit/ledger.js';
 import { signSeal } from '../audit/seal.js';
 import { keyIdOf } from '../audit/signing-keys.js';
-import { BENCH_FINGERPRINT, benchRecordAttrs, ledgerCeilings } from './ledger-ceilings.js';
+import { appendBenchRecords, ledgerCeilings } from './ledger-ceilings.js';
 import { round } from './stats.js';
 
 /**
@@ -31,24 +31,7 @@ async function append(records: number, sealed: boolean): Promise<number> {
     hmacKeyIds: ['k1'],
     ...(sealed ? { signingKey: key } : {}),
   });
-  const started = performance.now();
-  for (let i = 0; i < records; i++) {
-    const now = Date.now();
-    ledger.append({
-      time: now,
-      source: 'redis',
-      type: 'token.written',
-      kind: 'access_token',
-      fingerprint: BENCH_FINGERPRINT,
-      attrs: benchRecordAttrs(now),
-    });
-    if (i % 1000 === 999) {
-      do await new Promise((r) => setImmediate(r));
-      while (ledger.state().pending > 4000);
-    }
-  }
-  ledger.flush();
-  const perSec = records / ((performance.now() - started) / 1000);
+  const perSec = records / (await appendBenchRecords(ledger, records));
   ledger.close();
   rmSync(dir, { recursive: true, force: true });
   return round(perSec);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { canonicalJson } from '../audit/canonical.js';
+import { lastRecordOfType } from '../audit/query.js';
 import type { Config } from '../config/schema.js';
 import { resolveCorrelatorOptions } from '../correlate/options.js';
 import { FINDING_RULES } from '../domain/finding.js';
@@ -135,12 +136,6 @@ const obj = (v: unknown): Record<string, unknown> =>
 
 /** The last `config.policy` record before `beforeSeq`: the policy in force when a range starts. */
 export function policyBefore(db: Database.Database, beforeSeq: number): Policy | null {
-  const row = db
-    .prepare(
-      'SELECT seq, time, attrs FROM records WHERE type = ? AND seq < ? ORDER BY seq DESC LIMIT 1',
-    )
-    .get(POLICY_RECORD_TYPE, beforeSeq) as { seq: number; time: number; attrs: string } | undefined;
-  return row
-    ? policyFromRecord(row.seq, row.time, JSON.parse(row.attrs) as Record<string, unknown>)
-    : null;
+  const r = lastRecordOfType(db, POLICY_RECORD_TYPE, beforeSeq);
+  return r ? policyFromRecord(r.seq, r.time, r.attrs) : null;
 }
