@@ -6,7 +6,6 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, TokenwatchError, type ConfigIssue } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
-import { validateCorrelatorConfig } from '../findings/correlator-config.js';
 import { applyProviderEnv } from './providers-env.js';
 import { applyAdminEnv } from './admin-schema.js';
 
@@ -78,12 +77,6 @@ export function parseConfig(
     }
   }
   if (issues.length > 0 || !result.success) throw new ConfigError(issues);
-  try {
-    validateCorrelatorConfig(result.data);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new ConfigError(err.issues);
-    throw err;
-  }
   return deepFreeze(result.data);
 }
 

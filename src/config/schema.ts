@@ -232,8 +232,8 @@ export const configSchema = z.strictObject({
       clockSkewToleranceMs: z.number().int().min(0).max(3_600_000).default(1000),
     })
     .prefault({}),
-  /** Correlation thresholds (validated by the engine: src/correlate/options.ts). */
-  correlate: correlateSchema.default({}),
+  /** Correlation thresholds (src/config/correlate-schema.ts; defaults: src/correlate/options.ts). */
+  correlate: correlateSchema.prefault({}),
   /** Alert delivery of findings. */
   alerts: alertsSchema.prefault({}),
   /** Identity-provider webhooks and pollers (src/config/providers-schema.ts). */

@@ -1,9 +1,6 @@
 import { FINDING_RULES } from '../domain/finding.js';
 import type { Criterion, FindingRule, Severity } from '../domain/finding.js';
-import { PROVIDER_EVENT_TYPES } from '../domain/provider-event.js';
 import type { ProviderEventType } from '../domain/provider-event.js';
-import { ConfigError } from '../errors.js';
-import type { ConfigIssue } from '../errors.js';
 
 /**
  * Which `TokenEvent.keyAttrs` entries carry which provider join key, for one token kind.
@@ -72,9 +69,9 @@ export interface ChurnOptions {
 /** Caps on every in-memory structure; the oldest entries are evicted and counted in `stats()`. */
 export interface CorrelatorLimits {
   /**
-   * Live tokens tracked (LRU by last write). Default 2 000 000. Budget ~1.1 KB of heap per
-   * token (measured, Node 20): ~2.2 GB at the default cap, so raise `--max-old-space-size` or
-   * lower this on small machines.
+   * Live tokens tracked (LRU by last write). Default 200 000. Budget ~1.1 KB of heap per
+   * token (measured, docs/benchmarks-notes.md): ~220 MB at the default cap; raising it needs
+   * `--max-old-space-size` to match.
    */
   maxTrackedTokens?: number;
   /** Recently ended tokens kept for late provider events. Default 200 000. */
@@ -227,7 +224,7 @@ export const DEFAULT_CHURN: Readonly<Required<ChurnOptions>> = {
 };
 
 export const DEFAULT_LIMITS: Readonly<Required<CorrelatorLimits>> = {
-  maxTrackedTokens: 2_000_000,
+  maxTrackedTokens: 200_000,
   maxEndedTokens: 200_000,
   maxPendingObligations: 50_000,
   maxRevocationMemory: 100_000,
@@ -242,60 +239,34 @@ export const DEFAULT_LIMITS: Readonly<Required<CorrelatorLimits>> = {
   maxSnapshotEntries: 20_000,
 };
 
-const SEVERITIES: ReadonlySet<string> = new Set(['info', 'low', 'medium', 'high', 'critical']);
-const CRITERIA: ReadonlySet<string> = new Set([
-  'CC6.1',
-  'CC6.2',
-  'CC6.3',
-  'CC7.2',
-  'CC7.3',
-  'CC7.4',
-  'A1.2',
-]);
+/** Scalar thresholds left out of the options (the documented defaults, declared once). */
+export const DEFAULT_THRESHOLDS = {
+  revocationSlaSeconds: 5,
+  revocationLookbackSeconds: 300,
+  revocationGraceSeconds: 2,
+  revocationMemorySeconds: 3600,
+  attributionWindowSeconds: 30,
+  ttlToleranceSeconds: 2,
+  refreshReuseSlaSeconds: 5,
+  rotationSlaSeconds: 5,
+  rotationRequireSuccessor: false,
+  evictionBurstGapSeconds: 10,
+  evictionBurstMinCount: 1,
+  snapshotIntervalSeconds: 60,
+} as const;
+
+export const DEFAULT_WRITE_AFTER_REVOCATION_SUBJECT_TYPES: readonly ProviderEventType[] = [
+  'account_disabled',
+];
 
 /**
- * Applies defaults and validates. Throws `ConfigError` (ERR_CONFIG_INVALID) naming every bad key
- * under `path`, so the daemon refuses to start rather than correlate on silent defaults.
+ * Applies the defaults. Validation is the config schema's (src/config/correlate-schema.ts, errors
+ * naming `correlate.<key>`); programmatic callers are held to the types.
  */
-export function resolveCorrelatorOptions(
-  input: CorrelatorOptions = {},
-  path = 'correlate',
-): ResolvedCorrelatorOptions {
-  const issues: ConfigIssue[] = [];
-  const at = (key: string): string => (path ? `${path}.${key}` : key);
-  const num = (key: string, value: number | undefined, def: number, min = 0, int = false) => {
-    if (value === undefined) return def;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-      issues.push({ path: at(key), message: `must be a finite number >= ${min}` });
-      return def;
-    }
-    if (int && !Number.isInteger(value)) {
-      issues.push({ path: at(key), message: 'must be an integer' });
-      return def;
-    }
-    return value;
-  };
-  const types = (
-    key: string,
-    value: readonly ProviderEventType[] | undefined,
-    def: readonly ProviderEventType[],
-  ) => {
-    const list = value ?? def;
-    for (const t of list) {
-      if (!PROVIDER_EVENT_TYPES.includes(t))
-        issues.push({ path: at(key), message: `unknown provider event type ${String(t)}` });
-    }
-    return new Set(list);
-  };
-
+export function resolveCorrelatorOptions(input: CorrelatorOptions = {}): ResolvedCorrelatorOptions {
   const kinds = new Map<string, ResolvedKindRule>();
-  (input.kinds ?? []).forEach((k, i) => {
-    if (typeof k.kind !== 'string' || k.kind === '') {
-      issues.push({ path: at(`kinds[${i}].kind`), message: 'must be a non-empty string' });
-      return;
-    }
-    if (kinds.has(k.kind))
-      issues.push({ path: at(`kinds[${i}].kind`), message: `duplicate kind ${k.kind}` });
+  for (const k of input.kinds ?? []) {
+    if (kinds.has(k.kind)) continue;
     const tokenId = k.joins?.tokenId;
     kinds.set(k.kind, {
       kind: k.kind,
@@ -312,136 +283,51 @@ export function resolveCorrelatorOptions(
         familyId: k.joins?.familyId,
       },
       fingerprintIsTokenId: k.fingerprintIsTokenId ?? true,
-      maxTtlSeconds:
-        k.maxTtlSeconds === undefined
-          ? undefined
-          : num(`kinds[${i}].maxTtlSeconds`, k.maxTtlSeconds, 0, Number.MIN_VALUE),
+      maxTtlSeconds: k.maxTtlSeconds,
       requireProviderEvent: k.requireProviderEvent ?? false,
     });
-  });
+  }
 
   const rules = {} as Record<FindingRule, ResolvedRuleSettings>;
   for (const rule of FINDING_RULES) {
     const def = DEFAULT_RULE_SETTINGS[rule];
     const o = input.rules?.[rule];
-    if (o?.severity !== undefined && !SEVERITIES.has(o.severity)) {
-      issues.push({
-        path: at(`rules.${rule}.severity`),
-        message: `unknown severity ${o.severity}`,
-      });
-    }
-    for (const c of o?.criteria ?? []) {
-      if (!CRITERIA.has(c))
-        issues.push({ path: at(`rules.${rule}.criteria`), message: `unknown criterion ${c}` });
-    }
     rules[rule] = Object.freeze({
       enabled: o?.enabled ?? def.enabled,
       severity: o?.severity ?? def.severity,
       criteria: Object.freeze([...(o?.criteria ?? def.criteria)]),
     });
   }
-  for (const rule of Object.keys(input.rules ?? {})) {
-    if (!(FINDING_RULES as readonly string[]).includes(rule)) {
-      issues.push({ path: at(`rules.${rule}`), message: 'unknown rule' });
-    }
-  }
 
-  const c = input.churn ?? {};
-  if ((c as Record<string, unknown>).alpha !== undefined) {
-    issues.push({
-      path: at('churn.alpha'),
-      message:
-        'removed: the churn baseline is a rolling median/MAD, not an EWMA; set churn.baselineBuckets',
-    });
-  }
-  const churn = {
-    warmupBuckets: num(
-      'churn.warmupBuckets',
-      c.warmupBuckets,
-      DEFAULT_CHURN.warmupBuckets,
-      0,
-      true,
-    ),
-    minRatePerSecond: num(
-      'churn.minRatePerSecond',
-      c.minRatePerSecond,
-      DEFAULT_CHURN.minRatePerSecond,
-    ),
-    openSigmas: num('churn.openSigmas', c.openSigmas, DEFAULT_CHURN.openSigmas),
-    resolveSigmas: num('churn.resolveSigmas', c.resolveSigmas, DEFAULT_CHURN.resolveSigmas),
-    resolveAfterBuckets: num(
-      'churn.resolveAfterBuckets',
-      c.resolveAfterBuckets,
-      DEFAULT_CHURN.resolveAfterBuckets,
-      1,
-      true,
-    ),
-    baselineBuckets: num(
-      'churn.baselineBuckets',
-      c.baselineBuckets,
-      DEFAULT_CHURN.baselineBuckets,
-      10,
-      true,
-    ),
-    learnWhileOpen: num('churn.learnWhileOpen', c.learnWhileOpen, DEFAULT_CHURN.learnWhileOpen),
-  };
-  if (churn.warmupBuckets > churn.baselineBuckets)
-    issues.push({
-      path: at('churn.warmupBuckets'),
-      message: 'must not exceed churn.baselineBuckets',
-    });
-  if (churn.learnWhileOpen > 1)
-    issues.push({ path: at('churn.learnWhileOpen'), message: 'must be <= 1' });
-  if (churn.resolveSigmas > churn.openSigmas) {
-    issues.push({
-      path: at('churn.resolveSigmas'),
-      message: 'must not exceed churn.openSigmas (hysteresis)',
-    });
-  }
-
-  const l = input.limits ?? {};
-  const limits = {} as Required<CorrelatorLimits>;
-  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof CorrelatorLimits)[]) {
-    limits[key] = num(`limits.${key}`, l[key], DEFAULT_LIMITS[key], 1, true);
-  }
-
+  const d = DEFAULT_THRESHOLDS;
   const resolved: ResolvedCorrelatorOptions = {
     kinds,
     rules: Object.freeze(rules),
-    revocationSlaSeconds: num('revocationSlaSeconds', input.revocationSlaSeconds, 5),
-    revocationEventTypes: types(
-      'revocationEventTypes',
-      input.revocationEventTypes,
-      DEFAULT_REVOCATION_EVENT_TYPES,
+    revocationSlaSeconds: input.revocationSlaSeconds ?? d.revocationSlaSeconds,
+    revocationEventTypes: new Set(input.revocationEventTypes ?? DEFAULT_REVOCATION_EVENT_TYPES),
+    revocationLookbackSeconds: input.revocationLookbackSeconds ?? d.revocationLookbackSeconds,
+    revocationGraceSeconds: input.revocationGraceSeconds ?? d.revocationGraceSeconds,
+    revocationMemorySeconds: input.revocationMemorySeconds ?? d.revocationMemorySeconds,
+    writeAfterRevocationSubjectTypes: new Set(
+      input.writeAfterRevocationSubjectTypes ?? DEFAULT_WRITE_AFTER_REVOCATION_SUBJECT_TYPES,
     ),
-    revocationLookbackSeconds: num(
-      'revocationLookbackSeconds',
-      input.revocationLookbackSeconds,
-      300,
-    ),
-    revocationGraceSeconds: num('revocationGraceSeconds', input.revocationGraceSeconds, 2),
-    revocationMemorySeconds: num('revocationMemorySeconds', input.revocationMemorySeconds, 3600),
-    writeAfterRevocationSubjectTypes: types(
-      'writeAfterRevocationSubjectTypes',
-      input.writeAfterRevocationSubjectTypes,
-      ['account_disabled'],
-    ),
-    attributionWindowSeconds: num('attributionWindowSeconds', input.attributionWindowSeconds, 30),
-    ttlToleranceSeconds: num('ttlToleranceSeconds', input.ttlToleranceSeconds, 2),
-    refreshReuseSlaSeconds: num('refreshReuseSlaSeconds', input.refreshReuseSlaSeconds, 5),
-    rotationSlaSeconds: num('rotationSlaSeconds', input.rotationSlaSeconds, 5),
-    rotationRequireSuccessor: input.rotationRequireSuccessor ?? false,
-    evictionBurstGapSeconds: num(
-      'evictionBurstGapSeconds',
-      input.evictionBurstGapSeconds,
-      10,
-      Number.MIN_VALUE,
-    ),
-    evictionBurstMinCount: num('evictionBurstMinCount', input.evictionBurstMinCount, 1, 1, true),
-    churn: Object.freeze(churn),
-    limits: Object.freeze(limits),
-    snapshotIntervalSeconds: num('snapshotIntervalSeconds', input.snapshotIntervalSeconds, 60, 1),
+    attributionWindowSeconds: input.attributionWindowSeconds ?? d.attributionWindowSeconds,
+    ttlToleranceSeconds: input.ttlToleranceSeconds ?? d.ttlToleranceSeconds,
+    refreshReuseSlaSeconds: input.refreshReuseSlaSeconds ?? d.refreshReuseSlaSeconds,
+    rotationSlaSeconds: input.rotationSlaSeconds ?? d.rotationSlaSeconds,
+    rotationRequireSuccessor: input.rotationRequireSuccessor ?? d.rotationRequireSuccessor,
+    evictionBurstGapSeconds: input.evictionBurstGapSeconds ?? d.evictionBurstGapSeconds,
+    evictionBurstMinCount: input.evictionBurstMinCount ?? d.evictionBurstMinCount,
+    churn: Object.freeze({ ...DEFAULT_CHURN, ...definedOnly(input.churn) }),
+    limits: Object.freeze({ ...DEFAULT_LIMITS, ...definedOnly(input.limits) }),
+    snapshotIntervalSeconds: input.snapshotIntervalSeconds ?? d.snapshotIntervalSeconds,
   };
-  if (issues.length > 0) throw new ConfigError(issues);
   return Object.freeze(resolved);
+}
+
+/** Drops keys whose value is undefined, so a spread cannot overwrite a default with it. */
+function definedOnly<T extends object>(o: T | undefined): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(o ?? {}).filter(([, v]) => v !== undefined),
+  ) as Partial<T>;
 }

@@ -1,6 +1,5 @@
 import type { Config } from '../config/schema.js';
 import type { CorrelatorOptions, KindJoins, KindRule } from '../correlate/index.js';
-import { resolveCorrelatorOptions } from '../correlate/index.js';
 
 /**
  * Correlator options from the config: `correlate:` thresholds plus, per token kind, the join
@@ -19,18 +18,7 @@ export function correlatorOptionsFrom(
       requireProviderEvent: rule.requireProviderEvent,
     });
   }
-  const correlate = config.correlate as CorrelatorOptions;
-  return {
-    // A tokenwatch default: 200k tracked tokens (~220 MB) rather than the engine's 2M.
-    ...correlate,
-    limits: { maxTrackedTokens: 200_000, ...(correlate.limits ?? {}) },
-    kinds: [...kinds.values()],
-  };
-}
-
-/** Throws ConfigError (paths `correlate.<key>`) when the thresholds are invalid. */
-export function validateCorrelatorConfig(config: Pick<Config, 'tokens' | 'correlate'>): void {
-  resolveCorrelatorOptions(correlatorOptionsFrom(config));
+  return { ...config.correlate, kinds: [...kinds.values()] };
 }
 
 /**
