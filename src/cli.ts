@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ConfigError, isTokenwatchError } from './errors.js';
+import type { ErrorCode } from './errors.js';
 import { endQuietlyOnBrokenPipe } from './cli/broken-pipe.js';
 import { usage, type Command } from './cli/usage.js';
 import { VERSION } from './version.js';
@@ -32,6 +33,14 @@ Usage:
 `;
 
 /** Subcommands, loaded lazily so `serve` does not pay for report code and vice versa. */
+/** Codes that exit 2: the command line or the config is wrong, not the data. */
+const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'ERR_USAGE',
+  'ERR_CONFIG_INVALID',
+  'ERR_CONFIG_NOT_FOUND',
+  'ERR_EXPORT_TARGET_EXISTS',
+]);
+
 const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => {
     const { serve } = await import('./main.js');
@@ -89,7 +98,7 @@ main(process.argv.slice(2)).then(
     const message = err instanceof Error ? err.message : String(err);
     const usageLike =
       err instanceof ConfigError ||
-      (isTokenwatchError(err) && (err.code === 'ERR_USAGE' || err.code.startsWith('ERR_CONFIG'))) ||
+      (isTokenwatchError(err) && USAGE_CODES.has(err.code)) ||
       String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
     console.error(`tokenwatch: ${message}`);
     process.exitCode = usageLike ? 2 : 1;

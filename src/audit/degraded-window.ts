@@ -76,7 +76,7 @@ export class DegradedWindow {
     return new TokenwatchError(
       'ERR_AUDIT_DEGRADED',
       'the audit ledger cannot write right now; retry later',
-      { status: 503, details: { reason: this.#reason } },
+      { details: { reason: this.#reason } },
     );
   }
 }

@@ -50,6 +50,5 @@ export function refuseDamaged(damage: readonly Damage[]): void {
   throw new TokenwatchError(
     'ERR_LEDGER_INTEGRITY',
     `the ledger does not verify (${describeDamage(first)}${damage.length > 1 ? `; ${damage.length - 1} more` : ''}): run tokenwatch verify; a damaged ledger is not exported as evidence`,
-    { status: 409 },
   );
 }

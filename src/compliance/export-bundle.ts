@@ -98,7 +98,6 @@ export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
       throw new TokenwatchError(
         'ERR_EXPORT_UNSEALED',
         `records up to seq ${range.lastSeq} are not sealed by a signed checkpoint yet (the newest covers seq ${lastCheckpointSeq(o.db)}); export again after the next checkpoint, or end the window earlier`,
-        { status: 409 },
       );
     }
   }
@@ -296,7 +295,6 @@ function integrity(message: string): TokenwatchError {
   return new TokenwatchError(
     'ERR_LEDGER_INTEGRITY',
     `refusing to export: ${message}; run tokenwatch verify`,
-    { status: 500 },
   );
 }
 
@@ -308,7 +306,7 @@ async function stagingDir(
   outDir: string,
 ): Promise<{ tmp: string; finish: () => void; abandon: () => void }> {
   if (existsSync(outDir) && readdirSync(outDir).length > 0) {
-    throw new TokenwatchError('ERR_USAGE', `${outDir} exists and is not empty`, { status: 409 });
+    throw new TokenwatchError('ERR_EXPORT_TARGET_EXISTS', `${outDir} exists and is not empty`);
   }
   await mkdir(dirname(outDir), { recursive: true });
   const tmp = join(

@@ -71,8 +71,7 @@ type Parsed = ReplayRecord;
  * the period, exactly the records an evidence bundle of the same period holds.
  */
 export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
-  if (!(o.from < o.to))
-    throw new TokenwatchError('ERR_BAD_REQUEST', 'from must be before to', { status: 400 });
+  if (!(o.from < o.to)) throw new TokenwatchError('ERR_BAD_REQUEST', 'from must be before to');
   const now = o.now ?? Date.now;
   const ledgerId = ledgerIdOf(o.db);
   const range = seqRangeForWindow(o.db, o.from, o.to);

@@ -131,10 +131,9 @@ export class AdminAuthError extends TokenwatchError {
   constructor(
     code: 'ERR_UNAUTHORIZED' | 'ERR_FORBIDDEN' | 'ERR_AUTH_UNAVAILABLE' | 'ERR_BAD_REQUEST',
     message: string,
-    status: number,
     challenge?: string,
   ) {
-    super(code, message, { status });
+    super(code, message);
     this.name = 'AdminAuthError';
     this.challenge = challenge;
   }
@@ -365,7 +364,6 @@ export class AdminAuth {
         throw new AdminAuthError(
           'ERR_BAD_REQUEST',
           'credentials are not accepted in the query string; send Authorization: Bearer',
-          400,
         );
       }
     }
@@ -379,7 +377,6 @@ export class AdminAuth {
         throw new AdminAuthError(
           'ERR_FORBIDDEN',
           'the admin API is only served to loopback clients until admin authentication is configured',
-          403,
         );
       }
       return { name: 'loopback', method: 'loopback' };
@@ -402,7 +399,6 @@ export class AdminAuth {
       throw new AdminAuthError(
         'ERR_FORBIDDEN',
         `the access token lacks the scope ${a.oidc.requiredScope}`,
-        403,
         `Bearer realm="${REALM}", error="insufficient_scope", scope="${a.oidc.requiredScope}"`,
       );
     }
@@ -456,7 +452,6 @@ export class AdminAuth {
       throw new AdminAuthError(
         'ERR_AUTH_UNAVAILABLE',
         'the identity provider could not be reached to verify the token; retry later',
-        503,
       );
     }
   }
@@ -550,7 +545,6 @@ function bearerOf(header: string | undefined): string {
     throw new AdminAuthError(
       'ERR_UNAUTHORIZED',
       'admin API credentials required (Authorization: Bearer)',
-      401,
       `Bearer realm="${REALM}"`,
     );
   }
@@ -563,7 +557,6 @@ function invalidToken(description: string): AdminAuthError {
   return new AdminAuthError(
     'ERR_UNAUTHORIZED',
     description,
-    401,
     `Bearer realm="${REALM}", error="invalid_token", error_description="${description.replace(/["\\]/g, '')}"`,
   );
 }

@@ -57,7 +57,7 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 function bad(message: string): TokenwatchError {
-  return new TokenwatchError('ERR_BAD_REQUEST', message, { status: 400 });
+  return new TokenwatchError('ERR_BAD_REQUEST', message);
 }
 
 function isoParam(v: unknown, name: string): number {
@@ -175,9 +175,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
     const { from, to } = period(body, deps.maxPeriodDays);
     if (exporting) {
       throw new TokenwatchError(
-        'ERR_BAD_REQUEST',
+        'ERR_EXPORT_BUSY',
         'an export is already running; retry when it is done',
-        { status: 429 },
       );
     }
     exporting = true;

@@ -32,7 +32,7 @@ export const BUNDLE_FILE =
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 function notFound(what = 'no such file in this export'): TokenwatchError {
-  return new TokenwatchError('ERR_NOT_FOUND', what, { status: 404 });
+  return new TokenwatchError('ERR_NOT_FOUND', what);
 }
 
 async function openInside(dir: string, name: string): Promise<FileHandle> {
@@ -128,5 +128,5 @@ export async function openBundleFile(
 }
 
 function tampered(message: string): TokenwatchError {
-  return new TokenwatchError('ERR_LEDGER_INTEGRITY', message, { status: 409 });
+  return new TokenwatchError('ERR_LEDGER_INTEGRITY', message);
 }

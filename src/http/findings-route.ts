@@ -31,26 +31,21 @@ export function registerFindingsRoute(
     const q = request.query as Query;
     const state = q.state ?? 'open';
     if (state !== 'open' && state !== 'resolved') {
-      throw new TokenwatchError('ERR_BAD_REQUEST', 'state must be open or resolved', {
-        status: 400,
-      });
+      throw new TokenwatchError('ERR_BAD_REQUEST', 'state must be open or resolved');
     }
     if (q.rule !== undefined && !FINDING_RULES.includes(q.rule as FindingRule)) {
       throw new TokenwatchError(
         'ERR_BAD_REQUEST',
         `rule must be one of ${FINDING_RULES.join(', ')}`,
-        { status: 400 },
       );
     }
     const since = q.since === undefined ? undefined : Date.parse(q.since);
     if (since !== undefined && Number.isNaN(since)) {
-      throw new TokenwatchError('ERR_BAD_REQUEST', 'since must be an ISO 8601 time', {
-        status: 400,
-      });
+      throw new TokenwatchError('ERR_BAD_REQUEST', 'since must be an ISO 8601 time');
     }
     const limit = q.limit === undefined ? 1000 : Number(q.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-      throw new TokenwatchError('ERR_BAD_REQUEST', 'limit must be 1..10000', { status: 400 });
+      throw new TokenwatchError('ERR_BAD_REQUEST', 'limit must be 1..10000');
     }
     if (state === 'open') {
       const open = deps.findings

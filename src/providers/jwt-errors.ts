@@ -38,7 +38,6 @@ export type JwtFailureReason =
 
 export interface JwtFailure {
   code: ErrorCode;
-  status: number;
   reason: JwtFailureReason;
   /** RFC 8935 err; absent when the failure is ours (keys unavailable), not the sender's. */
   setErr?: SetErrorCode;
@@ -77,7 +76,6 @@ export function readHeader(
     return {
       failure: {
         code: 'ERR_WEBHOOK_SIGNATURE',
-        status: 400,
         reason: 'alg_not_allowed',
         setErr: 'invalid_key',
         message: `alg ${JSON.stringify(header.alg ?? null).slice(0, 40)} is not accepted`,
@@ -90,7 +88,6 @@ export function readHeader(
 export function malformedFailure(message: string): JwtFailure {
   return {
     code: 'ERR_WEBHOOK_MALFORMED',
-    status: 400,
     reason: 'malformed',
     setErr: 'invalid_request',
     message,
@@ -103,7 +100,7 @@ export function claimFailure(
   claim?: string,
   setErr: SetErrorCode = 'invalid_request',
 ): JwtFailure {
-  return { code: 'ERR_WEBHOOK_TOKEN_INVALID', status: 400, reason, setErr, claim, message };
+  return { code: 'ERR_WEBHOOK_TOKEN_INVALID', reason, setErr, claim, message };
 }
 
 const UNAVAILABLE = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID', 'ERR_JOSE_GENERIC']);
@@ -131,7 +128,6 @@ export function classifyJoseError(err: unknown): JwtFailure | undefined {
   if (err instanceof KeysUnavailable) {
     return {
       code: 'ERR_PROVIDER_KEYS_UNAVAILABLE',
-      status: 503,
       reason: 'keys_unavailable',
       message: 'the issuer signing keys could not be fetched',
     };
@@ -158,7 +154,6 @@ export function classifyJoseError(err: unknown): JwtFailure | undefined {
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) {
     return {
       code: 'ERR_WEBHOOK_SIGNATURE',
-      status: 400,
       reason: 'bad_signature',
       setErr: 'authentication_failed',
       message: 'signature verification failed',
@@ -173,7 +168,6 @@ export function classifyJoseError(err: unknown): JwtFailure | undefined {
   ) {
     return {
       code: 'ERR_WEBHOOK_SIGNATURE',
-      status: 400,
       reason: err instanceof joseErrors.JOSEAlgNotAllowed ? 'alg_not_allowed' : 'unknown_key',
       setErr: 'invalid_key',
       message: 'no acceptable key for this token',
@@ -193,7 +187,6 @@ export function toError(
   cause?: unknown,
 ): TokenwatchError {
   return new TokenwatchError(f.code, `${what}: ${f.message}`, {
-    status: f.status,
     cause,
     details: { reason: f.reason, ...(f.claim ? { claim: f.claim } : {}), ...extra },
   });

@@ -77,5 +77,5 @@ export function assertKeycloakSignatureHeader(
 }
 
 function signatureError(message: string): TokenwatchError {
-  return new TokenwatchError('ERR_WEBHOOK_SIGNATURE', message, { status: 401 });
+  return new TokenwatchError('ERR_WEBHOOK_SIGNATURE', message);
 }

@@ -1,6 +1,7 @@
 import { type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
 
 import type { ProviderEvent } from '../domain/provider-event.js';
+import { ERRORS } from '../errors.js';
 import type { TokenwatchError } from '../errors.js';
 import {
   DEFAULT_JWT_ALGORITHMS,
@@ -77,7 +78,6 @@ export async function verifyLogoutToken(
   if (token.length > maxLength) {
     throw logoutError({
       code: 'ERR_WEBHOOK_TOO_LARGE',
-      status: 413,
       reason: 'too_large',
       message: `logout_token longer than ${maxLength} characters`,
     });
@@ -183,7 +183,7 @@ function logoutError(f: JwtFailure, cause?: unknown): TokenwatchError {
   return toError(
     'logout_token rejected',
     f,
-    f.status < 500 ? { error: 'invalid_request' } : {},
+    ERRORS[f.code].status < 500 ? { error: 'invalid_request' } : {},
     cause,
   );
 }

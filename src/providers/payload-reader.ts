@@ -42,7 +42,7 @@ export function isRecord(value: unknown): value is JsonRecord {
 
 /** ERR_WEBHOOK_MALFORMED (400) with a message naming what was wrong. */
 export function malformed(message: string, details?: Record<string, unknown>): TokenwatchError {
-  return new TokenwatchError('ERR_WEBHOOK_MALFORMED', message, { status: 400, details });
+  return new TokenwatchError('ERR_WEBHOOK_MALFORMED', message, { details });
 }
 
 export function truncate(value: string, max: number): string {
@@ -128,7 +128,7 @@ export function assertEventCount(count: number, max: number = DEFAULT_MAX_EVENTS
     throw new TokenwatchError(
       'ERR_WEBHOOK_TOO_LARGE',
       `delivery holds ${count} events, more than the limit of ${max}`,
-      { status: 413, details: { limit: 'events', max } },
+      { details: { limit: 'events', max } },
     );
   }
 }

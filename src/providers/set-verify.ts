@@ -86,7 +86,6 @@ export async function verifySet(
   if (token.length > maxLength) {
     throw setError({
       code: 'ERR_WEBHOOK_TOO_LARGE',
-      status: 413,
       reason: 'too_large',
       setErr: 'invalid_request',
       message: `SET longer than ${maxLength} characters`,

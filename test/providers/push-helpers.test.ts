@@ -26,7 +26,7 @@ describe('parseLinks', () => {
 
 describe('rejection dialects', () => {
   it('maps errors to a fixed reason and each protocol body', () => {
-    const replay = new TokenwatchError('ERR_WEBHOOK_REPLAY', 'replayed', { status: 400 });
+    const replay = new TokenwatchError('ERR_WEBHOOK_REPLAY', 'replayed');
     const c = classify(replay);
     expect(c.reason).toBe('replay');
     expect(rejectionBody(c, 'set')).toEqual({ err: 'invalid_request', description: 'replayed' });
@@ -44,7 +44,7 @@ describe('rejection dialects', () => {
       reason: 'too_large',
     });
     expect(classify(new Error('boom'))).toMatchObject({ status: 500, reason: 'unavailable' });
-    const degraded = classify(new TokenwatchError('ERR_AUDIT_DEGRADED', 'x', { status: 503 }));
+    const degraded = classify(new TokenwatchError('ERR_AUDIT_DEGRADED', 'x'));
     expect(rejectionBody(degraded, 'set')).toMatchObject({ error: { code: 'ERR_AUDIT_DEGRADED' } });
   });
 });

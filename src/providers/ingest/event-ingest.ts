@@ -202,7 +202,6 @@ export class EventIngest {
 
 export function replayError(): TokenwatchError {
   return new TokenwatchError('ERR_WEBHOOK_REPLAY', 'token already received (replay)', {
-    status: 400,
     details: { reason: 'replay' },
   });
 }

@@ -96,9 +96,7 @@ async function ssfJwksUri(issuer: string, timeoutMs: number): Promise<string> {
   const doc: unknown = JSON.parse(await readBounded(res, MAX_METADATA_BYTES));
   // §7.2.1: the issuer in the metadata MUST be identical to the one it was fetched for.
   if (!isRecord(doc) || doc.issuer !== issuer) {
-    throw new TokenwatchError('ERR_PROVIDER_KEYS_UNAVAILABLE', 'SSF metadata issuer mismatch', {
-      status: 503,
-    });
+    throw new TokenwatchError('ERR_PROVIDER_KEYS_UNAVAILABLE', 'SSF metadata issuer mismatch', {});
   }
   if (typeof doc.jwks_uri !== 'string') throw new Error('SSF metadata has no jwks_uri');
   return doc.jwks_uri;

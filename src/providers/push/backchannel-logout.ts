@@ -42,7 +42,6 @@ export function registerBackchannelLogout(
         throw new TokenwatchError(
           'ERR_WEBHOOK_MALFORMED',
           'expected exactly one logout_token parameter',
-          { status: 400 },
         );
       }
       const verified = await verifyLogoutToken(tokens[0], keys, {

@@ -38,7 +38,6 @@ export function registerOktaHook(
       throw new TokenwatchError(
         'ERR_WEBHOOK_BAD_REQUEST',
         'missing or invalid X-Okta-Verification-Challenge header',
-        { status: 400 },
       );
     }
     return reply.header('cache-control', 'no-store').send({ verification: challenge });

@@ -102,7 +102,7 @@ export async function providerRoutes(f: FastifyInstance, o: ProviderRoutesOption
 
   f.setErrorHandler((err, request, reply) => {
     const m = meta.get(request.routeOptions.url ?? '');
-    const c = classify(err);
+    const c = classify(err, m?.dialect);
     let recorded = true;
     if (m) {
       o.metrics.rejections.inc({ provider: m.provider, reason: c.reason });

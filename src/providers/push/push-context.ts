@@ -50,9 +50,11 @@ export function requireSecretHeader(
 ) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     if (!accepted(headerValue(request, header))) {
-      throw new TokenwatchError('ERR_WEBHOOK_UNAUTHORIZED', `missing or wrong ${header} header`, {
-        status: 401,
-      });
+      throw new TokenwatchError(
+        'ERR_WEBHOOK_UNAUTHORIZED',
+        `missing or wrong ${header} header`,
+        {},
+      );
     }
   };
 }
@@ -69,7 +71,7 @@ export function requireMediaType(request: FastifyRequest, allowed: readonly stri
     throw new TokenwatchError(
       'ERR_WEBHOOK_CONTENT_TYPE',
       `Content-Type must be ${allowed.join(' or ')}`,
-      { status: 415, details: { expected: allowed } },
+      { details: { expected: allowed } },
     );
   }
 }
@@ -86,7 +88,7 @@ export function rawBody(request: FastifyRequest): Buffer {
 export function requireBody(request: FastifyRequest): Buffer {
   const body = rawBody(request);
   if (body.length === 0) {
-    throw new TokenwatchError('ERR_WEBHOOK_MALFORMED', 'request body is empty', { status: 400 });
+    throw new TokenwatchError('ERR_WEBHOOK_MALFORMED', 'request body is empty');
   }
   return body;
 }

@@ -35,11 +35,15 @@ const REASON_BY_CODE: Partial<Record<ErrorCode, RejectionReason>> = {
   ERR_AUDIT_WRITE: 'degraded',
 };
 
-/** Maps any error reaching a provider route (ours, fastify's parser errors) to a rejection. */
-export function classify(err: unknown): Classified {
+/**
+ * Maps any error reaching a provider route (ours, fastify's parser errors) to a rejection. The
+ * status is the catalogue's, except that RFC 8935 §2.3 (SET push) and OIDC Back-Channel Logout
+ * §2.8 answer a token whose signature does not verify with 400, not 401.
+ */
+export function classify(err: unknown, dialect: ErrorDialect = 'typed'): Classified {
   if (isTokenwatchError(err)) {
     return {
-      status: err.status,
+      status: dialect !== 'typed' && err.code === 'ERR_WEBHOOK_SIGNATURE' ? 400 : err.status,
       code: err.code,
       reason: REASON_BY_CODE[err.code] ?? 'unavailable',
       message: err.status >= 500 && err.code === 'ERR_INTERNAL' ? 'internal error' : err.message,
