@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
  * Poll cursors in their own table of the ledger's SQLite file, on a connection of their own (the
  * ledger's connection belongs to the ledger). Here, in src/audit, because only the audit module
  * runs SQL on the ledger file. A cursor row is not trusted by its readers: the pollers validate
- * it when it is loaded (src/providers/outbound/origin-guard.ts). A cursor is written only after the events
+ * it when it is loaded (src/outbound/origin-guard.ts). A cursor is written only after the events
  * it covers committed, so a restart resumes exactly where the last committed page ended.
  */
 export class CursorStore {

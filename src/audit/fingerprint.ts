@@ -76,7 +76,7 @@ export class Fingerprinter {
   }
 }
 
-export const FINGERPRINT_RE = /^hmac-sha256:[A-Za-z0-9_.-]{1,32}:[0-9a-f]{64}$/;
+export { FINGERPRINT_RE } from '../domain/fingerprint.js';
 
 const BLOCK = 64;
 const SCRATCH = 4096;

@@ -1,4 +1,4 @@
-import { FINGERPRINT_RE } from '../audit/fingerprint.js';
+import { FINGERPRINT_RE } from '../domain/fingerprint.js';
 import type { TokenEvent } from '../domain/token-event.js';
 import type { ResolvedKindRule } from './options.js';
 

@@ -8,7 +8,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import type { Ledger } from '../audit/ledger.js';
 import {
   ADMIN_JWT_ALGORITHMS,
@@ -16,7 +16,8 @@ import {
   type AdminConfig,
 } from '../config/admin-schema.js';
 import { TokenwatchError } from '../errors.js';
-import { createIssuerKeys } from '../providers/outbound/issuer-keys.js';
+import { createIssuerKeys } from '../outbound/issuer-keys.js';
+import { adminRequestsCounter } from '../metrics/admin-metrics.js';
 import { RefusalLimiter } from './refusal-limiter.js';
 import { type FingerprintFn, describeRefused, rawQuery } from './refused-request.js';
 
@@ -239,14 +240,7 @@ export class AdminAuth {
             jwksUri: a.oidc.jwksUri,
           })
         : undefined);
-    this.#requests = new Counter({
-      name: 'tokenwatch_admin_requests_total',
-      help: 'Admin API and guarded /metrics requests by route group and outcome (allowed, unauthenticated, forbidden, unavailable).',
-      labelNames: ['route', 'outcome'],
-      registers: [o.registry],
-    });
-    for (const route of [...ADMIN_ROUTES, 'metrics'])
-      for (const outcome of OUTCOMES) this.#requests.inc({ route, outcome }, 0);
+    this.#requests = adminRequestsCounter(o.registry, [...ADMIN_ROUTES, 'metrics'], OUTCOMES);
   }
 
   /** Writes the summaries of refusals still only counted (before the ledger closes). */

@@ -37,7 +37,7 @@ export const REJECTION_REASONS: readonly RejectionReason[] = [
 /**
  * Why a poll run failed (or a stored cursor was refused): a fixed vocabulary. `offsite_*`: a
  * next link, a stored cursor or a built URL pointing off the configured origin/path
- * (src/providers/outbound/origin-guard.ts); `redirect`: a 3xx, never followed.
+ * (src/outbound/origin-guard.ts); `redirect`: a 3xx, never followed.
  */
 export type PollErrorReason =
   | 'offsite_link'

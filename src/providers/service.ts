@@ -17,7 +17,7 @@ import {
 import { ReplayGuard } from './ingest/replay-guard.js';
 import { SeenEvents } from './ingest/seen-events.js';
 import { ReplayStore } from '../audit/replay-store.js';
-import { createIssuerKeys } from './outbound/issuer-keys.js';
+import { createIssuerKeys } from '../outbound/issuer-keys.js';
 import type { NormalizeContext } from './payload-reader.js';
 import { CursorStore } from '../audit/cursor-store.js';
 import { buildPollLoops } from './poll/poll-loops.js';

@@ -9,7 +9,8 @@ import {
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Logger } from 'pino';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { registerOtlpLogsMetrics } from '../metrics/otlp-logs-metrics.js';
 import type { Ledger } from '../audit/ledger.js';
 import { chainAt, readChainedAfter } from '../audit/record-stream.js';
 import type { OtelConfig } from '../config/otel-schema.js';
@@ -119,22 +120,9 @@ export class AuditLogExport {
       resource,
       scope: { name: 'tokenwatch.audit', version: VERSION },
     };
-    this.#exported = new Counter({
-      name: 'tokenwatch_otlp_logs_exported_records_total',
-      help: 'Audit records the OTLP logs collector acknowledged',
-      registers: [o.registry],
-    });
-    this.#failures = new Counter({
-      name: 'tokenwatch_otlp_logs_export_failures_total',
-      help: 'Failed OTLP logs export attempts (retried from the same record)',
-      registers: [o.registry],
-    });
-    const lag: Gauge = new Gauge({
-      name: 'tokenwatch_otlp_logs_lag_records',
-      help: 'Committed audit records not yet acknowledged by the OTLP logs collector',
-      registers: [o.registry],
-      collect: () => lag.set(this.lag),
-    });
+    const metrics = registerOtlpLogsMetrics(o.registry, () => this.lag);
+    this.#exported = metrics.exported;
+    this.#failures = metrics.failures;
   }
 
   /** Committed records the collector has not acknowledged yet. */

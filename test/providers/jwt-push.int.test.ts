@@ -1,7 +1,7 @@
 import { generateKeyPair, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { createIssuerKeys } from '../../src/providers/outbound/issuer-keys.js';
+import { createIssuerKeys } from '../../src/outbound/issuer-keys.js';
 import { type OidcIssuer, startOidcIssuer, unsignedJwt } from '../helpers/oidc-issuer.js';
 import { type ProviderApp, flushed, startProviderApp } from '../helpers/provider-app.js';
 import { fixtureJson } from '../helpers/provider-fixtures.js';

@@ -4,7 +4,7 @@ import {
   type AllowedTarget,
   OffsiteUrlError,
   confineUrl,
-} from '../../src/providers/outbound/origin-guard.js';
+} from '../../src/outbound/origin-guard.js';
 
 const target: AllowedTarget = { base: new URL('https://dev-1.okta.com'), path: '/api/v1/logs' };
 

@@ -1,7 +1,7 @@
 import type { Auth0Config } from '../../config/providers-schema.js';
 import type { ProviderEvent } from '../../domain/provider-event.js';
 import { normalizeAuth0 } from '../auth0.js';
-import { OffsiteUrlError } from '../outbound/origin-guard.js';
+import { OffsiteUrlError } from '../../outbound/origin-guard.js';
 import { malformed } from '../payload-reader.js';
 import type { PollRun } from './poll-loop.js';
 import { type PollDeps, normalizeEach, trimBase } from './poll-deps.js';

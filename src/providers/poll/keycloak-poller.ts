@@ -1,6 +1,6 @@
 import type { KeycloakConfig } from '../../config/providers-schema.js';
 import { normalizeKeycloak } from '../keycloak.js';
-import { OffsiteUrlError } from '../outbound/origin-guard.js';
+import { OffsiteUrlError } from '../../outbound/origin-guard.js';
 import { isRecord, malformed } from '../payload-reader.js';
 import type { PollRun } from './poll-loop.js';
 import { type PollDeps, normalizeEach, trimBase } from './poll-deps.js';

@@ -1,7 +1,7 @@
 import type { OktaConfig } from '../../config/providers-schema.js';
 import type { ProviderEvent } from '../../domain/provider-event.js';
 import { OKTA_TOKEN_EVENT_TYPES, normalizeOkta } from '../okta.js';
-import { OffsiteUrlError, confineUrl } from '../outbound/origin-guard.js';
+import { OffsiteUrlError, confineUrl } from '../../outbound/origin-guard.js';
 import { malformed } from '../payload-reader.js';
 import type { PollRun } from './poll-loop.js';
 import { type PollDeps, normalizeEach, pathAndQuery, trimBase } from './poll-deps.js';

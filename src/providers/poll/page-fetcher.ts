@@ -2,9 +2,9 @@ import type { Logger } from 'pino';
 
 import { TokenwatchError } from '../../errors.js';
 import { parseJsonBody } from '../json-body.js';
-import type { ApiAuth } from '../outbound/api-auth.js';
-import { readBounded, withTimeout } from '../outbound/bounded-fetch.js';
-import { type AllowedTarget, confineUrl } from '../outbound/origin-guard.js';
+import type { ApiAuth } from '../../outbound/api-auth.js';
+import { readBounded, withTimeout } from '../../outbound/bounded-fetch.js';
+import { type AllowedTarget, confineUrl } from '../../outbound/origin-guard.js';
 
 /** One JSON page of a provider log API. */
 export interface Page {

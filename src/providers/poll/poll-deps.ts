@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { ProviderEvent } from '../../domain/provider-event.js';
 import { isTokenwatchError } from '../../errors.js';
 
-import type { OffsiteUrlError } from '../outbound/origin-guard.js';
+import type { OffsiteUrlError } from '../../outbound/origin-guard.js';
 import type { EventIngest } from '../ingest/event-ingest.js';
 import type { NormalizeContext } from '../payload-reader.js';
 import type { CursorStore } from '../../audit/cursor-store.js';

@@ -4,7 +4,7 @@ import type { PollAuthConfig, ProvidersConfig } from '../../config/providers-sch
 import type { ProviderName } from '../../domain/provider-event.js';
 import type { ProviderMetrics } from '../../metrics/provider-metrics.js';
 import type { EventIngest } from '../ingest/event-ingest.js';
-import { type ApiAuthDefaults, createApiAuth } from '../outbound/api-auth.js';
+import { type ApiAuthDefaults, createApiAuth } from '../../outbound/api-auth.js';
 import type { NormalizeContext } from '../payload-reader.js';
 import { auth0PollRun } from './auth0-poller.js';
 import type { CursorStore } from '../../audit/cursor-store.js';

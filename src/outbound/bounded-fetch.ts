@@ -1,4 +1,4 @@
-import { TokenwatchError } from '../../errors.js';
+import { TokenwatchError } from '../errors.js';
 
 /**
  * Outbound HTTP to identity providers (discovery documents, log APIs). Responses are read with a

@@ -1,9 +1,8 @@
 import { type JWTVerifyGetKey, createRemoteJWKSet } from 'jose';
 import { None, allowInsecureRequests, discovery } from 'openid-client';
 
-import { secureUrlProblem } from '../../config/providers-schema.js';
-import { TokenwatchError } from '../../errors.js';
-import { isRecord } from '../payload-reader.js';
+import { secureUrlProblem } from '../config/providers-schema.js';
+import { TokenwatchError } from '../errors.js';
 import { readBounded, withTimeout } from './bounded-fetch.js';
 import { confineUrl } from './origin-guard.js';
 
@@ -93,10 +92,14 @@ async function ssfJwksUri(issuer: string, timeoutMs: number): Promise<string> {
     await res.body?.cancel();
     throw new Error(`SSF metadata: HTTP ${res.status}`);
   }
-  const doc: unknown = JSON.parse(await readBounded(res, MAX_METADATA_BYTES));
+  const parsed: unknown = JSON.parse(await readBounded(res, MAX_METADATA_BYTES));
+  const doc = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as {
+    issuer?: unknown;
+    jwks_uri?: unknown;
+  };
   // §7.2.1: the issuer in the metadata MUST be identical to the one it was fetched for.
-  if (!isRecord(doc) || doc.issuer !== issuer) {
-    throw new TokenwatchError('ERR_PROVIDER_KEYS_UNAVAILABLE', 'SSF metadata issuer mismatch', {});
+  if (doc.issuer !== issuer) {
+    throw new TokenwatchError('ERR_PROVIDER_KEYS_UNAVAILABLE', 'SSF metadata issuer mismatch');
   }
   if (typeof doc.jwks_uri !== 'string') throw new Error('SSF metadata has no jwks_uri');
   return doc.jwks_uri;

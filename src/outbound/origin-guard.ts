@@ -1,4 +1,4 @@
-import { TokenwatchError } from '../../errors.js';
+import { TokenwatchError } from '../errors.js';
 
 /**
  * Outbound requests go only where the configuration says (issue #17, finding 1). Every URL a

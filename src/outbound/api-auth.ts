@@ -6,8 +6,8 @@ import {
   discovery,
 } from 'openid-client';
 
-import type { PollAuthConfig } from '../../config/providers-schema.js';
-import { TokenwatchError } from '../../errors.js';
+import type { PollAuthConfig } from '../config/providers-schema.js';
+import { TokenwatchError } from '../errors.js';
 import { confineUrl } from './origin-guard.js';
 
 /** The `Authorization` header value for a provider API request. */

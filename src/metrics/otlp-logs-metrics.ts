@@ -1,0 +1,31 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+export interface OtlpLogsMetrics {
+  /** Audit records the collector acknowledged. */
+  exported: Counter;
+  /** Failed export attempts (retried from the same record). */
+  failures: Counter;
+}
+
+/** Metrics of the OTLP logs export of the ledger; `lag` is read at scrape time. */
+export function registerOtlpLogsMetrics(registry: Registry, lag: () => number): OtlpLogsMetrics {
+  const exported = new Counter({
+    name: 'tokenwatch_otlp_logs_exported_records_total',
+    help: 'Audit records the OTLP logs collector acknowledged',
+    registers: [registry],
+  });
+  const failures = new Counter({
+    name: 'tokenwatch_otlp_logs_export_failures_total',
+    help: 'Failed OTLP logs export attempts (retried from the same record)',
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'tokenwatch_otlp_logs_lag_records',
+    help: 'Committed audit records not yet acknowledged by the OTLP logs collector',
+    registers: [registry],
+    collect() {
+      this.set(lag());
+    },
+  });
+  return { exported, failures };
+}
