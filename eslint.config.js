@@ -98,7 +98,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/cli.ts', 'src/cli/**', 'bench/**', 'scripts/**'],
+    files: ['src/cli.ts', 'src/cli/**', 'scripts/**'],
     rules: { 'no-console': 'off' },
   },
   {

@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLedger, type Built } from './audit/helpers.js';
-import { ensureDist, ROOT } from './audit/dist.js';
+import { DIST_TIMEOUT_MS, ensureDist, ROOT } from './audit/dist.js';
 
 const CLI = join(ROOT, 'dist', 'cli.js');
 
@@ -11,7 +11,7 @@ let built: Built;
 beforeAll(() => {
   ensureDist();
   built = buildLedger(20_000);
-}, 180_000);
+}, DIST_TIMEOUT_MS);
 afterAll(() => rmSync(built.dir, { recursive: true, force: true }));
 
 /** Runs the CLI with its stdout read like `| head -n 1`: the reader closes after the first line. */

@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Fingerprinter } from '../../src/audit/fingerprint.js';
 import type { VerifyReport } from '../../src/audit/verify.js';
-import { cli, ensureDist } from './dist.js';
+import { DIST_TIMEOUT_MS, cli, ensureDist } from './dist.js';
 import { appendRecords, buildLedger, openLedger, tamper, tempDir, type Built } from './helpers.js';
 
-beforeAll(() => ensureDist(), 180_000);
+beforeAll(() => ensureDist(), DIST_TIMEOUT_MS);
 
 const args = (b: Built): string[] => [
   '--db',

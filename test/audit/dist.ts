@@ -17,6 +17,13 @@ function sources(dir: string): string[] {
 }
 
 /**
+ * Timeout for a hook or test that calls ensureDist(): after a source edit it runs tsc (or waits
+ * up to 170 s for another worker's build) on a shared 2-core machine, far beyond vitest's
+ * default 5-10 s.
+ */
+export const DIST_TIMEOUT_MS = 240_000;
+
+/**
  * Makes sure dist/ holds a build of the audit code and the CLI at least as new as the sources
  * (`npm test` builds first; a lone `vitest run test/audit` may not have). Child processes run
  * the compiled JavaScript: plain `node` cannot run the TypeScript sources.

@@ -8,7 +8,7 @@ import { Ledger } from '../../src/audit/ledger.js';
 import type { AuditInput } from '../../src/audit/record.js';
 import { SCHEMA_VERSION, migrate } from '../../src/audit/schema.js';
 import { verifyLedger, type VerifyReport } from '../../src/audit/verify.js';
-import { ensureDist, ROOT } from './dist.js';
+import { DIST_TIMEOUT_MS, ensureDist, ROOT } from './dist.js';
 import { FakeClock, tempDir } from './helpers.js';
 
 function input(i: number, t: number, pad = 0): AuditInput {
@@ -37,7 +37,7 @@ function open(
   });
 }
 
-beforeAll(() => ensureDist()); // the writer thread runs the compiled writer-worker.js
+beforeAll(() => ensureDist(), DIST_TIMEOUT_MS); // the writer thread runs the compiled writer-worker.js
 
 /** Closes the ledger and verifies its file: no problem may be found. */
 async function closeAndVerify(ledger: Ledger, dir: string): Promise<VerifyReport> {

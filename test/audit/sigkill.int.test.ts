@@ -6,10 +6,10 @@ import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadTrustedKey } from '../../src/audit/signing-keys.js';
 import { verifyLedger } from '../../src/audit/verify.js';
-import { ROOT, ensureDist } from './dist.js';
+import { DIST_TIMEOUT_MS, ROOT, ensureDist } from './dist.js';
 import { openLedger, tempDir } from './helpers.js';
 
-beforeAll(() => ensureDist(), 180_000);
+beforeAll(() => ensureDist(), DIST_TIMEOUT_MS);
 
 const BATCH = 2000;
 

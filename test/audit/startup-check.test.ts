@@ -5,7 +5,7 @@ import { Ledger } from '../../src/audit/ledger.js';
 import { loadTrustedKey, resolveSigningKey } from '../../src/audit/signing-keys.js';
 import { checkAtStart } from '../../src/audit/startup-check.js';
 import { createLogger } from '../../src/logger.js';
-import { ensureDist } from './dist.js';
+import { DIST_TIMEOUT_MS, ensureDist } from './dist.js';
 import type { FakeClock } from './helpers.js';
 import { appendRecords, openLedger, recomputeChain, tamper, tempDir } from './helpers.js';
 
@@ -77,36 +77,40 @@ describe('start-up check', () => {
     ledger.close();
   });
 
-  it('the background verification finds what the inline check does not read, and records a finding', async () => {
-    ensureDist();
-    const { dir, clock } = written(300, true, 100);
-    // An edit deep inside the sealed part, the chain left as it was: only a full scan sees it.
-    tamper(join(dir, 'audit.db'), (db) => {
-      db.prepare("UPDATE records SET attrs = '{}' WHERE seq = 42").run();
-    });
-    const { ledger, checkpointer, key } = openLedger(dir, { clock });
-    expect(check(dir, ledger).ok).toBe(true);
-    const bg = new BackgroundVerifier({
-      ledger,
-      dbPath: join(dir, 'audit.db'),
-      checkpointLog: join(dir, 'checkpoints.jsonl'),
-      key,
-      now: clock.now,
-      logger: createLogger('silent'),
-    });
-    bg.start();
-    const r = await bg.done;
-    expect(r?.ok).toBe(false);
-    expect(r?.problems[0]).toMatchObject({ class: 'modified', seq: 42 });
-    ledger.flush();
-    const [finding] = ledger.list({ type: 'finding.ledger_damage' });
-    expect(finding?.attrs).toMatchObject({
-      severity: 'critical',
-      problemCount: 1,
-      problems: [{ class: 'modified', seq: 42 }],
-    });
-    bg.close();
-    checkpointer.close();
-    ledger.close();
-  }, 60_000);
+  it(
+    'the background verification finds what the inline check does not read, and records a finding',
+    async () => {
+      ensureDist();
+      const { dir, clock } = written(300, true, 100);
+      // An edit deep inside the sealed part, the chain left as it was: only a full scan sees it.
+      tamper(join(dir, 'audit.db'), (db) => {
+        db.prepare("UPDATE records SET attrs = '{}' WHERE seq = 42").run();
+      });
+      const { ledger, checkpointer, key } = openLedger(dir, { clock });
+      expect(check(dir, ledger).ok).toBe(true);
+      const bg = new BackgroundVerifier({
+        ledger,
+        dbPath: join(dir, 'audit.db'),
+        checkpointLog: join(dir, 'checkpoints.jsonl'),
+        key,
+        now: clock.now,
+        logger: createLogger('silent'),
+      });
+      bg.start();
+      const r = await bg.done;
+      expect(r?.ok).toBe(false);
+      expect(r?.problems[0]).toMatchObject({ class: 'modified', seq: 42 });
+      ledger.flush();
+      const [finding] = ledger.list({ type: 'finding.ledger_damage' });
+      expect(finding?.attrs).toMatchObject({
+        severity: 'critical',
+        problemCount: 1,
+        problems: [{ class: 'modified', seq: 42 }],
+      });
+      bg.close();
+      checkpointer.close();
+      ledger.close();
+    },
+    DIST_TIMEOUT_MS,
+  );
 });

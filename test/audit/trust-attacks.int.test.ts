@@ -8,7 +8,7 @@ import type { VerifyReport } from '../../src/audit/verify.js';
 import type { Soc2Report } from '../../src/compliance/report-types.js';
 import { waitFor } from '../helpers/app-harness.js';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { ROOT, cli, ensureDist } from './dist.js';
+import { DIST_TIMEOUT_MS, ROOT, cli, ensureDist } from './dist.js';
 import { tamper, tempDir } from './helpers.js';
 
 /**
@@ -22,7 +22,7 @@ let redis: RedisServer;
 beforeAll(async () => {
   ensureDist();
   redis = await startRedis();
-}, 180_000);
+}, DIST_TIMEOUT_MS);
 afterAll(async () => {
   await redis.stop();
 });

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureDist } from '../audit/dist.js';
+import { DIST_TIMEOUT_MS, ensureDist } from '../audit/dist.js';
 import { waitFor } from '../helpers/app-harness.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import {
@@ -23,7 +23,7 @@ const servers: RedisServer[] = [];
 
 beforeAll(() => {
   ensureDist();
-}, 120_000);
+}, DIST_TIMEOUT_MS);
 afterAll(async () => {
   for (const h of harnesses) {
     await h.stop();

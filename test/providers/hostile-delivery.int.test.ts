@@ -167,9 +167,32 @@ describe('hostile deliveries', () => {
   });
 
   it('leaves no part of any hostile body in the database; the process stays ready', async () => {
+    // Self-contained (its own hostile deliveries), so it means the same run alone or after the
+    // others; the positive control proves the byte scan sees committed records (WAL included).
+    const before = h.records('provider.rejected').length;
+    const malformed = `{"eventType":"com.okta.event_hook","data":{"events":[{"uuid":"${CANARY}"`;
+    expect((await okta(malformed)).statusCode).toBe(400);
+    expect((await auth0(`${'['.repeat(10_000)}"${CANARY}"${']'.repeat(10_000)}`)).statusCode).toBe(
+      400,
+    );
+    const big = `{"eventType":"com.okta.event_hook","pad":"${CANARY}${'x'.repeat(1024 * 1024)}"}`;
+    expect((await okta(big)).statusCode).toBe(413);
+    const control = 'auth0|control-4d2b8f1e9a6c';
+    const accepted = await auth0(
+      JSON.stringify([
+        { log_id: 'control-1', type: 's', date: '2024-05-01T12:00:00Z', user_id: control },
+      ]),
+    );
+    expect(accepted.statusCode).toBe(200);
     await flushed(h.app);
-    expect(databaseBytes(h.dbPath).includes(CANARY)).toBe(false);
-    expect(h.records('provider.rejected').length).toBeGreaterThanOrEqual(6);
+
+    expect(h.records('provider.rejected')).toHaveLength(before + 3);
+    const bytes = databaseBytes(h.dbPath);
+    expect(bytes.includes(control)).toBe(true);
+    const canary = Buffer.from(CANARY);
+    for (const form of [CANARY, canary.toString('hex'), canary.toString('base64')]) {
+      expect(bytes.includes(form), form).toBe(false);
+    }
     const ready = await h.app.http.inject({ method: 'GET', url: '/readyz' });
     expect(ready.statusCode).toBe(200);
   });
@@ -181,6 +204,7 @@ describe('audit ledger that cannot write', () => {
     const pages = db.pragma('page_count', { simple: true }) as number;
     h.app.ledger.pragma(`max_page_count = ${pages}`);
     const body = auth0Batch(300, 'degraded');
+    const degradedBefore = await rejections('auth0', 'degraded');
     let res;
     try {
       res = await auth0(body);
@@ -189,7 +213,7 @@ describe('audit ledger that cannot write', () => {
     }
     expect(res.statusCode).toBe(503);
     expect(res.json().error.code).toBe('ERR_AUDIT_DEGRADED');
-    expect(await rejections('auth0', 'degraded')).toBe(1);
+    expect(await rejections('auth0', 'degraded')).toBe(degradedBefore + 1);
 
     await waitFor(() => !h.app.ledger.degraded, 10_000, 'ledger recovery');
     const retry = await auth0(body);
