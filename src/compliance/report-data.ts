@@ -12,7 +12,7 @@ import {
 import {
   findingsActive,
   observation,
-  revocationSection,
+  measureRevocations,
   type PropagationObservation,
 } from './report-findings.js';
 import { CacheHealthTally } from './report-cache-health.js';
@@ -242,7 +242,7 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
     },
     providerEvents,
     revocations: {
-      ...revocationSection(
+      ...measureRevocations(
         observations,
         findings,
         (o.policy ?? policy)?.revocationSlaSeconds ?? undefined,

@@ -129,7 +129,7 @@ const BIN_FRACTIONS = [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 4];
  * the known latencies, and every breach (late, unknown, or still open at the end of the range)
  * with its evidence seqs, joined to its `revocation_not_propagated` finding by provider event id.
  */
-export function revocationSection(
+export function measureRevocations(
   obs: readonly PropagationObservation[],
   findings: readonly FindingRow[],
   fallbackSla: number | undefined,

@@ -176,7 +176,7 @@ export class PropagationTracker {
       if (f) out.push(f);
     }
     this.#track(ob);
-    out.push(...this.#drainSpill(), ...this.#settle(ob, now));
+    out.push(...this.#drainSpill(), ...this.#advance(ob, now));
     return out;
   }
 
@@ -231,7 +231,7 @@ export class PropagationTracker {
         ob.successorSeen = true;
         if (ob.findingId !== undefined)
           this.#book.update(ob.findingId, { successorWritten: true }, [seq]);
-        out.push(...this.#settle(ob, now));
+        out.push(...this.#advance(ob, now));
       }
     }
     return out;
@@ -254,7 +254,7 @@ export class PropagationTracker {
       if (ob.findingId !== undefined)
         this.#book.update(ob.findingId, this.#attrs(ob), [rec.endSeq]);
       else if (ob.evidence.length < this.#opts.limits.maxEvidenceSeqs) ob.evidence.push(rec.endSeq);
-      out.push(...this.#settle(ob, now));
+      out.push(...this.#advance(ob, now));
     }
     return out;
   }
@@ -277,12 +277,13 @@ export class PropagationTracker {
     for (const key of [...this.#awaitingDeadline]) {
       const ob = this.#obligations.get(key);
       if (!ob) this.#awaitingDeadline.delete(key);
-      else if (now >= ob.deadline) out.push(...this.#settle(ob, now));
+      else if (now >= ob.deadline) out.push(...this.#advance(ob, now));
     }
     return out;
   }
 
-  #settle(ob: Obligation, now: number): Finding[] {
+  /** Moves an obligation on: past its deadline it is missed; once done it completes. */
+  #advance(ob: Obligation, now: number): Finding[] {
     const out: Finding[] = [];
     if (!ob.deadlinePassed && now >= ob.deadline) {
       ob.deadlinePassed = true;
