@@ -134,7 +134,7 @@ export class TokenwatchApp {
     this.ledger = new Ledger({
       path: config.audit.path,
       batchSize: config.audit.batchSize,
-      flushIntervalMs: config.audit.flushIntervalMs,
+      flushIntervalMs: config.audit.maxBatchDelayMs,
       maxPending: config.audit.maxPending,
       writerThread: config.audit.writerThread,
       hmacKeyIds: keys.map((k) => k.id),

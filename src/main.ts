@@ -12,8 +12,9 @@ export async function serve(
   configFile: string | undefined,
   opts: { acceptDiscontinuity?: boolean } = {},
 ): Promise<void> {
-  const { config, source } = loadConfig({ file: configFile, env: process.env });
+  const { config, source, warnings } = loadConfig({ file: configFile, env: process.env });
   const logger: Logger = createLogger(config.log.level);
+  for (const w of warnings) logger.warn(w);
   logger.info({ config: source, audit: config.audit.path }, 'tokenwatch starting');
   const app = new TokenwatchApp({
     config,

@@ -32,7 +32,7 @@ interface AppUnderTest {
   close(): Promise<void>;
 }
 
-/** `audit`: more keys of the audit section, as YAML flow-map entries (`flushIntervalMs: 5`). */
+/** `audit`: more keys of the audit section, as YAML flow-map entries (`maxBatchDelayMs: 5`). */
 function startTokenwatch(redisUrl: string, extra = '', audit = ''): AppUnderTest {
   const dir = mkdtempSync(join(tmpdir(), 'tw-bench-app-'));
   const config = parseConfig(

@@ -8,6 +8,7 @@ import { ConfigError, TokenwatchError, type ConfigIssue } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
 import { applyProviderEnv } from './providers-env.js';
 import { applyAdminEnv } from './admin-schema.js';
+import { applyRenames } from './deprecated-keys.js';
 
 /** The documented default config shipped with the package. */
 export const DEFAULT_CONFIG_PATH = resolve(
@@ -25,6 +26,8 @@ export interface LoadedConfig {
   config: Readonly<Config>;
   /** Path of the YAML document that was read. */
   source: string;
+  /** Deprecated keys that were read under their new names: log them. */
+  warnings: readonly string[];
 }
 
 /**
@@ -43,14 +46,19 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
       cause: err,
     });
   }
-  return { config: parseConfig(text, env, source), source };
+  const warnings: string[] = [];
+  return { config: parseConfig(text, env, source, warnings), source, warnings };
 }
 
-/** Validates a YAML document (with env overrides) into a frozen Config. */
+/**
+ * Validates a YAML document (with env overrides) into a frozen Config. Deprecated key names are
+ * accepted under their new names, with a line added to `warnings`.
+ */
 export function parseConfig(
   text: string,
   env: NodeJS.ProcessEnv = {},
   source = '<config>',
+  warnings: string[] = [],
 ): Config {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -68,6 +76,7 @@ export function parseConfig(
   const issues: ConfigIssue[] = [];
   const fromEnv = new Map<string, string>();
   const merged = applyEnv(raw as Record<string, unknown>, env, issues, fromEnv);
+  warnings.push(...applyRenames(merged, issues));
   const result = configSchema.safeParse(merged);
   if (!result.success) {
     for (const zi of result.error.issues) {

@@ -207,8 +207,9 @@ export const configSchema = z.strictObject({
       /**
        * Inline writer (writerThread false): longest a record waits before its batch commits, ms.
        * The writer thread needs no timer: it commits as soon as it is idle (group commit).
+       * Formerly `flushIntervalMs` (still read, with a warning: src/config/deprecated-keys.ts).
        */
-      flushIntervalMs: z.number().int().min(1).max(10_000).default(25),
+      maxBatchDelayMs: z.number().int().min(1).max(10_000).default(25),
       /**
        * Commit on a writer thread: the event loop encodes and hashes, a worker INSERTs and fsyncs
        * (the two overlap, and commits never block the event loop). false: commit inline.

@@ -26,7 +26,7 @@ redis:
   url: ${redis.url}
 audit:
   path: ${join(dir, 'audit.db')}
-  flushIntervalMs: 5
+  maxBatchDelayMs: 5
 server:
   port: 0
 log:

@@ -54,7 +54,7 @@ redis:
 ${(options.redis ?? []).map((l) => `  ${l}`).join('\n')}
 audit:
   path: ${dbPath}
-  flushIntervalMs: 5
+  maxBatchDelayMs: 5
 server:
   port: 0
 log:

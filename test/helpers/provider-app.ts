@@ -48,7 +48,7 @@ redis:
   infoIntervalSeconds: 0.5
 audit:
   path: ${dbPath}
-  flushIntervalMs: 5
+  maxBatchDelayMs: 5
 server:
   port: 0
 ${(o.server ?? []).map((l) => `  ${l}`).join('\n')}
