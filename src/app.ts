@@ -10,7 +10,7 @@ import { Ledger } from './audit/ledger.js';
 import type { Committed } from './audit/record.js';
 import { RetentionJob } from './audit/retention.js';
 import { defaultCheckpointLogPath, resolveSigningKey } from './audit/signing-keys.js';
-import { checkAtStart, type StartupCheck } from './audit/startup-check.js';
+import { checkLedgerAtStart, type StartupCheck } from './audit/startup-check.js';
 import type { Config } from './config/schema.js';
 import { FindingsService } from './findings/findings-service.js';
 import { AdminAuth } from './http/admin-auth.js';
@@ -180,10 +180,8 @@ export class TokenwatchApp {
       { keyId: signing.key.keyId, publicKey: signing.key.publicKey, source: signing.path },
     ];
     try {
-      this.startupCheck = checkAtStart({
-        db: this.ledger.db,
+      this.startupCheck = checkLedgerAtStart(this.ledger, {
         dbPath: config.audit.path,
-        ledgerId: this.ledger.ledgerId,
         logPath: checkpointLog,
         trusted: trustedSelf,
       });

@@ -4,6 +4,7 @@ import { TokenwatchError } from '../errors.js';
 import { LEDGER_FORMAT_VERSION, ZERO_HASH } from './canonical.js';
 import type { AuditInput, AuditRecord, Committed } from './record.js';
 import { lastRecordOfType, listRecords, type RecordFilter } from './query.js';
+import { LedgerStore } from './store/ledger-store.js';
 import { DegradedWindow } from './degraded-window.js';
 import { ledgerIdentity, openLedgerFile } from './ledger-file.js';
 import { RowWriter } from './row-writer.js';
@@ -162,6 +163,7 @@ export class Ledger {
   readonly #window = new DegradedWindow();
   readonly #sealKey: SigningKey | undefined;
   #closed = false;
+  #store: LedgerStore | undefined;
 
   constructor(opts: LedgerOptions) {
     this.#opts = opts;
@@ -228,9 +230,17 @@ export class Ledger {
     return this.#threaded() ? 'thread' : 'inline';
   }
 
-  /** The underlying connection, for the audit module (queries, checkpoints, test hooks). */
+  /**
+   * The underlying connection, for src/audit/ only (checkpoints, retention, start-up checks) and
+   * tests; other folders read through {@link store}.
+   */
   get db(): Database.Database {
     return this.#db;
+  }
+
+  /** Typed reads of the committed records, for the folders outside src/audit/. */
+  get store(): LedgerStore {
+    return (this.#store ??= new LedgerStore(this.#db));
   }
 
   get lastSeq(): number {

@@ -1,5 +1,4 @@
 import type { Tracing } from '../../telemetry/tracing.js';
-import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 
 import type { AuditInput, Committed } from '../../audit/record.js';
@@ -7,13 +6,14 @@ import type { ProviderEvent } from '../../domain/provider-event.js';
 import { TokenwatchError } from '../../errors.js';
 import type { ProviderMetrics } from '../../metrics/provider-metrics.js';
 import { type Via, eventAuditInput } from './audit-inputs.js';
-import { type SeenEvents, seenKey } from './seen-events.js';
+import { type DedupReads, type SeenEvents, seenKey } from './seen-events.js';
 
 /** What ingestion needs of the audit ledger (src/audit/ledger.ts). */
 export interface IngestLedger {
   appendDurable(inputs: readonly AuditInput[]): Promise<Committed[]>;
   append(input: AuditInput): void;
-  readonly db: Database.Database;
+  /** The dedup look-ups on committed provider records. */
+  readonly store: DedupReads;
   readonly lastSeq: number;
 }
 
@@ -69,7 +69,7 @@ export class EventIngest {
   rebuild(): void {
     if (this.#rebuilt) return;
     this.#rebuilt = true;
-    const n = this.#o.seen.rebuild(this.#o.ledger.db, this.#o.now());
+    const n = this.#o.seen.rebuild(this.#o.ledger.store, this.#o.now());
     this.#o.logger.debug({ records: n }, 'provider dedup set rebuilt from the ledger');
   }
 
@@ -170,7 +170,7 @@ export class EventIngest {
   #recoverPartial(beforeSeq: number): void {
     try {
       if (this.#o.ledger.lastSeq > beforeSeq) {
-        this.#o.seen.addCommittedAfter(this.#o.ledger.db, beforeSeq);
+        this.#o.seen.addCommittedAfter(this.#o.ledger.store, beforeSeq);
       }
     } catch (err) {
       this.#o.logger.warn({ err: (err as Error).message }, 'could not re-read committed records');
