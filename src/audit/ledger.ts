@@ -5,6 +5,8 @@ import { LEDGER_FORMAT_VERSION, ZERO_HASH } from './canonical.js';
 import type { AuditInput, AuditRecord, Committed } from './record.js';
 import { lastRecordOfType, listRecords, type RecordFilter } from './query.js';
 import { LedgerStore } from './store/ledger-store.js';
+import { CommittedChannel, type CommittedListener } from './committed-channel.js';
+import type { DomainEvent } from '../domain/domain-event.js';
 import { DegradedWindow } from './degraded-window.js';
 import { ledgerIdentity, openLedgerFile } from './ledger-file.js';
 import { RowWriter } from './row-writer.js';
@@ -47,8 +49,11 @@ export interface LedgerOptions {
   writerWorker?: URL;
   now?: () => number;
   logger?: Logger;
-  /** Called after every committed batch (metrics, correlation evidence). */
-  onCommit?: (batch: readonly Committed[]) => void;
+  /**
+   * The first subscriber of {@link Ledger.committed}, subscribed before the genesis record
+   * commits.
+   */
+  onCommit?: CommittedListener;
   /** Called after each committed transaction with its size and wall-clock span (tracing). */
   onCommitTimed?: (records: number, startMs: number, endMs: number) => void;
   /** Called when the ledger enters or leaves the degraded (cannot write) state. */
@@ -67,6 +72,7 @@ interface Pending {
   input: AuditInput;
   seq: number;
   waiter?: Waiter;
+  event?: DomainEvent;
 }
 
 interface Waiter {
@@ -164,9 +170,13 @@ export class Ledger {
   readonly #sealKey: SigningKey | undefined;
   #closed = false;
   #store: LedgerStore | undefined;
+  /** Every committed batch with the domain events of its records, in commit order. */
+  readonly committed: CommittedChannel;
 
   constructor(opts: LedgerOptions) {
     this.#opts = opts;
+    this.committed = new CommittedChannel(opts.logger);
+    if (opts.onCommit) this.committed.subscribe(opts.onCommit);
     this.path = opts.path;
     this.#now = opts.now ?? Date.now;
     this.#skewToleranceMs = opts.clockSkewToleranceMs ?? 1000;
@@ -278,21 +288,25 @@ export class Ledger {
   }
 
   /** Queue a record; it commits with the next batch. Fire-and-forget (keyspace hot path). */
-  append(input: AuditInput): void {
+  append(input: AuditInput, event?: DomainEvent): void {
     if (this.#closed) throw new TokenwatchError('ERR_AUDIT_CLOSED', 'the audit ledger is closed');
     if (this.#queue.length + this.#inflightRecords() >= this.#opts.maxPending) {
       this.#drop(1);
       return;
     }
-    this.#queue.push({ input, seq: 0 });
+    this.#queue.push(event ? { input, seq: 0, event } : { input, seq: 0 });
     this.#schedule();
   }
 
   /**
    * Queue records and resolve once they committed (what a webhook reply waits for). Rejects with
    * ERR_AUDIT_DEGRADED at once while the ledger cannot write, so the caller answers 503.
+   * `events[i]`, when given, is the domain event `inputs[i]` was made from.
    */
-  appendDurable(inputs: readonly AuditInput[]): Promise<Committed[]> {
+  appendDurable(
+    inputs: readonly AuditInput[],
+    events?: readonly (DomainEvent | undefined)[],
+  ): Promise<Committed[]> {
     if (this.#closed) {
       return Promise.reject(new TokenwatchError('ERR_AUDIT_CLOSED', 'the audit ledger is closed'));
     }
@@ -300,8 +314,9 @@ export class Ledger {
     if (inputs.length === 0) return Promise.resolve([]);
     return new Promise<Committed[]>((resolve, reject) => {
       const waiter: Waiter = { remaining: inputs.length, items: [], resolve, reject };
-      for (const input of inputs) {
-        const p: Pending = { input, seq: 0, waiter };
+      for (const [i, input] of inputs.entries()) {
+        const event = events?.[i];
+        const p: Pending = event ? { input, seq: 0, waiter, event } : { input, seq: 0, waiter };
         waiter.items.push(p);
         this.#queue.push(p);
       }
@@ -635,16 +650,12 @@ export class Ledger {
       this.#opts.logger?.error({ err: (err as Error).message }, 'audit onCommitTimed failed');
     }
     const committed: Committed[] = [...written.extra];
-    for (const p of items) committed.push({ seq: p.seq, input: p.input });
+    for (const p of items) committed.push(committedOf(p));
     for (const p of items) {
       const w = p.waiter;
-      if (w && --w.remaining === 0) w.resolve(w.items.map((i) => ({ seq: i.seq, input: i.input })));
+      if (w && --w.remaining === 0) w.resolve(w.items.map(committedOf));
     }
-    try {
-      this.#opts.onCommit?.(committed);
-    } catch (err) {
-      this.#opts.logger?.error({ err: (err as Error).message }, 'audit onCommit listener failed');
-    }
+    this.committed.publish(committed);
     const head = this.head();
     for (const l of this.#commitListeners) {
       try {
@@ -758,4 +769,8 @@ export class Ledger {
     this.#timer = undefined;
     this.#immediate = undefined;
   }
+}
+
+function committedOf(p: Pending): Committed {
+  return p.event ? { seq: p.seq, input: p.input, event: p.event } : { seq: p.seq, input: p.input };
 }

@@ -2,6 +2,7 @@ import type { Tracing } from '../../telemetry/tracing.js';
 import type { Logger } from 'pino';
 
 import type { AuditInput, Committed } from '../../audit/record.js';
+import type { DomainEvent } from '../../domain/domain-event.js';
 import type { ProviderEvent } from '../../domain/provider-event.js';
 import { TokenwatchError } from '../../errors.js';
 import type { ProviderMetrics } from '../../metrics/provider-metrics.js';
@@ -10,7 +11,10 @@ import { type DedupReads, type SeenEvents, seenKey } from './seen-events.js';
 
 /** What ingestion needs of the audit ledger (src/audit/ledger.ts). */
 export interface IngestLedger {
-  appendDurable(inputs: readonly AuditInput[]): Promise<Committed[]>;
+  appendDurable(
+    inputs: readonly AuditInput[],
+    events?: readonly (DomainEvent | undefined)[],
+  ): Promise<Committed[]>;
   append(input: AuditInput): void;
   /** The dedup look-ups on committed provider records. */
   readonly store: DedupReads;
@@ -146,7 +150,11 @@ export class EventIngest {
       for (const item of fresh) this.#pending.set(item.key, done);
       const before = ledger.lastSeq;
       try {
-        committed = await ledger.appendDurable(fresh.map((i) => i.input));
+        committed = await ledger.appendDurable(
+          fresh.map((i) => i.input),
+          // The events ride to the ledger's committed channel (the correlator, cache health).
+          fresh.map((i) => i.event && { type: 'provider', event: i.event }),
+        );
       } catch (err) {
         for (const item of fresh) this.#pending.delete(item.key);
         this.#recoverPartial(before);
