@@ -5,6 +5,7 @@ import { LEDGER_FORMAT_VERSION, ZERO_HASH } from './canonical.js';
 import type { AuditInput, AuditRecord, Committed } from './record.js';
 import { lastRecordOfType, listRecords, type RecordFilter } from './query.js';
 import { LedgerStore } from './store/ledger-store.js';
+import { headOf, type ChainHead } from './chain-head.js';
 import { CommittedChannel, type CommittedListener } from './committed-channel.js';
 import type { DomainEvent } from '../domain/domain-event.js';
 import { DegradedWindow } from './degraded-window.js';
@@ -157,13 +158,10 @@ export class Ledger {
   readonly #insertSeal: Database.Statement;
   readonly #commitListeners: ((head: LedgerHead) => void)[] = [];
   #queue: Pending[] = [];
-  #lastSeq: number;
-  #lastChain: Buffer;
-  #lastClock: number | undefined;
+  /** The head of what committed. */
+  #last: ChainHead;
   /** The head after every batch handed to the writer thread: where the next batch chains on. */
-  #tipSeq: number;
-  #tipChain: Buffer;
-  #tipClock: number | undefined;
+  #tip: ChainHead;
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
   readonly #window = new DegradedWindow();
@@ -186,13 +184,9 @@ export class Ledger {
     const last = this.#db
       .prepare('SELECT seq, time, chain FROM records ORDER BY seq DESC LIMIT 1')
       .get() as { seq: number; time: number; chain: Buffer } | undefined;
-    this.#lastSeq = last?.seq ?? 0;
-    this.#lastChain = last?.chain ?? ZERO_HASH;
     // A restart after the clock went back is a jump too: start from the last record's time.
-    this.#lastClock = last?.time;
-    this.#tipSeq = this.#lastSeq;
-    this.#tipChain = this.#lastChain;
-    this.#tipClock = this.#lastClock;
+    this.#last = { seq: last?.seq ?? 0, chain: last?.chain ?? ZERO_HASH, clock: last?.time };
+    this.#tip = this.#last;
     this.#transact = this.#db.transaction(
       (items: Pending[], work?: (db: Database.Database) => void) => {
         const written = this.#writeRows(items, this.#rows);
@@ -206,7 +200,7 @@ export class Ledger {
     const identity = ledgerIdentity(this.#db, now);
     this.ledgerId = identity.ledgerId;
     this.#sealKey = opts.signingKey;
-    if (identity.created && this.#lastSeq === 0) {
+    if (identity.created && this.#last.seq === 0) {
       const genesis: AuditInput = {
         time: now,
         source: 'system',
@@ -254,7 +248,7 @@ export class Ledger {
   }
 
   get lastSeq(): number {
-    return this.#lastSeq;
+    return this.#last.seq;
   }
 
   get degraded(): boolean {
@@ -267,7 +261,7 @@ export class Ledger {
 
   /** Seq and chain hash of the last committed record. */
   head(): LedgerHead {
-    return { seq: this.#lastSeq, chain: Buffer.from(this.#lastChain) };
+    return { seq: this.#last.seq, chain: Buffer.from(this.#last.chain) };
   }
 
   /** Calls `listener` after every commit with the new head (checkpoints count records). */
@@ -278,7 +272,7 @@ export class Ledger {
   state(): LedgerState {
     return {
       ledgerId: this.ledgerId,
-      lastSeq: this.#lastSeq,
+      lastSeq: this.#last.seq,
       pending: this.#queue.length + this.#inflightRecords(),
       degraded: this.degraded,
       degradedReason: this.#window.reason,
@@ -507,9 +501,7 @@ export class Ledger {
   #commit(items: Pending[], work?: (db: Database.Database) => void): Committed[] {
     const started = this.#opts.onCommitTimed ? Date.now() : 0;
     const written = this.#transact(items, work);
-    this.#tipSeq = written.seq;
-    this.#tipChain = written.chain;
-    this.#tipClock = written.clock;
+    this.#tip = headOf(written);
     return this.#committed(items, written, started);
   }
 
@@ -542,9 +534,7 @@ export class Ledger {
         this.#failInflight(err as Error);
         return;
       }
-      this.#tipSeq = written.seq;
-      this.#tipChain = written.chain;
-      this.#tipClock = written.clock;
+      this.#tip = headOf(written);
       const id = writer.write(written.args, written.seal);
       written.args = [];
       this.#inflight.push({ id, items, written, started });
@@ -587,9 +577,7 @@ export class Ledger {
     const items: Pending[] = [];
     for (const f of failed) for (const p of f.items) items.push(p);
     this.#queue = items.concat(this.#queue);
-    this.#tipSeq = this.#lastSeq;
-    this.#tipChain = this.#lastChain;
-    this.#tipClock = this.#lastClock;
+    this.#tip = this.#last;
     this.#enterDegraded(err);
   }
 
@@ -617,9 +605,7 @@ export class Ledger {
       // By identity: durable records were taken out of the queue when their waiters were told.
       const adopted = new Set(b.items);
       this.#queue = this.#queue.filter((p) => !adopted.has(p));
-      this.#tipSeq = b.written.seq;
-      this.#tipChain = b.written.chain;
-      this.#tipClock = b.written.clock;
+      this.#tip = headOf(b.written);
       this.#opts.logger?.warn({ seq: b.written.seq }, 'adopting a batch the lost writer committed');
       this.#committed(b.items, b.written, b.started);
     }
@@ -641,9 +627,7 @@ export class Ledger {
 
   /** Bookkeeping after a COMMIT: head, waiters, listeners. */
   #committed(items: Pending[], written: Written, started: number): Committed[] {
-    this.#lastSeq = written.seq;
-    this.#lastChain = written.chain;
-    this.#lastClock = written.clock;
+    this.#last = headOf(written);
     try {
       this.#opts.onCommitTimed?.(items.length, started, Date.now());
     } catch (err) {
@@ -674,8 +658,8 @@ export class Ledger {
   #writeRows(items: Pending[], rows: RowWriter): Written {
     const clock = this.#now();
     const extra: Committed[] = [];
-    rows.begin(this.#tipSeq, this.#tipChain, clock);
-    const previous = this.#tipClock;
+    rows.begin(this.#tip.seq, this.#tip.chain, clock);
+    const previous = this.#tip.clock;
     const jumped = previous !== undefined && clock < previous - this.#skewToleranceMs;
     if (jumped) {
       // Seq stays authoritative; the jump is stated in the chain so an auditor sees why record
@@ -688,7 +672,7 @@ export class Ledger {
           previousClock: previous,
           clock,
           backwardsMs: previous - clock,
-          afterSeq: this.#tipSeq,
+          afterSeq: this.#tip.seq,
         },
       };
       extra.push({ seq: rows.add(input), input });
