@@ -10,7 +10,7 @@ import { Ledger } from './audit/ledger.js';
 import type { Committed } from './audit/record.js';
 import { RetentionJob } from './audit/retention.js';
 import { defaultCheckpointLogPath, resolveSigningKey } from './audit/signing-keys.js';
-import { checkAtStart, type StartupCheck } from './audit/startup-check.js';
+import { checkLedgerAtStart, type StartupCheck } from './audit/startup-check.js';
 import type { Config } from './config/schema.js';
 import { FindingsService } from './findings/findings-service.js';
 import { AdminAuth } from './http/admin-auth.js';
@@ -29,7 +29,8 @@ import { TokenRules } from './keyspace/token-rules.js';
 import { registerCheckpointMetrics, registerLedgerVerifyMetrics } from './metrics/audit-metrics.js';
 import { createCacheHealthMetrics } from './metrics/cache-health-metrics.js';
 import { INDEX_RECONCILE_RECORD } from './findings/findings-service.js';
-import { auditTypeLabel, createMetrics, type Metrics } from './metrics/registry.js';
+import { commitMetrics } from './metrics/commit-metrics.js';
+import { createMetrics, type Metrics } from './metrics/registry.js';
 import { createProviderIngest, type ProviderIngest } from './providers/service.js';
 import { redactUrl } from './redis-url.js';
 import { createAuditLogExport, type AuditLogExport } from './telemetry/audit-log-export.js';
@@ -92,7 +93,6 @@ export class TokenwatchApp {
   readonly tracing: Tracing;
   /** The audit stream as OTLP logs (`otel.logs`); undefined when not configured. */
   readonly auditLogs: AuditLogExport | undefined;
-  readonly #commitListeners: ((batch: readonly Committed[]) => void)[] = [];
   #verifiedAt = 0;
   #started = false;
   #stopped = false;
@@ -153,23 +153,7 @@ export class TokenwatchApp {
           });
         }
       },
-      onCommit: (batch) => {
-        const t = this.now();
-        // One counter update per record type and batch, not per record (the audit hot path).
-        const perType = new Map<string, number>();
-        for (const c of batch) {
-          perType.set(c.input.type, (perType.get(c.input.type) ?? 0) + 1);
-          if (c.input.source === 'redis' && c.input.type.startsWith('token.')) {
-            m.eventToAudit.observe(Math.max(0, t - c.input.time) / 1000);
-          }
-        }
-        for (const [type, n] of perType) m.auditRecords.inc({ type: auditTypeLabel(type) }, n);
-        const last = batch.at(-1);
-        if (last) m.auditLastSeq.set(last.seq);
-        // The genesis record commits inside the Ledger constructor, before findings exist.
-        (this.findings as FindingsService | undefined)?.onCommitted(batch);
-        for (const l of this.#commitListeners) l(batch);
-      },
+      onCommit: commitMetrics(m, this.now),
       onDegradedChange: (degraded) => m.auditDegraded.set(degraded ? 1 : 0),
       onDropped: (n) => {
         m.auditDropped.inc(n);
@@ -180,10 +164,8 @@ export class TokenwatchApp {
       { keyId: signing.key.keyId, publicKey: signing.key.publicKey, source: signing.path },
     ];
     try {
-      this.startupCheck = checkAtStart({
-        db: this.ledger.db,
+      this.startupCheck = checkLedgerAtStart(this.ledger, {
         dbPath: config.audit.path,
-        ledgerId: this.ledger.ledgerId,
         logPath: checkpointLog,
         trusted: trustedSelf,
       });
@@ -274,6 +256,8 @@ export class TokenwatchApp {
       now: this.now,
       tracing: this.tracing,
     });
+    // Committed token, provider and index events reach the correlator with their seqs.
+    this.ledger.committed.subscribe((batch) => this.findings.onCommitted(batch));
     this.recorder = new TracedKeyspaceRecorder(this.ledger, m, config.redis.db, this.tracing);
     this.recorder.setQueueLimit(config.audit.maxPending);
     const indexRules = new IndexRules(config.indexes.rules, config.tokens);
@@ -324,13 +308,15 @@ export class TokenwatchApp {
       onReport: (r) => {
         const obs = Object.entries(r.indexes).map(([index, f]) => ({ index, ...f }));
         // The correlator judges it once committed, citing this record's seq as evidence.
-        this.ledger.append({
-          time: r.at,
-          source: 'redis',
-          type: INDEX_RECONCILE_RECORD,
-          attrs: { durationMs: r.durationMs, indexes: r.indexes, reason: r.reason },
-          event: obs,
-        });
+        this.ledger.append(
+          {
+            time: r.at,
+            source: 'redis',
+            type: INDEX_RECONCILE_RECORD,
+            attrs: { durationMs: r.durationMs, indexes: r.indexes, reason: r.reason },
+          },
+          { type: 'index', observations: obs },
+        );
       },
     });
     this.onCommitted((batch) => {
@@ -408,14 +394,11 @@ export class TokenwatchApp {
       now: this.now,
     });
     this.providers.register(this.http);
-    // Provider events reach the correlator once their delivery committed, with its seq.
-    this.providers.onEvent((ev, seq) => this.findings.onProviderEvent(ev, seq));
-    this.providers.onEvent((ev) => this.cacheHealth.onProviderEvent(ev));
   }
 
   /** Listen to every committed audit batch (benchmarks, embedding). */
   onCommitted(listener: (batch: readonly Committed[]) => void): void {
-    this.#commitListeners.push(listener);
+    this.ledger.committed.subscribe(listener);
   }
 
   /** Why /readyz answers 503; empty when ready. */

@@ -4,6 +4,10 @@ import { TokenwatchError } from '../errors.js';
 import { LEDGER_FORMAT_VERSION, ZERO_HASH } from './canonical.js';
 import type { AuditInput, AuditRecord, Committed } from './record.js';
 import { lastRecordOfType, listRecords, type RecordFilter } from './query.js';
+import { LedgerStore } from './store/ledger-store.js';
+import { headOf, type ChainHead } from './chain-head.js';
+import { CommittedChannel, type CommittedListener } from './committed-channel.js';
+import type { DomainEvent } from '../domain/domain-event.js';
 import { DegradedWindow } from './degraded-window.js';
 import { ledgerIdentity, openLedgerFile } from './ledger-file.js';
 import { RowWriter } from './row-writer.js';
@@ -46,8 +50,11 @@ export interface LedgerOptions {
   writerWorker?: URL;
   now?: () => number;
   logger?: Logger;
-  /** Called after every committed batch (metrics, correlation evidence). */
-  onCommit?: (batch: readonly Committed[]) => void;
+  /**
+   * The first subscriber of {@link Ledger.committed}, subscribed before the genesis record
+   * commits.
+   */
+  onCommit?: CommittedListener;
   /** Called after each committed transaction with its size and wall-clock span (tracing). */
   onCommitTimed?: (records: number, startMs: number, endMs: number) => void;
   /** Called when the ledger enters or leaves the degraded (cannot write) state. */
@@ -66,6 +73,7 @@ interface Pending {
   input: AuditInput;
   seq: number;
   waiter?: Waiter;
+  event?: DomainEvent;
 }
 
 interface Waiter {
@@ -150,21 +158,23 @@ export class Ledger {
   readonly #insertSeal: Database.Statement;
   readonly #commitListeners: ((head: LedgerHead) => void)[] = [];
   #queue: Pending[] = [];
-  #lastSeq: number;
-  #lastChain: Buffer;
-  #lastClock: number | undefined;
+  /** The head of what committed. */
+  #last: ChainHead;
   /** The head after every batch handed to the writer thread: where the next batch chains on. */
-  #tipSeq: number;
-  #tipChain: Buffer;
-  #tipClock: number | undefined;
+  #tip: ChainHead;
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
   readonly #window = new DegradedWindow();
   readonly #sealKey: SigningKey | undefined;
   #closed = false;
+  #store: LedgerStore | undefined;
+  /** Every committed batch with the domain events of its records, in commit order. */
+  readonly committed: CommittedChannel;
 
   constructor(opts: LedgerOptions) {
     this.#opts = opts;
+    this.committed = new CommittedChannel(opts.logger);
+    if (opts.onCommit) this.committed.subscribe(opts.onCommit);
     this.path = opts.path;
     this.#now = opts.now ?? Date.now;
     this.#skewToleranceMs = opts.clockSkewToleranceMs ?? 1000;
@@ -174,13 +184,9 @@ export class Ledger {
     const last = this.#db
       .prepare('SELECT seq, time, chain FROM records ORDER BY seq DESC LIMIT 1')
       .get() as { seq: number; time: number; chain: Buffer } | undefined;
-    this.#lastSeq = last?.seq ?? 0;
-    this.#lastChain = last?.chain ?? ZERO_HASH;
     // A restart after the clock went back is a jump too: start from the last record's time.
-    this.#lastClock = last?.time;
-    this.#tipSeq = this.#lastSeq;
-    this.#tipChain = this.#lastChain;
-    this.#tipClock = this.#lastClock;
+    this.#last = { seq: last?.seq ?? 0, chain: last?.chain ?? ZERO_HASH, clock: last?.time };
+    this.#tip = this.#last;
     this.#transact = this.#db.transaction(
       (items: Pending[], work?: (db: Database.Database) => void) => {
         const written = this.#writeRows(items, this.#rows);
@@ -194,7 +200,7 @@ export class Ledger {
     const identity = ledgerIdentity(this.#db, now);
     this.ledgerId = identity.ledgerId;
     this.#sealKey = opts.signingKey;
-    if (identity.created && this.#lastSeq === 0) {
+    if (identity.created && this.#last.seq === 0) {
       const genesis: AuditInput = {
         time: now,
         source: 'system',
@@ -228,13 +234,21 @@ export class Ledger {
     return this.#threaded() ? 'thread' : 'inline';
   }
 
-  /** The underlying connection, for the audit module (queries, checkpoints, test hooks). */
+  /**
+   * The underlying connection, for src/audit/ only (checkpoints, retention, start-up checks) and
+   * tests; other folders read through {@link store}.
+   */
   get db(): Database.Database {
     return this.#db;
   }
 
+  /** Typed reads of the committed records, for the folders outside src/audit/. */
+  get store(): LedgerStore {
+    return (this.#store ??= new LedgerStore(this.#db));
+  }
+
   get lastSeq(): number {
-    return this.#lastSeq;
+    return this.#last.seq;
   }
 
   get degraded(): boolean {
@@ -247,7 +261,7 @@ export class Ledger {
 
   /** Seq and chain hash of the last committed record. */
   head(): LedgerHead {
-    return { seq: this.#lastSeq, chain: Buffer.from(this.#lastChain) };
+    return { seq: this.#last.seq, chain: Buffer.from(this.#last.chain) };
   }
 
   /** Calls `listener` after every commit with the new head (checkpoints count records). */
@@ -258,7 +272,7 @@ export class Ledger {
   state(): LedgerState {
     return {
       ledgerId: this.ledgerId,
-      lastSeq: this.#lastSeq,
+      lastSeq: this.#last.seq,
       pending: this.#queue.length + this.#inflightRecords(),
       degraded: this.degraded,
       degradedReason: this.#window.reason,
@@ -268,21 +282,25 @@ export class Ledger {
   }
 
   /** Queue a record; it commits with the next batch. Fire-and-forget (keyspace hot path). */
-  append(input: AuditInput): void {
+  append(input: AuditInput, event?: DomainEvent): void {
     if (this.#closed) throw new TokenwatchError('ERR_AUDIT_CLOSED', 'the audit ledger is closed');
     if (this.#queue.length + this.#inflightRecords() >= this.#opts.maxPending) {
       this.#drop(1);
       return;
     }
-    this.#queue.push({ input, seq: 0 });
+    this.#queue.push(event ? { input, seq: 0, event } : { input, seq: 0 });
     this.#schedule();
   }
 
   /**
    * Queue records and resolve once they committed (what a webhook reply waits for). Rejects with
    * ERR_AUDIT_DEGRADED at once while the ledger cannot write, so the caller answers 503.
+   * `events[i]`, when given, is the domain event `inputs[i]` was made from.
    */
-  appendDurable(inputs: readonly AuditInput[]): Promise<Committed[]> {
+  appendDurable(
+    inputs: readonly AuditInput[],
+    events?: readonly (DomainEvent | undefined)[],
+  ): Promise<Committed[]> {
     if (this.#closed) {
       return Promise.reject(new TokenwatchError('ERR_AUDIT_CLOSED', 'the audit ledger is closed'));
     }
@@ -290,8 +308,9 @@ export class Ledger {
     if (inputs.length === 0) return Promise.resolve([]);
     return new Promise<Committed[]>((resolve, reject) => {
       const waiter: Waiter = { remaining: inputs.length, items: [], resolve, reject };
-      for (const input of inputs) {
-        const p: Pending = { input, seq: 0, waiter };
+      for (const [i, input] of inputs.entries()) {
+        const event = events?.[i];
+        const p: Pending = event ? { input, seq: 0, waiter, event } : { input, seq: 0, waiter };
         waiter.items.push(p);
         this.#queue.push(p);
       }
@@ -482,9 +501,7 @@ export class Ledger {
   #commit(items: Pending[], work?: (db: Database.Database) => void): Committed[] {
     const started = this.#opts.onCommitTimed ? Date.now() : 0;
     const written = this.#transact(items, work);
-    this.#tipSeq = written.seq;
-    this.#tipChain = written.chain;
-    this.#tipClock = written.clock;
+    this.#tip = headOf(written);
     return this.#committed(items, written, started);
   }
 
@@ -517,9 +534,7 @@ export class Ledger {
         this.#failInflight(err as Error);
         return;
       }
-      this.#tipSeq = written.seq;
-      this.#tipChain = written.chain;
-      this.#tipClock = written.clock;
+      this.#tip = headOf(written);
       const id = writer.write(written.args, written.seal);
       written.args = [];
       this.#inflight.push({ id, items, written, started });
@@ -562,9 +577,7 @@ export class Ledger {
     const items: Pending[] = [];
     for (const f of failed) for (const p of f.items) items.push(p);
     this.#queue = items.concat(this.#queue);
-    this.#tipSeq = this.#lastSeq;
-    this.#tipChain = this.#lastChain;
-    this.#tipClock = this.#lastClock;
+    this.#tip = this.#last;
     this.#enterDegraded(err);
   }
 
@@ -592,9 +605,7 @@ export class Ledger {
       // By identity: durable records were taken out of the queue when their waiters were told.
       const adopted = new Set(b.items);
       this.#queue = this.#queue.filter((p) => !adopted.has(p));
-      this.#tipSeq = b.written.seq;
-      this.#tipChain = b.written.chain;
-      this.#tipClock = b.written.clock;
+      this.#tip = headOf(b.written);
       this.#opts.logger?.warn({ seq: b.written.seq }, 'adopting a batch the lost writer committed');
       this.#committed(b.items, b.written, b.started);
     }
@@ -616,25 +627,19 @@ export class Ledger {
 
   /** Bookkeeping after a COMMIT: head, waiters, listeners. */
   #committed(items: Pending[], written: Written, started: number): Committed[] {
-    this.#lastSeq = written.seq;
-    this.#lastChain = written.chain;
-    this.#lastClock = written.clock;
+    this.#last = headOf(written);
     try {
       this.#opts.onCommitTimed?.(items.length, started, Date.now());
     } catch (err) {
       this.#opts.logger?.error({ err: (err as Error).message }, 'audit onCommitTimed failed');
     }
     const committed: Committed[] = [...written.extra];
-    for (const p of items) committed.push({ seq: p.seq, input: p.input });
+    for (const p of items) committed.push(committedOf(p));
     for (const p of items) {
       const w = p.waiter;
-      if (w && --w.remaining === 0) w.resolve(w.items.map((i) => ({ seq: i.seq, input: i.input })));
+      if (w && --w.remaining === 0) w.resolve(w.items.map(committedOf));
     }
-    try {
-      this.#opts.onCommit?.(committed);
-    } catch (err) {
-      this.#opts.logger?.error({ err: (err as Error).message }, 'audit onCommit listener failed');
-    }
+    this.committed.publish(committed);
     const head = this.head();
     for (const l of this.#commitListeners) {
       try {
@@ -653,8 +658,8 @@ export class Ledger {
   #writeRows(items: Pending[], rows: RowWriter): Written {
     const clock = this.#now();
     const extra: Committed[] = [];
-    rows.begin(this.#tipSeq, this.#tipChain, clock);
-    const previous = this.#tipClock;
+    rows.begin(this.#tip.seq, this.#tip.chain, clock);
+    const previous = this.#tip.clock;
     const jumped = previous !== undefined && clock < previous - this.#skewToleranceMs;
     if (jumped) {
       // Seq stays authoritative; the jump is stated in the chain so an auditor sees why record
@@ -667,7 +672,7 @@ export class Ledger {
           previousClock: previous,
           clock,
           backwardsMs: previous - clock,
-          afterSeq: this.#tipSeq,
+          afterSeq: this.#tip.seq,
         },
       };
       extra.push({ seq: rows.add(input), input });
@@ -748,4 +753,8 @@ export class Ledger {
     this.#timer = undefined;
     this.#immediate = undefined;
   }
+}
+
+function committedOf(p: Pending): Committed {
+  return p.event ? { seq: p.seq, input: p.input, event: p.event } : { seq: p.seq, input: p.input };
 }

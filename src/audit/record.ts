@@ -1,3 +1,5 @@
+import type { DomainEvent } from '../domain/domain-event.js';
+
 /** Who produced an audit record. */
 export type AuditSource = 'redis' | 'provider' | 'correlator' | 'system' | 'admin';
 
@@ -11,11 +13,6 @@ export interface AuditInput {
   kind?: string | null;
   fingerprint?: string | null;
   attrs?: Record<string, unknown>;
-  /**
-   * In memory only, never persisted or hashed: the domain event the record was made from, so
-   * commit listeners (the correlator) get it together with the seq it committed under.
-   */
-  event?: unknown;
 }
 
 /** A committed record as read back from the ledger. */
@@ -33,4 +30,6 @@ export interface AuditRecord {
 export interface Committed {
   seq: number;
   input: AuditInput;
+  /** The domain event the record was made from (given to `append`), in memory only. */
+  event?: DomainEvent;
 }

@@ -9,6 +9,7 @@ import {
 } from './checkpoint.js';
 import { readLastCheckpoint } from './checkpoint-log.js';
 import type { Damage, DamageClass } from './damage.js';
+import type { Ledger } from './ledger.js';
 import { newestSeal } from './verify-seals.js';
 import { verifyRange } from './verify-rows.js';
 import type { TrustedKey } from './signing-keys.js';
@@ -38,6 +39,14 @@ export interface StartupCheck {
   cleanShutdown: boolean;
   warnings: string[];
   durationMs: number;
+}
+
+/** {@link checkAtStart} on an open Ledger's own connection (the app: no raw db leaves src/audit). */
+export function checkLedgerAtStart(
+  ledger: Pick<Ledger, 'db' | 'ledgerId'>,
+  o: Omit<StartupCheckOptions, 'db' | 'ledgerId'>,
+): StartupCheck {
+  return checkAtStart({ ...o, db: ledger.db, ledgerId: ledger.ledgerId });
 }
 
 /**

@@ -70,6 +70,9 @@ export interface LedgerCeilings {
  */
 export function ledgerCeilings(records: number, batch: number): LedgerCeilings {
   const dir = mkdtempSync(join(tmpdir(), 'tw-bench-ceiling-'));
+  // A raw connection outside src/audit/ on purpose: the bare INSERT speed is the point, on a
+  // throw-away file of its own, never the service's ledger (the one exception named in
+  // test/architecture/ledger-sql.test.ts).
   const db = openLedgerFile(join(dir, 'audit.db'));
   const many = db.prepare(insertSql(ROWS_PER_INSERT));
   const one = db.prepare(insertSql(1));

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { listRecords, openReadOnly } from '../audit/query.js';
+import { openLedgerStore } from '../audit/store/ledger-store.js';
 import { parseIso, usage } from './usage.js';
 
 /** `tokenwatch audit list --db PATH [--type T] [--since ISO] [--limit N] [--json]` */
@@ -20,9 +20,9 @@ export function auditList(args: string[]): Promise<number> {
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
     usage('--limit must be a whole number');
   }
-  const db = openReadOnly(values.db);
+  const store = openLedgerStore(values.db);
   try {
-    const rows = listRecords(db, {
+    const rows = store.list({
       type: values.type,
       since: parseIso(values.since, '--since'),
       limit,
@@ -41,7 +41,7 @@ export function auditList(args: string[]): Promise<number> {
       );
     }
   } finally {
-    db.close();
+    store.close();
   }
   return Promise.resolve(0);
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ledgerDamage, refuseDamaged } from '../audit/ledger-check.js';
-import { openReadOnly } from '../audit/query.js';
+import { openLedgerStore } from '../audit/store/ledger-store.js';
 import {
   defaultCheckpointLogPath,
   generatedSigningKeyPaths,
@@ -64,10 +64,10 @@ export async function exportCommand(
   const beside = defaultCheckpointLogPath(values.db);
   const checkpointLog = values.checkpoints ?? (existsSync(beside) ? beside : undefined);
   refuseDamaged(await ledgerDamage({ dbPath: values.db, checkpointLog, trusted, from }));
-  const db = openReadOnly(values.db);
+  const store = openLedgerStore(values.db);
   try {
     const { manifest } = await exportBundle({
-      db,
+      store,
       from,
       to,
       format,
@@ -86,6 +86,6 @@ export async function exportCommand(
     );
     return 0;
   } finally {
-    db.close();
+    store.close();
   }
 }

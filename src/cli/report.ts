@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { describeDamage, ledgerDamage } from '../audit/ledger-check.js';
-import { openReadOnly } from '../audit/query.js';
+import { openLedgerStore } from '../audit/store/ledger-store.js';
 import {
   defaultCheckpointLogPath,
   generatedSigningKeyPaths,
@@ -74,11 +74,11 @@ export async function reportCommand(
   }
   // The report reads records outside its period too: the whole ledger is checked first.
   const damage = await ledgerDamage({ dbPath: values.db, checkpointLog, trusted, from });
-  const db = openReadOnly(values.db);
+  const store = openLedgerStore(values.db);
   let text: string;
   try {
     const report = await buildReport({
-      db,
+      store,
       from,
       to,
       trusted,
@@ -93,7 +93,7 @@ export async function reportCommand(
     text =
       values.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderReportHtml(report);
   } finally {
-    db.close();
+    store.close();
   }
   if (values.out) {
     writeFileSync(values.out, text);

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type Database from 'better-sqlite3';
 import {
   LEDGER_FORMAT_VERSION,
   canonicalRecord,
@@ -11,6 +10,7 @@ import {
 } from '../audit/canonical.js';
 import { checkpointLine, type Checkpoint } from '../audit/checkpoint.js';
 import type { SigningKey } from '../audit/signing-keys.js';
+import type { LedgerStore } from '../audit/store/ledger-store.js';
 import { TokenwatchError } from '../errors.js';
 import { VERSION } from '../version.js';
 import {
@@ -26,22 +26,13 @@ import {
   type ManifestFile,
 } from './bundle-manifest.js';
 import { FileSink } from './file-sink.js';
-import {
-  chainAnchor,
-  checkpointsBetween,
-  lastCheckpointSeq,
-  ledgerIdOf,
-  recordPages,
-  sealingCheckpoint,
-  seqRangeForWindow,
-  yieldToLoop,
-} from './ledger-range.js';
+import { yieldToLoop } from './yield-to-loop.js';
 import { OCSF_MAPPING_VERSION } from './ocsf.js';
 import { attrsRoundTrip, codecFor, type ExportFormat, type RowCodec } from './row-codec.js';
 
 export interface ExportOptions {
-  /** A connection to the ledger (read-only is enough). */
-  db: Database.Database;
+  /** The ledger's reads (a read-only connection is enough). */
+  store: LedgerStore;
   /** Observed-time window [from, to), unix ms. */
   from: number;
   to: number;
@@ -85,19 +76,19 @@ const EMPTY: Record<string, unknown> = Object.freeze({});
 export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
   const now = o.now ?? Date.now;
   if (!(o.from < o.to)) throw new TokenwatchError('ERR_USAGE', 'from must be before to');
-  const ledgerId = ledgerIdOf(o.db);
-  const range = seqRangeForWindow(o.db, o.from, o.to);
+  const ledgerId = o.store.ledgerId();
+  const range = o.store.seqRangeForWindow(o.from, o.to);
   let sealed: Checkpoint | undefined;
   if (range) {
-    sealed = sealingCheckpoint(o.db, range.lastSeq, ledgerId);
+    sealed = o.store.sealingCheckpoint(range.lastSeq, ledgerId);
     if (!sealed && o.seal) {
       o.seal();
-      sealed = sealingCheckpoint(o.db, range.lastSeq, ledgerId);
+      sealed = o.store.sealingCheckpoint(range.lastSeq, ledgerId);
     }
     if (!sealed) {
       throw new TokenwatchError(
         'ERR_EXPORT_UNSEALED',
-        `records up to seq ${range.lastSeq} are not sealed by a signed checkpoint yet (the newest covers seq ${lastCheckpointSeq(o.db)}); export again after the next checkpoint, or end the window earlier`,
+        `records up to seq ${range.lastSeq} are not sealed by a signed checkpoint yet (the newest covers seq ${o.store.lastCheckpointSeq()}); export again after the next checkpoint, or end the window earlier`,
       );
     }
   }
@@ -110,7 +101,7 @@ export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
     let link: Manifest['link'] = null;
     let manifestRange: Manifest['range'] = null;
     if (range && sealed) {
-      const anchor = chainAnchor(o.db, range.firstSeq);
+      const anchor = o.store.chainAnchor(range.firstSeq);
       const w = await writeRecords(o, codec, tmp, range, anchor.chain, sealed, countsByType);
       files.push(...w.files);
       manifestRange = {
@@ -121,7 +112,7 @@ export async function exportBundle(o: ExportOptions): Promise<ExportResult> {
         firstTime: new Date(w.firstTime).toISOString(),
         lastTime: new Date(w.lastTime).toISOString(),
       };
-      files.push(await writeCheckpoints(o.db, tmp, anchor.seq, sealed, ledgerId));
+      files.push(await writeCheckpoints(o.store, tmp, anchor.seq, sealed, ledgerId));
       link = {
         anchor,
         sealedBy: {
@@ -202,7 +193,7 @@ async function writeRecords(
   };
 
   try {
-    for (const page of recordPages(o.db, range.firstSeq, sealed.seq, o.pageSize)) {
+    for (const page of o.store.recordPages(range.firstSeq, sealed.seq, o.pageSize)) {
       for (const r of page) {
         if (r.seq !== expected) {
           throw integrity(`record ${expected} is missing from the ledger (next is ${r.seq})`);
@@ -271,7 +262,7 @@ async function writeRecords(
 }
 
 async function writeCheckpoints(
-  db: Database.Database,
+  store: LedgerStore,
   dir: string,
   anchorSeq: number,
   sealed: Checkpoint,
@@ -280,7 +271,7 @@ async function writeCheckpoints(
   const sink = await FileSink.create(join(dir, CHECKPOINTS_FILE));
   let rows = 0;
   try {
-    for (const c of checkpointsBetween(db, anchorSeq, sealed.n, ledgerId)) {
+    for (const c of store.checkpointsBetween(anchorSeq, sealed.n, ledgerId)) {
       await sink.line(checkpointLine(c).trimEnd());
       rows += 1;
     }

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import type Database from 'better-sqlite3';
 import { canonicalJson } from '../audit/canonical.js';
-import { lastRecordOfType } from '../audit/query.js';
+import type { LedgerStore } from '../audit/store/ledger-store.js';
 import type { Config } from '../config/schema.js';
 import { resolveCorrelatorOptions } from '../correlate/options.js';
 import { FINDING_RULES } from '../domain/finding.js';
@@ -135,7 +134,7 @@ const obj = (v: unknown): Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 
 /** The last `config.policy` record before `beforeSeq`: the policy in force when a range starts. */
-export function policyBefore(db: Database.Database, beforeSeq: number): Policy | null {
-  const r = lastRecordOfType(db, POLICY_RECORD_TYPE, beforeSeq);
+export function policyBefore(store: LedgerStore, beforeSeq: number): Policy | null {
+  const r = store.lastOfType(POLICY_RECORD_TYPE, beforeSeq);
   return r ? policyFromRecord(r.seq, r.time, r.attrs) : null;
 }

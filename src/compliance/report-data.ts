@@ -1,8 +1,7 @@
-import type Database from 'better-sqlite3';
 import type { TrustedKey } from '../audit/signing-keys.js';
+import type { LedgerStore } from '../audit/store/ledger-store.js';
 import { TokenwatchError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { ledgerIdOf, recordPages, seqRangeForWindow, yieldToLoop } from './ledger-range.js';
 import {
   POLICY_RECORD_TYPE,
   policyBefore,
@@ -24,6 +23,7 @@ import {
   type ReplayRecord,
 } from './report-inventory.js';
 import { TtlTally } from './report-ttl.js';
+import { yieldToLoop } from './yield-to-loop.js';
 import type {
   BlindSpot,
   BlindSpotSection,
@@ -34,8 +34,8 @@ import type {
 } from './report-types.js';
 
 export interface ReportOptions {
-  /** A connection to the ledger (read-only is enough). */
-  db: Database.Database;
+  /** The ledger's reads (a read-only connection is enough). */
+  store: LedgerStore;
   /** Observed-time period [from, to), unix ms. */
   from: number;
   to: number;
@@ -58,11 +58,6 @@ export interface ReportOptions {
   maxBuckets?: number;
 }
 
-const REPLAY_SQL = `SELECT seq, time, type, kind, fingerprint, attrs FROM records
-  WHERE seq >= ? AND seq < ? AND ((type >= 'token.' AND type < 'token.\uffff')
-    OR type IN ('keyspace.baseline', 'keyspace.gap', 'system.started'))
-  ORDER BY seq LIMIT 5000`;
-
 type Parsed = ReplayRecord;
 
 /**
@@ -73,9 +68,9 @@ type Parsed = ReplayRecord;
 export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
   if (!(o.from < o.to)) throw new TokenwatchError('ERR_BAD_REQUEST', 'from must be before to');
   const now = o.now ?? Date.now;
-  const ledgerId = ledgerIdOf(o.db);
-  const range = seqRangeForWindow(o.db, o.from, o.to);
-  const integrity = await checkRange(o.db, range, ledgerId, o.trusted, o.anchors, o.from);
+  const ledgerId = o.store.ledgerId();
+  const range = o.store.seqRangeForWindow(o.from, o.to);
+  const integrity = await checkRange(o.store, range, ledgerId, o.trusted, o.anchors, o.from);
   if (o.ledgerDamage && o.ledgerDamage.length > 0) {
     const whole = o.ledgerDamage.map((d) => `ledger: ${d}`);
     integrity.problems.push(...whole);
@@ -85,12 +80,12 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
   }
 
   const replay = new InventoryReplay();
-  const replayFrom = range ? await replayBefore(o.db, range.firstSeq, replay) : 0;
+  const replayFrom = range ? await replayBefore(o.store, range.firstSeq, replay) : 0;
   const startKnown = replay.known();
   const start = replay.sizesOrUnknown();
   const startTotal = startKnown ? replay.total() : null;
   // The policy in force: an override for the whole period, else the ledger's own records.
-  let policy: Policy | null = o.policy ?? (range ? policyBefore(o.db, range.firstSeq) : null);
+  let policy: Policy | null = o.policy ?? (range ? policyBefore(o.store, range.firstSeq) : null);
   const inForce: Policy[] = policy ? [policy] : [];
   const ttl = new TtlTally();
   const baselines: Soc2Report['inventory']['baselines'] = [];
@@ -108,7 +103,7 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
   const cacheHealth = new CacheHealthTally();
 
   if (range) {
-    for (const page of recordPages(o.db, range.firstSeq, range.lastSeq)) {
+    for (const page of o.store.recordPages(range.firstSeq, range.lastSeq)) {
       for (const raw of page) {
         recordsByType[raw.type] = (recordsByType[raw.type] ?? 0) + 1;
         if (raw.time < o.from || raw.time >= o.to) timeOutliers += 1;
@@ -175,7 +170,7 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
     recordsWithoutPolicy: ttl.withoutPolicy,
   };
 
-  const findings = range ? findingsActive(o.db, range.firstSeq, range.lastSeq) : [];
+  const findings = range ? findingsActive(o.store, range.firstSeq, range.lastSeq) : [];
   if (range) ttl.carriedIn(findings, range.firstSeq);
   const byRule = (rule: string): FindingRow[] => findings.filter((f) => f.rule === rule);
   const summary: Soc2Report['findings'] = {};
@@ -266,7 +261,7 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
       evicted,
       flushes,
     },
-    blindSpots: blindSpots(o.db, o.from, o.to, clockSkews),
+    blindSpots: blindSpots(o.store, o.from, o.to, clockSkews),
     findings: summary,
     findingList: findings,
     adminAccess,
@@ -280,41 +275,28 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
  * the start of the ledger, up to firstSeq - 1. Returns the seq it started at.
  */
 async function replayBefore(
-  db: Database.Database,
+  store: LedgerStore,
   firstSeq: number,
   replay: InventoryReplay,
 ): Promise<number> {
-  const baselines = db
-    .prepare(
-      "SELECT seq, attrs FROM records WHERE type = 'keyspace.baseline' AND seq < ? ORDER BY seq",
-    )
-    .all(firstSeq) as { seq: number; attrs: string }[];
+  const baselines = store.recordsOfTypeBefore('keyspace.baseline', firstSeq);
   const lastPerNode = new Map<string, number>();
   for (const b of baselines) {
     const node = (JSON.parse(b.attrs) as { node?: unknown }).node;
     lastPerNode.set(typeof node === 'string' ? node : '', b.seq);
   }
-  const first =
-    (db.prepare('SELECT MIN(seq) AS seq FROM records').get() as { seq: number | null }).seq ?? 1;
-  const runOf = db.prepare(
-    "SELECT MAX(seq) AS seq FROM records WHERE type = 'system.started' AND seq < ?",
-  );
+  const first = store.minSeq() ?? 1;
   const from =
     lastPerNode.size > 0
       ? Math.min(
           ...[...lastPerNode.values()].map(
-            (b) => (runOf.get(b) as { seq: number | null }).seq ?? first,
+            (b) => store.lastSeqOfTypeBefore('system.started', b) ?? first,
           ),
         )
       : first;
-  const stmt = db.prepare(REPLAY_SQL);
-  let next = from;
-  while (next < firstSeq) {
-    const rows = stmt.all(next, firstSeq) as (Omit<Parsed, 'attrs'> & { attrs: string })[];
-    if (rows.length === 0) break;
+  for (const rows of store.replayPages(from, firstSeq)) {
     for (const r of rows)
       replay.apply({ ...r, attrs: JSON.parse(r.attrs) as Record<string, unknown> });
-    next = (rows[rows.length - 1]?.seq ?? firstSeq) + 1;
     await yieldToLoop();
   }
   return from;
@@ -326,20 +308,13 @@ async function replayBefore(
  * still open at the end of the period is recorded after it).
  */
 function blindSpots(
-  db: Database.Database,
+  store: LedgerStore,
   from: number,
   to: number,
   clockSkews: BlindSpotSection['clockSkews'],
 ): BlindSpotSection {
-  const rows = db
-    .prepare(
-      "SELECT seq, type, attrs FROM records WHERE type IN ('keyspace.gap', 'audit.degraded') AND time >= ? ORDER BY seq",
-    )
-    .all(from) as { seq: number; type: BlindSpot['type']; attrs: string }[];
+  const rows = store.blindWindowsSince(from);
   const windows: BlindSpot[] = [];
-  const baselineAfter = db.prepare(
-    "SELECT seq FROM records WHERE type = 'keyspace.baseline' AND seq > ? ORDER BY seq LIMIT 1",
-  );
   for (const r of rows) {
     const a = JSON.parse(r.attrs) as Record<string, unknown>;
     const start = typeof a.start === 'number' ? a.start : NaN;
@@ -371,9 +346,7 @@ function blindSpots(
       droppedRecords: typeof a.droppedRecords === 'number' ? a.droppedRecords : null,
       found,
       scanned,
-      reconciledBySeq: byBaseline
-        ? ((baselineAfter.get(r.seq) as { seq: number } | undefined)?.seq ?? null)
-        : null,
+      reconciledBySeq: byBaseline ? store.firstSeqOfTypeAfter('keyspace.baseline', r.seq) : null,
     });
   }
   // Union of the clipped windows: two nodes blind at once are one blind stretch of time.

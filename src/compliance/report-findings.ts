@@ -1,18 +1,6 @@
-import type Database from 'better-sqlite3';
+import type { LedgerStore } from '../audit/store/ledger-store.js';
 import { summarize } from './percentiles.js';
 import type { Breach, FindingRow, RevocationSection } from './report-types.js';
-
-interface Row {
-  seq: number;
-  time: number;
-  type: string;
-  kind: string | null;
-  fingerprint: string | null;
-  attrs: string;
-}
-
-const FINDINGS_SQL = `SELECT seq, time, type, kind, fingerprint, attrs FROM records
-  WHERE type >= 'finding.' AND type < 'finding.\uffff' AND seq > ? AND seq <= ? ORDER BY seq LIMIT 2000`;
 
 const nums = (v: unknown): number[] =>
   Array.isArray(v) ? v.filter((x): x is number => typeof x === 'number' && Number.isFinite(x)) : [];
@@ -27,17 +15,12 @@ const obj = (v: unknown): Record<string, unknown> =>
  * one (the same `attrs.id`); evidence seqs are the union of both.
  */
 export function findingsActive(
-  db: Database.Database,
+  store: LedgerStore,
   firstSeq: number,
   lastSeq: number,
 ): FindingRow[] {
   const byId = new Map<string, FindingRow>();
-  const stmt = db.prepare(FINDINGS_SQL);
-  let after = 0;
-  for (;;) {
-    const rows = stmt.all(after, lastSeq) as Row[];
-    if (rows.length === 0) break;
-    after = rows[rows.length - 1]?.seq ?? lastSeq;
+  for (const rows of store.findingPages(lastSeq)) {
     for (const r of rows) {
       const a = obj(JSON.parse(r.attrs));
       const id = typeof a.id === 'string' ? a.id : `seq-${r.seq}`;

@@ -1,26 +1,18 @@
-import type Database from 'better-sqlite3';
 import { canonicalRecord, chainHashHex, leafHashHex } from '../audit/canonical.js';
 import {
-  checkpointColumns,
   checkpointFromRow,
   checkpointSignatureValid,
   type Checkpoint,
   type CheckpointRow,
 } from '../audit/checkpoint.js';
 import { readCheckpointLog } from '../audit/checkpoint-log.js';
-import { hasSealsTable } from '../audit/schema.js';
 import type { TrustedKey } from '../audit/signing-keys.js';
+import type { LedgerStore } from '../audit/store/ledger-store.js';
+import type { SeqRange } from '../audit/store/range-reads.js';
 import { checkPurge } from '../audit/verify-purge.js';
-import { besideDatabase, newestSeal } from '../audit/verify-seals.js';
+import { besideDatabase } from '../audit/verify-seals.js';
 import { isTokenwatchError } from '../errors.js';
-import {
-  chainAnchor,
-  checkpointsBetween,
-  recordPages,
-  sealingCheckpoint,
-  yieldToLoop,
-  type SeqRange,
-} from './ledger-range.js';
+import { yieldToLoop } from './yield-to-loop.js';
 import type { CheckpointRef, IntegritySection } from './report-types.js';
 
 const LISTED = 20;
@@ -32,7 +24,7 @@ const LISTED = 20;
  * anchor to that one checked against the trusted keys and linked by `prev`.
  */
 export async function checkRange(
-  db: Database.Database,
+  store: LedgerStore,
   range: SeqRange | null,
   ledgerId: string,
   trusted: readonly TrustedKey[],
@@ -45,7 +37,7 @@ export async function checkRange(
   if (!range) {
     // A period whose records are gone: only a retention purge that holds may explain it.
     const purgeProblems =
-      from === undefined ? [] : prunedBefore(db, from, ledgerId, trusted, logged);
+      from === undefined ? [] : prunedBefore(store, from, ledgerId, trusted, logged);
     problems.push(...purgeProblems);
     return {
       status: purgeProblems.length > 0 ? 'failed' : 'empty',
@@ -62,11 +54,11 @@ export async function checkRange(
   }
   let anchor: IntegritySection['anchor'] = null;
   try {
-    anchor = chainAnchor(db, range.firstSeq);
+    anchor = store.chainAnchor(range.firstSeq);
   } catch (err) {
     problems.push(isTokenwatchError(err) ? err.message : String(err));
   }
-  const sealed = sealingCheckpoint(db, range.lastSeq, ledgerId);
+  const sealed = store.sealingCheckpoint(range.lastSeq, ledgerId);
   const keys = new Map(trusted.map((k) => [k.keyId, k] as const));
   if (sealed && logged !== null && !logged.has(sealed.n) && logged.size > 0) {
     const newestLogged = Math.max(...logged);
@@ -75,26 +67,22 @@ export async function checkRange(
   }
   // A pruned start first: a purge nobody signed explains nothing after it.
   if (anchor?.source === 'retention_purge') {
-    problems.push(...purgeProblems(db, range.firstSeq - 1, ledgerId, trusted, logged));
+    problems.push(...purgeProblems(store, range.firstSeq - 1, ledgerId, trusted, logged));
   }
   // Without a checkpoint at the end yet: the newest batch seal, which signs every record before
   // it through the chain (schema v3). A tail nobody signed is not evidence.
   let sealedBySeal: { seq: number; chain: string } | null = null;
-  if (!sealed && hasSealsTable(db)) {
-    const max = (db.prepare('SELECT MAX(seq) AS s FROM records').get() as { s: number | null }).s;
-    const seal = newestSeal(db, ledgerId, range.lastSeq - 1, max ?? 0, trusted);
+  if (!sealed && store.hasSealsTable()) {
+    const max = store.maxSeq();
+    const seal = store.newestSeal(ledgerId, range.lastSeq - 1, max ?? 0, trusted);
     if (seal.chain !== null) sealedBySeal = { seq: seal.top, chain: seal.chain };
-    else if (db.prepare('SELECT 1 FROM seals LIMIT 1').get() !== undefined)
+    else if (store.hasAnySeal())
       problems.push(
         `unsealed: records from seq ${range.lastSeq} on carry no signature (no checkpoint or batch seal covers them)`,
       );
   }
   const endSeq = sealed?.seq ?? sealedBySeal?.seq ?? range.lastSeq;
-  const breaks = db
-    .prepare(
-      "SELECT seq, attrs FROM records WHERE type = 'ledger.discontinuity' AND seq >= ? AND seq <= ? ORDER BY seq LIMIT 5",
-    )
-    .all(range.firstSeq, endSeq) as { seq: number; attrs: string }[];
+  const breaks = store.discontinuities(range.firstSeq, endSeq, 5);
   for (const b of breaks) {
     const a = safeParse(b.attrs);
     problems.push(
@@ -113,7 +101,7 @@ export async function checkRange(
   let prev: Checkpoint | undefined;
   const keyIds = new Set<string>();
   if (sealed) {
-    for (const c of checkpointsBetween(db, range.firstSeq - 1, sealed.n, ledgerId)) {
+    for (const c of store.checkpointsBetween(range.firstSeq - 1, sealed.n, ledgerId)) {
       const ok = verdict(c);
       keyIds.add(c.keyId);
       if (ok === false)
@@ -139,7 +127,7 @@ export async function checkRange(
     let chain = anchor.chain;
     let expected = range.firstSeq;
     const end = endSeq;
-    outer: for (const page of recordPages(db, range.firstSeq, end)) {
+    outer: for (const page of store.recordPages(range.firstSeq, end)) {
       for (const r of page) {
         if (r.seq !== expected) {
           problems.push(`record ${expected} is missing (next is ${r.seq})`);
@@ -260,31 +248,26 @@ function loggedCheckpoints(
 
 /** Problems of a period before the first record: its records were pruned, or deleted. */
 function prunedBefore(
-  db: Database.Database,
+  store: LedgerStore,
   from: number,
   ledgerId: string,
   trusted: readonly TrustedKey[],
   logged: Set<number> | null,
 ): string[] {
-  const first = db.prepare('SELECT seq, time FROM records ORDER BY seq LIMIT 1').get() as
-    { seq: number; time: number } | undefined;
+  const first = store.firstRecord();
   if (!first || first.seq <= 1 || from >= first.time) return [];
-  return purgeProblems(db, first.seq - 1, ledgerId, trusted, logged);
+  return purgeProblems(store, first.seq - 1, ledgerId, trusted, logged);
 }
 
 /** The retention purge that removed records up to `toSeq`, checked like verify checks it. */
 function purgeProblems(
-  db: Database.Database,
+  store: LedgerStore,
   toSeq: number,
   ledgerId: string,
   trusted: readonly TrustedKey[],
   logged: Set<number> | null,
 ): string[] {
-  const rows = db
-    .prepare(
-      "SELECT seq, time, attrs FROM records WHERE type = 'audit.retention_purge' ORDER BY seq",
-    )
-    .all() as { seq: number; time: number; attrs: string }[];
+  const rows = store.retentionPurges();
   const row = rows.filter((r) => safeParse(r.attrs).toSeq === toSeq).at(-1);
   if (!row)
     return [`records 1..${toSeq} are missing and no audit.retention_purge record covers them`];
@@ -302,22 +285,12 @@ function purgeProblems(
     const k = keys.get(c.keyId);
     return k && checkpointSignatureValid(c, k.publicKey) ? c : undefined;
   };
-  const cols = checkpointColumns(db);
-  const candidates = [
-    ...(db.prepare(`SELECT ${cols} FROM checkpoints WHERE seq = ?`).all(toSeq) as CheckpointRow[]),
-    ...(db
-      .prepare(
-        `SELECT ${cols} FROM checkpoints WHERE seq < ? AND retention_days IS NOT NULL ORDER BY n DESC LIMIT 1`,
-      )
-      .all(row.seq) as CheckpointRow[]),
-  ];
+  const candidates = store.purgeCheckpointRows(toSeq, row.seq);
   const valid = candidates.map(authentic).filter((c): c is Checkpoint => c !== undefined);
-  const covering = db
-    .prepare(`SELECT ${cols} FROM checkpoints WHERE seq >= ? ORDER BY n LIMIT 1`)
-    .get(row.seq) as CheckpointRow | undefined;
+  const covering = store.sealingCheckpointRow(row.seq);
   const coveringValid = covering ? authentic(covering) : undefined;
-  const max = (db.prepare('SELECT MAX(seq) AS s FROM records').get() as { s: number }).s;
-  const seal = hasSealsTable(db) ? newestSeal(db, ledgerId, row.seq - 1, max, trusted) : null;
+  const max = store.maxSeq() ?? 0;
+  const seal = store.hasSealsTable() ? store.newestSeal(ledgerId, row.seq - 1, max, trusted) : null;
   const signedUpTo = Math.max(coveringValid?.seq ?? 0, seal?.top ?? 0);
   const check = checkPurge({ purge, valid, logged, signedUpTo });
   return check.problems.map((p) => `${p.class}: ${p.detail}`);

@@ -75,7 +75,7 @@ export interface Restored {
  * Only what the ledger lacks (work lost in a crash) is returned for writing.
  */
 export function restoreCorrelator(
-  ledger: Ledger,
+  ledger: Pick<Ledger, 'lastSeq' | 'lastOfType' | 'list'>,
   options: CorrelatorOptions,
   clock: ReplayClock,
   defaultDb: number,
@@ -193,7 +193,7 @@ export function restoreCorrelator(
   return { correlator: c, appliedSeq: lastSeq, report, findings, observations };
 }
 
-function readAll(ledger: Ledger, type: string, afterSeq: number) {
+function readAll(ledger: Pick<Ledger, 'list'>, type: string, afterSeq: number) {
   const all = [];
   for (let after = afterSeq; ;) {
     const page = ledger.list({ type, afterSeq: after, limit: PAGE });

@@ -4,11 +4,10 @@ import { AlertDispatcher } from '../alerts/alert-dispatcher.js';
 import type { Ledger } from '../audit/ledger.js';
 import type { AuditRecord, Committed } from '../audit/record.js';
 import type { Config } from '../config/schema.js';
-import { Correlator, type IndexObservation } from '../correlate/index.js';
+import { Correlator } from '../correlate/index.js';
 import type { CorrelatorOptions, RevocationLatency } from '../correlate/index.js';
 import type { Finding } from '../domain/finding.js';
 import type { ProviderEvent } from '../domain/provider-event.js';
-import type { TokenEvent } from '../domain/token-event.js';
 import type { Tracing } from '../telemetry/tracing.js';
 import { createFindingMetrics, type FindingMetrics } from '../metrics/finding-metrics.js';
 import { correlatorOptionsFrom } from './correlator-config.js';
@@ -24,9 +23,16 @@ import {
 /** Audit record of an index reconciliation; its in-memory event holds the observations. */
 export const INDEX_RECONCILE_RECORD = 'keyspace.index_reconcile';
 
+/**
+ * What findings need of the audit ledger: append records (with their domain events) and, at
+ * start-up, read back the snapshot and what came after it. Committed batches arrive through
+ * {@link FindingsService.onCommitted}, subscribed to the ledger's committed channel.
+ */
+export type FindingsLedger = Pick<Ledger, 'append' | 'lastSeq' | 'lastOfType' | 'list'>;
+
 export interface FindingsServiceOptions {
   config: Readonly<Config>;
-  ledger: Ledger;
+  ledger: FindingsLedger;
   registry: Registry;
   logger: Logger;
   now: () => number;
@@ -163,22 +169,24 @@ export class FindingsService {
       const out: Finding[] = [];
       for (const c of batch) {
         if (c.seq <= from) continue;
-        if (c.input.type === INDEX_RECONCILE_RECORD && c.input.event !== undefined) {
-          const obs = c.input.event as IndexObservation[];
-          out.push(...this.correlator.onIndexObservations(obs, c.seq));
+        const d = c.event;
+        if (d?.type === 'index') {
+          out.push(...this.correlator.onIndexObservations(d.observations, c.seq));
           continue;
         }
         if (c.input.source === 'redis' || c.input.source === 'provider') this.#changes++;
-        if (c.input.source === 'redis' && c.input.event !== undefined) {
-          const ev = c.input.event as TokenEvent;
+        if (d?.type === 'token') {
+          const ev = d.event;
           if ((ev.type as string) === 'present') this.#presentNodes.add(ev.node);
           out.push(...this.correlator.onTokenEvent(ev, c.seq));
         } else if (c.input.type === 'keyspace.baseline') out.push(...this.#baselineDone(c));
         else if (c.input.source === 'provider') {
-          // Provider events in ledger order, read from their records exactly as a replay reads
-          // them, so the state a snapshot captures never depends on a callback still to come.
-          const d = decodeRecord(committedRecord(c), this.#o.config.redis.db);
-          if (d.type === 'provider') out.push(...this.correlator.onProviderEvent(d.event, c.seq));
+          // Provider events in ledger order, with the records they committed in, so the state
+          // a snapshot captures never depends on a callback still to come. A provider record
+          // appended without its event is read back exactly as a replay reads it.
+          const ev =
+            d?.type === 'provider' ? d.event : recordedProviderEvent(c, this.#o.config.redis.db);
+          if (ev) out.push(...this.correlator.onProviderEvent(ev, c.seq));
         }
       }
       this.#handle(out);
@@ -187,17 +195,6 @@ export class FindingsService {
     if (tracing?.enabled)
       tracing.withSpan('tokenwatch.correlate.batch', { batch_size: batch.length }, correlate);
     else correlate();
-  }
-
-  /**
-   * A provider event whose audit record committed as `seq`. Normally a no-op: onCommitted
-   * already applied the record (or restore replayed it); kept for records committed outside
-   * the commit listener.
-   */
-  onProviderEvent(ev: ProviderEvent, seq: number): void {
-    if (this.#closed || !this.#started) return;
-    if (seq <= this.#appliedSeq) return;
-    this.#handle(this.correlator.onProviderEvent(ev, seq));
   }
 
   /** Evaluate deadlines and windows now (the timer calls it every second). */
@@ -300,25 +297,30 @@ export class FindingsService {
     if (findings.length === 0) return;
     for (const f of findings) {
       if (f.state === 'opened') this.metrics.findings.inc({ rule: f.rule, severity: f.severity });
-      this.#o.ledger.append({
-        time: f.at,
-        source: 'correlator',
-        type: `finding.${f.rule}`,
-        kind: f.kind ?? null,
-        fingerprint: f.fingerprint ?? null,
-        attrs: {
-          id: f.id,
-          state: f.state,
-          severity: f.severity,
-          criteria: f.criteria,
-          summary: f.summary,
-          openedAt: f.openedAt,
-          subject: f.subject,
-          sessionId: f.sessionId,
-          evidenceSeqs: f.evidenceSeqs,
-          attributes: f.attributes,
+      // Metrics and alerts now, not after the commit: an alert must go out while the ledger
+      // cannot write. The committed channel carries the finding once its record is durable.
+      this.#o.ledger.append(
+        {
+          time: f.at,
+          source: 'correlator',
+          type: `finding.${f.rule}`,
+          kind: f.kind ?? null,
+          fingerprint: f.fingerprint ?? null,
+          attrs: {
+            id: f.id,
+            state: f.state,
+            severity: f.severity,
+            criteria: f.criteria,
+            summary: f.summary,
+            openedAt: f.openedAt,
+            subject: f.subject,
+            sessionId: f.sessionId,
+            evidenceSeqs: f.evidenceSeqs,
+            attributes: f.attributes,
+          },
         },
-      });
+        { type: 'finding', finding: f },
+      );
       this.#o.logger.info(
         { rule: f.rule, state: f.state, severity: f.severity, id: f.id },
         f.summary,
@@ -331,6 +333,12 @@ export class FindingsService {
     }
     this.alerts.send(findings);
   }
+}
+
+/** The provider event a committed record states, read as a replay reads it. */
+function recordedProviderEvent(c: Committed, defaultDb: number): ProviderEvent | undefined {
+  const d = decodeRecord(committedRecord(c), defaultDb);
+  return d.type === 'provider' ? d.event : undefined;
 }
 
 /** A committed input as the record it became (what replay reads back from the ledger). */

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type Database from 'better-sqlite3';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { describeDamage, ledgerDamage, refuseDamaged } from '../audit/ledger-check.js';
-import { listRecords, openReadOnly } from '../audit/query.js';
+import { openLedgerStore, type LedgerStore } from '../audit/store/ledger-store.js';
 import type { SigningKey, TrustedKey } from '../audit/signing-keys.js';
 import {
   MANIFEST_FILE,
@@ -75,11 +74,11 @@ function period(q: Record<string, unknown>, maxDays: number): { from: number; to
   return { from, to };
 }
 
-function withReader<T>(path: string, fn: (db: Database.Database) => Promise<T> | T): Promise<T> {
-  const db = openReadOnly(path);
+function withReader<T>(path: string, fn: (store: LedgerStore) => Promise<T> | T): Promise<T> {
+  const store = openLedgerStore(path);
   return Promise.resolve()
-    .then(() => fn(db))
-    .finally(() => db.close());
+    .then(() => fn(store))
+    .finally(() => store.close());
 }
 
 /**
@@ -119,9 +118,9 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
       trusted,
       from,
     });
-    const report = await withReader(deps.dbPath, (db) =>
+    const report = await withReader(deps.dbPath, (store) =>
       buildReport({
-        db,
+        store,
         from,
         to,
         trusted,
@@ -153,8 +152,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
     const until = q.to === undefined ? undefined : isoParam(q.to, 'to');
     if (q.type !== undefined && !/^[a-z_]+(\.[a-z_]*)?\*?$/.test(q.type))
       throw bad('type must be a record type or a prefix ending in *');
-    const rows = await withReader(deps.dbPath, (db) =>
-      listRecords(db, { type: q.type, since, until, afterSeq, limit: limit + 1 }),
+    const rows = await withReader(deps.dbPath, (store) =>
+      store.list({ type: q.type, since, until, afterSeq, limit: limit + 1 }),
     );
     const more = rows.length > limit;
     const page = rows.slice(0, limit);
@@ -194,9 +193,9 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRoutesDeps)
           from,
         }),
       );
-      const { manifest } = await withReader(deps.dbPath, (db) =>
+      const { manifest } = await withReader(deps.dbPath, (store) =>
         exportBundle({
-          db,
+          store,
           from,
           to,
           format: format as ExportFormat,

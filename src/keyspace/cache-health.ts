@@ -102,8 +102,12 @@ export class CacheHealth {
     if (!this.keyMisses) return;
     const prefix = this.#o.fingerprintPrefix;
     for (const c of batch) {
-      if (c.input.source !== 'redis' || c.input.event === undefined) continue;
-      const ev = c.input.event as TokenEvent;
+      if (c.event?.type === 'provider') {
+        this.onProviderEvent(c.event.event);
+        continue;
+      }
+      if (c.event?.type !== 'token') continue;
+      const ev = c.event.event;
       const end = ENDS[ev.type];
       if (end) this.recent.endFingerprint(ev.fingerprint, prefix, end, ev.observedAt);
       else if (ev.type === 'written' || ev.type === 'appeared') {

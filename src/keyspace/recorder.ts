@@ -50,29 +50,31 @@ export class KeyspaceRecorder implements WatcherSink {
     if (ev.expiryLagMs !== undefined)
       m.expiryLag.observe({ kind: ev.kind }, Math.max(0, ev.expiryLagMs) / 1000);
     if (ev.backlog) m.expiryBacklog.inc({ kind: ev.kind });
-    this.#ledger.append({
-      time: ev.observedAt,
-      source: 'redis',
-      type: `token.${ev.type}`,
-      kind: ev.kind,
-      fingerprint: ev.fingerprint,
-      // Keys in canonical (sorted) order: the ledger's encoder then needs no sort per record.
-      attrs: {
-        backlog: ev.backlog,
-        db: ev.db,
-        dueAt: ev.dueAt,
-        expiryLagMs: ev.expiryLagMs,
-        key: ev.keyAttrs,
-        lifetimeMs: ev.lifetimeMs,
-        node: ev.node,
-        redisEvent: ev.redisEvent,
-        renamedFrom: ev.renamedFrom,
-        rewrite: ev.rewrite,
-        ttlMs: ev.ttlMs,
-        ttlUnknown: ev.type === 'written' && ev.dueAt === undefined ? true : undefined,
+    this.#ledger.append(
+      {
+        time: ev.observedAt,
+        source: 'redis',
+        type: `token.${ev.type}`,
+        kind: ev.kind,
+        fingerprint: ev.fingerprint,
+        // Keys in canonical (sorted) order: the ledger's encoder then needs no sort per record.
+        attrs: {
+          backlog: ev.backlog,
+          db: ev.db,
+          dueAt: ev.dueAt,
+          expiryLagMs: ev.expiryLagMs,
+          key: ev.keyAttrs,
+          lifetimeMs: ev.lifetimeMs,
+          node: ev.node,
+          redisEvent: ev.redisEvent,
+          renamedFrom: ev.renamedFrom,
+          rewrite: ev.rewrite,
+          ttlMs: ev.ttlMs,
+          ttlUnknown: ev.type === 'written' && ev.dueAt === undefined ? true : undefined,
+        },
       },
-      event: ev,
-    });
+      { type: 'token', event: ev },
+    );
   }
 
   unmatched(count: number): void {
@@ -154,25 +156,27 @@ export class KeyspaceRecorder implements WatcherSink {
         m.expiryBacklog.inc({ kind: c.kind });
       }
       m.tokenEvents.inc({ kind: ev.kind, event: ev.type });
-      this.#ledger.append({
-        time: r.end,
-        source: 'redis',
-        type: `token.${ev.type}`,
-        kind: c.kind,
-        fingerprint: c.fingerprint,
-        // Keys in canonical (sorted) order, as token() writes them.
-        attrs: {
-          backlog: ev.backlog,
-          dueAt: ev.dueAt,
-          gapEnd: r.end,
-          gapStart: r.start,
-          key: c.keyAttrs,
-          node: r.node,
-          ttlMs: ev.ttlMs,
-          via: 'reconcile',
+      this.#ledger.append(
+        {
+          time: r.end,
+          source: 'redis',
+          type: `token.${ev.type}`,
+          kind: c.kind,
+          fingerprint: c.fingerprint,
+          // Keys in canonical (sorted) order, as token() writes them.
+          attrs: {
+            backlog: ev.backlog,
+            dueAt: ev.dueAt,
+            gapEnd: r.end,
+            gapStart: r.start,
+            key: c.keyAttrs,
+            node: r.node,
+            ttlMs: ev.ttlMs,
+            via: 'reconcile',
+          },
         },
-        event: ev,
-      });
+        { type: 'token', event: ev },
+      );
     }
   }
 

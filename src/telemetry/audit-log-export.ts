@@ -12,7 +12,6 @@ import type { Logger } from 'pino';
 import type { Counter, Registry } from 'prom-client';
 import { registerOtlpLogsMetrics } from '../metrics/otlp-logs-metrics.js';
 import type { Ledger } from '../audit/ledger.js';
-import { chainAt, readChainedAfter } from '../audit/record-stream.js';
 import type { OtelConfig } from '../config/otel-schema.js';
 import { VERSION } from '../version.js';
 import { toLogRecord, type AuditLogContext } from './audit-log-record.js';
@@ -224,7 +223,7 @@ export class AuditLogExport {
     do {
       this.#again = false;
       while (this.#draining() && !ledger.closed) {
-        const rows = readChainedAfter(ledger.db, this.#cursor?.seq ?? 0, settings.batchSize);
+        const rows = ledger.store.chainedAfter(this.#cursor?.seq ?? 0, settings.batchSize);
         const last = rows.at(-1);
         if (!last) break;
         const result = await this.#export(rows.map((r) => toLogRecord(r, this.#ctx)));
@@ -295,7 +294,7 @@ export class AuditLogExport {
     if (c.ledgerId !== this.#ctx.ledgerId) problem = 'cursor of another ledger';
     else if (c.seq > ledger.lastSeq) problem = 'cursor ahead of the ledger';
     else {
-      const chain = chainAt(ledger.db, c.seq);
+      const chain = ledger.store.chainAt(c.seq);
       // Purged by retention: nothing at or before that seq is left to export.
       if (chain !== undefined && chain !== c.chain) problem = 'chain hash differs from the ledger';
     }

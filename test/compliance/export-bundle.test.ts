@@ -25,6 +25,7 @@ import {
   type Scenario,
 } from './helpers.js';
 import { DAY, T0, socScenario } from './scenario.js';
+import { LedgerStore } from '../../src/audit/store/ledger-store.js';
 
 async function exportTo(
   s: Scenario,
@@ -35,7 +36,7 @@ async function exportTo(
   const db = readOnly(s.dbPath);
   try {
     await exportBundle({
-      db,
+      store: new LedgerStore(db),
       from: over.from ?? T0,
       to: over.to ?? T0 + DAY,
       format,
@@ -238,7 +239,7 @@ describe('evidence bundles', () => {
     try {
       await expect(
         exportBundle({
-          db,
+          store: new LedgerStore(db),
           from: T0,
           to: T0 + DAY,
           format: 'jsonl',

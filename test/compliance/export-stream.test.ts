@@ -8,6 +8,7 @@ import { verifyExport } from '../../src/compliance/verify-export.js';
 import { loadSigningKey, loadTrustedKey } from '../../src/audit/signing-keys.js';
 import { FakeClock, openLedger } from '../audit/helpers.js';
 import { fp, readManifest, readOnly, tempDir } from './helpers.js';
+import { LedgerStore } from '../../src/audit/store/ledger-store.js';
 
 const RECORDS = 200_000;
 // A full GC before the baseline, so garbage left by building the ledger does not hide growth.
@@ -61,7 +62,7 @@ describe('exporting a large ledger streams', () => {
     const started = performance.now();
     try {
       await exportBundle({
-        db,
+        store: new LedgerStore(db),
         from: Date.UTC(2026, 0, 1),
         to: Date.UTC(2026, 0, 2),
         format: 'ocsf',

@@ -7,6 +7,7 @@ import { OCSF_SCHEMA_VERSION, toOcsf } from '../../src/compliance/ocsf.js';
 import { verifyExport } from '../../src/compliance/verify-export.js';
 import { buildScenario, fp, readOnly, tempDir } from './helpers.js';
 import { OcsfSchema } from './ocsf-schema.js';
+import { LedgerStore } from '../../src/audit/store/ledger-store.js';
 
 /**
  * issue #15.9: every row the OCSF exporter emits is valid against ONE schema version, checked
@@ -179,7 +180,7 @@ describe(`OCSF rows are valid OCSF ${OCSF_SCHEMA_VERSION}`, () => {
     const db = readOnly(s.dbPath);
     try {
       await exportBundle({
-        db,
+        store: new LedgerStore(db),
         from: T,
         to: T + 86_400_000,
         format: 'ocsf',

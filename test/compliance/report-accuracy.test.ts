@@ -5,6 +5,7 @@ import { buildReport } from '../../src/compliance/report-data.js';
 import { renderReportHtml } from '../../src/compliance/report-html.js';
 import type { Soc2Report } from '../../src/compliance/report-types.js';
 import { buildScenario, fp, readOnly, type Scenario } from './helpers.js';
+import { LedgerStore } from '../../src/audit/store/ledger-store.js';
 
 /** issue #15 items 6-8: what the report states about policy, inventory, blind spots, findings. */
 
@@ -15,7 +16,14 @@ const MIN = 60_000;
 async function report(s: Scenario, from: number, to: number, policy?: Policy): Promise<Soc2Report> {
   const db = readOnly(s.dbPath);
   try {
-    return await buildReport({ db, from, to, trusted: s.trusted, now: () => to, policy });
+    return await buildReport({
+      store: new LedgerStore(db),
+      from,
+      to,
+      trusted: s.trusted,
+      now: () => to,
+      policy,
+    });
   } finally {
     db.close();
   }

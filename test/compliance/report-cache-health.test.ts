@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildReport } from '../../src/compliance/report-data.js';
 import { renderReportHtml } from '../../src/compliance/report-html.js';
 import { buildScenario, fp, readOnly } from './helpers.js';
+import { LedgerStore } from '../../src/audit/store/ledger-store.js';
 
 describe('SOC 2 report: cache health section', () => {
   it('adds up sampled windows and miss summaries per kind, and lists orphaned-index findings', async () => {
@@ -61,7 +62,12 @@ describe('SOC 2 report: cache health section', () => {
     const db = readOnly(s.dbPath);
     let r;
     try {
-      r = await buildReport({ db, from: s.start - 1, to: s.clock.t + 1, trusted: s.trusted });
+      r = await buildReport({
+        store: new LedgerStore(db),
+        from: s.start - 1,
+        to: s.clock.t + 1,
+        trusted: s.trusted,
+      });
     } finally {
       db.close();
     }

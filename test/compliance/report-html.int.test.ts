@@ -7,6 +7,7 @@ import { REPORT_CSP, renderReportHtml } from '../../src/compliance/report-html.j
 import { readOnly, tempDir } from './helpers.js';
 import { dayScenario } from './day-scenario.js';
 import { DAY, T0 } from './scenario.js';
+import { LedgerStore } from '../../src/audit/store/ledger-store.js';
 
 const ARTIFACTS = resolve(import.meta.dirname, '../../test-artifacts');
 const CHROMIUM = '/usr/bin/chromium';
@@ -36,7 +37,7 @@ async function html(): Promise<string> {
   const db = readOnly(s.dbPath);
   try {
     const r = await buildReport({
-      db,
+      store: new LedgerStore(db),
       from: T0,
       to: T0 + DAY,
       trusted: s.trusted,

@@ -5,12 +5,13 @@ import { buildReport } from '../../src/compliance/report-data.js';
 import type { Soc2Report } from '../../src/compliance/report-types.js';
 import { fp, readOnly, type Scenario } from './helpers.js';
 import { DAY, EXPECTED, T0, socScenario } from './scenario.js';
+import { LedgerStore } from '../../src/audit/store/ledger-store.js';
 
 async function report(s: Scenario, from = T0, to = T0 + DAY): Promise<Soc2Report> {
   const db = readOnly(s.dbPath);
   try {
     return await buildReport({
-      db,
+      store: new LedgerStore(db),
       from,
       to,
       trusted: s.trusted,

@@ -5,6 +5,7 @@ import { exportBundle } from '../../src/compliance/export-bundle.js';
 import { verifyExport } from '../../src/compliance/verify-export.js';
 import { dataFile, editLines, readManifest, readOnly, tempDir } from './helpers.js';
 import { DAY, T0, socScenario } from './scenario.js';
+import { LedgerStore } from '../../src/audit/store/ledger-store.js';
 
 describe('verify-export: verdict, reason and anchors', () => {
   it('says verified or not verified with the reason, and checks the sealing checkpoint against the external log', async () => {
@@ -12,7 +13,14 @@ describe('verify-export: verdict, reason and anchors', () => {
     const out = join(tempDir('tw-bundle-'), 'bundle');
     const db = readOnly(s.dbPath);
     try {
-      await exportBundle({ db, from: T0, to: T0 + DAY, format: 'jsonl', outDir: out, key: s.key });
+      await exportBundle({
+        store: new LedgerStore(db),
+        from: T0,
+        to: T0 + DAY,
+        format: 'jsonl',
+        outDir: out,
+        key: s.key,
+      });
     } finally {
       db.close();
     }
@@ -52,7 +60,14 @@ describe('verify-export: verdict, reason and anchors', () => {
     const out = join(s.dir, 'exports', 'bundle');
     const db = readOnly(s.dbPath);
     try {
-      await exportBundle({ db, from: T0, to: T0 + DAY, format: 'jsonl', outDir: out, key: s.key });
+      await exportBundle({
+        store: new LedgerStore(db),
+        from: T0,
+        to: T0 + DAY,
+        format: 'jsonl',
+        outDir: out,
+        key: s.key,
+      });
     } finally {
       db.close();
     }

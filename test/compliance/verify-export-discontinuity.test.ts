@@ -5,6 +5,7 @@ import { verifyExport } from '../../src/compliance/verify-export.js';
 import { loadTrustedKey } from '../../src/audit/signing-keys.js';
 import { appendRecords, openLedger } from '../audit/helpers.js';
 import { readOnly, tempDir } from './helpers.js';
+import { LedgerStore } from '../../src/audit/store/ledger-store.js';
 
 describe('verify-export and an accepted discontinuity', () => {
   it('says not verified when the range holds a ledger.discontinuity record', async () => {
@@ -27,7 +28,14 @@ describe('verify-export and an accepted discontinuity', () => {
     const out = join(tempDir('tw-bundle-'), 'bundle');
     const db = readOnly(join(dir, 'audit.db'));
     try {
-      await exportBundle({ db, from, to: clock.now() + 1, format: 'jsonl', outDir: out, key });
+      await exportBundle({
+        store: new LedgerStore(db),
+        from,
+        to: clock.now() + 1,
+        format: 'jsonl',
+        outDir: out,
+        key,
+      });
     } finally {
       db.close();
     }

@@ -88,9 +88,8 @@ class Run {
         redisEvent: ev.redisEvent,
         ttlMs: ev.ttlMs,
       },
-      event: ev,
     };
-    this.ledger.append(input);
+    this.ledger.append(input, { type: 'token', event: ev });
     this.ledger.flush();
   }
 

@@ -111,8 +111,8 @@ describe('a lazy-expiry flush is not churn', () => {
     const events: TokenEvent[] = [];
     app.onCommitted((batch) => {
       for (const r of batch)
-        if (r.input.type.startsWith('token.') && r.input.event)
-          events.push(r.input.event as TokenEvent);
+        if (r.input.type.startsWith('token.') && r.event?.type === 'token')
+          events.push(r.event.event);
     });
     await app.whenReady();
     const traffic = load(redis.client(), 400);

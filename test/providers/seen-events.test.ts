@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 
+import { LedgerStore } from '../../src/audit/store/ledger-store.js';
 import { SeenEvents, seenKey } from '../../src/providers/ingest/seen-events.js';
 
 function ledgerDb(
@@ -39,7 +40,7 @@ describe('SeenEvents', () => {
       [now - 400, 'providers.other', { provider: 'okta', eventId: 'd' }],
     ]);
     const seen = new SeenEvents({ windowMs: 1000, maxEntries: 1000 });
-    seen.rebuild(db, now);
+    seen.rebuild(new LedgerStore(db), now);
     expect(seen.has(seenKey('okta', 'a'))).toBe(true);
     expect(seen.has(seenKey('auth0', 'b'))).toBe(true);
     expect(seen.has(seenKey('ssf', 'c'))).toBe(true);
@@ -49,7 +50,7 @@ describe('SeenEvents', () => {
     expect(seen.size).toBe(3);
 
     const capped = new SeenEvents({ windowMs: 1000, maxEntries: 2 });
-    capped.rebuild(db, now);
+    capped.rebuild(new LedgerStore(db), now);
     expect(capped.has(seenKey('okta', 'a'))).toBe(false);
     expect(capped.has(seenKey('ssf', 'c'))).toBe(true);
     db.close();

@@ -1,16 +1,8 @@
 import type { Finding } from '../../domain/finding.js';
+import type { IndexObservation } from '../../domain/index-observation.js';
 import type { FindingBook } from '../finding-book.js';
 
-/** One index rule's result of an index reconciliation (src/keyspace/index-reconcile.ts). */
-export interface IndexObservation {
-  index: string;
-  kind: string;
-  members: number;
-  orphans: number;
-  keysWithOrphans: number;
-  /** HMAC fingerprints of some orphaned tokens; never raw members. */
-  fingerprints: readonly string[];
-}
+export type { IndexObservation };
 
 /**
  * `orphaned_index_entries` (CC6.2: revoked access still referenced): an index key (a user's

@@ -1,19 +1,23 @@
 import type { Tracing } from '../../telemetry/tracing.js';
-import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 
 import type { AuditInput, Committed } from '../../audit/record.js';
+import type { DomainEvent } from '../../domain/domain-event.js';
 import type { ProviderEvent } from '../../domain/provider-event.js';
 import { TokenwatchError } from '../../errors.js';
 import type { ProviderMetrics } from '../../metrics/provider-metrics.js';
 import { type Via, eventAuditInput } from './audit-inputs.js';
-import { type SeenEvents, seenKey } from './seen-events.js';
+import { type DedupReads, type SeenEvents, seenKey } from './seen-events.js';
 
 /** What ingestion needs of the audit ledger (src/audit/ledger.ts). */
 export interface IngestLedger {
-  appendDurable(inputs: readonly AuditInput[]): Promise<Committed[]>;
+  appendDurable(
+    inputs: readonly AuditInput[],
+    events?: readonly (DomainEvent | undefined)[],
+  ): Promise<Committed[]>;
   append(input: AuditInput): void;
-  readonly db: Database.Database;
+  /** The dedup look-ups on committed provider records. */
+  readonly store: DedupReads;
   readonly lastSeq: number;
 }
 
@@ -69,7 +73,7 @@ export class EventIngest {
   rebuild(): void {
     if (this.#rebuilt) return;
     this.#rebuilt = true;
-    const n = this.#o.seen.rebuild(this.#o.ledger.db, this.#o.now());
+    const n = this.#o.seen.rebuild(this.#o.ledger.store, this.#o.now());
     this.#o.logger.debug({ records: n }, 'provider dedup set rebuilt from the ledger');
   }
 
@@ -146,7 +150,11 @@ export class EventIngest {
       for (const item of fresh) this.#pending.set(item.key, done);
       const before = ledger.lastSeq;
       try {
-        committed = await ledger.appendDurable(fresh.map((i) => i.input));
+        committed = await ledger.appendDurable(
+          fresh.map((i) => i.input),
+          // The events ride to the ledger's committed channel (the correlator, cache health).
+          fresh.map((i) => i.event && { type: 'provider', event: i.event }),
+        );
       } catch (err) {
         for (const item of fresh) this.#pending.delete(item.key);
         this.#recoverPartial(before);
@@ -170,7 +178,7 @@ export class EventIngest {
   #recoverPartial(beforeSeq: number): void {
     try {
       if (this.#o.ledger.lastSeq > beforeSeq) {
-        this.#o.seen.addCommittedAfter(this.#o.ledger.db, beforeSeq);
+        this.#o.seen.addCommittedAfter(this.#o.ledger.store, beforeSeq);
       }
     } catch (err) {
       this.#o.logger.warn({ err: (err as Error).message }, 'could not re-read committed records');

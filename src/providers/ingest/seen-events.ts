@@ -1,5 +1,4 @@
-import type Database from 'better-sqlite3';
-
+import type { LedgerStore } from '../../audit/store/ledger-store.js';
 import { PROVIDER_RECORD_PREFIX } from './audit-inputs.js';
 
 /** Bounds of the seen-set. */
@@ -10,8 +9,8 @@ export interface SeenEventsOptions {
   maxEntries: number;
 }
 
-/** Upper bound of the `provider.` type range ('/' sorts right after '.'). */
-const PREFIX_END = `${PROVIDER_RECORD_PREFIX.slice(0, -1)}/`;
+/** The ledger reads the seen-set is rebuilt from (src/audit/store/provider-dedup.ts). */
+export type DedupReads = Pick<LedgerStore, 'eventIdsSince' | 'eventIdsAfter'>;
 
 /**
  * The (provider, event id) pairs already committed to the ledger. The committed `provider.*`
@@ -57,41 +56,25 @@ export class SeenEvents {
    * Loads the newest provider records observed within the window (range scan of the
    * records_type_seq index), oldest first so eviction order matches time order.
    */
-  rebuild(db: Database.Database, now: number): number {
-    const rows = db
-      .prepare(
-        `SELECT json_extract(attrs, '$.provider') AS p, json_extract(attrs, '$.eventId') AS id
-           FROM records
-          WHERE type >= ? AND type < ? AND time >= ?
-          ORDER BY seq DESC
-          LIMIT ?`,
-      )
-      .all(
-        PROVIDER_RECORD_PREFIX,
-        PREFIX_END,
-        now - this.#opts.windowMs,
-        this.#opts.maxEntries,
-      ) as {
-      p: unknown;
-      id: unknown;
-    }[];
+  rebuild(store: DedupReads, now: number): number {
+    const rows = store.eventIdsSince(
+      PROVIDER_RECORD_PREFIX,
+      now - this.#opts.windowMs,
+      this.#opts.maxEntries,
+    );
     for (let i = rows.length - 1; i >= 0; i--) {
       const r = rows[i];
-      if (r && typeof r.p === 'string' && typeof r.id === 'string') this.add(seenKey(r.p, r.id));
+      if (r && typeof r.provider === 'string' && typeof r.eventId === 'string')
+        this.add(seenKey(r.provider, r.eventId));
     }
     return rows.length;
   }
 
   /** Adds the provider records committed after `afterSeq` (a batch that failed part-way). */
-  addCommittedAfter(db: Database.Database, afterSeq: number): void {
-    const rows = db
-      .prepare(
-        `SELECT json_extract(attrs, '$.provider') AS p, json_extract(attrs, '$.eventId') AS id
-           FROM records WHERE seq > ? AND type >= ? AND type < ?`,
-      )
-      .all(afterSeq, PROVIDER_RECORD_PREFIX, PREFIX_END) as { p: unknown; id: unknown }[];
-    for (const r of rows) {
-      if (typeof r.p === 'string' && typeof r.id === 'string') this.add(seenKey(r.p, r.id));
+  addCommittedAfter(store: DedupReads, afterSeq: number): void {
+    for (const r of store.eventIdsAfter(PROVIDER_RECORD_PREFIX, afterSeq)) {
+      if (typeof r.provider === 'string' && typeof r.eventId === 'string')
+        this.add(seenKey(r.provider, r.eventId));
     }
   }
 }
