@@ -55,9 +55,9 @@ export interface ChurnOptions {
   baselineBuckets?: number;
   /** Volume floor: no finding below this many events per second. Default 50. */
   minRatePerSecond?: number;
-  /** Open when rate > mean + openSigmas·σ. Default 6. */
+  /** Open when rate > median + openSigmas·σ. Default 6. */
   openSigmas?: number;
-  /** A second is calm when rate ≤ mean + resolveSigmas·σ. Default 3. */
+  /** A second is calm when rate ≤ median + resolveSigmas·σ. Default 3. */
   resolveSigmas?: number;
   /** Consecutive calm seconds that resolve a spike. Default 10. */
   resolveAfterBuckets?: number;
@@ -67,6 +67,13 @@ export interface ChurnOptions {
    * half of `baselineBuckets`. Default 0.
    */
   learnWhileOpen?: number;
+  /**
+   * Seconds back whose shortfall below the median is credited against a second's excess, 0 to
+   * 60: events held up by a stall (tokenwatch's event loop blocked by GC or a large snapshot,
+   * a slow disk) are stamped when they are read, leaving one second short and the next one
+   * over; those are late, not extra. Default 5; 0 judges every second on its own count.
+   */
+  carryBuckets?: number;
 }
 
 /** Caps on every in-memory structure; the oldest entries are evicted and counted in `stats()`. */
@@ -224,6 +231,7 @@ export const DEFAULT_CHURN: Readonly<Required<ChurnOptions>> = {
   resolveSigmas: 3,
   resolveAfterBuckets: 10,
   learnWhileOpen: 0,
+  carryBuckets: 5,
 };
 
 export const DEFAULT_LIMITS: Readonly<Required<CorrelatorLimits>> = {
@@ -384,12 +392,15 @@ export function resolveCorrelatorOptions(
       true,
     ),
     learnWhileOpen: num('churn.learnWhileOpen', c.learnWhileOpen, DEFAULT_CHURN.learnWhileOpen),
+    carryBuckets: num('churn.carryBuckets', c.carryBuckets, DEFAULT_CHURN.carryBuckets, 0, true),
   };
   if (churn.warmupBuckets > churn.baselineBuckets)
     issues.push({
       path: at('churn.warmupBuckets'),
       message: 'must not exceed churn.baselineBuckets',
     });
+  if (churn.carryBuckets > 60)
+    issues.push({ path: at('churn.carryBuckets'), message: 'must be <= 60' });
   if (churn.learnWhileOpen > 1)
     issues.push({ path: at('churn.learnWhileOpen'), message: 'must be <= 1' });
   if (churn.resolveSigmas > churn.openSigmas) {

@@ -10,7 +10,12 @@ describe('resolveCorrelatorOptions', () => {
     expect(o.revocationMemorySeconds).toBe(3600);
     expect(o.evictionBurstGapSeconds).toBe(10);
     expect(o.limits.maxTrackedTokens).toBe(2_000_000);
-    expect(o.churn).toMatchObject({ warmupBuckets: 60, minRatePerSecond: 50, openSigmas: 6 });
+    expect(o.churn).toMatchObject({
+      warmupBuckets: 60,
+      minRatePerSecond: 50,
+      openSigmas: 6,
+      carryBuckets: 5,
+    });
     expect(o.rules.churn_spike).toEqual({ enabled: true, severity: 'high', criteria: ['CC7.2'] });
     expect([...o.revocationEventTypes]).toContain('account_disabled');
     expect(Object.isFrozen(o)).toBe(true);
@@ -35,7 +40,7 @@ describe('resolveCorrelatorOptions', () => {
         kinds: [{ kind: 'a' }, { kind: 'a', maxTtlSeconds: 0 }],
         limits: { maxTrackedTokens: 1.5 },
         // @ts-expect-error removed option (EWMA) still named by old configs
-        churn: { alpha: 2, warmupBuckets: 700 },
+        churn: { alpha: 2, warmupBuckets: 700, carryBuckets: 61 },
         // @ts-expect-error unknown provider event type from YAML
         revocationEventTypes: ['nope'],
       });
@@ -47,6 +52,7 @@ describe('resolveCorrelatorOptions', () => {
     expect(ce.code).toBe('ERR_CONFIG_INVALID');
     expect(ce.issues.map((i) => i.path).sort()).toEqual([
       'correlate.churn.alpha',
+      'correlate.churn.carryBuckets',
       'correlate.churn.warmupBuckets',
       'correlate.kinds[1].kind',
       'correlate.kinds[1].maxTtlSeconds',
