@@ -44,11 +44,11 @@ interface Found {
 
 /** The churn rule alone on the recording's clock: second s is T0 + s·1000. */
 class Replay {
-  book: FindingBook;
-  rule: ChurnSpikeRule;
+  readonly book: FindingBook;
+  readonly rule: ChurnSpikeRule;
   readonly found: Found[] = [];
 
-  constructor(readonly churn: ChurnOptions = {}) {
+  constructor(churn: ChurnOptions = {}) {
     const opts = resolveCorrelatorOptions({ churn });
     this.book = new FindingBook(opts);
     this.rule = new ChurnSpikeRule(opts, this.book);
@@ -136,6 +136,19 @@ describe('churn_spike on a recorded soak (issue #16)', () => {
     const r = Replay.run({ carryBuckets: 0 });
     const stray = opened(r.found).filter((x) => !inBurst(x.s));
     expect(stray.map((x) => [x.s, x.f.kind])).toContainEqual([114, 'session']);
+  });
+
+  it('issue #16.1 on recorded counts: restarted without a baseline, the warm-up burst does not blind it', () => {
+    // The snapshot rejected or absent: the restarted detector warms up again, with the burst at
+    // second 160 inside its warm-up; the burst at 220 must still open.
+    const seg = soak.segments[1]!;
+    const r = new Replay();
+    r.feed(seg.start, seg.counts);
+    for (const k of soak.burstKinds) {
+      const mine = opened(r.found).filter((x) => x.f.kind === k);
+      expect(mine.map((x) => x.s >= 220 && x.s < 222)).toEqual([true]);
+    }
+    expect(opened(r.found).filter((x) => !inBurst(x.s))).toEqual([]);
   });
 
   it('the warm-up burst is not learned: the median stays at the background rate', () => {
