@@ -31,6 +31,8 @@ const churnSchema = z
     resolveSigmas: z.number().min(0).optional(),
     resolveAfterBuckets: z.number().int().min(1).optional(),
     learnWhileOpen: z.number().min(0).max(1).optional(),
+    /** Seconds whose shortfall a later excess is credited against (a stall's clump); 0: off. */
+    carryBuckets: z.number().int().min(0).max(60).optional(),
     /** The former EWMA smoothing factor: named so old configs get a message, not a silent ignore. */
     alpha: z
       .never({

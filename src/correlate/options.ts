@@ -52,9 +52,9 @@ export interface ChurnOptions {
   baselineBuckets?: number;
   /** Volume floor: no finding below this many events per second. Default 50. */
   minRatePerSecond?: number;
-  /** Open when rate > mean + openSigmas·σ. Default 6. */
+  /** Open when rate > median + openSigmas·σ. Default 6. */
   openSigmas?: number;
-  /** A second is calm when rate ≤ mean + resolveSigmas·σ. Default 3. */
+  /** A second is calm when rate ≤ median + resolveSigmas·σ. Default 3. */
   resolveSigmas?: number;
   /** Consecutive calm seconds that resolve a spike. Default 10. */
   resolveAfterBuckets?: number;
@@ -64,6 +64,13 @@ export interface ChurnOptions {
    * half of `baselineBuckets`. Default 0.
    */
   learnWhileOpen?: number;
+  /**
+   * Seconds back whose shortfall below the median is credited against a second's excess, 0 to
+   * 60: events held up by a stall (tokenwatch's event loop blocked by GC or a large snapshot,
+   * a slow disk) are stamped when they are read, leaving one second short and the next one
+   * over; those are late, not extra. Default 5; 0 judges every second on its own count.
+   */
+  carryBuckets?: number;
 }
 
 /** Caps on every in-memory structure; the oldest entries are evicted and counted in `stats()`. */
@@ -221,6 +228,7 @@ export const DEFAULT_CHURN: Readonly<Required<ChurnOptions>> = {
   resolveSigmas: 3,
   resolveAfterBuckets: 10,
   learnWhileOpen: 0,
+  carryBuckets: 5,
 };
 
 export const DEFAULT_LIMITS: Readonly<Required<CorrelatorLimits>> = {

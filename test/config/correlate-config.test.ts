@@ -56,6 +56,9 @@ describe('correlate: config', () => {
     expect(issuesOf('correlate:\n  churn: { learnWhileOpen: 1.5 }\n')[0]).toMatch(
       /^correlate\.churn\.learnWhileOpen: /,
     );
+    expect(issuesOf('correlate:\n  churn: { carryBuckets: 61 }\n')[0]).toMatch(
+      /^correlate\.churn\.carryBuckets: /,
+    );
   });
 
   it('refuses unknown keys instead of ignoring them', () => {

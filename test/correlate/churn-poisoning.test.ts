@@ -132,6 +132,23 @@ describe('churn_spike cannot be poisoned (issue #16.1 replay)', () => {
     expect(found.map((x) => [x.f.id, x.f.state])).toEqual([[opened?.f.id, 'resolved']]);
   });
 
+  it('uncredited shortfall survives a snapshot, but the downtime of a restart is no shortfall', () => {
+    const before = new Detector();
+    before.feed(steady(120));
+    before.feed([0]); // a stalled second, just before the snapshot
+    const saved = JSON.parse(JSON.stringify(before.rule.snapshot())) as { shortfall: number[] }[];
+    expect(saved[0]?.shortfall.at(-1)).toBeGreaterThan(100);
+    // Restored where it left off (a replay from the snapshot): the late events are credited.
+    const same = new Detector({}, before.t);
+    same.rule.restore(saved, 'churn');
+    expect(same.feed([280])).toEqual([]);
+    // Restored after downtime: the seconds not observed are not a shortfall to credit.
+    const after = new Detector({}, before.t + 30_000);
+    after.rule.restore(saved, 'churn');
+    after.rule.resume(after.t);
+    expect(after.feed([280]).map((x) => x.f.state)).toEqual(['opened']);
+  });
+
   it('expiry backlog and reconciliation results are not churn', () => {
     const d = new Detector();
     d.feed(steady(120));

@@ -93,6 +93,35 @@ describe('churn_spike', { timeout: 30_000 }, () => {
     expect(run(world({ minRatePerSecond: 10 }), quiet).map((f) => f.state)).toEqual(['opened']);
   });
 
+  it('credits a stall: a short second and a long one after it are late events, not a spike', () => {
+    const w = world();
+    run(w, steady(70));
+    // Events read late (tokenwatch stalled 1-3 s) are stamped into the second after the stall.
+    expect(run(w, [0, 200, ...steady(5)])).toEqual([]);
+    expect(run(w, [30, 170, ...steady(5)])).toEqual([]);
+    expect(run(w, [40, 0, 0, 360, ...steady(5)])).toEqual([]);
+    // Without the credit the same clump is a "spike".
+    const bare = world({ carryBuckets: 0 });
+    run(bare, steady(70));
+    expect(run(bare, [0, 200]).map((f) => f.state)).toEqual(['opened']);
+  });
+
+  it('still opens for a burst after a short second, net of the shortfall', () => {
+    const w = world();
+    run(w, steady(70));
+    const [opened, ...more] = run(w, [0, 1000, 1000]);
+    expect(more).toEqual([]);
+    expect(opened).toMatchObject({ state: 'opened', attributes: { ratePerSecond: 1000 } });
+    expect(Number(opened?.attributes.lateCredited)).toBeCloseTo(100, -1);
+  });
+
+  it('credits only the last carryBuckets seconds of shortfall', () => {
+    const w = world({ carryBuckets: 2 });
+    run(w, steady(70));
+    // Three empty seconds: only two seconds' worth (~200) is credited against the 400.
+    expect(run(w, [0, 0, 0, 400]).map((f) => f.state)).toEqual(['opened']);
+  });
+
   it('treats seconds without events as zero churn', () => {
     const w = world();
     run(w, steady(70));

@@ -9,7 +9,12 @@ describe('resolveCorrelatorOptions', () => {
     expect(o.revocationMemorySeconds).toBe(3600);
     expect(o.evictionBurstGapSeconds).toBe(10);
     expect(o.limits.maxTrackedTokens).toBe(200_000);
-    expect(o.churn).toMatchObject({ warmupBuckets: 60, minRatePerSecond: 50, openSigmas: 6 });
+    expect(o.churn).toMatchObject({
+      warmupBuckets: 60,
+      minRatePerSecond: 50,
+      openSigmas: 6,
+      carryBuckets: 5,
+    });
     expect(o.rules.churn_spike).toEqual({ enabled: true, severity: 'high', criteria: ['CC7.2'] });
     expect([...o.revocationEventTypes]).toContain('account_disabled');
     expect(Object.isFrozen(o)).toBe(true);

@@ -44,6 +44,8 @@ interface KindChurn {
   next: number;
   buckets: Map<number, Bucket>;
   spike: Spike | undefined;
+  /** Shortfall below the median of the last `carryBuckets` judged seconds not yet credited. */
+  shortfall: number[];
 }
 
 /** Plain-data state of one kind's detector (see Correlator.snapshot). */
@@ -55,6 +57,8 @@ export interface ChurnKindSnapshot {
   /** Open (not yet judged) buckets: [unix second, count]. */
   pending: [number, number][];
   spike: Spike | null;
+  /** Uncredited shortfall of the last judged seconds, oldest first (absent in older snapshots). */
+  shortfall?: number[];
 }
 
 const round = (x: number): number => Math.round(x * 100) / 100;
@@ -82,8 +86,14 @@ export function isChurn(ev: TokenEvent): boolean {
  *   "calm" value, and a median ignores a minority of those anyway. While a spike is open only a
  *   `learnWhileOpen` fraction of its buckets is learned, unclipped: 0 freezes the baseline, 1
  *   lets a lasting level shift become the new normal after about half the window.
+ * - Late is not extra: a second's excess over the median is judged net of the shortfall of
+ *   the `carryBuckets` seconds before it. Events are bucketed by when tokenwatch read them, so
+ *   a stall (a large snapshot blocking the event loop, GC, a slow commit) or the writers' own
+ *   pause leaves one second short and the next one over by as much; the soak's 1.4 s snapshot
+ *   stall made a session "spike" of twice the rate after an empty second (issue #16). A burst
+ *   is far more than a few seconds' shortfall and still opens.
  * - The window survives restarts through snapshot()/restore(); the downtime itself is not
- *   learned as silence (`resume`).
+ *   learned as silence (`resume`), nor credited as shortfall.
  */
 export class ChurnSpikeRule {
   readonly #opts: ResolvedCorrelatorOptions;
@@ -132,7 +142,8 @@ export class ChurnSpikeRule {
       for (; st.next < current; st.next++) {
         const b = st.buckets.get(st.next);
         st.buckets.delete(st.next);
-        const f = this.#judge(st, b?.n ?? 0, b?.seqs ?? [], (st.next + 1) * 1000, now);
+        const n = b?.n ?? 0;
+        const f = this.#judge(st, n, this.#credit(st, n), b?.seqs ?? [], (st.next + 1) * 1000, now);
         if (f) out.push(f);
       }
     }
@@ -150,6 +161,7 @@ export class ChurnSpikeRule {
       if (st.next >= current) continue;
       for (const s of [...st.buckets.keys()]) if (s < current) st.buckets.delete(s);
       st.next = current;
+      st.shortfall = [];
     }
   }
 
@@ -160,6 +172,7 @@ export class ChurnSpikeRule {
       window: st.baseline.values(),
       pending: [...st.buckets.entries()].map(([s, b]): [number, number] => [s, b.n]),
       spike: st.spike ? { ...st.spike } : null,
+      shortfall: [...st.shortfall],
     }));
   }
 
@@ -178,7 +191,14 @@ export class ChurnSpikeRule {
         next,
         buckets: new Map(),
         spike: undefined,
+        shortfall: [],
       };
+      if (o.shortfall !== undefined) {
+        const sf = arr(o.shortfall, `${p}.shortfall`, 60).map((x, j) =>
+          num(x, `${p}.shortfall[${j}]`),
+        );
+        st.shortfall = sf.slice(Math.max(0, sf.length - this.#opts.churn.carryBuckets));
+      }
       for (const [j, e] of arr(o.pending, `${p}.pending`, MAX_CATCH_UP_BUCKETS).entries()) {
         const pair = arr(e, `${p}.pending[${j}]`, 2);
         st.buckets.set(int(pair[0], `${p}.pending[${j}][0]`), {
@@ -211,10 +231,35 @@ export class ChurnSpikeRule {
         next: second,
         buckets: new Map(),
         spike: undefined,
+        shortfall: [],
       };
       this.#kinds.set(kind, st);
     }
     return st;
+  }
+
+  /**
+   * The part of a second's excess over the median that the uncredited shortfall of the seconds
+   * before it explains (consumed oldest first); records this second's own shortfall. Nothing is
+   * credited before there is a baseline to measure shortfall against.
+   */
+  #credit(st: KindChurn, n: number): number {
+    const k = this.#opts.churn.carryBuckets;
+    const base = st.baseline;
+    if (k === 0 || base.samples < MIN_SAMPLES_TO_CLIP) return 0;
+    const m = base.median;
+    let excess = Math.max(0, n - m);
+    let credit = 0;
+    const sf = st.shortfall;
+    for (let i = 0; i < sf.length && excess > 0; i++) {
+      const use = Math.min(sf[i] as number, excess);
+      sf[i] = (sf[i] as number) - use;
+      excess -= use;
+      credit += use;
+    }
+    sf.push(Math.max(0, m - n));
+    while (sf.length > k) sf.shift();
+    return credit;
   }
 
   /** Learns a bucket outside a spike, clipped to the calm threshold (see the class comment). */
@@ -226,9 +271,14 @@ export class ChurnSpikeRule {
     base.push(clipped);
   }
 
+  /**
+   * `count` events were bucketed in the second; `credit` of them are late (see #credit): the
+   * second is judged and learned at `count - credit`, reported at what was counted.
+   */
   #judge(
     st: KindChurn,
-    rate: number,
+    count: number,
+    credit: number,
     seqs: (number | undefined)[],
     bucketEnd: number,
     now: number,
@@ -236,6 +286,7 @@ export class ChurnSpikeRule {
     const c = this.#opts.churn;
     const base = st.baseline;
     const spike = st.spike;
+    const rate = count - credit;
     if (!spike) {
       const threshold = base.threshold(c.openSigmas);
       if (base.samples >= c.warmupBuckets && rate >= c.minRatePerSecond && rate > threshold) {
@@ -244,10 +295,12 @@ export class ChurnSpikeRule {
             rule: 'churn_spike',
             key: st.kind,
             kind: st.kind,
-            summary: `Churn of ${st.kind} tokens is ${rate}/s, far above its baseline median of ${round(base.median)}/s (threshold ${round(threshold)}/s).`,
+            summary: `Churn of ${st.kind} tokens is ${count}/s, far above its baseline median of ${round(base.median)}/s (threshold ${round(threshold)}/s).`,
             evidence: seqs,
             attributes: {
-              ratePerSecond: rate,
+              ratePerSecond: count,
+              // Late events credited (see #credit): reported only where some were.
+              ...(credit > 0 ? { lateCredited: round(credit) } : {}),
               baselineMedian: round(base.median),
               baselineSpread: round(base.spread),
               threshold: round(threshold),
@@ -262,8 +315,8 @@ export class ChurnSpikeRule {
           st.spike = {
             findingId: f.id,
             openedAt: now,
-            peak: rate,
-            events: rate,
+            peak: count,
+            events: count,
             buckets: 1,
             calm: 0,
             learnCredit: 0,
@@ -275,8 +328,8 @@ export class ChurnSpikeRule {
       this.#learn(base, rate);
       return undefined;
     }
-    spike.peak = Math.max(spike.peak, rate);
-    spike.events += rate;
+    spike.peak = Math.max(spike.peak, count);
+    spike.events += count;
     spike.buckets++;
     spike.calm = rate <= base.threshold(c.resolveSigmas) ? spike.calm + 1 : 0;
     spike.learnCredit += c.learnWhileOpen;
