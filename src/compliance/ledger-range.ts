@@ -6,6 +6,7 @@ import {
   type Checkpoint,
   type CheckpointRow,
 } from '../audit/checkpoint.js';
+import { decodeColumnsOrDamaged, type StoredColumns } from '../audit/record-codec.js';
 import { hasCheckpointsTable } from '../audit/schema.js';
 import { TokenwatchError } from '../errors.js';
 
@@ -15,12 +16,17 @@ import { TokenwatchError } from '../errors.js';
  * runs on the caller's (read-only) connection.
  */
 
-/** A stored record with its columns as written (attrs is the canonical JSON text). */
-export interface StoredRecord extends CanonicalFields {
-  /** Stored leaf and chain hashes, lowercase hex (read as text: a Buffer per blob costs more). */
+interface StoredHashes {
+  /**
+   * Stored leaf (32 bytes, or its 4-byte hint from schema v5: compare with leafMatches) and
+   * chain hashes, lowercase hex (read as text: a Buffer per blob costs more).
+   */
   leaf: string;
   chain: string;
 }
+
+/** A record's canonical fields (decoded from either storage form) with its stored hashes. */
+export interface StoredRecord extends CanonicalFields, StoredHashes {}
 
 /** A time window's records as a contiguous seq range. */
 export interface SeqRange {
@@ -151,9 +157,9 @@ export function* recordPages(
   const stmt = db.prepare(PAGE_SQL);
   let next = firstSeq;
   while (next <= lastSeq) {
-    const rows = stmt.all(next, lastSeq, pageSize) as StoredRecord[];
+    const rows = stmt.all(next, lastSeq, pageSize) as (StoredColumns & StoredHashes)[];
     if (rows.length === 0) return;
-    yield rows;
+    yield rows.map((r) => ({ ...decodeColumnsOrDamaged(r), leaf: r.leaf, chain: r.chain }));
     next = (rows[rows.length - 1]?.seq ?? lastSeq) + 1;
   }
 }

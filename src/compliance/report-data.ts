@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { decodeRecord, type StoredColumns } from '../audit/record-codec.js';
 import type { TrustedKey } from '../audit/signing-keys.js';
 import { TokenwatchError } from '../errors.js';
 import { VERSION } from '../version.js';
@@ -58,8 +59,8 @@ export interface ReportOptions {
   maxBuckets?: number;
 }
 
-const REPLAY_SQL = `SELECT seq, time, type, kind, fingerprint, attrs FROM records
-  WHERE seq >= ? AND seq < ? AND ((type >= 'token.' AND type < 'token.\uffff')
+const REPLAY_SQL = `SELECT seq, time, source, type, kind, fingerprint, attrs FROM records
+  WHERE seq >= ? AND seq < ? AND ((type >= 'token.' AND type < 'token.\uffff') OR type IS NULL
     OR type IN ('keyspace.baseline', 'keyspace.gap', 'system.started'))
   ORDER BY seq LIMIT 5000`;
 
@@ -311,10 +312,9 @@ async function replayBefore(
   const stmt = db.prepare(REPLAY_SQL);
   let next = from;
   while (next < firstSeq) {
-    const rows = stmt.all(next, firstSeq) as (Omit<Parsed, 'attrs'> & { attrs: string })[];
+    const rows = stmt.all(next, firstSeq) as StoredColumns[];
     if (rows.length === 0) break;
-    for (const r of rows)
-      replay.apply({ ...r, attrs: JSON.parse(r.attrs) as Record<string, unknown> });
+    for (const r of rows) replay.apply(decodeRecord(r));
     next = (rows[rows.length - 1]?.seq ?? firstSeq) + 1;
     await yieldToLoop();
   }
