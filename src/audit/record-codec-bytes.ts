@@ -33,7 +33,12 @@ export class ByteWriter {
 /** Reads what ByteWriter wrote; throws a RangeError past the end (a damaged row). */
 export class ByteReader {
   i = 0;
-  constructor(readonly b: Uint8Array) {}
+  readonly b: Buffer;
+  constructor(bytes: Uint8Array) {
+    this.b = Buffer.isBuffer(bytes)
+      ? bytes
+      : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
   byte(): number {
     if (this.i >= this.b.length) throw new RangeError('compact record ends early');
     return this.b[this.i++] as number;
@@ -49,23 +54,20 @@ export class ByteReader {
       if (scale > 2 ** 56) throw new RangeError('varint too long');
     }
   }
-  text(): string {
-    const len = this.varint();
-    if (this.i + len > this.b.length) throw new RangeError('compact record ends early');
-    const s = Buffer.from(this.b.buffer, this.b.byteOffset + this.i, len).toString('utf8');
-    this.i += len;
+  #slice(len: number, encoding: 'utf8' | 'hex' | 'latin1'): string {
+    const end = this.i + len;
+    if (end > this.b.length) throw new RangeError('compact record ends early');
+    const s = this.b.toString(encoding, this.i, end);
+    this.i = end;
     return s;
+  }
+  text(): string {
+    return this.#slice(this.varint(), 'utf8');
   }
   hex(len: number): string {
-    if (this.i + len > this.b.length) throw new RangeError('compact record ends early');
-    const s = Buffer.from(this.b.buffer, this.b.byteOffset + this.i, len).toString('hex');
-    this.i += len;
-    return s;
+    return this.#slice(len, 'hex');
   }
   latin1(len: number): string {
-    if (this.i + len > this.b.length) throw new RangeError('compact record ends early');
-    const s = Buffer.from(this.b.buffer, this.b.byteOffset + this.i, len).toString('latin1');
-    this.i += len;
-    return s;
+    return this.#slice(len, 'latin1');
   }
 }

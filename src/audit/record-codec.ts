@@ -1,4 +1,4 @@
-import { canonicalJson, type CanonicalFields } from './canonical.js';
+import { canonicalJson, LEDGER_FORMAT_VERSION, type CanonicalFields } from './canonical.js';
 import type { AuditRecord, AuditSource } from './record.js';
 import { ByteReader as In, ByteWriter as Out } from './record-codec-bytes.js';
 
@@ -51,6 +51,9 @@ const WORDS: readonly string[] = [
   'token.present',
 ]; // prettier-ignore
 const KEY_INDEX = new Map(KEYS.map((k, i) => [k, i]));
+/** `"key":` of each dictionary key, and each word as a JSON string: decoding is verification's hot loop. */
+const KEY_JSON = KEYS.map((k) => `${JSON.stringify(k)}:`);
+const WORD_JSON = WORDS.map((w) => JSON.stringify(w));
 const WORD_INDEX = new Map(WORDS.map((w, i) => [w, i]));
 
 const T_NULL = 0;
@@ -70,6 +73,7 @@ const INLINE_KEY = 0xff;
 
 const FP_RE = /^hmac-sha256:([A-Za-z0-9_.-]{1,32}):([0-9a-f]{64})$/;
 const FP_PREFIX = 'hmac-sha256:';
+const KEY_ID_RE = /^[A-Za-z0-9_.-]{1,32}$/;
 
 /** A row's record columns as SQLite returns them (attrs a Buffer in the compact form). */
 export interface StoredColumns {
@@ -108,6 +112,27 @@ export function leafMatches(computedHex: string, storedHex: string): boolean {
 }
 
 const out = new Out();
+
+/**
+ * Blobs are views into 64 KiB slabs rather than one small Uint8Array each (an allocation per
+ * record cost more than the encoding). A batch's views share few ArrayBuffers, which
+ * postMessage to the writer thread clones once each.
+ */
+class Slab {
+  #buf = new Uint8Array(0);
+  #at = 0;
+  take(src: Buffer, n: number): Uint8Array {
+    if (this.#at + n > this.#buf.length) {
+      this.#buf = new Uint8Array(Math.max(65_536, n));
+      this.#at = 0;
+    }
+    const view = this.#buf.subarray(this.#at, this.#at + n);
+    view.set(src.subarray(0, n));
+    this.#at += n;
+    return view;
+  }
+}
+const slab = new Slab();
 
 function writeString(o: Out, s: string, self: string | null): void {
   if (self !== null && s === self) return o.byte(T_SELF);
@@ -203,8 +228,7 @@ export function encodeColumns(fields: CanonicalFields, attrs: unknown): EncodedC
   else writeString(o, fields.fingerprint, null);
   if (Array.isArray(attrs)) return text;
   writeObject(o, attrs as Record<string, unknown>, fields.time, fields.fingerprint);
-  const blob = new Uint8Array(o.n);
-  blob.set(o.buf.subarray(0, o.n));
+  const blob = slab.take(o.buf, o.n);
   // Stored compact only when it decodes to the very bytes that were hashed (lone surrogates,
   // -0, a key order the caller's object had that canonical JSON sorts differently, ...).
   let back: CanonicalFields;
@@ -231,7 +255,7 @@ export function encodeColumns(fields: CanonicalFields, attrs: unknown): EncodedC
 }
 
 /** One value as canonical JSON text; strings come back raw through `str` when asked. */
-function readJson(r: In, time: number, self: string | null): string {
+function readJson(r: In, time: number, selfJson: string | null): string {
   const tag = r.byte();
   switch (tag) {
     case T_NULL:
@@ -253,17 +277,40 @@ function readJson(r: In, time: number, self: string | null): string {
       let s = '{';
       for (let m = 0; m < count; m++) {
         const k = r.byte();
-        const key = k === INLINE_KEY ? r.text() : KEYS[k];
+        const key = k === INLINE_KEY ? `${JSON.stringify(r.text())}:` : KEY_JSON[k];
         if (key === undefined) throw new RangeError(`unknown key index ${k}`);
         if (m > 0) s += ',';
-        s += `${JSON.stringify(key)}:${readJson(r, time, self)}`;
+        s += key + readJson(r, time, selfJson);
       }
       return `${s}}`;
     }
     case T_JSON:
       return r.text();
+    case T_WORD: {
+      const w = WORD_JSON[r.byte()];
+      if (w === undefined) throw new RangeError('unknown word index');
+      return w;
+    }
+    case T_SELF:
+      if (selfJson === null) throw new RangeError('fingerprint reference without a fingerprint');
+      return selfJson;
     default:
-      return JSON.stringify(readStringTag(r, tag, self));
+      return stringJson(r, tag);
+  }
+}
+
+/** A string value (STR, WORD or FP) as JSON text, as JSON.stringify writes it. */
+function stringJson(r: In, tag: number): string {
+  switch (tag) {
+    case T_WORD: {
+      const w = WORD_JSON[r.byte()];
+      if (w === undefined) throw new RangeError('unknown word index');
+      return w;
+    }
+    case T_FP: // key id and hex need no escaping
+      return `"${readStringTag(r, tag, null)}"`;
+    default:
+      return JSON.stringify(readStringTag(r, tag, null));
   }
 }
 
@@ -278,6 +325,7 @@ function readStringTag(r: In, tag: number, self: string | null): string {
     }
     case T_FP: {
       const id = r.latin1(r.byte());
+      if (!KEY_ID_RE.test(id)) throw new RangeError('invalid key id in a fingerprint');
       return `${FP_PREFIX}${id}:${r.hex(32)}`;
     }
     case T_SELF:
@@ -323,9 +371,28 @@ export function decodeColumns(row: StoredColumns): CanonicalFields {
   const type = readStringTag(r, r.byte(), null);
   const kind = readNullableString(r);
   const fingerprint = readNullableString(r);
-  const attrs = readJson(r, row.time, fingerprint);
+  const attrs = readJson(r, row.time, fingerprint === null ? null : JSON.stringify(fingerprint));
   if (r.i !== a.length) throw new RangeError('trailing bytes after a compact record');
   return { seq: row.seq, time: row.time, source, type, kind, fingerprint, attrs };
+}
+
+/**
+ * canonicalRecord(decodeColumns(row)) of a compact row in one pass, without the intermediate
+ * strings: verification's hot loop. Same grammar and errors as decodeColumns.
+ */
+export function canonicalOfCompact(seq: number, time: number, blob: Uint8Array): string {
+  const r = new In(blob);
+  const version = r.byte();
+  if (version !== RECORD_CODEC_VERSION) throw new RangeError(`unknown codec version ${version}`);
+  const source = stringJson(r, r.byte());
+  const type = stringJson(r, r.byte());
+  let tag = r.byte();
+  const kind = tag === T_NULL ? 'null' : stringJson(r, tag);
+  tag = r.byte();
+  const fp = tag === T_NULL ? null : stringJson(r, tag);
+  const attrs = readJson(r, time, fp);
+  if (r.i !== blob.length) throw new RangeError('trailing bytes after a compact record');
+  return `[${LEDGER_FORMAT_VERSION},${seq},${time},${source},${type},${kind},${fp ?? 'null'},${attrs}]`;
 }
 
 /** A stored row as an AuditRecord (attributes parsed). */

@@ -2,7 +2,13 @@ import { hash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { LEDGER_FORMAT_VERSION, canonicalRecord, chainHashHex, leafHashHex } from './canonical.js';
 import { missingDetail, type Damage } from './damage.js';
-import { decodeColumns, LEAF_HINT_BYTES, leafMatches, type StoredColumns } from './record-codec.js';
+import {
+  canonicalOfCompact,
+  decodeColumns,
+  LEAF_HINT_BYTES,
+  leafMatches,
+  type StoredColumns,
+} from './record-codec.js';
 
 /** One slice of the ledger to verify (a worker's share). Plain data: it crosses threads. */
 export interface RangeTask {
@@ -65,8 +71,9 @@ const CHUNK = 4096;
  * fast path only when every column has its declared type; otherwise, like a leaf or chain of
  * the wrong size, it comes back as `!hex(leaf)!hex(chain)` and is reported as modified.
  *
- * A compact row (attrs a BLOB, schema v5) comes back as `#hex(leaf)#hex(chain)` with the
- * blob in the fourth column: JS decodes it (record-codec.ts) and hashes the canonical text.
+ * A compact row (attrs a BLOB, schema v5) comes back as `#hex(leaf)#hex(chain)#hex(attrs)`:
+ * JS decodes it (record-codec.ts) and hashes the canonical text. Hex inside the one text
+ * column, not a blob column: better-sqlite3 makes a Buffer per blob, which costs more.
  */
 const SIZED = `length(leaf) IN (${LEAF_HINT_BYTES}, 32) AND length(chain) = 32`;
 const TYPED = `typeof(time) = 'integer' AND typeof(source) = 'text' AND typeof(type) = 'text'
@@ -78,9 +85,8 @@ const ROWS_SQL = `SELECT seq, time,
   CASE WHEN ${SIZED} AND ${TYPED} THEN
     concat(hex(leaf), hex(chain), char(0), '[${V},', seq, ',', time, ',', json_quote(source), ',',
       json_quote(type), ',', json_quote(kind), ',', json_quote(fingerprint), ',', attrs, ']')
-  WHEN ${SIZED} AND ${COMPACT} THEN concat('#', hex(leaf), '#', hex(chain))
-  ELSE concat('!', lower(hex(leaf)), '!', lower(hex(chain))) END,
-  iif(typeof(attrs) = 'blob', attrs, NULL)
+  WHEN ${SIZED} AND ${COMPACT} THEN concat('#', hex(leaf), '#', hex(chain), '#', hex(attrs))
+  ELSE concat('!', lower(hex(leaf)), '!', lower(hex(chain))) END
 FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ${CHUNK}`;
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -165,9 +171,9 @@ export function verifyRange(task: RangeTask, open?: Database.Database): RangeRes
     // CHUNK rows per all(): cheaper per row than iterate(), which crosses into native code once
     // per row, while memory stays bounded by the chunk.
     for (let from = task.from; from <= task.to;) {
-      const rows = stmt.all(from, task.to) as [number, unknown, string, Buffer | null][];
+      const rows = stmt.all(from, task.to) as [number, unknown, string][];
       from = rows.length < CHUNK ? Infinity : (rows[rows.length - 1]?.[0] ?? Infinity) + 1;
-      for (const [seq, time, s, blob] of rows) {
+      for (const [seq, time, s] of rows) {
         r.rows += 1;
         if (seq < expect) {
           problem({
@@ -210,20 +216,11 @@ export function verifyRange(task: RangeTask, open?: Database.Database): RangeRes
         let storedChain: string;
         let leaf: string;
         if (s.charCodeAt(0) === 35 /* # */) {
-          const [, l = '', c = ''] = s.split('#', 3);
+          const [, l = '', c = '', a = ''] = s.split('#', 4);
           storedLeaf = l.toLowerCase();
           storedChain = c.toLowerCase();
           try {
-            const f = decodeColumns({
-              seq,
-              time: time as number,
-              type: null,
-              source: null,
-              kind: null,
-              fingerprint: null,
-              attrs: blob as Buffer,
-            });
-            leaf = leafHashHex(canonicalRecord(f));
+            leaf = leafHashHex(canonicalOfCompact(seq, time as number, Buffer.from(a, 'hex')));
           } catch (err) {
             problem({
               class: 'modified',

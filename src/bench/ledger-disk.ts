@@ -2,8 +2,12 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { ZERO_HASH } from '../audit/canonical.js';
 import { Ledger } from '../audit/ledger.js';
+import type { AuditInput } from '../audit/record.js';
+import { RowWriter } from '../audit/row-writer.js';
 import { resolveSigningKey } from '../audit/signing-keys.js';
+import { verifyRange } from '../audit/verify-rows.js';
 
 /** Bytes on disk of a ledger of token records: the figure behind "Sizing the disk". */
 export interface LedgerDiskResult {
@@ -13,6 +17,10 @@ export interface LedgerDiskResult {
   bytesPerRecord: number;
   /** dbstat: bytes of pages used by each table and index, per record. */
   perRecord: Record<string, number>;
+  /** RowWriter.add alone (canonical text, hashes, storage encoding), no INSERT, one core. */
+  encodePerSec: number;
+  /** verifyRange over the whole file on one thread (leaf and chain of every row). */
+  verifyPerSec: number;
 }
 
 const FP = (i: number): string =>
@@ -39,12 +47,13 @@ export function ledgerDisk(records: number, batch: number): LedgerDiskResult {
       writerThread: false,
       now: () => now,
     });
+    const inputs: AuditInput[] = [];
     for (let i = 0; i < records; i++) {
       now += 2;
       const n = Math.floor(i / 2);
       const fingerprint = FP(n);
       const written = i % 2 === 0;
-      ledger.append({
+      inputs.push({
         time: now,
         source: 'redis',
         type: written ? 'token.written' : i % 6 === 1 ? 'token.deleted' : 'token.expired',
@@ -77,6 +86,15 @@ export function ledgerDisk(records: number, batch: number): LedgerDiskResult {
                 redisEvent: 'expired',
               },
       });
+    }
+    const encoder = new RowWriter();
+    const started = performance.now();
+    encoder.begin(0, ZERO_HASH, now);
+    for (const input of inputs) encoder.add(input);
+    encoder.end();
+    const encodePerSec = Math.round(records / ((performance.now() - started) / 1000));
+    for (let i = 0; i < records; i++) {
+      ledger.append(inputs[i] as AuditInput);
       if (i % batch === batch - 1) ledger.flush();
     }
     ledger.close();
@@ -88,6 +106,17 @@ export function ledgerDisk(records: number, batch: number): LedgerDiskResult {
       .all() as { name: string; bytes: number }[];
     db.close();
     const fileBytes = statSync(path).size;
+    const verifyStarted = performance.now();
+    const checked = verifyRange({
+      dbPath: path,
+      from: 1,
+      to: total,
+      checkpoints: [],
+      clockToleranceMs: 1000,
+    });
+    if (checked.problems.length > 0)
+      throw new Error(`ledger does not verify: ${checked.problems[0]?.detail}`);
+    const verifyPerSec = Math.round(total / ((performance.now() - verifyStarted) / 1000));
     const perRecord: Record<string, number> = {};
     for (const s of stat) perRecord[s.name] = Math.round((s.bytes / total) * 10) / 10;
     return {
@@ -96,6 +125,8 @@ export function ledgerDisk(records: number, batch: number): LedgerDiskResult {
       fileBytes,
       bytesPerRecord: Math.round((fileBytes / total) * 10) / 10,
       perRecord,
+      encodePerSec,
+      verifyPerSec,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

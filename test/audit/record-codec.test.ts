@@ -11,6 +11,7 @@ import {
 } from '../../src/audit/canonical.js';
 import { listRecords, lastRecordOfType } from '../../src/audit/query.js';
 import {
+  canonicalOfCompact,
   decodeColumns,
   decodeColumnsOrDamaged,
   encodeColumns,
@@ -90,8 +91,12 @@ describe('record codec (schema v5 storage encoding)', () => {
     ];
     for (const attrs of cases) {
       const f = fields('token.deleted', attrs);
-      const { back } = roundTrip(f, attrs);
+      const { stored, back } = roundTrip(f, attrs);
       expect(back).toEqual(f);
+      // verification's one-pass decoder builds the same canonical text
+      if (typeof stored.attrs !== 'string') {
+        expect(canonicalOfCompact(f.seq, f.time, stored.attrs)).toBe(canonicalRecord(f));
+      }
     }
     const f = fields('token.expired', { a: 1 }, { kind: null, fingerprint: null, source: 'odd' });
     expect(roundTrip(f, { a: 1 }).back).toEqual(f);
@@ -123,6 +128,7 @@ describe('record codec (schema v5 storage encoding)', () => {
     const blob = Buffer.from(stored.attrs as Uint8Array);
     const cut = { ...stored, attrs: blob.subarray(0, blob.length - 1) };
     expect(() => decodeColumns(cut)).toThrow(RangeError);
+    expect(() => canonicalOfCompact(7, T, cut.attrs)).toThrow(RangeError);
     expect(() => decodeColumns({ ...stored, attrs: Buffer.concat([blob, Buffer.of(0)]) })).toThrow(
       /trailing/,
     );
