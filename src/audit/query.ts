@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { TokenwatchError } from '../errors.js';
-import type { AuditRecord, AuditSource } from './record.js';
+import type { AuditRecord } from './record.js';
+import { COMPACT_PREFIX, decodeRecord, type StoredColumns } from './record-codec.js';
 
 export interface RecordFilter {
   /** Exact type, or a prefix ending in `*` (e.g. `token.*`). */
@@ -13,29 +14,29 @@ export interface RecordFilter {
   limit?: number;
 }
 
-interface Row {
-  seq: number;
-  time: number;
-  source: AuditSource;
-  type: string;
-  kind: string | null;
-  fingerprint: string | null;
-  attrs: string;
+/**
+ * Whether records of `type` (or of a type starting with `prefix`) can be stored compact, i.e.
+ * with a NULL type column (record-codec.ts): those are found by decoding, not by the index.
+ */
+function compactTypes(type: string, prefix: boolean): boolean {
+  return type.startsWith(COMPACT_PREFIX) || (prefix && COMPACT_PREFIX.startsWith(type));
 }
 
 /** Records in seq order matching the filter. */
 export function listRecords(db: Database.Database, filter: RecordFilter = {}): AuditRecord[] {
   const where: string[] = [];
   const args: (string | number)[] = [];
+  let match: ((type: string) => boolean) | undefined;
   if (filter.type !== undefined) {
-    if (filter.type.endsWith('*')) {
-      const prefix = filter.type.slice(0, -1);
-      where.push('type >= ? AND type < ?');
-      args.push(prefix, `${prefix}\uffff`);
-    } else {
-      where.push('type = ?');
-      args.push(filter.type);
-    }
+    const prefix = filter.type.endsWith('*') ? filter.type.slice(0, -1) : undefined;
+    const clause = prefix === undefined ? 'type = ?' : 'type >= ? AND type < ?';
+    if (compactTypes(prefix ?? filter.type, prefix !== undefined)) {
+      where.push(`(${clause} OR type IS NULL)`);
+      const t = filter.type;
+      match = prefix === undefined ? (x) => x === t : (x) => x.startsWith(prefix);
+    } else where.push(clause);
+    if (prefix === undefined) args.push(filter.type);
+    else args.push(prefix, `${prefix}\uffff`);
   }
   if (filter.since !== undefined) {
     where.push('time >= ?');
@@ -51,10 +52,22 @@ export function listRecords(db: Database.Database, filter: RecordFilter = {}): A
   }
   const sql = `SELECT seq, time, source, type, kind, fingerprint, attrs FROM records${
     where.length ? ` WHERE ${where.join(' AND ')}` : ''
-  } ORDER BY seq LIMIT ?`;
-  args.push(filter.limit ?? -1);
-  const rows = db.prepare(sql).all(...args) as Row[];
-  return rows.map((r) => ({ ...r, attrs: JSON.parse(r.attrs) as Record<string, unknown> }));
+  } ORDER BY seq`;
+  const limit = filter.limit ?? Infinity;
+  if (match === undefined) {
+    const rows = db.prepare(`${sql} LIMIT ?`).all(...args, limit === Infinity ? -1 : limit);
+    return (rows as StoredColumns[]).map(decodeRecord);
+  }
+  // The type of a compact row is known once decoded: filter here, then apply the limit.
+  const out: AuditRecord[] = [];
+  if (limit <= 0) return out;
+  for (const row of db.prepare(sql).iterate(...args) as IterableIterator<StoredColumns>) {
+    const r = decodeRecord(row);
+    if (!match(r.type)) continue;
+    out.push(r);
+    if (out.length >= limit) break;
+  }
+  return out;
 }
 
 /**
@@ -67,12 +80,24 @@ export function lastRecordOfType(
   type: string,
   beforeSeq = Number.MAX_SAFE_INTEGER,
 ): AuditRecord | undefined {
+  if (compactTypes(type, false)) {
+    const rows = db
+      .prepare(
+        'SELECT seq, time, source, type, kind, fingerprint, attrs FROM records WHERE (type = ? OR type IS NULL) AND seq < ? ORDER BY seq DESC',
+      )
+      .iterate(type, beforeSeq) as IterableIterator<StoredColumns>;
+    for (const row of rows) {
+      const r = decodeRecord(row);
+      if (r.type === type) return r;
+    }
+    return undefined;
+  }
   const row = db
     .prepare(
       'SELECT seq, time, source, type, kind, fingerprint, attrs FROM records WHERE type = ? AND seq < ? ORDER BY seq DESC LIMIT 1',
     )
-    .get(type, beforeSeq) as Row | undefined;
-  return row && { ...row, attrs: JSON.parse(row.attrs) as Record<string, unknown> };
+    .get(type, beforeSeq) as StoredColumns | undefined;
+  return row && decodeRecord(row);
 }
 
 /** Opens a ledger file read-only (CLI and auditors). */

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { AuditSource } from './record.js';
+import { decodeColumns, type StoredColumns } from './record-codec.js';
 
 /**
  * Committed records as they are stored, with the chain hash each one extends: what a consumer
@@ -19,7 +20,7 @@ export interface ChainedRecord {
   chain: string;
 }
 
-interface Row extends Omit<ChainedRecord, 'chain'> {
+interface Row extends StoredColumns {
   chain: Buffer;
 }
 
@@ -49,7 +50,10 @@ export function readChainedAfter(
   limit: number,
 ): ChainedRecord[] {
   const rows = prepared(db).after.all(afterSeq, limit) as Row[];
-  return rows.map((r) => ({ ...r, chain: r.chain.toString('hex') }));
+  return rows.map((r) => ({
+    ...(decodeColumns(r) as Omit<ChainedRecord, 'chain'>),
+    chain: r.chain.toString('hex'),
+  }));
 }
 
 /** The chain hash stored at `seq` (hex), or undefined when no such record (purged or never). */

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { canonicalJson, canonicalRecord, chainHashHex, leafHashHex } from './canonical.js';
 import type { AuditInput } from './record.js';
+import { encodeColumns, LEAF_HINT_BYTES } from './record-codec.js';
 
 /** Rows per multi-row INSERT: one statement step instead of 32 cuts per-row binding overhead. */
 export const ROWS_PER_INSERT = 32;
@@ -35,7 +36,8 @@ export interface BatchEnd {
 
 /**
  * Encodes, hashes and inserts records (format version 1, docs/ledger-format.md): canonical
- * bytes, leaf = SHA-256(0x00 || canonical), chain = SHA-256(previous chain || leaf). Runs inside
+ * bytes, leaf = SHA-256(0x00 || canonical), chain = SHA-256(previous chain || leaf); the row in
+ * the storage encoding of record-codec.ts (schema v5). Runs inside
  * the caller's transaction and keeps no state, so a rolled-back batch leaves nothing behind.
  * Without a connection it only encodes: `end()` hands the rows over (the writer thread inserts).
  */
@@ -70,12 +72,15 @@ export class RowWriter {
     const fingerprint = input.fingerprint == null ? null : wellFormed(input.fingerprint);
     // A NaN time would poison every retry of the batch (STRICT rejects it): use the clock.
     const time = Number.isFinite(input.time) ? Math.trunc(input.time) : this.#clock;
-    const leaf = leafHashHex(
-      canonicalRecord({ seq, time, source, type, kind, fingerprint, attrs }),
-    );
+    const fields = { seq, time, source, type, kind, fingerprint, attrs };
+    const leaf = leafHashHex(canonicalRecord(fields));
     this.#chain = chainHashHex(this.#chain, leaf);
+    // Stored compact where it can be (record-codec.ts); the leaf only as a hint: verification
+    // recomputes it, and the chain, which hashes all of it, is what seals and checkpoints sign.
+    const c = encodeColumns(fields, input.attrs ?? {});
     const args = this.#args;
-    args.push(seq, time, source, type, kind, fingerprint, attrs, leaf, this.#chain);
+    args.push(seq, time, c.source, c.type, c.kind, c.fingerprint, c.attrs);
+    args.push(leaf.slice(0, LEAF_HINT_BYTES * 2), this.#chain);
     if (args.length === ROWS_PER_INSERT * 9 && this.#many) {
       // Spread, not the array: better-sqlite3 binds an array argument element by element
       // through V8's generic Get(), ~2.5x slower per parameter than positional arguments.

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { TokenwatchError } from '../errors.js';
 
 /** Schema version stored in PRAGMA user_version. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /**
  * Append-only from day one. Triggers stop accidents, not attackers (the hash chain and signed
@@ -132,6 +132,51 @@ CREATE INDEX IF NOT EXISTS replay_jtis_expires ON replay_jtis(expires_at);
 `;
 
 /**
+ * v5: the storage encoding of record-codec.ts. `token.*` records keep source, type, kind and
+ * fingerprint inside a compact `attrs` BLOB (those columns NULL), and every new row stores the
+ * first 4 bytes of its leaf (verification recomputes the leaf; the chain is what is signed).
+ * The (type, seq) index becomes partial (type IS NOT NULL): only the rarer types are looked up
+ * by type, and SQLite uses it for any `type = ?`, `type IN (...)` or type range (each implies
+ * NOT NULL). records_time stays: a report's or export's window maps to seqs through it.
+ * STRICT cannot relax a column's type in place, so the table is rebuilt: rows are copied as they
+ * are (older rows stay in the text form, which every reader still decodes), then the indexes and
+ * append-only triggers are created again. DROP TABLE fires no DELETE trigger.
+ */
+const DDL_V5 = `
+CREATE TABLE records_v5 (
+  seq         INTEGER PRIMARY KEY,
+  time        INTEGER NOT NULL,
+  source      TEXT,
+  type        TEXT,
+  kind        TEXT,
+  fingerprint TEXT,
+  attrs       ANY NOT NULL,
+  leaf        BLOB NOT NULL,
+  chain       BLOB NOT NULL
+) STRICT;
+
+INSERT INTO records_v5 (seq, time, source, type, kind, fingerprint, attrs, leaf, chain)
+  SELECT seq, time, source, type, kind, fingerprint, attrs, leaf, chain FROM records ORDER BY seq;
+
+DROP TABLE records;
+ALTER TABLE records_v5 RENAME TO records;
+
+CREATE INDEX records_type_seq ON records(type, seq) WHERE type IS NOT NULL;
+CREATE INDEX records_time ON records(time);
+
+CREATE TRIGGER records_no_update BEFORE UPDATE ON records
+BEGIN SELECT RAISE(ABORT, 'audit records are append-only: UPDATE rejected'); END;
+
+CREATE TRIGGER records_no_delete BEFORE DELETE ON records
+WHEN OLD.seq > (SELECT COALESCE(MAX(upto), 0) FROM purge_guard)
+BEGIN SELECT RAISE(ABORT, 'audit records are append-only: DELETE rejected'); END;
+
+CREATE TRIGGER records_seq_next BEFORE INSERT ON records
+WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM records)
+BEGIN SELECT RAISE(ABORT, 'audit records are append-only: seq must be max(seq)+1'); END;
+`;
+
+/**
  * Schema steps in order. Another table (e.g. a replay store) is a new step appended here with
  * the next version number; never edit a step that has shipped.
  */
@@ -140,6 +185,7 @@ const STEPS: readonly (readonly [version: number, ddl: string])[] = [
   [2, DDL_V2],
   [3, DDL_V3],
   [4, DDL_V4],
+  [5, DDL_V5],
 ];
 
 /**

@@ -2,6 +2,13 @@ import { hash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { LEDGER_FORMAT_VERSION, canonicalRecord, chainHashHex, leafHashHex } from './canonical.js';
 import { missingDetail, type Damage } from './damage.js';
+import {
+  canonicalOfCompact,
+  decodeColumns,
+  LEAF_HINT_BYTES,
+  leafMatches,
+  type StoredColumns,
+} from './record-codec.js';
 
 /** One slice of the ledger to verify (a worker's share). Plain data: it crosses threads. */
 export interface RangeTask {
@@ -47,7 +54,9 @@ const CHUNK = 4096;
  * (better-sqlite3 makes a Buffer per blob), so the format's canonical encoding is assembled in
  * SQL (attrs is stored as canonical JSON already) with n-ary concat(), which allocates once
  * where a chain of || copies the growing string at every step. The NUL is the leaf hash's
- * domain-separation prefix, so the hashed text is a plain slice.
+ * domain-separation prefix, so the hashed text is a plain slice. The stored leaf is 32 bytes
+ * (rows before schema v5) or its 4-byte hint (record-codec.ts), so the chain is the last 64 hex
+ * digits before the NUL.
  *
  * The quoted fields go through json_quote(), which escapes exactly as JSON.stringify does
  * (`"`, `\`, controls; json_quote(NULL) is `null`): an injective encoding, so text moved
@@ -59,20 +68,29 @@ const CHUNK = 4096;
  * The table is STRICT, but whoever edits the file can rebuild it without: a `time` stored as
  * text could carry `1000,"S",...` and shift every later field along while concatenating to the
  * very bytes that were hashed (json_quote only protects the quoted fields). So a row takes the
- * fast path only when every column has its declared type; otherwise, like a leaf or chain that
- * is not 32 bytes, it comes back as `!hex(leaf)!hex(chain)` and is reported as modified.
+ * fast path only when every column has its declared type; otherwise, like a leaf or chain of
+ * the wrong size, it comes back as `!hex(leaf)!hex(chain)` and is reported as modified.
+ *
+ * A compact row (attrs a BLOB, schema v5) comes back as `#hex(leaf)#hex(chain)#hex(attrs)`:
+ * JS decodes it (record-codec.ts) and hashes the canonical text. Hex inside the one text
+ * column, not a blob column: better-sqlite3 makes a Buffer per blob, which costs more.
  */
+const SIZED = `length(leaf) IN (${LEAF_HINT_BYTES}, 32) AND length(chain) = 32`;
 const TYPED = `typeof(time) = 'integer' AND typeof(source) = 'text' AND typeof(type) = 'text'
   AND typeof(kind) IN ('text', 'null') AND typeof(fingerprint) IN ('text', 'null')
   AND typeof(attrs) = 'text'`;
+const COMPACT = `typeof(attrs) = 'blob' AND typeof(time) = 'integer'
+  AND source IS NULL AND type IS NULL AND kind IS NULL AND fingerprint IS NULL`;
 const ROWS_SQL = `SELECT seq, time,
-  iif(length(leaf) = 32 AND length(chain) = 32 AND ${TYPED},
+  CASE WHEN ${SIZED} AND ${TYPED} THEN
     concat(hex(leaf), hex(chain), char(0), '[${V},', seq, ',', time, ',', json_quote(source), ',',
-      json_quote(type), ',', json_quote(kind), ',', json_quote(fingerprint), ',', attrs, ']'),
-    concat('!', lower(hex(leaf)), '!', lower(hex(chain))))
+      json_quote(type), ',', json_quote(kind), ',', json_quote(fingerprint), ',', attrs, ']')
+  WHEN ${SIZED} AND ${COMPACT} THEN concat('#', hex(leaf), '#', hex(chain), '#', hex(attrs))
+  ELSE concat('!', lower(hex(leaf)), '!', lower(hex(chain))) END
 FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ${CHUNK}`;
 
 const HEX64 = /^[0-9a-f]{64}$/;
+const LEAF_HEX = new RegExp(`^(?:[0-9a-f]{64}|[0-9a-f]{${LEAF_HINT_BYTES * 2}})$`);
 
 interface Deferred {
   seq: number;
@@ -183,28 +201,49 @@ export function verifyRange(task: RangeTask, open?: Database.Database): RangeRes
         }
         if (s.charCodeAt(0) === 33 /* ! */) {
           const [, l = '', c = ''] = s.split('!');
-          const sized = HEX64.test(l) && HEX64.test(c);
+          const sized = LEAF_HEX.test(l) && HEX64.test(c);
           problem({
             class: 'modified',
             seq,
             detail: sized
               ? `record ${seq}: a column holds a value of the wrong type (the table was rebuilt without STRICT)`
-              : `record ${seq}: leaf or chain is not 32 bytes`,
+              : `record ${seq}: leaf or chain is not of its stored size`,
           });
           prevChain = HEX64.test(c) ? c : null;
           continue;
         }
-        const hashes = s.slice(0, 128).toLowerCase();
-        const storedLeaf = hashes.slice(0, 64);
-        const storedChain = hashes.slice(64);
+        let storedLeaf: string;
+        let storedChain: string;
+        let leaf: string;
+        if (s.charCodeAt(0) === 35 /* # */) {
+          const [, l = '', c = '', a = ''] = s.split('#', 4);
+          storedLeaf = l.toLowerCase();
+          storedChain = c.toLowerCase();
+          try {
+            leaf = leafHashHex(canonicalOfCompact(seq, time as number, Buffer.from(a, 'hex')));
+          } catch (err) {
+            problem({
+              class: 'modified',
+              seq,
+              detail: `record ${seq}: compact attributes do not decode (${(err as Error).message})`,
+            });
+            prevChain = storedChain;
+            continue;
+          }
+        } else {
+          const nul = s.indexOf('\u0000');
+          const hashes = s.slice(0, nul).toLowerCase();
+          storedLeaf = hashes.slice(0, -64);
+          storedChain = hashes.slice(-64);
+          leaf = hash('sha256', s.slice(nul), 'hex');
+        }
         while (ci < cps.length && (cps[ci]?.[0] ?? Infinity) < seq) ci++;
         for (; ci < cps.length && cps[ci]?.[0] === seq; ci++) {
           const signed = cps[ci]?.[1] ?? '';
           if (signed !== storedChain)
             r.checkpointMismatches.push({ seq, stored: storedChain, signed });
         }
-        const leaf = hash('sha256', s.slice(128), 'hex');
-        if (leaf !== storedLeaf) {
+        if (!leafMatches(leaf, storedLeaf)) {
           deferred.push({ seq, leaf: storedLeaf, chain: storedChain, prev: prevChain });
         } else if (prevChain !== null && chainHashHex(prevChain, leaf) !== storedChain) {
           linkProblem(seq);
@@ -225,10 +264,9 @@ export function verifyRange(task: RangeTask, open?: Database.Database): RangeRes
         'SELECT seq, time, source, type, kind, fingerprint, attrs FROM records WHERE seq = ?',
       );
       for (const d of deferred) {
-        const row = one.get(d.seq) as Parameters<typeof canonicalRecord>[0];
-        const canon = canonicalRecord(row);
+        const canon = canonicalRecord(decodeColumns(one.get(d.seq) as StoredColumns));
         const leaf = leafHashHex(canon);
-        if (leaf !== d.leaf) leafProblem(d.seq, canon, d.leaf);
+        if (!leafMatches(leaf, d.leaf)) leafProblem(d.seq, canon, d.leaf);
         else if (d.prev !== null && chainHashHex(d.prev, leaf) !== d.chain) linkProblem(d.seq);
       }
     }
@@ -254,7 +292,7 @@ function hashedAt(canon: string, seq: number, leaf: string): number | undefined 
   const rest = canon.slice(prefix.length);
   for (let d = 1; d <= REORDER_WINDOW; d++) {
     for (const s of [seq - d, seq + d]) {
-      if (s > 0 && leafHashHex(`[${V},${s},${rest}`) === leaf) return s;
+      if (s > 0 && leafMatches(leafHashHex(`[${V},${s},${rest}`), leaf)) return s;
     }
   }
   return undefined;

@@ -9,6 +9,7 @@ import {
   leafHashHex,
 } from '../audit/canonical.js';
 import { checkpointLine, type Checkpoint } from '../audit/checkpoint.js';
+import { leafMatches } from '../audit/record-codec.js';
 import type { SigningKey } from '../audit/signing-keys.js';
 import type { LedgerStore } from '../audit/store/ledger-store.js';
 import { TokenwatchError } from '../errors.js';
@@ -201,7 +202,7 @@ async function writeRecords(
         expected += 1;
         const canonical = canonicalRecord(r);
         const leaf = leafHashHex(canonical);
-        if (leaf !== r.leaf) {
+        if (!leafMatches(leaf, r.leaf)) {
           throw integrity(`record ${r.seq} does not hash to its stored leaf`);
         }
         if (r.seq === range.lastSeq + 1) await closeFile();

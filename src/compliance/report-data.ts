@@ -295,8 +295,7 @@ async function replayBefore(
         )
       : first;
   for (const rows of store.replayPages(from, firstSeq)) {
-    for (const r of rows)
-      replay.apply({ ...r, attrs: JSON.parse(r.attrs) as Record<string, unknown> });
+    for (const r of rows) replay.apply(r);
     await yieldToLoop();
   }
   return from;

@@ -13,6 +13,7 @@ import {
 import { Checkpointer } from '../../src/audit/checkpointer.js';
 import { Ledger } from '../../src/audit/ledger.js';
 import type { AuditInput } from '../../src/audit/record.js';
+import { decodeColumns, encodeColumns, type StoredColumns } from '../../src/audit/record-codec.js';
 import {
   loadTrustedKey,
   resolveSigningKey,
@@ -170,13 +171,40 @@ export function recomputeChain(db: Database.Database, fromSeq: number): void {
     .prepare(
       'SELECT seq, time, source, type, kind, fingerprint, attrs FROM records WHERE seq >= ? ORDER BY seq',
     )
-    .all(fromSeq) as CanonicalFields[];
+    .all(fromSeq) as StoredColumns[];
   const update = db.prepare('UPDATE records SET leaf = ?, chain = ? WHERE seq = ?');
   for (const r of rows) {
-    const leaf = leafHash(canonicalRecord(r));
+    const leaf = leafHash(canonicalRecord(decodeColumns(r)));
     chain = chainHash(chain, leaf);
     update.run(leaf, chain, r.seq);
   }
+}
+
+/** A record's canonical fields as stored at `seq` (either storage form). */
+export function fieldsAt(db: Database.Database, seq: number): CanonicalFields {
+  return decodeColumns(
+    db
+      .prepare(
+        'SELECT seq, time, source, type, kind, fingerprint, attrs FROM records WHERE seq = ?',
+      )
+      .get(seq) as StoredColumns,
+  );
+}
+
+/**
+ * Rewrites the record at `seq` in its own storage form, as an attacker who knows the format
+ * would (the codec is public): decoded, changed, encoded again. Leaf and chain stay.
+ */
+export function rewriteRecord(
+  db: Database.Database,
+  seq: number,
+  change: (f: CanonicalFields) => CanonicalFields,
+): void {
+  const f = change(fieldsAt(db, seq));
+  const c = encodeColumns(f, JSON.parse(f.attrs) as unknown);
+  db.prepare(
+    'UPDATE records SET source = ?, type = ?, kind = ?, fingerprint = ?, attrs = ? WHERE seq = ?',
+  ).run(c.source, c.type, c.kind, c.fingerprint, c.attrs, seq);
 }
 
 /** Copies a closed database file (a backup). */

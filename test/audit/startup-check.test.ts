@@ -7,7 +7,14 @@ import { checkAtStart } from '../../src/audit/startup-check.js';
 import { createLogger } from '../../src/logger.js';
 import { DIST_TIMEOUT_MS, ensureDist } from './dist.js';
 import type { FakeClock } from './helpers.js';
-import { appendRecords, openLedger, recomputeChain, tamper, tempDir } from './helpers.js';
+import {
+  appendRecords,
+  openLedger,
+  recomputeChain,
+  rewriteRecord,
+  tamper,
+  tempDir,
+} from './helpers.js';
 
 /** The ledger file opened the way the service opens it, before anything is signed. */
 function reopen(dir: string, clock: FakeClock): Ledger {
@@ -67,7 +74,7 @@ describe('start-up check', () => {
   it('a record edited before the anchor with the chain recomputed → modified at the anchor', () => {
     const { dir, clock } = written(300, true, 100);
     tamper(join(dir, 'audit.db'), (db) => {
-      db.prepare("UPDATE records SET type = 'token.deleted' WHERE seq = 50").run();
+      rewriteRecord(db, 50, (f) => ({ ...f, type: 'token.deleted' }));
       recomputeChain(db, 50);
     });
     const ledger = reopen(dir, clock);

@@ -18,8 +18,10 @@ import {
   appendRecords,
   buildLedger,
   copyDb,
+  fieldsAt,
   openLedger,
   recomputeChain,
+  rewriteRecord,
   tamper,
   tempDir,
   verifyBuilt,
@@ -29,8 +31,15 @@ function seqOf(dbPath: string, marker: string): number {
   const db = new Database(dbPath, { readonly: true });
   try {
     return (
-      db.prepare('SELECT seq FROM records WHERE attrs LIKE ?').get(`%${marker}%`) as { seq: number }
-    ).seq;
+      // Byte search: token records store attrs as a compact BLOB (record-codec.ts).
+      (
+        db
+          .prepare('SELECT seq FROM records WHERE instr(attrs, CAST(? AS BLOB)) > 0')
+          .get(marker) as {
+          seq: number;
+        }
+      ).seq
+    );
   } finally {
     db.close();
   }
@@ -58,9 +67,7 @@ describe('verify: the attack and fault table (audit-integrity.md)', () => {
     const b = buildLedger();
     const seq = seqOf(b.dbPath, 'needle-000042');
     tamper(b.dbPath, (db) => {
-      db.prepare(
-        "UPDATE records SET attrs = replace(attrs, 'redis-0', 'redis-9') WHERE seq = ?",
-      ).run(seq);
+      rewriteRecord(db, seq, (f) => ({ ...f, attrs: f.attrs.replace('redis-0', 'redis-9') }));
     });
     const r = await verifyBuilt(b);
     expect(r.ok).toBe(false);
@@ -211,9 +218,7 @@ describe('verify: the attack and fault table (audit-integrity.md)', () => {
             ),
         ).toThrow(/append-only/);
       }
-      expect(
-        (db.prepare('SELECT type FROM records WHERE seq = 5').get() as { type: string }).type,
-      ).toBe('token.written');
+      expect(fieldsAt(db, 5).type).toBe('token.written');
     } finally {
       db.close();
     }
@@ -222,7 +227,7 @@ describe('verify: the attack and fault table (audit-integrity.md)', () => {
   it('edit a row and recompute the chain → modified: the signed checkpoint disagrees', async () => {
     const b = buildLedger(200, { checkpointEvery: 50 });
     tamper(b.dbPath, (db) => {
-      db.prepare("UPDATE records SET type = 'token.deleted' WHERE seq = 120").run();
+      rewriteRecord(db, 120, (f) => ({ ...f, type: 'token.deleted' }));
       recomputeChain(db, 120);
     });
     const r = await verifyBuilt(b);
@@ -297,7 +302,7 @@ describe('verify: the attack and fault table (audit-integrity.md)', () => {
   it('forged checkpoint in the database (chain recomputed, checkpoint edited) → bad_signature', async () => {
     const b = buildLedger(100, { checkpointEvery: 50 });
     tamper(b.dbPath, (db) => {
-      db.prepare("UPDATE records SET type = 'token.deleted' WHERE seq = 30").run();
+      rewriteRecord(db, 30, (f) => ({ ...f, type: 'token.deleted' }));
       recomputeChain(db, 30);
       const head = db.prepare('SELECT seq, chain FROM records ORDER BY seq DESC LIMIT 1').get() as {
         seq: number;
@@ -319,7 +324,7 @@ describe('verify: the attack and fault table (audit-integrity.md)', () => {
     // The attacker rewrites history and re-signs it with their own key.
     let replacement: Checkpoint | undefined;
     tamper(b.dbPath, (db) => {
-      db.prepare("UPDATE records SET type = 'token.deleted' WHERE seq = 30").run();
+      rewriteRecord(db, 30, (f) => ({ ...f, type: 'token.deleted' }));
       recomputeChain(db, 30);
       const head = db.prepare('SELECT seq, chain FROM records ORDER BY seq DESC LIMIT 1').get() as {
         seq: number;

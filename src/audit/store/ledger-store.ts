@@ -127,7 +127,7 @@ export class LedgerStore {
     return findingPages(this.#db, lastSeq);
   }
 
-  replayPages(fromSeq: number, beforeSeq: number): Generator<RecordRow[]> {
+  replayPages(fromSeq: number, beforeSeq: number): Generator<AuditRecord[]> {
     return replayPages(this.#db, fromSeq, beforeSeq);
   }
 

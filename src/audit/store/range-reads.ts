@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { ZERO_HASH, type CanonicalFields } from '../canonical.js';
 import { TokenwatchError } from '../../errors.js';
+import { decodeColumnsOrDamaged, type StoredColumns } from '../record-codec.js';
 import { STORED_RECORD_COLUMNS } from './record-columns.js';
 
 /**
@@ -8,12 +9,17 @@ import { STORED_RECORD_COLUMNS } from './record-columns.js';
  * maps to, the chain hash a range extends, and pages of stored records.
  */
 
-/** A stored record with its columns as written (attrs is the canonical JSON text). */
-export interface StoredRecord extends CanonicalFields {
-  /** Stored leaf and chain hashes, lowercase hex. */
+interface StoredHashes {
+  /**
+   * Stored leaf (32 bytes, or its 4-byte hint from schema v5: compare with leafMatches) and
+   * chain hashes, lowercase hex.
+   */
   leaf: string;
   chain: string;
 }
+
+/** A record's canonical fields (decoded from either storage form) with its stored hashes. */
+export interface StoredRecord extends CanonicalFields, StoredHashes {}
 
 /** A time window's records as a contiguous seq range. */
 export interface SeqRange {
@@ -89,9 +95,9 @@ export function* recordPages(
   const stmt = db.prepare(PAGE_SQL);
   let next = firstSeq;
   while (next <= lastSeq) {
-    const rows = stmt.all(next, lastSeq, pageSize) as StoredRecord[];
+    const rows = stmt.all(next, lastSeq, pageSize) as (StoredColumns & StoredHashes)[];
     if (rows.length === 0) return;
-    yield rows;
+    yield rows.map((r) => ({ ...decodeColumnsOrDamaged(r), leaf: r.leaf, chain: r.chain }));
     next = (rows[rows.length - 1]?.seq ?? lastSeq) + 1;
   }
 }

@@ -1,5 +1,12 @@
 import type Database from 'better-sqlite3';
-import { RECORD_COLUMNS_NO_SOURCE, type RecordRow, type SeqAttrs } from './record-columns.js';
+import { decodeRecord, type StoredColumns } from '../record-codec.js';
+import type { AuditRecord } from '../record.js';
+import {
+  RECORD_COLUMNS,
+  RECORD_COLUMNS_NO_SOURCE,
+  type RecordRow,
+  type SeqAttrs,
+} from './record-columns.js';
 
 /**
  * Reads of the records table by record type, for reports: findings, the inventory replay,
@@ -22,8 +29,8 @@ export function* findingPages(db: Database.Database, lastSeq: number): Generator
   }
 }
 
-const REPLAY_SQL = `SELECT ${RECORD_COLUMNS_NO_SOURCE} FROM records
-  WHERE seq >= ? AND seq < ? AND ((type >= 'token.' AND type < 'token.\uffff')
+const REPLAY_SQL = `SELECT ${RECORD_COLUMNS} FROM records
+  WHERE seq >= ? AND seq < ? AND ((type >= 'token.' AND type < 'token.\uffff') OR type IS NULL
     OR type IN ('keyspace.baseline', 'keyspace.gap', 'system.started'))
   ORDER BY seq LIMIT 5000`;
 
@@ -35,13 +42,13 @@ export function* replayPages(
   db: Database.Database,
   fromSeq: number,
   beforeSeq: number,
-): Generator<RecordRow[]> {
+): Generator<AuditRecord[]> {
   const stmt = db.prepare(REPLAY_SQL);
   let next = fromSeq;
   while (next < beforeSeq) {
-    const rows = stmt.all(next, beforeSeq) as RecordRow[];
+    const rows = stmt.all(next, beforeSeq) as StoredColumns[];
     if (rows.length === 0) return;
-    yield rows;
+    yield rows.map(decodeRecord);
     next = (rows[rows.length - 1]?.seq ?? beforeSeq) + 1;
   }
 }

@@ -1,0 +1,73 @@
+/** Bytes of the compact record form (record-codec.ts): a writer and a reader. */
+
+/** A growable byte buffer with unsigned LEB128 varints (the writer reuses one). */
+export class ByteWriter {
+  buf = Buffer.allocUnsafeSlow(512);
+  n = 0;
+  room(k: number): void {
+    if (this.n + k <= this.buf.length) return;
+    const next = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.n + k));
+    this.buf.copy(next, 0, 0, this.n);
+    this.buf = next;
+  }
+  byte(b: number): void {
+    this.room(1);
+    this.buf[this.n++] = b;
+  }
+  varint(v: number): void {
+    this.room(8);
+    while (v >= 0x80) {
+      this.buf[this.n++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.n++] = v;
+  }
+  text(s: string): void {
+    const len = Buffer.byteLength(s, 'utf8');
+    this.varint(len);
+    this.room(len);
+    this.n += this.buf.write(s, this.n, 'utf8');
+  }
+}
+
+/** Reads what ByteWriter wrote; throws a RangeError past the end (a damaged row). */
+export class ByteReader {
+  i = 0;
+  readonly b: Buffer;
+  constructor(bytes: Uint8Array) {
+    this.b = Buffer.isBuffer(bytes)
+      ? bytes
+      : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  byte(): number {
+    if (this.i >= this.b.length) throw new RangeError('compact record ends early');
+    return this.b[this.i++] as number;
+  }
+  varint(): number {
+    let v = 0;
+    let scale = 1;
+    for (;;) {
+      const b = this.byte();
+      v += (b & 0x7f) * scale;
+      if (b < 0x80) return v;
+      scale *= 0x80;
+      if (scale > 2 ** 56) throw new RangeError('varint too long');
+    }
+  }
+  #slice(len: number, encoding: 'utf8' | 'hex' | 'latin1'): string {
+    const end = this.i + len;
+    if (end > this.b.length) throw new RangeError('compact record ends early');
+    const s = this.b.toString(encoding, this.i, end);
+    this.i = end;
+    return s;
+  }
+  text(): string {
+    return this.#slice(this.varint(), 'utf8');
+  }
+  hex(len: number): string {
+    return this.#slice(len, 'hex');
+  }
+  latin1(len: number): string {
+    return this.#slice(len, 'latin1');
+  }
+}
