@@ -1,11 +1,12 @@
 /**
- * Heap bytes per tracked token of the correlator alone (issue #16.4), under churn:
+ * Heap bytes per tracked token of the correlator, and of the inventory, alone (issue #16.4), under churn:
  * `node --expose-gc dist/bench/correlator-memory.js [liveTokens...]`. Each run writes the live
  * set, then churns it (delete + write of as many tokens again) so the ended-token memory is at
  * its steady state too, and reports heap growth per live token with the structure sizes.
  */
 import { createHash } from 'node:crypto';
 import { Correlator } from '../correlate/index.js';
+import { Inventory } from '../keyspace/inventory.js';
 import type { TokenEvent } from '../domain/token-event.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -35,13 +36,27 @@ function heap(): number {
   return process.memoryUsage().heapUsed;
 }
 
+/** Typed-array columns (inventory pages, ended-token times) live outside the V8 heap. */
+function arrayBuffers(): number {
+  return process.memoryUsage().arrayBuffers;
+}
+
 for (const live of (process.argv.slice(2).length
   ? process.argv.slice(2)
   : ['100000', '500000']
 ).map(Number)) {
+  // The inventory's share for as many live tokens (src/keyspace/token-table.ts).
+  const inv = new Inventory(['access_token'], 'hmac-sha256:k1:');
+  const invBefore = heap();
+  const invBuffers = arrayBuffers();
+  for (let i = 0; i < live; i++)
+    inv.set('access_token', fp(i), { due: 3_600_000 + i, written: i, node: 0 });
+  const invAfter = heap();
+  const invColumns = arrayBuffers() - invBuffers;
   let t = Date.UTC(2026, 11, 3);
   const clock = { now: () => t };
   const before = heap();
+  const buffersBefore = arrayBuffers();
   const c = new Correlator(
     {
       kinds: [{ kind: 'access_token', joins: { tokenId: 'token' } }],
@@ -59,6 +74,7 @@ for (const live of (process.argv.slice(2).length
     if (i % 1000 === 0) c.tick();
   }
   const after = heap();
+  const columns = arrayBuffers() - buffersBefore;
   const s = c.stats().sizes;
   process.stdout.write(
     `${JSON.stringify({
@@ -67,6 +83,9 @@ for (const live of (process.argv.slice(2).length
       endedTokens: s.endedTokens,
       bytesPerEndedToken: Math.round((after - written) / Math.max(1, s.endedTokens)),
       bytesPerLiveTokenUnderChurn: Math.round((after - before) / s.liveTokens),
+      bytesPerEndedTokenOutsideHeap: Math.round(columns / Math.max(1, s.endedTokens)),
+      inventoryHeapBytesPerToken: Math.round((invAfter - invBefore) / inv.size('access_token')),
+      inventoryBytesPerTokenOutsideHeap: Math.round(invColumns / live),
     })}\n`,
   );
   void c;

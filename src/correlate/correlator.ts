@@ -16,6 +16,7 @@ import { ChurnSpikeRule } from './rules/churn-spike.js';
 import { OrphanedIndexRule, type IndexObservation } from './rules/orphaned-index.js';
 import { TokenPolicyRule } from './rules/token-policy.js';
 import { WriteAfterRevocationRule } from './rules/write-after-revocation.js';
+import { NO_OPEN, setOpen } from './token-store.js';
 import type { TokenFindingRule, TokenRecord } from './token-store.js';
 import { SNAPSHOT_VERSION, snapshotEnvelope } from './snapshot.js';
 import type { CorrelatorSnapshot } from './snapshot.js';
@@ -251,7 +252,12 @@ export class Correlator {
       if (!TOKEN_FINDING_RULES.has(rule) || f.fingerprint === undefined) return;
       // Tie a per-token finding to its token again so that the token leaving resolves it.
       for (const rec of this.#view.live.values())
-        if (rec.fingerprint === f.fingerprint && rec.kind === f.kind) rec.open[rule] ??= f.id;
+        if (
+          rec.fingerprint === f.fingerprint &&
+          rec.kind === f.kind &&
+          rec.open[rule] === undefined
+        )
+          setOpen(rec, rule, f.id);
     },
   };
 
@@ -472,7 +478,7 @@ export class Correlator {
       );
       if (f) out.push(f);
     }
-    rec.open = {};
+    rec.open = NO_OPEN;
     out.push(...this.#propagation.onTokenLeft(rec, now, lost));
   }
 

@@ -3,7 +3,8 @@ import type { Finding } from '../domain/finding.js';
 import type { TokenJoins } from './join-keys.js';
 import type { ChurnKindSnapshot } from './rules/churn-spike.js';
 import { arr, bool, int, invalid, num, obj, oneOf, optNum, optStr, str } from './snapshot-read.js';
-import type { TokenFindingRule, TokenRecord } from './token-store.js';
+import { NO_OPEN } from './token-store.js';
+import type { OpenFindings, TokenFindingRule, TokenRecord } from './token-store.js';
 
 /** Version of the snapshot's shape; restore refuses any other. */
 export const SNAPSHOT_VERSION = 1;
@@ -95,8 +96,9 @@ export function tokenFromSnapshot(v: unknown, path: string): TokenRecord {
     clientId: optStr(j.clientId, `${path}.joins.clientId`),
     familyId: optStr(j.familyId, `${path}.joins.familyId`),
   };
-  const open: Partial<Record<TokenFindingRule, string>> = {};
-  for (const [k, id] of Object.entries(obj(o.open, `${path}.open`))) {
+  const entries = Object.entries(obj(o.open, `${path}.open`));
+  const open: OpenFindings = entries.length === 0 ? NO_OPEN : {};
+  for (const [k, id] of entries) {
     open[oneOf(k, `${path}.open`, TOKEN_RULES)] = str(id, `${path}.open.${k}`, 1024);
   }
   const endType = optStr(o.endType, `${path}.endType`);

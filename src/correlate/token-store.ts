@@ -26,8 +26,31 @@ export interface TokenRecord {
   endedAt: number | undefined;
   endType: TokenEventType | undefined;
   endSeq: number | undefined;
-  /** Ids of this token's open per-token findings. */
-  open: Partial<Record<TokenFindingRule, string>>;
+  /** Ids of this token's open per-token findings (NO_OPEN when none; see setOpen). */
+  open: OpenFindings;
+}
+
+/** Ids of a token's open per-token findings. */
+export type OpenFindings = Partial<Record<TokenFindingRule, string>>;
+
+/**
+ * The `open` of every record without an open finding (nearly all of them): one shared frozen
+ * object rather than an empty one per token (56 bytes each). Change `open` only through
+ * setOpen / clearOpen, which copy on the first write.
+ */
+export const NO_OPEN: OpenFindings = Object.freeze({});
+
+/** Ties an open finding of `rule` to the token. */
+export function setOpen(rec: TokenRecord, rule: TokenFindingRule, id: string): void {
+  if (rec.open === NO_OPEN) rec.open = {};
+  rec.open[rule] = id;
+}
+
+/** Unties the token's finding of `rule`; back to the shared NO_OPEN when none is left. */
+export function clearOpen(rec: TokenRecord, rule: TokenFindingRule): void {
+  if (rec.open[rule] === undefined) return;
+  delete rec.open[rule];
+  if (Object.keys(rec.open).length === 0) rec.open = NO_OPEN;
 }
 
 /** Which tokens a provider event names. The result is the union over the keys given. */

@@ -2,10 +2,11 @@ import type { TokenEvent } from '../domain/token-event.js';
 import { TOKEN_END_TYPES } from '../domain/token-event.js';
 import { tokenIdentity, tokenJoins } from './join-keys.js';
 import type { ResolvedCorrelatorOptions } from './options.js';
-import { newest, tokenFromSnapshot, tokenToSnapshot } from './snapshot.js';
+import { tokenFromSnapshot, tokenToSnapshot } from './snapshot.js';
 import type { TokenRecordSnapshot } from './snapshot.js';
 import { arr } from './snapshot-read.js';
-import { TokenStore } from './token-store.js';
+import { EndedTokens } from './ended-tokens.js';
+import { NO_OPEN, TokenStore } from './token-store.js';
 import type { TokenRecord } from './token-store.js';
 
 /** What one TokenEvent did to the live view. */
@@ -30,14 +31,14 @@ export interface ViewChange {
  */
 export class TokenView {
   readonly live: TokenStore;
-  readonly ended: TokenStore;
+  readonly ended: EndedTokens;
   readonly #opts: ResolvedCorrelatorOptions;
   #lost: TokenRecord[] = [];
 
   constructor(opts: ResolvedCorrelatorOptions) {
     this.#opts = opts;
     this.live = new TokenStore(opts.limits.maxTrackedTokens, (rec) => this.#lost.push(rec));
-    this.ended = new TokenStore(opts.limits.maxEndedTokens, () => undefined);
+    this.ended = new EndedTokens(opts.limits.maxEndedTokens);
   }
 
   apply(ev: TokenEvent, seq: number | undefined): ViewChange {
@@ -65,11 +66,9 @@ export class TokenView {
     for (const r of this.live.values())
       if (keep.has(r.id) || Object.keys(r.open).length > 0) tokens.push(tokenToSnapshot(r));
     const horizon = now - this.#opts.revocationLookbackSeconds * 1000;
-    const recent = [...this.ended.values()].filter((r) => (r.endedAt ?? 0) >= horizon);
-    return {
-      tokens,
-      ended: newest(recent, max, 'endedTokens', truncated).map(tokenToSnapshot),
-    };
+    const recent = this.ended.newestSince(horizon, max);
+    if (recent.dropped > 0) truncated.endedTokens = recent.dropped;
+    return { tokens, ended: recent.records.map(tokenToSnapshot) };
   }
 
   /** @throws TokenwatchError ERR_SNAPSHOT_INVALID */
@@ -84,7 +83,7 @@ export class TokenView {
   /** Forgets ended tokens that can no longer match a late provider event. */
   expire(now: number): void {
     const horizon = now - this.#opts.revocationLookbackSeconds * 1000;
-    this.ended.dropOldestWhile((rec) => (rec.endedAt ?? 0) < horizon);
+    this.ended.dropEndedBefore(horizon);
   }
 
   #upsert(ev: TokenEvent, id: string, seq: number | undefined, isWrite: boolean): ViewChange {
@@ -180,7 +179,7 @@ export class TokenView {
       endedAt: undefined,
       endType: undefined,
       endSeq: undefined,
-      open: {},
+      open: NO_OPEN,
     };
   }
 }

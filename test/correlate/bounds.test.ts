@@ -60,6 +60,33 @@ describe('bounded state', { timeout: 60_000 }, () => {
     expect(evictions.pendingAttributions).toBe(N - 300);
   });
 
+  it('returns to the live count under churn once the ended tokens pass the lookback', () => {
+    const w = new World({ revocationLookbackSeconds: 300 });
+    const live = 2000;
+    for (let i = 0; i < live; i++) w.token('written', access(`j${i}`, `user${i % 50}`));
+    // Ten rounds replacing every live token: delete the oldest, write a new one.
+    for (let i = 0; i < 10 * live; i++) {
+      w.token('deleted', access(`j${i}`, `user${i % 50}`));
+      w.token('written', access(`j${live + i}`, `user${i % 50}`));
+    }
+    let sizes = w.c.stats().sizes;
+    expect(sizes.liveTokens).toBe(live);
+    expect(sizes.tokenIdIndex).toBe(live);
+    expect(sizes.subjectIndex).toBe(50);
+    expect(sizes.endedTokens).toBe(10 * live);
+    // A late revocation still finds a token that left Redis within the lookback...
+    w.provider('token_revoked', { tokenIds: [fp('j5')] });
+    expect(w.c.stats().sizes.pendingObligations + w.c.drainObservations().revocations.length).toBe(
+      1,
+    );
+    w.advance(301_000);
+    sizes = w.c.stats().sizes;
+    // ... and none is kept after it.
+    expect(sizes.endedTokens).toBe(0);
+    expect(sizes.liveTokens).toBe(live);
+    expect(sizes.tokenIdIndex).toBe(live);
+  });
+
   it('resolves findings of tokens dropped from the view instead of leaking them', () => {
     const w = new World({ limits: { maxTrackedTokens: 10 } });
     const out = [];

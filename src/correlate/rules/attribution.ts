@@ -8,6 +8,7 @@ import type { ResolvedCorrelatorOptions } from '../options.js';
 import { SetIndex } from '../set-index.js';
 import { newest } from '../snapshot.js';
 import { arr, num, obj, optNum, optStr, str } from '../snapshot-read.js';
+import { clearOpen, setOpen } from '../token-store.js';
 import type { TokenRecord } from '../token-store.js';
 import type { TokenView } from '../token-view.js';
 
@@ -167,7 +168,7 @@ export class AttributionRule {
         [seq],
       );
       if (f) {
-        delete rec.open.unattributed_token;
+        clearOpen(rec, 'unattributed_token');
         out.push(f);
       }
     }
@@ -219,7 +220,7 @@ export class AttributionRule {
     );
     if (!opened) return [];
     if (rec === live) {
-      rec.open.unattributed_token = opened.id;
+      setOpen(rec, 'unattributed_token', opened.id);
       return [opened];
     }
     // Already gone: the auditor still sees the unexplained write, opened and closed together.

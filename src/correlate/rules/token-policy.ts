@@ -3,6 +3,7 @@ import type { TokenEvent } from '../../domain/token-event.js';
 import type { FindingBook } from '../finding-book.js';
 import { secs, tokenFields } from '../format.js';
 import type { ResolvedCorrelatorOptions } from '../options.js';
+import { clearOpen, setOpen } from '../token-store.js';
 import type { TokenRecord } from '../token-store.js';
 
 /**
@@ -34,7 +35,7 @@ export class TokenPolicyRule {
         },
         now,
       );
-      if (f) rec.open.token_without_expiry = f.id;
+      if (f) setOpen(rec, 'token_without_expiry', f.id);
       push(f);
     } else if (typeof rec.dueAt === 'number' && rec.open.token_without_expiry !== undefined) {
       push(
@@ -46,7 +47,7 @@ export class TokenPolicyRule {
           [seq],
         ),
       );
-      delete rec.open.token_without_expiry;
+      clearOpen(rec, 'token_without_expiry');
     }
 
     const max = this.#opts.kinds.get(rec.kind)?.maxTtlSeconds;
@@ -71,7 +72,7 @@ export class TokenPolicyRule {
         },
         now,
       );
-      if (f) rec.open.ttl_exceeds_policy = f.id;
+      if (f) setOpen(rec, 'ttl_exceeds_policy', f.id);
       push(f);
     } else if (exceeds && rec.open.ttl_exceeds_policy !== undefined) {
       this.#book.update(rec.open.ttl_exceeds_policy, { ttlSeconds: secs(ttlMs) }, [seq]);
@@ -85,7 +86,7 @@ export class TokenPolicyRule {
           [seq],
         ),
       );
-      delete rec.open.ttl_exceeds_policy;
+      clearOpen(rec, 'ttl_exceeds_policy');
     }
     return out;
   }

@@ -9,6 +9,7 @@ import { newest } from '../snapshot.js';
 import { arr, num, obj, oneOf, optNum, str } from '../snapshot-read.js';
 import { PROVIDER_EVENT_TYPES } from '../../domain/provider-event.js';
 import type { ProviderName } from '../../domain/provider-event.js';
+import { setOpen } from '../token-store.js';
 import type { TokenRecord, TokenStore } from '../token-store.js';
 
 interface Revoked {
@@ -202,7 +203,7 @@ export class WriteAfterRevocationRule {
       },
       now,
     );
-    if (f) rec.open.write_after_revocation = f.id;
+    if (f) setOpen(rec, 'write_after_revocation', f.id);
     return f;
   }
 }
