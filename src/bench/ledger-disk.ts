@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { ZERO_HASH } from '../audit/canonical.js';
+import { ledgerDiskUsage } from '../audit/disk-usage.js';
 import { Ledger } from '../audit/ledger.js';
 import type { AuditInput } from '../audit/record.js';
 import { RowWriter } from '../audit/row-writer.js';
@@ -98,13 +98,7 @@ export function ledgerDisk(records: number, batch: number): LedgerDiskResult {
       if (i % batch === batch - 1) ledger.flush();
     }
     ledger.close();
-    const db = new Database(path);
-    db.pragma('wal_checkpoint(TRUNCATE)');
-    const total = (db.prepare('SELECT COUNT(*) AS n FROM records').get() as { n: number }).n;
-    const stat = db
-      .prepare('SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC')
-      .all() as { name: string; bytes: number }[];
-    db.close();
+    const { records: total, objects: stat } = ledgerDiskUsage(path);
     const fileBytes = statSync(path).size;
     const verifyStarted = performance.now();
     const checked = verifyRange({
