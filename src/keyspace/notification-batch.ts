@@ -159,7 +159,6 @@ export function discardSuperseded(
   tail: Prepared | undefined,
   maxKeyBytes: number,
 ): void {
-  if (later.length === 0) return;
   const looked = new Map<string, Prepared>();
   for (const p of need) looked.set(p.k, p);
   // Bounded: behind a backlog this runs once per chunk. Past the bound a later change goes

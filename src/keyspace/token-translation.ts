@@ -199,8 +199,9 @@ class Translator {
       let due = dueOf(p.expireAt);
       // The inventory holds exactly this expiry already: the second half of a SET EX whose write
       // (in an earlier batch) looked it up. PEXPIRETIME is exact to the ms, so a real TTL change
-      // never compares equal (short of a PEXPIREAT to the same ms, which changes nothing).
-      if (typeof due === 'number' && !Number.isNaN(due) && known?.due === due) return;
+      // never compares equal (short of a PEXPIREAT to the same ms, which changes nothing). NaN
+      // (unknown) equals nothing.
+      if (typeof due === 'number' && known?.due === due) return;
       if (due === null) due = Number.NaN; // superseded by a later PERSIST before the look-up
       this.#set(c, { due, written: known?.written ?? 0, node });
       this.#emit(p, c, 'ttl_changed', { dueAt: this.#localDue(due), ttlMs: this.#ttl(due, p.at) });

@@ -311,6 +311,22 @@ const cases: Case[] = [
     after: { 'at:a': { due: Number.NaN, written: NOW - 5000 } },
   },
   {
+    name: 'EXPIRE whose look-up finds no TTL, on a token held without TTL: ttl_changed, TTL unknown',
+    before: { 'at:a': { due: null, written: NOW - 5000 } },
+    batches: one(['expire', 'at:a']),
+    pexpiretime: { 'at:a': -1 },
+    events: [
+      {
+        type: 'ttl_changed',
+        key: 'at:a',
+        redisEvent: 'expire',
+        observedAt: 0,
+        dueAt: 'unknown',
+        ttlMs: 'unknown',
+      },
+    ],
+  },
+  {
     name: 'PERSIST k (persist) of a token never seen: persisted, write time unknown (0)',
     batches: one(['persist', 'at:a']),
     events: [
@@ -511,6 +527,14 @@ const cases: Case[] = [
     pexpiretime: { 'sess:h': D },
     events: [],
     after: { 'sess:h': { due: D, written: NOW - 1000 } },
+  },
+  {
+    name: 'later HSET of a live hash whose TTL we do not know (hset): still no event',
+    before: { 'sess:h': { due: Number.NaN, written: NOW - 1000 } },
+    batches: one(['hset', 'sess:h']),
+    pexpiretime: { 'sess:h': D },
+    events: [],
+    after: { 'sess:h': { due: Number.NaN, written: NOW - 1000 } },
   },
   {
     name: 'MULTI HSET; EXPIRE on a new hash (hset + expire): written with the TTL',
@@ -757,6 +781,130 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'del and evicted during our own SCAN: not backlog (only expirations are)',
+    before: {
+      'at:a': { due: NOW - 10_000, written: NOW - 60_000 },
+      'at:b': { due: null, written: NOW - 60_000 },
+    },
+    ctx: { ownScan: { start: NOW - 100, end: undefined } },
+    batches: one(['del', 'at:a'], ['evicted', 'at:b']),
+    events: [
+      { type: 'deleted', key: 'at:a', redisEvent: 'del', observedAt: 0, lifetimeMs: 60_000 },
+      { type: 'evicted', key: 'at:b', redisEvent: 'evicted', observedAt: 1, lifetimeMs: 60_001 },
+    ],
+  },
+  {
+    name: 'a del of a long-past-due token does not make the expirations of its batch a flush',
+    before: {
+      'at:a': { due: NOW - 10_000, written: NOW - 60_000 },
+      'at:b': { due: NOW - 100, written: NOW - 60_000 },
+    },
+    batches: one(['del', 'at:a'], ['expired', 'at:b']),
+    events: [
+      { type: 'deleted', key: 'at:a', redisEvent: 'del', observedAt: 0, lifetimeMs: 60_000 },
+      {
+        type: 'expired',
+        key: 'at:b',
+        redisEvent: 'expired',
+        observedAt: 1,
+        lifetimeMs: 60_001,
+        expiryLagMs: 101,
+      },
+    ],
+  },
+  {
+    name: 'expirations of tokens on another node, without TTL or unknown do not count towards a flush',
+    before: {
+      'at:a': { due: NOW - 10_000, written: NOW - 60_000, node: 1 },
+      'at:b': { due: null, written: NOW - 60_000 },
+      'at:c': { due: NOW - 100, written: NOW - 60_000 },
+    },
+    batches: one(
+      ['expired', 'at:a'],
+      ['expired', 'at:b'],
+      ['expired', 'at:c'],
+      ['expired', 'at:x'],
+    ),
+    events: [
+      { type: 'expired', key: 'at:b', redisEvent: 'expired', observedAt: 1, lifetimeMs: 60_001 },
+      {
+        type: 'expired',
+        key: 'at:c',
+        redisEvent: 'expired',
+        observedAt: 2,
+        lifetimeMs: 60_002,
+        expiryLagMs: 102,
+      },
+      { type: 'expired', key: 'at:x', redisEvent: 'expired', observedAt: 3 },
+    ],
+  },
+  {
+    name: 'a token of unknown due among the expirations counts for neither side of a flush',
+    before: {
+      'at:a': { due: Number.NaN, written: NOW - 60_000 },
+      'at:b': { due: NOW - 10_000, written: NOW - 60_000 },
+      'at:c': { due: NOW - 100, written: NOW - 60_000 },
+    },
+    batches: one(['expired', 'at:a'], ['expired', 'at:b'], ['expired', 'at:c']),
+    events: [
+      {
+        type: 'expired',
+        key: 'at:a',
+        redisEvent: 'expired',
+        observedAt: 0,
+        lifetimeMs: 60_000,
+        backlog: true,
+      },
+      {
+        type: 'expired',
+        key: 'at:b',
+        redisEvent: 'expired',
+        observedAt: 1,
+        lifetimeMs: 60_001,
+        expiryLagMs: 10_001,
+        backlog: true,
+      },
+      {
+        type: 'expired',
+        key: 'at:c',
+        redisEvent: 'expired',
+        observedAt: 2,
+        lifetimeMs: 60_002,
+        expiryLagMs: 102,
+        backlog: true,
+      },
+    ],
+  },
+  {
+    name: 'a lazy-expiry flush judged on our clock when the Redis clock is 5 s ahead',
+    before: {
+      'at:a': { due: NOW + 5000 - 10_000, written: NOW - 60_000 },
+      'at:b': { due: NOW + 5000 - 100, written: NOW - 60_000 },
+    },
+    ctx: { offsetMs: 5000 },
+    batches: one(['expired', 'at:a'], ['expired', 'at:b']),
+    events: [
+      {
+        type: 'expired',
+        key: 'at:a',
+        redisEvent: 'expired',
+        observedAt: 0,
+        lifetimeMs: 60_000,
+        expiryLagMs: 10_000,
+        backlog: true,
+      },
+      {
+        type: 'expired',
+        key: 'at:b',
+        redisEvent: 'expired',
+        observedAt: 1,
+        lifetimeMs: 60_001,
+        expiryLagMs: 101,
+        backlog: true,
+      },
+    ],
+  },
+  {
     name: 'expired in a lazy-expiry flush (as many late as on time): all backlog',
     before: {
       'at:a': { due: NOW - 10_000, written: NOW - 60_000 },
@@ -817,6 +965,55 @@ const cases: Case[] = [
       },
     ],
     after: { 'at:m': { due: null, written: NOW } },
+  },
+  {
+    name: 'MULTI SET KEEPTTL; PERSIST on a live token (set, persist): rewrite with TTL unknown, persisted',
+    before: LIVE,
+    batches: one(['set', 'at:a'], ['persist', 'at:a']),
+    pexpiretime: { 'at:a': -1 },
+    events: [
+      {
+        type: 'written',
+        key: 'at:a',
+        redisEvent: 'set',
+        observedAt: 0,
+        dueAt: 'unknown',
+        ttlMs: 'unknown',
+        rewrite: true,
+      },
+      {
+        type: 'persisted',
+        key: 'at:a',
+        redisEvent: 'persist',
+        observedAt: 1,
+        dueAt: null,
+        ttlMs: null,
+      },
+    ],
+  },
+  {
+    name: 'MULTI SET; SET of one key (set, set): two writes, only the last one looked up',
+    batches: one(['set', 'at:a'], ['set', 'at:a']),
+    pexpiretime: { 'at:a': -1 },
+    events: [
+      {
+        type: 'written',
+        key: 'at:a',
+        redisEvent: 'set',
+        observedAt: 0,
+        dueAt: 'unknown',
+        ttlMs: 'unknown',
+      },
+      {
+        type: 'written',
+        key: 'at:a',
+        redisEvent: 'set',
+        observedAt: 1,
+        dueAt: null,
+        ttlMs: null,
+        rewrite: true,
+      },
+    ],
   },
   {
     name: 'MULTI SET EX; DEL (set, expire, del): written with TTL unknown, then deleted',
