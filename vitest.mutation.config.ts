@@ -11,7 +11,11 @@ const TESTS: Record<string, string[]> = {
     'test/keyspace/expiry-flush.test.ts',
   ],
   correlate: ['test/correlate/*.test.ts'],
-  verify: ['test/audit/verify.test.ts', 'test/audit/verify-attacks.test.ts'],
+  verify: [
+    'test/audit/verify.test.ts',
+    'test/audit/verify-attacks.test.ts',
+    'test/audit/retention.test.ts',
+  ],
 };
 
 const scope = process.env.STRYKER_SCOPE;
