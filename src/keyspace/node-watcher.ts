@@ -472,7 +472,7 @@ export class NodeWatcher {
         const prepared = this.#events.classify(items);
         await this.#events.lookup(prepared, () => this.#batch);
         this.#events.markExpiryFlush(prepared);
-        for (const p of prepared) this.#events.apply(p);
+        this.#events.applyBatch(prepared);
       }
     } catch (err) {
       this.#o.logger.error(

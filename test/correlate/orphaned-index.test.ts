@@ -69,4 +69,36 @@ describe('orphaned_index_entries', () => {
     expect(resolved).toMatchObject({ state: 'resolved', id: opened?.id });
     expect(after.openFindings()).toEqual([]);
   });
+
+  it('keeps indexes apart: a clean index resolves nothing of another, or of another rule', () => {
+    const clock = new FakeClock();
+    const c = new Correlator({ kinds: KINDS }, { clock });
+    c.onTokenEvent(
+      {
+        type: 'written',
+        kind: 'session',
+        fingerprint: fp('s1'),
+        keyAttrs: { sid: fp('s1'), sub: 'alice' },
+        node: 'redis-a:6379',
+        db: 0,
+        observedAt: clock.t,
+        redisEvent: 'set',
+        dueAt: null,
+        ttlMs: null,
+      },
+      1,
+    );
+    const [opened] = c.onIndexObservations([obs(2, [fp('a')])], 2);
+    const other = { ...obs(0), index: 'client_tokens' };
+    expect(c.onIndexObservations([other], 3)).toEqual([]);
+    expect(
+      c
+        .openFindings()
+        .map((f) => f.rule)
+        .sort(),
+    ).toEqual(['orphaned_index_entries', 'token_without_expiry']);
+    const [resolved] = c.onIndexObservations([obs(0)], 4);
+    expect(resolved).toMatchObject({ id: opened?.id, state: 'resolved' });
+    expect(c.openFindings().map((f) => f.rule)).toEqual(['token_without_expiry']);
+  });
 });

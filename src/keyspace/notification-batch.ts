@@ -1,0 +1,215 @@
+import type { InventoryEntry } from './inventory.js';
+import type { ClassifiedKey } from './token-rules.js';
+
+/** One keyevent notification as received: event name, key bytes, arrival time (our clock). */
+export interface Item {
+  event: string;
+  key: Buffer;
+  at: number;
+  /** Cluster slot migration: the token only moved between nodes. */
+  migrated?: boolean;
+  /** The key as a latin1 string, once converted (discardSuperseded may convert pending items early). */
+  k?: string;
+}
+
+/** A notification of a key that matched a token rule (or the `rename_to` side of any rename). */
+export interface Prepared extends Item {
+  c: ClassifiedKey;
+  /** The key as a latin1 string. */
+  k: string;
+  /**
+   * PEXPIRETIME reply: -2 gone, -1 no TTL, else unix ms (Redis clock). NaN when unknown: not
+   * looked up because a later event in the same batch changed the key again, or the look-up
+   * failed. The look-up runs after the events, so it only describes the key's LAST state.
+   */
+  expireAt?: number;
+  /** A write immediately followed by an `expire` of the same key (SET EX, HSET+EXPIRE in MULTI). */
+  withTtl?: boolean;
+  /** That `expire`: already covered by the write record. */
+  absorbed?: boolean;
+  /** An `expired` delivered as part of a lazy-expiry flush (see markExpiryFlush): backlog. */
+  flush?: boolean;
+}
+
+/** The inventory as the translation reads it: look-ups only, never a write. */
+export interface InventoryView {
+  get(kind: string, fingerprint: string): InventoryEntry | undefined;
+}
+
+/** The `rename_to` side of a rename that is not a token: kept so its `rename_from` token ends. */
+export const NOT_A_TOKEN: ClassifiedKey = Object.freeze({
+  kind: '',
+  fingerprint: '',
+  keyAttrs: Object.freeze({}) as Record<string, string>,
+});
+
+/** Pending notifications discardSuperseded() checks for a later change of a looked-up key. */
+export const MAX_PENDING_CHECK = 20_000;
+
+/** Events whose handling needs the key's expiry. */
+const NEEDS_EXPIRY = new Set(['set', 'expire', 'hset', 'rename_to', 'restore', 'copy_to']);
+/** Events that write a token. */
+export const WRITES: ReadonlySet<string> = new Set(['set', 'restore', 'copy_to']);
+/** Events after which a key's expiry may differ (so an earlier look-up would be stale). */
+const CHANGES_KEY = new Set([
+  ...NEEDS_EXPIRY,
+  'persist',
+  'del',
+  'expired',
+  'evicted',
+  'rename_from',
+]);
+
+/** A write whose command may also emit `expire` for the same key right after it. */
+function writesWithTtl(event: string): boolean {
+  return WRITES.has(event) || event === 'hset';
+}
+
+/**
+ * Classify a batch against the token rules: keys over `maxKeyBytes` or matching no rule are
+ * counted as `unmatched`, not kept, except a `rename_to` (a token renamed to a non-token key
+ * ends there). Then pairs writes with their `expire` (see pairWrites). Mutates the items.
+ */
+export function classifyBatch(
+  items: Item[],
+  classify: (key: string) => ClassifiedKey | undefined,
+  maxKeyBytes: number,
+): { prepared: Prepared[]; unmatched: number } {
+  const prepared: Prepared[] = [];
+  let unmatched = 0;
+  for (const it of items) {
+    if (it.key.length > maxKeyBytes) {
+      unmatched += 1;
+      continue;
+    }
+    const k = it.k ?? it.key.toString('latin1');
+    const c = classify(k);
+    if (c) prepared.push(Object.assign(it, { c, k }));
+    else if (it.event !== 'rename_to') unmatched += 1;
+    else prepared.push(Object.assign(it, { c: NOT_A_TOKEN, k }));
+  }
+  pairWrites(prepared);
+  return { prepared, unmatched };
+}
+
+/**
+ * SET EX emits `set` then `expire` back to back in one command, and Redis runs one command at a
+ * time, so the two are adjacent in the notification stream whatever the socket or event loop
+ * did to their arrival times (the soak saw 3-8 ms between them under load). An `expire` right
+ * after a write of the same key in the batch is folded into the write: its TTL is what the
+ * write's PEXPIRETIME look-up says (that look-up runs after the command, so it sees the TTL).
+ * A pair split between batches needs no pairing: the write's own look-up saw the TTL, and the
+ * `expire` then finds the inventory already holding that exact due (see translate()). A separate
+ * EXPIRE folded in this way only makes the write's record carry the TTL the key had a moment
+ * later: no finding rests on arrival timing.
+ */
+export function pairWrites(items: Prepared[]): void {
+  let prev: string | undefined;
+  for (let i = 0; i < items.length; i++) {
+    const p = items[i] as Prepared;
+    if (p.event === 'expire' && prev === p.k) {
+      p.absorbed = true;
+      (items[i - 1] as Prepared).withTtl = true;
+      prev = undefined;
+      continue;
+    }
+    prev = writesWithTtl(p.event) ? p.k : undefined;
+  }
+}
+
+/**
+ * Which notifications need a PEXPIRETIME look-up: only the last change of each key in the batch,
+ * because the reply describes the key after the whole batch. Earlier ones of the same key get
+ * NaN (unknown) at once. Returns the notifications to look up, in batch order.
+ */
+export function planLookup(prepared: readonly Prepared[]): Prepared[] {
+  const last = new Map<string, number>();
+  prepared.forEach((p, i) => {
+    if (CHANGES_KEY.has(p.event) && !p.absorbed) last.set(p.k, i);
+  });
+  const need: Prepared[] = [];
+  prepared.forEach((p, i) => {
+    if (p.c.kind === '' || p.absorbed || !NEEDS_EXPIRY.has(p.event)) return;
+    if (last.get(p.k) === i) need.push(p);
+    else p.expireAt = Number.NaN;
+  });
+  return need;
+}
+
+/** Store the look-up's replies (undefined: the look-up failed; NaN for a missing reply). */
+export function recordExpiries(need: readonly Prepared[], replies: readonly number[] | undefined) {
+  need.forEach((p, i) => {
+    const r = replies?.[i];
+    p.expireAt = typeof r === 'number' ? r : Number.NaN;
+  });
+}
+
+/**
+ * The reply describes the key when the look-up ran, which may be after a later command changed
+ * it again. Redis publishes a command's notifications before it answers any later command, so
+ * once the reply is in (and the sockets were read once more) such a later change shows as a
+ * notification of the same key in `later` (received after this batch was cut). Then the look-up
+ * is not this event's: its expiry is unknown (NaN), and the later event records what it did.
+ * The one exception is the `expire` a write's own SET EX emits right after it (the pair split
+ * between batches, `tail` being the batch's last notification): that TTL is the write's.
+ */
+export function discardSuperseded(
+  need: readonly Prepared[],
+  later: readonly Item[],
+  tail: Prepared | undefined,
+  maxKeyBytes: number,
+): void {
+  const looked = new Map<string, Prepared>();
+  for (const p of need) looked.set(p.k, p);
+  // Bounded: behind a backlog this runs once per chunk. Past the bound a later change goes
+  // unnoticed, and the event records the key's later state: never a TTL Redis did not state.
+  const n = Math.min(later.length, MAX_PENDING_CHECK);
+  for (let i = 0; i < n; i++) {
+    const it = later[i] as Item;
+    if (!CHANGES_KEY.has(it.event) || it.key.length > maxKeyBytes) continue;
+    const k = (it.k ??= it.key.toString('latin1'));
+    const p = looked.get(k);
+    if (!p || Number.isNaN(p.expireAt)) continue;
+    // SET EX split between batches: its `expire` opens the next batch. Same command, same TTL.
+    const ownExpire = i === 0 && it.event === 'expire' && p === tail && writesWithTtl(p.event);
+    if (!ownExpire) p.expireAt = Number.NaN;
+  }
+}
+
+/** What markExpiryFlush needs to know of the node and its clock. */
+export interface FlushContext {
+  nodeIndex: number;
+  /** Redis clock minus ours (ms). */
+  offsetMs: number;
+  /** An `expired` this long after its due time is expiry backlog, not churn (ms). */
+  expiryBacklogToleranceMs: number;
+}
+
+/**
+ * A lazy-expiry flush (anyone's SCAN, KEYS, a burst of reads) makes Redis delete at once every
+ * past-due key it touches: those due long ago (backlog by their lag) and, mixed in with them,
+ * those due less than the tolerance ago, which their lag alone cannot tell from an expiration
+ * on time. They would add expiry rate x tolerance events to one second, which is what opened
+ * churn_spike at every outside SCAN (issue #16.3). So an `expired` is judged with its batch:
+ * when at least as many of the batch's expirations are backlog as on time, Redis is catching
+ * up lazily rather than expiring on time, and all of them are backlog. A Redis that expires on
+ * time delivers batches with no backlog, whose expirations stay churn. Reads the inventory as it
+ * was before the batch.
+ */
+export function markExpiryFlush(
+  prepared: readonly Prepared[],
+  inventory: InventoryView,
+  ctx: FlushContext,
+): void {
+  let late = 0;
+  let onTime = 0;
+  for (const p of prepared) {
+    if (p.event !== 'expired' || p.migrated) continue;
+    const e = inventory.get(p.c.kind, p.c.fingerprint);
+    if (!e || e.node !== ctx.nodeIndex || e.due === null || Number.isNaN(e.due)) continue;
+    if (p.at - (e.due - ctx.offsetMs) > ctx.expiryBacklogToleranceMs) late += 1;
+    else onTime += 1;
+  }
+  if (late === 0 || late < onTime) return;
+  for (const p of prepared) if (p.event === 'expired') p.flush = true;
+}

@@ -1,0 +1,31 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * `npm run test:mutation` (Stryker): only the pure unit tests of the mutated code, per scope
+ * (STRYKER_SCOPE, see stryker.config.mjs; unset: all). No Redis, no network; SQLite temp files.
+ */
+const TESTS: Record<string, string[]> = {
+  translation: [
+    'test/keyspace/token-translation.test.ts',
+    'test/keyspace/notification-batch.test.ts',
+    'test/keyspace/expiry-flush.test.ts',
+  ],
+  correlate: ['test/correlate/*.test.ts'],
+  verify: [
+    'test/audit/verify.test.ts',
+    'test/audit/verify-attacks.test.ts',
+    'test/audit/retention.test.ts',
+  ],
+};
+
+const scope = process.env.STRYKER_SCOPE;
+
+export default defineConfig({
+  test: {
+    include: scope && TESTS[scope] ? TESTS[scope] : Object.values(TESTS).flat(),
+    // bounds.test.ts floods the correlator for ~45 s to check its memory caps; every mutant of
+    // the correlator would run it. The rule tests judge the rules.
+    exclude: ['test/**/*.redis.test.ts', 'test/**/*.int.test.ts', 'test/correlate/bounds.test.ts'],
+    testTimeout: 30_000,
+  },
+});
