@@ -118,7 +118,14 @@ export class SnapshotWriter {
   #later(w: Writing): void {
     this.#immediate = setImmediate(() => {
       this.#immediate = undefined;
-      if (this.#current === w && this.#step(w)) w.awaiting = true;
+      if (this.#current !== w) return;
+      try {
+        if (this.#step(w)) w.awaiting = true;
+      } catch {
+        // The ledger closed under it (ERR_AUDIT_CLOSED): without its head the snapshot is
+        // ignored by restore, as after a crash.
+        this.abandon();
+      }
     });
   }
 

@@ -162,6 +162,14 @@ describe('split snapshots', () => {
     });
   });
 
+  it('a ledger closed while parts are being written ends the snapshot quietly', async () => {
+    writer = new SnapshotWriter(ledger, 4 * 1024);
+    writer.write({ reason: 'interval', throughSeq: 1, time: T, state: bigState(200) }, true);
+    ledger.close();
+    await new Promise((r) => setTimeout(r, 5));
+    expect(writer.busySince).toBeUndefined();
+  });
+
   it('parts written before a crash, without their head, are ignored', async () => {
     new SnapshotWriter(ledger).write(
       { reason: 'start', throughSeq: 1, time: T, state: bigState(5) },
