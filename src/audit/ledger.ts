@@ -430,9 +430,9 @@ export class Ledger {
     return listRecords(this.#db, filter);
   }
 
-  /** The newest committed record of exactly `type` (correlator restore). */
-  lastOfType(type: string): AuditRecord | undefined {
-    return lastRecordOfType(this.#db, type);
+  /** The newest committed record of exactly `type`, before `beforeSeq` when given (correlator restore). */
+  lastOfType(type: string, beforeSeq?: number): AuditRecord | undefined {
+    return lastRecordOfType(this.#db, type, beforeSeq);
   }
 
   /** `urgent`: someone waits for this commit (a webhook reply): commit on the next turn. */

@@ -90,6 +90,11 @@ export const correlateSchema = z.strictObject({
   evictionBurstMinCount: z.number().int().min(1).optional(),
   /** The correlator's state goes to the ledger this often, seconds. */
   snapshotIntervalSeconds: z.number().min(1).optional(),
+  /**
+   * An interval snapshot is written only once this many records were correlated since the last
+   * one (bounds a crash's replay and the snapshot bytes per day). Default 100 000.
+   */
+  snapshotMinRecords: z.number().int().min(1).optional(),
   /** Per finding rule `{enabled, severity, criteria}` overrides. */
   rules: z.partialRecord(z.enum(FINDING_RULES), ruleSettingsSchema).optional(),
   churn: churnSchema.optional(),

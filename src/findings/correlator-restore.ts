@@ -4,9 +4,9 @@ import type { CorrelatorOptions, RevocationLatency } from '../correlate/index.js
 import type { Finding } from '../domain/finding.js';
 import { isTokenwatchError } from '../errors.js';
 import { decodeRecord, recordedFinding } from './ledger-events.js';
+import { findSnapshot } from './snapshot-store.js';
 
-/** Audit type of the correlator's state, written periodically and at shutdown. */
-export const SNAPSHOT_RECORD = 'correlator.snapshot';
+export { SNAPSHOT_PART_RECORD, SNAPSHOT_RECORD } from './snapshot-parts.js';
 /** Audit type stating at start-up what was restored and replayed. */
 export const RESTORED_RECORD = 'correlator.restored';
 
@@ -31,9 +31,14 @@ export class ReplayClock {
 
 /** What the `correlator.restored` record states. */
 export interface RestoreReport {
-  /** none: no snapshot in the ledger; rejected: one that failed validation (state starts empty). */
+  /**
+   * none: no snapshot in the ledger; rejected: none complete, or the newest complete one failed
+   * validation (state starts empty).
+   */
   outcome: 'none' | 'restored' | 'rejected';
   snapshotSeq: number | null;
+  /** Newer snapshots passed over for lack of a part (issue #16: split snapshots), with why. */
+  incomplete: string[];
   /** The snapshot reflects every record up to this seq; replay starts after it. */
   throughSeq: number | null;
   /** Last seq replayed (the ledger's last seq at start-up). */
@@ -60,7 +65,7 @@ export interface Restored {
 }
 
 /**
- * Rebuilds the correlator at start-up: the last `correlator.snapshot` record, then a replay of
+ * Rebuilds the correlator at start-up: the last complete snapshot (snapshot-store.ts), then a replay of
  * the token and provider records committed after the snapshot's `throughSeq` (the records of
  * the last seconds before a crash, or those committed during shutdown after the snapshot).
  *
@@ -81,10 +86,12 @@ export function restoreCorrelator(
   defaultDb: number,
 ): Restored {
   const lastSeq = ledger.lastSeq;
-  const snap = ledger.lastOfType(SNAPSHOT_RECORD);
+  const search = findSnapshot(ledger);
+  const snap = search.found?.head;
   const report: RestoreReport = {
     outcome: 'none',
     snapshotSeq: snap?.seq ?? null,
+    incomplete: search.incomplete,
     throughSeq: null,
     replayedThroughSeq: null,
     replayedEvents: 0,
@@ -100,7 +107,12 @@ export function restoreCorrelator(
     findings: [],
     observations: [],
   });
-  if (!snap) return empty();
+  if (!snap) {
+    if (search.incomplete.length === 0) return empty();
+    report.outcome = 'rejected';
+    report.reason = `no complete snapshot: ${search.incomplete.join('; ')}`;
+    return empty();
+  }
   const through = snap.attrs.throughSeq;
   let c: Correlator;
   try {
@@ -113,7 +125,7 @@ export function restoreCorrelator(
       throw new RangeError(
         `throughSeq ${String(through)} is not below the snapshot's seq ${snap.seq}`,
       );
-    c = Correlator.fromSnapshot(options, { clock }, snap.attrs.state);
+    c = Correlator.fromSnapshot(options, { clock }, search.found?.state);
   } catch (err) {
     if (!isTokenwatchError(err) && !(err instanceof RangeError)) throw err;
     report.outcome = 'rejected';

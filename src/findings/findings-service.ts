@@ -16,9 +16,16 @@ import {
   RESTORED_RECORD,
   ReplayClock,
   restoreCorrelator,
-  SNAPSHOT_RECORD,
   type RestoreReport,
 } from './correlator-restore.js';
+import { SnapshotWriter, type SnapshotReason } from './snapshot-writer.js';
+
+/**
+ * Default of `correlate.snapshotMinRecords`: an interval snapshot is written only once this many
+ * records were correlated since the last one, which bounds both a crash's replay and the bytes
+ * snapshots add to the ledger per day (docs/operations.md).
+ */
+export const DEFAULT_SNAPSHOT_MIN_RECORDS = 100_000;
 
 /** Audit record of an index reconciliation; its in-memory event holds the observations. */
 export const INDEX_RECONCILE_RECORD = 'keyspace.index_reconcile';
@@ -49,9 +56,11 @@ export interface FindingsServiceOptions {
  * The tick runs every second (SLA deadlines, churn buckets, eviction bursts).
  *
  * State survives restarts through the ledger itself (issues #15.2, #16.5): `start()` restores
- * the last `correlator.snapshot` record and replays the records committed after it
- * (correlator-restore.ts); a snapshot is written every `correlate.snapshotIntervalSeconds`,
- * right after start-up and at shutdown.
+ * the last complete snapshot and replays the records committed after it (correlator-restore.ts).
+ * A snapshot is written right after start-up and at shutdown, and on the
+ * `correlate.snapshotIntervalSeconds` check once `correlate.snapshotMinRecords` records were
+ * correlated since the last one; interval snapshots are written part by part across event-loop
+ * turns (snapshot-writer.ts, issue #16).
  */
 export class FindingsService {
   readonly metrics: FindingMetrics;
@@ -62,6 +71,7 @@ export class FindingsService {
   #correlator: Correlator;
   #tick: NodeJS.Timeout | undefined;
   #snapshotTimer: NodeJS.Timeout | undefined;
+  readonly #snapshots: SnapshotWriter;
   /** When each open finding was last sent to the alert targets (ms). */
   readonly #lastSent = new Map<string, number>();
   /** Events correlated and findings handled since the last snapshot. */
@@ -79,6 +89,7 @@ export class FindingsService {
     this.#options = correlatorOptionsFrom(o.config);
     this.#clock = new ReplayClock(o.now);
     this.#correlator = new Correlator(this.#options, { clock: this.#clock });
+    this.#snapshots = new SnapshotWriter(o.ledger);
     const alerts = o.config.alerts;
     // The metrics read the queue size lazily; the dispatcher needs the metrics: tie the knot.
     const ref: { dispatcher?: AlertDispatcher } = {};
@@ -159,6 +170,7 @@ export class FindingsService {
 
   /** Committed audit batches: token events with the seq they got. */
   onCommitted(batch: readonly Committed[]): void {
+    this.#snapshots.onCommitted(batch);
     // Before start() the ledger is read by restore instead; after close() nothing is applied.
     if (this.#closed || !this.#started) return;
     const last = batch.at(-1)?.seq ?? 0;
@@ -259,19 +271,31 @@ export class FindingsService {
     return this.correlator.baselineDone(a.node);
   }
 
-  /** Writes the correlator's state as a `correlator.snapshot` record (see restore). */
-  #snapshot(reason: 'start' | 'interval' | 'shutdown'): void {
-    // Idle: nothing was correlated since the last snapshot, which therefore still holds (but
-    // for churn buckets of silence, which a restart does not need).
-    if (reason === 'interval' && this.#changes === 0) return;
+  /**
+   * Captures the correlator's state now and writes it as a split snapshot (see restore): on the
+   * interval part by part over later turns, at start-up and shutdown at once (a snapshot still
+   * being written at shutdown is finished first).
+   */
+  #snapshot(reason: SnapshotReason): void {
+    const now = this.#o.now();
+    if (reason === 'interval') {
+      // Idle, or too little to replay to be worth the bytes: the last snapshot plus replay of
+      // what followed it still restores the state (but for churn buckets of silence).
+      const min = this.#o.config.correlate.snapshotMinRecords ?? DEFAULT_SNAPSHOT_MIN_RECORDS;
+      if (this.#changes === 0 || this.#changes < min) return;
+      const since = this.#snapshots.busySince;
+      if (since !== undefined) {
+        // One still being written waits for its parts to commit; one stuck that long lost a
+        // part (dropped under back-pressure) and can never complete.
+        const every = this.#correlator.options.snapshotIntervalSeconds * 1000;
+        if (now - since < Math.max(10 * every, 300_000)) return;
+        this.#snapshots.abandon();
+      }
+    }
     this.#changes = 0;
     const state = this.correlator.snapshot();
-    this.#o.ledger.append({
-      time: this.#o.now(),
-      source: 'correlator',
-      type: SNAPSHOT_RECORD,
-      attrs: { reason, throughSeq: this.#appliedSeq, state },
-    });
+    const captured = { reason, throughSeq: this.#appliedSeq, time: Math.trunc(now), state };
+    this.#snapshots.write(captured, reason === 'interval');
   }
 
   #handle(

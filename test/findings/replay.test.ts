@@ -29,9 +29,10 @@ class Run {
   constructor(
     readonly dbPath: string,
     readonly clock: { t: number },
+    snapshotMinRecords = 100_000,
   ) {
     const config = parseConfig(
-      `audit:\n  path: ${dbPath}\ncorrelate:\n  revocationSlaSeconds: 2\n${DEFAULT_TOKEN_RULES}`,
+      `audit:\n  path: ${dbPath}\ncorrelate:\n  revocationSlaSeconds: 2\n  snapshotMinRecords: ${snapshotMinRecords}\n${DEFAULT_TOKEN_RULES}`,
       {},
     );
     const logger = createLogger('error', new Writable({ write: (_c, _e, cb) => cb() }));
@@ -226,23 +227,65 @@ describe('restore after a crash: snapshot + replay of the ledger after it', () =
     b.crash();
   });
 
-  it('snapshots on the interval only when something was correlated since the last one', () => {
+  it('snapshots on the interval only once snapshotMinRecords records were correlated since the last one', async () => {
     const clock = { t: Date.UTC(2026, 11, 3, 8) };
-    const a = new Run(join(dir, 'audit.db'), clock);
+    const a = new Run(join(dir, 'audit.db'), clock, 2);
     a.service.start();
-    const snapshots = () => {
+    // Interval snapshots are written part by part on later turns, each after the last commits.
+    const snapshots = async () => {
+      for (let i = 0; i < 20; i++) {
+        a.ledger.flush();
+        await new Promise((r) => setTimeout(r, 0));
+      }
       a.ledger.flush();
       return a.ledger.list({ type: 'correlator.snapshot' }).map((r) => r.attrs.reason);
     };
-    expect(snapshots()).toEqual(['start']);
+    expect(await snapshots()).toEqual(['start']);
     vi.advanceTimersByTime(60_000);
-    expect(snapshots()).toEqual(['start']); // idle
+    expect(await snapshots()).toEqual(['start']); // idle
     a.token('written', 's1');
     vi.advanceTimersByTime(60_000);
-    expect(snapshots()).toEqual(['start', 'interval']);
+    expect(await snapshots()).toEqual(['start']); // one record to replay: not worth a snapshot
+    a.token('written', 's2');
     vi.advanceTimersByTime(60_000);
-    expect(snapshots()).toEqual(['start', 'interval']);
+    expect(await snapshots()).toEqual(['start', 'interval']);
+    vi.advanceTimersByTime(60_000);
+    expect(await snapshots()).toEqual(['start', 'interval']);
     a.crash();
+    const b = new Run(join(dir, 'audit.db'), clock);
+    b.service.start();
+    expect(b.service.restoreReport).toMatchObject({ outcome: 'restored', replayedEvents: 0 });
+    b.crash();
+  });
+
+  it('after a crash in the middle of a split snapshot, restores the one before it and replays', async () => {
+    const clock = { t: Date.UTC(2026, 11, 3, 8) };
+    const dbPath = join(dir, 'audit.db');
+    const a = new Run(dbPath, clock, 1);
+    a.service.start();
+    a.ledger.flush();
+    const start = a.ledger.list({ type: 'correlator.snapshot' });
+    expect(start).toHaveLength(1);
+    // Enough open findings for a snapshot of several parts.
+    for (let i = 0; i < 300; i++) a.token('written', `immortal-${i}`, { dueAt: null, ttlMs: null });
+    vi.advanceTimersByTime(60_000);
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 0));
+      a.ledger.flush();
+    }
+    expect(a.ledger.list({ type: 'correlator.snapshot_part' }).length).toBeGreaterThan(0);
+    expect(a.ledger.list({ type: 'correlator.snapshot' })).toEqual(start); // head not yet written
+    a.crash();
+    const b = new Run(dbPath, clock);
+    b.service.start();
+    expect(b.service.restoreReport).toMatchObject({
+      outcome: 'restored',
+      snapshotSeq: start[0]?.seq,
+      replayedEvents: 300,
+      incomplete: [],
+    });
+    expect(b.service.openFindings()).toHaveLength(300);
+    b.crash();
   });
 
   it('records a snapshot it cannot restore as rejected and starts empty', () => {
