@@ -184,8 +184,10 @@ describe('the ground truth of a scripted day', () => {
     await set('session:g-nottl2'); // opened, stays open
     await set('session:g-s1', 600);
     await set('session:g-s2', 600);
+    // Long enough for tokenwatch to read their expiry under CI load (a key gone before the read
+    // has its TTL unknown), short enough to expire while the revocations below run.
     for (const i of [1, 2, 3]) {
-      await c.set(`oauth:access:g-exp${i}`, 'v', 'PX', 1500);
+      await c.set(`oauth:access:g-exp${i}`, 'v', 'PX', 4000);
       log('write', `oauth:access:g-exp${i}`);
     }
 
