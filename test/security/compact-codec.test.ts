@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { lastRecordOfType, listRecords } from '../../src/audit/query.js';
 import { canonicalOfCompact, decodeColumns } from '../../src/audit/record-codec.js';
 import { buildLedger, fieldsAt, tamper, verifyBuilt } from '../audit/helpers.js';
 
@@ -113,5 +114,37 @@ describe('compact storage form (schema v5): crafted rows', () => {
     const row = { seq: 5, time: 1000, source: null, type: null, kind: null, fingerprint: null };
     expect(() => canonicalOfCompact(5, 1000, blob)).toThrow(RangeError);
     expect(() => decodeColumns({ ...row, attrs: blob })).toThrow(RangeError);
+  });
+});
+
+describe('typed reads: the type column of a compact row is not its type', () => {
+  it('a token row with a type column written in is not found as that type', () => {
+    const b = buildLedger(20, {
+      first: [
+        {
+          time: Date.UTC(2026, 0, 1),
+          source: 'system',
+          type: 'config.policy',
+          kind: null,
+          fingerprint: null,
+          attrs: { genuine: true },
+        },
+      ],
+    });
+    const policySeq = seqOfType(b.dbPath, 'config.policy');
+    tamper(b.dbPath, (db) => {
+      const last = (db.prepare('SELECT MAX(seq) AS s FROM records').get() as { s: number }).s;
+      db.prepare("UPDATE records SET type = 'config.policy' WHERE seq = ?").run(last);
+    });
+    const db = new Database(b.dbPath, { readonly: true });
+    try {
+      const r = lastRecordOfType(db, 'config.policy');
+      expect(r?.type).toBe('config.policy');
+      expect(r?.seq).toBe(policySeq);
+      const listed = listRecords(db, { type: 'config.policy' });
+      expect(listed.map((x) => x.seq)).toEqual([policySeq]);
+    } finally {
+      db.close();
+    }
   });
 });
