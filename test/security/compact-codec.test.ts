@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { lastRecordOfType, listRecords } from '../../src/audit/query.js';
 import { canonicalOfCompact, decodeColumns } from '../../src/audit/record-codec.js';
+import { blindWindowsSince, findingPages } from '../../src/audit/store/typed-reads.js';
 import { buildLedger, fieldsAt, tamper, verifyBuilt } from '../audit/helpers.js';
 
 /** Unsigned LEB128. */
@@ -143,6 +144,28 @@ describe('typed reads: the type column of a compact row is not its type', () => 
       expect(r?.seq).toBe(policySeq);
       const listed = listRecords(db, { type: 'config.policy' });
       expect(listed.map((x) => x.seq)).toEqual([policySeq]);
+    } finally {
+      db.close();
+    }
+  });
+});
+
+describe('typed reads of JSON text skip a compact blob under another type column', () => {
+  it('a token row given the type keyspace.gap or finding.* is not handed over as JSON text', () => {
+    const b = buildLedger(20);
+    tamper(b.dbPath, (db) => {
+      const last = (db.prepare('SELECT MAX(seq) AS s FROM records').get() as { s: number }).s;
+      db.prepare("UPDATE records SET type = 'keyspace.gap' WHERE seq = ?").run(last);
+      db.prepare("UPDATE records SET type = 'finding.revocation_missed' WHERE seq = ?").run(
+        last - 1,
+      );
+    });
+    const db = new Database(b.dbPath, { readonly: true });
+    try {
+      for (const r of blindWindowsSince(db, 0)) expect(typeof r.attrs).toBe('string');
+      for (const page of findingPages(db, Number.MAX_SAFE_INTEGER))
+        for (const r of page) expect(typeof r.attrs).toBe('string');
+      expect(blindWindowsSince(db, 0)).toHaveLength(0);
     } finally {
       db.close();
     }
