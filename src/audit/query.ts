@@ -32,9 +32,11 @@ export function listRecords(db: Database.Database, filter: RecordFilter = {}): A
     const clause = prefix === undefined ? 'type = ?' : 'type >= ? AND type < ?';
     if (compactTypes(prefix ?? filter.type, prefix !== undefined)) {
       where.push(`(${clause} OR type IS NULL)`);
-      const t = filter.type;
-      match = prefix === undefined ? (x) => x === t : (x) => x.startsWith(prefix);
     } else where.push(clause);
+    // Always matched on the decoded type: a compact row's type column is not what it hashes
+    // (a type written into it by whoever edits the file must not select it).
+    const t = filter.type;
+    match = prefix === undefined ? (x) => x === t : (x) => x.startsWith(prefix);
     if (prefix === undefined) args.push(filter.type);
     else args.push(prefix, `${prefix}\uffff`);
   }
@@ -92,12 +94,18 @@ export function lastRecordOfType(
     }
     return undefined;
   }
-  const row = db
+  // Matched on the decoded type too: a compact row (type decoded from its blob) with a type
+  // column written by whoever edits the file is not a record of that type.
+  const rows = db
     .prepare(
-      'SELECT seq, time, source, type, kind, fingerprint, attrs FROM records WHERE type = ? AND seq < ? ORDER BY seq DESC LIMIT 1',
+      'SELECT seq, time, source, type, kind, fingerprint, attrs FROM records WHERE type = ? AND seq < ? ORDER BY seq DESC',
     )
-    .get(type, beforeSeq) as StoredColumns | undefined;
-  return row && decodeRecord(row);
+    .iterate(type, beforeSeq) as IterableIterator<StoredColumns>;
+  for (const row of rows) {
+    const r = decodeRecord(row);
+    if (r.type === type) return r;
+  }
+  return undefined;
 }
 
 /** Opens a ledger file read-only (CLI and auditors). */

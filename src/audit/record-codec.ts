@@ -36,6 +36,23 @@ export const RECORD_CODEC_VERSION = 1;
 
 /** Records whose type starts with this are stored compact (when they round-trip). */
 export const COMPACT_PREFIX = 'token.';
+/**
+ * The compact form holds `token.*` records only, and decoding enforces it: SQL readers find
+ * the other types by their type column (verify's ledger.discontinuity, audit.retention_purge,
+ * ..., the report's config.policy), so another type moved into a blob would still hash to its
+ * leaf yet vanish from every one of them.
+ */
+const COMPACT_TYPE_JSON = JSON.stringify(COMPACT_PREFIX).slice(0, -1);
+const NOT_COMPACT_TYPE = `compact record of a type outside ${COMPACT_PREFIX}*`;
+/**
+ * Fingerprint references (SELF) may expand to at most this many characters per blob byte
+ * (plus SELF_SLACK): one byte naming a long fingerprint would otherwise let a small crafted
+ * blob decode to hundreds of MB (quadratic in the blob's size). An `hmac-sha256:` fingerprint
+ * is at most 111 characters of JSON and each reference costs 2 bytes at least (key and tag);
+ * a record beyond the budget fails encodeColumns' round-trip check and is stored as text.
+ */
+const SELF_PER_BYTE = 64;
+const SELF_SLACK = 1024;
 
 const KEYS: readonly string[] = [
   'backlog', 'db', 'dueAt', 'expiryLagMs', 'gapEnd', 'gapStart', 'key', 'lifetimeMs', 'node',
@@ -256,6 +273,10 @@ export function encodeColumns(fields: CanonicalFields, attrs: unknown): EncodedC
 
 /** One value as canonical JSON text; strings come back raw through `str` when asked. */
 function readJson(r: In, time: number, selfJson: string | null): string {
+  return readValue(r, time, selfJson, { left: SELF_PER_BYTE * r.b.length + SELF_SLACK });
+}
+
+function readValue(r: In, time: number, selfJson: string | null, budget: { left: number }): string {
   const tag = r.byte();
   switch (tag) {
     case T_NULL:
@@ -280,7 +301,7 @@ function readJson(r: In, time: number, selfJson: string | null): string {
         const key = k === INLINE_KEY ? `${JSON.stringify(r.text())}:` : KEY_JSON[k];
         if (key === undefined) throw new RangeError(`unknown key index ${k}`);
         if (m > 0) s += ',';
-        s += key + readJson(r, time, selfJson);
+        s += key + readValue(r, time, selfJson, budget);
       }
       return `${s}}`;
     }
@@ -293,6 +314,8 @@ function readJson(r: In, time: number, selfJson: string | null): string {
     }
     case T_SELF:
       if (selfJson === null) throw new RangeError('fingerprint reference without a fingerprint');
+      budget.left -= selfJson.length;
+      if (budget.left < 0) throw new RangeError('fingerprint references expand too far');
       return selfJson;
     default:
       return stringJson(r, tag);
@@ -369,6 +392,7 @@ export function decodeColumns(row: StoredColumns): CanonicalFields {
   if (version !== RECORD_CODEC_VERSION) throw new RangeError(`unknown codec version ${version}`);
   const source = readStringTag(r, r.byte(), null);
   const type = readStringTag(r, r.byte(), null);
+  if (!type.startsWith(COMPACT_PREFIX)) throw new RangeError(NOT_COMPACT_TYPE);
   const kind = readNullableString(r);
   const fingerprint = readNullableString(r);
   const attrs = readJson(r, row.time, fingerprint === null ? null : JSON.stringify(fingerprint));
@@ -386,6 +410,7 @@ export function canonicalOfCompact(seq: number, time: number, blob: Uint8Array):
   if (version !== RECORD_CODEC_VERSION) throw new RangeError(`unknown codec version ${version}`);
   const source = stringJson(r, r.byte());
   const type = stringJson(r, r.byte());
+  if (!type.startsWith(COMPACT_TYPE_JSON)) throw new RangeError(NOT_COMPACT_TYPE);
   let tag = r.byte();
   const kind = tag === T_NULL ? 'null' : stringJson(r, tag);
   tag = r.byte();

@@ -14,8 +14,16 @@ import {
  * of the records_type_seq index or of the primary key; attrs stay JSON text for the caller.
  */
 
+/**
+ * Rows of the types below are stored as text (record-codec.ts: only `token.*` is compact) and
+ * read as JSON text. A compact blob under one of these type columns is a damaged row (verify
+ * reports it); skipped here so that the report shows the damage instead of failing on it.
+ */
+const TEXT_ATTRS = "typeof(attrs) = 'text'";
+
 const FINDINGS_SQL = `SELECT ${RECORD_COLUMNS_NO_SOURCE} FROM records
-  WHERE type >= 'finding.' AND type < 'finding.\uffff' AND seq > ? AND seq <= ? ORDER BY seq LIMIT 2000`;
+  WHERE type >= 'finding.' AND type < 'finding.\uffff' AND seq > ? AND seq <= ? AND ${TEXT_ATTRS}
+  ORDER BY seq LIMIT 2000`;
 
 /** Every `finding.*` record up to `lastSeq`, in seq-ordered pages. */
 export function* findingPages(db: Database.Database, lastSeq: number): Generator<RecordRow[]> {
@@ -60,7 +68,9 @@ export function recordsOfTypeBefore(
   beforeSeq: number,
 ): SeqAttrs[] {
   return db
-    .prepare('SELECT seq, attrs FROM records WHERE type = ? AND seq < ? ORDER BY seq')
+    .prepare(
+      `SELECT seq, attrs FROM records WHERE type = ? AND seq < ? AND ${TEXT_ATTRS} ORDER BY seq`,
+    )
     .all(type, beforeSeq) as SeqAttrs[];
 }
 
@@ -71,7 +81,7 @@ export function lastSeqOfTypeBefore(
   beforeSeq: number,
 ): number | null {
   const row = db
-    .prepare('SELECT MAX(seq) AS seq FROM records WHERE type = ? AND seq < ?')
+    .prepare(`SELECT MAX(seq) AS seq FROM records WHERE type = ? AND seq < ? AND ${TEXT_ATTRS}`)
     .get(type, beforeSeq) as { seq: number | null };
   return row.seq;
 }
@@ -83,7 +93,9 @@ export function firstSeqOfTypeAfter(
   afterSeq: number,
 ): number | null {
   const row = db
-    .prepare('SELECT seq FROM records WHERE type = ? AND seq > ? ORDER BY seq LIMIT 1')
+    .prepare(
+      `SELECT seq FROM records WHERE type = ? AND seq > ? AND ${TEXT_ATTRS} ORDER BY seq LIMIT 1`,
+    )
     .get(type, afterSeq) as { seq: number } | undefined;
   return row?.seq ?? null;
 }
@@ -100,7 +112,7 @@ export interface WindowRow extends SeqAttrs {
 export function blindWindowsSince(db: Database.Database, since: number): WindowRow[] {
   return db
     .prepare(
-      "SELECT seq, type, attrs FROM records WHERE type IN ('keyspace.gap', 'audit.degraded') AND time >= ? ORDER BY seq",
+      `SELECT seq, type, attrs FROM records WHERE type IN ('keyspace.gap', 'audit.degraded') AND time >= ? AND ${TEXT_ATTRS} ORDER BY seq`,
     )
     .all(since) as WindowRow[];
 }
@@ -114,7 +126,7 @@ export function discontinuities(
 ): SeqAttrs[] {
   return db
     .prepare(
-      "SELECT seq, attrs FROM records WHERE type = 'ledger.discontinuity' AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?",
+      `SELECT seq, attrs FROM records WHERE type = 'ledger.discontinuity' AND seq >= ? AND seq <= ? AND ${TEXT_ATTRS} ORDER BY seq LIMIT ?`,
     )
     .all(fromSeq, toSeq, limit) as SeqAttrs[];
 }
@@ -123,7 +135,7 @@ export function discontinuities(
 export function retentionPurges(db: Database.Database): (SeqAttrs & { time: number })[] {
   return db
     .prepare(
-      "SELECT seq, time, attrs FROM records WHERE type = 'audit.retention_purge' ORDER BY seq",
+      `SELECT seq, time, attrs FROM records WHERE type = 'audit.retention_purge' AND ${TEXT_ATTRS} ORDER BY seq`,
     )
     .all() as (SeqAttrs & { time: number })[];
 }
