@@ -1,5 +1,6 @@
 import { TokenwatchError } from '../errors.js';
 import type { AuditInput } from './record.js';
+import { describeWriteError } from './write-failure.js';
 
 /**
  * The fail-closed window of the ledger: when it opened, why, and how many records had to be
@@ -33,10 +34,7 @@ export class DegradedWindow {
   open(at: number, err: unknown): string | undefined {
     if (this.#since !== undefined) return undefined;
     this.#since = at;
-    this.#reason =
-      err instanceof Error
-        ? `${(err as { code?: string }).code ?? err.name}: ${err.message}`
-        : String(err);
+    this.#reason = describeWriteError(err);
     return this.#reason;
   }
 

@@ -2,7 +2,8 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 
 import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { LEDGER_FORMAT_VERSION } from './canonical.js';
+import { LEDGER_FORMAT_VERSION, ZERO_HASH } from './canonical.js';
+import type { ChainHead } from './chain-head.js';
 import { migrate } from './schema.js';
 
 /**
@@ -58,4 +59,15 @@ export function ledgerIdentity(
     insert.run('created_at', String(now));
   })();
   return { ledgerId, created: true };
+}
+
+/**
+ * Where the file's chain ends: the last record's seq and chain, and its time as the clock, so a
+ * restart after the clock went back states the jump too.
+ */
+export function storedHead(db: Database.Database): ChainHead {
+  const last = db
+    .prepare('SELECT seq, time, chain FROM records ORDER BY seq DESC LIMIT 1')
+    .get() as { seq: number; time: number; chain: Buffer } | undefined;
+  return { seq: last?.seq ?? 0, chain: last?.chain ?? ZERO_HASH, clock: last?.time };
 }

@@ -1,4 +1,4 @@
-/** Bytes of the compact record form (record-codec.ts): a writer and a reader. */
+/** Bytes of the compact record form (record-codec.ts): a writer, a reader and the blobs' slabs. */
 
 /** A growable byte buffer with unsigned LEB128 varints (the writer reuses one). */
 export class ByteWriter {
@@ -69,5 +69,25 @@ export class ByteReader {
   }
   latin1(len: number): string {
     return this.#slice(len, 'latin1');
+  }
+}
+
+/**
+ * Blobs are views into 64 KiB slabs rather than one small Uint8Array each (an allocation per
+ * record cost more than the encoding). A batch's views share few ArrayBuffers, which
+ * postMessage to the writer thread clones once each.
+ */
+export class Slab {
+  #buf = new Uint8Array(0);
+  #at = 0;
+  take(src: Buffer, n: number): Uint8Array {
+    if (this.#at + n > this.#buf.length) {
+      this.#buf = new Uint8Array(Math.max(65_536, n));
+      this.#at = 0;
+    }
+    const view = this.#buf.subarray(this.#at, this.#at + n);
+    view.set(src.subarray(0, n));
+    this.#at += n;
+    return view;
   }
 }

@@ -1,6 +1,30 @@
 import { canonicalJson, LEDGER_FORMAT_VERSION, type CanonicalFields } from './canonical.js';
 import type { AuditRecord, AuditSource } from './record.js';
-import { ByteReader as In, ByteWriter as Out } from './record-codec-bytes.js';
+import { ByteReader as In, ByteWriter as Out, Slab } from './record-codec-bytes.js';
+import {
+  INLINE_KEY,
+  KEY_INDEX,
+  KEY_JSON,
+  T_AFTER,
+  T_BEFORE,
+  T_FALSE,
+  T_FP,
+  T_JSON,
+  T_NEG,
+  T_NULL,
+  T_OBJ,
+  T_SELF,
+  T_STR,
+  T_TRUE,
+  T_UINT,
+  T_WORD,
+  WORD_INDEX,
+  WORD_JSON,
+  WORDS,
+} from './record-codec-vocabulary.js';
+
+// Kept here for the readers outside src/audit/ that import them from the codec.
+export { LEAF_HINT_BYTES, leafMatches } from './leaf-hint.js';
 
 /**
  * Storage codec of audit records (schema v5, docs/ledger-format.md#storage-encoding). What is
@@ -54,40 +78,6 @@ const NOT_COMPACT_TYPE = `compact record of a type outside ${COMPACT_PREFIX}*`;
 const SELF_PER_BYTE = 64;
 const SELF_SLACK = 1024;
 
-const KEYS: readonly string[] = [
-  'backlog', 'db', 'dueAt', 'expiryLagMs', 'gapEnd', 'gapStart', 'key', 'lifetimeMs', 'node',
-  'redisEvent', 'renamedFrom', 'rewrite', 'ttlMs', 'ttlUnknown', 'via', 'token', 'jti', 'sid',
-  'sub', 'scope', 'client', 'user', 'tenant', 'sessionId', 'tokenId',
-]; // prettier-ignore
-const WORDS: readonly string[] = [
-  'redis', 'provider', 'correlator', 'system', 'admin', 'access_token', 'refresh_token',
-  'session', 'id_token', 'authorization_code', 'device_code', 'set', 'expire', 'expired', 'del',
-  'evicted', 'rename_from', 'rename_to', 'persist', 'reconcile', 'scan', 'unlink', 'getex',
-  'getdel', 'restore', 'token.written', 'token.ttl_changed', 'token.persisted', 'token.expired',
-  'token.deleted', 'token.evicted', 'token.renamed', 'token.appeared', 'token.vanished',
-  'token.present',
-]; // prettier-ignore
-const KEY_INDEX = new Map(KEYS.map((k, i) => [k, i]));
-/** `"key":` of each dictionary key, and each word as a JSON string: decoding is verification's hot loop. */
-const KEY_JSON = KEYS.map((k) => `${JSON.stringify(k)}:`);
-const WORD_JSON = WORDS.map((w) => JSON.stringify(w));
-const WORD_INDEX = new Map(WORDS.map((w, i) => [w, i]));
-
-const T_NULL = 0;
-const T_FALSE = 1;
-const T_TRUE = 2;
-const T_UINT = 3;
-const T_NEG = 4;
-const T_AFTER = 5;
-const T_BEFORE = 6;
-const T_STR = 7;
-const T_WORD = 8;
-const T_FP = 9;
-const T_SELF = 10;
-const T_OBJ = 11;
-const T_JSON = 12;
-const INLINE_KEY = 0xff;
-
 const FP_RE = /^hmac-sha256:([A-Za-z0-9_.-]{1,32}):([0-9a-f]{64})$/;
 const FP_PREFIX = 'hmac-sha256:';
 const KEY_ID_RE = /^[A-Za-z0-9_.-]{1,32}$/;
@@ -112,43 +102,8 @@ export interface EncodedColumns {
   attrs: string | Uint8Array;
 }
 
-/** Leaf bytes stored per record from v5: a hint for damage classes, not evidence (below). */
-export const LEAF_HINT_BYTES = 4;
-
-/**
- * Whether a computed leaf (hex) agrees with the stored one: the full 32 bytes (rows written
- * before v5) or its first LEAF_HINT_BYTES. Verification never rests on the stored leaf: the
- * chain, which hashes the full computed leaf, is what checkpoints and seals sign; the stored
- * leaf only tells an edited row (content no longer matches) from a broken link.
- */
-export function leafMatches(computedHex: string, storedHex: string): boolean {
-  return (
-    (storedHex.length === 64 || storedHex.length === LEAF_HINT_BYTES * 2) &&
-    computedHex.startsWith(storedHex)
-  );
-}
-
 const out = new Out();
 
-/**
- * Blobs are views into 64 KiB slabs rather than one small Uint8Array each (an allocation per
- * record cost more than the encoding). A batch's views share few ArrayBuffers, which
- * postMessage to the writer thread clones once each.
- */
-class Slab {
-  #buf = new Uint8Array(0);
-  #at = 0;
-  take(src: Buffer, n: number): Uint8Array {
-    if (this.#at + n > this.#buf.length) {
-      this.#buf = new Uint8Array(Math.max(65_536, n));
-      this.#at = 0;
-    }
-    const view = this.#buf.subarray(this.#at, this.#at + n);
-    view.set(src.subarray(0, n));
-    this.#at += n;
-    return view;
-  }
-}
 const slab = new Slab();
 
 function writeString(o: Out, s: string, self: string | null): void {

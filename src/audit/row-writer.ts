@@ -1,7 +1,8 @@
 import type Database from 'better-sqlite3';
 import { canonicalJson, canonicalRecord, chainHashHex, leafHashHex } from './canonical.js';
 import type { AuditInput } from './record.js';
-import { encodeColumns, LEAF_HINT_BYTES } from './record-codec.js';
+import { LEAF_HINT_BYTES } from './leaf-hint.js';
+import { encodeColumns } from './record-codec.js';
 
 /** Rows per multi-row INSERT: one statement step instead of 32 cuts per-row binding overhead. */
 export const ROWS_PER_INSERT = 32;

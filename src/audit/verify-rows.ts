@@ -2,13 +2,8 @@ import { hash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { LEDGER_FORMAT_VERSION, canonicalRecord, chainHashHex, leafHashHex } from './canonical.js';
 import { missingDetail, type Damage } from './damage.js';
-import {
-  canonicalOfCompact,
-  decodeColumns,
-  LEAF_HINT_BYTES,
-  leafMatches,
-  type StoredColumns,
-} from './record-codec.js';
+import { LEAF_HINT_BYTES, leafMatches } from './leaf-hint.js';
+import { canonicalOfCompact, decodeColumns, type StoredColumns } from './record-codec.js';
 
 /** One slice of the ledger to verify (a worker's share). Plain data: it crosses threads. */
 export interface RangeTask {

@@ -1,6 +1,3 @@
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-import type Database from 'better-sqlite3';
 import { TokenwatchError } from '../errors.js';
 import { ZERO_HASH } from './canonical.js';
 import type { Checkpoint } from './checkpoint.js';
@@ -11,9 +8,9 @@ import type { TrustedKey } from './signing-keys.js';
 import { analyzeCheckpoints } from './verify-checkpoints.js';
 import { readMeta, type Meta } from './verify-meta.js';
 import { checkPurge } from './verify-purge.js';
-import { verifyRange, type RangeResult, type RangeTask } from './verify-rows.js';
+import type { RangeResult } from './verify-rows.js';
+import { chooseThreads, scan } from './verify-scan.js';
 import { besideDatabase, newestSeal } from './verify-seals.js';
-import { compiledWorkerUrl } from './worker-url.js';
 
 export interface VerifyOptions {
   dbPath: string;
@@ -77,8 +74,6 @@ export interface VerifyReport {
   warnings: string[];
   stats: { durationMs: number; recordsPerSecond: number; threads: number };
 }
-
-const PARALLEL_FROM = 100_000;
 
 /**
  * Verifies a ledger file end to end (CloudTrail `validate-logs` for the SQLite ledger): the hash
@@ -364,52 +359,4 @@ function lowerBound(sorted: readonly number[], x: number): number {
     else hi = mid;
   }
   return lo;
-}
-
-function chooseThreads(requested: number | undefined, span: number): number {
-  if (!compiledWorkerUrl('verify-worker.js')) return 1; // none was built: one thread
-  if (requested !== undefined) return Math.max(1, Math.min(requested, 16, Math.ceil(span / 1000)));
-  if (span < PARALLEL_FROM) return 1;
-  return Math.max(1, Math.min(availableParallelism(), 4));
-}
-
-/** Splits first..max into equal seq slices: the first on this thread, the rest on workers. */
-async function scan(
-  dbPath: string,
-  db: Database.Database,
-  meta: Meta,
-  anchor: string | null,
-  pairs: readonly [number, string][],
-  threads: number,
-  tolerance: number,
-): Promise<RangeResult[]> {
-  const span = meta.maxSeq - meta.firstSeq + 1;
-  const size = Math.ceil(span / threads);
-  const tasks: RangeTask[] = [];
-  for (let from = meta.firstSeq; from <= meta.maxSeq; from += size) {
-    const to = Math.min(meta.maxSeq, from + size - 1);
-    tasks.push({
-      dbPath,
-      from,
-      to,
-      ...(from === meta.firstSeq ? { anchor } : {}),
-      checkpoints: pairs.filter(([s]) => s >= from && s <= to),
-      clockToleranceMs: tolerance,
-    });
-  }
-  const [own, ...rest] = tasks;
-  const url = compiledWorkerUrl('verify-worker.js') as URL; // chooseThreads found it
-  const workers = rest.map(
-    (task) =>
-      new Promise<RangeResult>((resolve, reject) => {
-        const w = new Worker(url, { workerData: task });
-        w.once('message', (m: RangeResult) => resolve(m));
-        w.once('error', reject);
-        w.once('exit', (code) => {
-          if (code !== 0) reject(new Error(`verify worker exited with code ${code}`));
-        });
-      }),
-  );
-  const mine = own ? [verifyRange(own, threads === 1 ? db : undefined)] : [];
-  return [...mine, ...(await Promise.all(workers))];
 }
