@@ -1,5 +1,4 @@
 import { canonicalJson, LEDGER_FORMAT_VERSION, type CanonicalFields } from './canonical.js';
-import type { AuditRecord, AuditSource } from './record.js';
 import { ByteReader as In, ByteWriter as Out, Slab } from './record-codec-bytes.js';
 import {
   INLINE_KEY,
@@ -25,6 +24,7 @@ import {
 
 // Kept here for the readers outside src/audit/ that import them from the codec.
 export { LEAF_HINT_BYTES, leafMatches } from './leaf-hint.js';
+export { decodeColumnsOrDamaged, decodeRecord } from './record-decode.js';
 
 /**
  * Storage codec of audit records (schema v5, docs/ledger-format.md#storage-encoding). What is
@@ -373,32 +373,4 @@ export function canonicalOfCompact(seq: number, time: number, blob: Uint8Array):
   const attrs = readJson(r, time, fp);
   if (r.i !== blob.length) throw new RangeError('trailing bytes after a compact record');
   return `[${LEDGER_FORMAT_VERSION},${seq},${time},${source},${type},${kind},${fp ?? 'null'},${attrs}]`;
-}
-
-/** A stored row as an AuditRecord (attributes parsed). */
-export function decodeRecord(row: StoredColumns): AuditRecord {
-  const f = decodeColumns(row);
-  return {
-    seq: f.seq,
-    time: f.time,
-    source: f.source as AuditSource,
-    type: f.type,
-    kind: f.kind,
-    fingerprint: f.fingerprint,
-    attrs: JSON.parse(f.attrs) as Record<string, unknown>,
-  };
-}
-
-/**
- * decodeColumns for readers that hash what they read (exports, reports): a compact blob that
- * does not parse comes back as fields that cannot hash to the row's leaf or chain (attrs `{}`,
- * no source, kind or fingerprint), so their integrity checks report the row as damaged instead
- * of throwing.
- */
-export function decodeColumnsOrDamaged(row: StoredColumns): CanonicalFields {
-  try {
-    return decodeColumns(row);
-  } catch {
-    return { ...row, source: '', type: row.type ?? '', kind: null, fingerprint: null, attrs: '{}' };
-  }
 }
