@@ -133,11 +133,6 @@ export class TokenStore {
     return rec;
   }
 
-  /** Drops records from the oldest end while `stale` holds (time-based expiry). */
-  dropOldestWhile(stale: (rec: TokenRecord) => boolean): void {
-    this.#records.dropOldestWhile(stale, (rec) => this.#unindex(rec));
-  }
-
   /** Oldest (least recently touched) first. */
   values(): IterableIterator<TokenRecord> {
     return this.#records.values();
