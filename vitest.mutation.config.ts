@@ -15,6 +15,8 @@ const TESTS: Record<string, string[]> = {
     'test/audit/verify.test.ts',
     'test/audit/verify-attacks.test.ts',
     'test/audit/retention.test.ts',
+    'test/audit/verify-purge.test.ts',
+    'test/audit/verify-checkpoints.test.ts',
   ],
 };
 
