@@ -17,6 +17,7 @@ const TESTS: Record<string, string[]> = {
     'test/audit/retention.test.ts',
     'test/audit/verify-purge.test.ts',
     'test/audit/verify-checkpoints.test.ts',
+    'test/audit/verify-rows.test.ts',
   ],
 };
 
