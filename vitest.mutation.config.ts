@@ -18,6 +18,7 @@ const TESTS: Record<string, string[]> = {
     'test/audit/verify-purge.test.ts',
     'test/audit/verify-checkpoints.test.ts',
     'test/audit/verify-rows.test.ts',
+    'test/audit/verify-report.test.ts',
   ],
 };
 
