@@ -1,4 +1,4 @@
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -301,5 +301,98 @@ describe('verify report: records the writer left', () => {
     expect(r.stats.durationMs).toBeGreaterThanOrEqual(0);
     expect(r.stats.recordsPerSecond).toBeGreaterThan(0);
     expect(r.time).toEqual({ first: expect.any(Number) as number, last: b.clock.now() });
+  });
+
+  it('records after the last checkpoint in a ledger without batch seals → a warning, not damage', async () => {
+    const s = sealedTail();
+    tamper(s.dbPath, (db) => db.exec('DROP TABLE seals'));
+    const r = await verifyLedger({
+      dbPath: s.dbPath,
+      checkpointLog: s.logPath,
+      trusted: s.trusted,
+    });
+    expect(r.ok).toBe(true);
+    expect(r.problems).toEqual([]);
+    expect(r.unsealed).toBe(5);
+    expect(r.sealedByBatch).toBe(0);
+    expect(r.warnings).toContain(
+      '5 record(s) after seq 21 are not sealed by a checkpoint yet (hash chain only; ledger written without batch seals)',
+    );
+  });
+});
+
+describe('verify report: edges', () => {
+  it('early records deleted without a purge record → missing from seq 1, saying no purge covers them', async () => {
+    const b = buildLedger(20);
+    tamper(b.dbPath, (db) => db.prepare('DELETE FROM records WHERE seq <= 4').run());
+    const r = await verifyBuilt(b);
+    expect(r.problems[0]).toEqual({
+      class: 'missing',
+      seq: 1,
+      toSeq: 4,
+      detail: 'records 1..4 are missing and no audit.retention_purge record covers them',
+    });
+    expect(r.range).toEqual({ first: 5, last: 21 });
+    expect(r.records).toBe(17);
+    expect(r.unsealed).toBe(0);
+  });
+
+  it('a ledger with every record gone: no range, no time, the checkpoints show the cut', async () => {
+    const b = buildLedger(10);
+    tamper(b.dbPath, (db) => db.exec('DELETE FROM records'));
+    const r = await verifyBuilt(b);
+    expect(r.ok).toBe(false);
+    expect(r.records).toBe(0);
+    expect(r.range).toBeNull();
+    expect(r.time).toBeNull();
+    expect(r.unsealed).toBe(0);
+    expect(r.sealedByBatch).toBe(0);
+    // The cut, and no "record 0 is missing" for a seq no ledger uses.
+    expect(r.problems.map((p) => [p.class, p.seq])).toEqual([['truncated', 1]]);
+  });
+
+  it('malformed checkpoint rows count among the database checkpoints', async () => {
+    const b = buildLedger(10);
+    const before = (await verifyBuilt(b)).checkpoints.database;
+    tamper(b.dbPath, (db) => db.exec("UPDATE checkpoints SET reason = 'bogus' WHERE n = 1"));
+    const r = await verifyBuilt(b);
+    expect(r.checkpoints.database).toBe(before);
+    expect(r.problems).toContainEqual(
+      expect.objectContaining({
+        class: 'bad_signature',
+        checkpoint: 1,
+        detail: 'checkpoint #1 in the database is malformed: unknown reason',
+      }),
+    );
+  });
+
+  it('problems beyond the listed ones fail the verdict and are counted', async () => {
+    const b = buildLedger(1050);
+    tamper(b.dbPath, (db) => db.prepare('UPDATE records SET leaf = zeroblob(5)').run());
+    const r = await verifyBuilt(b);
+    expect(r.ok).toBe(false);
+    expect(r.moreProblems).toBe(51);
+    expect(r.problems).toHaveLength(1000);
+  });
+
+  it('a file SQLite cannot read as a ledger → ERR_LEDGER_INTEGRITY naming it', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'audit.db');
+    writeFileSync(path, Buffer.alloc(8192, 7));
+    await expect(verifyLedger({ dbPath: path, trusted: [] })).rejects.toMatchObject({
+      code: 'ERR_LEDGER_INTEGRITY',
+      message: expect.stringMatching(new RegExp(`^cannot read ${path}: `)) as string,
+    });
+  });
+
+  it('the rate is records per second of the measured duration', async () => {
+    const b = buildLedger(300);
+    const r = await verifyBuilt(b);
+    const { durationMs, recordsPerSecond } = r.stats;
+    expect(r.records).toBe(301);
+    expect(recordsPerSecond).toBeGreaterThanOrEqual(Math.floor((301 * 1000) / (durationMs + 0.5)));
+    if (durationMs >= 1) {
+      expect(recordsPerSecond).toBeLessThanOrEqual(Math.ceil((301 * 1000) / (durationMs - 0.5)));
+    }
   });
 });
