@@ -19,6 +19,7 @@ const TESTS: Record<string, string[]> = {
     'test/audit/verify-checkpoints.test.ts',
     'test/audit/verify-rows.test.ts',
     'test/audit/verify-report.test.ts',
+    'test/audit/verify-seals.test.ts',
   ],
 };
 
