@@ -20,6 +20,7 @@ const TESTS: Record<string, string[]> = {
     'test/audit/verify-rows.test.ts',
     'test/audit/verify-report.test.ts',
     'test/audit/verify-seals.test.ts',
+    'test/audit/verify-meta.test.ts',
   ],
 };
 
