@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { ZERO_HASH } from '../../src/audit/canonical.js';
 import { verifyRange, type RangeTask } from '../../src/audit/verify-rows.js';
+import { chooseThreads, rangeTasks } from '../../src/audit/verify-scan.js';
 import { buildLedger, recomputeChain, tamper } from './helpers.js';
 
 // verifyRange on slices of a built ledger, the way the scan hands them to its threads (a worker
@@ -194,5 +195,80 @@ describe('verifyRange', () => {
     expect(g.problems).toHaveLength(1);
     expect(g.problems[0]).toMatchObject({ class: 'modified', seq: 3, toSeq: 9 });
     expect(g.problems[0]?.detail).toMatch(/^SQLite cannot read the file past seq 2: /);
+  });
+});
+
+describe('chooseThreads', () => {
+  it('one thread when no verify worker was built, whatever was asked', () => {
+    expect(chooseThreads(8, 1_000_000, false, 8)).toBe(1);
+    expect(chooseThreads(undefined, 1_000_000, false, 8)).toBe(1);
+  });
+
+  it('a request is bounded by 16 and by one thread per 1000 records, and is at least 1', () => {
+    expect(chooseThreads(8, 1_000_000, true, 2)).toBe(8);
+    expect(chooseThreads(64, 1_000_000, true, 2)).toBe(16);
+    expect(chooseThreads(8, 1500, true, 2)).toBe(2);
+    expect(chooseThreads(8, 1000, true, 2)).toBe(1);
+    expect(chooseThreads(8, 1001, true, 2)).toBe(2);
+    expect(chooseThreads(0, 5000, true, 2)).toBe(1);
+    expect(chooseThreads(-3, 5000, true, 2)).toBe(1);
+  });
+
+  it('by default one thread below 100 000 records, then the cores up to 4', () => {
+    expect(chooseThreads(undefined, 99_999, true, 8)).toBe(1);
+    expect(chooseThreads(undefined, 100_000, true, 8)).toBe(4);
+    expect(chooseThreads(undefined, 100_000, true, 3)).toBe(3);
+    expect(chooseThreads(undefined, 100_000, true, 0)).toBe(1);
+  });
+});
+
+describe('rangeTasks', () => {
+  it('cuts first..max into equal slices, the last shorter; only the first carries the anchor', () => {
+    const pairs: [number, string][] = [
+      [5, 'a'],
+      [8, 'b'],
+      [9, 'c'],
+      [14, 'd'],
+    ];
+    const t = rangeTasks('db', { firstSeq: 5, maxSeq: 14 }, 'anc', pairs, 3, 250);
+    expect(t).toEqual([
+      {
+        dbPath: 'db',
+        from: 5,
+        to: 8,
+        anchor: 'anc',
+        checkpoints: [
+          [5, 'a'],
+          [8, 'b'],
+        ],
+        clockToleranceMs: 250,
+      },
+      { dbPath: 'db', from: 9, to: 12, checkpoints: [[9, 'c']], clockToleranceMs: 250 },
+      { dbPath: 'db', from: 13, to: 14, checkpoints: [[14, 'd']], clockToleranceMs: 250 },
+    ]);
+    expect('anchor' in (t[1] as object)).toBe(false);
+  });
+
+  it('one thread: one slice over everything; a null anchor is passed on as null', () => {
+    const t = rangeTasks('db', { firstSeq: 1, maxSeq: 7 }, null, [[3, 'x']], 1, 1000);
+    expect(t).toEqual([
+      {
+        dbPath: 'db',
+        from: 1,
+        to: 7,
+        anchor: null,
+        checkpoints: [[3, 'x']],
+        clockToleranceMs: 1000,
+      },
+    ]);
+  });
+
+  it('more threads than records: one record per slice', () => {
+    const t = rangeTasks('db', { firstSeq: 1, maxSeq: 3 }, 'z', [], 8, 0);
+    expect(t.map((x) => [x.from, x.to])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ]);
   });
 });
