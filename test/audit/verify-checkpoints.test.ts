@@ -424,4 +424,27 @@ describe('analyzeCheckpoints', () => {
     expect(r.problems).toEqual([]);
     expect(r.keyIds).toEqual([KEY.keyId, OTHER.keyId]);
   });
+
+  it('names every other ledger in the log, in both the rollback and the warning', () => {
+    const others = [...signedChain(1, KEY, 'M'), ...signedChain(1, KEY, 'N')];
+    expect(run({ database: signedChain(1), log: others }).problems[0]?.detail).toBe(
+      'the checkpoint log belongs to ledger M, N, the database is ledger L: the database was replaced',
+    );
+    const mine = signedChain(1);
+    expect(run({ database: mine, log: [...mine, ...others] }).warnings).toEqual([
+      'checkpoint log also holds checkpoints of other ledgers (M, N); ignored',
+    ]);
+  });
+
+  it('orders checkpoints by number whatever order the database and the log list them in', () => {
+    const cps = signedChain(4);
+    const shuffled = [cps[2], cps[0], cps[3], cps[1]] as Checkpoint[];
+    const r = run({ database: shuffled.slice(0, 2).concat(shuffled.slice(3)), log: shuffled });
+    expect(r.valid.map((c) => c.n)).toEqual([1, 2, 3, 4]);
+    // The log's newest (#4) is beyond the database's (#3): named as the log's reach.
+    expect(r.problems).toEqual([expect.objectContaining({ class: 'rollback', checkpoint: 4 })]);
+    expect(r.problems[0]?.detail).toMatch(
+      /with checkpoint #3, the log reaches checkpoint #4 at seq 40$/,
+    );
+  });
 });
