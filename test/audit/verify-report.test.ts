@@ -113,6 +113,38 @@ describe('verify report: anchors', () => {
     expect(r.checkpoints.keyIds).toEqual([]);
   });
 
+  it('a log kept elsewhere but no key → anchored: false (a log alone anchors nothing)', async () => {
+    const b = buildLedger(20);
+    const log = join(tempDir(), 'checkpoints.jsonl');
+    copyFileSync(b.logPath, log);
+    const r = await verifyLedger({ dbPath: b.dbPath, checkpointLog: log, trusted: [] });
+    expect(r.anchors).toEqual({
+      anchored: false,
+      publicKeys: [],
+      checkpointLog: { path: log, besideDatabase: false },
+    });
+    expect(r.warnings[0]).toMatch(/^anchored: false: no public key given, checkpoint log given;/);
+  });
+
+  it('two keys, one of them beside the database → anchored: false, said of that key', async () => {
+    const b = buildLedger(20);
+    const elsewhere = tempDir();
+    const pub = join(elsewhere, 'signing.pub');
+    const log = join(elsewhere, 'checkpoints.jsonl');
+    copyFileSync(b.publicKeyPath, pub);
+    copyFileSync(b.logPath, log);
+    const r = await verifyLedger({
+      dbPath: b.dbPath,
+      checkpointLog: log,
+      trusted: [loadTrustedKey(pub), ...b.trusted],
+    });
+    expect(r.ok).toBe(true);
+    expect(r.anchors.anchored).toBe(false);
+    expect(r.warnings[0]).toMatch(
+      /^anchored: false: the public key comes from the database directory, checkpoint log given;/,
+    );
+  });
+
   it('a key beside the database and no log', async () => {
     const b = buildLedger(20);
     const r = await verifyLedger({ dbPath: b.dbPath, trusted: b.trusted });
