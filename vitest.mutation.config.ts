@@ -15,6 +15,12 @@ const TESTS: Record<string, string[]> = {
     'test/audit/verify.test.ts',
     'test/audit/verify-attacks.test.ts',
     'test/audit/retention.test.ts',
+    'test/audit/verify-purge.test.ts',
+    'test/audit/verify-checkpoints.test.ts',
+    'test/audit/verify-rows.test.ts',
+    'test/audit/verify-report.test.ts',
+    'test/audit/verify-seals.test.ts',
+    'test/audit/verify-meta.test.ts',
   ],
 };
 

@@ -24,6 +24,8 @@ export interface Meta {
   hasCheckpoints: boolean;
   checkpoints: Checkpoint[];
   malformed: { n: number; seq: number; message: string }[];
+  /** No record at all: firstSeq and maxSeq are then 0, which is also a seq a row may hold. */
+  empty: boolean;
   firstSeq: number;
   maxSeq: number;
   firstTime: number | null;
@@ -131,6 +133,7 @@ export function readMeta(db: Database.Database): Meta {
     hasCheckpoints,
     checkpoints,
     malformed,
+    empty: ends.first === null,
     firstSeq: ends.first ?? 0,
     maxSeq: ends.last ?? 0,
     firstTime: timeAt(ends.first),

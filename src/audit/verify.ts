@@ -190,7 +190,7 @@ export async function verifyLedger(opts: VerifyOptions): Promise<VerifyReport> {
     .map((c) => [c.seq, c.chain] as [number, string]);
   if (seals.chain !== null) pairs.push([seals.top, seals.chain]);
   pairs.sort((a, b) => a[0] - b[0]);
-  const span = meta.maxSeq >= meta.firstSeq ? meta.maxSeq - meta.firstSeq + 1 : 0;
+  const span = meta.empty ? 0 : meta.maxSeq - meta.firstSeq + 1;
   const threads = chooseThreads(opts.threads, span);
   const results =
     span === 0 ? [] : await scan(opts.dbPath, db, meta, anchor, pairs, threads, tolerance);
