@@ -49,7 +49,18 @@ describe('config.policy in the ledger', () => {
     await h.app.stop('test');
 
     h = await run(dir, '  ttlToleranceSeconds: 0\n  revocationSlaSeconds: 9');
+    // Ready does not wait for the restart's own SCAN: a write before it ends would be scanned
+    // too (the gap's `scanned` asserted below counts the two tokens of the downtime only).
+    await waitFor(
+      () =>
+        h.app.ledger
+          .list({ type: 'keyspace.gap' })
+          .some((g) => g.attrs.reason === 'tokenwatch_stopped'),
+      5000,
+      'the restart reconciled',
+    );
     await c.set('oauth:access:over2', 'v', 'EX', 3601); // over once the tolerance is 0
+    await waitFor(() => h.app.inventory.size('access_token') === 3, 5000, 'over2 seen');
     // >= 2: once baselines seed the correlator, `within` (now over) may be flagged too.
     await waitFor(
       () => h.app.ledger.list({ type: 'finding.ttl_exceeds_policy' }).length >= 2,
