@@ -2,7 +2,7 @@ import { TOKEN_EVENT_TYPES } from '../domain/token-event.js';
 import { subjectClientKey } from './join-keys.js';
 import type { TokenJoins } from './join-keys.js';
 import { NO_OPEN } from './token-store.js';
-import type { TokenQuery, TokenRecord } from './token-store.js';
+import { queryMatches, type TokenQuery, type TokenRecord } from './token-store.js';
 
 /** A standard fingerprint: its key-id prefix (interned) and 32 digest bytes. */
 const FP = /^(hmac-sha256:[A-Za-z0-9_.-]{1,32}:)([0-9a-f]{64})$/;
@@ -224,23 +224,13 @@ export class EndedTokens {
   }
 
   find(q: TokenQuery): TokenRecord[] {
-    const slots = new Set<number>();
-    const add = (members: Iterable<number>) => {
-      for (const s of members) slots.add(s);
-    };
-    for (const t of q.tokenIds ?? []) {
-      add(this.#byTokenId.members(this.#encodeFp(t, false)));
-    }
-    if (q.sessionId !== undefined) add(this.#bySession.members(q.sessionId));
-    if (q.familyId !== undefined) add(this.#byFamily.members(q.familyId));
-    if (q.subject !== undefined) {
-      if (q.anyClient) add(this.#bySubject.members(q.subject));
-      else if (q.clientId !== undefined) {
-        add(this.#bySubjectClient.members(subjectClientKey(q.subject, q.clientId)));
-        if (q.includeClientless)
-          add(this.#bySubjectClient.members(subjectClientKey(q.subject, undefined)));
-      }
-    }
+    const slots = queryMatches(q, {
+      tokenId: (t) => this.#byTokenId.members(this.#encodeFp(t, false)),
+      session: (id) => this.#bySession.members(id),
+      family: (id) => this.#byFamily.members(id),
+      subject: (sub) => this.#bySubject.members(sub),
+      subjectClient: (key) => this.#bySubjectClient.members(key),
+    });
     return [...slots].map((s) => this.#record(s));
   }
 

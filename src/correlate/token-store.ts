@@ -139,19 +139,13 @@ export class TokenStore {
   }
 
   find(q: TokenQuery): TokenRecord[] {
-    const ids = new Set<string>();
-    const add = (members: readonly string[]) => members.forEach((id) => ids.add(id));
-    for (const t of q.tokenIds ?? []) add(this.#byTokenId.members(t));
-    if (q.sessionId !== undefined) add(this.#bySession.members(q.sessionId));
-    if (q.familyId !== undefined) add(this.#byFamily.members(q.familyId));
-    if (q.subject !== undefined) {
-      if (q.anyClient) add(this.#bySubject.members(q.subject));
-      else if (q.clientId !== undefined) {
-        add(this.#bySubjectClient.members(subjectClientKey(q.subject, q.clientId)));
-        if (q.includeClientless)
-          add(this.#bySubjectClient.members(subjectClientKey(q.subject, undefined)));
-      }
-    }
+    const ids = queryMatches(q, {
+      tokenId: (t) => this.#byTokenId.members(t),
+      session: (id) => this.#bySession.members(id),
+      family: (id) => this.#byFamily.members(id),
+      subject: (sub) => this.#bySubject.members(sub),
+      subjectClient: (key) => this.#bySubjectClient.members(key),
+    });
     const out: TokenRecord[] = [];
     for (const id of ids) {
       const rec = this.#records.get(id);
@@ -189,4 +183,32 @@ export class TokenStore {
       fn(this.#bySubjectClient, subjectClientKey(j.subject, j.clientId));
     }
   }
+}
+
+/** The join indexes a store answers a TokenQuery from, each giving its members for a value. */
+export interface QueryIndexes<M> {
+  tokenId(tokenId: string): Iterable<M>;
+  session(sessionId: string): Iterable<M>;
+  family(familyId: string): Iterable<M>;
+  subject(subject: string): Iterable<M>;
+  subjectClient(key: string): Iterable<M>;
+}
+
+/** Members of every index `q` names (the live store and the ended-token store share it). */
+export function queryMatches<M>(q: TokenQuery, ix: QueryIndexes<M>): Set<M> {
+  const out = new Set<M>();
+  const add = (members: Iterable<M>) => {
+    for (const m of members) out.add(m);
+  };
+  for (const t of q.tokenIds ?? []) add(ix.tokenId(t));
+  if (q.sessionId !== undefined) add(ix.session(q.sessionId));
+  if (q.familyId !== undefined) add(ix.family(q.familyId));
+  if (q.subject !== undefined) {
+    if (q.anyClient) add(ix.subject(q.subject));
+    else if (q.clientId !== undefined) {
+      add(ix.subjectClient(subjectClientKey(q.subject, q.clientId)));
+      if (q.includeClientless) add(ix.subjectClient(subjectClientKey(q.subject, undefined)));
+    }
+  }
+  return out;
 }
