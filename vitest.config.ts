@@ -2,6 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // 'default' as before; the second names the files a dying test process was running.
+    reporters: ['default', './test/helpers/unfinished-files-reporter.ts'],
     projects: [
       {
         test: {
