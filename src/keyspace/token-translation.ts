@@ -147,6 +147,11 @@ class Translator {
         if (from) this.#end(p, from.c, 'deleted', from.entry);
         return;
       }
+      // RENAME over a live token replaces it, and Redis publishes no `del` for the key it
+      // overwrote: that token ends here (`deleted`, Redis event `rename_to`), before the moved
+      // one takes its key. A non-token renamed onto a live token is a rewrite, as a SET is.
+      const replaced = this.#get(c.kind, c.fingerprint);
+      if (from && replaced) this.#end(p, c, 'deleted', this.#delete(c));
       // RENAME keeps the TTL: the old entry knows it, the look-up is only a fallback.
       const due = from?.entry ? from.entry.due : dueOf(p.expireAt);
       this.#set(c, { due, written: from?.entry?.written ?? p.at, node });
@@ -154,6 +159,7 @@ class Translator {
         dueAt: this.#localDue(due),
         ttlMs: this.#ttl(due, p.at),
         renamedFrom: from ? { kind: from.c.kind, fingerprint: from.c.fingerprint } : undefined,
+        rewrite: !from && replaced ? true : undefined,
       });
       return;
     }

@@ -254,7 +254,8 @@ describe('translate', () => {
       ['renamed', undefined],
       ['deleted', NOW - (NOW - 1)],
     ]);
-    expect(reads).toEqual([a.fingerprint]);
+    // a for the rename's source; b because a RENAME onto a live token ends that token first.
+    expect(reads).toEqual([a.fingerprint, b.fingerprint]);
     expect(t.pendingRename).toBeUndefined();
   });
 

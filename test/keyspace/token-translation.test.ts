@@ -395,6 +395,25 @@ const cases: Case[] = [
     unmatched: 1,
   },
   {
+    name: 'RENAME non-token -> live token: a rewrite of it (as a SET over it), TTL from the look-up',
+    before: { 'at:b': { due: null, written: NOW - 9000 } },
+    batches: one(['rename_from', 'other'], ['rename_to', 'at:b']),
+    pexpiretime: { 'at:b': D },
+    events: [
+      {
+        type: 'written',
+        key: 'at:b',
+        redisEvent: 'rename_to',
+        observedAt: 1,
+        dueAt: D,
+        ttlMs: 99_999,
+        rewrite: true,
+      },
+    ],
+    after: { 'at:b': { due: D, written: NOW + 1 } },
+    unmatched: 1,
+  },
+  {
     name: 'RENAME token -> non-token: the token is deleted',
     before: LIVE,
     batches: one(['rename_from', 'at:a'], ['rename_to', 'other']),
@@ -411,11 +430,12 @@ const cases: Case[] = [
     unmatched: 1,
   },
   {
-    name: 'RENAME token -> live token (no del for the overwritten one): renamed over it',
+    name: 'RENAME token -> live token (Redis sends no del for the overwritten one): it is deleted, then renamed over',
     before: { ...LIVE, 'at:b': { due: null, written: NOW - 9000 } },
     batches: one(['rename_from', 'at:a'], ['rename_to', 'at:b']),
     pexpiretime: { 'at:b': D },
     events: [
+      { type: 'deleted', key: 'at:b', redisEvent: 'rename_to', observedAt: 1, lifetimeMs: 9001 },
       {
         type: 'renamed',
         key: 'at:b',

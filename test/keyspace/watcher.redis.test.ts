@@ -204,6 +204,35 @@ for (const m of ['default', 'acl'] as const)
       expect(await metric(h, 'tokenwatch_event_to_audit_seconds_count')).toBeGreaterThanOrEqual(9);
     });
 
+    it('ends the token a RENAME overwrites (Redis publishes no del for it)', async () => {
+      const { h, c } = await ready();
+      await c.set('oauth:access:overX', 'v', 'EX', 600);
+      await c.set('oauth:access:overY', 'v', 'EX', 600);
+      await records(h, 2);
+      await c.rename('oauth:access:overX', 'oauth:access:overY');
+      const rows = await records(h, 4);
+      expect(rows.map((r) => `${r.type}:${String(r.attrs.redisEvent)}`)).toEqual([
+        'token.written:set',
+        'token.written:set',
+        'token.deleted:rename_to',
+        'token.renamed:rename_to',
+      ]);
+      // The deleted one is the old overY; the renamed one carries overX's identity over.
+      expect(rows[2]!.fingerprint).toBe(rows[1]!.fingerprint);
+      expect(rows[3]!.attrs.renamedFrom).toEqual({
+        kind: 'access_token',
+        fingerprint: rows[0]!.fingerprint,
+      });
+      expect(h.app.inventory.size('access_token')).toBe(1);
+      expect(await c.dbsize()).toBe(1);
+      expect(
+        await metric(h, 'tokenwatch_token_events_total', {
+          kind: 'access_token',
+          event: 'deleted',
+        }),
+      ).toBe(1);
+    });
+
     it('records evictions under memory pressure', async () => {
       const { h, c } = await ready();
       for (let i = 0; i < 50; i++) await c.set(`session:evict${i}`, 'x'.repeat(10_000), 'EX', 600);
