@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { TokenwatchApp } from './app.js';
 import { loadConfig } from './config/load.js';
 import { createLogger } from './logger.js';
+import { applyHeapGrowth } from './runtime/heap-growth.js';
 
 /**
  * `tokenwatch serve`: the only place that reads the environment, opens connections and
@@ -15,7 +16,11 @@ export async function serve(
   const { config, source, warnings } = loadConfig({ file: configFile, env: process.env });
   const logger: Logger = createLogger(config.log.level);
   for (const w of warnings) logger.warn(w);
-  logger.info({ config: source, audit: config.audit.path }, 'tokenwatch starting');
+  const heapFlag = applyHeapGrowth(config.runtime.heapGrowthPercent);
+  logger.info(
+    { config: source, audit: config.audit.path, v8: heapFlag ?? 'default heap growth' },
+    'tokenwatch starting',
+  );
   const app = new TokenwatchApp({
     config,
     logger,

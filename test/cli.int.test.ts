@@ -95,6 +95,8 @@ describe('tokenwatch CLI', () => {
       'readyz',
     );
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    // runtime.heapGrowthPercent's default reaches V8 before the service starts.
+    expect(out).toMatch(/"v8":"--heap-growing-percent=50".*"msg":"tokenwatch starting"/);
     const c = redis.client();
     await c.set('oauth:access:cli-token-secret', 'v', 'EX', 60);
     await waitFor(

@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { TokenwatchApp } from '../app.js';
 import { parseConfig } from '../config/load.js';
 import { createLogger } from '../logger.js';
+import { applyHeapGrowth } from '../runtime/heap-growth.js';
 import { startBenchRedis } from './bench-redis.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -60,6 +61,15 @@ async function run(live: number, rounds: number, churnShare: number): Promise<vo
       '  - { kind: access_token, key: "oauth:access:{token}", maxTtlSeconds: 86400, joins: { tokenId: token } }',
       '',
     ].join('\n'),
+  );
+  // What `tokenwatch serve` does first (runtime.heapGrowthPercent; TW_HEAP_GROWTH=null|N overrides).
+  const growth = process.env.TW_HEAP_GROWTH;
+  applyHeapGrowth(
+    growth === undefined
+      ? config.runtime.heapGrowthPercent
+      : growth === 'null'
+        ? null
+        : Number(growth),
   );
   const quiet = new Writable({ write: (_c, _e, cb) => cb() });
   const app = new TokenwatchApp({

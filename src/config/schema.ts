@@ -247,6 +247,17 @@ export const configSchema = z.strictObject({
   metrics: cacheMetricsSchema.prefault({}),
   /** Index keys whose members are token ids, reconciled for orphans (cache-health-schema.ts). */
   indexes: indexesSchema,
+  /** The Node process itself (src/runtime/heap-growth.ts). */
+  runtime: z
+    .strictObject({
+      /**
+       * After each full GC, V8 lets the heap grow to (1 + this/100) x what survived before the
+       * next one. V8's own choice (null) lets a busy service's heap, and with it RSS, reach 2-4x
+       * its live data: RSS then follows peak garbage, not tokens (docs/benchmarks.md, memory).
+       */
+      heapGrowthPercent: z.number().int().min(10).max(400).nullable().default(50),
+    })
+    .prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
