@@ -49,6 +49,9 @@ export async function checkRange(
     const [a] = archived;
     if (status === 'empty' && a) {
       verdict.reason = `the period's records are archived (seq ${a.fromSeq}..${a.toSeq} in ${a.file}${archived.length > 1 ? ` and ${archived.length - 1} more file(s)` : ''}): re-hash them with tokenwatch verify --archive DIR`;
+    } else if (status === 'empty' && from !== undefined) {
+      const older = archivedBefore(store, from);
+      if (older) verdict.reason = older;
     }
     return {
       status,
@@ -291,6 +294,23 @@ function archivedIn(store: LedgerStore, from: number, to: number): ArchivedRange
       file: a.file,
       sha256: a.sha256,
     }));
+}
+
+/**
+ * Why a period before the first stored record has no records, when an archive removed the
+ * records right before it: older archive records sit inside the archive files (each is appended
+ * after its range), so the database alone cannot name the file of the period.
+ */
+function archivedBefore(store: LedgerStore, from: number): string | undefined {
+  const first = store.firstRecord();
+  if (!first || first.seq <= 1 || from >= first.time) return undefined;
+  const a = store
+    .archivedRecords()
+    .map(parseArchived)
+    .filter((x): x is Archived => x?.toSeq === first.seq - 1)
+    .at(-1);
+  if (!a) return undefined;
+  return `the period precedes the first record in the database (seq ${first.seq}, ${new Date(first.time).toISOString()}): its records were moved to archive files (or pruned before them); the newest archive is seq ${a.fromSeq}..${a.toSeq} in ${a.file}, older archives are named inside it: re-hash them with tokenwatch verify --archive DIR`;
 }
 
 /**
