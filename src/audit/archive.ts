@@ -1,15 +1,6 @@
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { TokenwatchError } from '../errors.js';
-import {
-  ARCHIVE_FORMAT,
-  ARCHIVE_VERSION,
-  RECORD_COLUMNS,
-  SEAL_COLUMNS,
-  writeArchive,
-  type ArchivedRow,
-} from './archive-file.js';
-import { rehashArchivedRows } from './archive-rehash.js';
+import { writeSegmentArchive } from './archive-segment.js';
 import type { Ledger } from './ledger.js';
 import { DAY_MS } from './retention.js';
 import { deleteSegment, oldestSealedSegment } from './sealed-segment.js';
@@ -17,9 +8,10 @@ import { chainAnchor } from './store/range-reads.js';
 
 /**
  * Records one pass archives at most (unless a single segment is larger): the pass reads,
- * compresses and deletes on the event loop's thread, so a backlog is cut in slices.
+ * re-hashes, compresses and deletes on the event loop's thread at ~35 000-42 000 records/s
+ * (src/bench/ledger-disk.ts), so a backlog is cut in slices of about half a second.
  */
-export const MAX_ARCHIVE_RECORDS_PER_PASS = 100_000;
+export const MAX_ARCHIVE_RECORDS_PER_PASS = 20_000;
 
 /** Digits of the seqs in an archive file's name, so that names sort in seq order. */
 const SEQ_DIGITS = 12;
@@ -76,9 +68,6 @@ export function archiveFileName(ledgerId: string, fromSeq: number, toSeq: number
   return `${ledgerId}/${pad(fromSeq)}-${pad(toSeq)}.twa.gz`;
 }
 
-const ROWS_SQL = `SELECT ${RECORD_COLUMNS.join(', ')} FROM records
-  WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT 4096`;
-
 /**
  * Moves the oldest whole sealed segments older than `afterDays` (the same selection as a
  * retention purge) to a compressed file, then removes them from the database. Order matters for
@@ -103,61 +92,7 @@ export function archiveExpired(opts: ArchiveOptions): ArchiveResult | undefined 
   const prevChain = chainAnchor(db, seg.fromSeq).chain;
   const chain = seg.chain.toString('hex');
   const file = archiveFileName(ledger.ledgerId, seg.fromSeq, seg.toSeq);
-  const sealCount = (
-    db.prepare('SELECT COUNT(*) AS n FROM seals WHERE seq <= ?').get(seg.toSeq) as { n: number }
-  ).n;
-  const stmt = db.prepare(ROWS_SQL).raw(true);
-  const pages = function* (): Generator<ArchivedRow[]> {
-    let next = seg.fromSeq;
-    let prev = prevChain;
-    let rows = 0;
-    while (next <= seg.toSeq) {
-      const page = stmt.all(next, seg.toSeq) as ArchivedRow[];
-      if (page.length === 0) break;
-      const r = rehashArchivedRows(prev, next, page);
-      if (r.problem) {
-        throw new TokenwatchError(
-          'ERR_LEDGER_INTEGRITY',
-          `not archiving seq ${seg.fromSeq}..${seg.toSeq}: ${r.problem.detail}; run tokenwatch verify`,
-        );
-      }
-      prev = r.chain;
-      rows += r.rows;
-      next = Number(page.at(-1)?.[0]) + 1;
-      yield page;
-    }
-    if (rows !== seg.records || prev !== chain) {
-      throw new TokenwatchError(
-        'ERR_LEDGER_INTEGRITY',
-        `not archiving seq ${seg.fromSeq}..${seg.toSeq}: the rows do not chain to checkpoint #${seg.checkpoint}; run tokenwatch verify`,
-      );
-    }
-  };
-  const seals = function* (): Generator<unknown[][]> {
-    yield db
-      .prepare(`SELECT ${SEAL_COLUMNS.join(', ')} FROM seals WHERE seq <= ? ORDER BY seq`)
-      .raw(true)
-      .all(seg.toSeq) as unknown[][];
-  };
-  const written = writeArchive(
-    join(opts.dir, file),
-    {
-      format: ARCHIVE_FORMAT,
-      version: ARCHIVE_VERSION,
-      ledgerId: ledger.ledgerId,
-      fromSeq: seg.fromSeq,
-      toSeq: seg.toSeq,
-      records: seg.records,
-      seals: sealCount,
-      prevChain,
-      chain,
-      checkpoint: seg.checkpoint,
-      recordColumns: RECORD_COLUMNS,
-      sealColumns: SEAL_COLUMNS,
-    },
-    pages(),
-    seals(),
-  );
+  const written = writeSegmentArchive(db, ledger.ledgerId, seg, prevChain, join(opts.dir, file));
   const attrs = {
     fromSeq: seg.fromSeq,
     toSeq: seg.toSeq,
