@@ -1,6 +1,10 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { hashFile, parseArchive } from '../audit/archive-file.js';
+import { rehashArchivedRows } from '../audit/archive-rehash.js';
+import { writeSegmentArchive } from '../audit/archive-segment.js';
 import { ZERO_HASH } from '../audit/canonical.js';
 import { ledgerDiskUsage } from '../audit/disk-usage.js';
 import { Ledger } from '../audit/ledger.js';
@@ -21,6 +25,14 @@ export interface LedgerDiskResult {
   encodePerSec: number;
   /** verifyRange over the whole file on one thread (leaf and chain of every row). */
   verifyPerSec: number;
+  /**
+   * The whole ledger as one archive file (archive-segment.ts, what the archive job writes):
+   * gzip bytes per record, records archived per second (read, re-hash, gzip, fsync), and
+   * records re-hashed per second from the file (what `verify --archive` does per file).
+   */
+  archiveBytesPerRecord: number;
+  archivePerSec: number;
+  archiveRehashPerSec: number;
 }
 
 const FP = (i: number): string =>
@@ -111,6 +123,27 @@ export function ledgerDisk(records: number, batch: number): LedgerDiskResult {
     if (checked.problems.length > 0)
       throw new Error(`ledger does not verify: ${checked.problems[0]?.detail}`);
     const verifyPerSec = Math.round(total / ((performance.now() - verifyStarted) / 1000));
+    const db = new Database(path, { readonly: true });
+    const last = db.prepare('SELECT chain FROM records WHERE seq = ?').get(total) as {
+      chain: Buffer;
+    };
+    const archivePath = join(dir, 'archive.twa.gz');
+    const archiveStarted = performance.now();
+    const written = writeSegmentArchive(
+      db,
+      'bench',
+      { fromSeq: 1, toSeq: total, records: total, checkpoint: 0, chain: last.chain },
+      ZERO_HASH.toString('hex'),
+      archivePath,
+    );
+    const archivePerSec = Math.round(total / ((performance.now() - archiveStarted) / 1000));
+    db.close();
+    const rehashStarted = performance.now();
+    const content = parseArchive(hashFile(archivePath).data);
+    const rehash = rehashArchivedRows(content.header.prevChain, 1, content.records);
+    if (rehash.problem || rehash.chain !== content.header.chain)
+      throw new Error('archive does not re-hash');
+    const archiveRehashPerSec = Math.round(total / ((performance.now() - rehashStarted) / 1000));
     const perRecord: Record<string, number> = {};
     for (const s of stat) perRecord[s.name] = Math.round((s.bytes / total) * 10) / 10;
     return {
@@ -121,6 +154,9 @@ export function ledgerDisk(records: number, batch: number): LedgerDiskResult {
       perRecord,
       encodePerSec,
       verifyPerSec,
+      archiveBytesPerRecord: Math.round((written.bytes / total) * 10) / 10,
+      archivePerSec,
+      archiveRehashPerSec,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
