@@ -2,6 +2,7 @@ import {
   existsSync,
   readFileSync,
   readdirSync,
+  renameSync,
   rmSync,
   truncateSync,
   writeFileSync,
@@ -19,7 +20,9 @@ import { decodeColumns, encodeColumns, type StoredColumns } from '../../src/audi
 import { DAY_MS } from '../../src/audit/retention.js';
 import { loadTrustedKey, resolveSigningKey } from '../../src/audit/signing-keys.js';
 import { checkAtStart } from '../../src/audit/startup-check.js';
-import { verifyLedger } from '../../src/audit/verify.js';
+import { verifyLedger, type VerifyReport } from '../../src/audit/verify.js';
+import { verify } from '../../src/cli/verify.js';
+import { sink } from '../helpers/sink.js';
 import type { FakeClock } from './helpers.js';
 import { archivedLedger, type Archived } from './archive-helpers.js';
 import { appendRecords, openLedger, recomputeChain, tamper, tempDir } from './helpers.js';
@@ -258,6 +261,52 @@ describe('archive', () => {
     } finally {
       ledger.close();
     }
+  });
+
+  it('a removed file whose range is past the signed retention is a warning; a younger one stays damage', async () => {
+    const a = archivedLedger();
+    // Day 450: the day-0 segments (archives 1 and 2) are past the signed 400 days; 122.. is not.
+    a.clock.advance(150 * DAY_MS);
+    const { ledger, checkpointer } = openLedger(a.dir, {
+      clock: a.clock,
+      checkpointEvery: 50,
+      retentionDays: 400,
+    });
+    appendRecords(ledger, a.clock, 5, 300);
+    checkpointer.close();
+    ledger.close();
+    rmSync(a.files[0] ?? '');
+    const r = await verifyArchived(a);
+    expect(r.problems).toEqual([]);
+    expect(r.warnings.join('\n')).toMatch(
+      /000000000001-000000000061\.twa\.gz \(seq 1\.\.61\) is not in .*past the signed retention/,
+    );
+    rmSync(a.files[2] ?? '');
+    const younger = await verifyArchived(a);
+    expect(younger.problems).toEqual([
+      expect.objectContaining({ class: 'archive_missing', seq: 122 }),
+    ]);
+  });
+
+  it('tokenwatch verify reads archive/ beside the database, or --archive DIR, and lists the archives', async () => {
+    const a = archivedLedger();
+    const beside = sink();
+    expect(await verify(['--db', a.dbPath], beside.out)).toBe(0);
+    expect(beside.text()).toMatch(/re-hashing the archive files beside the database/);
+    expect(beside.text()).toMatch(/^archived: seq 1\.\.61 \(61 records\) in .*: re-hashed/m);
+    expect(beside.text()).toMatch(/^archived records re-hashed: 243$/m);
+    const moved = join(a.dir, 'elsewhere');
+    renameSync(a.archiveDir, moved);
+    const without = sink();
+    expect(await verify(['--db', a.dbPath, '--json'], without.out)).toBe(0);
+    const report = JSON.parse(without.text()) as VerifyReport;
+    expect(report.archives).toEqual([expect.objectContaining({ fromSeq: 122, checked: false })]);
+    const given = sink();
+    expect(await verify(['--db', a.dbPath, '--archive', moved], given.out)).toBe(0);
+    expect(given.text()).toMatch(/^archived: seq 122\.\.243 \(122 records\) in .*: re-hashed/m);
+    const empty = sink();
+    expect(await verify(['--db', a.dbPath, '--archive', tempDir()], empty.out)).toBe(1);
+    expect(empty.text()).toMatch(/^FAILED: archive_missing at seq 122/m);
   });
 
   it('a failed pass leaves the database untouched and counts the failure', () => {
