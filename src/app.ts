@@ -246,11 +246,14 @@ export class TokenwatchApp {
         },
       };
     });
+    const archiveDir = config.audit.archive.dir ?? defaultArchiveDir(config.audit.path);
     this.retention = new RetentionJob({
       ledger: this.ledger,
       retentionDays: config.audit.retentionDays,
       now: this.now,
       logger,
+      // Files written while archiving was on expire even if it is off now.
+      archive: { dir: archiveDir, key: signing.key },
     });
     const archiveMetrics = registerArchiveMetrics(m.registry);
     this.archive =
@@ -259,7 +262,7 @@ export class TokenwatchApp {
         : new ArchiveJob({
             ledger: this.ledger,
             afterDays: config.audit.archive.afterDays,
-            dir: config.audit.archive.dir ?? defaultArchiveDir(config.audit.path),
+            dir: archiveDir,
             now: this.now,
             logger,
             observer: archiveMetrics,

@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
+import { removeExpiredArchives, type ArchiveExpiryOptions } from './archive-retention.js';
+import { DAY_MS } from './day.js';
 import type { Ledger } from './ledger.js';
 import { deleteSegment, oldestSealedSegment } from './sealed-segment.js';
 
-export const DAY_MS = 86_400_000;
+export { DAY_MS } from './day.js';
 
 /**
  * Records one pass prunes at most (unless a single segment is larger): a DELETE runs on the
@@ -35,6 +37,11 @@ export interface PurgeResult {
 export interface RetentionOptions {
   ledger: Ledger;
   retentionDays: number;
+  /**
+   * The archive directory and the writer's key, when archiving is on: each pass also removes
+   * archive files past retention (archive-retention.ts).
+   */
+  archive?: Pick<ArchiveExpiryOptions, 'dir' | 'key'>;
   /** Default MAX_RECORDS_PER_PASS. */
   maxRecordsPerPass?: number;
   now?: () => number;
@@ -113,6 +120,16 @@ export class RetentionJob {
 
   /** One pass; errors are logged (the ledger keeps working, the next pass retries). */
   runNow(): PurgeResult | undefined {
+    if (this.#o.archive) {
+      try {
+        removeExpiredArchives({ ...this.#o, ...this.#o.archive });
+      } catch (err) {
+        this.#o.logger?.error(
+          { err: (err as Error).message },
+          'audit retention: removing expired archive files failed',
+        );
+      }
+    }
     try {
       const r = pruneExpired(this.#o);
       if (r) {
