@@ -35,7 +35,8 @@ export interface ArchiveCheckInput {
   dir: string | undefined;
   /**
    * Ranges sealed before this time (unix ms) are past the signed retention: a missing file is
-   * then a warning (the operator removed an expired file), not damage. Null: no signed retention.
+   * then a warning (the retention job or an operator removed an expired file), not damage. Null:
+   * no signed retention.
    */
   expiredBefore: number | null;
 }
