@@ -466,7 +466,7 @@ export class TokenwatchApp {
     const restart = prev && prev.type !== 'ledger.genesis' ? this.#restore(prev, clean) : undefined;
     this.checkpointer.start(); // seals what a crashed run left unsealed
     this.auditLogs?.start(); // resumes after the last record the collector acknowledged
-    this.archive?.start(); // at start, then daily; before retention, which removes what is older
+    this.archive?.start(); // at start, then hourly; before retention, which removes what is older
     this.retention.start(); // at start, then daily
     const started = this.now();
     this.ledger.append({

@@ -114,7 +114,14 @@ export function archiveExpired(opts: ArchiveOptions): ArchiveResult | undefined 
   return { ...attrs, seq: committed?.seq ?? 0 };
 }
 
-/** Runs archiveExpired at start and then daily, pass after pass until nothing is old enough. */
+/**
+ * How often the archive job drains: hourly, not daily like retention. Each drain archives what
+ * aged since the last one in ~0.5 s passes on the event loop; at 400 events/s an hour's worth is
+ * ~70 passes, a day's would be ~1 700 back to back.
+ */
+export const ARCHIVE_INTERVAL_MS = 3_600_000;
+
+/** Runs archiveExpired at start and then hourly, pass after pass until nothing is old enough. */
 export class ArchiveJob {
   readonly #o: ArchiveOptions;
   readonly #intervalMs: number;
@@ -124,7 +131,7 @@ export class ArchiveJob {
 
   constructor(opts: ArchiveOptions & { intervalMs?: number }) {
     this.#o = opts;
-    this.#intervalMs = opts.intervalMs ?? DAY_MS;
+    this.#intervalMs = opts.intervalMs ?? ARCHIVE_INTERVAL_MS;
   }
 
   start(): void {

@@ -309,6 +309,32 @@ describe('archive', () => {
     expect(empty.text()).toMatch(/^FAILED: archive_missing at seq 122/m);
   });
 
+  it('the job drains pass after pass on later turns of the event loop, counting what it moved', async () => {
+    const dir = tempDir();
+    const { ledger, checkpointer, clock } = openLedger(dir, { checkpointEvery: 50 });
+    appendRecords(ledger, clock, 60); // checkpoints at 1 and 61
+    appendRecords(ledger, clock, 60, 60); // checkpoint at 121
+    clock.advance(40 * DAY_MS);
+    appendRecords(ledger, clock, 10, 120);
+    const moved: number[] = [];
+    const job = new ArchiveJob({
+      ledger,
+      afterDays: 30,
+      dir: join(dir, 'archive'),
+      maxRecordsPerPass: 61,
+      now: clock.now,
+      observer: { archived: (records) => moved.push(records), failed: () => undefined },
+    });
+    job.start();
+    expect(moved).toEqual([61]); // the first pass runs at start, the next one later
+    await new Promise((r) => setTimeout(r, 50));
+    expect(moved).toEqual([61, 60]);
+    job.close();
+    job.close();
+    checkpointer.close();
+    ledger.close();
+  });
+
   it('a failed pass leaves the database untouched and counts the failure', () => {
     const dir = tempDir();
     const { ledger, checkpointer, clock } = openLedger(dir, { checkpointEvery: 50 });
