@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
 import { TokenwatchError } from '../errors.js';
 import {
   ARCHIVE_FORMAT,
@@ -10,6 +10,7 @@ import {
   type WrittenArchive,
 } from './archive-file.js';
 import { rehashArchivedRows } from './archive-rehash.js';
+import { ZERO_HASH } from './canonical.js';
 import type { SealedSegment } from './sealed-segment.js';
 
 const ROWS_SQL = `SELECT ${RECORD_COLUMNS.join(', ')} FROM records
@@ -84,4 +85,31 @@ export function writeSegmentArchive(
     pages(),
     seals(),
   );
+}
+
+/**
+ * A whole closed ledger file (records 1..max) as one archive file: what `src/bench/ledger-disk.ts`
+ * measures, with exactly the job's writer. Opens the file read-only and closes it.
+ */
+export function archiveWholeLedger(
+  dbPath: string,
+  path: string,
+): WrittenArchive & { records: number } {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const last = db.prepare('SELECT seq, chain FROM records ORDER BY seq DESC LIMIT 1').get() as
+      { seq: number; chain: Buffer } | undefined;
+    if (!last) throw new RangeError(`${dbPath} holds no records`);
+    const seg = {
+      fromSeq: 1,
+      toSeq: last.seq,
+      records: last.seq,
+      checkpoint: 0,
+      chain: last.chain,
+    };
+    const written = writeSegmentArchive(db, 'bench', seg, ZERO_HASH.toString('hex'), path);
+    return { ...written, records: last.seq };
+  } finally {
+    db.close();
+  }
 }

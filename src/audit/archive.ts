@@ -8,7 +8,7 @@ import { chainAnchor } from './store/range-reads.js';
 
 /**
  * Records one pass archives at most (unless a single segment is larger): the pass reads,
- * re-hashes, compresses and deletes on the event loop's thread at ~35 000-42 000 records/s
+ * re-hashes, compresses and deletes on the event loop's thread at ~30 000-42 000 records/s
  * (src/bench/ledger-disk.ts), so a backlog is cut in slices of about half a second.
  */
 export const MAX_ARCHIVE_RECORDS_PER_PASS = 20_000;

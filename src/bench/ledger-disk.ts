@@ -1,10 +1,9 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { hashFile, parseArchive } from '../audit/archive-file.js';
 import { rehashArchivedRows } from '../audit/archive-rehash.js';
-import { writeSegmentArchive } from '../audit/archive-segment.js';
+import { archiveWholeLedger } from '../audit/archive-segment.js';
 import { ZERO_HASH } from '../audit/canonical.js';
 import { ledgerDiskUsage } from '../audit/disk-usage.js';
 import { Ledger } from '../audit/ledger.js';
@@ -123,21 +122,10 @@ export function ledgerDisk(records: number, batch: number): LedgerDiskResult {
     if (checked.problems.length > 0)
       throw new Error(`ledger does not verify: ${checked.problems[0]?.detail}`);
     const verifyPerSec = Math.round(total / ((performance.now() - verifyStarted) / 1000));
-    const db = new Database(path, { readonly: true });
-    const last = db.prepare('SELECT chain FROM records WHERE seq = ?').get(total) as {
-      chain: Buffer;
-    };
     const archivePath = join(dir, 'archive.twa.gz');
     const archiveStarted = performance.now();
-    const written = writeSegmentArchive(
-      db,
-      'bench',
-      { fromSeq: 1, toSeq: total, records: total, checkpoint: 0, chain: last.chain },
-      ZERO_HASH.toString('hex'),
-      archivePath,
-    );
+    const written = archiveWholeLedger(path, archivePath);
     const archivePerSec = Math.round(total / ((performance.now() - archiveStarted) / 1000));
-    db.close();
     const rehashStarted = performance.now();
     const content = parseArchive(hashFile(archivePath).data);
     const rehash = rehashArchivedRows(content.header.prevChain, 1, content.records);
