@@ -73,7 +73,10 @@ export function checkArchives(i: ArchiveCheckInput): ArchiveCheck {
   const note = (p: Purge): void => {
     if (!before.has(p.toSeq)) before.set(p.toSeq, p.chain);
   };
-  for (const p of [...i.purges, ...i.archives].sort((a, b) => b.seq - a.seq)) note(p);
+  // Only records a signature covers: an appended one must not decide what an archive links to.
+  for (const p of [...i.purges, ...i.archives].sort((a, b) => b.seq - a.seq)) {
+    if (p.seq <= i.signedUpTo) note(p);
+  }
   const queue: { a: Archived; inFile: boolean }[] = i.archives.map((a) => ({ a, inFile: false }));
   const seen = new Set<string>();
   const linked: Archived[] = [];

@@ -245,6 +245,25 @@ describe('archive', () => {
     }
   });
 
+  it('an appended unsigned record ending before an archive does not decide what the archive links to', async () => {
+    const a = archivedLedger();
+    tamper(a.dbPath, (db) => {
+      const max = (db.prepare('SELECT MAX(seq) AS s FROM records').get() as { s: number }).s;
+      db.prepare(
+        "INSERT INTO records (seq, time, source, type, kind, fingerprint, attrs, leaf, chain) VALUES (?, ?, 'system', 'audit.retention_purge', NULL, NULL, ?, ?, ?)",
+      ).run(
+        max + 1,
+        a.clock.now(),
+        JSON.stringify({ fromSeq: 62, toSeq: 121, chain: 'ab'.repeat(32) }),
+        Buffer.alloc(32),
+        Buffer.alloc(32),
+      );
+      recomputeChain(db, max + 1);
+    });
+    const r = await verifyArchived(a);
+    expect(r.problems.map((p) => p.class)).toEqual(['unsealed']);
+  });
+
   it('the start-up check accepts a ledger whose first records were archived', () => {
     const a = archivedLedger();
     const ledger = reopen(a.dir, a.clock);
