@@ -8,6 +8,7 @@ import { Checkpointer } from './audit/checkpointer.js';
 import { POLICY_RECORD_TYPE, policyAttrs } from './compliance/policy-record.js';
 import { Ledger } from './audit/ledger.js';
 import type { Committed } from './audit/record.js';
+import { ArchiveJob, defaultArchiveDir } from './audit/archive.js';
 import { RetentionJob } from './audit/retention.js';
 import { defaultCheckpointLogPath, resolveSigningKey } from './audit/signing-keys.js';
 import { checkLedgerAtStart, type StartupCheck } from './audit/startup-check.js';
@@ -26,6 +27,7 @@ import { restoreInventory } from './keyspace/restore.js';
 import type { NodeWatcher } from './keyspace/node-watcher.js';
 import type { KeyspaceRecorder } from './keyspace/recorder.js';
 import { TokenRules } from './keyspace/token-rules.js';
+import { registerArchiveMetrics } from './metrics/archive-metrics.js';
 import { registerCheckpointMetrics, registerLedgerVerifyMetrics } from './metrics/audit-metrics.js';
 import { createCacheHealthMetrics } from './metrics/cache-health-metrics.js';
 import { INDEX_RECONCILE_RECORD } from './findings/findings-service.js';
@@ -70,6 +72,8 @@ export class TokenwatchApp {
   readonly ledger: Ledger;
   readonly checkpointer: Checkpointer;
   readonly retention: RetentionJob;
+  /** Undefined unless audit.archive.afterDays is set. */
+  readonly archive: ArchiveJob | undefined;
   /** What the start-up check found before anything was written or signed. */
   readonly startupCheck: StartupCheck;
   readonly backgroundVerifier: BackgroundVerifier | undefined;
@@ -242,12 +246,27 @@ export class TokenwatchApp {
         },
       };
     });
+    const archiveDir = config.audit.archive.dir ?? defaultArchiveDir(config.audit.path);
     this.retention = new RetentionJob({
       ledger: this.ledger,
       retentionDays: config.audit.retentionDays,
       now: this.now,
       logger,
+      // Files written while archiving was on expire even if it is off now.
+      archive: { dir: archiveDir, key: signing.key },
     });
+    const archiveMetrics = registerArchiveMetrics(m.registry);
+    this.archive =
+      config.audit.archive.afterDays === null
+        ? undefined
+        : new ArchiveJob({
+            ledger: this.ledger,
+            afterDays: config.audit.archive.afterDays,
+            dir: archiveDir,
+            now: this.now,
+            logger,
+            observer: archiveMetrics,
+          });
     this.findings = new FindingsService({
       config,
       ledger: this.ledger,
@@ -447,6 +466,7 @@ export class TokenwatchApp {
     const restart = prev && prev.type !== 'ledger.genesis' ? this.#restore(prev, clean) : undefined;
     this.checkpointer.start(); // seals what a crashed run left unsealed
     this.auditLogs?.start(); // resumes after the last record the collector acknowledged
+    this.archive?.start(); // at start, then hourly; before retention, which removes what is older
     this.retention.start(); // at start, then daily
     const started = this.now();
     this.ledger.append({
@@ -581,6 +601,7 @@ export class TokenwatchApp {
       attrs: { reason },
     });
     this.retention.close();
+    this.archive?.close();
     this.backgroundVerifier?.close();
     this.checkpointer.close(); // flushes, then signs the shutdown checkpoint
     await this.auditLogs?.close(); // exports up to system.stopped unless the collector is down

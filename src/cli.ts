@@ -16,7 +16,7 @@ Usage:
                                               break in the ledger (a signed ledger.discontinuity)
   tokenwatch audit list --db PATH [--type T] [--since ISO] [--limit N] [--json]
                                               print audit records, one JSON object per line
-  tokenwatch verify --db PATH [--checkpoints FILE] [--public-key FILE]... [--threads N] [--json]
+  tokenwatch verify --db PATH [--checkpoints FILE] [--public-key FILE]... [--archive DIR] [--threads N] [--json]
                                               check the hash chain and signed checkpoints
                                               (exit 0 intact, 1 damaged: class and first seq)
   tokenwatch keygen --out DIR                 write an Ed25519 checkpoint signing key pair

@@ -14,6 +14,12 @@
  * - `forged_purge`: a retention purge that no signature made when it happened covers, that does
  *   not end at a checkpoint of the external log, or that removed records younger than the
  *   signed retention;
+ *   An `audit.archived` record is held to the same signature rules and reported the same way;
+ * - `archive_missing`: `verify --archive DIR` found no file where a signed `audit.archived`
+ *   record says its records went (and the range is not past the signed retention);
+ * - `archive_modified`: the archive file does not hash to the signed SHA-256, its header
+ *   disagrees with the record, its rows do not re-hash to the signed checkpoint, or it does not
+ *   link to the range before it;
  * - `discontinuity`: a `ledger.discontinuity` record: the service was started over damage it
  *   found (`serve --accept-discontinuity`); what it states is the damage.
  */
@@ -27,6 +33,8 @@ export type DamageClass =
   | 'unknown_key'
   | 'unsealed'
   | 'forged_purge'
+  | 'archive_missing'
+  | 'archive_modified'
   | 'discontinuity';
 
 /** One finding of verification. */

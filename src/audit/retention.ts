@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
-import { TokenwatchError } from '../errors.js';
+import { removeExpiredArchives, type ArchiveExpiryOptions } from './archive-retention.js';
+import { DAY_MS } from './day.js';
 import type { Ledger } from './ledger.js';
+import { deleteSegment, oldestSealedSegment } from './sealed-segment.js';
 
-export const DAY_MS = 86_400_000;
+export { DAY_MS } from './day.js';
 
 /**
  * Records one pass prunes at most (unless a single segment is larger): a DELETE runs on the
@@ -35,17 +37,15 @@ export interface PurgeResult {
 export interface RetentionOptions {
   ledger: Ledger;
   retentionDays: number;
+  /**
+   * The archive directory and the writer's key, when archiving is on: each pass also removes
+   * archive files past retention (archive-retention.ts).
+   */
+  archive?: Pick<ArchiveExpiryOptions, 'dir' | 'key'>;
   /** Default MAX_RECORDS_PER_PASS. */
   maxRecordsPerPass?: number;
   now?: () => number;
   logger?: Logger;
-}
-
-interface CheckpointPoint {
-  n: number;
-  seq: number;
-  chain: Buffer;
-  time: number;
 }
 
 /**
@@ -63,66 +63,27 @@ export function pruneExpired(opts: RetentionOptions): PurgeResult | undefined {
   const { ledger, retentionDays } = opts;
   const now = (opts.now ?? Date.now)();
   const cutoff = now - retentionDays * DAY_MS;
-  const db = ledger.db;
-  const first = db.prepare('SELECT MIN(seq) AS seq FROM records').get() as { seq: number | null };
-  if (first.seq === null) return undefined;
-  const fromSeq = first.seq;
-  const young = db.prepare('SELECT MIN(n) AS n FROM checkpoints WHERE time >= ?').get(cutoff) as {
-    n: number | null;
-  };
-  const below = young.n ?? Number.MAX_SAFE_INTEGER; // checkpoints before the first young one
-  const limit = fromSeq + (opts.maxRecordsPerPass ?? MAX_RECORDS_PER_PASS) - 1;
-  const target = (db
-    .prepare(
-      'SELECT n, seq, chain, time FROM checkpoints WHERE n < ? AND seq >= ? AND seq <= ? ORDER BY n DESC LIMIT 1',
-    )
-    .get(below, fromSeq, limit) ??
-    db
-      .prepare(
-        'SELECT n, seq, chain, time FROM checkpoints WHERE n < ? AND seq >= ? ORDER BY n LIMIT 1',
-      )
-      .get(below, fromSeq)) as CheckpointPoint | undefined;
-  if (!target) return undefined;
-  const at = (seq: number) =>
-    db.prepare('SELECT time, chain FROM records WHERE seq = ?').get(seq) as
-      { time: number; chain: Buffer } | undefined;
-  const firstRow = at(fromSeq);
-  const lastRow = at(target.seq);
-  if (!firstRow || !lastRow || !lastRow.chain.equals(target.chain)) {
-    throw new TokenwatchError(
-      'ERR_LEDGER_INTEGRITY',
-      `record ${target.seq} does not match checkpoint #${target.n}: not pruning; run tokenwatch verify`,
-    );
-  }
+  const seg = oldestSealedSegment(
+    ledger.db,
+    cutoff,
+    opts.maxRecordsPerPass ?? MAX_RECORDS_PER_PASS,
+  );
+  if (!seg) return undefined;
   const attrs = {
-    fromSeq,
-    toSeq: target.seq,
-    records: target.seq - fromSeq + 1,
-    chain: target.chain.toString('hex'),
-    checkpoint: target.n,
-    checkpointTime: target.time,
-    firstTime: firstRow.time,
-    lastTime: lastRow.time,
+    fromSeq: seg.fromSeq,
+    toSeq: seg.toSeq,
+    records: seg.records,
+    chain: seg.chain.toString('hex'),
+    checkpoint: seg.checkpoint,
+    checkpointTime: seg.checkpointTime,
+    firstTime: seg.firstTime,
+    lastTime: seg.lastTime,
     retentionDays,
     cutoff,
   };
   const [committed] = ledger.commitWith(
     [{ time: now, source: 'system', type: 'audit.retention_purge', attrs }],
-    (tx) => {
-      // The purge record is inserted first (seq = max+1), so the seq trigger still holds even if
-      // the whole rest of the ledger goes; the guard row exists only inside this transaction.
-      tx.prepare('INSERT INTO purge_guard (upto) VALUES (?)').run(target.seq);
-      const { changes } = tx.prepare('DELETE FROM records WHERE seq <= ?').run(target.seq);
-      // Seals of the pruned range go with it (the seals trigger honours the same guard).
-      tx.prepare('DELETE FROM seals WHERE seq <= ?').run(target.seq);
-      tx.prepare('DELETE FROM purge_guard').run();
-      if (changes !== attrs.records) {
-        throw new TokenwatchError(
-          'ERR_LEDGER_INTEGRITY',
-          `seq ${fromSeq}..${target.seq} holds ${changes} records, not ${attrs.records}: not pruning a ledger with gaps; run tokenwatch verify`,
-        );
-      }
-    },
+    (tx) => deleteSegment(tx, seg.fromSeq, seg.toSeq, seg.records),
   );
   return { ...attrs, seq: committed?.seq ?? 0 };
 }
@@ -159,6 +120,16 @@ export class RetentionJob {
 
   /** One pass; errors are logged (the ledger keeps working, the next pass retries). */
   runNow(): PurgeResult | undefined {
+    if (this.#o.archive) {
+      try {
+        removeExpiredArchives({ ...this.#o, ...this.#o.archive });
+      } catch (err) {
+        this.#o.logger?.error(
+          { err: (err as Error).message },
+          'audit retention: removing expired archive files failed',
+        );
+      }
+    }
     try {
       const r = pruneExpired(this.#o);
       if (r) {

@@ -185,14 +185,14 @@ export function checkAtStart(o: StartupCheckOptions): StartupCheck {
   if (firstSeq > 1) {
     const purge = db
       .prepare(
-        "SELECT seq FROM records WHERE type = 'audit.retention_purge' AND json_extract(attrs, '$.toSeq') = ? ORDER BY seq DESC LIMIT 1",
+        "SELECT seq FROM records WHERE type IN ('audit.retention_purge', 'audit.archived') AND typeof(attrs) = 'text' AND json_extract(attrs, '$.toSeq') = ? ORDER BY seq DESC LIMIT 1",
       )
       .get(firstSeq - 1) as { seq: number } | undefined;
     if (!purge) {
       return result({
         class: 'missing',
         seq: 1,
-        detail: `records 1..${firstSeq - 1} are missing and no audit.retention_purge record covers them`,
+        detail: `records 1..${firstSeq - 1} are missing and no audit.retention_purge or audit.archived record covers them`,
       });
     }
   }
@@ -228,18 +228,18 @@ export function checkAtStart(o: StartupCheckOptions): StartupCheck {
       );
     } else if (sealedTo < maxSeq) {
       const unsealedFrom = Math.max(sealedTo, anchor.seq) + 1;
-      // A purge record among rows nobody signed is a forged one: name it as such.
+      // A purge or archive record among rows nobody signed is a forged one: name it as such.
       const purge = db
         .prepare(
-          "SELECT seq FROM records WHERE seq >= ? AND type = 'audit.retention_purge' ORDER BY seq LIMIT 1",
+          "SELECT seq, type FROM records WHERE seq >= ? AND type IN ('audit.retention_purge', 'audit.archived') ORDER BY seq LIMIT 1",
         )
-        .get(unsealedFrom) as { seq: number } | undefined;
+        .get(unsealedFrom) as { seq: number; type: string } | undefined;
       return result(
         purge
           ? {
               class: 'forged_purge',
               seq: purge.seq,
-              detail: `the audit.retention_purge record at seq ${purge.seq} carries no signature: it was not written by the ledger`,
+              detail: `the ${purge.type} record at seq ${purge.seq} carries no signature: it was not written by the ledger`,
             }
           : {
               class: 'unsealed',

@@ -17,6 +17,23 @@ export interface Purge {
   chain: string;
 }
 
+/**
+ * An archive as its `audit.archived` record states it (a Purge whose records moved to a file
+ * instead of going): believed only once verify-purge.ts found a signature over the record.
+ */
+export interface Archived extends Purge {
+  records: number;
+  prevChain: string;
+  checkpoint: number;
+  checkpointTime: number;
+  firstTime: number;
+  lastTime: number;
+  /** Relative to the archive directory. */
+  file: string;
+  sha256: string;
+  bytes: number;
+}
+
 /** Everything verification needs besides the record scan. */
 export interface Meta {
   schemaVersion: number;
@@ -31,6 +48,8 @@ export interface Meta {
   firstTime: number | null;
   lastTime: number | null;
   purges: Purge[];
+  /** `audit.archived` records, seq order. */
+  archives: Archived[];
   clockSkewRecords: number;
   degraded: { windows: number; droppedRecords: number };
   /** Schema v3 `seals` table present. */
@@ -96,14 +115,13 @@ export function readMeta(db: Database.Database): Meta {
     }[];
   const purges: Purge[] = [];
   for (const r of typed('audit.retention_purge')) {
-    const a = safeParse(r.attrs);
-    if (
-      typeof a.fromSeq === 'number' &&
-      typeof a.toSeq === 'number' &&
-      typeof a.chain === 'string'
-    ) {
-      purges.push({ seq: r.seq, time: r.time, fromSeq: a.fromSeq, toSeq: a.toSeq, chain: a.chain });
-    }
+    const p = parsePurge(r);
+    if (p) purges.push(p);
+  }
+  const archives: Archived[] = [];
+  for (const r of typed('audit.archived')) {
+    const a = parseArchived(r);
+    if (a) archives.push(a);
   }
   const degraded = { windows: 0, droppedRecords: 0 };
   for (const r of typed('audit.degraded')) {
@@ -139,11 +157,49 @@ export function readMeta(db: Database.Database): Meta {
     firstTime: timeAt(ends.first),
     lastTime: timeAt(ends.last),
     purges,
+    archives,
     clockSkewRecords: skew.n,
     degraded,
     hasSeals: hasSealsTable(db),
     genesisSeals: genesisRow ? safeParse(genesisRow.attrs).batchSeals === 1 : false,
     discontinuities,
+  };
+}
+
+/** A stored `audit.retention_purge` row as a Purge; undefined when its attributes lack a field. */
+export function parsePurge(r: { seq: number; time: number; attrs: string }): Purge | undefined {
+  const a = safeParse(r.attrs);
+  return typeof a.fromSeq === 'number' && typeof a.toSeq === 'number' && typeof a.chain === 'string'
+    ? { seq: r.seq, time: r.time, fromSeq: a.fromSeq, toSeq: a.toSeq, chain: a.chain }
+    : undefined;
+}
+
+/**
+ * A stored `audit.archived` row as an Archived; undefined when a field verification needs is
+ * absent (not a record the ledger wrote: the range it claims stays unaccounted for).
+ */
+export function parseArchived(r: {
+  seq: number;
+  time: number;
+  attrs: string;
+}): Archived | undefined {
+  const p = parsePurge(r);
+  const a = safeParse(r.attrs);
+  const num = (k: string): number => (typeof a[k] === 'number' ? a[k] : 0);
+  const { prevChain, file, sha256 } = a;
+  if (!p || typeof prevChain !== 'string' || typeof file !== 'string' || typeof sha256 !== 'string')
+    return undefined;
+  return {
+    ...p,
+    prevChain,
+    file,
+    sha256,
+    records: typeof a.records === 'number' ? a.records : p.toSeq - p.fromSeq + 1,
+    checkpoint: num('checkpoint'),
+    checkpointTime: num('checkpointTime'),
+    firstTime: num('firstTime'),
+    lastTime: num('lastTime'),
+    bytes: num('bytes'),
   };
 }
 

@@ -6,6 +6,12 @@ import type { Purge } from './verify-meta.js';
 export interface PurgeCheckInput {
   /** The purge whose range ends right before the first record of the database. */
   purge: Purge;
+  /**
+   * `archive`: the record is an `audit.archived` one. Rules 1 and 2 below hold for it as they do
+   * for a purge; rule 3 does not apply: archived records are not gone, their file re-hashes to
+   * the signed checkpoint (verify-archive.ts), and how soon a ledger archives is not signed.
+   */
+  kind?: 'purge' | 'archive';
   /** Authentic checkpoints (signature verified under a trusted key), any order. */
   valid: readonly Checkpoint[];
   /** Numbers of the authentic checkpoints found in the external log; null: no log given. */
@@ -35,18 +41,20 @@ export interface PurgeCheck {
  *    the retention read from the newest checkpoint signed before the purge record, never from
  *    the purge record.
  * Ledgers whose checkpoints never state a retention (written before schema v3) get (3) as a
- * warning.
+ * warning. An `audit.archived` record (kind `archive`) is held to (1) and (2).
  */
 export function checkPurge(i: PurgeCheckInput): PurgeCheck {
   const { purge } = i;
   const problems: Damage[] = [];
   const warnings: string[] = [];
+  const archive = i.kind === 'archive';
+  const what = archive ? 'audit.archived' : 'audit.retention_purge';
   const forged = (detail: string): void => {
     problems.push({
       class: 'forged_purge',
       seq: purge.fromSeq,
       toSeq: purge.toSeq,
-      detail: `audit.retention_purge record ${purge.seq} (seq ${purge.fromSeq}..${purge.toSeq}): ${detail}`,
+      detail: `${what} record ${purge.seq} (seq ${purge.fromSeq}..${purge.toSeq}): ${detail}`,
     });
   };
   if (purge.seq > i.signedUpTo) {
@@ -63,13 +71,14 @@ export function checkPurge(i: PurgeCheckInput): PurgeCheck {
   } else {
     if (i.logged === null) {
       warnings.push(
-        `retention purge record ${purge.seq}: no external checkpoint log given, so whether checkpoint #${sealing[0]?.n ?? '?'} was published cannot be checked`,
+        `${archive ? 'archive' : 'retention purge'} record ${purge.seq}: no external checkpoint log given, so whether checkpoint #${sealing[0]?.n ?? '?'} was published cannot be checked`,
       );
     } else if (!sealing.some((c) => i.logged?.has(c.n))) {
       forged(
         `checkpoint #${sealing[0]?.n ?? '?'} at seq ${purge.toSeq} is not in the external checkpoint log`,
       );
     }
+    if (archive) return { problems, warnings, retentionDays };
     const signedAt = Math.min(...sealing.map((c) => c.time));
     const before = i.valid
       .filter((c) => c.seq < purge.seq && c.retentionDays !== undefined)

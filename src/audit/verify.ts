@@ -6,8 +6,10 @@ import { sortDamage, type Damage } from './damage.js';
 import { openReadOnly } from './query.js';
 import type { TrustedKey } from './signing-keys.js';
 import { analyzeCheckpoints } from './verify-checkpoints.js';
-import { readMeta, type Meta } from './verify-meta.js';
+import { readMeta, type Meta, type Purge } from './verify-meta.js';
+import { checkArchives, type ArchiveEntry } from './verify-archive.js';
 import { checkPurge } from './verify-purge.js';
+import { DAY_MS } from './retention.js';
 import type { RangeResult } from './verify-rows.js';
 import { chooseThreads, scan } from './verify-scan.js';
 import { besideDatabase, newestSeal } from './verify-seals.js';
@@ -22,6 +24,11 @@ export interface VerifyOptions {
   threads?: number | undefined;
   /** Record times earlier than the previous record's by more than this are reported. Default 1000. */
   clockToleranceMs?: number;
+  /**
+   * Directory of archive files (config `audit.archive.dir`): each `audit.archived` range is
+   * re-hashed from its file. Without it the archived ranges are named in a warning.
+   */
+  archiveDir?: string | undefined;
 }
 
 /**
@@ -58,6 +65,10 @@ export interface VerifyReport {
   retention: { days: number; checkpoint: number } | null;
   /** Ranges removed by retention, from their `audit.retention_purge` records. */
   pruned: { fromSeq: number; toSeq: number; at: number; seq: number }[];
+  /** Ranges moved to archive files, and whether each file was read and re-hashed. */
+  archives: ArchiveEntry[];
+  /** Records re-hashed from archive files (not counted in `records`). */
+  archivedRecords: number;
   /** `ledger.discontinuity` records (each is also a `discontinuity` problem). */
   discontinuities: { seq: number; time: number; found: string; atSeq: number | null }[];
   clock: {
@@ -139,22 +150,28 @@ export async function verifyLedger(opts: VerifyOptions): Promise<VerifyReport> {
     warnings.push('no checkpoints yet: truncation and a recomputed chain are not detectable');
   }
 
-  // Where the scan starts: seq 1 extends the zero hash; after a retention purge, the chain hash
-  // its record states, which checkPurge (below, once the signatures are known) must confirm.
+  // Where the scan starts: seq 1 extends the zero hash; after a retention purge or an archive,
+  // the chain hash its record states, which checkPurge / checkArchives (below, once the
+  // signatures are known) must confirm.
   let anchor: string | null = ZERO_HASH.toString('hex');
-  const purge =
-    meta.firstSeq > 1 ? meta.purges.filter((p) => p.toSeq === meta.firstSeq - 1).at(-1) : undefined;
+  const ending = <T extends Purge>(list: readonly T[]): T | undefined =>
+    list.filter((p) => p.toSeq === meta.firstSeq - 1).at(-1);
+  const lastPurge = meta.firstSeq > 1 ? ending(meta.purges) : undefined;
+  const lastArchive = meta.firstSeq > 1 ? ending(meta.archives) : undefined;
+  // The newer record wins, as chainAnchor reads it; an archive is checked with every archive.
+  const purge = lastPurge && (lastArchive?.seq ?? 0) < lastPurge.seq ? lastPurge : undefined;
+  const removal = purge ?? lastArchive;
   if (meta.firstSeq > 1) {
-    if (!purge) {
+    if (!removal) {
       anchor = null;
       problems.push({
         class: 'missing',
         seq: 1,
         toSeq: meta.firstSeq - 1,
-        detail: `records 1..${meta.firstSeq - 1} are missing and no audit.retention_purge record covers them`,
+        detail: `records 1..${meta.firstSeq - 1} are missing and no audit.retention_purge or audit.archived record covers them`,
       });
     } else {
-      anchor = purge.chain;
+      anchor = removal.chain;
     }
   }
 
@@ -177,6 +194,23 @@ export async function verifyLedger(opts: VerifyOptions): Promise<VerifyReport> {
     problems.push(...pc.problems);
     warnings.push(...pc.warnings);
   }
+  const newestRetention = retentionSigned.at(-1);
+  const newestTime = analysis.valid.reduce((m, c) => Math.max(m, c.time), 0);
+  const archived = checkArchives({
+    archives: meta.archives,
+    purges: meta.purges,
+    valid: analysis.valid,
+    logged: analysis.logged,
+    signedUpTo,
+    ledgerId: meta.ledgerId,
+    dir: opts.archiveDir,
+    expiredBefore:
+      newestRetention?.retentionDays === undefined
+        ? null
+        : newestTime - newestRetention.retentionDays * DAY_MS,
+  });
+  problems.push(...archived.problems);
+  warnings.push(...archived.warnings);
   for (const d of meta.discontinuities) {
     problems.push({
       class: 'discontinuity',
@@ -275,7 +309,6 @@ export async function verifyLedger(opts: VerifyOptions): Promise<VerifyReport> {
       `anchored: false: ${anchors.publicKeys.length === 0 ? 'no public key given' : anchors.publicKeys.some((k) => k.besideDatabase) ? 'the public key comes from the database directory' : 'public key given'}, ${anchors.checkpointLog === null ? 'no checkpoint log given' : anchors.checkpointLog.besideDatabase ? 'the checkpoint log comes from the database directory' : 'checkpoint log given'}; whoever can write the database may have written these too, so this verdict does not rest on anything outside the file. Pass --public-key and --checkpoints copies kept elsewhere (secret store, write-once storage)`,
     );
   }
-  const newestRetention = retentionSigned.at(-1);
   const sorted = sortDamage(problems);
   const durationMs = performance.now() - started;
   return {
@@ -307,6 +340,8 @@ export async function verifyLedger(opts: VerifyOptions): Promise<VerifyReport> {
       at: p.time,
       seq: p.seq,
     })),
+    archives: archived.archives,
+    archivedRecords: archived.records,
     clock: {
       regressions,
       regressionSeqs: regressionSeqs.slice(0, 10),

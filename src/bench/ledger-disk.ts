@@ -1,6 +1,9 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hashFile, parseArchive } from '../audit/archive-file.js';
+import { rehashArchivedRows } from '../audit/archive-rehash.js';
+import { archiveWholeLedger } from '../audit/archive-segment.js';
 import { ZERO_HASH } from '../audit/canonical.js';
 import { ledgerDiskUsage } from '../audit/disk-usage.js';
 import { Ledger } from '../audit/ledger.js';
@@ -21,6 +24,14 @@ export interface LedgerDiskResult {
   encodePerSec: number;
   /** verifyRange over the whole file on one thread (leaf and chain of every row). */
   verifyPerSec: number;
+  /**
+   * The whole ledger as one archive file (archive-segment.ts, what the archive job writes):
+   * gzip bytes per record, records archived per second (read, re-hash, gzip, fsync), and
+   * records re-hashed per second from the file (what `verify --archive` does per file).
+   */
+  archiveBytesPerRecord: number;
+  archivePerSec: number;
+  archiveRehashPerSec: number;
 }
 
 const FP = (i: number): string =>
@@ -111,6 +122,16 @@ export function ledgerDisk(records: number, batch: number): LedgerDiskResult {
     if (checked.problems.length > 0)
       throw new Error(`ledger does not verify: ${checked.problems[0]?.detail}`);
     const verifyPerSec = Math.round(total / ((performance.now() - verifyStarted) / 1000));
+    const archivePath = join(dir, 'archive.twa.gz');
+    const archiveStarted = performance.now();
+    const written = archiveWholeLedger(path, archivePath);
+    const archivePerSec = Math.round(total / ((performance.now() - archiveStarted) / 1000));
+    const rehashStarted = performance.now();
+    const content = parseArchive(hashFile(archivePath).data);
+    const rehash = rehashArchivedRows(content.header.prevChain, 1, content.records);
+    if (rehash.problem || rehash.chain !== content.header.chain)
+      throw new Error('archive does not re-hash');
+    const archiveRehashPerSec = Math.round(total / ((performance.now() - rehashStarted) / 1000));
     const perRecord: Record<string, number> = {};
     for (const s of stat) perRecord[s.name] = Math.round((s.bytes / total) * 10) / 10;
     return {
@@ -121,6 +142,9 @@ export function ledgerDisk(records: number, batch: number): LedgerDiskResult {
       perRecord,
       encodePerSec,
       verifyPerSec,
+      archiveBytesPerRecord: Math.round((written.bytes / total) * 10) / 10,
+      archivePerSec,
+      archiveRehashPerSec,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

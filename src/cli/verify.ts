@@ -6,11 +6,13 @@ import {
   loadTrustedKey,
   type TrustedKey,
 } from '../audit/signing-keys.js';
+import { defaultArchiveDir } from '../audit/archive.js';
 import { verifyLedger, type VerifyReport } from '../audit/verify.js';
 import { usage } from './usage.js';
 
 /**
- * `tokenwatch verify --db PATH [--checkpoints FILE] [--public-key FILE]... [--threads N] [--json]`
+ * `tokenwatch verify --db PATH [--checkpoints FILE] [--public-key FILE]... [--archive DIR]
+ *   [--threads N] [--json]`
  *
  * Exit 0 when the ledger is intact, 1 naming the first damaged seq and its class, 2 on usage
  * errors. Without --checkpoints / --public-key, the log and public key beside the database are
@@ -28,6 +30,7 @@ export async function verify(
       checkpoints: { type: 'string' },
       'public-key': { type: 'string', multiple: true },
       threads: { type: 'string' },
+      archive: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
     strict: true,
@@ -59,7 +62,21 @@ export async function verify(
       );
     }
   }
-  const report = await verifyLedger({ dbPath: values.db, checkpointLog, trusted, threads });
+  let archiveDir = values.archive;
+  const besideDb = defaultArchiveDir(values.db);
+  if (archiveDir === undefined && existsSync(besideDb)) {
+    archiveDir = besideDb;
+    notes.push(
+      `re-hashing the archive files beside the database (${besideDb}); pass --archive for another copy`,
+    );
+  }
+  const report = await verifyLedger({
+    dbPath: values.db,
+    checkpointLog,
+    trusted,
+    threads,
+    archiveDir,
+  });
   // After the `anchored: false` line, which must come first.
   const at = report.warnings[0]?.startsWith('anchored:') ? 1 : 0;
   report.warnings.splice(at, 0, ...notes);
@@ -111,6 +128,12 @@ export function formatReport(r: VerifyReport): string {
       `pruned by retention: seq ${p.fromSeq}..${p.toSeq} at ${iso(p.at)} (record ${p.seq})`,
     );
   }
+  for (const a of r.archives) {
+    lines.push(
+      `archived: seq ${a.fromSeq}..${a.toSeq} (${a.records} records) in ${a.file}: ${a.checked ? 're-hashed' : 'not checked'} (record ${a.seq})`,
+    );
+  }
+  if (r.archivedRecords > 0) lines.push(`archived records re-hashed: ${r.archivedRecords}`);
   if (r.clock.regressions > 0 || r.clock.flagged > 0) {
     lines.push(
       `clock: ${r.clock.regressions} record(s) earlier than the one before${

@@ -68,7 +68,11 @@ export interface Manifest {
    * records between are in tail-leaves.txt).
    */
   link: {
-    anchor: { seq: number; chain: string; source: 'genesis' | 'record' | 'retention_purge' };
+    anchor: {
+      seq: number;
+      chain: string;
+      source: 'genesis' | 'record' | 'retention_purge' | 'archived';
+    };
     sealedBy: { n: number; seq: number; chain: string; keyId: string; time: number };
     tail: { fromSeq: number; toSeq: number };
   } | null;

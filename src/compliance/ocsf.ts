@@ -352,6 +352,8 @@ function adminActivity(a: Attrs): Activity {
 const LOG_TYPES: Record<string, [number, string, keyof typeof SEVERITY]> = {
   'ledger.genesis': [6, 'Start', 'info'],
   'audit.retention_purge': [2, 'Delete', 'info'],
+  'audit.archived': [4, 'Archive', 'info'],
+  'audit.archive_expired': [2, 'Delete', 'info'],
   'audit.degraded': [99, 'Degraded', 'medium'],
   'audit.clock_skew': [99, 'Clock Skew', 'low'],
   'keyspace.gap': [99, 'Blind Spot', 'medium'],

@@ -70,7 +70,7 @@ export async function buildReport(o: ReportOptions): Promise<Soc2Report> {
   const now = o.now ?? Date.now;
   const ledgerId = o.store.ledgerId();
   const range = o.store.seqRangeForWindow(o.from, o.to);
-  const integrity = await checkRange(o.store, range, ledgerId, o.trusted, o.anchors, o.from);
+  const integrity = await checkRange(o.store, range, ledgerId, o.trusted, o.anchors, o.from, o.to);
   if (o.ledgerDamage && o.ledgerDamage.length > 0) {
     const whole = o.ledgerDamage.map((d) => `ledger: ${d}`);
     integrity.problems.push(...whole);

@@ -91,6 +91,7 @@ export function integritySection(r: Soc2Report): string {
 <div>Result</div><div><span class="badge ${badge}">${esc(i.verdict)}</span> ${i.status === 'verified' ? `${num(i.recordsChecked)} records re-hashed; the chain reaches a signature` : esc(i.reason ?? '')}</div>
 <div>Anchors</div><div>${i.anchored ? 'anchored outside the database' : '<span class="badge warn">anchored: false</span> the key or checkpoint log used is not independent of the database'}<br>${i.anchors.map(esc).join('<br>')}</div>
 <div>Records</div><div>${range ? `seq ${num(range.firstSeq)} – ${num(range.lastSeq)} (${num(range.records)} records${range.timeOutliers > 0 ? `, ${range.timeOutliers} with a time outside the period` : ''})` : 'none in the period'}</div>
+${i.archived.length > 0 ? `<div>Archived</div><div>${i.archived.map((a) => `seq ${num(a.fromSeq)} – ${num(a.toSeq)} (${num(a.records)} records, ${esc(time(a.firstTime))} – ${esc(time(a.lastTime))}) in <span class="mono">${esc(a.file)}</span>`).join('<br>')}<br>not re-hashed here: <span class="mono">tokenwatch verify --archive DIR</span> re-hashes them</div>` : ''}
 <div>Chain anchor</div><div>${i.anchor ? `chain(${i.anchor.seq}) from ${esc(i.anchor.source)}: <span class="mono">${esc(i.anchor.chain)}</span>` : '—'}</div>
 <div>Sealed by</div><div>${i.sealedBy ? `checkpoint #${i.sealedBy.n} at seq ${num(i.sealedBy.seq)}, ${esc(time(i.sealedBy.time))}, key <span class="mono">${esc(i.sealedBy.keyId)}</span>` : '—'}</div>
 <div>Signature</div><div>${i.sealedBy ? `<span class="mono">${esc(i.sealedBy.signature)}</span>` : '—'}</div>

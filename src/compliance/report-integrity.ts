@@ -10,11 +10,13 @@ import { leafMatches } from '../audit/record-codec.js';
 import type { TrustedKey } from '../audit/signing-keys.js';
 import type { LedgerStore } from '../audit/store/ledger-store.js';
 import type { SeqRange } from '../audit/store/range-reads.js';
+import type { SeqAttrs } from '../audit/store/record-columns.js';
+import { parseArchived, type Archived } from '../audit/verify-meta.js';
 import { checkPurge } from '../audit/verify-purge.js';
 import { besideDatabase } from '../audit/verify-seals.js';
 import { isTokenwatchError } from '../errors.js';
 import { yieldToLoop } from './yield-to-loop.js';
-import type { CheckpointRef, IntegritySection } from './report-types.js';
+import type { ArchivedRange, CheckpointRef, IntegritySection } from './report-types.js';
 
 const LISTED = 20;
 
@@ -31,8 +33,10 @@ export async function checkRange(
   trusted: readonly TrustedKey[],
   where: { dbPath?: string; checkpointLog?: string } = {},
   from?: number,
+  to?: number,
 ): Promise<IntegritySection> {
   const problems: string[] = [];
+  const archived = from === undefined || to === undefined ? [] : archivedIn(store, from, to);
   const anchoring = anchorsOf(trusted, where);
   const logged = loggedCheckpoints(where.checkpointLog, ledgerId, problems);
   if (!range) {
@@ -40,9 +44,19 @@ export async function checkRange(
     const purgeProblems =
       from === undefined ? [] : prunedBefore(store, from, ledgerId, trusted, logged);
     problems.push(...purgeProblems);
+    const status = purgeProblems.length > 0 ? 'failed' : 'empty';
+    const verdict = verdictOf(status, problems);
+    const [a] = archived;
+    if (status === 'empty' && a) {
+      verdict.reason = `the period's records are archived (seq ${a.fromSeq}..${a.toSeq} in ${a.file}${archived.length > 1 ? ` and ${archived.length - 1} more file(s)` : ''}): re-hash them with tokenwatch verify --archive DIR`;
+    } else if (status === 'empty' && from !== undefined) {
+      const older = archivedBefore(store, from);
+      if (older) verdict.reason = older;
+    }
     return {
-      status: purgeProblems.length > 0 ? 'failed' : 'empty',
-      ...verdictOf(purgeProblems.length > 0 ? 'failed' : 'empty', problems),
+      status,
+      ...verdict,
+      archived,
       ...anchoring,
       recordsChecked: 0,
       anchor: null,
@@ -66,8 +80,8 @@ export async function checkRange(
     if (sealed.n <= newestLogged)
       problems.push(`checkpoint #${sealed.n} is not in the external checkpoint log`);
   }
-  // A pruned start first: a purge nobody signed explains nothing after it.
-  if (anchor?.source === 'retention_purge') {
+  // A pruned or archived start first: a record nobody signed explains nothing after it.
+  if (anchor?.source === 'retention_purge' || anchor?.source === 'archived') {
     problems.push(...purgeProblems(store, range.firstSeq - 1, ledgerId, trusted, logged));
   }
   // Without a checkpoint at the end yet: the newest batch seal, which signs every record before
@@ -165,6 +179,7 @@ export async function checkRange(
     status,
     ...verdictOf(status, problems),
     ...anchoring,
+    archived,
     recordsChecked: checked,
     anchor,
     sealedBy: sealedRef,
@@ -261,7 +276,47 @@ function prunedBefore(
   return purgeProblems(store, first.seq - 1, ledgerId, trusted, logged);
 }
 
-/** The retention purge that removed records up to `toSeq`, checked like verify checks it. */
+/**
+ * Archived ranges (from the database's `audit.archived` records) holding records observed in
+ * [from, to): the report says that part of its period is in archive files, not re-hashed here.
+ */
+function archivedIn(store: LedgerStore, from: number, to: number): ArchivedRange[] {
+  return store
+    .archivedRecords()
+    .map(parseArchived)
+    .filter((a): a is Archived => a !== undefined && a.firstTime < to && a.lastTime >= from)
+    .map((a) => ({
+      fromSeq: a.fromSeq,
+      toSeq: a.toSeq,
+      records: a.records,
+      firstTime: a.firstTime,
+      lastTime: a.lastTime,
+      file: a.file,
+      sha256: a.sha256,
+    }));
+}
+
+/**
+ * Why a period before the first stored record has no records, when an archive removed the
+ * records right before it: older archive records sit inside the archive files (each is appended
+ * after its range), so the database alone cannot name the file of the period.
+ */
+function archivedBefore(store: LedgerStore, from: number): string | undefined {
+  const first = store.firstRecord();
+  if (!first || first.seq <= 1 || from >= first.time) return undefined;
+  const a = store
+    .archivedRecords()
+    .map(parseArchived)
+    .filter((x): x is Archived => x?.toSeq === first.seq - 1)
+    .at(-1);
+  if (!a) return undefined;
+  return `the period precedes the first record in the database (seq ${first.seq}, ${new Date(first.time).toISOString()}): its records were moved to archive files (or pruned before them); the newest archive is seq ${a.fromSeq}..${a.toSeq} in ${a.file}, older archives are named inside it: re-hash them with tokenwatch verify --archive DIR`;
+}
+
+/**
+ * The retention purge or archive that removed records up to `toSeq` (the newer one when both
+ * name it, as chainAnchor reads it), checked like verify checks it.
+ */
 function purgeProblems(
   store: LedgerStore,
   toSeq: number,
@@ -269,10 +324,16 @@ function purgeProblems(
   trusted: readonly TrustedKey[],
   logged: Set<number> | null,
 ): string[] {
-  const rows = store.retentionPurges();
-  const row = rows.filter((r) => safeParse(r.attrs).toSeq === toSeq).at(-1);
+  const ending = (rows: (SeqAttrs & { time: number })[]) =>
+    rows.filter((r) => safeParse(r.attrs).toSeq === toSeq).at(-1);
+  const purgeRow = ending(store.retentionPurges());
+  const archiveRow = ending(store.archivedRecords());
+  const archive = archiveRow !== undefined && archiveRow.seq > (purgeRow?.seq ?? 0);
+  const row = archive ? archiveRow : purgeRow;
   if (!row)
-    return [`records 1..${toSeq} are missing and no audit.retention_purge record covers them`];
+    return [
+      `records 1..${toSeq} are missing and no audit.retention_purge or audit.archived record covers them`,
+    ];
   const a = safeParse(row.attrs);
   const purge = {
     seq: row.seq,
@@ -294,7 +355,13 @@ function purgeProblems(
   const max = store.maxSeq() ?? 0;
   const seal = store.hasSealsTable() ? store.newestSeal(ledgerId, row.seq - 1, max, trusted) : null;
   const signedUpTo = Math.max(coveringValid?.seq ?? 0, seal?.top ?? 0);
-  const check = checkPurge({ purge, valid, logged, signedUpTo });
+  const check = checkPurge({
+    purge,
+    kind: archive ? 'archive' : 'purge',
+    valid,
+    logged,
+    signedUpTo,
+  });
   return check.problems.map((p) => `${p.class}: ${p.detail}`);
 }
 

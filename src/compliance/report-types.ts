@@ -67,6 +67,11 @@ export interface IntegritySection {
   anchored: boolean;
   /** The anchors used, in words (key sources, checkpoint log), and what is missing. */
   anchors: string[];
+  /**
+   * Ranges of the period moved to archive files (their `audit.archived` records in the
+   * database): not re-hashed by the report; `tokenwatch verify --archive DIR` re-hashes them.
+   */
+  archived: ArchivedRange[];
   recordsChecked: number;
   anchor: { seq: number; chain: string; source: string } | null;
   sealedBy: CheckpointRef | null;
@@ -75,6 +80,17 @@ export interface IntegritySection {
   checkpoints: CheckpointRef[];
   keyIds: string[];
   problems: string[];
+}
+
+/** An archived range as a report lists it. */
+export interface ArchivedRange {
+  fromSeq: number;
+  toSeq: number;
+  records: number;
+  firstTime: number;
+  lastTime: number;
+  file: string;
+  sha256: string;
 }
 
 export interface CheckpointRef {

@@ -114,6 +114,8 @@ const ENV_OVERRIDES: readonly EnvOverride[] = [
   { env: 'TOKENWATCH_AUDIT_PATH', path: ['audit', 'path'], parse: asString },
   { env: 'TOKENWATCH_SIGNING_KEY', path: ['audit', 'signingKey'], parse: asString },
   { env: 'TOKENWATCH_CHECKPOINT_LOG', path: ['audit', 'checkpointLog'], parse: asString },
+  { env: 'TOKENWATCH_ARCHIVE_AFTER_DAYS', path: ['audit', 'archive', 'afterDays'], parse: asInt },
+  { env: 'TOKENWATCH_ARCHIVE_DIR', path: ['audit', 'archive', 'dir'], parse: asString },
   { env: 'TOKENWATCH_LOG_LEVEL', path: ['log', 'level'], parse: asString },
   {
     env: 'TOKENWATCH_REVOCATION_SLA_SECONDS',
@@ -209,9 +211,9 @@ function setPath(
   value: unknown,
   issues: ConfigIssue[],
 ): void {
-  const [section, key] = path as [string, string];
-  const target = ensureSection(root, section, issues);
-  target[key] = value;
+  let target = root;
+  for (const section of path.slice(0, -1)) target = ensureSection(target, section, issues);
+  target[path.at(-1) as string] = value;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -231,6 +231,27 @@ export const configSchema = z.strictObject({
       retentionDays: z.number().int().min(1).max(36_500).default(400),
       /** A clock reading earlier than the last by more than this is flagged (audit.clock_skew), ms. */
       clockSkewToleranceMs: z.number().int().min(0).max(3_600_000).default(1000),
+      /**
+       * Moves sealed segments older than `afterDays` to compressed, verifiable files
+       * (docs/ledger-format.md#archive-files). `afterDays` null (default): off. `dir` unset:
+       * `archive/` beside the database.
+       */
+      archive: z
+        .strictObject({
+          afterDays: z.number().int().min(1).max(36_500).nullable().default(null),
+          dir: z.string().min(1).optional(),
+        })
+        .prefault({}),
+    })
+    .superRefine((a, ctx) => {
+      // Archiving at or after retention would archive what the purge is about to remove.
+      if (a.archive.afterDays !== null && a.archive.afterDays >= a.retentionDays) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['archive', 'afterDays'],
+          message: `must be less than audit.retentionDays (${a.retentionDays})`,
+        });
+      }
     })
     .prefault({}),
   /** Correlation thresholds (src/config/correlate-schema.ts; defaults: src/correlate/options.ts). */

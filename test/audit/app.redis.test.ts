@@ -20,13 +20,16 @@ afterAll(async () => {
   await redis.stop();
 });
 
-function build(dir: string): { app: TokenwatchApp; logs: () => string } {
+function build(
+  dir: string,
+  o: { audit?: string; now?: () => number } = {},
+): { app: TokenwatchApp; logs: () => string } {
   const config = parseConfig(`
 redis:
   url: ${redis.url}
 audit:
   path: ${join(dir, 'audit.db')}
-  maxBatchDelayMs: 5
+  maxBatchDelayMs: 5${o.audit ?? ''}
 server:
   port: 0
 log:
@@ -43,6 +46,7 @@ ${DEFAULT_TOKEN_RULES}`);
     config,
     logger: createLogger('info', sink),
     defaultMetrics: false,
+    ...(o.now ? { now: o.now } : {}),
   });
   return { app, logs: () => text };
 }
@@ -72,6 +76,35 @@ describe('TokenwatchApp audit integrity wiring', () => {
       const report = await verifyDir(dir);
       expect(report.problems).toEqual([]);
       expect(report.unsealed).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with audit.archive.afterDays, archives at start what aged, into archive/ beside the database', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-app-archive-'));
+    try {
+      let t = Date.now() - 3 * 86_400_000;
+      const now = () => t;
+      const first = build(dir, { now });
+      first.app.start();
+      await first.app.whenReady();
+      await first.app.stop('test');
+      t = Date.now(); // three days later: the first run's segments are older than one day
+      const second = build(dir, { now, audit: '\n  archive:\n    afterDays: 1' });
+      second.app.start();
+      await second.app.whenReady();
+      await second.app.stop('test');
+      const archived = await verifyLedger({
+        dbPath: join(dir, 'audit.db'),
+        checkpointLog: join(dir, 'checkpoints.jsonl'),
+        trusted: [loadTrustedKey(join(dir, 'signing.pub'))],
+        archiveDir: join(dir, 'archive'),
+      });
+      expect(archived.problems).toEqual([]);
+      expect(archived.archives).toEqual([expect.objectContaining({ fromSeq: 1, checked: true })]);
+      expect(archived.archivedRecords).toBeGreaterThan(0);
+      expect(second.logs()).toMatch(/audit archive: moved sealed segments to an archive file/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

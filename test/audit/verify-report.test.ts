@@ -362,7 +362,8 @@ describe('verify report: edges', () => {
       class: 'missing',
       seq: 1,
       toSeq: 4,
-      detail: 'records 1..4 are missing and no audit.retention_purge record covers them',
+      detail:
+        'records 1..4 are missing and no audit.retention_purge or audit.archived record covers them',
     });
     expect(r.range).toEqual({ first: 5, last: 21 });
     expect(r.records).toBe(17);

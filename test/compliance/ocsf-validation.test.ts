@@ -169,6 +169,8 @@ function everyRecordType(emit: Emit): void {
   log('audit.degraded', { start: T, end: T + 1, droppedRecords: 0 });
   log('audit.clock_skew', { backwardsMs: 5 });
   log('audit.retention_purge', { beforeSeq: 1, records: 0 });
+  log('audit.archived', { fromSeq: 1, toSeq: 1, records: 1 });
+  log('audit.archive_expired', { files: [], retentionDays: 400 });
   log('something.unmapped', { a: 1 });
   emit({ source: 'system', type: 'system.stopped', attrs: { reason: 'shutdown' } });
 }
@@ -214,6 +216,8 @@ describe(`OCSF rows are valid OCSF ${OCSF_SCHEMA_VERSION}`, () => {
     ]);
     for (const e of rows) expect((e.metadata as { version: string }).version).toBe('1.4.0');
     expect(byCode('token.present')[0]).toMatchObject({ activity_id: 2, type_uid: 600302 });
+    expect(byCode('audit.archived')[0]).toMatchObject({ activity_id: 4, type_uid: 100804 });
+    expect(byCode('audit.archive_expired')[0]).toMatchObject({ activity_id: 2, type_uid: 100802 });
     // Only the definitions this test reads are vendored.
     const vendored = readdirSync(SCHEMA_DIR, { recursive: true })
       .map(String)

@@ -55,6 +55,21 @@ describe('config loading', () => {
     expect(c.audit.hmacKeys[0]?.key).toBe('a-long-enough-hmac-key');
   });
 
+  it('audit.archive: off by default, from the environment, afterDays below retentionDays', () => {
+    expect(parseConfig(RULES).audit.archive).toEqual({ afterDays: null });
+    const c = parseConfig(RULES, {
+      TOKENWATCH_ARCHIVE_AFTER_DAYS: '90',
+      TOKENWATCH_ARCHIVE_DIR: '/srv/archive',
+    });
+    expect(c.audit.archive).toEqual({ afterDays: 90, dir: '/srv/archive' });
+    expect(
+      issuesOf('audit:\n  retentionDays: 30\n  archive:\n    afterDays: 30\n' + RULES),
+    ).toEqual(['audit.archive.afterDays: must be less than audit.retentionDays (30)']);
+    expect(issuesOf('audit:\n  archive:\n    afterDays: 0\n' + RULES)).toEqual([
+      expect.stringMatching(/^audit\.archive\.afterDays: /),
+    ]);
+  });
+
   it('names the key path of every problem', () => {
     expect(issuesOf('server:\n  port: 99999\n' + RULES)).toEqual([
       expect.stringMatching(/^server\.port: /),

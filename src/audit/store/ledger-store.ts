@@ -41,6 +41,7 @@ import {
   recordsOfTypeBefore,
   replayPages,
   retentionPurges,
+  archivedRecords,
   type WindowRow,
 } from './typed-reads.js';
 
@@ -153,6 +154,10 @@ export class LedgerStore {
 
   retentionPurges(): (SeqAttrs & { time: number })[] {
     return retentionPurges(this.#db);
+  }
+
+  archivedRecords(): (SeqAttrs & { time: number })[] {
+    return archivedRecords(this.#db);
   }
 
   // --- provider dedup ---

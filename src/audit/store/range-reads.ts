@@ -33,8 +33,11 @@ export interface ChainAnchor {
   seq: number;
   /** chain(seq), lowercase hex. */
   chain: string;
-  /** `genesis`: seq 0 (32 zero bytes); `record`: the stored row; `retention_purge`: pruned. */
-  source: 'genesis' | 'record' | 'retention_purge';
+  /**
+   * `genesis`: seq 0 (32 zero bytes); `record`: the stored row; `retention_purge`: pruned;
+   * `archived`: moved to an archive file (its `audit.archived` record states the chain).
+   */
+  source: 'genesis' | 'record' | 'retention_purge' | 'archived';
 }
 
 /**
@@ -56,25 +59,35 @@ export function seqRangeForWindow(
     : { firstSeq: row.first, lastSeq: row.last };
 }
 
-/** The chain hash at `firstSeq - 1`, from the record itself or the purge record that removed it. */
+/**
+ * The chain hash at `firstSeq - 1`, from the record itself or the purge or archive record that
+ * removed it (the newest one that ends there). What that record states is believed only once a
+ * signature covers it: callers check it (verify-purge.ts).
+ */
 export function chainAnchor(db: Database.Database, firstSeq: number): ChainAnchor {
   const seq = firstSeq - 1;
   if (seq === 0) return { seq, chain: ZERO_HASH.toString('hex'), source: 'genesis' };
   const row = db.prepare('SELECT chain FROM records WHERE seq = ?').get(seq) as
     { chain: Buffer } | undefined;
   if (row) return { seq, chain: Buffer.from(row.chain).toString('hex'), source: 'record' };
-  const purges = db
-    .prepare("SELECT attrs FROM records WHERE type = 'audit.retention_purge' ORDER BY seq DESC")
-    .all() as { attrs: string }[];
-  for (const p of purges) {
+  const removals = db
+    .prepare(
+      `SELECT type, attrs FROM records WHERE type IN ('audit.retention_purge', 'audit.archived') AND typeof(attrs) = 'text' ORDER BY seq DESC`,
+    )
+    .all() as { type: string; attrs: string }[];
+  for (const p of removals) {
     const a = JSON.parse(p.attrs) as { toSeq?: unknown; chain?: unknown };
     if (a.toSeq === seq && typeof a.chain === 'string') {
-      return { seq, chain: a.chain, source: 'retention_purge' };
+      return {
+        seq,
+        chain: a.chain,
+        source: p.type === 'audit.archived' ? 'archived' : 'retention_purge',
+      };
     }
   }
   throw new TokenwatchError(
     'ERR_LEDGER_INTEGRITY',
-    `record ${seq} is missing and no audit.retention_purge record covers it: the range starting at seq ${firstSeq} cannot be linked; run tokenwatch verify`,
+    `record ${seq} is missing and no audit.retention_purge or audit.archived record covers it: the range starting at seq ${firstSeq} cannot be linked; run tokenwatch verify`,
   );
 }
 

@@ -10,7 +10,7 @@ import {
 
 /**
  * Reads of the records table by record type, for reports: findings, the inventory replay,
- * baselines, blind-spot windows, discontinuities and retention purges. Each one a range scan
+ * baselines, blind-spot windows, discontinuities, retention purges and archives. Each one a range scan
  * of the records_type_seq index or of the primary key; attrs stay JSON text for the caller.
  */
 
@@ -136,6 +136,15 @@ export function retentionPurges(db: Database.Database): (SeqAttrs & { time: numb
   return db
     .prepare(
       `SELECT seq, time, attrs FROM records WHERE type = 'audit.retention_purge' AND ${TEXT_ATTRS} ORDER BY seq`,
+    )
+    .all() as (SeqAttrs & { time: number })[];
+}
+
+/** Every `audit.archived` record, oldest first. */
+export function archivedRecords(db: Database.Database): (SeqAttrs & { time: number })[] {
+  return db
+    .prepare(
+      `SELECT seq, time, attrs FROM records WHERE type = 'audit.archived' AND ${TEXT_ATTRS} ORDER BY seq`,
     )
     .all() as (SeqAttrs & { time: number })[];
 }

@@ -1,0 +1,66 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { DAY_MS } from '../../src/audit/retention.js';
+import { loadTrustedKey } from '../../src/audit/signing-keys.js';
+import { LedgerStore } from '../../src/audit/store/ledger-store.js';
+import { buildReport } from '../../src/compliance/report-data.js';
+import { archivedLedger, type Archived } from '../audit/archive-helpers.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+
+async function integrity(a: Archived, fromDay: number, toDay: number) {
+  const db = new Database(a.dbPath, { readonly: true });
+  try {
+    const r = await buildReport({
+      store: new LedgerStore(db),
+      from: T0 + fromDay * DAY_MS,
+      to: T0 + toDay * DAY_MS,
+      trusted: [loadTrustedKey(join(a.dir, 'signing.pub'))],
+      anchors: { checkpointLog: join(a.dir, 'checkpoints.jsonl') },
+      policy: {
+        seq: null,
+        time: null,
+        maxTtlSeconds: { access_token: 3600 },
+        ttlToleranceSeconds: 0,
+        revocationSlaSeconds: null,
+        revocationEventTypes: null,
+        digest: null,
+      },
+      now: a.clock.now,
+    });
+    return r.integrity;
+  } finally {
+    db.close();
+  }
+}
+
+describe('report over archived records', () => {
+  // Records 122..243 (days 100..200) are in the archive file the database names; 1..121 (day 0)
+  // in files named only inside it; the rest (day 300) in the database.
+  it('a period wholly archived says so, naming the file, instead of just "no records"', async () => {
+    const a = archivedLedger();
+    const i = await integrity(a, 99, 150);
+    expect(i.status).toBe('empty');
+    expect(i.archived).toEqual([expect.objectContaining({ fromSeq: 122, records: 122 })]);
+    expect(i.reason).toMatch(/the period's records are archived \(seq 122\.\.243 in .*\.twa\.gz\)/);
+    expect(i.problems).toEqual([]);
+  });
+
+  it('a period partly archived lists the archived range next to the verified stored records', async () => {
+    const a = archivedLedger();
+    const i = await integrity(a, 150, 400);
+    expect(i.problems).toEqual([]);
+    expect(i.status).toBe('verified');
+    expect(i.anchor?.source).toBe('archived');
+    expect(i.archived.map((x) => [x.fromSeq, x.toSeq])).toEqual([[122, 243]]);
+  });
+
+  it('a period before the archive the database names points to the archive files', async () => {
+    const a = archivedLedger();
+    const i = await integrity(a, 0, 1);
+    expect(i.status).toBe('empty');
+    expect(i.archived).toEqual([]);
+    expect(i.reason).toMatch(/moved to archive files .*newest archive is seq 122\.\.243/);
+  });
+});
