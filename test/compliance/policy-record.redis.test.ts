@@ -61,11 +61,13 @@ describe('config.policy in the ledger', () => {
     );
     await c.set('oauth:access:over2', 'v', 'EX', 3601); // over once the tolerance is 0
     await waitFor(() => h.app.inventory.size('access_token') === 3, 5000, 'over2 seen');
-    // >= 2: once baselines seed the correlator, `within` (now over) may be flagged too.
+    // Three: `over` (first run), `over2`, and `within`, over once the tolerance is 0, flagged
+    // when the restart's reconciliation reports it present. Waiting for fewer let the report's
+    // table (3 over policy) and the findings (2 at that moment) disagree on a loaded machine.
     await waitFor(
-      () => h.app.ledger.list({ type: 'finding.ttl_exceeds_policy' }).length >= 2,
-      5000,
-      'second over-policy finding',
+      () => h.app.ledger.list({ type: 'finding.ttl_exceeds_policy' }).length >= 3,
+      10_000,
+      'three over-policy findings',
     );
     const policies = h.app.ledger.list({ type: 'config.policy' });
     await h.app.stop('test');
@@ -116,7 +118,7 @@ describe('config.policy in the ledger', () => {
     });
     // The table and the findings count the same tokens.
     const flagged = new Set(r.ttl.overPolicy.map((f) => f.fingerprint));
-    expect(flagged.size).toBeGreaterThanOrEqual(2);
+    expect(flagged.size).toBe(3);
     expect(r.ttl.perKind.access_token!.overPolicy).toBe(flagged.size);
     expect(r.revocations.slaSeconds).toBe(9);
     // The period starts before tokenwatch first looked: unknown; the baseline makes the end known.
