@@ -50,6 +50,8 @@ export interface OidcIssuer {
    * `token_endpoint`; delete a member to serve the genuine value again.
    */
   readonly metadata: Record<string, unknown>;
+  /** Path -> `Location`: GETs of these paths are answered 302 (a hostile issuer's redirects). */
+  readonly redirects: Record<string, string>;
   /**
    * A SET: header defaults `{alg:"ES256", kid, typ:"secevent+jwt"}`, claims default `iss`, `iat`
    * (now) and a random `jti`. Claims or header fields set to `undefined` are removed.
@@ -94,6 +96,7 @@ export async function startOidcIssuer(options: OidcIssuerOptions = {}): Promise<
   const rs = options.rs256 === false ? undefined : await makeKey('RS256');
   const issuedTokens: IssuedToken[] = [];
   const metadata: Record<string, unknown> = {};
+  const redirects: Record<string, string> = {};
 
   let base = '';
   const server: Server = createServer((req, res) => {
@@ -104,6 +107,11 @@ export async function startOidcIssuer(options: OidcIssuerOptions = {}): Promise<
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', base).pathname;
+    const to = redirects[path];
+    if (req.method === 'GET' && to !== undefined) {
+      res.writeHead(302, { location: to });
+      return void res.end();
+    }
     if (req.method === 'GET' && path === '/.well-known/openid-configuration') {
       return json(res, 200, {
         issuer: base,
@@ -191,6 +199,7 @@ export async function startOidcIssuer(options: OidcIssuerOptions = {}): Promise<
     rs256: rs,
     issuedTokens,
     metadata,
+    redirects,
     signSet: (claims, header = {}, opts = {}) =>
       sign(
         { iss: base, iat: nowSec(), jti: randomUUID(), ...claims },

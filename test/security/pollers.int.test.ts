@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { waitFor } from '../helpers/app-harness.js';
 import { type FakeApi, type FakeReply, auth0Logs, startFakeApi } from '../helpers/fake-log-api.js';
-import { startOidcIssuer } from '../helpers/oidc-issuer.js';
+import { type OidcIssuer, startOidcIssuer } from '../helpers/oidc-issuer.js';
 import { type ProviderApp, providerEventIds, startProviderApp } from '../helpers/provider-app.js';
 import { type RedisServer, startRedis } from '../helpers/redis-server.js';
 import { canary, expectNoLeaks, recordControl } from './leak-check.js';
@@ -15,8 +15,8 @@ import { canary, expectNoLeaks, recordControl } from './leak-check.js';
  * crafted to send the next request (with `Authorization: SSWS <token>`) to a second listener,
  * the attacker; it also answers redirects, and the attacker may write the cursor table. The
  * Auth0 and Keycloak APIs answer redirects too, and an issuer's discovery document names a token
- * endpoint or `jwks_uri` on the attacker's port. The attacker must never receive a request;
- * every refusal is counted by reason.
+ * endpoint or `jwks_uri` on the attacker's port (or redirects there). The attacker must never
+ * receive a request; every refusal is counted by reason.
  */
 
 const TOKEN = 'okta-ssws-api-token-0123456789';
@@ -332,19 +332,30 @@ describe('an issuer whose discovery document names another origin', () => {
     }
   });
 
-  it('a discovered jwks_uri elsewhere: SETs and logout tokens signed with its keys are refused, nothing fetched', async () => {
-    const AUD = 'https://tokenwatch.example.com/ssf';
-    const CLIENT_ID = 'tokenwatch-rp';
-    const idp = await startOidcIssuer();
-    // The attacker's JWKS holds the attacker's key: were it fetched, its tokens would verify.
-    const evil = await generateKeyPair('ES256');
-    const kid = 'evil-key';
-    const jwk = { ...(await exportJWK(evil.publicKey)), kid, alg: 'ES256', use: 'sig' };
-    const jwks = await startFakeApi(() => ({ status: 200, body: { keys: [jwk] } }));
-    idp.metadata.jwks_uri = `${jwks.base}/jwks`;
-    const p = startProviderApp({
-      redisUrl: redis.url,
-      providers: `
+  it.each([
+    ['names another origin', (_idp: OidcIssuer, evil: string) => evil],
+    [
+      'redirects to another origin',
+      (idp: OidcIssuer, evil: string) => {
+        idp.redirects['/moved/jwks'] = evil;
+        return `${idp.issuer}/moved/jwks`;
+      },
+    ],
+  ])(
+    'a discovered jwks_uri that %s: tokens signed with its keys are refused, nothing fetched',
+    async (_, hostile) => {
+      const AUD = 'https://tokenwatch.example.com/ssf';
+      const CLIENT_ID = 'tokenwatch-rp';
+      const idp = await startOidcIssuer();
+      // The attacker's JWKS holds the attacker's key: were it fetched, its tokens would verify.
+      const evil = await generateKeyPair('ES256');
+      const kid = 'evil-key';
+      const jwk = { ...(await exportJWK(evil.publicKey)), kid, alg: 'ES256', use: 'sig' };
+      const jwks = await startFakeApi(() => ({ status: 200, body: { keys: [jwk] } }));
+      idp.metadata.jwks_uri = hostile(idp, `${jwks.base}/jwks`);
+      const p = startProviderApp({
+        redisUrl: redis.url,
+        providers: `
   ssf:
     issuer: ${idp.issuer}
     audience: ${AUD}
@@ -352,50 +363,51 @@ describe('an issuer whose discovery document names another origin', () => {
     issuer: ${idp.issuer}
     clientId: ${CLIENT_ID}
 `,
-    });
-    try {
-      await p.app.whenReady();
-      const at = await p.app.listen();
-      const set = await idp.signSet(
-        {
-          aud: AUD,
-          sub_id: { format: 'opaque', id: 'victim' },
-          events: { [CAEP_REVOKED]: { event_timestamp: Math.floor(Date.now() / 1000) } },
-        },
-        { kid },
-        { privateKey: evil.privateKey },
-      );
-      const logout = await idp.signLogoutToken(
-        { aud: CLIENT_ID, sid: 'victim-session' },
-        { kid },
-        { privateKey: evil.privateKey },
-      );
-      const ssf = await fetch(`${at}/v1/providers/ssf`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/secevent+jwt' },
-        body: set,
       });
-      const lo = await fetch(`${at}/v1/providers/oidc/backchannel-logout`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: `logout_token=${logout}`,
-      });
-      // Ours, not the sender's fault: 503 (retry), counted as unavailable.
-      expect([ssf.status, lo.status]).toEqual([503, 503]);
-      for (const provider of ['ssf', 'oidc'])
-        expect(
-          await p.metric('tokenwatch_webhook_rejections_total', {
+      try {
+        await p.app.whenReady();
+        const at = await p.app.listen();
+        const set = await idp.signSet(
+          {
+            aud: AUD,
+            sub_id: { format: 'opaque', id: 'victim' },
+            events: { [CAEP_REVOKED]: { event_timestamp: Math.floor(Date.now() / 1000) } },
+          },
+          { kid },
+          { privateKey: evil.privateKey },
+        );
+        const logout = await idp.signLogoutToken(
+          { aud: CLIENT_ID, sid: 'victim-session' },
+          { kid },
+          { privateKey: evil.privateKey },
+        );
+        const ssf = await fetch(`${at}/v1/providers/ssf`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/secevent+jwt' },
+          body: set,
+        });
+        const lo = await fetch(`${at}/v1/providers/oidc/backchannel-logout`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: `logout_token=${logout}`,
+        });
+        // Ours, not the sender's fault: 503 (retry), counted as unavailable.
+        expect([ssf.status, lo.status]).toEqual([503, 503]);
+        for (const provider of ['ssf', 'oidc'])
+          expect(
+            await p.metric('tokenwatch_webhook_rejections_total', {
+              provider,
+              reason: 'unavailable',
+            }),
             provider,
-            reason: 'unavailable',
-          }),
-          provider,
-        ).toBe(1);
-      expect(jwks.requests).toEqual([]);
-      expect(providerEventIds(p.app)).toEqual([]);
-    } finally {
-      await p.stop();
-      await jwks.close();
-      await idp.close();
-    }
-  });
+          ).toBe(1);
+        expect(jwks.requests).toEqual([]);
+        expect(providerEventIds(p.app)).toEqual([]);
+      } finally {
+        await p.stop();
+        await jwks.close();
+        await idp.close();
+      }
+    },
+  );
 });
