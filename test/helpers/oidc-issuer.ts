@@ -46,6 +46,13 @@ export interface OidcIssuer {
   /** Access tokens handed out by `/token`, oldest first. */
   readonly issuedTokens: readonly IssuedToken[];
   /**
+   * Members written over both discovery documents (OIDC and SSF), e.g. a hostile `jwks_uri` or
+   * `token_endpoint`; delete a member to serve the genuine value again.
+   */
+  readonly metadata: Record<string, unknown>;
+  /** Path -> `Location`: GETs of these paths are answered 302 (a hostile issuer's redirects). */
+  readonly redirects: Record<string, string>;
+  /**
    * A SET: header defaults `{alg:"ES256", kid, typ:"secevent+jwt"}`, claims default `iss`, `iat`
    * (now) and a random `jti`. Claims or header fields set to `undefined` are removed.
    */
@@ -88,6 +95,8 @@ export async function startOidcIssuer(options: OidcIssuerOptions = {}): Promise<
   const es = await makeKey('ES256');
   const rs = options.rs256 === false ? undefined : await makeKey('RS256');
   const issuedTokens: IssuedToken[] = [];
+  const metadata: Record<string, unknown> = {};
+  const redirects: Record<string, string> = {};
 
   let base = '';
   const server: Server = createServer((req, res) => {
@@ -98,6 +107,11 @@ export async function startOidcIssuer(options: OidcIssuerOptions = {}): Promise<
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', base).pathname;
+    const to = redirects[path];
+    if (req.method === 'GET' && to !== undefined) {
+      res.writeHead(302, { location: to });
+      return void res.end();
+    }
     if (req.method === 'GET' && path === '/.well-known/openid-configuration') {
       return json(res, 200, {
         issuer: base,
@@ -111,6 +125,7 @@ export async function startOidcIssuer(options: OidcIssuerOptions = {}): Promise<
         token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
         backchannel_logout_supported: true,
         backchannel_logout_session_supported: true,
+        ...metadata,
       });
     }
     if (req.method === 'GET' && path === '/.well-known/ssf-configuration') {
@@ -119,6 +134,7 @@ export async function startOidcIssuer(options: OidcIssuerOptions = {}): Promise<
         issuer: base,
         jwks_uri: `${base}/jwks`,
         delivery_methods_supported: ['urn:ietf:rfc:8935', 'urn:ietf:rfc:8936'],
+        ...metadata,
       });
     }
     if (req.method === 'GET' && path === '/jwks') {
@@ -182,6 +198,8 @@ export async function startOidcIssuer(options: OidcIssuerOptions = {}): Promise<
     es256: es,
     rs256: rs,
     issuedTokens,
+    metadata,
+    redirects,
     signSet: (claims, header = {}, opts = {}) =>
       sign(
         { iss: base, iat: nowSec(), jti: randomUUID(), ...claims },

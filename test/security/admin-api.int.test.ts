@@ -7,12 +7,15 @@ import { type OidcIssuer, startOidcIssuer } from '../helpers/oidc-issuer.js';
 import { type ProviderApp, flushed, startProviderApp } from '../helpers/provider-app.js';
 import { type RedisServer, startRedis } from '../helpers/redis-server.js';
 import { canary, expectNoLeaks, recordControl } from './leak-check.js';
+import { rawExchange } from './raw-socket.js';
 
 /**
  * Adversarial suite, entrance 3: the admin API of a real app listening on a loopback port
  * (issue #17 findings 3, 4 and 7). Attackers: a caller putting the admin token in the query
  * string, refused callers with canaries in query, headers and bodies, a POST whose body never
- * comes, and tokens of other JWT types (logout, SET) signed by the admin issuer.
+ * comes, and tokens of other JWT types (logout, SET) signed by the admin issuer. Last, the
+ * connection limits every route shares: an idle keep-alive connection and a silent one are
+ * closed after `server.timeouts.keepAliveSeconds` / `idleSeconds`.
  */
 
 const ADMIN = 'admin-token-for-the-auditor-0123456789';
@@ -211,5 +214,56 @@ describe('the admin API under attack', () => {
       type: `invalid length:${near[0]!.length} ${h.app.fingerprinter.of(near[0]!)}`,
     });
     expect(added.at(-1)!.attrs.query).toEqual({ type: 'token.*', limit: '5' });
+  });
+});
+
+describe('idle connections are closed (server.timeouts)', () => {
+  /** An app with one short limit; every other phase gets 30 s, so only that limit can act. */
+  async function limited(key: string): Promise<{ h: ProviderApp; base: string }> {
+    const others = ['requestSeconds', 'headersSeconds', 'keepAliveSeconds', 'idleSeconds']
+      .filter((k) => k !== key)
+      .map((k) => `  ${k}: 30`);
+    const h = startProviderApp({
+      redisUrl: redis.url,
+      server: ['timeouts:', `  ${key}: 1`, ...others],
+    });
+    await h.app.whenReady();
+    return { h, base: await h.app.listen() };
+  }
+
+  it('an idle keep-alive connection is closed after keepAliveSeconds', async () => {
+    const { h, base } = await limited('keepAliveSeconds');
+    try {
+      const { response, firstByteAfterMs, closedAfterMs } = await rawExchange(
+        base,
+        'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n',
+      );
+      // Kept alive (not closed with the response), then closed 1 s after it plus Node's
+      // keepAliveTimeoutBuffer (1 s, so a client trusting `timeout=1` never races the close):
+      // well before the idle limit (30 s) or the default (5 s + 1 s).
+      expect(response).toMatch(/^HTTP\/1\.1 200 /);
+      expect(response).toMatch(/\r\nKeep-Alive: timeout=1\r\n/i);
+      const idle = closedAfterMs - (firstByteAfterMs ?? closedAfterMs);
+      expect(idle).toBeGreaterThanOrEqual(800);
+      expect(idle).toBeLessThan(4_000);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('a connection without traffic is closed after idleSeconds', async () => {
+    const { h, base } = await limited('idleSeconds');
+    try {
+      // Headers never finished: the headers and request limits (30 s) would wait much longer.
+      const { response, closedAfterMs } = await rawExchange(
+        base,
+        'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ',
+      );
+      expect(response).toBe('');
+      expect(closedAfterMs).toBeGreaterThanOrEqual(800);
+      expect(closedAfterMs).toBeLessThan(4_000);
+    } finally {
+      await h.stop();
+    }
   });
 });

@@ -1,4 +1,3 @@
-import { connect } from 'node:net';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -6,6 +5,7 @@ import { type OidcIssuer, startOidcIssuer } from '../helpers/oidc-issuer.js';
 import { type ProviderApp, flushed, startProviderApp } from '../helpers/provider-app.js';
 import { type RedisServer, startRedis } from '../helpers/redis-server.js';
 import { canary, expectNoLeaks, recordControl } from './leak-check.js';
+import { rawExchange } from './raw-socket.js';
 
 /**
  * Adversarial suite, entrance 1: the webhook endpoints of a real app listening on a loopback
@@ -59,31 +59,6 @@ async function listening(dir?: string, extra = ''): Promise<{ h: ProviderApp; ba
   await h.app.whenReady();
   const base = await h.app.listen();
   return { h, base };
-}
-
-/** Sends raw bytes on a new socket; resolves with what came back and when the socket closed. */
-function rawExchange(
-  base: string,
-  head: string,
-  body = '',
-): Promise<{ response: string; closedAfterMs: number }> {
-  const url = new URL(base);
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    let response = '';
-    const socket = connect(Number(url.port), url.hostname, () => {
-      socket.write(head);
-      if (body) socket.write(body);
-    });
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => (response += d));
-    socket.on('error', () => undefined); // a reset is one way of being cut off
-    socket.on('close', () => resolve({ response, closedAfterMs: Date.now() - started }));
-    setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`socket still open after 60 s; got ${response.slice(0, 80)}`));
-    }, 60_000).unref();
-  });
 }
 
 const nowSec = (): number => Math.floor(Date.now() / 1000);
@@ -205,6 +180,37 @@ describe('refused deliveries keep no value an attacker sent', () => {
     const { response } = await rawExchange(base, head);
     expect(response).toMatch(/^HTTP\/1\.1 401 /);
   });
+
+  const hookPath = { okta: '/v1/providers/okta/hook', auth0: '/v1/providers/auth0/logs' };
+  it.each([
+    ['okta', 'missing', ''],
+    ['okta', 'empty', 'Authorization: \r\n'],
+    ['okta', 'malformed', `Authorization: SSWS ${OKTA_SECRET}x\r\n`],
+    ['auth0', 'missing', ''],
+    ['auth0', 'empty', 'Authorization: \r\n'],
+    ['auth0', 'malformed', 'Authorization: Bearer\r\n'],
+  ] as const)(
+    '%s: a %s secret header is refused before the body is read',
+    async (provider, _, line) => {
+      const path = hookPath[provider];
+      const head =
+        `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${line}` +
+        'Content-Length: 100000\r\nConnection: close\r\n\r\n';
+      const before = await h.metric('tokenwatch_webhook_rejections_total', {
+        provider,
+        reason: 'unauthorized',
+      });
+      // No body is ever sent: only the header check can answer (else 408 after requestSeconds).
+      const { response } = await rawExchange(base, head);
+      expect(response).toMatch(/^HTTP\/1\.1 401 /);
+      expect(
+        await h.metric('tokenwatch_webhook_rejections_total', { provider, reason: 'unauthorized' }),
+      ).toBe(before + 1);
+      await flushed(h.app);
+      const last = h.records('provider.rejected').filter((r) => r.attrs.provider === provider);
+      expect(last.at(-1)?.attrs).toMatchObject({ reason: 'unauthorized', bodyFingerprint: null });
+    },
+  );
 
   it('a slow client (5 of 1000 declared bytes) is cut off by the request timeout', async () => {
     const head =
