@@ -1,0 +1,111 @@
+import { copyFileSync, existsSync, rmSync, truncateSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { removeExpiredArchives } from '../../src/audit/archive-retention.js';
+import { DAY_MS } from '../../src/audit/retention.js';
+import { loadTrustedKey } from '../../src/audit/signing-keys.js';
+import { verifyLedger } from '../../src/audit/verify.js';
+import { archivedLedger, type Archived } from '../audit/archive-helpers.js';
+import { openLedger, tamper, tempDir } from '../audit/helpers.js';
+
+/**
+ * Adversarial review of ledger archival (issue #16, trust model of #14). The attacker writes the
+ * database and the archive directory, never the signing key or the external checkpoint log: the
+ * public key and a copy of the log are kept outside the data directory, so verdicts are anchored.
+ */
+function anchors(a: Archived): { log: string; pub: string } {
+  const outside = tempDir('tw-anchors-');
+  const log = join(outside, 'checkpoints.jsonl');
+  const pub = join(outside, 'signing.pub');
+  copyFileSync(join(a.dir, 'checkpoints.jsonl'), log);
+  copyFileSync(join(a.dir, 'signing.pub'), pub);
+  return { log, pub };
+}
+
+interface CheckpointRow {
+  n: number;
+  seq: number;
+  chain: Buffer;
+  reason: string;
+  key_id: string;
+  sig: Buffer;
+}
+
+/**
+ * Appends checkpoint n+1 to the database: the newest authentic checkpoint's signature, chain and
+ * seq, with a time and retention the attacker chose. No key is needed to write it.
+ */
+function forgeNewerCheckpoint(dbPath: string, time: number, retentionDays: number): void {
+  tamper(dbPath, (db) => {
+    const top = db
+      .prepare('SELECT n, seq, chain, reason, key_id, sig FROM checkpoints ORDER BY n DESC LIMIT 1')
+      .get() as CheckpointRow;
+    db.prepare(
+      'INSERT INTO checkpoints (n, seq, chain, time, reason, key_id, prev, sig, retention_days) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(
+      top.n + 1,
+      top.seq,
+      top.chain,
+      time,
+      'heartbeat',
+      top.key_id,
+      top.sig,
+      top.sig,
+      retentionDays,
+    );
+  });
+}
+
+describe('archive attacks (DB writer + archive dir writer, no key, log kept elsewhere)', () => {
+  it('a copied checkpoint with a later time does not make a young archive file expire in verify', async () => {
+    const a = archivedLedger(); // third file 122..245: sealed on day 200, ledger closed on day 300
+    const { log, pub } = anchors(a);
+    forgeNewerCheckpoint(a.dbPath, a.clock.now() + 1000 * DAY_MS, 400);
+    rmSync(a.files[2] ?? '');
+    const r = await verifyLedger({
+      dbPath: a.dbPath,
+      checkpointLog: log,
+      trusted: [loadTrustedKey(pub)],
+      archiveDir: a.archiveDir,
+    });
+    expect(r.anchors.anchored).toBe(true);
+    // The removed file is younger than the signed retention: damage, never a warning.
+    expect(r.problems.map((p) => p.class)).toContain('archive_missing');
+  });
+
+  it('a copied checkpoint with a later time does not make the retention job remove a young file', () => {
+    const a = archivedLedger();
+    forgeNewerCheckpoint(a.dbPath, a.clock.now() + 1000 * DAY_MS, 400);
+    const opened = openLedger(a.dir, { clock: a.clock, checkpointEvery: 50, retentionDays: 400 });
+    try {
+      removeExpiredArchives({
+        ledger: opened.ledger,
+        retentionDays: 400,
+        dir: a.archiveDir,
+        key: opened.key,
+      });
+    } catch {
+      // Refusing to run over a forged checkpoint is a correct outcome too.
+    } finally {
+      opened.checkpointer.close();
+      opened.ledger.close();
+    }
+    // Day 300 of the ledger: none of the files is past 400 days.
+    expect(a.files.map((f) => existsSync(f))).toEqual([true, true, true]);
+  });
+
+  it('an archive file replaced by a huge (sparse) file is archive_modified, not a crash', async () => {
+    const a = archivedLedger();
+    const { log, pub } = anchors(a);
+    const young = a.files[2] ?? '';
+    // 3 GiB, sparse: no disk used. readFileSync refuses files over 2 GiB (ERR_FS_FILE_TOO_LARGE).
+    truncateSync(young, 3 * 1024 ** 3);
+    const r = await verifyLedger({
+      dbPath: a.dbPath,
+      checkpointLog: log,
+      trusted: [loadTrustedKey(pub)],
+      archiveDir: a.archiveDir,
+    });
+    expect(r.problems.map((p) => p.class)).toContain('archive_modified');
+  });
+});
