@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import {
   closeSync,
+  constants,
+  fstatSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -149,6 +151,39 @@ export function writeArchive(
 export function hashFile(path: string): WrittenArchive & { data: Buffer } {
   const data = readFileSync(path);
   return { data, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+}
+
+/**
+ * Reads an archive file that a signed record says is `bytes` long, as `hashFile` does, but
+ * refuses before reading anything else: whoever writes the archive directory can put a FIFO
+ * (a read that never returns), a device (/dev/zero: endless), a directory or a multi-GiB sparse
+ * file in its place. O_NONBLOCK keeps the open of a FIFO from waiting for a writer; the size is
+ * taken from the open descriptor, so a swap after the check cannot change what is read.
+ * Returns a sentence naming what is wrong instead of throwing.
+ */
+export function readArchiveFile(
+  path: string,
+  bytes: number,
+): (WrittenArchive & { data: Buffer }) | { problem: string } {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    return { problem: `cannot be opened (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { problem: 'is not a regular file' };
+    if (st.size !== bytes) return { problem: `is ${st.size} bytes, not the signed ${bytes}` };
+    const data = readFileSync(fd);
+    if (data.length !== bytes)
+      return { problem: `read ${data.length} bytes, not the signed ${bytes}` };
+    return { data, bytes, sha256: createHash('sha256').update(data).digest('hex') };
+  } catch (err) {
+    return { problem: `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
-import { copyFileSync, existsSync, rmSync, truncateSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { removeExpiredArchives } from '../../src/audit/archive-retention.js';
@@ -94,18 +95,33 @@ describe('archive attacks (DB writer + archive dir writer, no key, log kept else
     expect(a.files.map((f) => existsSync(f))).toEqual([true, true, true]);
   });
 
-  it('an archive file replaced by a huge (sparse) file is archive_modified, not a crash', async () => {
-    const a = archivedLedger();
-    const { log, pub } = anchors(a);
-    const young = a.files[2] ?? '';
-    // 3 GiB, sparse: no disk used. readFileSync refuses files over 2 GiB (ERR_FS_FILE_TOO_LARGE).
-    truncateSync(young, 3 * 1024 ** 3);
-    const r = await verifyLedger({
-      dbPath: a.dbPath,
-      checkpointLog: log,
-      trusted: [loadTrustedKey(pub)],
-      archiveDir: a.archiveDir,
-    });
-    expect(r.problems.map((p) => p.class)).toContain('archive_modified');
-  });
+  // Whoever writes the archive directory can put anything under a file's name: verify must
+  // report it, never throw (a crash is no verdict) or block (a FIFO with no writer).
+  it.each([
+    [
+      'a 3 GiB sparse file',
+      (f: string) => {
+        writeFileSync(f, '');
+        truncateSync(f, 3 * 1024 ** 3);
+      },
+    ],
+    ['a directory', (f: string) => mkdirSync(f)],
+    ['a FIFO', (f: string) => execFileSync('mkfifo', [f])],
+  ])(
+    'an archive file replaced by %s is archive_modified, not a crash or a hang',
+    async (_, put) => {
+      const a = archivedLedger();
+      const { log, pub } = anchors(a);
+      const young = a.files[2] ?? '';
+      rmSync(young);
+      put(young);
+      const r = await verifyLedger({
+        dbPath: a.dbPath,
+        checkpointLog: log,
+        trusted: [loadTrustedKey(pub)],
+        archiveDir: a.archiveDir,
+      });
+      expect(r.problems.map((p) => p.class)).toContain('archive_modified');
+    },
+  );
 });
