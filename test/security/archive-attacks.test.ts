@@ -1,13 +1,23 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { archiveExpired } from '../../src/audit/archive.js';
 import { removeExpiredArchives } from '../../src/audit/archive-retention.js';
 import { DAY_MS } from '../../src/audit/retention.js';
 import { loadTrustedKey } from '../../src/audit/signing-keys.js';
 import { verifyLedger } from '../../src/audit/verify.js';
 import { archivedLedger, type Archived } from '../audit/archive-helpers.js';
-import { openLedger, tamper, tempDir } from '../audit/helpers.js';
+import { appendRecords, openLedger, tamper, tempDir } from '../audit/helpers.js';
 
 /**
  * Adversarial review of ledger archival (issue #16, trust model of #14). The attacker writes the
@@ -124,4 +134,35 @@ describe('archive attacks (DB writer + archive dir writer, no key, log kept else
       expect(r.problems.map((p) => p.class)).toContain('archive_modified');
     },
   );
+
+  it('a symlink planted at the temp name does not make the archive job write outside the directory', () => {
+    const dir = tempDir();
+    const archiveDir = join(dir, 'archive');
+    const { ledger, checkpointer, clock } = openLedger(dir, { checkpointEvery: 50 });
+    appendRecords(ledger, clock, 60); // checkpoints at seq 1 and 61
+    clock.advance(100 * DAY_MS);
+    appendRecords(ledger, clock, 5, 60);
+    // The temp name is predictable (range from the database, pid from ps): point it at a file
+    // the service can write but the attacker must not reach, e.g. the external checkpoint log.
+    const victim = join(tempDir('tw-victim-'), 'checkpoints.jsonl');
+    writeFileSync(victim, 'precious\n');
+    const target = join(archiveDir, ledger.ledgerId, '000000000001-000000000061.twa.gz');
+    mkdirSync(dirname(target), { recursive: true });
+    symlinkSync(victim, `${target}.tmp-${process.pid}`);
+    try {
+      archiveExpired({
+        ledger,
+        afterDays: 30,
+        dir: archiveDir,
+        now: clock.now,
+        maxRecordsPerPass: 61,
+      });
+    } catch {
+      // Refusing the pass is a correct outcome too.
+    } finally {
+      checkpointer.close();
+      ledger.close();
+    }
+    expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+  });
 });
