@@ -105,7 +105,15 @@ export function writeArchive(
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', 0o640);
+  // The temp name is predictable and the directory is writable by whoever attacks the archive:
+  // remove what is there (a symlink itself, never its target), then create the file exclusively
+  // without following links, so a planted symlink cannot redirect this write (CWE-59).
+  rmSync(tmp, { force: true });
+  const fd = openSync(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o640,
+  );
   const sha = createHash('sha256');
   let bytes = 0;
   let done = false;
