@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import {
   closeSync,
+  constants,
+  fstatSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -103,7 +105,15 @@ export function writeArchive(
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', 0o640);
+  // The temp name is predictable and the directory is writable by whoever attacks the archive:
+  // remove what is there (a symlink itself, never its target), then create the file exclusively
+  // without following links, so a planted symlink cannot redirect this write (CWE-59).
+  rmSync(tmp, { force: true });
+  const fd = openSync(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o640,
+  );
   const sha = createHash('sha256');
   let bytes = 0;
   let done = false;
@@ -149,6 +159,41 @@ export function writeArchive(
 export function hashFile(path: string): WrittenArchive & { data: Buffer } {
   const data = readFileSync(path);
   return { data, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+}
+
+/**
+ * Reads an archive file that a signed record says is `bytes` long, as `hashFile` does, but
+ * refuses before reading anything that is not a regular file of a plausible size: whoever
+ * writes the archive directory can put a FIFO (a read that never returns), a device
+ * (/dev/zero: endless), a directory or a multi-GiB sparse file in its place. O_NONBLOCK keeps
+ * the open of a FIFO from waiting for a writer, and the checks use the open descriptor.
+ * Returns a sentence naming what is wrong instead of throwing.
+ */
+export function readArchiveFile(
+  path: string,
+  bytes: number,
+): (WrittenArchive & { data: Buffer }) | { problem: string } {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    return { problem: `cannot be opened (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { problem: 'is not a regular file' };
+    // An edited file of about the signed size is hashed, so the SHA-256 mismatch is what is
+    // reported; one far larger is refused unread (memory stays bounded).
+    const limit = Math.max(4 * bytes, 64 * 1024 * 1024);
+    if (st.size > limit)
+      return { problem: `is ${st.size} bytes, far more than the signed ${bytes}` };
+    const data = readFileSync(fd);
+    return { data, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+  } catch (err) {
+    return { problem: `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

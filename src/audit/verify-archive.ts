@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { hashFile, parseArchive, type ArchiveContent } from './archive-file.js';
+import { parseArchive, readArchiveFile, type ArchiveContent } from './archive-file.js';
 import { rehashArchivedRows } from './archive-rehash.js';
 import { ZERO_HASH } from './canonical.js';
 import type { Checkpoint } from './checkpoint.js';
@@ -131,7 +131,12 @@ export function checkArchives(i: ArchiveCheckInput): ArchiveCheck {
       }
       continue;
     }
-    const { data, sha256 } = hashFile(path);
+    const read = readArchiveFile(path, a.bytes);
+    if ('problem' in read) {
+      damaged(a, 'archive_modified', `the file ${read.problem}`);
+      continue;
+    }
+    const { data, sha256 } = read;
     if (sha256 !== a.sha256) {
       damaged(a, 'archive_modified', `SHA-256 ${sha256} is not the signed ${a.sha256}`);
       continue;

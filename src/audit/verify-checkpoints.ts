@@ -1,4 +1,4 @@
-import { checkpointSignatureValid, type Checkpoint } from './checkpoint.js';
+import { checkpointMessage, checkpointSignatureValid, type Checkpoint } from './checkpoint.js';
 import type { Damage } from './damage.js';
 import type { TrustedKey } from './signing-keys.js';
 
@@ -38,7 +38,11 @@ export function analyzeCheckpoints(input: CheckpointInput): CheckpointAnalysis {
   const warnings: string[] = [];
   const keys = new Map(input.trusted.map((k) => [k.keyId, k] as const));
   const unknownKeys = new Map<string, Checkpoint[]>();
-  const verdicts = new Map<string, boolean>(); // by sig: each distinct checkpoint checked once
+  // Each distinct checkpoint is checked once (the database and the log hold the same ones). The
+  // key is the whole signed message plus the signature: a row that copies an authentic
+  // checkpoint's signature, chain and seq but states another time, number, link or retention is
+  // another message and must be verified on its own, or a DB writer could move signed times.
+  const verdicts = new Map<string, boolean>();
 
   for (const m of input.databaseMalformed) {
     problems.push({
@@ -75,10 +79,11 @@ export function analyzeCheckpoints(input: CheckpointInput): CheckpointAnalysis {
       unknownKeys.set(c.keyId, list);
       return false;
     }
-    let ok = verdicts.get(c.sig + c.chain + String(c.seq));
+    const id = `${c.sig}\n${checkpointMessage(c).toString('utf8')}`;
+    let ok = verdicts.get(id);
     if (ok === undefined) {
       ok = checkpointSignatureValid(c, key.publicKey);
-      verdicts.set(c.sig + c.chain + String(c.seq), ok);
+      verdicts.set(id, ok);
     }
     if (!ok) {
       problems.push({
