@@ -57,6 +57,8 @@ export async function checkRange(
       status,
       ...verdict,
       archived,
+      archivedEarlier:
+        from === undefined ? null : archivedEarlier(store, archived, from, ledgerId, trusted),
       ...anchoring,
       recordsChecked: 0,
       anchor: null,
@@ -180,6 +182,8 @@ export async function checkRange(
     ...verdictOf(status, problems),
     ...anchoring,
     archived,
+    archivedEarlier:
+      from === undefined ? null : archivedEarlier(store, archived, from, ledgerId, trusted),
     recordsChecked: checked,
     anchor,
     sealedBy: sealedRef,
@@ -294,6 +298,41 @@ function archivedIn(store: LedgerStore, from: number, to: number): ArchivedRange
       file: a.file,
       sha256: a.sha256,
     }));
+}
+
+/**
+ * The period reaches back before the oldest archived range the database names, and what lies
+ * before that range was archived too (no retention purge or listed archive ends right before
+ * it): those records sit in files named only inside the oldest listed archive's file.
+ */
+function archivedEarlier(
+  store: LedgerStore,
+  archived: readonly ArchivedRange[],
+  from: number,
+  ledgerId: string,
+  trusted: readonly TrustedKey[],
+): IntegritySection['archivedEarlier'] {
+  const oldest = archived.reduce<ArchivedRange | undefined>(
+    (o, a) => (o === undefined || a.fromSeq < o.fromSeq ? a : o),
+    undefined,
+  );
+  if (!oldest || oldest.fromSeq <= 1 || from >= oldest.firstTime) return null;
+  const before = oldest.fromSeq - 1;
+  const ends = (rows: SeqAttrs[]) => rows.some((r) => safeParse(r.attrs).toSeq === before);
+  // Pruned by retention: gone by policy, which the purge checks already account for.
+  if (ends(store.retentionPurges())) return null;
+  // An archive the database names ends there but lies before the period: so does all before it.
+  if (ends(store.archivedRecords())) return null;
+  // The checkpoint that sealed them was signed after the last of them: when a trusted key
+  // signs that it precedes the period, so do they. An unsigned time proves nothing (a DB writer
+  // could move it to hide the note), so then the report says they may belong to the period.
+  const row = store.sealingCheckpointRow(before);
+  if (row) {
+    const c = checkpointFromRow(row, ledgerId);
+    const key = trusted.find((k) => k.keyId === c.keyId);
+    if (key && checkpointSignatureValid(c, key.publicKey) && c.time < from) return null;
+  }
+  return { toSeq: before, namedIn: oldest.file };
 }
 
 /**

@@ -72,6 +72,13 @@ export interface IntegritySection {
    * database): not re-hashed by the report; `tokenwatch verify --archive DIR` re-hashes them.
    */
   archived: ArchivedRange[];
+  /**
+   * Records 1..toSeq of the period were archived by earlier passes, whose `audit.archived`
+   * records now sit inside the file `namedIn` (each archive pass moves the previous record into
+   * its own file), so the database alone cannot list them; null when nothing of the period is
+   * older than the ranges listed (or it was pruned by retention).
+   */
+  archivedEarlier: { toSeq: number; namedIn: string } | null;
   recordsChecked: number;
   anchor: { seq: number; chain: string; source: string } | null;
   sealedBy: CheckpointRef | null;
