@@ -22,15 +22,19 @@ import {
  * process with default detection settings, pre-seeded users, steady traffic from a separate
  * process, a 10x refresh burst every minute (the first inside the warm-up), subscriber kills, an
  * outside SCAN that makes Redis flush its lazy-expiry backlog, and a restart. SOAK_MINUTES
- * (default 7) stretches the timeline; results go to test-artifacts/soak.md.
+ * (default 10) stretches the timeline; results go to test-artifacts/soak.md.
  */
-const minutes = Number(process.env.SOAK_MINUTES ?? 7);
+// 10: the RSS slope after the restart needs a few minutes of steady state to be told from the
+// heap's sawtooth; at 7 the window after the restart was ~100 s (slope 8.6 MB/min, then -0.3
+// MB/min at 10 with the same build).
+const minutes = Number(process.env.SOAK_MINUTES ?? 10);
 const total = minutes * 60_000;
 const scale = total / 420_000;
 const at = (s: number) => Math.round(s * 1000 * scale);
 const WARMUP_MS = 60_000; // the detector's default warm-up (correlate.churn)
 const USERS = Number(process.env.SOAK_USERS ?? 20_000);
 const RATE = 400;
+const LOOKBACK_S = 60;
 // Bursts every minute from 40 s: the first falls in the warm-up; one comes right after the restart.
 const burstsAt = Array.from(
   { length: Math.floor((total / 1000 - 40) / 60) + 1 },
@@ -130,6 +134,11 @@ describe('soak drill', () => {
           "  - { kind: session, key: 'session:{sid}', maxTtlSeconds: 86400, joins: { sessionId: sid } }",
           `audit: { path: "${dbPath}" }`,
           `alerts: { alertmanagerUrl: "${receiver.url}" }`,
+          // Ended tokens are kept for the lookback (default 300 s) so a late revocation still
+          // matches, and refill it after a restart: with the default that fill lasts the whole
+          // window after the restart. 60 s lets the drill reach the steady state it checks the
+          // RSS slope in; the detection settings stay the defaults.
+          `correlate: { revocationLookbackSeconds: ${LOOKBACK_S} }`,
           '',
         ].join('\n'),
       );
@@ -282,7 +291,9 @@ describe('soak drill', () => {
         samples.filter((s) => s.t >= from && s.t < to && s.pid === pid);
       const before = seg(firstStart + at(90), restartBegan || Infinity, samples[0]!.pid);
       const afterPid = samples.at(-1)!.pid;
-      const after = seg(restarted + at(45), Infinity, afterPid);
+      // From when the restarted process's ended-token memory is full (the lookback, plus the
+      // restart's own reconciliation), to the end.
+      const after = seg(restarted + Math.max(at(45), (LOOKBACK_S + 15) * 1000), Infinity, afterPid);
       const mbPerMin = (pts: typeof samples) =>
         slope(pts.map((s) => [s.t / 60_000, s.rss / 1e6] as [number, number]));
       const livePerMin = (pts: typeof samples) =>
@@ -363,6 +374,16 @@ describe('soak drill', () => {
         '\n';
       mkdirSync(join(process.cwd(), 'test-artifacts'), { recursive: true });
       writeFileSync(join(process.cwd(), 'test-artifacts', 'soak.md'), md);
+      // Every RSS sample, for the shape behind the slopes (a sawtooth, a warm-up, a leak).
+      writeFileSync(
+        join(process.cwd(), 'test-artifacts', 'soak-rss.csv'),
+        `seconds,pid,rss_mb,live,past_due\n${samples
+          .map(
+            (p) =>
+              `${((p.t - firstStart) / 1000).toFixed(1)},${p.pid},${(p.rss / 1e6).toFixed(1)},${p.live ?? ''},${p.pastDue ?? ''}`,
+          )
+          .join('\n')}\n`,
+      );
       process.stdout.write(md);
 
       expect(armed.length).toBeGreaterThan(0);
