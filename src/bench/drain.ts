@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,10 @@ export interface CeilingResult {
   loadRps: number;
   ceilingEventsPerSec: number;
   tokenwatchEventsPerSec: number;
+  /** CPU time of the tokenwatch process (all its threads) per token.written, in µs. */
+  tokenwatchCpuUsPerEvent: number;
+  /** Of it, the main thread's (the event loop's), in µs; NaN where /proc is not there. */
+  tokenwatchMainCpuUsPerEvent: number;
   ratio: number;
   /** The minimal auditor's committed records/s on the same load; null when it did not run. */
   minimalEventsPerSec: number | null;
@@ -59,6 +63,23 @@ export interface CeilingResult {
   gaps: number;
   lost: number;
 }
+
+/**
+ * CPU seconds of this process' main thread (the event loop) so far, from /proc (Linux; NaN
+ * elsewhere): what work moved to the writer thread takes off the event loop, which the
+ * process-wide figure cannot show.
+ */
+function mainThreadCpuSeconds(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+const CLOCK_TICKS = 100;
 
 /** (a) A bare ioredis psubscribe that only counts `set` notifications: the ceiling. */
 async function bareSubscriber(requests: number): Promise<{ rate: number; loadRps: number }> {
@@ -151,9 +172,15 @@ async function tokenwatchSide(requests: number) {
       recorded += 1;
     }
   });
+  const cpu0 = process.cpuUsage();
+  const main0 = mainThreadCpuSeconds();
   setLoad(r.port, requests);
   await untilStable(() => recorded + tw.app.ledger.lastSeq, 2000);
   await tw.app.settle();
+  // Every thread of this process (event loop, writer thread), not the load's child process:
+  // under other jobs' load the work per event says more than the rate.
+  const cpu = process.cpuUsage(cpu0);
+  const mainCpu = mainThreadCpuSeconds() - main0;
   const rate = recorded / Math.max(0.001, (last - first) / 1000);
   const keys = await r.client().dbsize();
   tw.app.ledger.flush();
@@ -161,7 +188,15 @@ async function tokenwatchSide(requests: number) {
   const appeared = tw.app.ledger.list({ type: 'token.appeared' }).length;
   await tw.close();
   await r.stop();
-  return { rate, recorded, keys, gaps, lost: Math.max(0, keys - recorded - appeared) };
+  return {
+    rate,
+    cpuUsPerEvent: (cpu.user + cpu.system) / Math.max(1, recorded),
+    mainCpuUsPerEvent: (mainCpu * 1e6) / Math.max(1, recorded),
+    recorded,
+    keys,
+    gaps,
+    lost: Math.max(0, keys - recorded - appeared),
+  };
 }
 
 /**
@@ -180,7 +215,7 @@ export async function ceilingVsTokenwatch(
     : { rate: null, note: 'not run' };
   const tw = sides.includes('tokenwatch')
     ? await tokenwatchSide(requests)
-    : { rate: 0, recorded: 0, keys: 0, gaps: 0, lost: 0 };
+    : { rate: 0, cpuUsPerEvent: 0, mainCpuUsPerEvent: 0, recorded: 0, keys: 0, gaps: 0, lost: 0 };
   const ratio = (a: number | null, b: number | null) =>
     a !== null && b !== null && a > 0 && b > 0 ? round(a / b, 3) : null;
   return {
@@ -188,6 +223,8 @@ export async function ceilingVsTokenwatch(
     loadRps: round(bare.loadRps),
     ceilingEventsPerSec: round(bare.rate),
     tokenwatchEventsPerSec: round(tw.rate),
+    tokenwatchCpuUsPerEvent: round(tw.cpuUsPerEvent, 1),
+    tokenwatchMainCpuUsPerEvent: round(tw.mainCpuUsPerEvent, 1),
     ratio: ratio(tw.rate, bare.rate) ?? 0,
     minimalEventsPerSec: minimal.rate,
     ratioToMinimal: ratio(tw.rate, minimal.rate),
