@@ -11,6 +11,10 @@ import { round } from './stats.js';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PEER = join('..', 'shared', 'bench', 'minimal-auditor.mjs');
+/** Preloaded into the minimal auditor (which is not ours to change): its CPU time as it exits. */
+const CPU_AT_EXIT = `data:text/javascript,${encodeURIComponent(
+  'process.on("exit",()=>{const u=process.cpuUsage();process.stderr.write("cpu-at-exit "+(u.user+u.system)+"\\n")})',
+)}`;
 
 /**
  * The peer of issue #19: the ~60-line auditor a user could write instead of tokenwatch. It lives
@@ -52,6 +56,8 @@ export interface CeilingResult {
   ratio: number;
   /** The minimal auditor's committed records/s on the same load; null when it did not run. */
   minimalEventsPerSec: number | null;
+  /** Its CPU time per record in µs (the whole process, start-up included: ~0.5 µs at 300 000). */
+  minimalCpuUsPerEvent: number | null;
   /** tokenwatch / minimal auditor (issue #19: >= 1.0 required). */
   ratioToMinimal: number | null;
   /** minimal auditor / bare subscriber. */
@@ -114,14 +120,24 @@ async function bareSubscriber(requests: number): Promise<{ rate: number; loadRps
  * that, like the in-process sides whose event loop the synchronous load blocks, it drains a
  * backlog queued in Redis rather than competing with redis-benchmark for the two cores.
  */
-async function minimalAuditor(requests: number): Promise<{ rate: number | null; note: string }> {
+async function minimalAuditor(
+  requests: number,
+): Promise<{ rate: number | null; cpuUsPerEvent: number | null; note: string }> {
   const peer = minimalAuditorPath();
-  if (!existsSync(peer)) return { rate: null, note: `not found: ${peer}` };
+  if (!existsSync(peer)) return { rate: null, cpuUsPerEvent: null, note: `not found: ${peer}` };
   const r = await startBenchRedis('Eg$xeh');
   const dir = mkdtempSync(join(tmpdir(), 'tw-bench-minimal-'));
   const child = spawn(
     process.execPath,
-    [peer, PROJECT_ROOT, String(r.port), join(dir, 'minimal.db'), String(requests)],
+    [
+      '--import',
+      CPU_AT_EXIT,
+      peer,
+      PROJECT_ROOT,
+      String(r.port),
+      join(dir, 'minimal.db'),
+      String(requests),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -143,12 +159,26 @@ async function minimalAuditor(requests: number): Promise<{ rate: number | null; 
     const code = await exited;
     clearTimeout(timeout);
     const m = /diy (\d+)/.exec(out);
-    if (code !== 0 || !m)
-      return { rate: null, note: `failed (exit ${code}): ${err.slice(0, 200)}` };
-    return { rate: Number(m[1]), note: '' };
+    if (code !== 0 || !m) {
+      return {
+        rate: null,
+        cpuUsPerEvent: null,
+        note: `failed (exit ${code}): ${err.slice(0, 200)}`,
+      };
+    }
+    const cpu = /cpu-at-exit (\d+)/.exec(err);
+    return {
+      rate: Number(m[1]),
+      cpuUsPerEvent: cpu ? Number(cpu[1]) / requests : null,
+      note: '',
+    };
   } catch (e) {
     child.kill('SIGKILL');
-    return { rate: null, note: `failed: ${(e as Error).message.slice(0, 200)}` };
+    return {
+      rate: null,
+      cpuUsPerEvent: null,
+      note: `failed: ${(e as Error).message.slice(0, 200)}`,
+    };
   } finally {
     await r.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -212,7 +242,7 @@ export async function ceilingVsTokenwatch(
   const bare = sides.includes('bare') ? await bareSubscriber(requests) : { rate: 0, loadRps: 0 };
   const minimal = sides.includes('minimal')
     ? await minimalAuditor(requests)
-    : { rate: null, note: 'not run' };
+    : { rate: null, cpuUsPerEvent: null, note: 'not run' };
   const tw = sides.includes('tokenwatch')
     ? await tokenwatchSide(requests)
     : { rate: 0, cpuUsPerEvent: 0, mainCpuUsPerEvent: 0, recorded: 0, keys: 0, gaps: 0, lost: 0 };
@@ -227,6 +257,7 @@ export async function ceilingVsTokenwatch(
     tokenwatchMainCpuUsPerEvent: round(tw.mainCpuUsPerEvent, 1),
     ratio: ratio(tw.rate, bare.rate) ?? 0,
     minimalEventsPerSec: minimal.rate,
+    minimalCpuUsPerEvent: minimal.cpuUsPerEvent === null ? null : round(minimal.cpuUsPerEvent, 1),
     ratioToMinimal: ratio(tw.rate, minimal.rate),
     minimalRatio: ratio(minimal.rate, bare.rate),
     minimalNote: minimal.note,
