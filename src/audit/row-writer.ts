@@ -36,43 +36,6 @@ export interface BatchEnd {
 }
 
 /**
- * Rewrites rows encoded with `deferCompact` (9 values each, text form: attrs as canonical JSON)
- * into the storage encoding, in place. The writer thread runs it before its INSERTs, so the
- * storage encoding (and the decode that checks it) costs the event loop nothing. The attrs
- * object is parsed back from the canonical text: that text is what was hashed, and
- * encodeColumns keeps a row compact only when its blob decodes to exactly that text.
- */
-export function compactRows(args: unknown[]): void {
-  for (let i = 0; i + 9 <= args.length; i += 9) {
-    const type = args[i + 3];
-    if (typeof type !== 'string' || !type.startsWith('token.')) continue;
-    const fields = {
-      seq: args[i] as number,
-      time: args[i + 1] as number,
-      source: args[i + 2] as string,
-      type,
-      kind: args[i + 4] as string | null,
-      fingerprint: args[i + 5] as string | null,
-      attrs: args[i + 6] as string,
-    };
-    const c = encodeColumns(fields, JSON.parse(fields.attrs) as unknown);
-    args[i + 2] = c.source;
-    args[i + 3] = c.type;
-    args[i + 4] = c.kind;
-    args[i + 5] = c.fingerprint;
-    args[i + 6] = c.attrs;
-  }
-}
-
-export interface RowWriterOptions {
-  /**
-   * Hand the rows over in text form and leave the storage encoding to whoever inserts them
-   * (compactRows, on the writer thread). Only without a connection.
-   */
-  deferCompact?: boolean;
-}
-
-/**
  * Encodes, hashes and inserts records (format version 1, docs/ledger-format.md): canonical
  * bytes, leaf = SHA-256(0x00 || canonical), chain = SHA-256(previous chain || leaf); the row in
  * the storage encoding of record-codec.ts (schema v5). Runs inside
@@ -86,12 +49,10 @@ export class RowWriter {
   #seq = 0;
   #chain = '';
   #clock = 0;
-  readonly #compact: boolean;
 
-  constructor(db?: Database.Database, options: RowWriterOptions = {}) {
+  constructor(db?: Database.Database) {
     this.#one = db?.prepare(insertSql(1));
     this.#many = db?.prepare(insertSql(ROWS_PER_INSERT));
-    this.#compact = db !== undefined || options.deferCompact !== true;
   }
 
   /** Starts a batch after the record (`seq`, `chain`); `clock` replaces non-finite times. */
@@ -117,11 +78,9 @@ export class RowWriter {
     this.#chain = chainHashHex(this.#chain, leaf);
     // Stored compact where it can be (record-codec.ts); the leaf only as a hint: verification
     // recomputes it, and the chain, which hashes all of it, is what seals and checkpoints sign.
+    const c = encodeColumns(fields, input.attrs ?? {});
     const args = this.#args;
-    if (this.#compact) {
-      const c = encodeColumns(fields, input.attrs ?? {});
-      args.push(seq, time, c.source, c.type, c.kind, c.fingerprint, c.attrs);
-    } else args.push(seq, time, source, type, kind, fingerprint, attrs);
+    args.push(seq, time, c.source, c.type, c.kind, c.fingerprint, c.attrs);
     args.push(leaf.slice(0, LEAF_HINT_BYTES * 2), this.#chain);
     if (args.length === ROWS_PER_INSERT * 9 && this.#many) {
       // Spread, not the array: better-sqlite3 binds an array argument element by element

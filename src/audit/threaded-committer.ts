@@ -35,8 +35,8 @@ export class ThreadedCommitter implements Committer {
   readonly #writer: WriterThread;
   /** Reads the file after the worker died (adoption); never writes. */
   readonly #db: Database.Database;
-  /** Encoder only (no connection): it hands the rows over, storage encoding left to the worker. */
-  readonly #encoder = new RowWriter(undefined, { deferCompact: true });
+  /** Encoder only (no connection): it hands the rows over. */
+  readonly #encoder = new RowWriter();
   #inflight: InFlight[] = [];
   /** Statements handed to the writer thread by execAside, by request id. */
   readonly #aside = new Map<number, (err?: Error) => void>();

@@ -1,12 +1,11 @@
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { openLedgerFile } from './ledger-file.js';
-import { compactRows, insertSql, ROWS_PER_INSERT } from './row-writer.js';
+import { insertSql, ROWS_PER_INSERT } from './row-writer.js';
 import { INSERT_SEAL_SQL } from './seal.js';
 
 /**
  * Worker entry of the ledger's writer thread (writer-thread.ts): owns a second connection to the
- * ledger file and commits the rows the event loop encoded and hashed (their storage encoding
- * done here), one transaction per batch,
+ * ledger file and commits the rows the event loop encoded and hashed, one transaction per batch,
  * in the order they arrive. After a failed batch it refuses the batches already sent behind it
  * (they chain from the one that failed) until the event loop says `resume`.
  */
@@ -41,8 +40,6 @@ const insertSeal = db.prepare(INSERT_SEAL_SQL);
 // Rows and the seal of their head commit together: no committed row is ever without one.
 const write = db.transaction((args: unknown[], seal: unknown[] | undefined) => {
   const width = ROWS_PER_INSERT * 9;
-  // The event loop sent the rows in text form (RowWriter deferCompact): storage encoding here.
-  compactRows(args);
   let i = 0;
   // Positional arguments: an array argument binds ~2.5x slower (row-writer.ts).
   for (; i + width <= args.length; i += width) many.run(...args.slice(i, i + width));
