@@ -5,13 +5,13 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { VERSION } from '../version.js';
+import { ceilingVsTokenwatch, type CeilingResult } from './drain.js';
+import { LIVE_STEPS, liveSteps } from './live.js';
 import {
-  ceilingVsTokenwatch,
   latencyAt,
   ledgerAppendVerify,
   webhooks,
   type BaselineResult,
-  type CeilingResult,
   type LatencyResult,
   type WebhookResult,
 } from './scenarios.js';
@@ -62,8 +62,12 @@ const machine = {
 const ceilingRuns: CeilingResult[] = [];
 for (let i = 0; i < runs; i++) {
   log(`scenario 1 run ${i + 1}/${runs}: ceiling vs tokenwatch, ${requests} SET EX`);
-  ceilingRuns.push(await ceilingVsTokenwatch(requests));
+  const run = await ceilingVsTokenwatch(requests);
+  if (run.minimalNote) log(`scenario 1: minimal auditor ${run.minimalNote}`);
+  ceilingRuns.push(run);
 }
+log(`scenario 1b: live, offered SET EX rate stepped up (${quick ? 5 : 30} s per step)`);
+const live = await liveSteps(quick ? 5 : 30);
 const latencyRuns: LatencyResult[] = [];
 for (let i = 0; i < runs; i++) {
   log(`scenario 2 run ${i + 1}/${runs}: latency at 10 000 events/s`);
@@ -102,6 +106,7 @@ const current = {
   runs,
   scenarios: {
     ceiling: { median: medianBy(ceilingRuns, (r) => r.ratio), all: ceilingRuns },
+    live,
     latency: { median: medianBy(latencyRuns, (r) => r.p99ms), all: latencyRuns },
     latencyHalfCapacity: latencyHalf,
     webhooks: { batched: hooksBatched, batchedRuns: hooksRuns, single: hooksSingle },
@@ -136,8 +141,16 @@ ${machine.redis}; load average at start ${machine.loadAverage}.
 | --- | --- | --- | --- | --- |
 | 1 | bare psubscribe ceiling (\`set\` notifications/s) | ${c.ceilingEventsPerSec} | | |
 | 1 | tokenwatch end to end (token.written committed/s) | ${c.tokenwatchEventsPerSec} | ≥ 100 000 | ${verdict(c.tokenwatchEventsPerSec >= 100_000)} |
-| 1 | ratio tokenwatch / ceiling | ${c.ratio} | ≥ 0.8 | ${verdict(c.ratio >= 0.8)} |
+| 1 | ratio tokenwatch / ceiling | ${c.ratio} | ≥ 0.5 (issue #19; was 0.8) | ${verdict(c.ratio >= 0.5)} |
+| 1 | minimal auditor (../shared/bench/minimal-auditor.mjs), same load (committed/s) | ${c.minimalEventsPerSec ?? c.minimalNote} | | |
+| 1 | ratio minimal auditor / ceiling | ${c.minimalRatio ?? '-'} | | |
+| 1 | ratio tokenwatch / minimal auditor | ${c.ratioToMinimal ?? '-'} | ≥ 1.0 | ${c.ratioToMinimal === null ? 'not measured' : verdict(c.ratioToMinimal >= 1)} |
+| 1 | every run: tokenwatch / ceiling; tokenwatch / minimal | ${ceilingRuns.map((r) => `${r.ratio}; ${r.ratioToMinimal ?? '-'}`).join(', ')} | | |
+| 1 | tokenwatch CPU per token.written, all threads / event loop alone; minimal auditor's per record | ${c.tokenwatchCpuUsPerEvent} / ${c.tokenwatchMainCpuUsPerEvent}; ${c.minimalCpuUsPerEvent ?? '-'} µs | | |
 | 1 | keys in Redis / recorded / gaps / unaccounted | ${c.keysInRedis} / ${c.recorded} / ${c.gaps} / ${c.lost} | 0 unaccounted | ${verdict(c.lost === 0)} |
+| 1b | live: highest offered SET EX rate tokenwatch sustains for ${live.stepSeconds} s (commit lag p99 < 1 s, no gap) | ${live.tokenwatchPerSec}/s | | |
+| 1b | same run: the load process against Redis alone, notifications on (a floor of Redis' own rate); tokenwatch / this | ${live.redisPerSec}/s; ${round(live.tokenwatchPerSec / Math.max(1, live.redisPerSec), 3)} | | |
+| 1b | every step: offered → achieved/s, lag p99 (ms), gaps | ${live.steps.map((st) => `${st.offered} → ${st.achieved}, ${st.p99ms}, ${st.gaps}`).join('; ')} | | |
 | 2 | notification → audit committed at ${l.achievedRate}/s: p50 / p99 / max | ${l.p50ms} / ${l.p99ms} / ${l.maxms} ms | p99 ≤ 25 ms | ${verdict(l.p99ms <= 25)} |
 | 2 | ceiling: the disk in the same run, a 4 KiB fdatasync every 10 ms: p50 / p99 / max; flushes over 25 ms | ${l.fsync.p50ms} / ${l.fsync.p99ms} / ${l.fsync.maxms} ms; ${l.fsync.over25ms} of ${l.fsync.samples} | | |
 | 2 | every run: p99 (slowest disk flush in that run) | ${latencyRuns.map((r) => `${r.p99ms} (${r.fsync.maxms})`).join(', ')} ms | | |
@@ -145,7 +158,8 @@ ${machine.redis}; load average at start ${machine.loadAverage}.
 | 3 | Auth0 webhooks, ${hooksBatched.mode} | ${hooksBatched.eventsPerSec} events/s, p99 ${hooksBatched.p99ms} ms | ≥ 20 000 events/s | ${verdict(hooksBatched.eventsPerSec >= 20_000)} |
 | 3 | every batched run: events/s | ${hooksRuns.map((r) => r.eventsPerSec).join(', ')} | | |
 | 3 | Auth0 webhooks, ${hooksSingle.mode} | ${hooksSingle.eventsPerSec} events/s, p99 ${hooksSingle.p99ms} ms | | |
-| 4 | RSS with ${base.tokens} live tokens, settled (before start ${base.rssBeforeMB} MB; 0.5 s after the baseline ${base.rssAtBaselineMB} MB) | ${base.rssMB} MB (heap ${base.heapMB} MB) | ≤ 300 MB | ${verdict(base.rssMB <= 300)} |
+| 4 | RSS with ${base.tokens} live tokens, 30 s after the baseline, no forced GC (before start ${base.rssBeforeMB} MB; 0.5 s after the baseline ${base.rssAtBaselineMB} MB) | ${base.rss30sMB} MB (heap ${base.heap30sMB} MB) | ≤ 250 MB | ${verdict(base.rss30sMB <= 250)} |
+| 4 | same, settled after forced GCs | ${base.rssMB} MB (heap ${base.heapMB} MB) | ≤ 300 MB | ${verdict(base.rssMB <= 300)} |
 | 5 | baseline SCAN of ${base.tokens} token keys | ${base.baselineSeconds} s | ≤ 20 s | ${verdict(base.baselineSeconds <= 20)} |
 | 6 | ledger append (hash chain, batches of 1000, synchronous=FULL) | ${ledger.appendPerSec} records/s | ≥ 100 000 | ${verdict(ledger.appendPerSec >= 100_000)} |
 | 6 | ceiling: INSERTs alone, same schema, batches and fsync (no encoding, no hashing) | ${lc.insertPerSec} records/s | | |
@@ -157,12 +171,19 @@ ${machine.redis}; load average at start ${machine.loadAverage}.
 ${cacheCostRows(cache)}
 
 Scenario 1's load is \`redis-benchmark -P 16 -c 20 -n ${requests} -r 1000000000 SET oauth:access:__rand_int__ v EX 3600\`;
-the ceiling is a bare ioredis \`psubscribe('__keyevent@0__:*')\` that only counts. The load
+the ceiling is a bare ioredis \`psubscribe('__keyevent@0__:*')\` that only counts; the minimal
+auditor is the hand-written peer of issue #19 (psubscribe, HMAC, canonical JSON, leaf + chain
+SHA-256, batched INSERTs with synchronous=FULL), run in its own process and stopped while the load
+runs so that it drains the same backlog. The load
 runs to completion first (the benchmark process waits for redis-benchmark), the notifications
 queue in Redis' output buffer, and each side is timed from the first to the last event it read:
 both drain the same backlog while Redis has no other load. The subscriber output buffer limit is
 lifted for both, so a slow consumer is measured as slow, not cut off. Scenarios 2 and 3 send
-their load from separate processes while tokenwatch runs. See "Where the time goes" below for the targets that are missed.
+their load from separate processes while tokenwatch runs. Scenario 1b offers SET EX from such a
+process at stepped rates (${LIVE_STEPS.join(', ')}/s, ${live.stepSeconds} s each, one ioredis client
+pipelining every 10 ms) and stops at the first step not sustained: the load reached 95 % of the
+offer, every write committed, lag p99 under 1 s, no keyspace gap. Its Redis figure is the same
+load process with no limit against Redis alone: what one load process reaches, not Redis' limit. See "Where the time goes" below for the targets that are missed.
 `;
 const notesPath = join(values.out ?? 'docs', 'benchmarks-notes.md');
 const notes = existsSync(notesPath) ? `\n${readFileSync(notesPath, 'utf8')}` : '';
