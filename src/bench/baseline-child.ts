@@ -1,4 +1,7 @@
 import { baseline } from './scenarios.js';
+import { applyServeRuntime } from './serve-runtime.js';
+
+applyServeRuntime(); // the service's process settings, as `tokenwatch serve` applies them
 
 /**
  * Scenario 4+5 in a fresh process, so the RSS it reports is tokenwatch's with N live tokens and

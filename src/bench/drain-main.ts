@@ -1,5 +1,8 @@
 import { parseArgs } from 'node:util';
 import { ceilingVsTokenwatch, type DrainSide } from './drain.js';
+import { applyServeRuntime } from './serve-runtime.js';
+
+applyServeRuntime(); // the service's process settings, as `tokenwatch serve` applies them
 
 /**
  * Scenario 1 alone, for iterating on its figures without the whole `npm run bench`:

@@ -16,11 +16,12 @@ import { parseArgs } from 'node:util';
 import { TokenwatchApp } from '../app.js';
 import { parseConfig } from '../config/load.js';
 import { createLogger } from '../logger.js';
-import { applyHeapGrowth } from '../runtime/heap-growth.js';
 import { startBenchRedis } from './bench-redis.js';
+import { applyServeRuntime } from './serve-runtime.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
+applyServeRuntime(); // as serve does (TW_HEAP_GROWTH=null|N to compare)
 
 const { values } = parseArgs({
   options: {
@@ -61,15 +62,6 @@ async function run(live: number, rounds: number, churnShare: number): Promise<vo
       '  - { kind: access_token, key: "oauth:access:{token}", maxTtlSeconds: 86400, joins: { tokenId: token } }',
       '',
     ].join('\n'),
-  );
-  // What `tokenwatch serve` does first (runtime.heapGrowthPercent; TW_HEAP_GROWTH=null|N overrides).
-  const growth = process.env.TW_HEAP_GROWTH;
-  applyHeapGrowth(
-    growth === undefined
-      ? config.runtime.heapGrowthPercent
-      : growth === 'null'
-        ? null
-        : Number(growth),
   );
   const quiet = new Writable({ write: (_c, _e, cb) => cb() });
   const app = new TokenwatchApp({

@@ -17,6 +17,7 @@ import {
 } from './scenarios.js';
 import { cacheCost, cacheCostRows } from './cache-cost.js';
 import { median, round } from './stats.js';
+import { applyServeRuntime } from './serve-runtime.js';
 
 /**
  * `npm run bench`: starts its own redis-server per scenario, runs each scenario (the fast ones
@@ -35,6 +36,8 @@ const { values } = parseArgs({
   },
 });
 const quick = values.quick ?? false;
+// Scenarios run the service in this process: with the process settings serve applies.
+const v8Flag = applyServeRuntime();
 const runs = quick ? 1 : Number(values.runs);
 const requests = quick ? 50_000 : Number(values.requests);
 const tokens = quick ? 100_000 : Number(values.tokens);
@@ -54,6 +57,7 @@ const machine = {
   cpuModel: cpus()[0]?.model ?? 'unknown',
   memoryGiB: Math.round(totalmem() / 2 ** 30),
   node: process.version,
+  v8Flags: v8Flag ?? "none (V8's heap growth heuristic)",
   redis: execSync('redis-server --version').toString().trim(),
   tokenwatch: VERSION,
   loadAverage: execSync('cat /proc/loadavg').toString().trim(),
@@ -134,7 +138,7 @@ Written by \`${current.command}\` on ${current.date}. Each scenario starts its o
 3 (batched) report the median of ${runs} run(s) (all runs are in benchmarks.json); the others one run.
 The previous results stay in benchmarks.json under \`previous\`.
 
-Machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node},
+Machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node} (${machine.v8Flags}, as serve sets it),
 ${machine.redis}; load average at start ${machine.loadAverage}.
 
 | # | scenario | result | target | |

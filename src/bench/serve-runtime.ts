@@ -1,0 +1,16 @@
+import { parseConfig } from '../config/load.js';
+import { applyHeapGrowth } from '../runtime/heap-growth.js';
+
+/**
+ * What `tokenwatch serve` does to the process before it starts (src/main.ts), for benchmarks
+ * that run the service in their own process: their figures are the service's as users run it.
+ * The default of `runtime.heapGrowthPercent`, or TW_HEAP_GROWTH (`null` or a percent) to compare.
+ * Returns the V8 flag set, or undefined for V8's own heuristic.
+ */
+export function applyServeRuntime(): string | undefined {
+  const env = process.env.TW_HEAP_GROWTH;
+  if (env === 'null') return applyHeapGrowth(null);
+  if (env !== undefined && env !== '') return applyHeapGrowth(Number(env));
+  const config = parseConfig('tokens:\n  - { kind: access_token, key: "oauth:access:{token}" }\n');
+  return applyHeapGrowth(config.runtime.heapGrowthPercent);
+}
