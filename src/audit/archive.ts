@@ -5,6 +5,7 @@ import type { Ledger } from './ledger.js';
 import { DAY_MS } from './retention.js';
 import { deleteSegment, oldestSealedSegment } from './sealed-segment.js';
 import { chainAnchor } from './store/range-reads.js';
+import { PassSchedule } from './pass-schedule.js';
 
 /**
  * Records one pass archives at most (unless a single segment is larger): the pass reads,
@@ -124,31 +125,16 @@ export const ARCHIVE_INTERVAL_MS = 3_600_000;
 /** Runs archiveExpired at start and then hourly, pass after pass until nothing is old enough. */
 export class ArchiveJob {
   readonly #o: ArchiveOptions;
-  readonly #intervalMs: number;
-  #timer: NodeJS.Timeout | undefined;
-  #next: NodeJS.Immediate | undefined;
-  #closed = false;
+  readonly #schedule: PassSchedule;
 
   constructor(opts: ArchiveOptions & { intervalMs?: number }) {
     this.#o = opts;
-    this.#intervalMs = opts.intervalMs ?? ARCHIVE_INTERVAL_MS;
+    this.#schedule = new PassSchedule(() => this.runNow(), opts.intervalMs ?? ARCHIVE_INTERVAL_MS);
   }
 
+  /** A pass now, then on the interval; while a pass did something, the next at once. */
   start(): void {
-    if (this.#timer || this.#closed) return;
-    this.#drain();
-    this.#timer = setInterval(() => this.#drain(), this.#intervalMs);
-    this.#timer.unref();
-  }
-
-  /** One pass, then the next one on a later turn of the event loop while there is more. */
-  #drain(): void {
-    if (this.#closed || this.#next) return;
-    if (this.runNow() === undefined) return;
-    this.#next = setImmediate(() => {
-      this.#next = undefined;
-      this.#drain();
-    });
+    this.#schedule.start();
   }
 
   /** One pass; errors are counted and logged (the ledger keeps working, the next pass retries). */
@@ -179,10 +165,6 @@ export class ArchiveJob {
 
   /** Idempotent. */
   close(): void {
-    this.#closed = true;
-    if (this.#timer) clearInterval(this.#timer);
-    if (this.#next) clearImmediate(this.#next);
-    this.#timer = undefined;
-    this.#next = undefined;
+    this.#schedule.close();
   }
 }

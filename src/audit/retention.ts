@@ -3,6 +3,7 @@ import { removeExpiredArchives, type ArchiveExpiryOptions } from './archive-rete
 import { DAY_MS } from './day.js';
 import type { Ledger } from './ledger.js';
 import { deleteSegment, oldestSealedSegment } from './sealed-segment.js';
+import { PassSchedule } from './pass-schedule.js';
 
 export { DAY_MS } from './day.js';
 
@@ -91,31 +92,16 @@ export function pruneExpired(opts: RetentionOptions): PurgeResult | undefined {
 /** Runs pruneExpired at start and then daily, pass after pass until nothing is old enough. */
 export class RetentionJob {
   readonly #o: RetentionOptions;
-  readonly #intervalMs: number;
-  #timer: NodeJS.Timeout | undefined;
-  #next: NodeJS.Immediate | undefined;
-  #closed = false;
+  readonly #schedule: PassSchedule;
 
   constructor(opts: RetentionOptions & { intervalMs?: number }) {
     this.#o = opts;
-    this.#intervalMs = opts.intervalMs ?? DAY_MS;
+    this.#schedule = new PassSchedule(() => this.runNow(), opts.intervalMs ?? DAY_MS);
   }
 
+  /** A pass now, then on the interval; while a pass did something, the next at once. */
   start(): void {
-    if (this.#timer || this.#closed) return;
-    this.#drain();
-    this.#timer = setInterval(() => this.#drain(), this.#intervalMs);
-    this.#timer.unref();
-  }
-
-  /** One pass, then the next one on a later turn of the event loop while there is more. */
-  #drain(): void {
-    if (this.#closed || this.#next) return;
-    if (this.runNow() === undefined) return;
-    this.#next = setImmediate(() => {
-      this.#next = undefined;
-      this.#drain();
-    });
+    this.#schedule.start();
   }
 
   /** One pass; errors are logged (the ledger keeps working, the next pass retries). */
@@ -147,10 +133,6 @@ export class RetentionJob {
 
   /** Idempotent. */
   close(): void {
-    this.#closed = true;
-    if (this.#timer) clearInterval(this.#timer);
-    if (this.#next) clearImmediate(this.#next);
-    this.#timer = undefined;
-    this.#next = undefined;
+    this.#schedule.close();
   }
 }
