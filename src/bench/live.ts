@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import type { Committed } from '../audit/record.js';
 import { startTokenwatch, untilStable } from './app-under-test.js';
 import { startBenchRedis } from './bench-redis.js';
+import { runChild } from './run-child.js';
 import { percentile, round } from './stats.js';
 
 const RATE_CHILD = fileURLToPath(new URL('./rate-child.js', import.meta.url));
@@ -32,26 +32,9 @@ export interface LiveResult {
 }
 
 /** `node rate-child.js`: SET EX at `rate` for `seconds`; resolves with what it sent. */
-function offer(port: number, rate: number, seconds: number, prefix: string) {
-  return new Promise<{ sent: number; seconds: number }>((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [RATE_CHILD, String(port), String(rate), String(seconds), prefix],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0
-        ? resolve(JSON.parse(out.trim()) as { sent: number; seconds: number })
-        : reject(new Error(`rate-child exited ${code}: ${err}`)),
-    );
-  });
+async function offer(port: number, rate: number, seconds: number, prefix: string) {
+  const out = await runChild(RATE_CHILD, [String(port), String(rate), String(seconds), prefix]);
+  return JSON.parse(out) as { sent: number; seconds: number };
 }
 
 /**

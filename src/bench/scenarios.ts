@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +10,7 @@ import { verifyLedger } from '../audit/verify.js';
 import { sleep, startTokenwatch, untilStable } from './app-under-test.js';
 import { startBenchRedis } from './bench-redis.js';
 import { appendBenchRecords, ledgerCeilings, type LedgerCeilings } from './ledger-ceilings.js';
+import { runChild } from './run-child.js';
 import { percentile, round } from './stats.js';
 
 export interface LatencyResult {
@@ -36,21 +36,6 @@ export interface FsyncProbe {
 const RATE_CHILD = fileURLToPath(new URL('./rate-child.js', import.meta.url));
 const WEBHOOK_CHILD = fileURLToPath(new URL('./webhook-child.js', import.meta.url));
 const FSYNC_CHILD = fileURLToPath(new URL('./fsync-probe-child.js', import.meta.url));
-
-/** Runs `node script args` and resolves with its stdout (rejects on a non-zero exit). */
-function runChild(script: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0 ? resolve(out.trim()) : reject(new Error(`${script} exited ${code}: ${err}`)),
-    );
-  });
-}
 
 /** Scenario 2: notification received -> audit committed at a paced rate. */
 export async function latencyAt(rate: number, seconds: number, audit = ''): Promise<LatencyResult> {
