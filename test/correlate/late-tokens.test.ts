@@ -28,6 +28,10 @@ describe('GraceWindows', () => {
     g.add(win(2000));
     g.expire(1500, 500);
     expect(g.size).toBe(2);
+    // With an older window to drop, one exactly at its slack stays.
+    g.add(win(0));
+    g.expire(1500, 500);
+    expect(g.covering(0).map((w) => w.cutoff)).toEqual([1000, 2000]);
     g.expire(1501, 500);
     expect(g.covering(0).map((w) => w.cutoff)).toEqual([2000]);
   });
