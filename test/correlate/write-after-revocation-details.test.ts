@@ -62,7 +62,8 @@ describe('write_after_revocation: what it records and at which edges', () => {
     w.clock.t = T0 + 10_000;
     w.token('written', refresh('r1', 's1'));
     w.token('written', session('s1'));
-    w.token('appeared', refresh('r2', 's2')); // never written under our eyes: not flagged
+    // Found by SCAN, never written under our eyes: not flagged.
+    w.token('appeared', refresh('r2', 's1'), { db: 1 });
     const late = w.providerEvent('session_revoked', {
       sessionId: fp('s1'),
       tokenIds: [fp('r1')],
@@ -102,8 +103,8 @@ describe('write_after_revocation: what it records and at which edges', () => {
       sessions: [[fp('s1'), { eventId: 'evt-2' }]],
       subjects: [['bob', { eventId: 'evt-3', type: 'account_disabled' }]],
     });
-    // Past the memory, nothing is kept.
-    w.advance(31_000);
+    // Past the memory, nothing is kept, even before a tick has expired it.
+    w.clock.t += 31_000;
     expect(w.c.snapshot().revoked.sessions).toMatchObject([[fp('s1'), {}]]);
     const r = w.restart(0);
     r.advance(5000);
@@ -115,6 +116,15 @@ describe('write_after_revocation: what it records and at which edges', () => {
       revokedSessions: 1,
       revokedSubjects: 1,
     });
+  });
+
+  it('leaves revocations past the memory out of the snapshot before a tick forgets them', () => {
+    const w = new World({ revocationMemorySeconds: 60 });
+    w.provider('session_revoked', { sessionId: fp('s1') });
+    w.clock.t += 60_000;
+    expect(w.c.snapshot().revoked.sessions).toHaveLength(1);
+    w.clock.t += 1;
+    expect(w.c.snapshot().revoked.sessions).toEqual([]);
   });
 
   it('counts evictions of each memory', () => {
