@@ -166,11 +166,11 @@ describe('unattributed_token: which issuance explains which token', () => {
     w.provider('token_issued', { tokenIds: [fp('j2')] });
     w.token('written', access('j1'));
     w.advance(10_000);
-    const r = w.restart(5000);
+    const r = w.restart(5000, { kinds: ALL_REQUIRED });
     expect(r.c.stats().sizes).toMatchObject({ recentIssuances: 1, pendingAttributions: 1 });
     // The restored issuance still explains a write inside its window.
     r.token('written', access('j2'));
-    const out = unattributed(r, 20_000);
+    const out = unattributed(r, 35_000);
     expect(out).toMatchObject([
       { state: 'opened', fingerprint: fp('j1'), evidenceSeqs: [2], attributes: { writtenAt: T0 } },
     ]);
@@ -187,5 +187,78 @@ describe('unattributed_token: which issuance explains which token', () => {
     expect(s.attribution.pending).toMatchObject([{ writtenAt: T0 }]);
     // The token of the kept judgement is kept with it.
     expect(s.tokens.map((t) => t.fingerprint)).toEqual([fp('j3')]);
+  });
+
+  it('restores every issuance under its own key, with its token ids', () => {
+    const w = world();
+    w.provider('token_issued', { tokenIds: [fp('a1'), fp('a2')] });
+    w.provider('token_issued', { tokenIds: [fp('b1')] });
+    expect(w.c.snapshot().attribution.issuances).toMatchObject([
+      { tokenIds: [fp('a1'), fp('a2')] },
+      { tokenIds: [fp('b1')] },
+    ]);
+    const r = w.restart(1000, { kinds: ALL_REQUIRED });
+    expect(r.c.stats().sizes.recentIssuances).toBe(2);
+    r.token('written', access('a2'));
+    r.token('written', access('b1'));
+    expect(unattributed(r)).toEqual([]);
+  });
+
+  it('a late attribution unties the token: the snapshot no longer keeps it for that finding', () => {
+    const w = world();
+    w.token('written', access('j1'));
+    unattributed(w);
+    expect(w.c.snapshot().tokens).toHaveLength(1);
+    w.provider('token_issued', { tokenIds: [fp('j1')], occurredAt: T0 });
+    expect(w.c.snapshot().tokens).toEqual([]);
+  });
+
+  it('a RENAME of a token with no pending judgement leaves the queue working', () => {
+    const w = world();
+    w.provider('session_started', { sessionId: fp('s1') });
+    w.token('written', session('s1'));
+    w.token('renamed', session('s9'), { renamedFrom: { kind: 'session', fingerprint: fp('s1') } });
+    expect(w.c.stats().sizes.pendingAttributions).toBe(0);
+    w.token('written', access('j1'));
+    expect(unattributed(w).map((f) => f.fingerprint)).toEqual([fp('j1')]);
+  });
+
+  it('a RENAME moves the pending judgement rather than copying it', () => {
+    const w = world();
+    w.token('written', session('s1'));
+    w.token('renamed', session('s9'), { renamedFrom: { kind: 'session', fingerprint: fp('s1') } });
+    expect(w.c.stats().sizes.pendingAttributions).toBe(1);
+  });
+
+  it('judges nothing when the rule is off or the token is forgotten, and counts evictions', () => {
+    const off = new World({
+      kinds: ALL_REQUIRED,
+      rules: { unattributed_token: { enabled: false } },
+    });
+    off.token('written', access('j1'));
+    expect(unattributed(off)).toEqual([]);
+    const forgot = new World({ kinds: ALL_REQUIRED, limits: { maxEndedTokens: 1 } });
+    forgot.token('written', access('j1'));
+    forgot.token('deleted', access('j1'));
+    forgot.token('written', access('j2'), { db: 1 });
+    forgot.token('deleted', access('j2'), { db: 1 });
+    // j1 is neither live nor remembered as ended: nothing to report at its deadline.
+    expect(unattributed(forgot).map((f) => [f.fingerprint, f.state])).toEqual([
+      [fp('j2'), 'opened'],
+      [fp('j2'), 'resolved'],
+    ]);
+    expect(unattributed(forgot, 0)).toEqual([]);
+    const capped = new World({
+      kinds: ALL_REQUIRED,
+      limits: { maxRecentIssuances: 1, maxPendingAttributions: 1 },
+    });
+    capped.provider('token_issued', { tokenIds: [fp('x1')] });
+    capped.provider('token_issued', { tokenIds: [fp('x2')] });
+    capped.token('written', access('j1'));
+    capped.token('written', access('j2'));
+    expect(capped.c.stats().evictions).toMatchObject({
+      recentIssuances: 1,
+      pendingAttributions: 1,
+    });
   });
 });
