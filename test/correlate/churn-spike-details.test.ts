@@ -151,6 +151,9 @@ describe('churn_spike: what counts as churn', () => {
     };
     expect(counted('written')).toEqual([1]);
     expect(counted('expired')).toEqual([1]);
+    expect(counted('evicted' as 'expired')).toEqual([1]);
+    expect(counted('vanished' as 'expired')).toEqual([1]);
+    expect(counted('deleted' as 'expired')).toEqual([1]);
     expect(counted('written', { redisEvent: 'reconcile' })).toEqual([]);
     expect(counted('expired', { backlog: true })).toEqual([]);
     expect(counted('appeared')).toEqual([]);
@@ -172,5 +175,122 @@ describe('churn_spike: what counts as churn', () => {
     w.token('written', session('late'), { observedAt: T0 });
     w.advance(1000);
     expect(w.c.snapshot().churn[0]?.window).toEqual([2, 2, 1]);
+  });
+});
+
+describe('churn_spike: learning and crediting, second by second', () => {
+  const windowOf = (w: World) => w.c.snapshot().churn[0]?.window ?? [];
+
+  it('credits shortfall only once five seconds are learned', () => {
+    const w = world({ carryBuckets: 5, warmupBuckets: 100 });
+    run(w, [10, 10, 0, 20]);
+    expect(windowOf(w)).toEqual([10, 10, 0, 20]);
+    // From the fifth learned second on, a short second is owed to the next.
+    const v = world({ carryBuckets: 5, warmupBuckets: 100 });
+    run(v, [10, 10, 10, 10, 10, 0, 15]);
+    expect(windowOf(v)).toEqual([10, 10, 10, 10, 10, 0, 10]);
+  });
+
+  it('credits exactly the last carryBuckets seconds of shortfall', () => {
+    const w = world({ carryBuckets: 2, warmupBuckets: 100 });
+    run(w, [10, 10, 10, 10, 10, 0, 0, 0, 30]);
+    // Two seconds of 10 owed: the 30 is learned as 10.
+    expect(windowOf(w).at(-1)).toBe(10);
+  });
+
+  it('clips what it learns from the fifth learned second on', () => {
+    const w = world({ warmupBuckets: 100 });
+    run(w, [10, 10, 10, 10, 100]);
+    expect(windowOf(w).at(-1)).toBe(100);
+    run(w, [100]);
+    expect(windowOf(w).at(-1)).toBeLessThan(100);
+  });
+
+  it('counts a second at the calm threshold as calm', () => {
+    // Sixteen a second: median 16, spread 4, calm threshold 16 + 3·4 = 28.
+    const w = world();
+    run(w, [16, 16, 16, 16, 16, 16]);
+    expect(run(w, [100]).map((f) => f.state)).toEqual(['opened']);
+    expect(run(w, [28, 28, 28]).map((f) => f.state)).toEqual(['resolved']);
+    const v = world();
+    run(v, [16, 16, 16, 16, 16, 16]);
+    run(v, [100]);
+    expect(run(v, [29, 29, 29])).toEqual([]);
+  });
+
+  it('learns every second spike second with learnWhileOpen 0.5, unclipped', () => {
+    const w = world({ learnWhileOpen: 0.5 });
+    run(w, [10, 10, 10, 10, 10, 10]);
+    run(w, [100, 90, 80, 70, 60]);
+    // The opening second is not learned; of the next four, the second and the fourth are.
+    expect(windowOf(w)).toEqual([10, 10, 10, 10, 10, 10, 80, 60]);
+  });
+
+  it('keeps the shortfall and the open seconds when resumed without downtime', () => {
+    const w = world({ carryBuckets: 5, warmupBuckets: 100 });
+    run(w, [10, 10, 10, 10, 10, 0]);
+    w.token('written', session('pending'));
+    const before = w.c.snapshot().churn[0];
+    expect(before?.shortfall).toEqual([10]);
+    expect(before?.pending).toHaveLength(1);
+    w.c.resume();
+    expect(w.c.snapshot().churn[0]).toEqual(before);
+  });
+
+  it('after downtime drops the seconds before the restart, keeps those since, and the shortfall', () => {
+    const w = world({ carryBuckets: 5, warmupBuckets: 100 });
+    run(w, [10, 10, 10, 10, 10, 0]);
+    w.token('written', session('before'));
+    const snap = JSON.parse(JSON.stringify(w.c.snapshot())) as unknown;
+    const r = new World(
+      { churn: { ...SMALL, carryBuckets: 5, warmupBuckets: 100 } },
+      {
+        snapshot: snap,
+        at: w.clock.t + 60_000,
+        seq: w.seq,
+      },
+    );
+    r.token('written', session('after'));
+    r.c.resume();
+    expect(r.c.snapshot().churn[0]).toMatchObject({
+      next: (w.clock.t + 60_000) / 1000,
+      pending: [[(w.clock.t + 60_000) / 1000, 1]],
+      shortfall: [],
+    });
+  });
+
+  it('restores a snapshot without shortfall (older versions), and keeps the last carryBuckets of one', () => {
+    const w = world({ carryBuckets: 3 });
+    run(w, [10]);
+    const snap = JSON.parse(JSON.stringify(w.c.snapshot())) as { churn: Record<string, unknown>[] };
+    const kind = snap.churn[0] as Record<string, unknown>;
+    const restore = (over: Record<string, unknown>) =>
+      new World(
+        { churn: { ...SMALL, carryBuckets: 3 } },
+        {
+          snapshot: { ...snap, churn: [{ ...kind, ...over }] },
+          at: w.clock.t,
+          seq: w.seq,
+        },
+      ).c.snapshot().churn[0];
+    const { shortfall: _drop, ...old } = kind;
+    expect(
+      new World(
+        { churn: SMALL },
+        { snapshot: { ...snap, churn: [old] }, at: w.clock.t, seq: w.seq },
+      ).c.snapshot().churn[0]?.shortfall,
+    ).toEqual([]);
+    expect(restore({ shortfall: [1, 2, 3, 4, 5] })?.shortfall).toEqual([3, 4, 5]);
+    expect(restore({ shortfall: [1, 2] })?.shortfall).toEqual([1, 2]);
+    const spike = { findingId: 'f', openedAt: 1, peak: 2, events: 3, buckets: 1, calm: 0 };
+    expect(restore({ spike: { ...spike, learnCredit: 0.5 } })?.spike?.learnCredit).toBe(0.5);
+    expect(restore({ spike })?.spike?.learnCredit).toBe(0);
+  });
+
+  it('counts kinds pushed out by maxKinds', () => {
+    const w = world({}, { limits: { maxKinds: 1 } });
+    w.token('written', session('a'));
+    w.token('written', { ...session('b'), kind: 'access_token' });
+    expect(w.c.stats()).toMatchObject({ sizes: { churnKinds: 1 }, evictions: { churnKinds: 1 } });
   });
 });
