@@ -135,4 +135,42 @@ describe('write_after_revocation: what it records and at which edges', () => {
     w.provider('account_disabled', { subject: 'u2' });
     expect(w.c.stats().evictions.revocationMemory).toBe(3);
   });
+
+  it('a late account_disabled flags a live token of the subject, matched by subject', () => {
+    const w = new World();
+    w.clock.t = T0 + 10_000;
+    w.token('written', access('j1', 'bob'));
+    const late = w.providerEvent('account_disabled', {
+      subject: 'bob',
+      occurredAt: T0,
+      observedAt: T0 + 10_000,
+    });
+    expect(w.c.onProviderEvent(late)).toMatchObject([
+      { rule: 'write_after_revocation', attributes: { matchedBy: 'subject' } },
+    ]);
+  });
+
+  it('with the rule off flags nothing, either way round', () => {
+    const w = new World({ rules: { write_after_revocation: { enabled: false } } });
+    w.clock.t = T0 + 10_000;
+    w.token('written', access('j1', 'bob'));
+    const late = w.providerEvent('account_disabled', { subject: 'bob', occurredAt: T0 });
+    expect(w.c.onProviderEvent(late).filter((f) => f.rule === 'write_after_revocation')).toEqual(
+      [],
+    );
+    w.advance(5000);
+    expect(w.token('written', access('j2', 'bob'))).toEqual([]);
+  });
+
+  it('forgets token ids, sessions and subjects after the memory', () => {
+    const w = new World({ revocationMemorySeconds: 10 });
+    w.provider('session_revoked', { sessionId: fp('s1'), tokenIds: [fp('j1')] });
+    w.provider('account_disabled', { subject: 'bob' });
+    w.advance(11_000);
+    expect(w.c.stats().sizes).toMatchObject({
+      revokedTokenIds: 0,
+      revokedSessions: 0,
+      revokedSubjects: 0,
+    });
+  });
 });
