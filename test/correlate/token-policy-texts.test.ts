@@ -50,4 +50,34 @@ describe('token policy findings: summaries and attributes', () => {
     expect(out.map((f) => [f.rule, f.state])).toEqual([['token_without_expiry', 'opened']]);
     expect(w.c.openFindings().map((f) => f.id)).toContain(over?.id);
   });
+
+  it('a second event without TTL keeps token_without_expiry open; once resolved the token is untied', () => {
+    const w = new World();
+    w.token('written', access('j1'), { dueAt: null, ttlMs: undefined });
+    expect(w.token('persisted', access('j1'))).toEqual([]);
+    expect(w.c.snapshot().tokens).toHaveLength(1);
+    w.token('ttl_changed', access('j1'), { dueAt: T0 + 60_000, ttlMs: 60_000 });
+    expect(w.c.openFindings()).toEqual([]);
+    expect(w.c.snapshot().tokens).toEqual([]);
+  });
+
+  it('judges the TTL the event reports over the one derived from dueAt', () => {
+    const w = new World();
+    const out = w.token('written', access('j1'), { dueAt: T0 + 60_000, ttlMs: 7_200_000 });
+    expect(out).toMatchObject([{ rule: 'ttl_exceeds_policy', attributes: { ttlSeconds: 7200 } }]);
+    w.token('ttl_changed', access('j1'), { dueAt: T0 + 60_000, ttlMs: 60_000 });
+    expect(w.c.snapshot().tokens).toEqual([]);
+  });
+
+  it('a kind the options do not name, or a disabled rule, opens nothing', () => {
+    const w = new World({ rules: { ttl_exceeds_policy: { enabled: false } } });
+    expect(
+      w.token('written', { ...access('j1'), kind: 'unknown' }, { dueAt: T0 + 1, ttlMs: 1 }),
+    ).toEqual([]);
+    expect(w.token('written', access('j2'), { dueAt: T0 + 9_000_000, ttlMs: 9_000_000 })).toEqual(
+      [],
+    );
+    const v = new World({ rules: { token_without_expiry: { enabled: false } } });
+    expect(v.token('written', access('j1'), { dueAt: null, ttlMs: undefined })).toEqual([]);
+  });
 });
