@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Correlator } from '../../src/correlate/index.js';
-import { FakeClock, KINDS, fp } from './helpers.js';
+import { FakeClock, KINDS, World, fp, session } from './helpers.js';
 
 describe('orphaned_index_entries: what it records', () => {
   it('summarises the index, its orphans and keys, and all counts as attributes', () => {
@@ -66,5 +66,22 @@ describe('orphaned_index_entries: what it records', () => {
     expect(c.onIndexObservations([o('b', 1)])).toEqual([]);
     c.onIndexObservations([o('a', 0)]);
     expect(c.onIndexObservations([o('b', 1)]).map((f) => f.attributes.index)).toEqual(['b']);
+  });
+
+  it('does not take another rule’s open finding for its own, nor resolve one dropped from the book', () => {
+    const w = new World();
+    w.token('evicted', session('s1')); // tokens_evicted stays open
+    const o = (orphans: number) => ({
+      index: 'user_sessions',
+      kind: 'session',
+      members: 1,
+      orphans,
+      keysWithOrphans: orphans,
+      fingerprints: [],
+    });
+    const [opened] = w.c.onIndexObservations([o(1)]);
+    expect(opened).toMatchObject({ rule: 'orphaned_index_entries', state: 'opened' });
+    w.c.findings.forget(opened?.id as string);
+    expect(w.c.onIndexObservations([o(0)])).toEqual([]);
   });
 });
