@@ -190,6 +190,19 @@ describe('Correlator: provider events', () => {
     expect(opened).toMatchObject({ attributes: { tokensMatched: 2, tokensStillLive: 2 } });
   });
 
+  it('a revocation that matched nothing is measured once, by its first late token', () => {
+    const w = new World();
+    w.provider('token_revoked', { tokenIds: [fp('j1'), fp('j2')] });
+    w.clock.t += 100;
+    w.token('written', access('j1'));
+    w.token('deleted', access('j1'));
+    expect(w.c.drainObservations().revocations).toHaveLength(1);
+    w.clock.t += 100;
+    w.token('written', access('j2'));
+    w.token('deleted', access('j2'));
+    expect(w.c.drainObservations().revocations).toEqual([]);
+  });
+
   it('a failed token_refreshed neither links a family nor starts a rotation', () => {
     const w = new World({ rotationSlaSeconds: 2 });
     w.token('written', refresh('r1', 's1'));
