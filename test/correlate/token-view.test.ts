@@ -165,6 +165,12 @@ describe('TokenView', () => {
     const change = v.apply(ev('written', 'b'), 2);
     expect(change.lost.map((r) => r.id)).toEqual([id('a')]);
     expect(v.apply(ev('written', 'c'), 3).lost.map((r) => r.id)).toEqual([id('b')]);
+    // Any event of a live token makes it the most recent: the other one goes first.
+    const lru = view({ maxTrackedTokens: 2 });
+    lru.apply(ev('written', 'a'), 1);
+    lru.apply(ev('written', 'b'), 2);
+    lru.apply(ev('ttl_changed', 'a', { dueAt: T0 + 5 }), 3);
+    expect(lru.apply(ev('written', 'c'), 4).lost.map((r) => r.id)).toEqual([id('b')]);
   });
 
   it('snapshots live tokens with an open finding or kept, and ended ones within the lookback', () => {
