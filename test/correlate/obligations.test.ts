@@ -209,4 +209,87 @@ describe('obligations: tokens whose fate is unknown', () => {
     w.token('deleted', access('j2'), { observedAt: T0 + 1000 });
     expect(w.c.drainObservations().revocations).toMatchObject([{ latencySeconds: 3, tokens: 2 }]);
   });
+
+  it('with its rule off, each obligation still completes and reports latency, without findings', () => {
+    const w = new World({
+      revocationSlaSeconds: 1,
+      rotationSlaSeconds: 1,
+      rules: {
+        revocation_not_propagated: { enabled: false },
+        refresh_reuse_detected: { enabled: false },
+        rotation_incomplete: { enabled: false },
+      },
+    });
+    w.token('written', session('s1'));
+    w.token('written', refresh('r1', 's2'));
+    w.token('written', refresh('r2', 's3'));
+    const out = [
+      ...w.provider('session_revoked', { sessionId: fp('s1') }),
+      ...w.provider('refresh_reuse_detected', { tokenIds: [fp('r1')] }),
+      ...w.provider('token_refreshed', { rotation: { previous: [fp('r2')], next: [] } }),
+      ...w.advance(6000),
+      ...w.token('deleted', session('s1')),
+      ...w.token('deleted', refresh('r1', 's2')),
+      ...w.token('deleted', refresh('r2', 's3')),
+    ];
+    expect(out).toEqual([]);
+    expect(w.c.drainObservations().revocations.map((o) => o.eventType)).toEqual([
+      'session_revoked',
+      'refresh_reuse_detected',
+    ]);
+  });
+});
+
+describe('obligations: tokens joining late', () => {
+  it('a late token of another kind joins a revocation still waiting: counted, cited, followed', () => {
+    const w = new World({ revocationSlaSeconds: 2 });
+    w.token('written', access('j1')); // seq 1
+    w.provider('token_revoked', { tokenIds: [fp('j1'), fp('j2')] }); // seq 2
+    w.clock.t += 100;
+    w.token('written', refresh('j2', 's9')); // seq 3
+    const [opened] = w.advance(2000);
+    expect(opened).toMatchObject({
+      evidenceSeqs: [2, 1, 3],
+      attributes: { tokensMatched: 2, tokensStillLive: 2, kinds: 'access_token,refresh_token' },
+    });
+    w.token('deleted', access('j1'));
+    expect(w.token('deleted', refresh('j2', 's9'))).toMatchObject([
+      { id: opened?.id, state: 'resolved' },
+    ]);
+  });
+
+  it('a late token joining after the finding opened updates it', () => {
+    const w = new World({ revocationSlaSeconds: 1, revocationGraceSeconds: 2 });
+    w.token('written', access('j1'));
+    w.provider('token_revoked', { tokenIds: [fp('j1'), fp('j2')] });
+    const [opened] = w.advance(1000);
+    w.clock.t += 500;
+    w.token('written', refresh('j2', 's9')); // seq 3
+    expect(w.c.openFindings()[0]).toMatchObject({
+      id: opened?.id,
+      evidenceSeqs: [2, 1, 3],
+      attributes: { tokensMatched: 2, tokensStillLive: 2 },
+    });
+  });
+
+  it('a revocation that matched nothing, joined by one late token, counts that one', () => {
+    const w = new World({ revocationSlaSeconds: 2 });
+    w.provider('token_revoked', { tokenIds: [fp('j1')] });
+    w.clock.t += 100;
+    w.token('written', access('j1'));
+    const [opened] = w.advance(2000);
+    expect(opened).toMatchObject({ attributes: { tokensMatched: 1, kinds: 'access_token' } });
+  });
+
+  it('a family token written after a reuse detection is counted, cited and named by kind', () => {
+    const w = new World();
+    w.token('written', refresh('r1', 's1'));
+    w.provider('token_refreshed', { rotation: { previous: [fp('r1')], next: [fp('r2')] } });
+    const [opened] = w.provider('refresh_reuse_detected', { tokenIds: [fp('r1')] });
+    w.token('written', access('r2')); // seq 4, an access token carrying the family id
+    expect(w.c.openFindings().find((f) => f.id === opened?.id)).toMatchObject({
+      evidenceSeqs: [3, 1, 4],
+      attributes: { tokensMatched: 2, tokensStillLive: 2, kinds: 'access_token,refresh_token' },
+    });
+  });
 });
