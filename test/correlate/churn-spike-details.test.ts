@@ -273,7 +273,8 @@ describe('churn_spike: learning and crediting, second by second', () => {
           seq: w.seq,
         },
       ).c.snapshot().churn[0];
-    const { shortfall: _drop, ...old } = kind;
+    const old = { ...kind };
+    delete old.shortfall;
     expect(
       new World(
         { churn: SMALL },
