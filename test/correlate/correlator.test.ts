@@ -279,6 +279,15 @@ describe('Correlator: rotations', () => {
     }
   });
 
+  it('a rotation naming no successor still waits for its live predecessor', () => {
+    const w = new World({ rotationSlaSeconds: 1 });
+    w.token('written', refresh('r1', 's1'));
+    rotate(w, []);
+    expect(w.advance(1000)).toMatchObject([
+      { rule: 'rotation_incomplete', attributes: { tokensStillLive: 1 } },
+    ]);
+  });
+
   it('expects a successor only when one is named', () => {
     const w = new World({ rotationSlaSeconds: 1, rotationRequireSuccessor: true });
     w.token('written', refresh('r1', 's1'));
