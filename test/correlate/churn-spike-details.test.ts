@@ -294,4 +294,23 @@ describe('churn_spike: learning and crediting, second by second', () => {
     w.token('written', { ...session('b'), kind: 'access_token' });
     expect(w.c.stats()).toMatchObject({ sizes: { churnKinds: 1 }, evictions: { churnKinds: 1 } });
   });
+
+  it('a second counted before a restart is judged after it, without evidence it no longer has', () => {
+    const w = world();
+    run(w, [10, 10, 10, 10, 10, 10]);
+    const snap = JSON.parse(JSON.stringify(w.c.snapshot())) as { churn: Record<string, unknown>[] };
+    const kind = snap.churn[0] as Record<string, unknown>;
+    const second = Number(kind.next);
+    const r = new World(
+      { churn: SMALL },
+      {
+        snapshot: { ...snap, churn: [{ ...kind, pending: [[second, 100]] }] },
+        at: w.clock.t,
+        seq: w.seq,
+      },
+    );
+    const opened = r.advance(1000).filter((f) => f.rule === 'churn_spike');
+    expect(opened).toMatchObject([{ state: 'opened', attributes: { ratePerSecond: 100 } }]);
+    expect(opened[0]?.evidenceSeqs).toEqual([]);
+  });
 });
