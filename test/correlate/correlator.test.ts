@@ -190,6 +190,15 @@ describe('Correlator: provider events', () => {
     expect(opened).toMatchObject({ attributes: { tokensMatched: 2, tokensStillLive: 2 } });
   });
 
+  it('a write seen inside the grace but applied up to a grace later still joins', () => {
+    const w = new World();
+    w.provider('token_revoked', { tokenIds: [fp('j1')] });
+    w.advance(3900); // the window (cutoff +2 s) is kept for another 2 s of queueing
+    w.token('written', access('j1'), { observedAt: T0 + 1900 });
+    w.token('deleted', access('j1'));
+    expect(w.c.drainObservations().revocations).toHaveLength(1);
+  });
+
   it('a revocation that matched nothing is measured once, by its first late token', () => {
     const w = new World();
     w.provider('token_revoked', { tokenIds: [fp('j1'), fp('j2')] });
