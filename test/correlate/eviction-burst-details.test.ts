@@ -107,4 +107,12 @@ describe('tokens_evicted: what it records and where a burst ends', () => {
     ]);
     expect(w.c.stats().evictions.evictionKinds).toBe(1);
   });
+
+  it('forgets a burst once it ended, including one whose open was refused', () => {
+    const w = new World({ rules: { tokens_evicted: { enabled: false } } });
+    w.token('evicted', session('s1'));
+    expect(w.c.stats().sizes.evictionKinds).toBe(1);
+    expect(w.advance(10_000)).toEqual([]);
+    expect(w.c.stats().sizes.evictionKinds).toBe(0);
+  });
 });
