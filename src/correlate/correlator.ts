@@ -376,8 +376,6 @@ export class Correlator {
         seq: w.seq,
         revokedAt: w.revokedAt,
         slaSeconds: this.options.revocationSlaSeconds,
-        live: [],
-        ended: [],
       };
       out.push(...this.#propagation.joinLate(input, rec, seq, now));
     }

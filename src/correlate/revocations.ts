@@ -197,7 +197,7 @@ export class PropagationTracker {
    * it joins the revocation's obligation, or starts one when the revocation matched nothing.
    */
   joinLate(
-    input: ObligationInput,
+    input: Omit<ObligationInput, 'live' | 'ended'>,
     rec: TokenRecord,
     seq: number | undefined,
     now: number,
