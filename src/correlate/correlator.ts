@@ -288,6 +288,7 @@ export class Correlator {
         subjectIndex: live.subjectIndex,
         familyIndex: live.familyIndex,
         pendingObligations: this.#propagation.size,
+        obligationTokens: this.#propagation.trackedTokens,
         revokedTokenIds: revoked.tokenIds,
         revokedSessions: revoked.sessions,
         revokedSubjects: revoked.subjects,

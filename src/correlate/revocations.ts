@@ -97,6 +97,11 @@ export class PropagationTracker {
     return this.#obligations.size;
   }
 
+  /** Tokens some pending obligation waits for (the token -> obligation index). */
+  get trackedTokens(): number {
+    return this.#byToken.size;
+  }
+
   get evictions(): number {
     return this.#obligations.evictions;
   }
@@ -380,8 +385,10 @@ export class PropagationTracker {
   }
 
   #evicted(ob: Obligation): void {
-    // Capacity eviction: the remaining tokens can no longer be followed.
+    // Capacity eviction: the remaining tokens can no longer be followed. Their index entries go
+    // first: #forget (through #complete) unlinks only the tokens still pending.
     ob.lost += ob.pending.size;
+    for (const id of ob.pending.keys()) this.#byToken.delete(id, ob.key);
     ob.pending.clear();
     this.#spill.push(...this.#complete(ob, this.#now, 'tracking_lost'));
   }

@@ -42,6 +42,8 @@ export interface CorrelatorStats {
     subjectIndex: number;
     familyIndex: number;
     pendingObligations: number;
+    /** Tokens pending obligations wait for (bounded by them: none outlives its obligation). */
+    obligationTokens: number;
     revokedTokenIds: number;
     revokedSessions: number;
     revokedSubjects: number;

@@ -362,6 +362,7 @@ describe('Correlator: bookkeeping', () => {
         subjectIndex: 0,
         familyIndex: 0,
         pendingObligations: 0,
+        obligationTokens: 0,
         revokedTokenIds: 0,
         revokedSessions: 0,
         revokedSubjects: 0,

@@ -175,6 +175,20 @@ describe('obligations: tokens whose fate is unknown', () => {
     expect(w.c.drainObservations().revocations).toEqual([]);
   });
 
+  it('an evicted obligation leaves none of its tokens in the token index', () => {
+    const w = new World({ limits: { maxPendingObligations: 1 } });
+    w.token('written', session('s1'));
+    w.token('written', refresh('r1', 's1'));
+    w.token('written', session('s2'));
+    w.provider('session_revoked', { sessionId: fp('s1') });
+    expect(w.c.stats().sizes.obligationTokens).toBe(2); // s1 and r1
+    w.provider('session_revoked', { sessionId: fp('s2') }); // evicts the first
+    expect(w.c.stats().evictions.pendingObligations).toBe(1);
+    expect(w.c.stats().sizes.obligationTokens).toBe(1); // s2 only, not s1 and r1 as well
+    w.token('deleted', session('s2'));
+    expect(w.c.stats().sizes.obligationTokens).toBe(0);
+  });
+
   it('a pending token renamed to another key is followed there', () => {
     const w = new World({ revocationSlaSeconds: 2 });
     w.token('written', session('s1'));
