@@ -6,6 +6,7 @@ import { DAY_MS } from './retention.js';
 import { deleteSegment, oldestSealedSegment } from './sealed-segment.js';
 import { chainAnchor } from './store/range-reads.js';
 import { PassSchedule } from './pass-schedule.js';
+import type { Archived } from './verify-meta.js';
 
 /**
  * Records one pass archives at most (unless a single segment is larger): the pass reads,
@@ -17,27 +18,11 @@ export const MAX_ARCHIVE_RECORDS_PER_PASS = 20_000;
 /** Digits of the seqs in an archive file's name, so that names sort in seq order. */
 const SEQ_DIGITS = 12;
 
-/** What one archive pass moved; also the attributes of its `audit.archived` record. */
-export interface ArchiveResult {
-  fromSeq: number;
-  toSeq: number;
-  records: number;
-  /** Chain hash (hex) at toSeq, signed by checkpoint `checkpoint`. */
-  chain: string;
-  /** Chain hash (hex) before fromSeq, which the archived rows extend. */
-  prevChain: string;
-  checkpoint: number;
-  checkpointTime: number;
-  firstTime: number;
-  lastTime: number;
-  /** Path of the file relative to the archive directory: `<ledgerId>/<from>-<to>.twa.gz`. */
-  file: string;
-  /** SHA-256 (hex) of the file's bytes. */
-  sha256: string;
-  bytes: number;
-  /** Seq of the `audit.archived` record. */
-  seq: number;
-}
+/**
+ * What one archive pass moved: the attributes of its `audit.archived` record, and `seq`, the
+ * record's own seq.
+ */
+export type ArchiveResult = Omit<Archived, 'time'>;
 
 /** Counts of archive passes (src/metrics/archive-metrics.ts). */
 export interface ArchiveObserver {

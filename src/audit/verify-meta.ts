@@ -19,17 +19,20 @@ export interface Purge {
 
 /**
  * An archive as its `audit.archived` record states it (a Purge whose records moved to a file
- * instead of going): believed only once verify-purge.ts found a signature over the record.
+ * instead of going; `chain`: the chain hash at toSeq, signed by checkpoint `checkpoint`):
+ * believed only once verify-purge.ts found a signature over the record.
  */
 export interface Archived extends Purge {
   records: number;
+  /** Chain hash (hex) before fromSeq, which the archived rows extend. */
   prevChain: string;
   checkpoint: number;
   checkpointTime: number;
   firstTime: number;
   lastTime: number;
-  /** Relative to the archive directory. */
+  /** Path of the file relative to the archive directory: `<ledgerId>/<from>-<to>.twa.gz`. */
   file: string;
+  /** SHA-256 (hex) of the file's bytes. */
   sha256: string;
   bytes: number;
 }
