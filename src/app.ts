@@ -249,11 +249,12 @@ export class TokenwatchApp {
     const archiveDir = config.audit.archive.dir ?? defaultArchiveDir(config.audit.path);
     this.retention = new RetentionJob({
       ledger: this.ledger,
+      key: signing.key,
       retentionDays: config.audit.retentionDays,
       now: this.now,
       logger,
       // Files written while archiving was on expire even if it is off now.
-      archive: { dir: archiveDir, key: signing.key },
+      archive: { dir: archiveDir },
     });
     const archiveMetrics = registerArchiveMetrics(m.registry);
     this.archive =
@@ -261,6 +262,7 @@ export class TokenwatchApp {
         ? undefined
         : new ArchiveJob({
             ledger: this.ledger,
+            key: signing.key,
             afterDays: config.audit.archive.afterDays,
             dir: archiveDir,
             now: this.now,
@@ -602,7 +604,7 @@ export class TokenwatchApp {
     });
     this.retention.close();
     this.archive?.close();
-    this.backgroundVerifier?.close();
+    await this.backgroundVerifier?.close();
     this.checkpointer.close(); // flushes, then signs the shutdown checkpoint
     await this.auditLogs?.close(); // exports up to system.stopped unless the collector is down
     this.ledger.close();

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { writeSegmentArchive } from './archive-segment.js';
 import type { Ledger } from './ledger.js';
 import { DAY_MS } from './retention.js';
-import { deleteSegment, oldestSealedSegment } from './sealed-segment.js';
+import { deleteSegment, oldestSealedSegment, type WriterKey } from './sealed-segment.js';
 import { chainAnchor } from './store/range-reads.js';
 import { PassSchedule } from './pass-schedule.js';
 import type { Archived } from './verify-meta.js';
@@ -32,6 +32,8 @@ export interface ArchiveObserver {
 
 export interface ArchiveOptions {
   ledger: Ledger;
+  /** The writer's key: the checkpoint that ends an archived segment must verify under it. */
+  key: WriterKey;
   /** Segments whose checkpoint was signed more than this many days ago are archived. */
   afterDays: number;
   /** Directory of the archive files (a sub-directory per ledger id). */
@@ -73,6 +75,7 @@ export function archiveExpired(opts: ArchiveOptions): ArchiveResult | undefined 
     db,
     now - opts.afterDays * DAY_MS,
     opts.maxRecordsPerPass ?? MAX_ARCHIVE_RECORDS_PER_PASS,
+    { ledgerId: ledger.ledgerId, key: opts.key },
   );
   if (!seg) return undefined;
   const prevChain = chainAnchor(db, seg.fromSeq).chain;

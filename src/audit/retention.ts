@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { removeExpiredArchives, type ArchiveExpiryOptions } from './archive-retention.js';
 import { DAY_MS } from './day.js';
 import type { Ledger } from './ledger.js';
-import { deleteSegment, oldestSealedSegment } from './sealed-segment.js';
+import { deleteSegment, oldestSealedSegment, type WriterKey } from './sealed-segment.js';
 import { PassSchedule } from './pass-schedule.js';
 
 export { DAY_MS } from './day.js';
@@ -37,12 +37,14 @@ export interface PurgeResult {
 
 export interface RetentionOptions {
   ledger: Ledger;
+  /** The writer's key: the checkpoint that ends a pruned segment must verify under it. */
+  key: WriterKey;
   retentionDays: number;
   /**
    * The archive directory and the writer's key, when archiving is on: each pass also removes
    * archive files past retention (archive-retention.ts).
    */
-  archive?: Pick<ArchiveExpiryOptions, 'dir' | 'key'>;
+  archive?: Pick<ArchiveExpiryOptions, 'dir'>;
   /** Default MAX_RECORDS_PER_PASS. */
   maxRecordsPerPass?: number;
   now?: () => number;
@@ -68,6 +70,7 @@ export function pruneExpired(opts: RetentionOptions): PurgeResult | undefined {
     ledger.db,
     cutoff,
     opts.maxRecordsPerPass ?? MAX_RECORDS_PER_PASS,
+    { ledgerId: ledger.ledgerId, key: opts.key },
   );
   if (!seg) return undefined;
   const attrs = {

@@ -1,5 +1,15 @@
 import type Database from 'better-sqlite3';
 import { TokenwatchError } from '../errors.js';
+import {
+  checkpointColumns,
+  checkpointFromRow,
+  checkpointSignatureValid,
+  type CheckpointRow,
+} from './checkpoint.js';
+import type { TrustedKey } from './signing-keys.js';
+
+/** The ledger writer's own key: the only thing a checkpoint row is believed under. */
+export type WriterKey = Pick<TrustedKey, 'keyId' | 'publicKey'>;
 
 /** The oldest whole sealed segments of the database: what one retention or archive pass takes. */
 export interface SealedSegment {
@@ -32,13 +42,20 @@ interface CheckpointPoint {
  * signed at or after the cutoff, so a clock that went backwards can never make a younger
  * segment look old.
  *
- * Undefined when no segment is old enough. Throws ERR_LEDGER_INTEGRITY when the record the
- * checkpoint signs is missing or has another chain (nothing is removed from a damaged ledger).
+ * The chosen checkpoint must verify under the writer's key (`key`, with `ledgerId`): its number,
+ * time, seq and chain come from a database row, which whoever writes the file could have
+ * inserted or back-dated to get records removed early. Retention and archiving share this
+ * selection, so both rest on the signature, as verification does.
+ *
+ * Undefined when no segment is old enough. Throws ERR_LEDGER_INTEGRITY when the checkpoint does
+ * not verify, or the record it signs is missing or has another chain (nothing is removed from a
+ * damaged ledger).
  */
 export function oldestSealedSegment(
   db: Database.Database,
   cutoff: number,
   maxRecords: number,
+  signer: { ledgerId: string; key: WriterKey },
 ): SealedSegment | undefined {
   const first = db.prepare('SELECT MIN(seq) AS seq FROM records').get() as { seq: number | null };
   if (first.seq === null) return undefined;
@@ -59,6 +76,19 @@ export function oldestSealedSegment(
       )
       .get(below, fromSeq)) as CheckpointPoint | undefined;
   if (!target) return undefined;
+  const row = db
+    .prepare(`SELECT ${checkpointColumns(db)} FROM checkpoints WHERE n = ?`)
+    .get(target.n) as CheckpointRow;
+  const signed = checkpointFromRow(row, signer.ledgerId);
+  if (
+    signed.keyId !== signer.key.keyId ||
+    !checkpointSignatureValid(signed, signer.key.publicKey)
+  ) {
+    throw new TokenwatchError(
+      'ERR_LEDGER_INTEGRITY',
+      `checkpoint #${target.n} does not verify under the writer's key ${signer.key.keyId}: not removing; run tokenwatch verify`,
+    );
+  }
   const at = (seq: number) =>
     db.prepare('SELECT time, chain FROM records WHERE seq = ?').get(seq) as
       { time: number; chain: Buffer } | undefined;

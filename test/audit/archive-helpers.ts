@@ -20,7 +20,7 @@ export interface Archived {
 export function archivedLedger(): Archived {
   const dir = tempDir();
   const archiveDir = join(dir, 'archive');
-  const { ledger, checkpointer, clock } = openLedger(dir, {
+  const { ledger, checkpointer, clock, key } = openLedger(dir, {
     checkpointEvery: 50,
     retentionDays: 400,
   });
@@ -28,7 +28,7 @@ export function archivedLedger(): Archived {
   appendRecords(ledger, clock, 60, 60); // checkpoint at 121
   clock.advance(100 * DAY_MS);
   appendRecords(ledger, clock, 60, 120); // checkpoint at 181 on day 100
-  const opts = { ledger, afterDays: 30, dir: archiveDir, now: clock.now };
+  const opts = { ledger, key, afterDays: 30, dir: archiveDir, now: clock.now };
   const first = archiveExpired({ ...opts, maxRecordsPerPass: 61 });
   const second = archiveExpired({ ...opts, maxRecordsPerPass: 61 });
   expect(first).toMatchObject({ fromSeq: 1, toSeq: 61, records: 61 });

@@ -34,7 +34,8 @@ describe('archive retention', () => {
       ledger,
       retentionDays: 400,
       now: a.clock.now,
-      archive: { dir: a.archiveDir, key },
+      key,
+      archive: { dir: a.archiveDir },
     });
     job.runNow();
     expect(a.files.map((f) => existsSync(f))).toEqual([false, false, true]);

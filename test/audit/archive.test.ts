@@ -330,7 +330,7 @@ describe('archive', () => {
 
   it('the job drains pass after pass on later turns of the event loop, counting what it moved', async () => {
     const dir = tempDir();
-    const { ledger, checkpointer, clock } = openLedger(dir, { checkpointEvery: 50 });
+    const { ledger, checkpointer, clock, key } = openLedger(dir, { checkpointEvery: 50 });
     appendRecords(ledger, clock, 60); // checkpoints at 1 and 61
     appendRecords(ledger, clock, 60, 60); // checkpoint at 121
     clock.advance(40 * DAY_MS);
@@ -338,6 +338,7 @@ describe('archive', () => {
     const moved: number[] = [];
     const job = new ArchiveJob({
       ledger,
+      key,
       afterDays: 30,
       dir: join(dir, 'archive'),
       maxRecordsPerPass: 61,
@@ -356,7 +357,7 @@ describe('archive', () => {
 
   it('a failed pass leaves the database untouched and counts the failure', () => {
     const dir = tempDir();
-    const { ledger, checkpointer, clock } = openLedger(dir, { checkpointEvery: 50 });
+    const { ledger, checkpointer, clock, key } = openLedger(dir, { checkpointEvery: 50 });
     appendRecords(ledger, clock, 60);
     clock.advance(40 * DAY_MS);
     appendRecords(ledger, clock, 10, 60);
@@ -366,6 +367,7 @@ describe('archive', () => {
     let failed = 0;
     const job = new ArchiveJob({
       ledger,
+      key,
       afterDays: 30,
       dir: blocked,
       now: clock.now,

@@ -18,14 +18,14 @@ function verifyDir(dir: string) {
 describe('retention', () => {
   it('prunes only whole sealed segments older than retention, records the purge, and still verifies', async () => {
     const dir = tempDir();
-    const { ledger, checkpointer, clock } = openLedger(dir, { checkpointEvery: 50 });
+    const { ledger, checkpointer, clock, key } = openLedger(dir, { checkpointEvery: 50 });
     appendRecords(ledger, clock, 60); // checkpoints at 1 (start) and 61, on day 0
     appendRecords(ledger, clock, 60, 60); // checkpoint at 121, day 0
     clock.advance(200 * DAY_MS);
     appendRecords(ledger, clock, 60, 120); // records 122..181, checkpoint at 181 on day 200
     clock.advance(250 * DAY_MS); // day 450: day-0 segments are past 400 days, day-200 ones are not
 
-    const result = pruneExpired({ ledger, retentionDays: 400, now: clock.now });
+    const result = pruneExpired({ ledger, key, retentionDays: 400, now: clock.now });
     expect(result).toMatchObject({ fromSeq: 1, toSeq: 121, records: 121, retentionDays: 400 });
     expect(result?.seq).toBe(182);
     const [purge] = ledger.list({ type: 'audit.retention_purge' });
@@ -37,7 +37,7 @@ describe('retention', () => {
     });
     expect(ledger.db.prepare('SELECT MIN(seq) AS s FROM records').get()).toEqual({ s: 122 });
     // Nothing young enough is ever pruned, and a second pass finds nothing to do.
-    expect(pruneExpired({ ledger, retentionDays: 400, now: clock.now })).toBeUndefined();
+    expect(pruneExpired({ ledger, key, retentionDays: 400, now: clock.now })).toBeUndefined();
     checkpointer.close();
     ledger.close();
 
@@ -49,10 +49,10 @@ describe('retention', () => {
 
   it('the DELETE trigger still rejects every other delete', () => {
     const dir = tempDir();
-    const { ledger, checkpointer, clock } = openLedger(dir, { checkpointEvery: 10 });
+    const { ledger, checkpointer, clock, key } = openLedger(dir, { checkpointEvery: 10 });
     appendRecords(ledger, clock, 30);
     clock.advance(500 * DAY_MS);
-    pruneExpired({ ledger, retentionDays: 400, now: clock.now });
+    pruneExpired({ ledger, key, retentionDays: 400, now: clock.now });
     expect(() =>
       ledger.db.prepare('DELETE FROM records WHERE seq = (SELECT MAX(seq) FROM records)').run(),
     ).toThrow(/append-only/);
@@ -105,7 +105,7 @@ describe('retention', () => {
   it('a purge of records younger than the signed retention is forged_purge, whatever retention the purge used', async () => {
     const run = async (purgeRetentionDays: number) => {
       const dir = tempDir();
-      const { ledger, checkpointer, clock } = openLedger(dir, {
+      const { ledger, checkpointer, clock, key } = openLedger(dir, {
         checkpointEvery: 50,
         retentionDays: 400, // signed in every checkpoint
       });
@@ -114,7 +114,12 @@ describe('retention', () => {
       appendRecords(ledger, clock, 60, 60);
       // The key holder's own job, run with a shorter retention than the one signed: the records
       // it removes are 30 days old, the signed retention says 400.
-      const result = pruneExpired({ ledger, retentionDays: purgeRetentionDays, now: clock.now });
+      const result = pruneExpired({
+        ledger,
+        key,
+        retentionDays: purgeRetentionDays,
+        now: clock.now,
+      });
       expect(result?.fromSeq).toBe(1);
       checkpointer.close();
       ledger.close();
@@ -134,14 +139,14 @@ describe('retention', () => {
 
   it('a purge whose checkpoint is missing from the external log → forged_purge', async () => {
     const dir = tempDir();
-    const { ledger, checkpointer, clock } = openLedger(dir, {
+    const { ledger, checkpointer, clock, key } = openLedger(dir, {
       checkpointEvery: 50,
       retentionDays: 1,
     });
     appendRecords(ledger, clock, 60); // checkpoints at 1 and 61
     clock.advance(2 * DAY_MS);
     appendRecords(ledger, clock, 10, 60);
-    const result = pruneExpired({ ledger, retentionDays: 1, now: clock.now });
+    const result = pruneExpired({ ledger, key, retentionDays: 1, now: clock.now });
     expect(result).toMatchObject({ fromSeq: 1, toSeq: 61 });
     checkpointer.close();
     ledger.close();
@@ -161,10 +166,10 @@ describe('retention', () => {
 
   it('RetentionJob prunes at start and logs nothing when there is nothing to prune', () => {
     const dir = tempDir();
-    const { ledger, checkpointer, clock } = openLedger(dir, { checkpointEvery: 10 });
+    const { ledger, checkpointer, clock, key } = openLedger(dir, { checkpointEvery: 10 });
     appendRecords(ledger, clock, 20);
     clock.advance(401 * DAY_MS);
-    const job = new RetentionJob({ ledger, retentionDays: 400, now: clock.now });
+    const job = new RetentionJob({ ledger, key, retentionDays: 400, now: clock.now });
     job.start();
     job.close();
     expect(ledger.list({ type: 'audit.retention_purge' })).toHaveLength(1);
@@ -179,17 +184,23 @@ describe('retention', () => {
 describe('retention in slices', () => {
   it('cuts a large backlog in several whole-segment passes that all verify', async () => {
     const dir = tempDir();
-    const { ledger, checkpointer, clock } = openLedger(dir, { checkpointEvery: 20 });
+    const { ledger, checkpointer, clock, key } = openLedger(dir, { checkpointEvery: 20 });
     for (let i = 0; i < 10; i++) appendRecords(ledger, clock, 20, i * 20); // a checkpoint per 20
     clock.advance(401 * DAY_MS);
     const passes: [number, number][] = [];
     for (
-      let r = pruneExpired({ ledger, retentionDays: 400, now: clock.now, maxRecordsPerPass: 50 });
+      let r = pruneExpired({
+        ledger,
+        key,
+        retentionDays: 400,
+        now: clock.now,
+        maxRecordsPerPass: 50,
+      });
       r;
     ) {
       passes.push([r.fromSeq, r.toSeq]);
       expect(r.toSeq - r.fromSeq + 1).toBeLessThanOrEqual(50);
-      r = pruneExpired({ ledger, retentionDays: 400, now: clock.now, maxRecordsPerPass: 50 });
+      r = pruneExpired({ ledger, key, retentionDays: 400, now: clock.now, maxRecordsPerPass: 50 });
     }
     // Each pass ends on a checkpoint and the next one starts right after it (purge records included).
     expect(passes.length).toBeGreaterThan(3);

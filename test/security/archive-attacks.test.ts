@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { archiveExpired } from '../../src/audit/archive.js';
 import { removeExpiredArchives } from '../../src/audit/archive-retention.js';
-import { DAY_MS } from '../../src/audit/retention.js';
+import { DAY_MS, pruneExpired } from '../../src/audit/retention.js';
 import { loadTrustedKey } from '../../src/audit/signing-keys.js';
 import { verifyLedger } from '../../src/audit/verify.js';
 import { archivedIntegrity } from '../compliance/archived-report.js';
@@ -139,7 +139,7 @@ describe('archive attacks (DB writer + archive dir writer, no key, log kept else
   it('a symlink planted at the temp name does not make the archive job write outside the directory', () => {
     const dir = tempDir();
     const archiveDir = join(dir, 'archive');
-    const { ledger, checkpointer, clock } = openLedger(dir, { checkpointEvery: 50 });
+    const { ledger, checkpointer, clock, key } = openLedger(dir, { checkpointEvery: 50 });
     appendRecords(ledger, clock, 60); // checkpoints at seq 1 and 61
     clock.advance(100 * DAY_MS);
     appendRecords(ledger, clock, 5, 60);
@@ -153,6 +153,7 @@ describe('archive attacks (DB writer + archive dir writer, no key, log kept else
     try {
       archiveExpired({
         ledger,
+        key,
         afterDays: 30,
         dir: archiveDir,
         now: clock.now,
@@ -165,6 +166,34 @@ describe('archive attacks (DB writer + archive dir writer, no key, log kept else
       ledger.close();
     }
     expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+  });
+});
+
+describe('a back-dated checkpoint row does not get young records removed', () => {
+  // The DB writer moves the authentic checkpoints through seq 61 1000 days into the past: the
+  // rows now say the segment they seal is old, but their signatures no longer verify. Before
+  // the selection checked them, the retention job pruned (and the archive job archived) records
+  // 1..61 written today.
+  it.each(['retention', 'archive'] as const)('the %s pass refuses and removes nothing', (job) => {
+    const dir = tempDir();
+    const { ledger, checkpointer, clock, key } = openLedger(dir, { checkpointEvery: 50 });
+    appendRecords(ledger, clock, 60); // checkpoints at seq 1 and 61, today
+    appendRecords(ledger, clock, 5, 60);
+    ledger.flush();
+    tamper(join(dir, 'audit.db'), (db) => {
+      db.prepare('UPDATE checkpoints SET time = time - ? WHERE seq <= 61').run(1000 * DAY_MS);
+    });
+    const pass = () =>
+      job === 'retention'
+        ? pruneExpired({ ledger, key, retentionDays: 400, now: clock.now })
+        : archiveExpired({ ledger, key, afterDays: 30, dir: join(dir, 'archive'), now: clock.now });
+    try {
+      expect(pass).toThrow(/does not verify under the writer's key/);
+      expect(ledger.db.prepare('SELECT MIN(seq) AS s FROM records').get()).toEqual({ s: 1 });
+    } finally {
+      checkpointer.close();
+      ledger.close();
+    }
   });
 });
 
