@@ -5,6 +5,9 @@ import type { Ledger } from './ledger.js';
 import type { SigningKey } from './signing-keys.js';
 import { compiledWorkerUrl } from './worker-url.js';
 
+/** Longest close() waits for the worker to finish loading better-sqlite3 before terminating it. */
+const LOAD_WAIT_MS = 5_000;
+
 /** What the worker gets (plain data: it crosses threads). */
 export interface BackgroundVerifyData {
   dbPath: string;
@@ -42,6 +45,8 @@ export interface BackgroundVerifierOptions {
 export class BackgroundVerifier {
   readonly #o: BackgroundVerifierOptions;
   #worker: Worker | undefined;
+  /** Resolves once the worker has loaded the native SQLite binding (or exited). */
+  #loaded: Promise<void> = Promise.resolve();
   #closed = false;
   /** The last result, undefined until the first run finished. */
   last: BackgroundVerifyResult | undefined;
@@ -70,8 +75,15 @@ export class BackgroundVerifier {
     const worker = new Worker(url, { workerData: data, execArgv: [] });
     worker.unref(); // never holds the process open
     this.#worker = worker;
+    this.#loaded = new Promise<void>((resolve) => {
+      worker.on('message', (m: { loaded?: true }) => {
+        if (m.loaded) resolve();
+      });
+      worker.once('exit', () => resolve());
+    });
     this.done = new Promise((resolve) => {
-      worker.once('message', (m: BackgroundVerifyResult | { error: string }) => {
+      worker.on('message', (m: BackgroundVerifyResult | { error: string } | { loaded: true }) => {
+        if ('loaded' in m) return;
         this.#worker = undefined;
         void worker.terminate();
         if ('error' in m) {
@@ -128,10 +140,21 @@ export class BackgroundVerifier {
     });
   }
 
-  /** Stops a run in progress. Idempotent. */
-  close(): void {
+  /**
+   * Stops a run in progress. Idempotent. The thread is terminated only once it has loaded the
+   * native binding (at most LOAD_WAIT_MS later): a terminate during that load aborts the process.
+   */
+  async close(): Promise<void> {
     this.#closed = true;
-    void this.#worker?.terminate();
+    const worker = this.#worker;
     this.#worker = undefined;
+    if (!worker) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#loaded,
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, LOAD_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    await worker.terminate();
   }
 }

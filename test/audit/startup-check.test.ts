@@ -114,7 +114,7 @@ describe('start-up check', () => {
         problemCount: 1,
         problems: [{ class: 'modified', seq: 42 }],
       });
-      bg.close();
+      await bg.close();
       checkpointer.close();
       ledger.close();
     },
