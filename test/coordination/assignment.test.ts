@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { assignNodes, rendezvousOwners } from '../../src/coordination/assignment.js';
+
+const nodes = (m: number): string[] => Array.from({ length: m }, (_, i) => `10.0.0.${i + 1}:6379`);
+const insts = (k: number): string[] =>
+  Array.from({ length: k }, (_, i) => `host-${i}-pid-${1000 + i}`);
+
+function counts(a: Map<string, string>, instances: string[]): number[] {
+  return instances.map((i) => [...a.values()].filter((v) => v === i).length);
+}
+
+describe('assignNodes', () => {
+  it('gives each of K instances floor(M/K) or ceil(M/K) of M nodes (M 1..6, K 1..4)', () => {
+    for (let m = 1; m <= 6; m++) {
+      for (let k = 1; k <= 4; k++) {
+        const a = assignNodes(nodes(m), insts(k));
+        expect([...a.keys()].sort()).toEqual(nodes(m).sort());
+        for (const c of counts(a, insts(k))) {
+          expect(c).toBeGreaterThanOrEqual(Math.floor(m / k));
+          expect(c).toBeLessThanOrEqual(Math.ceil(m / k));
+        }
+      }
+    }
+  });
+
+  it('is the same map whatever order the inputs come in', () => {
+    const a = assignNodes(nodes(6), insts(3));
+    const b = assignNodes([...nodes(6)].reverse(), [...insts(3)].reverse());
+    expect([...b.entries()].sort()).toEqual([...a.entries()].sort());
+  });
+
+  it('assigns nothing without instances', () => {
+    expect(assignNodes(nodes(3), []).size).toBe(0);
+  });
+
+  it('moves, when an instance joins, on average little more than its share', () => {
+    let moved = 0;
+    let share = 0;
+    for (let m = 1; m <= 6; m++) {
+      for (let k = 1; k <= 4; k++) {
+        const before = assignNodes(nodes(m), insts(k));
+        const after = assignNodes(nodes(m), insts(k + 1));
+        for (const n of nodes(m)) if (before.get(n) !== after.get(n)) moved++;
+        share += [...after.values()].filter((v) => v === insts(k + 1).at(-1)).length;
+      }
+    }
+    // Balancing may move a node between two old instances; it stays rare.
+    expect(moved).toBeLessThanOrEqual(share * 2);
+  });
+});
+
+describe('rendezvousOwners', () => {
+  it("moves only nodes to a joining instance, and only the leaving one's nodes away", () => {
+    const ns = Array.from({ length: 200 }, (_, i) => `node-${i}`);
+    for (let k = 1; k <= 4; k++) {
+      const before = rendezvousOwners(ns, insts(k));
+      const joined = insts(k + 1);
+      const after = rendezvousOwners(ns, joined);
+      const newcomer = joined.at(-1);
+      let toNew = 0;
+      for (const n of ns) {
+        if (before.get(n) !== after.get(n)) {
+          expect(after.get(n)).toBe(newcomer);
+          toNew++;
+        }
+      }
+      expect(toNew).toBeGreaterThan(0);
+      // and back: the leaving instance's nodes return to where they were
+      const left = rendezvousOwners(ns, insts(k));
+      expect([...left.entries()]).toEqual([...before.entries()]);
+    }
+  });
+});
