@@ -1,4 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { Cluster, Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Fingerprinter } from './audit/fingerprint.js';
@@ -33,6 +36,12 @@ import { createCacheHealthMetrics } from './metrics/cache-health-metrics.js';
 import { INDEX_RECONCILE_RECORD } from './findings/findings-service.js';
 import { commitMetrics } from './metrics/commit-metrics.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
+import { createCoordinationMetrics } from './metrics/coordination-metrics.js';
+import { Coordinator } from './coordination/coordinator.js';
+import { LeaseStore } from './coordination/lease.js';
+import { InstanceRegistry } from './coordination/registry.js';
+import { RedisConnector } from './keyspace/connections.js';
+import { OwnershipSink } from './keyspace/ownership-sink.js';
 import { createProviderIngest, type ProviderIngest } from './providers/service.js';
 import { redactUrl } from './redis-url.js';
 import { createAuditLogExport, type AuditLogExport } from './telemetry/audit-log-export.js';
@@ -97,6 +106,9 @@ export class TokenwatchApp {
   readonly tracing: Tracing;
   /** The audit stream as OTLP logs (`otel.logs`); undefined when not configured. */
   readonly auditLogs: AuditLogExport | undefined;
+  /** Several instances (`coordination.enabled`): leases, standby, takeover; else undefined. */
+  readonly coordinator: Coordinator | undefined;
+  #coordinationClient: Redis | Cluster | undefined;
   #verifiedAt = 0;
   #started = false;
   #stopped = false;
@@ -299,15 +311,18 @@ export class TokenwatchApp {
       now: this.now,
       logger,
     });
+    const coordination = this.#coordination();
+    this.coordinator = coordination?.coordinator;
     this.keyspace = new KeyspaceService({
       config,
       rules: this.rules,
       inventory: this.inventory,
-      recorder: this.recorder,
+      recorder: coordination?.sink ?? this.recorder,
       metrics: m,
       logger,
       now: this.now,
       cacheHealth: this.cacheHealth,
+      onNodesChanged: coordination && (() => void coordination.coordinator.tick()),
     });
     this.indexes = new IndexReconciler({
       rules: indexRules,
@@ -356,7 +371,13 @@ export class TokenwatchApp {
         metricsContentType: m.registry.contentType,
         readyDetails: () => {
           const c = this.cacheHealth.details();
-          return c === undefined ? undefined : { cacheHealth: c };
+          const k = this.coordinator && {
+            instance: this.coordinator.instanceId,
+            instances: this.coordinator.liveInstances,
+            nodes: this.coordinator.roles(),
+          };
+          if (c === undefined && k === undefined) return undefined;
+          return { ...(c && { cacheHealth: c }), ...(k && { coordination: k }) };
         },
       },
       {
@@ -417,6 +438,59 @@ export class TokenwatchApp {
     this.providers.register(this.http);
   }
 
+  /**
+   * `coordination.enabled`: the lease store and registry on the coordination Redis, the
+   * coordinator, and the ownership gate the watchers report to instead of the recorder.
+   */
+  #coordination(): { coordinator: Coordinator; sink: OwnershipSink } | undefined {
+    const c = this.config.coordination;
+    if (!c.enabled) return undefined;
+    const instanceId =
+      c.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    const renewMs = c.renewEveryMs ?? Math.floor(c.leaseMs / 3);
+    const client = new RedisConnector(this.config.redis).forCoordination(c.redis, renewMs);
+    client.on('error', (err: Error) => {
+      this.logger.warn({ err: err.message }, 'coordination redis connection error');
+    });
+    this.#coordinationClient = client;
+    const leases = new LeaseStore({ client, keyPrefix: c.keyPrefix, instanceId });
+    const registry = new InstanceRegistry({
+      client,
+      keyPrefix: c.keyPrefix,
+      instanceId,
+      ttlMs: c.leaseMs,
+    });
+    const sink = new OwnershipSink({
+      recorder: this.recorder,
+      append: (input) => this.ledger.append(input),
+      appendDurable: (inputs) => this.ledger.appendDurable(inputs),
+      markBlind: (node, reason, since) => this.keyspace.markNodeBlind(node, reason, since),
+      settleNode: (node) => this.keyspace.settleNode(node),
+      closed: () => this.ledger.closed,
+      instanceId,
+      ledgerId: this.ledger.ledgerId,
+      now: this.now,
+      logger: this.logger,
+    });
+    let coordinator: Coordinator | undefined = undefined;
+    const metrics = createCoordinationMetrics(this.metrics.registry, {
+      leaseAges: () => coordinator?.leaseAges() ?? new Map(),
+    });
+    coordinator = new Coordinator({
+      config: c,
+      leases,
+      registry,
+      nodes: () => this.keyspace.nodeLabels(),
+      hooks: sink,
+      metrics,
+      logger: this.logger,
+      now: this.now,
+    });
+    sink.attach(coordinator);
+    this.logger.info({ instance: instanceId, leaseMs: c.leaseMs }, 'coordination enabled');
+    return { coordinator, sink };
+  }
+
   /** Listen to every committed audit batch (benchmarks, embedding). */
   onCommitted(listener: (batch: readonly Committed[]) => void): void {
     this.ledger.committed.subscribe(listener);
@@ -465,7 +539,12 @@ export class TokenwatchApp {
         () => undefined,
       );
     }
-    const restart = prev && prev.type !== 'ledger.genesis' ? this.#restore(prev, clean) : undefined;
+    // With several instances, this one's downtime was (or was not) covered by another owner:
+    // the takeover decides, not a restart gap of its own (docs/ha.md).
+    const restart =
+      prev && prev.type !== 'ledger.genesis' && !this.coordinator
+        ? this.#restore(prev, clean)
+        : undefined;
     this.checkpointer.start(); // seals what a crashed run left unsealed
     this.auditLogs?.start(); // resumes after the last record the collector acknowledged
     this.archive?.start(); // at start, then hourly; before retention, which removes what is older
@@ -515,7 +594,12 @@ export class TokenwatchApp {
     // Restores the correlator from the ledger before any new event can reach it.
     this.findings.start();
     // Restored: the watcher's first reconciliation is the downtime's gap, with what it found.
-    this.keyspace.start(restart);
+    if (this.coordinator) {
+      // Leases first: the first owner's baseline is then recorded in its own ledger.
+      void this.coordinator.start().finally(() => {
+        if (!this.#stopped) this.keyspace.start(restart);
+      });
+    } else this.keyspace.start(restart);
     this.cacheHealth.start();
     this.indexes.start();
     this.providers.start();
@@ -591,7 +675,10 @@ export class TokenwatchApp {
     this.#stopped = true;
     await this.indexes.close();
     await this.cacheHealth.close();
+    // Graceful handover before the watchers stop: what was received is recorded, then released.
+    await this.coordinator?.close();
     await this.keyspace.close();
+    this.#coordinationClient?.disconnect();
     await this.findings.close();
     await this.http.close();
     this.admin.close();

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import { TokenwatchError } from '../errors.js';
 
@@ -94,6 +94,52 @@ export class RedisConnector {
       maxRetriesPerRequest: 0,
       connectTimeout: 2000,
     });
+  }
+
+  /**
+   * The coordination Redis of several instances (docs/ha.md): `url` when given (its own
+   * credentials in the URL, TLS for rediss://), else the watched deployment itself: the
+   * standalone server, the Sentinel master, or the Cluster (leases carry the node id in a hash
+   * tag, so each script's keys share a slot). Commands time out after `commandTimeoutMs`: a
+   * partitioned instance then fails its renewals instead of waiting on them.
+   */
+  forCoordination(url: string | undefined, commandTimeoutMs: number): Redis | Cluster {
+    const tune = (o: RedisOptions): RedisOptions => ({
+      ...o,
+      connectionName: 'tokenwatch-coordination',
+      commandTimeout: commandTimeoutMs,
+      maxRetriesPerRequest: 0,
+      lazyConnect: false,
+    });
+    if (url !== undefined) {
+      const u = new URL(url);
+      return new Redis(url, {
+        ...tune({}),
+        tls: u.protocol === 'rediss:' ? (this.#tls ?? {}) : undefined,
+        retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 2000),
+      });
+    }
+    const base = tune(this.#base('commands'));
+    if (this.#cfg.cluster) {
+      return new Cluster(this.#cfg.cluster.nodes.map(parseHostPort), {
+        redisOptions: { ...base, db: 0 },
+        lazyConnect: false,
+        enableOfflineQueue: true,
+      });
+    }
+    if (this.#cfg.sentinel) {
+      const s = this.#cfg.sentinel;
+      return new Redis({
+        ...base,
+        sentinels: s.sentinels.map(parseHostPort),
+        name: s.name,
+        role: 'master',
+        sentinelPassword: s.password,
+        enableTLSForSentinelMode: this.#tls !== undefined,
+      });
+    }
+    const e = this.urlEndpoint;
+    return new Redis({ ...base, host: e.host, port: e.port });
   }
 
   /** A connection to whichever node Sentinel names as the master now. */

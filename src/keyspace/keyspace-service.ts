@@ -7,20 +7,22 @@ import { RedisConnector, endpointLabel, parseHostPort, type Endpoint } from './c
 import type { CacheHealth } from './cache-health.js';
 import { tagForSlots } from './cluster-slot.js';
 import type { Inventory } from './inventory.js';
-import { NodeWatcher, type NodeWatcherOptions } from './node-watcher.js';
-import type { KeyspaceRecorder } from './recorder.js';
+import { NodeWatcher, type NodeWatcherOptions, type WatcherSink } from './node-watcher.js';
 import type { TokenRules } from './token-rules.js';
 
 export interface KeyspaceServiceOptions {
   config: Readonly<Config>;
   rules: TokenRules;
   inventory: Inventory;
-  recorder: KeyspaceRecorder;
+  /** The KeyspaceRecorder, or with several instances the ownership gate in front of it. */
+  recorder: WatcherSink;
   metrics: Metrics;
   logger: Logger;
   now: () => number;
   /** Issue #21: keymiss counting and read sampling per node (optional). */
   cacheHealth?: CacheHealth;
+  /** A node watcher was added or removed (the coordinator re-divides the nodes). */
+  onNodesChanged?: () => void;
 }
 
 interface Retiring {
@@ -86,6 +88,30 @@ export class KeyspaceService {
 
   get watchers(): NodeWatcher[] {
     return [...this.#watchers.values()];
+  }
+
+  /**
+   * The ids (labels) of the watched nodes: the one node of a standalone or Sentinel deployment
+   * even before its watcher starts, the discovered masters of a Cluster.
+   */
+  nodeLabels(): string[] {
+    if (this.#o.config.redis.cluster) return this.watchers.map((w) => w.label);
+    return [this.scopeLabel];
+  }
+
+  #watcher(label: string): NodeWatcher | undefined {
+    for (const w of this.#watchers.values()) if (w.label === label) return w;
+    return undefined;
+  }
+
+  /** Declare a blind spot on one node and reconcile it (a takeover without replay). */
+  async markNodeBlind(label: string, reason: string, since: number): Promise<void> {
+    await this.#watcher(label)?.markBlind(reason, since);
+  }
+
+  /** Every notification the node's watcher received so far is applied. */
+  async settleNode(label: string): Promise<void> {
+    await this.#watcher(label)?.idle();
   }
 
   /**
@@ -242,6 +268,7 @@ export class KeyspaceService {
       });
     }
     watcher.start();
+    this.#o.onNodesChanged?.();
     // MONITOR runs on a connection of its own, duplicated from this never-connected one. On a
     // Cluster node the window markers carry a hash tag of a slot the node serves (else: MOVED).
     if (this.#o.cacheHealth) {
@@ -299,6 +326,7 @@ export class KeyspaceService {
       this.#removeSeries(w.label);
       this.#o.cacheHealth?.removeNode(w.label);
       void w.close();
+      this.#o.onNodesChanged?.();
     }
     for (const m of masters) {
       if (this.#watchers.has(m.id)) continue;

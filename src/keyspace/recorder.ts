@@ -36,7 +36,11 @@ export class KeyspaceRecorder implements WatcherSink {
     }
   }
 
-  token(ev: TokenEvent): void {
+  /**
+   * `owner`: with several instances (docs/ha.md), the fencing epoch under which the owner
+   * records and the event's stream position (`e.n.k.i`, when known).
+   */
+  token(ev: TokenEvent, owner?: { epoch: number; pos?: string }): void {
     const m = this.#metrics;
     m.tokenEvents.inc({ kind: ev.kind, event: ev.type });
     if (ev.type === 'written' && typeof ev.ttlMs === 'number')
@@ -62,10 +66,12 @@ export class KeyspaceRecorder implements WatcherSink {
           backlog: ev.backlog,
           db: ev.db,
           dueAt: ev.dueAt,
+          epoch: owner?.epoch,
           expiryLagMs: ev.expiryLagMs,
           key: ev.keyAttrs,
           lifetimeMs: ev.lifetimeMs,
           node: ev.node,
+          pos: owner?.pos,
           redisEvent: ev.redisEvent,
           renamedFrom: ev.renamedFrom,
           rewrite: ev.rewrite,

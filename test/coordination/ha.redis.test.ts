@@ -1,0 +1,249 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import type { AuditRecord } from '../../src/audit/record.js';
+import { assignNodes } from '../../src/coordination/assignment.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { startApp, waitFor, type Harness } from '../helpers/app-harness.js';
+
+/**
+ * Two in-process instances on one real Redis (issue #20, step 2): one owner records, the other
+ * is a standby; a clean stop hands over; a lease that cannot be renewed fences its owner before
+ * the standby takes over.
+ */
+let redis: RedisServer;
+let admin: Redis;
+const harnesses: Harness[] = [];
+let n = 0;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  admin = redis.client();
+});
+afterEach(async () => {
+  for (const h of harnesses.splice(0)) await h.stop().catch(() => undefined);
+  await admin.flushall();
+});
+afterAll(async () => {
+  await redis.stop();
+});
+
+const LEASE_MS = 3000;
+
+function coordination(id: string, prefix: string, extra = ''): string {
+  return `
+coordination:
+  enabled: true
+  instanceId: ${id}
+  keyPrefix: '${prefix}'
+  leaseMs: ${LEASE_MS}
+  safetyMs: 500
+${extra}`;
+}
+
+function start(id: string, prefix: string, extra = ''): Harness {
+  const h = startApp(redis.url, { yaml: coordination(id, prefix, extra) });
+  harnesses.push(h);
+  return h;
+}
+
+const records = (h: Harness, type: string): AuditRecord[] => h.app.ledger.list({ type });
+const tokens = (h: Harness): AuditRecord[] =>
+  h.app.ledger.list({ type: 'token.*' }).filter((r) => r.attrs.redisEvent !== 'scan');
+const node = (): string => `127.0.0.1:${redis.port}`;
+
+/**
+ * Two instance ids, the first the one rendezvous hashing desires for the node (else the
+ * second, once registered, would take the node over by a graceful handover: scale-out).
+ */
+function ids(): [string, string] {
+  const desired = assignNodes([node()], ['inst-a', 'inst-b']).get(node());
+  return desired === 'inst-a' ? ['inst-a', 'inst-b'] : ['inst-b', 'inst-a'];
+}
+
+async function owner(h: Harness): Promise<void> {
+  await waitFor(() => h.app.coordinator?.role(node()) === 'owner', 15_000, 'ownership');
+}
+
+async function writeTokens(prefix: string, count: number): Promise<void> {
+  const p = admin.pipeline();
+  for (let i = 0; i < count; i++) p.set(`oauth:access:${prefix}-${i}`, 'v', 'EX', 600);
+  await p.exec();
+}
+
+describe('two instances on one Redis', () => {
+  it("records token events only in the owner's ledger, with the owner's epoch", async () => {
+    const prefix = `tw${++n}:`;
+    const [ida, idb] = ids();
+    const a = start(ida, prefix);
+    await owner(a);
+    await a.app.whenReady();
+    const b = start(idb, prefix);
+    await b.app.whenReady();
+    expect(b.app.coordinator?.role(node())).toBe('standby');
+    await writeTokens('one', 20);
+    await waitFor(() => records(a, 'token.written').length === 20, 15_000, 'owner records');
+    await b.app.settle();
+    expect(records(b, 'token.written')).toHaveLength(0);
+    for (const r of records(a, 'token.written')) expect(r.attrs.epoch).toBe(1);
+    expect(records(a, 'ownership.acquired').map((r) => r.attrs)).toEqual([
+      {
+        node: node(),
+        epoch: 1,
+        instance: ida,
+        ledgerId: a.app.ledger.ledgerId,
+        previous: null,
+        from: null,
+        replayed: 0,
+      },
+    ]);
+    // The standby's readiness names it a standby; the owner's, an owner.
+    await b.app.http.ready();
+    const body = (await b.app.http.inject({ method: 'GET', url: '/readyz' })).json<{
+      details: { coordination: { instance: string; nodes: Record<string, string> } };
+    }>();
+    expect(body.details.coordination).toMatchObject({
+      instance: idb,
+      nodes: { [node()]: 'standby' },
+    });
+    const metrics = await a.app.metrics.registry.metrics();
+    expect(metrics).toContain('tokenwatch_coordination_owned_nodes 1');
+    expect(metrics).toContain(`tokenwatch_lease_epoch{node="${node()}"} 1`);
+  });
+
+  it('hands over on a clean stop: the standby acquires the next epoch within the lease time', async () => {
+    const prefix = `tw${++n}:`;
+    const [ida, idb] = ids();
+    const a = start(ida, prefix);
+    await owner(a);
+    await a.app.whenReady();
+    const b = start(idb, prefix);
+    await b.app.whenReady();
+    await writeTokens('before', 5);
+    await waitFor(() => records(a, 'token.written').length === 5, 15_000, 'owner records');
+    const released: unknown[] = [];
+    a.app.onCommitted((batch) => {
+      for (const c of batch)
+        if (c.input.type === 'ownership.released') released.push(c.input.attrs);
+    });
+    const stoppedAt = Date.now();
+    await a.app.stop('test');
+    expect(released).toEqual([
+      { node: node(), epoch: 1, instance: ida, through: null, reason: 'shutdown' },
+    ]);
+    await owner(b);
+    expect(Date.now() - stoppedAt).toBeLessThan(LEASE_MS);
+    await waitFor(() => records(b, 'ownership.acquired').length === 1, 15_000, 'acquired record');
+    const acquired = records(b, 'ownership.acquired');
+    expect(acquired.at(-1)?.attrs).toMatchObject({
+      epoch: 2,
+      instance: idb,
+      previous: { epoch: 1, instance: ida },
+    });
+    // Without a replay (no stream positions yet) the takeover is a recorded blind spot.
+    await waitFor(
+      () => records(b, 'keyspace.gap').some((r) => r.attrs.reason === 'ownership_takeover'),
+      15_000,
+      'takeover gap',
+    );
+    await writeTokens('after', 5);
+    await waitFor(() => records(b, 'token.written').length === 5, 15_000, 'new owner records');
+    for (const r of records(b, 'token.written')) expect(r.attrs.epoch).toBe(2);
+  });
+
+  it('hands the node over to a joining instance that rendezvous hashing desires for it', async () => {
+    const prefix = `tw${++n}:`;
+    const [desired, other] = ids();
+    const a = start(other, prefix);
+    await owner(a);
+    await a.app.whenReady();
+    const b = start(desired, prefix);
+    await owner(b);
+    await waitFor(() => records(a, 'ownership.released').length === 1, 15_000, 'released');
+    expect(records(a, 'ownership.released')[0]?.attrs).toMatchObject({
+      epoch: 1,
+      instance: other,
+      reason: 'handover',
+    });
+    expect(a.app.coordinator?.role(node())).toBe('standby');
+    await waitFor(() => records(b, 'ownership.acquired').length === 1, 15_000, 'acquired');
+    expect(records(b, 'ownership.acquired')[0]?.attrs).toMatchObject({
+      epoch: 2,
+      previous: { epoch: 1, instance: other },
+    });
+    await b.app.whenReady();
+    await writeTokens('x', 5);
+    await waitFor(() => records(b, 'token.written').length === 5, 15_000, 'new owner records');
+    await a.app.settle();
+    expect(records(a, 'token.written')).toHaveLength(0);
+  });
+
+  it('fences an owner whose lease was lost; the desired owner acquires the next epoch', async () => {
+    const prefix = `tw${++n}:`;
+    const [ida, idb] = ids();
+    const a = start(ida, prefix);
+    await owner(a);
+    await a.app.whenReady();
+    const b = start(idb, prefix);
+    await b.app.whenReady();
+    // The coordination Redis loses the lease (e.g. a failover to a replica that had not got it).
+    await admin.del(`${prefix}lease:{${node()}}`);
+    await waitFor(() => records(a, 'ownership.fenced').length === 1, 15_000, 'fence record');
+    expect(records(a, 'ownership.fenced')[0]?.attrs).toMatchObject({
+      node: node(),
+      epoch: 1,
+      instance: ida,
+      reason: 'lost',
+    });
+    // a is still the instance rendezvous hashing desires: it takes the node again, epoch 2,
+    // and reconciles the moment it was not recording.
+    await waitFor(() => records(a, 'ownership.acquired').length === 2, 15_000, 'acquired again');
+    expect(records(a, 'ownership.acquired')[1]?.attrs).toMatchObject({
+      epoch: 2,
+      previous: { epoch: 1, instance: ida },
+    });
+    await waitFor(
+      () => records(a, 'keyspace.gap').some((r) => r.attrs.reason === 'ownership_takeover'),
+      15_000,
+      'takeover gap',
+    );
+    await writeTokens('after', 10);
+    await waitFor(() => records(a, 'token.written').length === 10, 15_000, 'owner records');
+    await b.app.settle();
+    expect(records(b, 'token.written')).toHaveLength(0);
+    expect(records(a, 'token.written').every((r) => r.attrs.epoch === 2)).toBe(true);
+  });
+
+  it('fences an owner that cannot renew before its lease can expire, then the standby takes over', async () => {
+    const prefix = `tw${++n}:`;
+    // inst-a reaches the coordination Redis as its own ACL user: revoking EVAL cuts it off
+    // from the leases (a partition) while its watcher keeps receiving notifications.
+    await admin.call('ACL', 'SETUSER', 'coord-a', 'on', '>pw-a', '~*', '&*', '+@all');
+    const url = `redis://coord-a:pw-a@127.0.0.1:${redis.port}`;
+    const [ida, idb] = ids();
+    const a = start(ida, prefix, `  redis: ${url}`);
+    await owner(a);
+    await a.app.whenReady();
+    const b = start(idb, prefix);
+    await b.app.whenReady();
+    await writeTokens('before', 5);
+    await waitFor(() => records(a, 'token.written').length === 5, 15_000, 'owner records');
+    await admin.call('ACL', 'SETUSER', 'coord-a', '-eval', '-zrem');
+    await owner(b);
+    // Tokens written once b owns the node are b's to record, never a's.
+    await writeTokens('after', 10);
+    await waitFor(() => records(b, 'token.written').length === 10, 15_000, 'new owner records');
+    await a.app.settle();
+    const fenced = records(a, 'ownership.fenced');
+    expect(fenced.map((r) => r.attrs.reason)).toEqual(['expired']);
+    expect(records(b, 'ownership.acquired').at(-1)?.attrs).toMatchObject({
+      epoch: 2,
+      previous: { epoch: 1, instance: ida },
+    });
+    // a stopped recording at its own monotonic deadline (checked on every event), whatever
+    // its timers did: nothing after its fence record.
+    const afterFence = tokens(a).filter((r) => r.seq > (fenced[0]?.seq ?? 0));
+    expect(afterFence).toHaveLength(0);
+    expect(records(a, 'token.written')).toHaveLength(5);
+    await admin.call('ACL', 'DELUSER', 'coord-a');
+  });
+});
