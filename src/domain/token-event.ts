@@ -1,3 +1,5 @@
+import type { StreamPosition } from '../coordination/position.js';
+
 /**
  * A token lifecycle event observed in Redis, after the key was matched against a token rule
  * and its secret placeholders were fingerprinted. Never carries a raw key or token.
@@ -82,4 +84,12 @@ export interface TokenEvent {
   renamedFrom?: { kind: string; fingerprint: string } | null;
   /** Redis event name that produced it (`set`, `expire`, `del`, ...) or `reconcile`. */
   redisEvent: string;
+  /**
+   * Coordination on (issue #20): where the notification that produced it sits in its node's
+   * stream, named alike by every instance. Absent when coordination is off, when no marker was
+   * seen yet on this subscription, and for events not made from a notification (baseline, gap).
+   */
+  position?: StreamPosition;
+  /** With `position`: this event's index among those its notification produced (0-based). */
+  positionIndex?: number;
 }

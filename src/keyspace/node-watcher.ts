@@ -6,6 +6,7 @@ import type { Inventory, ReconcileChange } from './inventory.js';
 import { REQUIRED_FLAGS, ensureNotifications, type NotificationStatus } from './notifications.js';
 import { clockOffset, readFlushCount, readHitMiss } from './reconcile.js';
 import { baselineCounts, reconcileNode } from './reconciliation.js';
+import type { StreamPositionTracker } from './stream-position.js';
 import type { TokenRules } from './token-rules.js';
 
 /** What a node watcher reports to the service that owns it. */
@@ -100,6 +101,13 @@ export interface NodeWatcherOptions {
   cluster?: boolean;
   /** metrics.keyMisses: flags managed on top of REQUIRED_FLAGS (`m`) and where `keymiss` goes. */
   keyMisses?: { flags: string; onMiss: (node: string, key: Buffer, at: number) => void };
+  /**
+   * Coordination on (issue #20): every notification received goes through this tracker first
+   * (keymiss included), and the token events made from it carry its `position` and
+   * `positionIndex`. Reset at every subscriber disconnect (a hole in the stream). Absent
+   * (coordination off): no positions, no cost.
+   */
+  streamPositions?: StreamPositionTracker;
 }
 
 /** Most notifications handled per look-up round trip. */
@@ -172,12 +180,17 @@ export class NodeWatcher {
 
   start(): void {
     const { subscriber, commands } = this.#o;
+    const positions = this.#o.streamPositions;
     subscriber.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer, message: Buffer) => {
       const item: Item = {
         event: channel.toString('latin1', this.#prefix.length),
         key: message,
         at: this.#o.now(),
       };
+      if (positions) {
+        const pos = positions.observe(item.event, message);
+        if (pos) item.pos = pos;
+      }
       // A read of a missing key, not a lifecycle event: counted by CacheHealth (issue #21).
       if (item.event === 'keymiss') {
         this.#o.keyMisses?.onMiss(this.label, message, item.at);
@@ -257,6 +270,9 @@ export class NodeWatcher {
   }
 
   #onDown(reason: string): void {
+    // Whatever the state: notifications published while the connection is down are lost, so the
+    // stream no longer joins up with the positions counted so far.
+    this.#o.streamPositions?.reset();
     if (this.#closed) return;
     if (this.#subscribed) {
       this.#subscribed = false;

@@ -1,3 +1,4 @@
+import type { StreamPosition } from '../coordination/position.js';
 import type { InventoryEntry } from './inventory.js';
 import type { ClassifiedKey } from './token-rules.js';
 
@@ -10,6 +11,8 @@ export interface Item {
   migrated?: boolean;
   /** The key as a latin1 string, once converted (discardSuperseded may convert pending items early). */
   k?: string;
+  /** Coordination on: its position in the node's stream (absent: unknown, or coordination off). */
+  pos?: StreamPosition;
 }
 
 /** A notification of a key that matched a token rule (or the `rename_to` side of any rename). */

@@ -95,6 +95,9 @@ class Translator {
   readonly #ctx: TranslateContext;
   /** kind -> fingerprint -> entry written by this batch (null: deleted). */
   readonly #overlay = new Map<string, Map<string, InventoryEntry | null>>();
+  /** The notification that made the last positioned event, and that event's index. */
+  #posOf: Prepared | undefined;
+  #posIndex = 0;
 
   constructor(view: InventoryView, ctx: TranslateContext, pendingRename?: PendingRename) {
     this.#view = view;
@@ -239,7 +242,7 @@ class Translator {
   }
 
   #emit(p: Prepared, c: ClassifiedKey, type: TokenEventType, extra: Partial<TokenEvent>): void {
-    this.events.push({
+    const ev: TokenEvent = {
       type,
       kind: c.kind,
       fingerprint: c.fingerprint,
@@ -249,7 +252,16 @@ class Translator {
       observedAt: p.at,
       redisEvent: p.event,
       ...extra,
-    });
+    };
+    // Coordination (issue #20): one notification may make two events (a RENAME over a live
+    // token: `deleted` then `renamed`); the index tells them apart under one position.
+    if (p.pos !== undefined) {
+      this.#posIndex = this.#posOf === p ? this.#posIndex + 1 : 0;
+      this.#posOf = p;
+      ev.position = p.pos;
+      ev.positionIndex = this.#posIndex;
+    }
+    this.events.push(ev);
   }
 
   #localDue(due: number | null): number | null | undefined {

@@ -1,0 +1,158 @@
+import { comparePosition, type StreamPosition } from '../coordination/position.js';
+import type { TokenEvent } from '../domain/token-event.js';
+
+/**
+ * Why a standby buffer cannot replay everything after a position (the takeover then records a
+ * `keyspace.gap` and reconciles instead, never silently):
+ * - `unknown`: it holds no positioned stretch of the stream at all (no marker seen since it
+ *   started or since the subscriber's last disconnect);
+ * - `dropped`: events after the position were dropped by its bounds (maxEvents / maxAgeMs);
+ * - `not_reached`: what it holds starts after the position (this instance subscribed, or saw its
+ *   first marker, or reconnected, after it).
+ */
+export type NotReachedReason = 'unknown' | 'dropped' | 'not_reached';
+
+export type ReplayResult =
+  | { ok: true; events: TokenEvent[] }
+  | {
+      ok: false;
+      reason: NotReachedReason;
+      /** Everything after this position is held (undefined when `unknown`). */
+      heldAfter: StreamPosition | undefined;
+    };
+
+export interface StandbyBufferOptions {
+  /** `coordination.standby.maxEvents`: most events held; the oldest go first. */
+  maxEvents: number;
+  /** `coordination.standby.maxAgeMs`: events observed longer ago than this are dropped. */
+  maxAgeMs: number;
+  /** The clock of the events' `observedAt` (ms). */
+  now: () => number;
+}
+
+/**
+ * A hot standby's memory of one node's token events, for a takeover to replay (issue #20): a ring
+ * bounded in count and age, holding events in stream order with their positions.
+ *
+ * It keeps `heldAfter`, the position after which it holds EVERY token event of the stream: just
+ * before the base marker of the first positioned event it was given, raised to each dropped
+ * event's position as the bounds drop the oldest. A hole in the stream (subscriber disconnect:
+ * call discontinuity(); also assumed when an event without a position arrives) empties it:
+ * nothing before a hole joins up with what follows it.
+ */
+export class StandbyBuffer {
+  readonly #o: StandbyBufferOptions;
+  #ring: (TokenEvent | undefined)[] = [];
+  #head = 0;
+  #size = 0;
+  #heldAfter: StreamPosition | undefined;
+  /** Whether `heldAfter` was raised by a drop since the last hole (for the `dropped` reason). */
+  #droppedSinceHole = false;
+  #dropped = 0;
+
+  constructor(options: StandbyBufferOptions) {
+    if (!(options.maxEvents >= 1)) throw new RangeError('maxEvents must be at least 1');
+    this.#o = options;
+  }
+
+  /** Events held now. */
+  get depth(): number {
+    return this.#size;
+  }
+
+  /** Events dropped by the bounds since the start (a counter: never decreases). */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Everything after this position is held (undefined: no positioned stretch held). */
+  get heldAfter(): StreamPosition | undefined {
+    return this.#heldAfter;
+  }
+
+  /** The oldest event held, if any. */
+  get oldest(): TokenEvent | undefined {
+    return this.#size === 0 ? undefined : this.#ring[this.#head];
+  }
+
+  /** Keeps a token event (in stream order), dropping the oldest over the bounds. */
+  push(ev: TokenEvent): void {
+    const p = ev.position;
+    if (p === undefined) {
+      // Unknown position: only before a marker was seen, i.e. after a hole nobody reported.
+      if (this.#heldAfter !== undefined || this.#size > 0) this.discontinuity();
+      return;
+    }
+    this.#heldAfter ??= { epoch: p.epoch, marker: p.marker, offset: -1 };
+    if (this.#size === this.#o.maxEvents) this.#dropOldest();
+    const cap = this.#ring.length;
+    if (this.#size < cap) {
+      this.#ring[(this.#head + this.#size) % cap] = ev;
+    } else {
+      // Grow (lazily, up to maxEvents): unroll so the ring starts at 0 again.
+      const grown = this.#ring.slice(this.#head).concat(this.#ring.slice(0, this.#head));
+      grown.length = Math.min(this.#o.maxEvents, Math.max(16, cap * 2));
+      this.#ring = grown;
+      this.#head = 0;
+      this.#ring[this.#size] = ev;
+    }
+    this.#size += 1;
+    this.prune();
+  }
+
+  /** Drops the events older than maxAgeMs (push and eventsAfter call it too). */
+  prune(): void {
+    const limit = this.#o.now() - this.#o.maxAgeMs;
+    while (this.#size > 0 && (this.#ring[this.#head] as TokenEvent).observedAt < limit)
+      this.#dropOldest();
+  }
+
+  /**
+   * The stream had a hole (subscriber disconnected): empties the buffer; it holds nothing by
+   * position until the next positioned event. Not counted as drops (the hole is the watcher's
+   * gap, recorded by whoever owns the node).
+   */
+  discontinuity(): void {
+    this.#ring = [];
+    this.#head = 0;
+    this.#size = 0;
+    this.#heldAfter = undefined;
+    this.#droppedSinceHole = false;
+  }
+
+  /**
+   * The events after `p`, in stream order, when the buffer reaches back to it: every held event
+   * whose position is greater than `p` (with `index`: also those of `p`'s own notification with a
+   * greater positionIndex, for a commit that ended inside one notification's events).
+   */
+  eventsAfter(p: StreamPosition, index?: number): ReplayResult {
+    this.prune();
+    const held = this.#heldAfter;
+    if (held === undefined) return { ok: false, reason: 'unknown', heldAfter: undefined };
+    if (comparePosition(p, held) < 0) {
+      const reason = this.#droppedSinceHole ? 'dropped' : 'not_reached';
+      return { ok: false, reason, heldAfter: held };
+    }
+    const events: TokenEvent[] = [];
+    const cap = this.#ring.length;
+    for (let i = 0; i < this.#size; i++) {
+      const ev = this.#ring[(this.#head + i) % cap] as TokenEvent;
+      const c = comparePosition(ev.position as StreamPosition, p);
+      if (c > 0 || (c === 0 && index !== undefined && (ev.positionIndex ?? 0) > index))
+        events.push(ev);
+    }
+    return { ok: true, events };
+  }
+
+  #dropOldest(): void {
+    const ev = this.#ring[this.#head] as TokenEvent;
+    this.#ring[this.#head] = undefined;
+    this.#head = (this.#head + 1) % this.#ring.length;
+    this.#size -= 1;
+    this.#dropped += 1;
+    this.#droppedSinceHole = true;
+    // Everything up to the dropped event's position is gone (its siblings of the same
+    // notification too, as far as a replay is concerned: it replays whole notifications).
+    this.#heldAfter = ev.position;
+  }
+}
