@@ -109,6 +109,7 @@ export class TokenwatchApp {
   /** Several instances (`coordination.enabled`): leases, standby, takeover; else undefined. */
   readonly coordinator: Coordinator | undefined;
   #coordinationClient: Redis | Cluster | undefined;
+  #ownership: OwnershipSink | undefined;
   #verifiedAt = 0;
   #started = false;
   #stopped = false;
@@ -323,6 +324,7 @@ export class TokenwatchApp {
       now: this.now,
       cacheHealth: this.cacheHealth,
       onNodesChanged: coordination && (() => void coordination.coordinator.tick()),
+      streamPositions: coordination && ((label) => coordination.sink.trackerFor(label)),
     });
     this.indexes = new IndexReconciler({
       rules: indexRules,
@@ -460,22 +462,33 @@ export class TokenwatchApp {
       instanceId,
       ttlMs: c.leaseMs,
     });
+    let coordinator: Coordinator | undefined = undefined;
+    const metrics = createCoordinationMetrics(this.metrics.registry, {
+      leaseAges: () => coordinator?.leaseAges() ?? new Map(),
+    });
     const sink = new OwnershipSink({
       recorder: this.recorder,
+      nodes: {
+        markBlind: (node, reason, since) => this.keyspace.markNodeBlind(node, reason, since),
+        settleNode: (node) => this.keyspace.settleNode(node),
+        commandsOf: (node) => this.keyspace.commandsOf(node),
+        markerTag: (node) => this.keyspace.markerTag(node),
+      },
       append: (input) => this.ledger.append(input),
       appendDurable: (inputs) => this.ledger.appendDurable(inputs),
-      markBlind: (node, reason, since) => this.keyspace.markNodeBlind(node, reason, since),
-      settleNode: (node) => this.keyspace.settleNode(node),
+      readCommitted: (node) => leases.readCommitted(node),
+      publishCommitted: (node, epoch, pos) => leases.publishCommitted(node, epoch, pos),
       closed: () => this.ledger.closed,
+      keyPrefix: c.keyPrefix,
+      markerEveryMs: c.markerEveryMs,
+      standby: c.standby,
+      metrics,
       instanceId,
       ledgerId: this.ledger.ledgerId,
       now: this.now,
       logger: this.logger,
     });
-    let coordinator: Coordinator | undefined = undefined;
-    const metrics = createCoordinationMetrics(this.metrics.registry, {
-      leaseAges: () => coordinator?.leaseAges() ?? new Map(),
-    });
+    this.ledger.committed.subscribe((batch) => sink.onCommitted(batch));
     coordinator = new Coordinator({
       config: c,
       leases,
@@ -487,6 +500,7 @@ export class TokenwatchApp {
       now: this.now,
     });
     sink.attach(coordinator);
+    this.#ownership = sink;
     this.logger.info({ instance: instanceId, leaseMs: c.leaseMs }, 'coordination enabled');
     return { coordinator, sink };
   }
@@ -677,6 +691,7 @@ export class TokenwatchApp {
     await this.cacheHealth.close();
     // Graceful handover before the watchers stop: what was received is recorded, then released.
     await this.coordinator?.close();
+    this.#ownership?.close();
     await this.keyspace.close();
     this.#coordinationClient?.disconnect();
     await this.findings.close();

@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -8,6 +9,7 @@ import type { CacheHealth } from './cache-health.js';
 import { tagForSlots } from './cluster-slot.js';
 import type { Inventory } from './inventory.js';
 import { NodeWatcher, type NodeWatcherOptions, type WatcherSink } from './node-watcher.js';
+import type { StreamPositionTracker } from './stream-position.js';
 import type { TokenRules } from './token-rules.js';
 
 export interface KeyspaceServiceOptions {
@@ -23,6 +25,8 @@ export interface KeyspaceServiceOptions {
   cacheHealth?: CacheHealth;
   /** A node watcher was added or removed (the coordinator re-divides the nodes). */
   onNodesChanged?: () => void;
+  /** Coordination on: a stream position tracker for each node watched (by label). */
+  streamPositions?: (label: string) => StreamPositionTracker;
 }
 
 interface Retiring {
@@ -101,6 +105,19 @@ export class KeyspaceService {
 
   #watcher(label: string): NodeWatcher | undefined {
     for (const w of this.#watchers.values()) if (w.label === label) return w;
+    return undefined;
+  }
+
+  /** The node's command connection (marker writes), when it is watched. */
+  commandsOf(label: string): Redis | undefined {
+    return this.#watcher(label)?.commands;
+  }
+
+  /** Cluster: a hash tag of a slot the node serves (its marker keys need one); else undefined. */
+  markerTag(label: string): string | undefined {
+    if (!this.#o.config.redis.cluster) return undefined;
+    for (const [id, w] of this.#watchers)
+      if (w.label === label) return tagForSlots(this.#masters.get(id)?.slots ?? []);
     return undefined;
   }
 
@@ -254,6 +271,7 @@ export class KeyspaceService {
       startBlind,
       cluster: config.redis.cluster !== undefined,
       keyMisses: this.#keyMisses(),
+      streamPositions: this.#o.streamPositions?.(label),
     });
     metrics.redisUp.set({ node: label }, 0);
     metrics.notificationsEnabled.set({ node: label }, 0);

@@ -1,10 +1,22 @@
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AuditInput, Committed } from '../audit/record.js';
 import type { FenceReason, OwnershipHooks, ReleaseReason } from '../coordination/coordinator.js';
 import type { LeaseHolder } from '../coordination/lease.js';
+import {
+  beforeMarker,
+  comparePosition,
+  formatPosition,
+  parsePosition,
+  type ParsedPosition,
+  type StreamPosition,
+} from '../coordination/position.js';
 import type { TokenEvent } from '../domain/token-event.js';
+import type { CoordinationMetrics } from '../metrics/coordination-metrics.js';
 import type { BaselineReport, GapReport, NodeStatus, WatcherSink } from './node-watcher.js';
 import type { KeyspaceRecorder } from './recorder.js';
+import { StandbyBuffer } from './standby-buffer.js';
+import { StreamPositionTracker, writeMarker } from './stream-position.js';
 
 /** Who may record for a node now (the Coordinator). */
 export interface OwnershipState {
@@ -12,44 +24,83 @@ export interface OwnershipState {
   ownerEpoch(node: string): number | undefined;
 }
 
+/** The keyspace side the gate needs per node (KeyspaceService). */
+export interface OwnedNodes {
+  /** Declare a blind spot on one node and reconcile it (the gap path). */
+  markBlind(node: string, reason: string, since: number): Promise<void>;
+  /** Resolves once every notification the node's watcher received so far is applied. */
+  settleNode(node: string): Promise<void>;
+  /** The node's command connection (marker writes). */
+  commandsOf(node: string): Redis | undefined;
+  /** Cluster: the hash tag for the node's marker keys. */
+  markerTag(node: string): string | undefined;
+}
+
 export interface OwnershipSinkOptions {
   recorder: KeyspaceRecorder;
+  nodes: OwnedNodes;
   /** Queue an ordinary ledger record. */
   append: (input: AuditInput) => void;
   /** Queue records and resolve once they (and everything queued before) committed. */
   appendDurable: (inputs: readonly AuditInput[]) => Promise<readonly Committed[]>;
-  /** Declare a blind spot on one node and reconcile it (the gap path). */
-  markBlind: (node: string, reason: string, since: number) => Promise<void>;
-  /** Resolves once every notification the node's watcher received so far is applied. */
-  settleNode: (node: string) => Promise<void>;
+  /** The last committed position the previous owner published (`committed:<node>`). */
+  readCommitted: (node: string) => Promise<string | null>;
+  /** Fenced publish of this owner's committed position. */
+  publishCommitted: (node: string, epoch: number, pos: string) => Promise<boolean>;
   /** The ledger is closed (a fence during shutdown is then only logged). */
   closed: () => boolean;
+  keyPrefix: string;
+  markerEveryMs: number;
+  standby: { maxEvents: number; maxAgeMs: number };
+  metrics: CoordinationMetrics;
   instanceId: string;
   ledgerId: string;
   now: () => number;
   logger: Logger;
 }
 
+/** How long a graceful handover waits to see its own final marker before giving up on it. */
+const FINAL_MARKER_WAIT_MS = 3000;
+/** Committed positions are published at most this often (the `ledger.committed` channel). */
+const PUBLISH_EVERY_MS = 100;
+
+interface NodeState {
+  tracker: StreamPositionTracker;
+  buffer: StandbyBuffer;
+  droppedSeen: number;
+  /** While owner: the marker counter of this epoch and the writer timer. */
+  epoch?: number;
+  marker: number;
+  markerTimer?: NodeJS.Timeout;
+  /** Graceful handover: events at or after this position are not recorded. */
+  stopAt?: StreamPosition;
+  /** Highest committed position of this owner (epoch) and whether it is published. */
+  committed?: { epoch: number; pos: ParsedPosition; text: string; published: boolean };
+}
+
 /**
- * The gate between the node watchers and the ledger when several instances share the nodes:
- * token events of a node this instance owns (lease held, local deadline not passed: asked
- * synchronously per event) are recorded with their `epoch`; those of a node it does not own
- * are not recorded (hot standby). Baseline and gap records are written only by the owner; a
- * standby still builds its inventory from its own baseline, so that a takeover reconciles
- * against it. Metrics and status always pass through.
+ * The gate between the node watchers and the ledger when several instances share the nodes
+ * (docs/ha.md). Token events of a node this instance owns (lease held, local deadline not
+ * passed: asked synchronously per event) are recorded with their `epoch` and stream position
+ * `pos`; those of a node it does not own go to that node's bounded standby buffer. Baseline and
+ * gap records are written only by the owner; a standby still builds its inventory from its own
+ * baseline. Metrics and status always pass through.
  *
- * Also the ownership side of the coordinator: `ownership.acquired`, `ownership.released` and
- * `ownership.fenced` records, and the takeover of a node whose previous owner's last events
- * this instance cannot replay: a `keyspace.gap` from when the previous holder was last seen,
- * and a reconciliation (never silent).
+ * Also the keyspace side of ownership changes: markers written by the owner, the committed
+ * position published after each commit, the takeover (replay from the buffer after the
+ * previous owner's committed position, or a recorded gap and reconciliation when the buffer
+ * does not reach back: never silent), the graceful handover through a final marker, and the
+ * `ownership.acquired` / `released` / `fenced` records.
  */
 export class OwnershipSink implements WatcherSink, OwnershipHooks {
   readonly #o: OwnershipSinkOptions;
   #state: OwnershipState | undefined;
+  readonly #nodes = new Map<string, NodeState>();
   /** Nodes whose baseline ran while this instance was a standby (not in this ledger). */
   readonly #withheldBaseline = new Set<string>();
   /** Nodes this instance held last (a removed master's final gap is theirs to record). */
   readonly #lastHeld = new Set<string>();
+  #publishTimer: NodeJS.Timeout | undefined;
 
   constructor(o: OwnershipSinkOptions) {
     this.#o = o;
@@ -59,13 +110,55 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     this.#state = state;
   }
 
+  /** The position tracker of a node watcher being created (KeyspaceService factory). */
+  trackerFor(node: string): StreamPositionTracker {
+    const st = this.#node(node);
+    st.tracker = new StreamPositionTracker({
+      keyPrefix: this.#o.keyPrefix,
+      onReset: () => st.buffer.discontinuity(),
+    });
+    st.buffer.discontinuity();
+    return st.tracker;
+  }
+
+  #node(node: string): NodeState {
+    let st = this.#nodes.get(node);
+    if (!st) {
+      st = {
+        tracker: new StreamPositionTracker({ keyPrefix: this.#o.keyPrefix }),
+        buffer: new StandbyBuffer({ ...this.#o.standby, now: this.#o.now }),
+        droppedSeen: 0,
+        marker: 0,
+      };
+      this.#nodes.set(node, st);
+      this.#o.metrics.addNode(node);
+    }
+    return st;
+  }
+
   #epoch(node: string): number | undefined {
     return this.#state?.ownerEpoch(node);
   }
 
   token(ev: TokenEvent): void {
     const epoch = this.#epoch(ev.node);
-    if (epoch !== undefined) this.#o.recorder.token(ev, { epoch });
+    const st = this.#nodes.get(ev.node);
+    const p = ev.position;
+    if (epoch !== undefined && !(st?.stopAt && p && comparePosition(p, st.stopAt) >= 0)) {
+      this.#o.recorder.token(ev, {
+        epoch,
+        pos: p && formatPosition(p, ev.positionIndex),
+      });
+      return;
+    }
+    const s = st ?? this.#node(ev.node);
+    s.buffer.push(ev);
+    const m = this.#o.metrics;
+    if (s.buffer.dropped > s.droppedSeen) {
+      m.standbyDropped.inc({ node: ev.node }, s.buffer.dropped - s.droppedSeen);
+      s.droppedSeen = s.buffer.dropped;
+    }
+    m.standbyEvents.set({ node: ev.node }, s.buffer.depth);
   }
 
   unmatched(count: number): void {
@@ -98,6 +191,46 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     return this.#o.recorder.drain();
   }
 
+  /**
+   * Committed batches (the ledger's committed channel): the highest committed position of each
+   * node owned, published (fenced by the lease) at most every PUBLISH_EVERY_MS.
+   */
+  onCommitted(batch: readonly Committed[]): void {
+    let changed = false;
+    for (const c of batch) {
+      const a = c.input.attrs;
+      if (!a || typeof a.pos !== 'string' || typeof a.epoch !== 'number') continue;
+      if (!c.input.type.startsWith('token.') || typeof a.node !== 'string') continue;
+      const st = this.#nodes.get(a.node);
+      if (st?.epoch !== a.epoch) continue;
+      const pos = parsePosition(a.pos);
+      if (!pos) continue;
+      const cur = st.committed;
+      if (cur && cur.epoch === a.epoch && comparePositionIndexed(pos, cur.pos) <= 0) continue;
+      st.committed = { epoch: a.epoch, pos, text: a.pos, published: false };
+      changed = true;
+    }
+    if (changed && !this.#publishTimer) {
+      this.#publishTimer = setTimeout(() => {
+        this.#publishTimer = undefined;
+        void this.#publish();
+      }, PUBLISH_EVERY_MS);
+      this.#publishTimer.unref();
+    }
+  }
+
+  async #publish(): Promise<void> {
+    for (const [node, st] of this.#nodes) {
+      const c = st.committed;
+      if (!c || c.published || st.epoch !== c.epoch || st.stopAt) continue;
+      c.published = true;
+      await this.#o.publishCommitted(node, c.epoch, c.text).catch((err: unknown) => {
+        c.published = false;
+        this.#o.logger.debug({ node, err: (err as Error).message }, 'committed publish failed');
+      });
+    }
+  }
+
   async acquired(a: {
     node: string;
     epoch: number;
@@ -106,12 +239,39 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     goLive: () => void;
   }): Promise<void> {
     const o = this.#o;
-    const now = o.now();
+    const st = this.#node(a.node);
     this.#lastHeld.add(a.node);
-    // What happened between the previous owner's last committed record and now is not in any
-    // ledger unless replayed: without a replay it is a blind spot, recorded and reconciled.
-    const blind = a.previous !== null || this.#withheldBaseline.has(a.node);
-    a.goLive();
+    st.tracker.ignoreEpochsBelow(a.previous?.epoch ?? 0);
+    let committed: string | null = null;
+    try {
+      committed = await o.readCommitted(a.node);
+    } catch (err) {
+      o.logger.warn(
+        { node: a.node, err: (err as Error).message },
+        'cannot read committed position',
+      );
+    }
+    // Where the previous owner's confirmed records end. Never committed anything by position:
+    // from the start of its epoch (its first marker is n = 1).
+    const parsed = committed === null ? undefined : parsePosition(committed);
+    const from: ParsedPosition | undefined =
+      parsed ?? (a.previous ? beforeMarker(a.previous.epoch, 0) : undefined);
+    const fromText = from && (committed ?? formatPosition(from));
+    const now = o.now();
+    // Synchronous from here to goLive(): no event can fall between the replay and live recording.
+    let replayed: TokenEvent[] = [];
+    let blind: string | undefined;
+    if (from) {
+      const r = st.buffer.eventsAfter(from, parsed?.index);
+      if (r.ok) replayed = r.events;
+      else blind = r.reason;
+    } else if (this.#withheldBaseline.has(a.node)) {
+      blind = 'baseline_not_recorded';
+    }
+    st.epoch = a.epoch;
+    st.marker = 0;
+    st.stopAt = undefined;
+    st.committed = undefined;
     o.append({
       time: now,
       source: 'system',
@@ -122,14 +282,58 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
         instance: o.instanceId,
         ledgerId: o.ledgerId,
         previous: a.previous && { epoch: a.previous.epoch, instance: a.previous.instance },
-        from: null,
-        replayed: 0,
+        from: fromText ?? null,
+        replayed: replayed.length,
       },
     });
-    if (!blind) return;
+    for (const ev of replayed) {
+      const p = ev.position;
+      o.recorder.token(ev, { epoch: a.epoch, pos: p && formatPosition(p, ev.positionIndex) });
+    }
+    st.buffer.discontinuity();
+    o.metrics.standbyEvents.set({ node: a.node }, 0);
+    if (replayed.length > 0) o.metrics.replayed.inc({ node: a.node }, replayed.length);
+    a.goLive();
+    this.#startMarkers(a.node, st, a.epoch);
+    if (blind === undefined) {
+      this.#withheldBaseline.delete(a.node);
+      return;
+    }
+    o.logger.warn(
+      { node: a.node, epoch: a.epoch, from: fromText, why: blind },
+      'takeover cannot replay from the standby buffer: recording a gap and reconciling',
+    );
     this.#withheldBaseline.delete(a.node);
     const since = a.lastHeldAt ?? now;
-    await o.markBlind(a.node, a.previous ? 'ownership_takeover' : 'ownership_acquired', since);
+    await o.nodes.markBlind(
+      a.node,
+      a.previous ? 'ownership_takeover' : 'ownership_acquired',
+      since,
+    );
+  }
+
+  #startMarkers(node: string, st: NodeState, epoch: number): void {
+    clearInterval(st.markerTimer);
+    const write = (): void => {
+      if (st.epoch !== epoch || st.stopAt || this.#epoch(node) !== epoch) return;
+      void this.#writeMarker(node, st, epoch);
+    };
+    write();
+    st.markerTimer = setInterval(write, this.#o.markerEveryMs);
+    st.markerTimer.unref();
+  }
+
+  async #writeMarker(node: string, st: NodeState, epoch: number): Promise<number | undefined> {
+    const commands = this.#o.nodes.commandsOf(node);
+    if (!commands || commands.status !== 'ready') return undefined;
+    const n = ++st.marker;
+    try {
+      await writeMarker(commands, epoch, n, this.#o.nodes.markerTag(node), this.#o.keyPrefix);
+      return n;
+    } catch (err) {
+      this.#o.logger.debug({ node, err: (err as Error).message }, 'marker write failed');
+      return undefined;
+    }
   }
 
   async releasing(r: {
@@ -139,9 +343,21 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     stopRecording: () => void;
   }): Promise<void> {
     const o = this.#o;
-    // What the watcher received so far is applied and recorded; then recording stops, and the
-    // release record commits after everything queued before it.
-    await o.settleNode(r.node);
+    const st = this.#node(r.node);
+    clearInterval(st.markerTimer);
+    let through: StreamPosition | undefined;
+    // Final marker M: events before it are recorded here, from it on by the next owner.
+    const n = st.marker + 1;
+    st.stopAt = beforeMarker(r.epoch, n);
+    const written = await this.#writeMarker(r.node, st, r.epoch);
+    if (written === n && (await this.#sees(st, r.epoch, n))) {
+      await o.nodes.settleNode(r.node);
+      through = st.stopAt;
+    } else {
+      // Marker not written or not seen: stop now; the next owner replays after what committed.
+      st.stopAt = undefined;
+      await o.nodes.settleNode(r.node);
+    }
     r.stopRecording();
     this.#lastHeld.delete(r.node);
     await o.appendDurable([
@@ -153,15 +369,45 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
           node: r.node,
           epoch: r.epoch,
           instance: o.instanceId,
-          through: null,
+          through: through ? formatPosition(through) : (st.committed?.text ?? null),
           reason: r.reason,
         },
       },
     ]);
+    // Everything before the marker is committed now (the release record came after it).
+    const pos = through ? formatPosition(through) : st.committed?.text;
+    if (pos !== undefined) {
+      await o.publishCommitted(r.node, r.epoch, pos).catch((err: unknown) => {
+        o.logger.warn(
+          { node: r.node, err: (err as Error).message },
+          'final committed publish failed',
+        );
+      });
+    }
+    st.epoch = undefined;
+    st.stopAt = undefined;
+  }
+
+  /** Waits until this instance's own stream reached marker (epoch, n). */
+  async #sees(st: NodeState, epoch: number, n: number): Promise<boolean> {
+    const deadline = Date.now() + FINAL_MARKER_WAIT_MS;
+    for (;;) {
+      const b = st.tracker.base;
+      if (b && comparePosition({ ...b, offset: 0 }, { epoch, marker: n, offset: 0 }) >= 0)
+        return true;
+      if (Date.now() > deadline) return false;
+      await new Promise((res) => setTimeout(res, 5));
+    }
   }
 
   fenced(f: { node: string; epoch: number; reason: FenceReason }): void {
     this.#lastHeld.delete(f.node);
+    const st = this.#nodes.get(f.node);
+    if (st) {
+      clearInterval(st.markerTimer);
+      st.epoch = undefined;
+      st.stopAt = undefined;
+    }
     if (this.#o.closed()) return;
     this.#o.append({
       time: this.#o.now(),
@@ -170,4 +416,14 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
       attrs: { node: f.node, epoch: f.epoch, instance: this.#o.instanceId, reason: f.reason },
     });
   }
+
+  close(): void {
+    clearTimeout(this.#publishTimer);
+    for (const st of this.#nodes.values()) clearInterval(st.markerTimer);
+  }
+}
+
+/** Position order with the event index (a commit may end inside one notification's events). */
+function comparePositionIndexed(a: ParsedPosition, b: ParsedPosition): number {
+  return comparePosition(a, b) || (a.index ?? -1) - (b.index ?? -1);
 }
