@@ -195,11 +195,31 @@ export class Coordinator {
       // A joining instance is now desired for it (or the node left the topology): hand over.
       if (!o.releasing && desired.get(node) !== self) work.push(this.#handOver(node, 'handover'));
     }
+    let soonest = Infinity;
     for (const node of nodes) {
-      if (desired.get(node) === self && !this.#owned.has(node)) work.push(this.#acquire(node));
+      if (this.#owned.has(node)) continue;
+      if (desired.get(node) === self) work.push(this.#acquire(node));
+      else {
+        // Another holder's lease: when it runs out (its holder gone), the next round decides
+        // at once instead of up to one renewal period later (takeover within the lease time).
+        work.push(
+          this.#o.leases.remainingMs(node).then(
+            (ms) => {
+              if (ms > 0) soonest = Math.min(soonest, ms);
+            },
+            () => undefined,
+          ),
+        );
+      }
     }
     await Promise.all(work);
     this.#updateGauges();
+    if (soonest < this.#renewMs && !this.#closed) {
+      // Just after both the lease and its holder's registration (refreshed right after the
+      // renewal) have expired.
+      const t = setTimeout(() => void this.tick(), soonest + 50);
+      t.unref();
+    }
   }
 
   async #acquire(node: string): Promise<void> {

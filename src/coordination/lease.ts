@@ -145,6 +145,11 @@ export class LeaseStore {
     return this.#c.get(this.key('committed', node));
   }
 
+  /** Milliseconds the node's lease still lives on the server (negative: no lease). */
+  async remainingMs(node: string): Promise<number> {
+    return this.#c.pttl(this.key('lease', node));
+  }
+
   /** Who holds the node's lease now (null: nobody). */
   async holder(node: string): Promise<LeaseHolder | null> {
     return parseHolder(await this.#c.get(this.key('lease', node)));

@@ -71,15 +71,20 @@ async function one() {
   }
 }
 
-function finish() {
+let inflight = 0;
+
+async function finish() {
   if (stopping) return;
   stopping = true;
+  // Commands already sent count once answered: the tally is then exactly what Redis did.
+  const until = Date.now() + 5000;
+  while (inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
   process.stdout.write(`${JSON.stringify(offered)}\n`);
   client.disconnect();
   setTimeout(() => process.exit(0), 50);
 }
-process.on('SIGTERM', finish);
-process.on('SIGINT', finish);
+process.on('SIGTERM', () => void finish());
+process.on('SIGINT', () => void finish());
 
 const started = Date.now();
 const tickMs = 20;
@@ -88,9 +93,12 @@ const timer = setInterval(() => {
   if (stopping) return;
   if (Date.now() - started > seconds * 1000) {
     clearInterval(timer);
-    finish();
+    void finish();
     return;
   }
-  for (let k = 0; k < perTick; k++) void one();
+  for (let k = 0; k < perTick; k++) {
+    inflight++;
+    void one().finally(() => inflight--);
+  }
 }, tickMs);
 process.stdout.write('{"ready":true}\n');

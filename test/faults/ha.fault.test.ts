@@ -1,0 +1,210 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AuditRecord } from '../../src/audit/record.js';
+import { listRecords, openReadOnly } from '../../src/audit/query.js';
+import { assignNodes } from '../../src/coordination/assignment.js';
+import { DEFAULT_TOKEN_RULES, waitFor } from '../helpers/app-harness.js';
+import { freePort, startRedis } from '../helpers/redis-server.js';
+import { report, startLoad, verifyBeside } from './fault-harness.js';
+
+/**
+ * Issue #20 acceptance drill: standalone Redis, two `tokenwatch serve` processes, steady load
+ * from a third; the owner is killed with SIGKILL. The union of the two ledgers must hold every
+ * token write and deletion the load made, with no keyspace.gap for the failover, and the
+ * standby must take over within the lease time.
+ */
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
+
+interface Instance {
+  id: string;
+  port: number;
+  db: string;
+  child: ChildProcess;
+}
+
+async function serve(dir: string, id: string, redisUrl: string): Promise<Instance> {
+  const port = await freePort();
+  // Each instance keeps its own ledger, keys and checkpoint log (generated beside its database).
+  const own = join(dir, id);
+  mkdirSync(own);
+  const db = join(own, 'audit.db');
+  const config = join(own, 'tokenwatch.yaml');
+  writeFileSync(
+    config,
+    `redis:\n  url: ${redisUrl}\naudit:\n  path: ${db}\nserver:\n  port: ${port}\nlog:\n  level: warn\n${DEFAULT_TOKEN_RULES}\ncoordination:\n  enabled: true\n  instanceId: ${id}\n`,
+  );
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', config], {
+    env: { ...process.env, TOKENWATCH_HMAC_KEY: 'shared-fingerprint-key-for-the-ha-drill' },
+    stdio: 'ignore',
+  });
+  cleanups.push(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return { id, port, db, child };
+}
+
+async function role(i: Instance, node: string): Promise<string | undefined> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${i.port}/readyz`);
+    const body = (await r.json()) as {
+      status: string;
+      details?: { coordination?: { nodes?: Record<string, string> } };
+    };
+    if (body.status !== 'ready') return undefined;
+    return body.details?.coordination?.nodes?.[node];
+  } catch {
+    return undefined;
+  }
+}
+
+function read(db: string, type: string): AuditRecord[] {
+  const h = openReadOnly(db);
+  try {
+    return listRecords(h, { type });
+  } finally {
+    h.close();
+  }
+}
+
+/** Distinct token records across ledgers: by node/pos (records without pos: per ledger and seq). */
+function union(ledgers: { db: string; records: AuditRecord[] }[]): Map<string, AuditRecord> {
+  const out = new Map<string, AuditRecord>();
+  for (const l of ledgers)
+    for (const r of l.records) {
+      const pos = r.attrs.pos;
+      out.set(typeof pos === 'string' ? `${String(r.attrs.node)}/${pos}` : `${l.db}#${r.seq}`, r);
+    }
+  return out;
+}
+
+describe('several instances (issue #20)', () => {
+  it('standalone, 2 instances, owner SIGKILLed under load: nothing missing, no gap, takeover within the lease', async () => {
+    await drill('kill');
+  });
+
+  it('standalone, 2 instances, owner SIGSTOPped past its lease then resumed: fenced, nothing missing, nothing twice', async () => {
+    await drill('stop');
+  });
+});
+
+async function drill(fault: 'kill' | 'stop'): Promise<void> {
+  const redis = await startRedis();
+  cleanups.push(() => redis.stop());
+  const dir = mkdtempSync(join(tmpdir(), 'tw-ha-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const node = `127.0.0.1:${redis.port}`;
+  const desired = assignNodes([node], ['inst-a', 'inst-b']).get(node) as string;
+  const other = desired === 'inst-a' ? 'inst-b' : 'inst-a';
+  const a = await serve(dir, desired, redis.url);
+  await waitFor(async () => (await role(a, node)) === 'owner', 30_000, 'a owns');
+  const b = await serve(dir, other, redis.url);
+  await waitFor(async () => (await role(b, node)) === 'standby', 30_000, 'b standby');
+  const load = await startLoad({ port: redis.port }, 400, 'ha');
+  await sleep(1500);
+  const faultAt = Date.now();
+  if (fault === 'kill') {
+    const exited = new Promise((res) => a.child.once('exit', res));
+    a.child.kill('SIGKILL');
+    await exited;
+  } else {
+    a.child.kill('SIGSTOP');
+  }
+  await waitFor(async () => (await role(b, node)) === 'owner', 30_000, 'b takes over');
+  const takeoverMs = Date.now() - faultAt;
+  await sleep(1000); // the load goes on under the new owner
+  if (fault === 'stop') {
+    // Resumed past its lease: it must fence itself, whatever its socket still delivers.
+    a.child.kill('SIGCONT');
+    await waitFor(() => read(a.db, 'ownership.fenced').length > 0, 30_000, 'a fenced').catch(
+      () => undefined,
+    );
+    await sleep(1000);
+  }
+  const offered = await load.stop();
+  let written = new Map<string, AuditRecord>();
+  let deleted = new Map<string, AuditRecord>();
+  const collect = () => {
+    written = union([
+      { db: a.db, records: read(a.db, 'token.written') },
+      { db: b.db, records: read(b.db, 'token.written') },
+    ]);
+    deleted = union([
+      { db: a.db, records: read(a.db, 'token.deleted') },
+      { db: b.db, records: read(b.db, 'token.deleted') },
+    ]);
+  };
+  await waitFor(
+    () => {
+      collect();
+      return written.size >= offered.written && deleted.size >= offered.deleted;
+    },
+    20_000,
+    'the union holds what the load offered',
+  ).catch(() => undefined);
+  for (const i of fault === 'stop' ? [a, b] : [b]) {
+    const exited = new Promise((res) => i.child.once('exit', res));
+    i.child.kill('SIGTERM');
+    await exited;
+  }
+  collect();
+  const fps = (m: Map<string, AuditRecord>) => new Set([...m.values()].map((r) => r.fingerprint));
+  const missingWritten = offered.written - fps(written).size;
+  const missingDeleted = offered.deleted - fps(deleted).size;
+  // b's first takeover (after a SIGSTOP, the resumed a is desired again and takes the node back
+  // by a graceful handover; its SIGTERM at the end hands it to b once more).
+  const acquired = read(b.db, 'ownership.acquired')[0];
+  const gaps = read(b.db, 'keyspace.gap');
+  const fenced = read(a.db, 'ownership.fenced');
+  const va = await verifyBeside(a.db);
+  const vb = await verifyBeside(b.db);
+  report({
+    fault: `HA: owner ${fault === 'kill' ? 'SIGKILLed' : 'SIGSTOPped past its lease, then SIGCONT'}, standby took over in ${takeoverMs} ms (replayed ${String(acquired?.attrs.replayed)})`,
+    offered,
+    observedLive: written.size + deleted.size,
+    recovered: 0,
+    gaps: gaps.length,
+    finalDiff: missingWritten + missingDeleted,
+    verify: va.ok && vb.ok ? 'ok (both ledgers)' : 'failed',
+  });
+  expect(offered.failed).toBe(0);
+  expect(missingWritten).toBe(0);
+  expect(missingDeleted).toBe(0);
+  // deduplicated by node/pos, nothing is counted twice
+  expect(written.size).toBe(offered.written);
+  expect(deleted.size).toBe(offered.deleted);
+  expect(gaps).toEqual([]);
+  expect(acquired?.attrs).toMatchObject({
+    epoch: 2,
+    instance: other,
+    previous: { epoch: 1, instance: desired },
+  });
+  expect(acquired?.attrs.from).toMatch(/^1\.\d+\.\d+(\.\d+)?$/);
+  // Lease TTL (5 s, the default), plus the readiness poll on a loaded machine.
+  expect(takeoverMs).toBeLessThanOrEqual(5500);
+  if (fault === 'stop') {
+    expect(fenced[0]?.attrs).toEqual({ node, epoch: 1, instance: desired, reason: 'expired' });
+    // Nothing recorded as owner after it was fenced.
+    const after = listAfter(a.db, fenced[0]?.seq ?? 0);
+    expect(after.filter((r) => r.type.startsWith('token.') && r.attrs.epoch === 1)).toEqual([]);
+  }
+  expect(va.problems).toEqual([]);
+  expect(vb.problems).toEqual([]);
+}
+
+function listAfter(db: string, seq: number): AuditRecord[] {
+  const h = openReadOnly(db);
+  try {
+    return listRecords(h, { afterSeq: seq });
+  } finally {
+    h.close();
+  }
+}
