@@ -263,8 +263,17 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     let blind: string | undefined;
     if (from) {
       const r = st.buffer.eventsAfter(from, parsed?.index);
+      const base = st.tracker.base;
       if (r.ok) replayed = r.events;
-      else blind = r.reason;
+      else if (
+        r.reason === 'unknown' &&
+        base &&
+        comparePosition(beforeMarker(base.epoch, base.marker), from) <= 0
+      ) {
+        // No token event buffered, and this stream has been seen without a hole since a marker
+        // at or before `from` (a reset makes the base unknown): nothing happened after `from`.
+        replayed = [];
+      } else blind = r.reason;
     } else if (this.#withheldBaseline.has(a.node)) {
       blind = 'baseline_not_recorded';
     }
