@@ -494,6 +494,9 @@ export class TokenwatchApp {
       leases,
       registry,
       nodes: () => this.keyspace.nodeLabels(),
+      readyToJoin: () =>
+        this.keyspace.notReadyReasons().length === 0 &&
+        sink.positionsKnown(this.keyspace.nodeLabels()),
       hooks: sink,
       metrics,
       logger: this.logger,

@@ -45,6 +45,8 @@ interface Owned {
   deadline: number;
   /** Wall clock of the last successful acquire/renew (lease age metric). */
   renewedAt: number;
+  /** Wall clock of the acquisition. */
+  acquiredAt: number;
   live: boolean;
   releasing: boolean;
 }
@@ -61,6 +63,12 @@ export interface CoordinatorOptions {
   now: () => number;
   /** Monotonic clock (ms); never the wall clock (docs/ha.md, clock drift). */
   monotonic?: () => number;
+  /**
+   * Whether this instance can take nodes over from a live owner yet (its watchers subscribed,
+   * baselined and counting stream positions). Until then it does not register, so no owner
+   * hands a node over to it; it still acquires free leases of the nodes it is desired for.
+   */
+  readyToJoin?: () => boolean;
 }
 
 export type NodeRole = 'owner' | 'standby';
@@ -90,6 +98,7 @@ export class Coordinator {
   #again = false;
   #closed = false;
   #live: string[] = [];
+  #joined = false;
 
   constructor(o: CoordinatorOptions) {
     this.#o = o;
@@ -175,7 +184,9 @@ export class Coordinator {
     const renewals = Promise.all([...this.#owned.keys()].map((n) => this.#renew(n)));
     let live: string[];
     try {
-      live = await this.#o.registry.refresh();
+      const join = this.#joined || (this.#o.readyToJoin?.() ?? true);
+      live = join ? await this.#o.registry.refresh() : await this.#o.registry.live();
+      this.#joined = join;
     } catch (err) {
       this.#o.logger.warn({ err: (err as Error).message }, 'coordination registry unreachable');
       await renewals;
@@ -191,9 +202,15 @@ export class Coordinator {
     );
     const self = this.instanceId;
     const work: Promise<void>[] = [];
+    const known = new Set(nodes);
     for (const [node, o] of this.#owned) {
-      // A joining instance is now desired for it (or the node left the topology): hand over.
-      if (!o.releasing && desired.get(node) !== self) work.push(this.#handOver(node, 'handover'));
+      // A joining instance is now desired for it (or the node left the topology): hand over,
+      // but not a node acquired less than a lease ago: the others' watchers of a node that just
+      // appeared (a promoted master) may not be counting its stream yet, and rebalancing while
+      // instances come and go would make nodes flap.
+      const settled = this.#o.now() - o.acquiredAt >= this.#leaseMs || !known.has(node);
+      if (!o.releasing && desired.get(node) !== self && settled)
+        work.push(this.#handOver(node, 'handover'));
     }
     let soonest = Infinity;
     for (const node of nodes) {
@@ -243,6 +260,7 @@ export class Coordinator {
       epoch: r.epoch,
       deadline: sent + this.#leaseMs - this.#o.config.safetyMs,
       renewedAt: this.#o.now(),
+      acquiredAt: this.#o.now(),
       live: false,
       releasing: false,
     };

@@ -61,6 +61,8 @@ export interface OwnershipSinkOptions {
 
 /** How long a graceful handover waits to see its own final marker before giving up on it. */
 const FINAL_MARKER_WAIT_MS = 3000;
+/** Changes kept at most from gaps withheld while no instance owned the node. */
+const MAX_WITHHELD_CHANGES = 200_000;
 /** Committed positions are published at most this often (the `ledger.committed` channel). */
 const PUBLISH_EVERY_MS = 100;
 
@@ -98,6 +100,11 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
   readonly #nodes = new Map<string, NodeState>();
   /** Nodes whose baseline ran while this instance was a standby (not in this ledger). */
   readonly #withheldBaseline = new Set<string>();
+  /**
+   * Gaps reconciled while no instance owned the node yet (e.g. a promoted Cluster master's
+   * first reconciliation): recorded by whoever becomes its first owner.
+   */
+  readonly #withheldGap = new Map<string, GapReport>();
   /** Nodes this instance held last (a removed master's final gap is theirs to record). */
   readonly #lastHeld = new Set<string>();
   #publishTimer: NodeJS.Timeout | undefined;
@@ -119,6 +126,11 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     });
     st.buffer.discontinuity();
     return st.tracker;
+  }
+
+  /** Every one of `nodes` has a known stream position (a marker seen since the last hole). */
+  positionsKnown(nodes: readonly string[]): boolean {
+    return nodes.every((n) => this.#nodes.get(n)?.tracker.base !== undefined);
   }
 
   #node(node: string): NodeState {
@@ -175,6 +187,16 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     if (owner || (r.reason === 'node_removed' && this.#lastHeld.has(r.node))) {
       this.#o.recorder.gap(r);
       return;
+    }
+    const prev = this.#withheldGap.get(r.node);
+    // Bounded: a standby of an owned node only reconciles after its own disconnects.
+    if (!prev || prev.changes.length + r.changes.length <= MAX_WITHHELD_CHANGES) {
+      this.#withheldGap.set(
+        r.node,
+        prev
+          ? { ...r, start: Math.min(prev.start, r.start), changes: [...prev.changes, ...r.changes] }
+          : r,
+      );
     }
     this.#o.logger.debug({ node: r.node, reason: r.reason }, 'standby: gap not recorded');
   }
@@ -303,6 +325,10 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     o.metrics.standbyEvents.set({ node: a.node }, 0);
     if (replayed.length > 0) o.metrics.replayed.inc({ node: a.node }, replayed.length);
     a.goLive();
+    const gap = this.#withheldGap.get(a.node);
+    this.#withheldGap.delete(a.node);
+    // The first owner ever: nobody recorded the node before, so its blind spots are ours.
+    if (gap && !from) o.recorder.gap(gap);
     this.#startMarkers(a.node, st, a.epoch);
     if (blind === undefined) {
       this.#withheldBaseline.delete(a.node);

@@ -122,12 +122,57 @@ describe('three instances on a Redis Cluster', () => {
     await writeTokens('c', 60);
     await allRecorded(180);
 
-    // Handovers left no blind spot.
+    // Handovers left no blind spot (checked before the master failover below, which is one).
     for (const h of running) {
       const gaps = h.app.ledger
         .list({ type: 'keyspace.gap' })
         .filter((g) => String(g.attrs.reason).startsWith('ownership_'));
       expect(gaps).toEqual([]);
     }
+
+    // A Redis master dies: its replica is promoted, watched, owned by one instance, and the
+    // promotion's blind spot is recorded (once) and reconciled.
+    const victim = (await cluster.masters())[0] as { port: number };
+    await cluster.nodes.find((n) => n.port === victim.port)?.halt(true);
+    await waitFor(
+      async () => {
+        const m = await cluster.masters().catch(() => []);
+        return m.length === 3 && !m.some((x) => x.port === victim.port);
+      },
+      30_000,
+      'replica promoted',
+    );
+    await waitFor(
+      () => running.every((h) => !h.app.keyspace.nodeLabels().includes(`127.0.0.1:${victim.port}`)),
+      30_000,
+      'watchers follow the topology',
+    );
+    await spread(running, [1, 1, 1]);
+    await writeTokens('d', 60);
+    await allRecorded(240);
+    await waitFor(
+      () =>
+        running.some((h) =>
+          h.app.ledger
+            .list({ type: 'keyspace.gap' })
+            .some((g) => g.attrs.reason === 'topology_change'),
+        ),
+      30_000,
+      'the failover gap is recorded',
+    );
+    // Every instance's inventory (owner or standby) equals the cluster's keys.
+    const keys = await cluster.countKeys('oauth:access:*');
+    expect(keys).toBe(240);
+    for (const h of running) {
+      await waitFor(
+        () => h.app.keyspace.dueCounts().access_token?.live === keys,
+        30_000,
+        'inventory equals the cluster',
+      );
+    }
+
+    // No handover-gap check here: the leases live on the Cluster itself, and the killed master
+    // may have held some (docs/ha.md): an owner whose lease key was unreachable during the
+    // failover fences itself, and its takeover may be a recorded gap. Nothing was missed above.
   });
 });
