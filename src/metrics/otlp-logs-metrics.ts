@@ -7,6 +7,8 @@ export interface OtlpLogsMetrics {
   failures: Counter;
   /** Records a collector rejected from an accepted request (OTLP partial success). */
   rejected: Counter;
+  /** Records that left the ledger (retention, archive) before they were exported. */
+  skipped: Counter;
 }
 
 /** Metrics of the OTLP logs export of the ledger; `lag` is read at scrape time. */
@@ -26,6 +28,11 @@ export function registerOtlpLogsMetrics(registry: Registry, lag: () => number): 
     help: 'Audit records the OTLP logs collector rejected in a partial success (not retried, per OTLP)',
     registers: [registry],
   });
+  const skipped = new Counter({
+    name: 'tokenwatch_otlp_logs_skipped_records_total',
+    help: 'Audit records pruned or archived out of the ledger before the OTLP logs collector had them',
+    registers: [registry],
+  });
   new Gauge({
     name: 'tokenwatch_otlp_logs_lag_records',
     help: 'Committed audit records not yet acknowledged by the OTLP logs collector',
@@ -34,5 +41,5 @@ export function registerOtlpLogsMetrics(registry: Registry, lag: () => number): 
       this.set(lag());
     },
   });
-  return { exported, failures, rejected };
+  return { exported, failures, rejected, skipped };
 }

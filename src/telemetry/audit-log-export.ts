@@ -88,6 +88,7 @@ export class AuditLogExport {
   readonly #exported: Counter;
   readonly #failures: Counter;
   readonly #rejected: Counter;
+  readonly #skipped: Counter;
   /** The partial success of the export in flight (one at a time), if the collector sent one. */
   #rejection: LogsRejection | undefined;
   #cursor: LogCursor | undefined;
@@ -130,6 +131,7 @@ export class AuditLogExport {
     this.#exported = metrics.exported;
     this.#failures = metrics.failures;
     this.#rejected = metrics.rejected;
+    this.#skipped = metrics.skipped;
   }
 
   /** Committed records the collector has not acknowledged yet. */
@@ -231,16 +233,20 @@ export class AuditLogExport {
     do {
       this.#again = false;
       while (this.#draining() && !ledger.closed) {
-        const rows = ledger.store.chainedAfter(this.#cursor?.seq ?? 0, settings.batchSize);
+        const after = this.#cursor?.seq ?? 0;
+        const rows = ledger.store.chainedAfter(after, settings.batchSize);
         const last = rows.at(-1);
         if (!last) break;
+        // Seqs are dense; a hole means records left the ledger (retention, archive) first.
+        const firstSeq = rows[0]?.seq ?? last.seq;
         this.#rejection = undefined;
         const result = await this.#export(rows.map((r) => toLogRecord(r, this.#ctx)));
         if (result.code !== ExportResultCode.SUCCESS) {
           this.#failed(result.error);
           return;
         }
-        const rejected = this.#partialSuccess(rows.length, rows[0]?.seq ?? last.seq, last.seq);
+        const rejected = this.#partialSuccess(rows.length, firstSeq, last.seq);
+        if (firstSeq > after + 1) this.#skippedRange(after + 1, firstSeq - 1);
         this.#cursor = { ledgerId: this.#ctx.ledgerId, seq: last.seq, chain: last.chain };
         this.#exported.inc(rows.length - rejected);
         this.#failStreak = 0;
@@ -277,6 +283,21 @@ export class AuditLogExport {
         : 'the OTLP collector accepted the audit log batch with a warning (partial success)',
     );
     return rejected;
+  }
+
+  /**
+   * Records `fromSeq`..`toSeq` were pruned by retention or moved to archive files before the
+   * collector had them (an outage longer than `audit.archive.afterDays`, or `otel.logs` turned
+   * on for an older ledger): they can no longer be streamed. Said once, after the batch behind
+   * the hole was acknowledged; the `audit.retention_purge` / `audit.archived` record in the
+   * stream names the same range to the far side.
+   */
+  #skippedRange(fromSeq: number, toSeq: number): void {
+    this.#skipped.inc(toSeq - fromSeq + 1);
+    this.#o.logger.warn(
+      { fromSeq, toSeq, records: toSeq - fromSeq + 1 },
+      'audit records left the ledger (retention or archive) before the OTLP collector had them; the stream skips them',
+    );
   }
 
   #export(records: ReadableLogRecord[]): Promise<ExportResult> {
