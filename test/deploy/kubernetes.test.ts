@@ -145,8 +145,9 @@ describe('deploy/kubernetes', () => {
         capabilities: { drop: ['ALL'] },
       });
       expect(c.securityContext!.capabilities!.add).toBeUndefined();
-      expect(c.resources?.requests).toMatchObject({ cpu: expect.any(String), memory: '512Mi' });
-      expect(c.resources?.limits?.memory).toBe('1Gi');
+      // docs/benchmarks.md, scenario 4: 643-670 MB RSS with a million live tokens.
+      expect(c.resources?.requests).toMatchObject({ cpu: expect.any(String), memory: '768Mi' });
+      expect(c.resources?.limits?.memory).toBe('1536Mi');
       expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
       expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
       expect(c.image).not.toMatch(/:latest$|^[^:]+$/);
