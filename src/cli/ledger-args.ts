@@ -45,8 +45,10 @@ export interface LedgerAnchors {
   dbPath: string;
   checkpointLog: string | undefined;
   trusted: TrustedKey[];
-  /** Notes on anchors taken from beside the database (verify prints them as warnings). */
-  notes: string[];
+  /** The checkpoint log's path when it was taken from beside the database (no --checkpoints). */
+  logBeside: string | undefined;
+  /** The public key's path when it was taken from beside the database (no --public-key). */
+  keyBeside: string | undefined;
 }
 
 /**
@@ -65,26 +67,20 @@ export function resolveAnchors(
     );
   const given = publicKeys && publicKeys.length > 0 ? publicKeys.map(loadTrustedKey) : undefined;
   return paths.map((dbPath, i) => {
-    const notes: string[] = [];
     let checkpointLog = checkpoints?.[i];
+    let logBeside: string | undefined;
     if (checkpointLog === undefined && existsSync(defaultCheckpointLogPath(dbPath))) {
-      checkpointLog = defaultCheckpointLogPath(dbPath);
-      notes.push(
-        `using the checkpoint log beside the database (${checkpointLog}); an auditor should pass the write-once copy with --checkpoints`,
-      );
+      checkpointLog = logBeside = defaultCheckpointLogPath(dbPath);
     }
     let trusted: TrustedKey[];
+    let keyBeside: string | undefined;
     if (given) {
       trusted = given;
     } else {
       const { publicPath } = generatedSigningKeyPaths(dbPath);
       trusted = existsSync(publicPath) ? [loadTrustedKey(publicPath)] : [];
-      if (trusted.length > 0) {
-        notes.push(
-          `trusting the public key beside the database (${publicPath}); pass --public-key for an independent check`,
-        );
-      }
+      if (trusted.length > 0) keyBeside = publicPath;
     }
-    return { dbPath, checkpointLog, trusted, notes };
+    return { dbPath, checkpointLog, trusted, logBeside, keyBeside };
   });
 }

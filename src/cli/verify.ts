@@ -51,7 +51,15 @@ export async function verify(
     usage('--checkpoints is given once per ledger');
   if (!merged && values.node) usage('--node needs several ledgers or --coverage');
   const ledgers = resolveAnchors(paths, values.checkpoints, values['public-key']).map((l) => {
-    const notes = [...l.notes];
+    const notes: string[] = [];
+    if (l.logBeside)
+      notes.push(
+        `using the checkpoint log beside the database (${l.logBeside}); an auditor should pass the write-once copy with --checkpoints`,
+      );
+    if (l.keyBeside)
+      notes.push(
+        `trusting the public key beside the database (${l.keyBeside}); pass --public-key for an independent check`,
+      );
     let archiveDir = values.archive;
     const besideDb = defaultArchiveDir(l.dbPath);
     if (archiveDir === undefined && existsSync(besideDb)) {

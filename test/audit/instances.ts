@@ -104,7 +104,11 @@ export class Fleet {
     });
   }
 
-  /** A token record as an owner writes it (`pos` "e.n.k.i", `epoch`), or without them. */
+  /**
+   * A token record as an owner writes it: `pos` "e.n.k.i" and the writer's `epoch` (default:
+   * the marker's epoch in pos; a replayed event keeps its position under the replaying owner's
+   * epoch), or neither (an uncoordinated instance, a reconcile).
+   */
   token(
     name: string,
     ms: number,
@@ -112,6 +116,7 @@ export class Fleet {
     fp: number,
     pos?: string,
     type = 'token.written',
+    epoch = pos === undefined ? undefined : Number(pos.split('.')[0]),
   ): this {
     return this.append(name, ms, {
       source: 'redis',
@@ -121,7 +126,7 @@ export class Fleet {
       attrs: {
         node,
         ttlMs: 3_600_000,
-        ...(pos === undefined ? {} : { pos, epoch: Number(pos.split('.')[0]) }),
+        ...(pos === undefined ? {} : { pos, epoch }),
       },
     });
   }
