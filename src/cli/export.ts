@@ -10,6 +10,7 @@ import {
 } from '../audit/signing-keys.js';
 import { exportBundle } from '../compliance/export-bundle.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../compliance/row-codec.js';
+import { expandDbArgs } from './ledger-args.js';
 import { parsePeriod, usage } from './usage.js';
 
 /**
@@ -27,7 +28,7 @@ export async function exportCommand(
   const { values } = parseArgs({
     args,
     options: {
-      db: { type: 'string' },
+      db: { type: 'string', multiple: true },
       from: { type: 'string' },
       to: { type: 'string' },
       format: { type: 'string', default: 'jsonl' },
@@ -39,7 +40,12 @@ export async function exportCommand(
     },
     strict: true,
   });
-  if (!values.db) usage('export needs --db PATH');
+  if (!values.db || values.db.length === 0) usage('export needs --db PATH');
+  const { paths, merged } = expandDbArgs(values.db);
+  // One bundle is one ledger's, signed by its key (docs/ha-evidence.md#export).
+  if (merged || paths.length !== 1)
+    usage('export takes one ledger: run it once per instance (docs/ha-evidence.md#export)');
+  const [db] = paths as [string];
   if (!values.out) usage('export needs --out DIR');
   const { from, to } = parsePeriod(values, 'export');
   const format = values.format as ExportFormat;
@@ -51,7 +57,7 @@ export async function exportCommand(
     if (!Number.isInteger(rowsPerFile) || rowsPerFile < 1)
       usage('--rows-per-file must be a positive whole number');
   }
-  const keyPath = values['signing-key'] ?? generatedSigningKeyPaths(values.db).privatePath;
+  const keyPath = values['signing-key'] ?? generatedSigningKeyPaths(db).privatePath;
   if (!existsSync(keyPath))
     usage(`no signing key at ${keyPath}: pass --signing-key FILE (the ledger's audit.signingKey)`);
   const key = loadSigningKey(keyPath);
@@ -61,10 +67,10 @@ export async function exportCommand(
     values['public-key'] && values['public-key'].length > 0
       ? values['public-key'].map(loadTrustedKey)
       : [{ keyId: key.keyId, publicKey: key.publicKey, source: keyPath }];
-  const beside = defaultCheckpointLogPath(values.db);
+  const beside = defaultCheckpointLogPath(db);
   const checkpointLog = values.checkpoints ?? (existsSync(beside) ? beside : undefined);
-  refuseDamaged(await ledgerDamage({ dbPath: values.db, checkpointLog, trusted, from }));
-  const store = openLedgerStore(values.db);
+  refuseDamaged(await ledgerDamage({ dbPath: db, checkpointLog, trusted, from }));
+  const store = openLedgerStore(db);
   try {
     const { manifest } = await exportBundle({
       store,
