@@ -173,3 +173,16 @@ export function compareStreamPlace(a: Position, b: Position): number {
   }
   return 0;
 }
+
+/**
+ * Whether a token record at `pos` lies after a replay point `cut` (an acquisition's `from`): a
+ * later notification, or the same one when the cut names an event index (a commit may end inside
+ * one notification's events) and `pos` has a greater index. A cut without an index covers its
+ * whole notification.
+ */
+export function afterCut(pos: Position, cut: Position): boolean {
+  const c = compareStreamPlace(pos, cut);
+  if (c !== 0) return c > 0;
+  const ci = cut[3];
+  return ci !== undefined && (pos[3] ?? -1) > ci;
+}

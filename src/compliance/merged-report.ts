@@ -1,6 +1,6 @@
 import { checkCoverage, type CoverageReport } from '../audit/coverage.js';
 import {
-  compareStreamPlace,
+  afterCut,
   parsePosition,
   readOwnership,
   type Acquired,
@@ -237,7 +237,7 @@ async function countTokens(
           // The epoch of the owner that wrote the record (attrs.epoch), not the marker's in pos.
           const epoch = r.attrs.epoch;
           const cut = typeof epoch === 'number' ? cuts.get(`${node}/${epoch}`) : undefined;
-          if (cut && compareStreamPlace(place, cut) > 0) {
+          if (cut && afterCut(place, cut)) {
             // Not marked seen: the next owner's copy of the same event is the one counted.
             t.fencedExcluded += 1;
             continue;

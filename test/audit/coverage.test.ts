@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { assertCoverage, checkCoverage } from '../../src/audit/coverage.js';
-import { parsePosition, compareStreamPlace } from '../../src/audit/ownership-records.js';
+import { afterCut, compareStreamPlace, parsePosition } from '../../src/audit/ownership-records.js';
 import { verifyMerged } from '../../src/audit/verify-merged.js';
 import { Fleet, T0, asMerged, forgeRecord, type InstanceFiles } from './instances.js';
 
@@ -206,5 +206,14 @@ describe('stream positions as records carry them', () => {
     expect(compareStreamPlace(p('3.2.8.0'), p('3.2.7'))).toBe(1);
     expect(compareStreamPlace(p('3.3.-1'), p('3.2.99'))).toBe(1);
     expect(compareStreamPlace(p('2.9.9'), p('3.0.0'))).toBe(-1);
+  });
+
+  it('a replay point with an index cuts inside a notification; without one, after it', () => {
+    const p = (s: string) => parsePosition(s) ?? [];
+    expect(afterCut(p('3.2.7.1'), p('3.2.7'))).toBe(false);
+    expect(afterCut(p('3.2.8.0'), p('3.2.7'))).toBe(true);
+    expect(afterCut(p('3.2.7.1'), p('3.2.7.0'))).toBe(true);
+    expect(afterCut(p('3.2.7.0'), p('3.2.7.0'))).toBe(false);
+    expect(afterCut(p('3.3.0.0'), p('3.3.-1'))).toBe(true);
   });
 });
