@@ -179,6 +179,8 @@ function nodeCoverage(
 
   const missingSpans: [number, number][] = [];
   const missing = (fromEpoch: number, toEpoch: number, span: { from: number; to: number }) => {
+    // Only what the missing owner held inside the period matters (a report of one month).
+    if (span.to <= o.from || span.from >= o.to) return;
     missingSpans.push([span.from, span.to]);
     const which = fromEpoch === toEpoch ? `epoch ${fromEpoch}` : `epochs ${fromEpoch}..${toEpoch}`;
     problems.push({

@@ -95,6 +95,15 @@ describe('merged verify: coverage across instances', () => {
     );
   });
 
+  it('a missing epoch wholly before the period is not reported', async () => {
+    const f = twoInstances();
+    // B's epoch 2 of n0 ended at 20 s; from 20.5 s on only B's epoch 4 (after A's fencing) is missing.
+    const later = await verifyMerged({ ledgers: asMerged(f.A!), from: T0 + 20_500 });
+    expect(later.coverage.problems.map((p) => [p.class, p.epoch])).toEqual([['unowned', 3]]);
+    const all = await verifyMerged({ ledgers: asMerged(f.A!, f.B!), from: T0 + 20_500 });
+    expect(all.ok).toBe(true);
+  });
+
   it('withholding the middle one of three fails naming its epoch and span', async () => {
     const f = threeInstances();
     const r = await verifyMerged({ ledgers: asMerged(f.A!, f.B!) });
