@@ -1,13 +1,5 @@
 import { checkCoverage, type CoverageReport } from '../audit/coverage.js';
-import {
-  afterCut,
-  parsePosition,
-  readOwnership,
-  type Acquired,
-  type Ended,
-  type LedgerOwnership,
-  type Position,
-} from '../audit/ownership-records.js';
+import { readOwnership, type LedgerOwnership } from '../audit/ownership-records.js';
 import type { TrustedKey } from '../audit/signing-keys.js';
 import type { LedgerStore } from '../audit/store/ledger-store.js';
 import { TokenwatchError } from '../errors.js';
@@ -15,7 +7,7 @@ import { VERSION } from '../version.js';
 import type { Policy } from './policy-record.js';
 import { buildReport } from './report-data.js';
 import type { Soc2Report } from './report-types.js';
-import { yieldToLoop } from './yield-to-loop.js';
+import { countTokens, type MergedTokenCounts } from './token-dedup.js';
 
 /** One instance's ledger given to a merged report. */
 export interface MergedReportLedger {
@@ -58,19 +50,6 @@ export interface OwnershipEvent {
   reason?: string | null;
 }
 
-/** Token events of every ledger, each counted once (docs/ha-evidence.md#merged-report). */
-export interface MergedTokenCounts {
-  /** `token.<event>` → kind → records counted. */
-  byType: Record<string, Record<string, number>>;
-  counted: number;
-  /** Records whose `node/pos` another ledger (or this one) already gave: not counted again. */
-  duplicates: number;
-  /** Records of a fenced epoch after the next epoch's `from`: the next owner's copies count. */
-  fencedExcluded: number;
-  /** Counted records without `pos` (an uncoordinated instance, a reconcile, a baseline SCAN). */
-  withoutPosition: number;
-}
-
 /**
  * The SOC 2 report of several instances' ledgers: what is merged (ownership, coverage, token
  * event counts) and, per ledger, its own report. Version 1.
@@ -84,7 +63,7 @@ export interface MergedSoc2Report {
   ledgers: { path: string; id: string; report: Soc2Report }[];
   coverage: CoverageReport;
   ownership: OwnershipEvent[];
-  tokens: MergedTokenCounts;
+  tokens: Omit<MergedTokenCounts, 'notCounted'>;
   /** What this report does not merge across ledgers (each ledger's own report has it). */
   notMerged: string[];
 }
@@ -127,7 +106,12 @@ export async function buildMergedReport(o: MergedReportOptions): Promise<MergedS
     to: o.to,
     ...(o.nodes ? { nodes: o.nodes } : {}),
   });
-  const tokens = await countTokens(o, owners);
+  const tokens = await countTokens(
+    o.ledgers.map((l, i) => ({ ledger: ledgers[i]?.id ?? '', store: l.store })),
+    owners,
+    o.from,
+    o.to,
+  );
   return {
     format: 'tokenwatch-soc2-merged-report',
     version: 1,
@@ -137,7 +121,13 @@ export async function buildMergedReport(o: MergedReportOptions): Promise<MergedS
     ledgers,
     coverage,
     ownership: timeline(owners, o.from, o.to),
-    tokens,
+    tokens: {
+      byType: tokens.byType,
+      counted: tokens.counted,
+      duplicates: tokens.duplicates,
+      fencedExcluded: tokens.fencedExcluded,
+      withoutPosition: tokens.withoutPosition,
+    },
     notMerged: NOT_MERGED,
   };
 }
@@ -183,76 +173,4 @@ export function timeline(
     }
   }
   return out.sort((a, b) => a.time - b.time || a.node.localeCompare(b.node) || a.epoch - b.epoch);
-}
-
-/**
- * Where each fenced epoch's records stop counting: the `from` of the next epoch's acquisition
- * (the position after which the next owner replayed from its own buffer).
- */
-function fencedCuts(owners: readonly LedgerOwnership[]): Map<string, Position> {
-  const fenced: Ended[] = [];
-  const acquired = new Map<string, Acquired>();
-  for (const l of owners)
-    for (const r of l.records) {
-      if (r.type === 'fenced') fenced.push(r);
-      else if (r.type === 'acquired') acquired.set(`${r.node}/${r.epoch}`, r);
-    }
-  const cuts = new Map<string, Position>();
-  for (const f of fenced) {
-    const next = acquired.get(`${f.node}/${f.epoch + 1}`);
-    const p = next?.from ? parsePosition(next.from) : undefined;
-    if (p) cuts.set(`${f.node}/${f.epoch}`, p);
-  }
-  return cuts;
-}
-
-async function countTokens(
-  o: MergedReportOptions,
-  owners: readonly LedgerOwnership[],
-): Promise<MergedTokenCounts> {
-  const cuts = fencedCuts(owners);
-  const seen = new Set<string>();
-  const t: MergedTokenCounts = {
-    byType: {},
-    counted: 0,
-    duplicates: 0,
-    fencedExcluded: 0,
-    withoutPosition: 0,
-  };
-  for (const l of o.ledgers) {
-    const range = l.store.seqRangeForWindow(o.from, o.to);
-    if (!range) continue;
-    for (const page of l.store.replayPages(range.firstSeq, range.lastSeq + 1)) {
-      for (const r of page) {
-        if (!r.type.startsWith('token.')) continue;
-        const node = r.attrs.node;
-        const pos = r.attrs.pos;
-        const place = typeof pos === 'string' ? parsePosition(pos) : undefined;
-        if (typeof node === 'string' && place) {
-          const key = `${node}/${pos as string}`;
-          if (seen.has(key)) {
-            t.duplicates += 1;
-            continue;
-          }
-          // The epoch of the owner that wrote the record (attrs.epoch), not the marker's in pos.
-          const epoch = r.attrs.epoch;
-          const cut = typeof epoch === 'number' ? cuts.get(`${node}/${epoch}`) : undefined;
-          if (cut && afterCut(place, cut)) {
-            // Not marked seen: the next owner's copy of the same event is the one counted.
-            t.fencedExcluded += 1;
-            continue;
-          }
-          seen.add(key);
-        } else {
-          t.withoutPosition += 1;
-        }
-        const kinds = (t.byType[r.type] ??= {});
-        const kind = r.kind ?? '(none)';
-        kinds[kind] = (kinds[kind] ?? 0) + 1;
-        t.counted += 1;
-      }
-      await yieldToLoop();
-    }
-  }
-  return t;
 }
