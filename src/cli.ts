@@ -27,7 +27,9 @@ Usage:
   tokenwatch audit-hash VALUE [--config FILE] fingerprint of VALUE under every HMAC key id
                                               (VALUE - reads stdin)
   tokenwatch export --db PATH --from ISO --to ISO --format csv|jsonl|ocsf --out DIR
-                  [--signing-key FILE]        write a signed evidence bundle of a period
+                  [--signing-key FILE]        write a signed evidence bundle of a period; several
+                                              --db: one bundle each and merged.json (coverage,
+                                              duplicates), refused when coverage is incomplete
   tokenwatch verify-export DIR --public-key FILE [--checkpoints FILE] [--json]
                                               check a bundle on its own (exit 0 intact, 1 not)
   tokenwatch report --db PATH --from ISO --to ISO --format html|json [--out FILE]

@@ -2,7 +2,6 @@ import { cpSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { MergedVerifyReport } from '../../src/audit/verify-merged.js';
-import { exportCommand } from '../../src/cli/export.js';
 import { verify } from '../../src/cli/verify.js';
 import { sink } from '../helpers/sink.js';
 import { tempDir } from './helpers.js';
@@ -107,15 +106,5 @@ describe('tokenwatch verify with several ledgers', () => {
       ),
     ).toBe(1);
     expect(s.text()).toMatch(/^not read \(does not verify\): /m);
-  });
-
-  it('export refuses several ledgers instead of exporting one of them', async () => {
-    const f = fleet();
-    const args = ['--from', '2026-01-01T00:00:00Z', '--to', '2026-01-02T00:00:00Z'];
-    const out = join(tempDir('tw-export-'), 'bundle');
-    await expect(
-      exportCommand(['--db', f.A!.dbPath, '--db', f.B!.dbPath, ...args, '--out', out], sink().out),
-    ).rejects.toMatchObject({ code: 'ERR_USAGE' });
-    expect(await exportCommand(['--db', f.A!.dbPath, ...args, '--out', out], sink().out)).toBe(0);
   });
 });
