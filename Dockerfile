@@ -4,11 +4,14 @@
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
 # better-sqlite3 >= 13 ships its N-API binaries (glibc and musl, x64 and arm64) inside the npm
-# package: no compiler and no download at install time.
+# package: no compiler and no download at install time. --ignore-scripts: npm infers a
+# `node-gyp rebuild` from its binding.gyp, and the npm this image bundles may predate
+# package.json's allowScripts (npm >= 11.16) that skips it; nothing here needs an install script.
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm ci --no-audit --no-fund \
- && npm prune --omit=dev
+RUN npm ci --ignore-scripts --no-audit --no-fund \
+ && npm run build \
+ && npm prune --omit=dev --ignore-scripts
 
 FROM node:22-bookworm-slim AS runtime
 ENV NODE_ENV=production \

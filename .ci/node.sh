@@ -1,9 +1,11 @@
 # Node 22 LTS for CI, sourced by .ci/run (or alone: `source .ci/node.sh`).
 #
-# When the machine's node is older than NODE_MIN (Debian bookworm ships 18; Node 20 reached end
-# of life in April 2026), install the official Node binary from the npm registry, put it first
-# on PATH and point native addon builds at the headers that ship in the same package. Only the
-# npm registry is used: nodejs.org is not assumed reachable.
+# When the machine's node is not a Node 22 >= NODE_MIN (Debian bookworm ships 18; Node 20
+# reached end of life in April 2026; a newer major such as 24 is not what the image ships),
+# install the official Node binary from the npm registry, put it first on PATH and point native
+# addon builds at the headers that ship in the same package. Only the npm registry is used:
+# nodejs.org is not assumed reachable. The package holds node alone: npm stays the machine's
+# (hence `npm ci --ignore-scripts` in .ci/run).
 #
 # Trust: the tarball is accepted only when its sha512 equals the integrity pinned below (the
 # registry's own integrity check runs too, but the pin is what this repository vouches for);
@@ -12,6 +14,8 @@
 # and reused when its `node --version` matches; a second run costs one `node --version`.
 
 NODE_MIN=22.15.0
+# The tested major: the Docker image's (node:22-bookworm-slim).
+NODE_MAJOR=22
 NODE_VERSION=22.23.5
 declare -A NODE_INTEGRITY=(
   [x64]='sha512-3jhC+wcoWxKZxcRqF2sUSl0c9HEXFnur/nuIPx6O6CWKV0jOUWQm7Htw5SuXqqlMCEhi0cJqybFPEb5hhcBiMw=='
@@ -23,17 +27,21 @@ ci_version_ge() {
   [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]
 }
 
+# True when the node on PATH is Node $NODE_MAJOR at or above $NODE_MIN.
 ci_node_ok() {
   command -v node >/dev/null 2>&1 || return 1
   local v
   v="$(node -p 'process.versions.node' 2>/dev/null)" || return 1
-  ci_version_ge "$v" "$NODE_MIN"
+  [ "${v%%.*}" = "$NODE_MAJOR" ] && ci_version_ge "$v" "$NODE_MIN"
 }
 
 ci_install_node() {
   if ci_node_ok; then
-    echo "ci: node $(node --version) satisfies >= $NODE_MIN"
+    echo "ci: node $(node --version) is Node $NODE_MAJOR >= $NODE_MIN"
     return 0
+  fi
+  if command -v node >/dev/null 2>&1; then
+    echo "ci: the machine's node $(node --version 2>/dev/null) is not Node $NODE_MAJOR >= $NODE_MIN"
   fi
   local arch
   case "$(uname -m)" in

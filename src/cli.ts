@@ -19,16 +19,24 @@ Usage:
   tokenwatch verify --db PATH [--checkpoints FILE] [--public-key FILE]... [--archive DIR] [--threads N] [--json]
                                               check the hash chain and signed checkpoints
                                               (exit 0 intact, 1 damaged: class and first seq)
+  tokenwatch verify --db PATH|DIR --db PATH... [--checkpoints FILE]... [--node NAME]... [--coverage]
+                                              several instances' ledgers: each as above, then
+                                              coverage of every node (exit 1 naming node,
+                                              epoch and span when a ledger is missing)
   tokenwatch keygen --out DIR                 write an Ed25519 checkpoint signing key pair
   tokenwatch audit-hash VALUE [--config FILE] fingerprint of VALUE under every HMAC key id
                                               (VALUE - reads stdin)
   tokenwatch export --db PATH --from ISO --to ISO --format csv|jsonl|ocsf --out DIR
-                  [--signing-key FILE]        write a signed evidence bundle of a period
+                  [--signing-key FILE]        write a signed evidence bundle of a period; several
+                                              --db: one bundle each and merged.json (coverage,
+                                              duplicates), refused when coverage is incomplete
   tokenwatch verify-export DIR --public-key FILE [--checkpoints FILE] [--json]
                                               check a bundle on its own (exit 0 intact, 1 not)
   tokenwatch report --db PATH --from ISO --to ISO --format html|json [--out FILE]
                   [--public-key FILE] [--checkpoints FILE] [--config FILE]
-                                              the SOC 2 report of a period
+                                              the SOC 2 report of a period; several --db (or
+                                              a directory): the merged report of several
+                                              instances (ownership, coverage, deduplication)
   tokenwatch --version | --help
 `;
 

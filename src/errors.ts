@@ -32,6 +32,10 @@ export const ERRORS = {
     status: 409,
     summary: 'the ledger or a bundle does not verify against its chain, seals or anchors',
   },
+  ERR_COVERAGE_INCOMPLETE: {
+    status: 409,
+    summary: 'several ledgers do not prove every watched node owned or stated blind for the period',
+  },
   ERR_CHECKPOINT_LOG: {
     status: 500,
     summary: 'the external checkpoint log cannot be opened, read or appended to (fsync included)',

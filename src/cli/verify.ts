@@ -1,21 +1,21 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import {
-  defaultCheckpointLogPath,
-  generatedSigningKeyPaths,
-  loadTrustedKey,
-  type TrustedKey,
-} from '../audit/signing-keys.js';
 import { defaultArchiveDir } from '../audit/archive.js';
 import { verifyLedger, type VerifyReport } from '../audit/verify.js';
+import { verifyMerged } from '../audit/verify-merged.js';
+import { expandDbArgs, resolveAnchors } from './ledger-args.js';
+import { formatMergedReport } from './verify-merged-format.js';
 import { usage } from './usage.js';
 
 /**
- * `tokenwatch verify --db PATH [--checkpoints FILE] [--public-key FILE]... [--archive DIR]
- *   [--threads N] [--json]`
+ * `tokenwatch verify --db PATH... [--checkpoints FILE]... [--public-key FILE]... [--archive DIR]
+ *   [--threads N] [--coverage] [--node NAME]... [--json]`
  *
  * Exit 0 when the ledger is intact, 1 naming the first damaged seq and its class, 2 on usage
- * errors. Without --checkpoints / --public-key, the log and public key beside the database are
+ * errors. Several `--db` (or a directory of ledgers): each ledger is verified on its own, then
+ * coverage across them (docs/ha-evidence.md), of every node an ownership record names and of
+ * each `--node NAME`; exit 0 only when every ledger is intact and coverage is complete.
+ * `--coverage` runs the merged check on a single ledger too. Without --checkpoints / --public-key, the log and public key beside the database are
  * used when present (with a warning: an auditor should use the write-once copy and a key
  * obtained independently).
  */
@@ -26,62 +26,78 @@ export async function verify(
   const { values } = parseArgs({
     args,
     options: {
-      db: { type: 'string' },
-      checkpoints: { type: 'string' },
+      db: { type: 'string', multiple: true },
+      checkpoints: { type: 'string', multiple: true },
       'public-key': { type: 'string', multiple: true },
       threads: { type: 'string' },
       archive: { type: 'string' },
       json: { type: 'boolean', default: false },
+      node: { type: 'string', multiple: true },
+      coverage: { type: 'boolean', default: false },
     },
     strict: true,
   });
-  if (!values.db) usage('verify needs --db PATH');
+  if (!values.db || values.db.length === 0) usage('verify needs --db PATH');
   let threads: number | undefined;
   if (values.threads !== undefined) {
     threads = Number(values.threads);
     if (!Number.isInteger(threads) || threads < 1)
       usage('--threads must be a positive whole number');
   }
-  const notes: string[] = [];
-  let checkpointLog = values.checkpoints;
-  if (checkpointLog === undefined && existsSync(defaultCheckpointLogPath(values.db))) {
-    checkpointLog = defaultCheckpointLogPath(values.db);
-    notes.push(
-      `using the checkpoint log beside the database (${checkpointLog}); an auditor should pass the write-once copy with --checkpoints`,
-    );
-  }
-  let trusted: TrustedKey[];
-  if (values['public-key'] && values['public-key'].length > 0) {
-    trusted = values['public-key'].map(loadTrustedKey);
-  } else {
-    const { publicPath } = generatedSigningKeyPaths(values.db);
-    trusted = existsSync(publicPath) ? [loadTrustedKey(publicPath)] : [];
-    if (trusted.length > 0) {
+  const expanded = expandDbArgs(values.db);
+  const { paths } = expanded;
+  const merged = expanded.merged || values.coverage;
+  if (!merged && (values.checkpoints?.length ?? 0) > 1)
+    usage('--checkpoints is given once per ledger');
+  if (!merged && values.node) usage('--node needs several ledgers or --coverage');
+  const ledgers = resolveAnchors(paths, values.checkpoints, values['public-key']).map((l) => {
+    const notes: string[] = [];
+    if (l.logBeside)
       notes.push(
-        `trusting the public key beside the database (${publicPath}); pass --public-key for an independent check`,
+        `using the checkpoint log beside the database (${l.logBeside}); an auditor should pass the write-once copy with --checkpoints`,
+      );
+    if (l.keyBeside)
+      notes.push(
+        `trusting the public key beside the database (${l.keyBeside}); pass --public-key for an independent check`,
+      );
+    let archiveDir = values.archive;
+    const besideDb = defaultArchiveDir(l.dbPath);
+    if (archiveDir === undefined && existsSync(besideDb)) {
+      archiveDir = besideDb;
+      notes.push(
+        `re-hashing the archive files beside the database (${besideDb}); pass --archive for another copy`,
       );
     }
-  }
-  let archiveDir = values.archive;
-  const besideDb = defaultArchiveDir(values.db);
-  if (archiveDir === undefined && existsSync(besideDb)) {
-    archiveDir = besideDb;
-    notes.push(
-      `re-hashing the archive files beside the database (${besideDb}); pass --archive for another copy`,
-    );
-  }
-  const report = await verifyLedger({
-    dbPath: values.db,
-    checkpointLog,
-    trusted,
-    threads,
-    archiveDir,
+    return { ...l, notes, archiveDir };
   });
-  // After the `anchored: false` line, which must come first.
+  const options = (l: (typeof ledgers)[number]) => ({
+    dbPath: l.dbPath,
+    checkpointLog: l.checkpointLog,
+    trusted: l.trusted,
+    threads,
+    archiveDir: l.archiveDir,
+  });
+  if (!merged) {
+    const [l] = ledgers as [(typeof ledgers)[number]];
+    const report = await verifyLedger(options(l));
+    addNotes(report, l.notes);
+    out.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+    return report.ok ? 0 : 1;
+  }
+  // Several instances' ledgers (docs/ha-evidence.md): each on its own, then coverage.
+  const report = await verifyMerged({
+    ledgers: ledgers.map(options),
+    ...(values.node ? { nodes: values.node } : {}),
+  });
+  report.ledgers.forEach((r, i) => addNotes(r, ledgers[i]?.notes ?? []));
+  out.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatMergedReport(report));
+  return report.ok ? 0 : 1;
+}
+
+/** Puts the command's notes on default anchors after the `anchored: false` line, which must come first. */
+function addNotes(report: VerifyReport, notes: readonly string[]): void {
   const at = report.warnings[0]?.startsWith('anchored:') ? 1 : 0;
   report.warnings.splice(at, 0, ...notes);
-  out.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
-  return report.ok ? 0 : 1;
 }
 
 const iso = (t: number): string => new Date(t).toISOString();

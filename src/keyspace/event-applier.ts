@@ -36,6 +36,21 @@ local r = {}
 for i, k in ipairs(ARGV) do r[i] = redis.call('PEXPIRETIME', k) end
 return r`;
 
+/**
+ * The same for metrics.keyMisses: PEXPIRETIME of a key that is gone (deleted between its
+ * notification and this look-up) publishes `keymiss`, which would count our own look-up as a
+ * client's miss of a token (issue #21). OBJECT ENCODING neither publishes `keymiss` nor touches
+ * the LRU clock (lookupKeyReadWithFlags with LOOKUP_NONOTIFY|LOOKUP_NOTOUCH) and expires a
+ * past-due key like PEXPIRETIME would; a script runs atomically, so nothing happens between the
+ * two calls. -2 is PEXPIRETIME's own reply for a missing key.
+ */
+const QUIET_EXPIRY_SCRIPT = `#!lua flags=no-writes,allow-cross-slot-keys
+local r = {}
+for i, k in ipairs(ARGV) do
+  if redis.call('OBJECT', 'ENCODING', k) then r[i] = redis.call('PEXPIRETIME', k) else r[i] = -2 end
+end
+return r`;
+
 export interface KeyEventApplierOptions {
   nodeIndex: number;
   label: string;
@@ -48,6 +63,11 @@ export interface KeyEventApplierOptions {
   /** An `expired` this long after its due time is expiry backlog, not churn (ms). */
   expiryBacklogToleranceMs: number;
   logger: Logger;
+  /**
+   * metrics.keyMisses is on: look expiries up without publishing `keymiss` for keys that are
+   * gone (QUIET_EXPIRY_SCRIPT). The PEXPIRETIME pipeline fallback cannot avoid it.
+   */
+  quietLookups?: boolean;
 }
 
 /**
@@ -63,13 +83,16 @@ export class KeyEventApplier {
   offsetMs = 0;
   readonly #o: KeyEventApplierOptions;
   #pendingRename: PendingRename | undefined;
-  #scriptSha = createHash('sha1').update(EXPIRY_SCRIPT).digest('hex');
+  #script: string;
+  #scriptSha: string;
   #scriptOk: boolean | undefined;
   /** Our own reconciliation SCAN: since when (local ms), and when it ended (undefined: running). */
   #ownScan: { start: number; end: number | undefined } | undefined;
 
   constructor(options: KeyEventApplierOptions) {
     this.#o = options;
+    this.#script = options.quietLookups === true ? QUIET_EXPIRY_SCRIPT : EXPIRY_SCRIPT;
+    this.#scriptSha = createHash('sha1').update(this.#script).digest('hex');
   }
 
   /** Cluster slot migration: the token RESTOREd here is held for another node; move it. */
@@ -125,18 +148,24 @@ export class KeyEventApplier {
 
   async #expiryChunk(keys: Buffer[]): Promise<number[]> {
     const c = this.#o.commands;
-    if (this.#scriptOk !== false) {
+    while (this.#scriptOk !== false) {
+      const script = this.#script;
       try {
-        const r = (await c.call('EVALSHA', this.#scriptSha, '0', ...keys)) as number[];
+        const r = await this.#evalScript(keys);
         this.#scriptOk = true;
         return r;
       } catch (err) {
         const msg = (err as Error).message;
-        if (msg.startsWith('NOSCRIPT')) {
-          this.#scriptSha = (await c.call('SCRIPT', 'LOAD', EXPIRY_SCRIPT)) as string;
-          return (await c.call('EVALSHA', this.#scriptSha, '0', ...keys)) as number[];
-        }
-        if (/NOPERM|unknown command|ERR.*flags/i.test(msg)) {
+        if (script === QUIET_EXPIRY_SCRIPT && /NOPERM|can't run this command/i.test(msg)) {
+          // An ACL that allows the script but not OBJECT ENCODING inside it: plain look-ups.
+          if (this.#script === QUIET_EXPIRY_SCRIPT) {
+            this.#o.logger.warn(
+              { node: this.#o.label, err: msg },
+              'OBJECT ENCODING not allowed in the expiry script: look-ups of keys deleted a moment before count as key misses (ACL: +object|encoding)',
+            );
+            this.#useScript(EXPIRY_SCRIPT);
+          }
+        } else if (/NOPERM|unknown command|ERR.*flags/i.test(msg)) {
           this.#o.logger.info(
             { node: this.#o.label, err: msg },
             'expiry script not allowed; using PEXPIRETIME pipelines',
@@ -151,6 +180,23 @@ export class KeyEventApplier {
     for (const k of keys) pipe.call('PEXPIRETIME', k);
     const replies = (await pipe.exec()) ?? [];
     return replies.map((r) => (r[0] ? Number.NaN : Number(r[1])));
+  }
+
+  /** EVALSHA of the current script, loading it first where the server does not have it. */
+  async #evalScript(keys: Buffer[]): Promise<number[]> {
+    const c = this.#o.commands;
+    try {
+      return (await c.call('EVALSHA', this.#scriptSha, '0', ...keys)) as number[];
+    } catch (err) {
+      if (!(err as Error).message.startsWith('NOSCRIPT')) throw err;
+      this.#scriptSha = (await c.call('SCRIPT', 'LOAD', this.#script)) as string;
+      return (await c.call('EVALSHA', this.#scriptSha, '0', ...keys)) as number[];
+    }
+  }
+
+  #useScript(script: string): void {
+    this.#script = script;
+    this.#scriptSha = createHash('sha1').update(script).digest('hex');
   }
 
   /**

@@ -152,7 +152,10 @@ export class NodeWatcher {
     this.#o = options;
     this.label = options.label;
     this.#prefix = `__keyevent@${options.db}__:`;
-    this.#events = new KeyEventApplier(options);
+    this.#events = new KeyEventApplier({
+      ...options,
+      quietLookups: options.keyMisses !== undefined,
+    });
     if (options.startBlind) {
       this.#baselined = true;
       this.#blindSince = options.startBlind.since;

@@ -3,6 +3,11 @@
  * command that, on a missing key, makes Redis publish `keymiss` (lookupKeyRead without
  * LOOKUP_NONOTIFY, Redis >= 6.0), so sampled reads and exact misses count the same lookups.
  * Writes (SET, HSET, DEL, EXPIRE ...) look keys up for writing and never publish `keymiss`.
+ * Other reads that do publish it are left out on purpose: PEXPIRETIME is tokenwatch's own expiry
+ * look-up (MONITOR shows it inside the script, once per token write), and others (DUMP, SSCAN,
+ * HSCAN, SINTER, bit, list, sorted-set and stream reads) are not how tokens are read; their misses of a token key in a
+ * window count as misses without a read (test/keyspace/read-commands.redis.test.ts holds the list
+ * against a real Redis).
  *
  * `first` is the index of the first key in the argument list (0 = command name); `step`: every
  * step-th argument after it is a key; `all`: every argument from `first` on is a key.
@@ -36,6 +41,13 @@ export const READ_COMMANDS: ReadonlyMap<string, KeySpec> = new Map([
   ['type', ONE_KEY],
   ['smembers', ONE_KEY],
   ['sismember', ONE_KEY],
+  ['hstrlen', ONE_KEY],
+  ['hrandfield', ONE_KEY],
+  ['scard', ONE_KEY],
+  ['smismember', ONE_KEY],
+  ['srandmember', ONE_KEY],
+  ['substr', ONE_KEY],
+  ['touch', ALL_KEYS],
 ]);
 
 /**

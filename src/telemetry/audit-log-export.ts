@@ -1,5 +1,4 @@
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import {
   defaultResource,
   detectResources,
@@ -16,6 +15,7 @@ import type { OtelConfig } from '../config/otel-schema.js';
 import { VERSION } from '../version.js';
 import { toLogRecord, type AuditLogContext } from './audit-log-record.js';
 import { readCursor, writeCursor, type LogCursor } from './log-cursor.js';
+import { createOtlpLogExporter, type LogsRejection } from './otlp-log-exporter.js';
 import { resolveAuditLogSettings } from './otel.js';
 
 /** Resolved `otel.logs` settings (see resolveAuditLogSettings in otel.ts). */
@@ -52,7 +52,10 @@ export interface AuditLogExportOptions {
   ledger: Ledger;
   registry: Registry;
   logger: Logger;
-  /** Injected by tests; default an OTLP/HTTP (JSON) logs exporter for `settings.url`. */
+  /**
+   * Injected by tests; default an OTLP/HTTP (JSON) logs exporter for `settings.url` that
+   * reports the collector's partial successes (otlp-log-exporter.ts).
+   */
   exporter?: LogRecordExporter;
 }
 
@@ -84,6 +87,10 @@ export class AuditLogExport {
   readonly #ctx: AuditLogContext;
   readonly #exported: Counter;
   readonly #failures: Counter;
+  readonly #rejected: Counter;
+  readonly #skipped: Counter;
+  /** The partial success of the export in flight (one at a time), if the collector sent one. */
+  #rejection: LogsRejection | undefined;
   #cursor: LogCursor | undefined;
   #running = false;
   #pumping: Promise<void> | undefined;
@@ -99,11 +106,12 @@ export class AuditLogExport {
     const url = o.settings.url;
     this.#exporter =
       o.exporter ??
-      new OTLPLogExporter({
-        ...(url ? { url } : {}),
-        timeoutMillis: o.settings.timeoutMs,
-        // One request at a time: the cursor moves in seq order.
-        concurrencyLimit: 1,
+      createOtlpLogExporter({
+        url,
+        timeoutMs: o.settings.timeoutMs,
+        onPartialSuccess: (r) => {
+          this.#rejection = r;
+        },
       });
     const resource = defaultResource()
       .merge(detectResources({ detectors: [envDetector] }))
@@ -122,6 +130,8 @@ export class AuditLogExport {
     const metrics = registerOtlpLogsMetrics(o.registry, () => this.lag);
     this.#exported = metrics.exported;
     this.#failures = metrics.failures;
+    this.#rejected = metrics.rejected;
+    this.#skipped = metrics.skipped;
   }
 
   /** Committed records the collector has not acknowledged yet. */
@@ -223,16 +233,22 @@ export class AuditLogExport {
     do {
       this.#again = false;
       while (this.#draining() && !ledger.closed) {
-        const rows = ledger.store.chainedAfter(this.#cursor?.seq ?? 0, settings.batchSize);
+        const after = this.#cursor?.seq ?? 0;
+        const rows = ledger.store.chainedAfter(after, settings.batchSize);
         const last = rows.at(-1);
         if (!last) break;
+        // Seqs are dense; a hole means records left the ledger (retention, archive) first.
+        const firstSeq = rows[0]?.seq ?? last.seq;
+        this.#rejection = undefined;
         const result = await this.#export(rows.map((r) => toLogRecord(r, this.#ctx)));
         if (result.code !== ExportResultCode.SUCCESS) {
           this.#failed(result.error);
           return;
         }
+        const rejected = this.#partialSuccess(rows.length, firstSeq, last.seq);
+        if (firstSeq > after + 1) this.#skippedRange(after + 1, firstSeq - 1);
         this.#cursor = { ledgerId: this.#ctx.ledgerId, seq: last.seq, chain: last.chain };
-        this.#exported.inc(rows.length);
+        this.#exported.inc(rows.length - rejected);
         this.#failStreak = 0;
         try {
           writeCursor(settings.cursorFile, this.#cursor);
@@ -245,6 +261,43 @@ export class AuditLogExport {
         }
       }
     } while (this.#again && this.#draining());
+  }
+
+  /**
+   * Reports what the collector rejected from the batch `fromSeq`..`toSeq` it otherwise accepted
+   * (OTLP partial success) and returns how many records that was. They are not sent again: the
+   * OTLP spec says the client MUST NOT retry such a request (the data would be rejected again,
+   * and the accepted part would arrive twice). They stay in the ledger; the counter and the
+   * warning, with the seq range, are how an operator learns the SIEM lacks them.
+   */
+  #partialSuccess(batch: number, fromSeq: number, toSeq: number): number {
+    const r = this.#rejection;
+    this.#rejection = undefined;
+    if (!r) return 0;
+    const rejected = Math.min(r.records, batch);
+    if (rejected > 0) this.#rejected.inc(rejected);
+    this.#o.logger.warn(
+      { rejected, fromSeq, toSeq, collectorMessage: r.message },
+      rejected > 0
+        ? 'the OTLP collector rejected audit log records of this batch (partial success); not retried, as OTLP requires'
+        : 'the OTLP collector accepted the audit log batch with a warning (partial success)',
+    );
+    return rejected;
+  }
+
+  /**
+   * Records `fromSeq`..`toSeq` were pruned by retention or moved to archive files before the
+   * collector had them (an outage longer than `audit.archive.afterDays`, or `otel.logs` turned
+   * on for an older ledger): they can no longer be streamed. Said once, after the batch behind
+   * the hole was acknowledged; the `audit.retention_purge` / `audit.archived` record in the
+   * stream names the same range to the far side.
+   */
+  #skippedRange(fromSeq: number, toSeq: number): void {
+    this.#skipped.inc(toSeq - fromSeq + 1);
+    this.#o.logger.warn(
+      { fromSeq, toSeq, records: toSeq - fromSeq + 1 },
+      'audit records left the ledger (retention or archive) before the OTLP collector had them; the stream skips them',
+    );
   }
 
   #export(records: ReadableLogRecord[]): Promise<ExportResult> {

@@ -82,6 +82,13 @@ beforeAll(async () => {
       'indexes:',
       '  rules:',
       "    - { name: user_sessions, key: 'user:{sub}:sessions', kind: session }",
+      // The audit stream (otel.logs) to a collector that is not there: its series exist.
+      'otel:',
+      '  logs:',
+      `    endpoint: http://127.0.0.1:${closedPort}/v1/logs`,
+      '    retryMaxSeconds: 1',
+      '    drainTimeoutSeconds: 1',
+      '    timeoutSeconds: 1',
     ].join('\n'),
   });
   await h.app.listen();

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
@@ -9,7 +10,7 @@ import {
 import { StatefulSet } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { generateKubernetesManifests } from '../../scripts/k8s-generate.js';
 import { writeKeyPair } from '../../src/audit/signing-keys.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -48,6 +49,18 @@ const matches = (
   selector: Record<string, string> = {},
   labels: Record<string, string> = {},
 ): boolean => Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+const isObj = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function hasKubectl(): boolean {
+  try {
+    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore', timeout: 20_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 let overlayDir: string;
 let base: K8sObject[];
@@ -105,8 +118,9 @@ describe('deploy/kubernetes', () => {
     const c = find(overlay, StatefulSet, 'StatefulSet', 'tokenwatch').spec!.template.spec!
       .containers[0]!;
     expect(c.image).toBe('registry.example.com/tokenwatch:0.1.0');
-    // The strategic merge patch added an env var without dropping the base's.
-    expect(c.env?.map((e) => e.name)).toEqual(['NODE_ENV', 'TOKENWATCH_REDIS_URL']);
+    // The strategic merge patch added an env var without dropping the base's (kustomize puts
+    // the patch's new entries first).
+    expect(c.env?.map((e) => e.name)).toEqual(['TOKENWATCH_REDIS_URL', 'NODE_ENV']);
     expect(c.volumeMounts).toHaveLength(5);
     const secret = find(overlay, Secret, 'Secret', 'tokenwatch-keys');
     expect(Object.keys(secret.data ?? {}).sort()).toEqual(['hmac.key', 'signing.key']);
@@ -145,8 +159,9 @@ describe('deploy/kubernetes', () => {
         capabilities: { drop: ['ALL'] },
       });
       expect(c.securityContext!.capabilities!.add).toBeUndefined();
-      expect(c.resources?.requests).toMatchObject({ cpu: expect.any(String), memory: '512Mi' });
-      expect(c.resources?.limits?.memory).toBe('1Gi');
+      // docs/benchmarks.md, scenario 4: 643-670 MB RSS with a million live tokens.
+      expect(c.resources?.requests).toMatchObject({ cpu: expect.any(String), memory: '768Mi' });
+      expect(c.resources?.limits?.memory).toBe('1536Mi');
       expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
       expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
       expect(c.image).not.toMatch(/:latest$|^[^:]+$/);
@@ -180,6 +195,8 @@ describe('deploy/kubernetes', () => {
     expect(keysMount.name).toBe('keys');
     expect(keysMount.readOnly).toBe(true);
     const keysVolume = (pod.volumes ?? []).find((v) => v.name === 'keys')!;
+    // Only the owner (the tokenwatch user, fsGroup aside) reads the keys: 0400, not 400 = 0620.
+    expect(keysVolume.secret?.defaultMode).toBe(0o400);
     const items = (keysVolume.secret?.items ?? []).map((i) => i.path);
     const secret = find(overlay, Secret, 'Secret', keysVolume.secret!.secretName!);
     const files = [config.audit.signingKey, ...config.audit.hmacKeys.map((k) => k.file)];
@@ -233,6 +250,36 @@ describe('deploy/kubernetes', () => {
       expect(Buffer.byteLength(JSON.stringify(cm))).toBeLessThan(1024 * 1024);
     }
   });
+
+  // kustomize is not on the npm registry; where kubectl is installed, its built-in kustomize
+  // checks test/helpers/kustomize.ts object for object (it found the YAML 1.1 octal difference).
+  it.runIf(hasKubectl())(
+    'renders exactly what kubectl kustomize renders (where kubectl is installed)',
+    () => {
+      const key = (o: K8sObject): string =>
+        `${o.kind}/${String(o.metadata.namespace ?? '')}/${o.metadata.name}`;
+      const sorted = (objs: K8sObject[]): K8sObject[] =>
+        [...objs].sort((a, b) => key(a).localeCompare(key(b)));
+      for (const [dir, ours] of [
+        [join(DEPLOY, 'base'), base],
+        [join(overlayDir, 'overlays', 'example'), overlay],
+      ] as const) {
+        const text = execFileSync('kubectl', ['kustomize', dir], {
+          encoding: 'utf8',
+          maxBuffer: 64 * 1024 * 1024,
+        });
+        const real = parseAllDocuments(text, { version: '1.1' }).map((d) => {
+          const o = d.toJS() as K8sObject;
+          // kustomize wraps a Secret's base64 at 70 columns; the API server's decoder skips
+          // the line breaks, so they are not a difference.
+          if (o.kind === 'Secret' && isObj(o.data))
+            for (const [k, v] of Object.entries(o.data)) o.data[k] = String(v).replace(/\n/g, '');
+          return o;
+        });
+        expect(sorted(ours)).toEqual(sorted(real));
+      }
+    },
+  );
 
   it('the renderer refuses what it does not implement rather than render it wrong', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tw-kust-'));

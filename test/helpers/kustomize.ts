@@ -60,7 +60,9 @@ type Json = Record<string, unknown>;
 const isMap = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function readYamlFile(path: string): K8sObject[] {
-  const docs = parseAllDocuments(readFileSync(path, 'utf8'));
+  // YAML 1.1, as kustomize's go-yaml reads it: `defaultMode: 0400` is octal (256) there, while
+  // YAML 1.2 (this library's default) reads the decimal 400 (0620).
+  const docs = parseAllDocuments(readFileSync(path, 'utf8'), { version: '1.1' });
   const out: K8sObject[] = [];
   for (const d of docs) {
     if (d.errors.length > 0) throw new Error(`${path}: ${d.errors[0]?.message}`);
@@ -78,12 +80,15 @@ function strategicMerge(base: unknown, patch: unknown, field?: string): unknown 
     const key = field === undefined ? undefined : MERGE_KEYS[field];
     if (!key || !Array.isArray(base)) return structuredClone(patch);
     const out = structuredClone(base) as Json[];
+    const added: Json[] = [];
     for (const item of patch as Json[]) {
       const i = out.findIndex((b) => isMap(b) && b[key] === item[key]);
-      if (i < 0) out.push(structuredClone(item));
+      if (i < 0) added.push(structuredClone(item));
       else out[i] = strategicMerge(out[i], item) as Json;
     }
-    return out;
+    // kustomize (kyaml) puts the elements new to the list before the existing ones (checked
+    // against kubectl kustomize, kustomize v5.5.0, with one added env entry).
+    return [...added, ...out];
   }
   if (!isMap(patch)) return structuredClone(patch);
   const out: Json = isMap(base) ? structuredClone(base) : {};

@@ -209,6 +209,44 @@ describe('read sampling (MONITOR windows) and the hit ratio', () => {
     expect(text).not.toContain('s-hot');
   });
 
+  it('drops the values the MONITOR stream carries: none reaches the ledger, logs, /metrics or /readyz', async () => {
+    h = startApp(redis.url, { yaml: SAMPLING });
+    await h.app.whenReady();
+    const c = redis.client();
+    const secret = (i: number) => `VALUE-${i}-eyJhbGciOiJSUzI1NiJ9.c2VjcmV0`;
+    const sampler = h.app.cacheHealth.sampler('127.0.0.1:' + String(redis.port));
+    let stop = false;
+    let round = 0;
+    const load = (async () => {
+      const r = redis.client();
+      while (!stop) {
+        const p = r.pipeline();
+        // Values in writes of tokens, of other keys, in a hash field and as a read's argument.
+        p.set(`oauth:access:val-${round % 5}`, secret(round), 'EX', 600);
+        p.hset('session:val-s', 'f', secret(round + 1));
+        p.set('cache:other', secret(round + 2));
+        p.get(`oauth:access:val-${round % 5}`);
+        p.hget('session:val-s', 'f');
+        p.sismember('session:val-s', secret(round + 3));
+        await p.exec();
+        round++;
+      }
+    })();
+    const w = await (sampler as NonNullable<typeof sampler>).sample();
+    stop = true;
+    await load;
+    // The window did see these commands (so their values went through the MONITOR stream).
+    expect(w?.reads.access_token ?? 0).toBeGreaterThan(0);
+    await committed(h, 'cache.read_sample', 1);
+    await h.app.http.ready();
+    const readyz = (await h.app.http.inject({ method: 'GET', url: '/readyz' })).body;
+    const text = everythingWritten(h) + readyz + (await h.app.metrics.registry.metrics());
+    expect(text).not.toContain('VALUE-');
+    expect(text).not.toContain('c2VjcmV0');
+    expect(text).not.toContain('val-');
+    expect(await c.exists('cache:other')).toBe(1);
+  });
+
   it('refuses gracefully where MONITOR is not allowed: metric absent, /readyz and a log line say why', async () => {
     const admin = redis.client();
     await admin.call(

@@ -43,9 +43,10 @@ const valueOf = (v: AnyValue): string | number | boolean | undefined =>
 /**
  * A loopback OTLP/HTTP logs receiver speaking the JSON encoding of
  * opentelemetry-proto's ExportLogsServiceRequest. `down()` closes the listening socket (the
- * collector is gone: connection refused), `up()` listens on the same port again.
+ * collector is gone: connection refused), `up()` listens on the same port again. `respond`
+ * gives the ExportLogsServiceResponse of the n-th request (1-based; default `{}`).
  */
-async function startReceiver(): Promise<{
+async function startReceiver(respond: (request: number) => unknown = () => ({})): Promise<{
   url: string;
   logs: Got[];
   raw: string[];
@@ -69,6 +70,10 @@ async function startReceiver(): Promise<{
           res.writeHead(404).end();
           return;
         }
+        if (req.headers['content-type'] !== 'application/json') {
+          res.writeHead(415).end();
+          return;
+        }
         requests++;
         raw.push(text);
         const body = JSON.parse(text) as LogsRequest;
@@ -90,7 +95,9 @@ async function startReceiver(): Promise<{
             }
           }
         }
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify(respond(requests)));
       })
       .catch(() => res.writeHead(400).end());
   };
@@ -403,6 +410,65 @@ describe('the audit stream as OTLP logs (otel.logs)', () => {
     } finally {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('counts and reports records a collector rejects in a partial success, and does not resend them', async () => {
+    // The second request is accepted but two of its records are rejected (OTLP/HTTP partial
+    // success; rejected_log_records is an int64, a string in the JSON encoding).
+    const rx = await startReceiver((n) =>
+      n === 2
+        ? { partialSuccess: { rejectedLogRecords: '2', errorMessage: 'attribute value too long' } }
+        : {},
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'tw-otlp-logs-'));
+    dirs.push(dir);
+    try {
+      h = startApp(redis.url, { dir, yaml: logsYaml(rx.url) });
+      const app = h.app;
+      await app.whenReady();
+      const c = redis.client();
+      for (let i = 0; i < 20; i++) await c.set(`oauth:refresh:ps-${i}`, 'v', 'EX', 600);
+      await app.settle();
+      await waitFor(
+        () => rx.requests >= 3 && app.auditLogs?.lag === 0,
+        15_000,
+        'three requests, all acknowledged',
+      );
+      const text = await app.metrics.registry.metrics();
+      const metric = (name: string): number =>
+        Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+      expect(metric('tokenwatch_otlp_logs_rejected_records_total')).toBe(2);
+      // Accepted + rejected = every record sent, each sent once: the batch is not retried.
+      const got = seqsOf(rx.logs);
+      expect(duplicates(got)).toEqual([]);
+      expect(metric('tokenwatch_otlp_logs_exported_records_total') + 2).toBe(got.length);
+      // The warning names the batch's seq range and the collector's message.
+      const second = seqsOf(
+        (JSON.parse(rx.raw[1] ?? '{}') as LogsRequest).resourceLogs.flatMap((rl) =>
+          rl.scopeLogs.flatMap((sl) =>
+            sl.logRecords.map((lr) => {
+              const g: Got = {};
+              for (const a of lr.attributes) g[a.key] = valueOf(a.value);
+              return g;
+            }),
+          ),
+        ),
+      );
+      const warning = h
+        .logs()
+        .split('\n')
+        .find((l) => l.includes('partial success'));
+      expect(warning).toBeDefined();
+      const w = JSON.parse(warning ?? '{}') as Record<string, unknown>;
+      expect(w).toMatchObject({
+        rejected: 2,
+        fromSeq: second[0],
+        toSeq: second.at(-1),
+        collectorMessage: 'attribute value too long',
+      });
+    } finally {
+      await rx.close();
     }
   });
 

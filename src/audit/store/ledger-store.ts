@@ -31,6 +31,7 @@ import {
   type SeqRange,
   type StoredRecord,
 } from './range-reads.js';
+import { lastRecordTime, ownershipRows, type OwnershipRow } from './ownership-reads.js';
 import type { RecordRow, SeqAttrs } from './record-columns.js';
 import {
   blindWindowsSince,
@@ -158,6 +159,16 @@ export class LedgerStore {
 
   archivedRecords(): (SeqAttrs & { time: number })[] {
     return archivedRecords(this.#db);
+  }
+
+  /** Every `ownership.*` and `keyspace.gap` record, seq order (merged evidence, issue #20). */
+  ownershipRows(): OwnershipRow[] {
+    return ownershipRows(this.#db);
+  }
+
+  /** Observed time of the newest record, null when empty. */
+  lastRecordTime(): number | null {
+    return lastRecordTime(this.#db);
   }
 
   // --- provider dedup ---
