@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,6 +97,7 @@ describe('several instances (issue #20)', () => {
 });
 
 async function drill(fault: 'kill' | 'stop'): Promise<void> {
+  const startedAt = Date.now();
   const redis = await startRedis();
   cleanups.push(() => redis.stop());
   const dir = mkdtempSync(join(tmpdir(), 'tw-ha-'));
@@ -198,6 +199,39 @@ async function drill(fault: 'kill' | 'stop'): Promise<void> {
   }
   expect(va.problems).toEqual([]);
   expect(vb.problems).toEqual([]);
+  // Merged evidence (docs/ha-evidence.md): both ledgers verify and cover the node; with the
+  // first owner's ledger withheld, coverage fails.
+  const merged = spawnSync(process.execPath, [CLI, 'verify', '--db', dir], { encoding: 'utf8' });
+  expect(merged.status, merged.stdout + merged.stderr).toBe(0);
+  const withheld = spawnSync(process.execPath, [CLI, 'verify', '--db', b.db, '--coverage'], {
+    encoding: 'utf8',
+  });
+  expect(withheld.status).not.toBe(0);
+  expect(withheld.stdout + withheld.stderr).toMatch(/missing_epoch|unowned/);
+  // The merged report counts every write and deletion once (dedup by node/pos).
+  const rep = spawnSync(
+    process.execPath,
+    [
+      CLI,
+      'report',
+      '--db',
+      dir,
+      '--from',
+      new Date(startedAt - 60_000).toISOString(),
+      '--to',
+      new Date(Date.now() + 60_000).toISOString(),
+      '--format',
+      'json',
+    ],
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  expect(rep.status, rep.stderr).toBe(0);
+  const counts = (
+    JSON.parse(rep.stdout) as { tokens: { byType: Record<string, Record<string, number>> } }
+  ).tokens.byType;
+  const sum = (t: string) => Object.values(counts[t] ?? {}).reduce((x, y) => x + y, 0);
+  expect(sum('token.written')).toBe(offered.written);
+  expect(sum('token.deleted')).toBe(offered.deleted);
 }
 
 function listAfter(db: string, seq: number): AuditRecord[] {
