@@ -39,6 +39,10 @@ export interface StandbyBufferOptions {
  * event's position as the bounds drop the oldest. A hole in the stream (subscriber disconnect:
  * call discontinuity(); also assumed when an event without a position arrives) empties it:
  * nothing before a hole joins up with what follows it.
+ *
+ * Its claim to hold everything after `heldAfter` rests on being given EVERY token event of the
+ * node in order: whoever skips a stretch (e.g. hands events to the recorder instead while it owns
+ * the node) must push them anyway or call discontinuity() before pushing again.
  */
 export class StandbyBuffer {
   readonly #o: StandbyBufferOptions;
