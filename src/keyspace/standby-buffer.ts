@@ -40,9 +40,8 @@ export interface StandbyBufferOptions {
  * before the first positioned event it was given (the notifications between the base marker and
  * that event may have made events that were not given to it: its caller may have been the owner
  * then), raised to each dropped event as the bounds drop the oldest. A hole in the stream
- * (subscriber disconnect:
- * call discontinuity(); also assumed when an event without a position arrives) empties it:
- * nothing before a hole joins up with what follows it.
+ * (subscriber disconnect: call discontinuity(); also assumed when an event without a position
+ * arrives) empties it: nothing before a hole joins up with what follows it.
  *
  * Its claim to hold everything after `heldAfter` rests on being given every token event of the
  * node in order from its first one on: whoever skips a stretch after that must call
