@@ -19,6 +19,8 @@ export type ReplayResult =
       reason: NotReachedReason;
       /** Everything after this position is held (undefined when `unknown`). */
       heldAfter: StreamPosition | undefined;
+      /** With `heldAfter`: only that notification's events after this index are held. */
+      heldAfterIndex?: number;
     };
 
 export interface StandbyBufferOptions {
@@ -35,10 +37,15 @@ export interface StandbyBufferOptions {
  * bounded in count and age, holding events in stream order with their positions.
  *
  * It keeps `heldAfter`, the position after which it holds EVERY token event of the stream: just
- * before the base marker of the first positioned event it was given, raised to each dropped
- * event's position as the bounds drop the oldest. A hole in the stream (subscriber disconnect:
- * call discontinuity(); also assumed when an event without a position arrives) empties it:
- * nothing before a hole joins up with what follows it.
+ * before the first positioned event it was given (the notifications between the base marker and
+ * that event may have made events that were not given to it: its caller may have been the owner
+ * then), raised to each dropped event as the bounds drop the oldest. A hole in the stream
+ * (subscriber disconnect: call discontinuity(); also assumed when an event without a position
+ * arrives) empties it: nothing before a hole joins up with what follows it.
+ *
+ * Its claim to hold everything after `heldAfter` rests on being given every token event of the
+ * node in order from its first one on: whoever skips a stretch after that must call
+ * discontinuity() before pushing again (e.g. after owning the node and recording instead).
  */
 export class StandbyBuffer {
   readonly #o: StandbyBufferOptions;
@@ -46,6 +53,8 @@ export class StandbyBuffer {
   #head = 0;
   #size = 0;
   #heldAfter: StreamPosition | undefined;
+  /** Within the `heldAfter` notification, the events after this index are held (undefined: none). */
+  #heldAfterIndex: number | undefined;
   /** Whether `heldAfter` was raised by a drop since the last hole (for the `dropped` reason). */
   #droppedSinceHole = false;
   #dropped = 0;
@@ -83,7 +92,11 @@ export class StandbyBuffer {
       if (this.#heldAfter !== undefined || this.#size > 0) this.discontinuity();
       return;
     }
-    this.#heldAfter ??= { epoch: p.epoch, marker: p.marker, offset: -1 };
+    if (this.#heldAfter === undefined) {
+      const i = ev.positionIndex ?? 0;
+      this.#heldAfter = i === 0 ? { ...p, offset: p.offset - 1 } : p;
+      this.#heldAfterIndex = i === 0 ? undefined : i - 1;
+    }
     if (this.#size === this.#o.maxEvents) this.#dropOldest();
     const cap = this.#ring.length;
     if (this.#size < cap) {
@@ -117,6 +130,7 @@ export class StandbyBuffer {
     this.#head = 0;
     this.#size = 0;
     this.#heldAfter = undefined;
+    this.#heldAfterIndex = undefined;
     this.#droppedSinceHole = false;
   }
 
@@ -129,9 +143,13 @@ export class StandbyBuffer {
     this.prune();
     const held = this.#heldAfter;
     if (held === undefined) return { ok: false, reason: 'unknown', heldAfter: undefined };
-    if (comparePosition(p, held) < 0) {
+    // Ranks within one notification: no index = all of its events.
+    const c = comparePosition(p, held);
+    if (c < 0 || (c === 0 && (index ?? Infinity) < (this.#heldAfterIndex ?? Infinity))) {
       const reason = this.#droppedSinceHole ? 'dropped' : 'not_reached';
-      return { ok: false, reason, heldAfter: held };
+      const r: ReplayResult = { ok: false, reason, heldAfter: held };
+      if (this.#heldAfterIndex !== undefined) r.heldAfterIndex = this.#heldAfterIndex;
+      return r;
     }
     const events: TokenEvent[] = [];
     const cap = this.#ring.length;
@@ -151,8 +169,8 @@ export class StandbyBuffer {
     this.#size -= 1;
     this.#dropped += 1;
     this.#droppedSinceHole = true;
-    // Everything up to the dropped event's position is gone (its siblings of the same
-    // notification too, as far as a replay is concerned: it replays whole notifications).
+    // Everything up to the dropped event is gone; its later siblings of one notification are not.
     this.#heldAfter = ev.position;
+    this.#heldAfterIndex = ev.positionIndex;
   }
 }

@@ -57,15 +57,33 @@ describe('StandbyBuffer', () => {
     expect(replay(b, p(2, 0, 0))).toEqual([]); // ahead of what it received: nothing yet
   });
 
-  it('reaches back to just before the first event base marker, and no further', () => {
+  it('reaches back to just before the first event it was given, and no further', () => {
     clock.t = T0;
     const b = make();
     b.push(ev(p(1, 3, 7)));
-    expect(b.heldAfter).toEqual(beforeMarker(1, 3));
-    expect(replay(b, beforeMarker(1, 3))).toEqual(['1.3.7.0']);
-    expect(replay(b, p(1, 3, 0))).toEqual(['1.3.7.0']);
-    expect(replay(b, p(1, 2, 50))).toBe('not_reached');
+    // Notifications 1.3.0 to 1.3.6 may have made events it was not given (its caller owned the
+    // node then and recorded them itself): it does not claim them.
+    expect(b.heldAfter).toEqual(p(1, 3, 6));
+    expect(replay(b, p(1, 3, 6))).toEqual(['1.3.7.0']);
+    expect(replay(b, p(1, 3, 5))).toBe('not_reached');
+    expect(replay(b, beforeMarker(1, 3))).toBe('not_reached');
     expect(replay(b, p(0, 9, 9))).toBe('not_reached');
+  });
+
+  it('starting inside one notification, holds only its later events', () => {
+    clock.t = T0;
+    const b = make();
+    b.push(ev(p(1, 3, 7), T0, 1)); // index 0 went elsewhere
+    b.push(ev(p(1, 3, 8)));
+    expect(b.heldAfter).toEqual(p(1, 3, 7));
+    expect(replay(b, p(1, 3, 7), 0)).toEqual(['1.3.7.1', '1.3.8.0']);
+    expect(replay(b, p(1, 3, 7))).toEqual(['1.3.8.0']);
+    expect(b.eventsAfter(p(1, 3, 6))).toEqual({
+      ok: false,
+      reason: 'not_reached',
+      heldAfter: p(1, 3, 7),
+      heldAfterIndex: 0,
+    });
   });
 
   it('says unknown while it holds no positioned stretch', () => {
@@ -98,6 +116,7 @@ describe('StandbyBuffer', () => {
     expect(formatPosition(b.oldest!.position!)).toBe('1.1.3');
     expect(replay(b, p(1, 1, 1))).toBe('dropped');
     expect(replay(b, p(1, 1, 2))).toEqual(['1.1.3.0', '1.1.4.0', '1.1.5.0']);
+    expect(replay(b, p(1, 1, 2), 0)).toEqual(['1.1.3.0', '1.1.4.0', '1.1.5.0']);
     expect(replay(b, p(1, 1, 4))).toEqual(['1.1.5.0']);
   });
 
@@ -137,9 +156,10 @@ describe('StandbyBuffer', () => {
     expect(b.heldAfter).toBeUndefined();
     expect(replay(b, p(1, 1, 3))).toBe('unknown');
     b.push(ev(p(1, 4, 2)));
-    // Events between 1.1.3 and marker 1.4 were not seen: not_reached (no drop since the hole).
+    // Events between 1.1.3 and 1.4.2 were not seen: not_reached (no drop since the hole).
     expect(replay(b, p(1, 1, 3))).toBe('not_reached');
-    expect(replay(b, beforeMarker(1, 4))).toEqual(['1.4.2.0']);
+    expect(replay(b, beforeMarker(1, 4))).toBe('not_reached');
+    expect(replay(b, p(1, 4, 1))).toEqual(['1.4.2.0']);
     expect(b.dropped).toBe(1);
   });
 
@@ -153,5 +173,18 @@ describe('StandbyBuffer', () => {
 
   it('refuses a bound below one event', () => {
     expect(() => make(0)).toThrow(RangeError);
+  });
+});
+
+describe('StandbyBuffer drops inside one notification', () => {
+  it('keeps the later events of a notification whose first event was dropped', () => {
+    const b = new StandbyBuffer({ maxEvents: 2, maxAgeMs: 60_000, now: () => T0 });
+    b.push(ev(p(1, 1, 1)));
+    b.push(ev(p(1, 1, 2), T0, 0));
+    b.push(ev(p(1, 1, 2), T0, 1)); // drops 1.1.1.0
+    b.push(ev(p(1, 1, 3))); // drops 1.1.2.0
+    expect(replay(b, p(1, 1, 2), 0)).toEqual(['1.1.2.1', '1.1.3.0']);
+    expect(replay(b, p(1, 1, 2))).toEqual(['1.1.3.0']);
+    expect(replay(b, p(1, 1, 1))).toBe('dropped');
   });
 });

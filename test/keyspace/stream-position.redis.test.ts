@@ -9,7 +9,11 @@ import type { TokenEvent } from '../../src/domain/token-event.js';
 import { Inventory } from '../../src/keyspace/inventory.js';
 import { NodeWatcher, type WatcherSink } from '../../src/keyspace/node-watcher.js';
 import { StandbyBuffer } from '../../src/keyspace/standby-buffer.js';
-import { StreamPositionTracker, writeMarker } from '../../src/keyspace/stream-position.js';
+import {
+  DEFAULT_KEY_PREFIX,
+  StreamPositionTracker,
+  writeMarker,
+} from '../../src/keyspace/stream-position.js';
 import { TokenRules } from '../../src/keyspace/token-rules.js';
 import { waitFor } from '../helpers/app-harness.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
@@ -115,6 +119,13 @@ async function startInstance(name: string): Promise<Instance> {
   return inst;
 }
 
+/**
+ * A marker that outlives the test: its `expired` must not land among the notifications whose
+ * offsets the assertions count (the default 10 s TTL could pass on a loaded machine).
+ */
+const mark = (epoch: number, n: number): Promise<void> =>
+  writeMarker(writer, epoch, n, undefined, DEFAULT_KEY_PREFIX, 600_000);
+
 const fp = (key: string): string => rules.classify(key)!.fingerprint;
 
 /** Waits until the instance received a token event of `type` for `key`. */
@@ -143,26 +154,26 @@ describe('stream positions on a real redis-server', () => {
   it('two instances give identical events identical positions once both saw a marker', async () => {
     const a = await startInstance('a');
     await writer.set('at:early', '1');
-    await writeMarker(writer, 1, 1);
+    await mark(1, 1);
     await writer.set('at:a1', '1', 'EX', 100);
     await seen(a, 'written', 'at:a1');
 
     const b = await startInstance('b');
     await writer.set('at:b0', '1'); // b has seen no marker yet
-    await writeMarker(writer, 1, 2);
+    await mark(1, 2);
     await writer.set('at:x1', '1', 'EX', 100);
     await writer.del('at:a1');
     await writer.multi().set('at:m1', '1').set('at:m2', '1', 'PX', 100_000).del('at:x1').exec();
-    await writeMarker(writer, 0, 99); // a fenced owner's late marker: stale epoch
+    await mark(0, 99); // a fenced owner's late marker: stale epoch
     await writer.set('at:y', '1');
-    await writeMarker(writer, 1, 1); // stale n
+    await mark(1, 1); // stale n
     await writer.set('not-a-token', '1');
     await writer.call('GET', 'tokenwatch:marker:missing'); // no keymiss flag: no notification
     await writer.rename('at:y', 'at:m1'); // over a live token: deleted + renamed, one notification
     await writer.set('sess:s1', '1', 'PX', 50);
     // Expiry: touch the key until Redis deletes it (lazily) and publishes `expired`.
     await waitFor(async () => (await writer.exists('sess:s1')) === 0, 20_000, 'sess:s1 expiry');
-    await writeMarker(writer, 2, 0); // a new owner's epoch starts over at n = 0
+    await mark(2, 0); // a new owner's epoch starts over at n = 0
     await writer.set('at:z', '1', 'EX', 100);
     await writer.del('at:z');
     for (const i of [a, b]) await seen(i, 'deleted', 'at:z');
@@ -217,12 +228,18 @@ describe('stream positions on a real redis-server', () => {
     // ...but not from before it ever saw a marker.
     const early = b.buffer.eventsAfter({ epoch: 1, marker: 1, offset: 4 });
     expect(early).toMatchObject({ ok: false, reason: 'not_reached' });
+
+    // The default marker: `<prefix>marker:<epoch>:<n>`, gone by itself after 10 s.
+    await writeMarker(writer, 9, 1);
+    const pttl = await writer.pttl('tokenwatch:marker:9:1');
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(10_000);
   });
 
   it('forgets positions when its subscriber is cut off, until the next marker', async () => {
     const a = await startInstance('a');
     const b = await startInstance('b');
-    await writeMarker(writer, 5, 1);
+    await mark(5, 1);
     await writer.set('at:p1', '1');
     for (const i of [a, b]) await seen(i, 'written', 'at:p1');
     expect(b.buffer.depth).toBe(1);
@@ -246,7 +263,7 @@ describe('stream positions on a real redis-server', () => {
     await waitFor(() => b.watcher.subscribed && !b.watcher.reconciling, 20_000, 'b resubscribed');
     expect(b.baselines).toBe(before);
     await writer.set('at:p2', '1');
-    await writeMarker(writer, 5, 2);
+    await mark(5, 2);
     await writer.set('at:p3', '1');
     for (const i of [a, b]) await seen(i, 'written', 'at:p3');
     expect(positionOf(b, 'written', 'at:p2')).toBeUndefined();
