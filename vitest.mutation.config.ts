@@ -23,6 +23,7 @@ const TESTS: Record<string, string[]> = {
     'test/audit/verify-meta.test.ts',
     // verify-archive.ts (archive files, issue #16) and the archive parts of verify-meta.ts.
     'test/audit/archive.test.ts',
+    'test/audit/verify-archive.test.ts',
     'test/audit/archive-retention.test.ts',
     'test/security/archive-attacks.test.ts',
   ],
