@@ -8,8 +8,10 @@ import { signCheckpoint, type Checkpoint } from '../../src/audit/checkpoint.js';
 import { resolveSigningKey } from '../../src/audit/signing-keys.js';
 import { checkArchives, type ArchiveCheckInput } from '../../src/audit/verify-archive.js';
 import { readMeta, type Archived, type Purge } from '../../src/audit/verify-meta.js';
+import { archiveExpired } from '../../src/audit/archive.js';
+import { DAY_MS, pruneExpired } from '../../src/audit/retention.js';
 import { archivedLedger } from './archive-helpers.js';
-import { tempDir } from './helpers.js';
+import { appendRecords, openLedger, tempDir } from './helpers.js';
 
 /**
  * checkArchives on the inputs verify.ts gives it, read from a real archived ledger
@@ -143,6 +145,52 @@ describe('checkArchives', () => {
         detail: expect.stringMatching(/: not a readable gzip file/) as string,
       }),
     ]);
+  });
+
+  it('a retention purge record found inside a checked file states the link of the archive that holds it', () => {
+    const dir = tempDir();
+    const { ledger, checkpointer, clock, key } = openLedger(dir, {
+      checkpointEvery: 50,
+      retentionDays: 400,
+    });
+    appendRecords(ledger, clock, 60); // checkpoints at 1 and 61, day 0
+    clock.advance(500 * DAY_MS);
+    appendRecords(ledger, clock, 60, 60); // checkpoint at 121, day 500
+    expect(pruneExpired({ ledger, key, retentionDays: 400, now: clock.now })).toMatchObject({
+      fromSeq: 1,
+      toSeq: 61,
+    });
+    appendRecords(ledger, clock, 60, 120);
+    clock.advance(100 * DAY_MS);
+    appendRecords(ledger, clock, 5, 180);
+    const archived = archiveExpired({
+      ledger,
+      key,
+      afterDays: 30,
+      dir: join(dir, 'archive'),
+      now: clock.now,
+    });
+    checkpointer.close();
+    ledger.close();
+    expect(archived?.fromSeq).toBe(62);
+    const db = new Database(join(dir, 'audit.db'), { readonly: true });
+    const meta = readMeta(db);
+    db.close();
+    // The purge record went into the file: only the file states the chain at seq 61.
+    expect(meta.purges).toEqual([]);
+    const r = checkArchives({
+      archives: meta.archives,
+      purges: meta.purges,
+      valid: meta.checkpoints,
+      logged: new Set(meta.checkpoints.map((c) => c.n)),
+      signedUpTo: meta.maxSeq,
+      ledgerId: meta.ledgerId,
+      dir: join(dir, 'archive'),
+      expiredBefore: null,
+    });
+    expect(r.problems).toEqual([]);
+    expect(r.archives).toEqual([expect.objectContaining({ fromSeq: 62, checked: true })]);
+    expect(r.warnings).toEqual([]);
   });
 
   const headerEdits: [string, (h: ArchiveContent['header']) => ArchiveContent['header']][] = [
