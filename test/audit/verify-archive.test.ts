@@ -193,6 +193,49 @@ describe('checkArchives', () => {
     expect(r.warnings).toEqual([]);
   });
 
+  it('audit.archived and retention purge records inside a checked file that lack fields are passed over', () => {
+    const dir = tempDir();
+    const { ledger, checkpointer, clock, key } = openLedger(dir, { checkpointEvery: 50 });
+    appendRecords(ledger, clock, 60); // checkpoints at 1 and 61
+    // Records of those types that are not what the ledger writes: no range they could claim.
+    for (const type of ['audit.archived', 'audit.retention_purge']) {
+      ledger.append({ time: clock.now(), source: 'system', type, attrs: { note: 'no range' } });
+    }
+    appendRecords(ledger, clock, 58, 60); // checkpoint at 121
+    clock.advance(100 * DAY_MS);
+    appendRecords(ledger, clock, 5, 118);
+    const archiveDir = join(dir, 'archive');
+    const archived = archiveExpired({
+      ledger,
+      key,
+      afterDays: 30,
+      dir: archiveDir,
+      now: clock.now,
+    });
+    checkpointer.close();
+    ledger.close();
+    expect(archived).toMatchObject({ fromSeq: 1, toSeq: 121 });
+    const db = new Database(join(dir, 'audit.db'), { readonly: true });
+    const meta = readMeta(db);
+    db.close();
+    const r = checkArchives({
+      archives: meta.archives,
+      purges: meta.purges,
+      valid: meta.checkpoints,
+      logged: new Set(meta.checkpoints.map((c) => c.n)),
+      signedUpTo: meta.maxSeq,
+      ledgerId: meta.ledgerId,
+      dir: archiveDir,
+      expiredBefore: null,
+    });
+    expect(r.problems).toEqual([]);
+    expect(r.archives).toEqual([
+      expect.objectContaining({ fromSeq: 1, toSeq: 121, checked: true }),
+    ]);
+    expect(r.records).toBe(121);
+    expect(r.warnings).toEqual([]);
+  });
+
   const headerEdits: [string, (h: ArchiveContent['header']) => ArchiveContent['header']][] = [
     ['another ledger', (h) => ({ ...h, ledgerId: 'another-ledger' })],
     ['another first seq', (h) => ({ ...h, fromSeq: h.fromSeq + 1 })],
