@@ -21,6 +21,11 @@ const TESTS: Record<string, string[]> = {
     'test/audit/verify-report.test.ts',
     'test/audit/verify-seals.test.ts',
     'test/audit/verify-meta.test.ts',
+    // verify-archive.ts (archive files, issue #16) and the archive parts of verify-meta.ts.
+    'test/audit/archive.test.ts',
+    'test/audit/verify-archive.test.ts',
+    'test/audit/archive-retention.test.ts',
+    'test/security/archive-attacks.test.ts',
   ],
 };
 
