@@ -159,11 +159,13 @@ describe('two instances on one Redis', () => {
     writing = false;
     await load;
     const total = written;
+    // Generous: under a full parallel test run the new owner may still be working through its
+    // backlog. A timeout is not thrown here: the counts below then say what is missing.
     await waitFor(
       () => records(b, 'token.written').length + aTokens.length >= total,
-      15_000,
+      60_000,
       'every write recorded',
-    );
+    ).catch(() => undefined);
     expect(released).toEqual([
       {
         node: node(),
@@ -192,7 +194,7 @@ describe('two instances on one Redis', () => {
     for (const t of aTokens) expect(t.pos).toMatch(/^1\.\d+\.\d+\.0$/);
     for (const r of bTokens) expect(r.attrs.pos).toMatch(/^\d+\.\d+\.\d+\.0$/);
     for (const r of bTokens) expect(r.attrs.epoch).toBe(2);
-  });
+  }, 120_000);
 
   it('hands the node over to a joining instance that rendezvous hashing desires for it', async () => {
     const prefix = `tw${++n}:`;
