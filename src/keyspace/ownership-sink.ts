@@ -123,6 +123,10 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     st.tracker = new StreamPositionTracker({
       keyPrefix: this.#o.keyPrefix,
       onReset: () => st.buffer.discontinuity(),
+      // A standby holds the stream from this marker on (an owner records instead).
+      onBase: (epoch, marker) => {
+        if (this.#epoch(node) === undefined) st.buffer.markerSeen(epoch, marker);
+      },
     });
     st.buffer.discontinuity();
     return st.tracker;

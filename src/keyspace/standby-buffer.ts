@@ -1,4 +1,4 @@
-import { comparePosition, type StreamPosition } from '../coordination/position.js';
+import { beforeMarker, comparePosition, type StreamPosition } from '../coordination/position.js';
 import type { TokenEvent } from '../domain/token-event.js';
 
 /**
@@ -55,6 +55,12 @@ export class StandbyBuffer {
   #heldAfter: StreamPosition | undefined;
   /** Within the `heldAfter` notification, the events after this index are held (undefined: none). */
   #heldAfterIndex: number | undefined;
+  /**
+   * `heldAfter` was set by markerSeen(): every event without a position given since then
+   * precedes that marker in the stream (positions stay known until a hole, which calls
+   * discontinuity()), so it neither breaks nor extends the claim.
+   */
+  #claimedAtMarker = false;
   /** Whether `heldAfter` was raised by a drop since the last hole (for the `dropped` reason). */
   #droppedSinceHole = false;
   #dropped = 0;
@@ -84,9 +90,25 @@ export class StandbyBuffer {
     return this.#size === 0 ? undefined : this.#ring[this.#head];
   }
 
+  /**
+   * The node's stream moved its base to marker (epoch, marker) while the caller gives this buffer
+   * every token event that follows (a standby). An empty buffer then holds everything after the
+   * point just before that marker: a stretch of non-token notifications between the marker and
+   * the first buffered event is held too, so a takeover whose `from` is that marker replays
+   * exactly (without this, the claim began only at the first event). Called by the position
+   * tracker when the marker arrives, before any event after it can be pushed.
+   */
+  markerSeen(epoch: number, marker: number): void {
+    if (this.#heldAfter !== undefined || this.#size > 0) return;
+    this.#heldAfter = beforeMarker(epoch, marker);
+    this.#heldAfterIndex = undefined;
+    this.#claimedAtMarker = true;
+  }
+
   /** Keeps a token event (in stream order), dropping the oldest over the bounds. */
   push(ev: TokenEvent): void {
     const p = ev.position;
+    if (p === undefined && this.#claimedAtMarker) return;
     if (p === undefined) {
       // Unknown position: only before a marker was seen, i.e. after a hole nobody reported.
       if (this.#heldAfter !== undefined || this.#size > 0) this.discontinuity();
@@ -132,6 +154,7 @@ export class StandbyBuffer {
     this.#heldAfter = undefined;
     this.#heldAfterIndex = undefined;
     this.#droppedSinceHole = false;
+    this.#claimedAtMarker = false;
   }
 
   /**

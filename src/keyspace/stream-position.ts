@@ -52,6 +52,8 @@ export interface StreamPositionTrackerOptions {
    * by position before it (the standby buffer) no longer joins up with what follows.
    */
   onReset?: () => void;
+  /** Called when a marker moves the base (at the marker's arrival, before what follows it). */
+  onBase?: (epoch: number, marker: number) => void;
 }
 
 const COLON = 0x3a;
@@ -79,6 +81,7 @@ const MAX_DIGITS = 15;
 export class StreamPositionTracker {
   readonly #prefix: Buffer;
   readonly #onReset: (() => void) | undefined;
+  readonly #onBase: ((epoch: number, marker: number) => void) | undefined;
   #epoch = -1;
   #marker = -1;
   #offset = 0;
@@ -89,6 +92,7 @@ export class StreamPositionTracker {
   constructor(options: StreamPositionTrackerOptions = {}) {
     this.#prefix = Buffer.from(`${options.keyPrefix ?? DEFAULT_KEY_PREFIX}marker:`, 'latin1');
     this.#onReset = options.onReset;
+    this.#onBase = options.onBase;
   }
 
   /** The position of this notification (and the counter moves past it). */
@@ -158,6 +162,7 @@ export class StreamPositionTracker {
     this.#offset = 0;
     this.#known = true;
     this.#markers += 1;
+    this.#onBase?.(epoch, n);
     return true;
   }
 }

@@ -57,6 +57,39 @@ describe('StandbyBuffer', () => {
     expect(replay(b, p(2, 0, 0))).toEqual([]); // ahead of what it received: nothing yet
   });
 
+  it('holds the stream from a marker a standby saw on, not only from its first event', () => {
+    clock.t = T0;
+    const b = make();
+    // The marker (1, 2) arrives while the buffer is empty; events before it, still being
+    // translated, come without a position (this instance knew no base before) and are ignored.
+    b.markerSeen(1, 2);
+    b.push(ev(undefined));
+    b.push(ev(p(1, 2, 5)));
+    b.push(ev(p(1, 3, 1)));
+    // A handover through the final marker 2 (from = just before it): everything after is held.
+    expect(replay(b, beforeMarker(1, 2))).toEqual(['1.2.5.0', '1.3.1.0']);
+    // Before that marker: not held.
+    expect(replay(b, p(1, 1, 9))).toBe('not_reached');
+  });
+
+  it('takes a marker as its start only while empty, and forgets it at a hole', () => {
+    clock.t = T0;
+    const b = make();
+    b.push(ev(p(1, 2, 5)));
+    b.markerSeen(1, 3); // already holding from (1, 2, 4): the marker changes nothing
+    expect(replay(b, p(1, 2, 4))).toEqual(['1.2.5.0']);
+    expect(replay(b, p(1, 2, 3))).toBe('not_reached');
+    b.discontinuity();
+    b.markerSeen(1, 4);
+    b.discontinuity(); // a hole after the marker: the claim is gone
+    b.push(ev(p(1, 5, 3)));
+    expect(replay(b, beforeMarker(1, 4))).toBe('not_reached');
+    expect(replay(b, p(1, 5, 2))).toEqual(['1.5.3.0']);
+    // Without a marker claim an event without a position still means a hole.
+    b.push(ev(undefined));
+    expect(replay(b, p(1, 5, 2))).toBe('unknown');
+  });
+
   it('reaches back to just before the first event it was given, and no further', () => {
     clock.t = T0;
     const b = make();
