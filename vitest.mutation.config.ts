@@ -21,6 +21,8 @@ const TESTS: Record<string, string[]> = {
     'test/audit/verify-report.test.ts',
     'test/audit/verify-seals.test.ts',
     'test/audit/verify-meta.test.ts',
+    'test/audit/verify-mutants.test.ts',
+    'test/audit/verify-rows-mutants.test.ts',
   ],
 };
 
