@@ -1,7 +1,8 @@
-import { copyFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { appendFileSync, copyFileSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { DAY_MS, pruneExpired } from '../../src/audit/retention.js';
 import { loadTrustedKey } from '../../src/audit/signing-keys.js';
 import { verifyLedger } from '../../src/audit/verify.js';
 import {
@@ -255,5 +256,56 @@ describe('verifyLedger: report fields an auditor reads', () => {
     expect((err as Error).message).toContain(`cannot read ${bad}: `);
     expect((err as Error).cause).toBeInstanceOf(Error);
     expect(fdsOn(bad)).toBe(0);
+  });
+  it('a recomputed chain from the first record is named at the genesis checkpoint itself', async () => {
+    const b = segmented(100);
+    expect(checkpointSeqs(b.dbPath)[0]).toBe(1);
+    tamper(b.dbPath, (db) => {
+      rewriteRecord(db, 1, (f) => ({
+        ...f,
+        attrs: JSON.stringify({ ...(JSON.parse(f.attrs) as object), forged: 1 }),
+      }));
+      recomputeChain(db, 1);
+    });
+    const r = await verifyBuilt(b);
+    expect(r.ok).toBe(false);
+    expect(r.problems).toContainEqual(
+      expect.objectContaining({ class: 'modified', seq: 1, toSeq: 1, checkpoint: 1 }),
+    );
+  });
+
+  it('a checkpoint log shared with another ledger: the foreign lines are ignored with a warning', async () => {
+    const b = buildLedger(10);
+    const other = buildLedger(5);
+    appendFileSync(b.logPath, readFileSync(other.logPath));
+    const r = await verifyBuilt(b);
+    expect(r.ok).toBe(true);
+    expect(
+      r.warnings.some((w) =>
+        w.startsWith('checkpoint log also holds checkpoints of other ledgers'),
+      ),
+    ).toBe(true);
+  });
+
+  it('a retention purge verified without the external log says its checkpoint could not be checked', async () => {
+    const dir = tempDir();
+    const { ledger, checkpointer, clock, key } = openLedger(dir, { checkpointEvery: 50 });
+    appendRecords(ledger, clock, 60);
+    clock.advance(500 * DAY_MS);
+    appendRecords(ledger, clock, 60, 60);
+    const purge = pruneExpired({ ledger, key, retentionDays: 400, now: clock.now });
+    expect(purge).toBeDefined();
+    checkpointer.close();
+    ledger.close();
+    const r = await verifyLedger({
+      dbPath: join(dir, 'audit.db'),
+      trusted: [loadTrustedKey(join(dir, 'signing.pub'))],
+    });
+    expect(r.problems).toEqual([]);
+    expect(
+      r.warnings.some((w) =>
+        w.startsWith(`retention purge record ${purge?.seq}: no external checkpoint log given`),
+      ),
+    ).toBe(true);
   });
 });
