@@ -26,6 +26,8 @@ const TESTS: Record<string, string[]> = {
     'test/audit/verify-archive.test.ts',
     'test/audit/archive-retention.test.ts',
     'test/security/archive-attacks.test.ts',
+    'test/audit/verify-mutants.test.ts',
+    'test/audit/verify-rows-mutants.test.ts',
   ],
 };
 
