@@ -343,10 +343,10 @@ describe('several instances on a Redis Cluster (issue #20)', () => {
         .join(', ');
 
       const stepFps = new Set([...logged.written, ...logged.deleted].map(fp));
-      const tokens = [
-        ...union(dbs(), 'token.written').values(),
-        ...union(dbs(), 'token.deleted').values(),
-      ].filter((r) => stepFps.has(r.fingerprint ?? ''));
+      // The row's live / recovered columns: this step's keys, reconciliation included.
+      const tokens = ['token.written', 'token.deleted', 'token.appeared', 'token.vanished']
+        .flatMap((t) => [...union(dbs(), t).values()])
+        .filter((r) => stepFps.has(r.fingerprint ?? ''));
       const gaps: AuditRecord[] = [];
       for (const db of dbs())
         for (const g of read(db, 'keyspace.gap')) {
