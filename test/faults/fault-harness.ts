@@ -23,13 +23,18 @@ export interface Load {
 
 const GENERATOR = join(import.meta.dirname, 'load-generator.mjs');
 
-/** Starts the steady token load in a separate node process. */
+/**
+ * Starts the steady token load in a separate node process. With `log`, the generator writes the
+ * keys of its acknowledged writes and deletions there (JSON) when it stops.
+ */
 export async function startLoad(
   target: { port?: number; cluster?: string[] },
   rate = 400,
   prefix = 'f',
+  log?: string,
 ): Promise<Load> {
   const args = [GENERATOR, '--rate', String(rate), '--prefix', prefix];
+  if (log) args.push('--log', log);
   if (target.cluster) args.push('--cluster', target.cluster.join(','));
   else args.push('--port', String(target.port));
   const child: ChildProcess = spawn(process.execPath, args, {

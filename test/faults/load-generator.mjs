@@ -3,7 +3,12 @@
 // keeps going through disconnects. Prints one JSON line with what it offered when it stops
 // (SIGTERM, or after --seconds).
 //
-// node test/faults/load-generator.mjs --port P [--cluster host:port,...] --rate N --seconds S --prefix X
+// With --log FILE it also writes, when it stops, the keys of every acknowledged write and
+// deletion and when each was acknowledged ({"written": [...], "writtenAt": [unix ms...],
+// "deleted": [...], "deletedAt": [...]}) so a drill can account for each one.
+//
+// node test/faults/load-generator.mjs --port P [--cluster host:port,...] --rate N --seconds S --prefix X [--log FILE]
+import { writeFileSync } from 'node:fs';
 import { Cluster, Redis } from 'ioredis';
 
 const args = Object.fromEntries(
@@ -38,6 +43,11 @@ const offered = { written: 0, deleted: 0, expiring: 0, failed: 0 };
 let n = 0;
 let stopping = false;
 const live = [];
+const logged = args.log ? { written: [], writtenAt: [], deleted: [], deletedAt: [] } : undefined;
+const ack = (list, key) => {
+  logged?.[list].push(key);
+  logged?.[`${list}At`].push(Date.now());
+};
 
 async function one() {
   const i = n++;
@@ -47,14 +57,17 @@ async function one() {
       case 1:
         await client.set(`oauth:access:${prefix}${i}`, 'v', 'EX', 600);
         live.push(`oauth:access:${prefix}${i}`);
+        ack('written', `oauth:access:${prefix}${i}`);
         offered.written++;
         break;
       case 2:
         await client.set(`oauth:refresh:${prefix}${i}`, 'v', 'EX', 3600);
+        ack('written', `oauth:refresh:${prefix}${i}`);
         offered.written++;
         break;
       case 3:
         await client.set(`session:${prefix}${i}`, 'v', 'PX', 300);
+        ack('written', `session:${prefix}${i}`);
         offered.written++;
         offered.expiring++;
         break;
@@ -62,6 +75,7 @@ async function one() {
         const k = live.shift();
         if (k) {
           await client.del(k);
+          ack('deleted', k);
           offered.deleted++;
         }
       }
@@ -79,6 +93,7 @@ async function finish() {
   // Commands already sent count once answered: the tally is then exactly what Redis did.
   const until = Date.now() + 5000;
   while (inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+  if (logged) writeFileSync(args.log, JSON.stringify(logged));
   process.stdout.write(`${JSON.stringify(offered)}\n`);
   client.disconnect();
   setTimeout(() => process.exit(0), 50);
