@@ -250,7 +250,18 @@ function nodeCoverage(
   // Before the first acquisition: nothing watched the node (previous: null), or the missing
   // predecessor is reported above. A node the caller named that no ledger owned must be covered
   // from the period's start.
-  const window = { from: first ? Math.max(o.from, first.time) : o.from, to: o.to };
+  // A node that left the topology (its last owner released it as `removed`): nobody is to own
+  // it afterwards, so its window ends at that release.
+  const last = spans.at(-1);
+  const lastEnd = last && endOf.get(last.epoch);
+  const removedAt =
+    last?.endedBy === 'released' && lastEnd?.type === 'released' && lastEnd.reason === 'removed'
+      ? lastEnd.time
+      : undefined;
+  const window = {
+    from: first ? Math.max(o.from, first.time) : o.from,
+    to: removedAt === undefined ? o.to : Math.max(o.from, Math.min(o.to, removedAt)),
+  };
   const gapList = gapRecords.map((g) => ({ start: g.start, end: g.end, ledger: g.ledger }));
   // A missing epoch's span is reported as such, not again as unowned.
   const covered: [number, number, number | null][] = [

@@ -6,7 +6,12 @@ import { assignNodes } from './assignment.js';
 import type { LeaseHolder, LeaseStore } from './lease.js';
 import type { InstanceRegistry } from './registry.js';
 
-export type ReleaseReason = 'handover' | 'shutdown';
+/**
+ * Why an owner released a node: `handover` to the instance now desired for it, `shutdown`, or
+ * `removed`: the node left the topology (a Cluster master that failed over or was removed), so no
+ * one is to own it afterwards (coverage ends its window there).
+ */
+export type ReleaseReason = 'handover' | 'shutdown' | 'removed';
 export type FenceReason = 'expired' | 'lost';
 
 /** What the keyspace side does when ownership changes (src/keyspace/ownership-sink.ts). */
@@ -210,7 +215,7 @@ export class Coordinator {
       // instances come and go would make nodes flap.
       const settled = this.#o.now() - o.acquiredAt >= this.#leaseMs || !known.has(node);
       if (!o.releasing && desired.get(node) !== self && settled)
-        work.push(this.#handOver(node, 'handover'));
+        work.push(this.#handOver(node, known.has(node) ? 'handover' : 'removed'));
     }
     let soonest = Infinity;
     for (const node of nodes) {

@@ -69,6 +69,32 @@ describe('merged verify: coverage across instances', () => {
     expect(r.coverage.nodes.map((n) => n.node)).toEqual(['n0', 'n1']);
   });
 
+  it('a node released as removed (it left the topology) needs no owner afterwards; released as handover it does', async () => {
+    const fleet = (reason: string) =>
+      new Fleet()
+        .start('A', 'B')
+        .acquired('A', 1_000, 'n0', 1, null, null)
+        .acquired('B', 1_000, 'n1', 1, null, null)
+        .token('A', 2_000, 'n0', 1, '1.1.0.0')
+        .released('A', 10_000, 'n0', 1, '1.2.-1', reason)
+        .note('A', 40_000)
+        .note('B', 40_000)
+        .close();
+    const removed = fleet('removed');
+    const r = await verifyMerged({ ledgers: asMerged(removed.A!, removed.B!) });
+    expect(r.coverage.problems).toEqual([]);
+    expect(r.ok).toBe(true);
+    const n0 = r.coverage.nodes.find((n) => n.node === 'n0');
+    expect(n0?.window.to).toBe(T0 + 10_000);
+    expect(n0?.covered).toBe(1);
+    const handedOver = fleet('handover');
+    const h = await verifyMerged({ ledgers: asMerged(handedOver.A!, handedOver.B!) });
+    expect(h.ok).toBe(false);
+    expect(h.coverage.problems.map((p) => [p.class, p.node, p.span.from - T0])).toEqual([
+      ['unowned', 'n0', 10_000],
+    ]);
+  });
+
   it('three ledgers with handover, takeover and fencing pass', async () => {
     const f = threeInstances();
     const r = await verifyMerged({ ledgers: asMerged(f.A!, f.B!, f.C!) });

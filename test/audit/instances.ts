@@ -88,11 +88,18 @@ export class Fleet {
     });
   }
 
-  released(name: string, ms: number, node: string, epoch: number, through: string): this {
+  released(
+    name: string,
+    ms: number,
+    node: string,
+    epoch: number,
+    through: string,
+    reason = 'handover',
+  ): this {
     return this.append(name, ms, {
       source: 'system',
       type: 'ownership.released',
-      attrs: { node, epoch, instance: name, through, reason: 'handover' },
+      attrs: { node, epoch, instance: name, through, reason },
     });
   }
 

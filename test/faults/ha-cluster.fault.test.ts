@@ -34,8 +34,8 @@ import {
  * be one of: reconciled (token.appeared / token.vanished via reconcile), a write unseen whose
  * end was recorded, a write or deletion Redis lost with the master, or a deletion acknowledged
  * inside the recorded topology_change gap (docs/ha.md, "Not done yet": no ledger records it).
- * Merged verify: every ledger intact; coverage's only problem may be the dead master `unowned`
- * after its last owner released it (known limit, docs/ha.md).
+ * Merged verify: every ledger intact and coverage complete (the dead master's last owner
+ * releases it as `removed`, which ends its window).
  */
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -523,30 +523,26 @@ describe('several instances on a Redis Cluster (issue #20)', () => {
         untrusted: string[];
         coverage: { problems: { class: string; node: string; span: { from: number } }[] };
       };
-      // Known limit (docs/ha.md, "Not done yet"): the killed master left the topology, its last
-      // owner released it (reason handover) and nobody owns it afterwards; coverage cannot tell
-      // a node that left the Cluster from one left unowned, and reports that stretch as unowned.
+      // The killed master left the topology: its last owner released it as `removed`, which
+      // ends the node's coverage window there (nobody is to own it afterwards).
       const dead = label(victim.port);
-      const known = mergedReport.coverage.problems.filter(
-        (p) => p.class === 'unowned' && p.node === dead,
-      );
-      const other = mergedReport.coverage.problems.filter((p) => !known.includes(p));
+      const problems = mergedReport.coverage.problems;
       verdict =
         each.every((v) => v.ok) && mergedReport.untrusted.length === 0
-          ? `${all.length} ledgers intact; merged coverage ${mergedReport.ok ? 'ok' : `${other.length === 0 ? `complete but for the killed master after its release (${known.length} unowned)` : 'INCOMPLETE'}`}`
+          ? `${all.length} ledgers intact; merged coverage ${mergedReport.ok ? 'complete' : `INCOMPLETE (${problems.length} problems)`}`
           : 'failed';
       process.stdout.write(
         `cluster drill: ${((Date.now() - startedAt) / 1000).toFixed(1)} s, merged verify: ${verdict}\n`,
       );
       for (const v of each) expect(v.problems).toEqual([]);
       expect(mergedReport.untrusted).toEqual([]);
-      expect(other, merged.stdout).toEqual([]);
-      // The dead master is unowned only from the release of its last owner on.
+      expect(problems, merged.stdout).toEqual([]);
+      expect(mergedReport.ok).toBe(true);
       const releases = all
         .flatMap((i) => read(i.db, 'ownership.released'))
-        .filter((r) => r.attrs.node === dead);
-      for (const p of known)
-        expect(releases.some((r) => Math.abs(r.time - p.span.from) <= 1000)).toBe(true);
+        .filter((r) => r.attrs.node === dead)
+        .sort((x, y) => x.time - y.time);
+      expect(releases.at(-1)?.attrs.reason).toBe('removed');
     } finally {
       for (const r of results)
         report({
