@@ -193,16 +193,19 @@ function nodeCoverage(
     });
   };
   // The first owner took over from an epoch no given ledger holds: missing, if it owned in the period.
-  if (
-    first &&
-    first.previous !== null &&
-    !byEpoch.has(first.previous.epoch) &&
-    first.time > o.from
-  ) {
-    missing(first.previous.epoch, Math.max(first.previous.epoch, first.epoch - 1), {
-      from: o.from,
-      to: first.time,
-    });
+  if (first && first.time > o.from) {
+    // The first given epoch started inside the period: its predecessor (the epoch it names as
+    // `previous`, else the one before it: epochs are consecutive) owned the node until then. A
+    // `previous` of null or not below the epoch is not believed when the epoch is above 1: the
+    // coordination Redis' `last` key can be deleted or rewritten by whoever writes it.
+    const p = first.previous;
+    if (p !== null && p.epoch < first.epoch && !byEpoch.has(p.epoch)) {
+      missing(p.epoch, first.epoch - 1, { from: o.from, to: first.time });
+    } else if (first.epoch > 1) {
+      missing(first.epoch - 1, first.epoch - 1, { from: o.from, to: first.time });
+    } else if (p !== null && !byEpoch.has(p.epoch)) {
+      missing(p.epoch, p.epoch, { from: o.from, to: first.time });
+    }
   }
 
   const spans: EpochSpan[] = [];

@@ -86,6 +86,24 @@ describe('merged evidence under attack', () => {
     expect(r.tokens.byType['token.written']?.access_token).toBeGreaterThanOrEqual(8);
   });
 
+  it('a withheld first epoch is missing even when the successor names no previous owner', async () => {
+    // The coordination Redis' `last` key was deleted by someone with write access to it: B's
+    // acquisition of epoch 2 says previous null. A's ledger (epoch 1) is withheld.
+    const f = new Fleet()
+      .start('A', 'B')
+      .note('B', 500)
+      .acquired('A', 1_000, 'n0', 1, null, null)
+      .acquired('B', 10_000, 'n0', 2, null, null)
+      .note('A', 20_000)
+      .note('B', 20_000)
+      .close();
+    const r = await verifyMerged({ ledgers: asMerged(f.B!), nodes: ['n0'] });
+    expect(r.coverage.problems.map((p) => [p.class, p.epoch])).toContainEqual(['missing_epoch', 1]);
+    expect(r.ok).toBe(false);
+    const both = await verifyMerged({ ledgers: asMerged(f.A!, f.B!) });
+    expect(both.coverage.problems).toEqual([]);
+  });
+
   it('an older snapshot of a ledger given before the full copy does not hide a withheld epoch', async () => {
     // B owns epoch 2, hands over to C (3, withheld), takes it back (4). The auditor is given
     // A, a snapshot of B taken while it owned epoch 2, and B's full ledger.
