@@ -236,6 +236,26 @@ function nodeCoverage(
       end = o.to;
       endedBy = 'period_end';
     }
+    const named = next?.previous;
+    if (
+      next &&
+      named &&
+      named.epoch === a.epoch &&
+      named.instance !== null &&
+      a.instance !== null &&
+      named.instance !== a.instance
+    ) {
+      // The successor names another owner for this epoch: the given record of it is some other
+      // owner's (another deployment's ledger for a node of the same name, say), not the one
+      // the epochs link.
+      problems.push({
+        class: 'epoch_conflict',
+        node,
+        epoch: a.epoch,
+        span: { from: a.time, to: next.time },
+        detail: `node ${node}: epoch ${next.epoch} (${label(next.ledger)}) took over from ${named.instance} under epoch ${a.epoch}, but the given epoch ${a.epoch} is ${a.instance}'s (${label(a.ledger)}): the epochs do not identify one owner`,
+      });
+    }
     if (next && next.epoch !== a.epoch + 1) {
       missing(a.epoch + 1, next.epoch - 1, { from: Math.min(end, next.time), to: next.time });
     }

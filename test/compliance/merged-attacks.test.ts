@@ -131,4 +131,32 @@ describe('merged evidence under attack', () => {
     expect(r.coverage.problems.map((p) => [p.class, p.epoch])).toEqual([['missing_epoch', 3]]);
     expect(r.ok).toBe(false);
   });
+  it("another deployment's ledger for a node of the same name does not stand in for a withheld epoch", async () => {
+    // Deployment Y: A (1) hands over to B (2), B to C (3, withheld), C to B (4). Deployment X
+    // (another cluster whose node has the same address) has an epoch 3 at the right time.
+    const y = new Fleet()
+      .start('A', 'B', 'C', 'X')
+      .acquired('A', 1_000, 'n0', 1, null, null)
+      .released('A', 5_000, 'n0', 1, '1.2.-1')
+      .acquired('B', 5_050, 'n0', 2, [1, 'A'], '1.2.-1')
+      .released('B', 10_000, 'n0', 2, '2.2.-1')
+      .acquired('C', 10_050, 'n0', 3, [2, 'B'], '2.2.-1')
+      .acquired('X', 10_100, 'n0', 3, [2, 'X-other'], '2.9.-1')
+      .released('X', 19_900, 'n0', 3, '3.2.-1')
+      .released('C', 20_000, 'n0', 3, '3.2.-1')
+      .acquired('B', 20_050, 'n0', 4, [3, 'C'], '3.2.-1')
+      .note('A', 30_000)
+      .note('B', 30_000)
+      .note('X', 30_000)
+      .close();
+    const honest = await verifyMerged({ ledgers: asMerged(y.A!, y.B!, y.C!) });
+    expect(honest.coverage.problems).toEqual([]);
+    const r = await verifyMerged({ ledgers: asMerged(y.A!, y.B!, y.X!) });
+    expect(r.ledgers.map((l) => l.ok)).toEqual([true, true, true]);
+    expect(r.coverage.problems.map((p) => [p.class, p.epoch])).toContainEqual([
+      'epoch_conflict',
+      3,
+    ]);
+    expect(r.ok).toBe(false);
+  });
 });
