@@ -236,6 +236,18 @@ function nodeCoverage(
       end = o.to;
       endedBy = 'period_end';
     }
+    if (!next && own?.type === 'released' && own.reason === 'handover' && own.time >= o.to) {
+      // A handover names a successor, and the period ends at the release (the given ledgers
+      // say nothing later): no unowned stretch can show that the successor's ledger is not
+      // given, so its epoch is missing.
+      problems.push({
+        class: 'missing_epoch',
+        node,
+        epoch: a.epoch + 1,
+        span: { from: own.time, to: own.time },
+        detail: `node ${node}: epoch ${a.epoch} was handed over at ${iso(own.time)}, the end of the period, but no given ledger holds epoch ${a.epoch + 1}'s ownership.acquired record: a ledger is missing`,
+      });
+    }
     const named = next?.previous;
     if (
       next &&

@@ -159,4 +159,19 @@ describe('merged evidence under attack', () => {
     ]);
     expect(r.ok).toBe(false);
   });
+  it('a withheld successor of a handover at the end of the given records is missing', async () => {
+    // A hands node n0 over to B and writes nothing more; B's ledger is withheld.
+    const f = new Fleet()
+      .start('A', 'B')
+      .acquired('A', 1_000, 'n0', 1, null, null)
+      .released('A', 10_000, 'n0', 1, '1.2.-1')
+      .acquired('B', 10_050, 'n0', 2, [1, 'A'], '1.2.-1')
+      .note('B', 30_000)
+      .close();
+    const r = await verifyMerged({ ledgers: asMerged(f.A!) });
+    expect(r.coverage.problems.map((p) => [p.class, p.epoch])).toEqual([['missing_epoch', 2]]);
+    expect(r.ok).toBe(false);
+    const both = await verifyMerged({ ledgers: asMerged(f.A!, f.B!) });
+    expect(both.ok).toBe(true);
+  });
 });
