@@ -193,16 +193,19 @@ function nodeCoverage(
     });
   };
   // The first owner took over from an epoch no given ledger holds: missing, if it owned in the period.
-  if (
-    first &&
-    first.previous !== null &&
-    !byEpoch.has(first.previous.epoch) &&
-    first.time > o.from
-  ) {
-    missing(first.previous.epoch, Math.max(first.previous.epoch, first.epoch - 1), {
-      from: o.from,
-      to: first.time,
-    });
+  if (first && first.time > o.from) {
+    // The first given epoch started inside the period: its predecessor (the epoch it names as
+    // `previous`, else the one before it: epochs are consecutive) owned the node until then. A
+    // `previous` of null or not below the epoch is not believed when the epoch is above 1: the
+    // coordination Redis' `last` key can be deleted or rewritten by whoever writes it.
+    const p = first.previous;
+    if (p !== null && p.epoch < first.epoch && !byEpoch.has(p.epoch)) {
+      missing(p.epoch, first.epoch - 1, { from: o.from, to: first.time });
+    } else if (first.epoch > 1) {
+      missing(first.epoch - 1, first.epoch - 1, { from: o.from, to: first.time });
+    } else if (p !== null && !byEpoch.has(p.epoch)) {
+      missing(p.epoch, p.epoch, { from: o.from, to: first.time });
+    }
   }
 
   const spans: EpochSpan[] = [];
@@ -232,6 +235,38 @@ function nodeCoverage(
     } else {
       end = o.to;
       endedBy = 'period_end';
+    }
+    if (!next && own?.type === 'released' && own.reason === 'handover' && own.time >= o.to) {
+      // A handover names a successor, and the period ends at the release (the given ledgers
+      // say nothing later): no unowned stretch can show that the successor's ledger is not
+      // given, so its epoch is missing.
+      problems.push({
+        class: 'missing_epoch',
+        node,
+        epoch: a.epoch + 1,
+        span: { from: own.time, to: own.time },
+        detail: `node ${node}: epoch ${a.epoch} was handed over at ${iso(own.time)}, the end of the period, but no given ledger holds epoch ${a.epoch + 1}'s ownership.acquired record: a ledger is missing`,
+      });
+    }
+    const named = next?.previous;
+    if (
+      next &&
+      named &&
+      named.epoch === a.epoch &&
+      named.instance !== null &&
+      a.instance !== null &&
+      named.instance !== a.instance
+    ) {
+      // The successor names another owner for this epoch: the given record of it is some other
+      // owner's (another deployment's ledger for a node of the same name, say), not the one
+      // the epochs link.
+      problems.push({
+        class: 'epoch_conflict',
+        node,
+        epoch: a.epoch,
+        span: { from: a.time, to: next.time },
+        detail: `node ${node}: epoch ${next.epoch} (${label(next.ledger)}) took over from ${named.instance} under epoch ${a.epoch}, but the given epoch ${a.epoch} is ${a.instance}'s (${label(a.ledger)}): the epochs do not identify one owner`,
+      });
     }
     if (next && next.epoch !== a.epoch + 1) {
       missing(a.epoch + 1, next.epoch - 1, { from: Math.min(end, next.time), to: next.time });

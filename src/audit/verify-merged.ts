@@ -1,4 +1,5 @@
 import { checkCoverage, type CoverageReport } from './coverage.js';
+import { chooseCopies } from './ledger-copies.js';
 import { readOwnership, type LedgerOwnership } from './ownership-records.js';
 import { openLedgerStore } from './store/ledger-store.js';
 import { verifyLedger, type VerifyOptions, type VerifyReport } from './verify.js';
@@ -43,22 +44,16 @@ export async function verifyMerged(o: MergedVerifyOptions): Promise<MergedVerify
   for (const l of o.ledgers) {
     ledgers.push({ path: l.dbPath, ...(await verifyLedger(l)) });
   }
-  const untrusted: string[] = [];
-  const copies: string[] = [];
+  const untrusted = ledgers.filter((r) => !r.ok).map((r) => r.path);
+  // One ledger id given more than once (a copy, an older snapshot): the copy with the most
+  // records is read, once.
+  const { read, copies } = chooseCopies(
+    ledgers.filter((r) => r.ok),
+    (r) => r.ledgerId,
+    (a, b) => a.records > b.records,
+  );
   const owners: LedgerOwnership[] = [];
-  const ids = new Map<string, string>();
-  for (const r of ledgers) {
-    if (!r.ok) {
-      untrusted.push(r.path);
-      continue;
-    }
-    const seen = r.ledgerId === null ? undefined : ids.get(r.ledgerId);
-    if (seen !== undefined) {
-      // A copy of a ledger already read adds nothing.
-      copies.push(`${r.path} is the same ledger (${r.ledgerId}) as ${seen}: read once`);
-      continue;
-    }
-    if (r.ledgerId !== null) ids.set(r.ledgerId, r.path);
+  for (const r of read) {
     const store = openLedgerStore(r.path);
     try {
       owners.push(readOwnership(store, r.path));
@@ -76,7 +71,12 @@ export async function verifyMerged(o: MergedVerifyOptions): Promise<MergedVerify
     ...(o.toleranceMs === undefined ? {} : { toleranceMs: o.toleranceMs }),
     ...(o.nodes === undefined ? {} : { nodes: o.nodes }),
   });
-  coverage.warnings.unshift(...copies);
+  coverage.warnings.unshift(
+    ...copies.map(
+      ({ copy, of }) =>
+        `${copy.path} is the same ledger (${copy.ledgerId}) as ${of.path}: read once, from ${of.path} (${of.records} records)`,
+    ),
+  );
   return {
     ok: untrusted.length === 0 && coverage.ok,
     ledgers,

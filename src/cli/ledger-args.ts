@@ -24,14 +24,25 @@ export function expandDbArgs(values: readonly string[]): { paths: string[]; merg
     }
     merged = true;
     const found: string[] = [];
-    for (const e of readdirSync(v, { withFileTypes: true }).sort((a, b) =>
-      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
-    )) {
-      const p = join(v, e.name);
-      if (e.isFile() && e.name.endsWith('.db')) found.push(p);
-      else if (e.isDirectory()) {
+    // Symbolic links are followed alike at both levels (an instance directory linked into the
+    // evidence directory is read); an entry that cannot be read is named, not skipped.
+    const kind = (p: string): 'file' | 'dir' | 'other' => {
+      try {
+        const st = statSync(p);
+        return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other';
+      } catch (err) {
+        return usage(
+          `--db ${v}: ${p} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        );
+      }
+    };
+    for (const name of readdirSync(v).sort()) {
+      const p = join(v, name);
+      const k = kind(p);
+      if (k === 'file' && name.endsWith('.db')) found.push(p);
+      else if (k === 'dir') {
         for (const f of readdirSync(p).sort())
-          if (f.endsWith('.db') && statSync(join(p, f)).isFile()) found.push(join(p, f));
+          if (f.endsWith('.db') && kind(join(p, f)) === 'file') found.push(join(p, f));
       }
     }
     if (found.length === 0) usage(`--db ${v}: a directory without ledger files (*.db)`);

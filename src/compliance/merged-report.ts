@@ -1,4 +1,5 @@
 import { checkCoverage, type CoverageReport } from '../audit/coverage.js';
+import { chooseCopies } from '../audit/ledger-copies.js';
 import { readOwnership, type LedgerOwnership } from '../audit/ownership-records.js';
 import type { TrustedKey } from '../audit/signing-keys.js';
 import type { LedgerStore } from '../audit/store/ledger-store.js';
@@ -82,8 +83,7 @@ export async function buildMergedReport(o: MergedReportOptions): Promise<MergedS
   if (!(o.from < o.to)) throw new TokenwatchError('ERR_BAD_REQUEST', 'from must be before to');
   const now = o.now ?? Date.now;
   const ledgers: MergedSoc2Report['ledgers'] = [];
-  const owners: LedgerOwnership[] = [];
-  const intact: LedgerOwnership[] = [];
+  const given: { l: MergedReportLedger; id: string; intact: boolean; size: number }[] = [];
   for (const l of o.ledgers) {
     const report = await buildReport({
       store: l.store,
@@ -96,19 +96,39 @@ export async function buildMergedReport(o: MergedReportOptions): Promise<MergedS
       now,
     });
     ledgers.push({ path: l.path, id: report.ledger.id, report });
-    const own = readOwnership(l.store, l.path);
-    owners.push(own);
-    if (report.integrity.status !== 'failed') intact.push(own);
+    given.push({
+      l,
+      id: report.ledger.id,
+      intact: report.integrity.status !== 'failed',
+      size: l.store.maxSeq() ?? 0,
+    });
   }
+  // One ledger id given more than once (a copy, an older snapshot): one copy is read, an intact
+  // one before a damaged one, then the one with the most records (src/audit/ledger-copies.ts).
+  const { read, copies } = chooseCopies(
+    given,
+    (g) => g.id,
+    (a, b) => (a.intact !== b.intact ? a.intact : a.size > b.size),
+  );
+  // The records of a damaged ledger are not evidence: coverage does not read them, and neither
+  // do the cuts of fenced epochs (a forged `from` would drop another ledger's real events).
+  const owners = read.map((g) => readOwnership(g.l.store, g.l.path));
+  const intact = owners.filter((_, i) => read[i]?.intact === true);
   const coverage = checkCoverage({
     ledgers: intact,
     from: o.from,
     to: o.to,
     ...(o.nodes ? { nodes: o.nodes } : {}),
   });
+  coverage.warnings.unshift(
+    ...copies.map(
+      ({ copy, of }) =>
+        `${copy.l.path} is the same ledger (${copy.id}) as ${of.l.path}: read once, from ${of.l.path}`,
+    ),
+  );
   const tokens = await countTokens(
-    o.ledgers.map((l, i) => ({ ledger: ledgers[i]?.id ?? '', store: l.store })),
-    owners,
+    read.map((g) => ({ ledger: g.id, store: g.l.store })),
+    intact,
     o.from,
     o.to,
   );

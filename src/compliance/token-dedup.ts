@@ -54,6 +54,8 @@ function fencedCuts(owners: readonly LedgerOwnership[]): Map<string, Position> {
 /**
  * Counts the token records of each ledger's records in [from, to) (the seq range a report or an
  * export of the period reads), each event once. With `collect`, the seqs not counted, per ledger.
+ * `owners` are the ownership records that cut fenced epochs: only those of intact ledgers (a
+ * forged `from` in a damaged one would drop another ledger's real events).
  */
 export async function countTokens(
   ledgers: readonly { ledger: string; store: LedgerStore }[],

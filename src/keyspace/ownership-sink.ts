@@ -279,7 +279,21 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     }
     // Where the previous owner's confirmed records end. Never committed anything by position:
     // from the start of its epoch (its first marker is n = 1).
-    const parsed = committed === null ? undefined : parsePosition(committed);
+    const read = committed === null ? undefined : parsePosition(committed);
+    // The committed key is on the coordination Redis, where whoever has write access can put any
+    // position: one past everything the previous owner could have committed (a marker of a later
+    // epoch than its own, or more than one marker past the base this stream has seen) would make
+    // the replay take nothing, silently. Not believed: the takeover records a gap instead.
+    const base = st.tracker.base;
+    const implausible =
+      read !== undefined &&
+      ((a.previous !== null && read.epoch > a.previous.epoch) ||
+        (base !== undefined &&
+          comparePosition(
+            { epoch: read.epoch, marker: read.marker, offset: 0 },
+            { epoch: base.epoch, marker: base.marker + 1, offset: 0 },
+          ) > 0));
+    const parsed = implausible ? undefined : read;
     const from: ParsedPosition | undefined =
       parsed ?? (a.previous ? beforeMarker(a.previous.epoch, 0) : undefined);
     const fromText = from && (committed ?? formatPosition(from));
@@ -287,9 +301,10 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     // Synchronous from here to goLive(): no event can fall between the replay and live recording.
     let replayed: TokenEvent[] = [];
     let blind: string | undefined;
-    if (from) {
+    if (implausible) {
+      blind = 'committed_implausible';
+    } else if (from) {
       const r = st.buffer.eventsAfter(from, parsed?.index);
-      const base = st.tracker.base;
       if (r.ok) replayed = r.events;
       else if (
         r.reason === 'unknown' &&

@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { MergedVerifyReport } from '../../src/audit/verify-merged.js';
@@ -55,6 +55,25 @@ describe('tokenwatch verify with several ledgers', () => {
     ]);
     expect(r.ledgers.every((l) => l.checkpoints.log !== null)).toBe(true);
     expect(r.ok).toBe(true);
+  });
+
+  it('follows an instance directory linked into the evidence directory; names an entry it cannot read', async () => {
+    const f = fleet();
+    const root = tempDir('tw-evidence-');
+    symlinkSync(f.A!.dir, join(root, 'A'));
+    symlinkSync(f.B!.dir, join(root, 'B'));
+    const j = sink();
+    expect(await verify(['--db', root, '--json'], j.out)).toBe(0);
+    const r = JSON.parse(j.text()) as MergedVerifyReport;
+    expect(r.ledgers.map((l) => l.path)).toEqual([
+      join(root, 'A', 'audit.db'),
+      join(root, 'B', 'audit.db'),
+    ]);
+    symlinkSync(join(root, 'gone'), join(root, 'c.db'));
+    await expect(verify(['--db', root], sink().out)).rejects.toMatchObject({
+      code: 'ERR_USAGE',
+      message: expect.stringContaining(`${join(root, 'c.db')} cannot be read (ENOENT)`) as unknown,
+    });
   });
 
   it('exits 1 naming node, epoch and span when a ledger that owned a period is withheld', async () => {

@@ -1,4 +1,6 @@
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { canonicalJson } from '../../src/audit/canonical.js';
 import type { Checkpointer } from '../../src/audit/checkpointer.js';
 import type { Ledger } from '../../src/audit/ledger.js';
@@ -155,6 +157,33 @@ export class Fleet {
   /** Any record (the instance is alive: its ledger goes on). */
   note(name: string, ms: number): this {
     return this.append(name, ms, { source: 'system', type: 'system.note', attrs: { n: ms } });
+  }
+
+  /**
+   * A consistent copy of instance `name`'s ledger as it is now (checkpointed first), with its
+   * checkpoint log and public key, in `dir`: an older snapshot of the same ledger id. `trusted`
+   * is empty until the instance's key is loaded (close()).
+   */
+  snapshot(name: string, dir: string): InstanceFiles {
+    const o = this.#open.get(name);
+    if (!o) throw new Error(`no instance ${name}`);
+    o.checkpointer.checkpoint('interval');
+    const files = {
+      ...o.files,
+      dir,
+      dbPath: join(dir, 'audit.db'),
+      logPath: join(dir, 'checkpoints.jsonl'),
+      publicKeyPath: join(dir, 'signing.pub'),
+    };
+    const db = new Database(o.files.dbPath, { readonly: true });
+    try {
+      db.exec(`VACUUM INTO '${files.dbPath.replaceAll("'", "''")}'`);
+    } finally {
+      db.close();
+    }
+    copyFileSync(o.files.logPath, files.logPath);
+    copyFileSync(o.files.publicKeyPath, files.publicKeyPath);
+    return files;
   }
 
   /** Closes every ledger cleanly (shutdown checkpoint); the files by name. */

@@ -292,4 +292,34 @@ describe('two instances on one Redis', () => {
     expect(records(a, 'token.written')).toHaveLength(5);
     await admin.call('ACL', 'DELUSER', 'coord-a');
   });
+  it('does not believe a committed position past anything the previous owner wrote: records a gap', async () => {
+    const prefix = `tw${++n}:`;
+    await admin.call('ACL', 'SETUSER', 'coord-c', 'on', '>pw-c', '~*', '&*', '+@all');
+    const url = `redis://coord-c:pw-c@127.0.0.1:${redis.port}`;
+    const [ida, idb] = ids();
+    const a = start(ida, prefix, `  redis: ${url}`);
+    await owner(a);
+    await a.app.whenReady();
+    const b = start(idb, prefix);
+    await b.app.whenReady();
+    await writeTokens('before', 5);
+    await waitFor(() => records(a, 'token.written').length === 5, 15_000, 'owner records');
+    // a is cut off from the leases (it publishes nothing more); someone with write access to
+    // the coordination Redis names a committed position of a later epoch than a's: a takeover
+    // that believed it would replay nothing and record no gap.
+    await admin.call('ACL', 'SETUSER', 'coord-c', '-eval', '-zrem');
+    await admin.set(`${prefix}committed:{${node()}}`, '999999999.1.0');
+    await owner(b);
+    await waitFor(
+      () => records(b, 'keyspace.gap').some((r) => r.attrs.reason === 'ownership_takeover'),
+      15_000,
+      'takeover gap',
+    );
+    expect(records(b, 'ownership.acquired').at(-1)?.attrs).toMatchObject({
+      epoch: 2,
+      previous: { epoch: 1, instance: ida },
+      replayed: 0,
+    });
+    await admin.call('ACL', 'DELUSER', 'coord-c');
+  });
 });
