@@ -1,3 +1,4 @@
+import { parsePosition as parseStreamPosition } from '../domain/position.js';
 import type { LedgerStore } from './store/ledger-store.js';
 import type { OwnershipRow } from './store/ownership-reads.js';
 
@@ -141,24 +142,18 @@ export function readOwnership(store: LedgerStore, label: string): LedgerOwnershi
 }
 
 /**
- * A stream position as the records carry it: `"e.n.k"` or `"e.n.k.i"` (docs/ha.md: epoch of the
- * marker, marker number, notifications since the marker, index of the token event among those
- * one notification produced). Integers; a release's `through` may hold a negative offset (just
- * before a marker). Mirrors src/coordination/position.ts, which the evidence side does not import
- * (src/audit/ reads records, not the serving side's modules).
+ * A stream position as the records carry it (`"e.n.k"` or `"e.n.k.i"`, src/domain/position.ts),
+ * as [epoch, marker, offset, index?]. Parsed by the one parser the serving side uses, so the
+ * evidence accepts exactly the positions instances write (a release's `through` ends at offset -1,
+ * just before a marker).
  */
 export type Position = readonly number[];
 
 export function parsePosition(s: string): Position | undefined {
-  const parts = s.split('.');
-  if (parts.length < 3 || parts.length > 4) return undefined;
-  const out: number[] = [];
-  for (const p of parts) {
-    if (!/^-?\d+$/.test(p)) return undefined;
-    const n = Number(p);
-    if (!Number.isSafeInteger(n)) return undefined;
-    out.push(n);
-  }
+  const p = parseStreamPosition(s);
+  if (p === undefined) return undefined;
+  const out = [p.epoch, p.marker, p.offset];
+  if (p.index !== undefined) out.push(p.index);
   return out;
 }
 

@@ -1,4 +1,4 @@
-import type { StreamPosition } from '../coordination/position.js';
+import type { StreamPosition } from './position.js';
 
 /**
  * A token lifecycle event observed in Redis, after the key was matched against a token rule

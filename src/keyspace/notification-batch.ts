@@ -1,4 +1,4 @@
-import type { StreamPosition } from '../coordination/position.js';
+import type { StreamPosition } from '../domain/position.js';
 import type { InventoryEntry } from './inventory.js';
 import type { ClassifiedKey } from './token-rules.js';
 

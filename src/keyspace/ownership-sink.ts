@@ -10,7 +10,7 @@ import {
   parsePosition,
   type ParsedPosition,
   type StreamPosition,
-} from '../coordination/position.js';
+} from '../domain/position.js';
 import type { TokenEvent } from '../domain/token-event.js';
 import type { CoordinationMetrics } from '../metrics/coordination-metrics.js';
 import type { BaselineReport, GapReport, NodeStatus, WatcherSink } from './node-watcher.js';

@@ -1,4 +1,4 @@
-import { beforeMarker, comparePosition, type StreamPosition } from '../coordination/position.js';
+import { beforeMarker, comparePosition, type StreamPosition } from '../domain/position.js';
 import type { TokenEvent } from '../domain/token-event.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { StreamPosition } from '../coordination/position.js';
+import type { StreamPosition } from '../domain/position.js';
 
 /**
  * Stream positions on the keyspace side (issue #20, docs/ha.md): recognising the owner's marker

@@ -5,7 +5,7 @@ import {
   formatPosition,
   parsePosition,
   type StreamPosition,
-} from '../../src/coordination/position.js';
+} from '../../src/domain/position.js';
 
 const p = (epoch: number, marker: number, offset: number): StreamPosition => ({
   epoch,

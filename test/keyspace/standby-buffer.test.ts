@@ -3,7 +3,7 @@ import {
   beforeMarker,
   formatPosition,
   type StreamPosition,
-} from '../../src/coordination/position.js';
+} from '../../src/domain/position.js';
 import type { TokenEvent } from '../../src/domain/token-event.js';
 import { StandbyBuffer } from '../../src/keyspace/standby-buffer.js';
 

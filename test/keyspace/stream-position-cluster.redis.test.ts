@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatPosition } from '../../src/coordination/position.js';
+import { formatPosition } from '../../src/domain/position.js';
 import { keySlot, tagForSlots } from '../../src/keyspace/cluster-slot.js';
 import {
   DEFAULT_KEY_PREFIX,

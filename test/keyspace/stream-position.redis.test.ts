@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Fingerprinter } from '../../src/audit/fingerprint.js';
 import { tokenRuleSchema } from '../../src/config/schema.js';
-import { formatPosition } from '../../src/coordination/position.js';
+import { formatPosition } from '../../src/domain/position.js';
 import type { TokenEvent } from '../../src/domain/token-event.js';
 import { Inventory } from '../../src/keyspace/inventory.js';
 import { NodeWatcher, type WatcherSink } from '../../src/keyspace/node-watcher.js';

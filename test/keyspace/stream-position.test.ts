@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatPosition } from '../../src/coordination/position.js';
+import { formatPosition } from '../../src/domain/position.js';
 import { markerKey, StreamPositionTracker } from '../../src/keyspace/stream-position.js';
 
 /** Feeds [event, key] notifications and returns each one's formatted position ('-' unknown). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatPosition, type StreamPosition } from '../../src/coordination/position.js';
+import { formatPosition, type StreamPosition } from '../../src/domain/position.js';
 import type { InventoryEntry } from '../../src/keyspace/inventory.js';
 import {
   classifyBatch,
