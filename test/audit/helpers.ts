@@ -122,6 +122,11 @@ export function buildLedger(records = 200, opts: OpenOptions = {}): Built {
   appendRecords(ledger, clock, records);
   checkpointer.close();
   ledger.close();
+  return builtAt(dir, key, clock);
+}
+
+/** The files and keys of a closed ledger that `openLedger(dir)` wrote. */
+export function builtAt(dir: string, key: Built['key'], clock: Built['clock']): Built {
   return {
     dir,
     dbPath: join(dir, 'audit.db'),

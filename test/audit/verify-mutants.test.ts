@@ -7,6 +7,7 @@ import { loadTrustedKey } from '../../src/audit/signing-keys.js';
 import { verifyLedger } from '../../src/audit/verify.js';
 import {
   appendRecords,
+  builtAt,
   buildLedger,
   openLedger,
   recomputeChain,
@@ -48,15 +49,7 @@ function segmented(records: number): ReturnType<typeof buildLedger> {
   for (let i = 0; i < records; i += 50) appendRecords(ledger, clock, 50, i);
   checkpointer.close();
   ledger.close();
-  return {
-    dir,
-    dbPath: join(dir, 'audit.db'),
-    logPath: join(dir, 'checkpoints.jsonl'),
-    publicKeyPath: join(dir, 'signing.pub'),
-    key,
-    trusted: [loadTrustedKey(join(dir, 'signing.pub'))],
-    clock,
-  };
+  return builtAt(dir, key, clock);
 }
 
 function checkpointSeqs(dbPath: string): number[] {
