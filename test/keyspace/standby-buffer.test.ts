@@ -1,9 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  beforeMarker,
-  formatPosition,
-  type StreamPosition,
-} from '../../src/domain/position.js';
+import { beforeMarker, formatPosition, type StreamPosition } from '../../src/domain/position.js';
 import type { TokenEvent } from '../../src/domain/token-event.js';
 import { StandbyBuffer } from '../../src/keyspace/standby-buffer.js';
 
