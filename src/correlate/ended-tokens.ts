@@ -1,4 +1,5 @@
 import { TOKEN_EVENT_TYPES } from '../domain/token-event.js';
+import { Codes } from './interned.js';
 import { subjectClientKey } from './join-keys.js';
 import type { TokenJoins } from './join-keys.js';
 import { NO_OPEN } from './token-store.js';
@@ -17,27 +18,6 @@ const DUE_UNDEFINED = 4;
 const SEQ_UNDEFINED = 8;
 const END_SEQ_UNDEFINED = 16;
 const ENDED_UNDEFINED = 32;
-
-/** Interned texts (id scopes, fingerprint prefixes, kinds) by a 16-bit code. */
-class Codes {
-  readonly #byText = new Map<string, number>();
-  readonly #texts: string[] = [];
-
-  /** The code of `text`; `add` false: undefined when unknown (a look-up never grows the table). */
-  code(text: string, add: boolean): number | undefined {
-    let c = this.#byText.get(text);
-    if (c === undefined && add && this.#texts.length < 0x10000) {
-      c = this.#texts.length;
-      this.#texts.push(text);
-      this.#byText.set(text, c);
-    }
-    return c;
-  }
-
-  text(code: number): string {
-    return this.#texts[code] ?? '';
-  }
-}
 
 /** Join key -> slots, a single slot stored bare (most keys name one token). */
 class SlotIndex {
@@ -229,7 +209,7 @@ export class EndedTokens {
       session: (id) => this.#bySession.members(id),
       family: (id) => this.#byFamily.members(id),
       subject: (sub) => this.#bySubject.members(sub),
-      subjectClient: (key) => this.#bySubjectClient.members(key),
+      subjectClient: (sub, client) => this.#bySubjectClient.members(subjectClientKey(sub, client)),
     });
     return [...slots].map((s) => this.#record(s));
   }

@@ -1,0 +1,401 @@
+import { DigestTable } from './digest-table.js';
+import { Codes, RefCodes } from './interned.js';
+
+/** A standard fingerprint: its key-id prefix (interned) and 32 digest bytes. */
+const FP = /^(hmac-sha256:[A-Za-z0-9_.-]{1,32}:)([0-9a-f]{64})$/;
+/** Join code: no value. */
+export const NIL = -1;
+/** Join code: the token's own fingerprint (not interned). */
+export const OWN = -2;
+const MIN_SLOTS = 1024;
+const TIMES = 4;
+// Flags per slot (the public ones are static members below).
+const DUE_NULL = 8;
+const DUE_UNDEFINED = 16;
+const SEQ_UNDEFINED = 32;
+/** The slot's id is `scope + fingerprint` with a standard fingerprint: it is in the table. */
+const DIGEST = 64;
+const USED = 128;
+
+/** Texts of a slot whose id or fingerprint is not standard (kept whole; rare). */
+interface Whole {
+  id: string;
+  fingerprint: string;
+  kind: string;
+}
+
+/**
+ * The columns behind the live token view: one slot per live token, its fingerprint as 32
+ * digest bytes, its id as an interned `node, db, kind` scope code plus that digest, times in a
+ * Float64Array, flags and codes in small typed arrays, LRU order as prev/next slot links, and
+ * the id map as an open-addressing table over the digests. Nothing per token lives on the V8
+ * heap except what is rare (odd ids, open findings, extra token ids). Slots are reused; `gen`
+ * counts how often a slot was freed, so a record read before can tell it went stale.
+ */
+export class LiveColumns {
+  static readonly WRITE_SEEN = 1;
+  /** The token's first token id is its own fingerprint. */
+  static readonly OWN_TOKEN_ID = 2;
+  /** The token's session id is its own fingerprint. */
+  static readonly OWN_SESSION = 4;
+
+  /** Interned join values (subjects, clients, sessions, families). */
+  readonly strings = new RefCodes();
+  readonly #scopes = new Codes();
+  readonly #prefixes = new Codes();
+  readonly #kinds = new Codes();
+  readonly #table = new DigestTable((slot) => this.#words[slot * 8] as number);
+  readonly #wholeBy = new Map<string, number>();
+  readonly #whole = new Map<number, Whole>();
+  #digests = Buffer.alloc(0);
+  #words = new Uint32Array(0);
+  #times = new Float64Array(0);
+  #flags = new Uint8Array(0);
+  #scope = new Uint16Array(0);
+  #prefix = new Uint16Array(0);
+  #kind = new Uint16Array(0);
+  #older = new Int32Array(0);
+  #newer = new Int32Array(0);
+  #joins = new Int32Array(0);
+  #gen = new Uint32Array(0);
+  #slots = 0;
+  #size = 0;
+  #freeHead = -1;
+  #oldest = -1;
+  #newest = -1;
+  readonly #distinct = new Map<number, number>();
+  readonly #scratch = Buffer.alloc(32);
+  readonly #sw = new Uint32Array(this.#scratch.buffer, this.#scratch.byteOffset, 8);
+  #pScope = 0;
+  #pPrefix = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Bytes of the columns and the digest table (typed arrays, outside the V8 heap). */
+  get bytes(): number {
+    const cols = [this.#digests, this.#times, this.#flags, this.#scope, this.#prefix, this.#kind];
+    const links = [this.#older, this.#newer, this.#joins, this.#gen];
+    return [...cols, ...links].reduce((n, a) => n + a.byteLength, 0) + this.#table.bytes;
+  }
+
+  get oldest(): number {
+    return this.#oldest;
+  }
+
+  newer(slot: number): number {
+    return this.#newer[slot] as number;
+  }
+
+  gen(slot: number): number {
+    return this.#gen[slot] as number;
+  }
+
+  used(slot: number): boolean {
+    return ((this.#flags[slot] as number) & USED) !== 0;
+  }
+
+  /** The slot's id is `scope + fingerprint` (false: kept whole). */
+  isStandard(slot: number): boolean {
+    return ((this.#flags[slot] as number) & DIGEST) !== 0;
+  }
+
+  /** The slot of a live `id`, -1 when absent. */
+  slotOf(id: string): number {
+    if (this.#wholeBy.size > 0) {
+      const slot = this.#wholeBy.get(id);
+      if (slot !== undefined) return slot;
+    }
+    const cut = id.lastIndexOf('\u0000') + 1;
+    if (cut === 0 || !this.#parse(id.slice(0, cut), id.slice(cut), false)) return -1;
+    const t = this.#table;
+    for (let i = t.start(this.#sw[0] as number); ; i = t.next(i)) {
+      const s = t.slotAt(i);
+      if (s < 0) return -1;
+      if (this.#scope[s] === this.#pScope && this.#prefix[s] === this.#pPrefix && this.#same(s))
+        return s;
+    }
+  }
+
+  /** Slots whose fingerprint is `fingerprint` and that carry `flag` (0: any). */
+  withFingerprint(fingerprint: string, flag: number): number[] {
+    const out: number[] = [];
+    if (this.#parse(undefined, fingerprint, false)) {
+      const t = this.#table;
+      for (let i = t.start(this.#sw[0] as number); ; i = t.next(i)) {
+        const s = t.slotAt(i);
+        if (s < 0) break;
+        if (this.#prefix[s] === this.#pPrefix && this.#same(s) && (flag === 0 || this.has(s, flag)))
+          out.push(s);
+      }
+    }
+    if (flag === 0)
+      for (const [s, w] of this.#whole) if (w.fingerprint === fingerprint) out.push(s);
+    return out;
+  }
+
+  /** A new slot for the token at the newest end (the caller checked `id` is not live). */
+  add(id: string, fingerprint: string, kind: string): number {
+    const slot = this.#alloc();
+    const cut = id.length - fingerprint.length;
+    const kindCode = this.#kinds.code(kind, true);
+    const standard =
+      kindCode !== undefined &&
+      cut > 0 &&
+      id.charCodeAt(cut - 1) === 0 &&
+      id.endsWith(fingerprint) &&
+      this.#parse(id.slice(0, cut), fingerprint, true);
+    let flags = USED;
+    if (standard) {
+      this.#digests.set(this.#scratch, slot * 32);
+      this.#scope[slot] = this.#pScope;
+      this.#prefix[slot] = this.#pPrefix;
+      this.#kind[slot] = kindCode;
+      flags |= DIGEST;
+      this.#flags[slot] = flags;
+      this.#table.insert(slot);
+    } else {
+      this.#flags[slot] = flags;
+      this.#whole.set(slot, { id, fingerprint, kind });
+      this.#wholeBy.set(id, slot);
+    }
+    this.#link(slot);
+    this.#size++;
+    return slot;
+  }
+
+  free(slot: number): void {
+    const flags = this.#flags[slot] as number;
+    if ((flags & USED) === 0) return;
+    if (flags & DIGEST) this.#table.remove(slot);
+    else {
+      const w = this.#whole.get(slot);
+      if (w) this.#wholeBy.delete(w.id);
+      this.#whole.delete(slot);
+    }
+    this.#unlink(slot);
+    this.#flags[slot] = 0;
+    this.#gen[slot] = (this.#gen[slot] as number) + 1;
+    this.#newer[slot] = this.#freeHead;
+    this.#freeHead = slot;
+    this.#size--;
+  }
+
+  /** Moves the slot to the newest end. */
+  touch(slot: number): void {
+    if (slot === this.#newest) return;
+    this.#unlink(slot);
+    this.#link(slot);
+  }
+
+  has(slot: number, flag: number): boolean {
+    return ((this.#flags[slot] as number) & flag) !== 0;
+  }
+
+  /**
+   * Sets a public flag. OWN_* flags only on a slot in the digest table (false otherwise: the
+   * caller keeps that value in an index instead); they count distinct fingerprints per flag.
+   */
+  setFlag(slot: number, flag: number): boolean {
+    const f = this.#flags[slot] as number;
+    if (flag !== LiveColumns.WRITE_SEEN && (f & DIGEST) === 0) return false;
+    if (f & flag) return true;
+    if (flag !== LiveColumns.WRITE_SEEN && !this.#sharesDigest(slot, flag))
+      this.#distinct.set(flag, (this.#distinct.get(flag) ?? 0) + 1);
+    this.#flags[slot] = f | flag;
+    return true;
+  }
+
+  clearFlag(slot: number, flag: number): void {
+    const f = this.#flags[slot] as number;
+    if ((f & flag) === 0) return;
+    this.#flags[slot] = f & ~flag;
+    if (flag !== LiveColumns.WRITE_SEEN && !this.#sharesDigest(slot, flag))
+      this.#distinct.set(flag, (this.#distinct.get(flag) ?? 0) - 1);
+  }
+
+  /** Distinct fingerprints among the slots carrying an OWN_* flag. */
+  distinct(flag: number): number {
+    return this.#distinct.get(flag) ?? 0;
+  }
+
+  setTimes(
+    slot: number,
+    firstSeenAt: number,
+    writtenAt: number,
+    writeSeen: boolean,
+    seq: number | undefined,
+  ): void {
+    const t = slot * TIMES;
+    this.#times[t] = firstSeenAt;
+    this.#times[t + 1] = writtenAt;
+    this.#times[t + 3] = seq ?? 0;
+    let f = (this.#flags[slot] as number) & ~(LiveColumns.WRITE_SEEN | SEQ_UNDEFINED);
+    if (writeSeen) f |= LiveColumns.WRITE_SEEN;
+    if (seq === undefined) f |= SEQ_UNDEFINED;
+    this.#flags[slot] = f;
+  }
+
+  /** A write observed at `at`; `seq` replaces the last write's seq when given. */
+  markWritten(slot: number, at: number, seq: number | undefined): void {
+    this.#times[slot * TIMES + 1] = at;
+    let f = (this.#flags[slot] as number) | LiveColumns.WRITE_SEEN;
+    if (seq !== undefined) {
+      this.#times[slot * TIMES + 3] = seq;
+      f &= ~SEQ_UNDEFINED;
+    }
+    this.#flags[slot] = f;
+  }
+
+  setDue(slot: number, dueAt: number | null | undefined): void {
+    this.#times[slot * TIMES + 2] = typeof dueAt === 'number' ? dueAt : 0;
+    let f = (this.#flags[slot] as number) & ~(DUE_NULL | DUE_UNDEFINED);
+    if (dueAt === null) f |= DUE_NULL;
+    if (dueAt === undefined) f |= DUE_UNDEFINED;
+    this.#flags[slot] = f;
+  }
+
+  firstSeenAt(slot: number): number {
+    return this.#times[slot * TIMES] as number;
+  }
+
+  writtenAt(slot: number): number {
+    return this.#times[slot * TIMES + 1] as number;
+  }
+
+  dueAt(slot: number): number | null | undefined {
+    const f = this.#flags[slot] as number;
+    return f & DUE_NULL ? null : f & DUE_UNDEFINED ? undefined : this.#times[slot * TIMES + 2];
+  }
+
+  seq(slot: number): number | undefined {
+    return this.has(slot, SEQ_UNDEFINED) ? undefined : this.#times[slot * TIMES + 3];
+  }
+
+  /** [session, subject, client, family]: interned codes, NIL or OWN. */
+  joinCodes(slot: number): [number, number, number, number] {
+    const j = this.#joins;
+    const o = slot * 4;
+    return [j[o] as number, j[o + 1] as number, j[o + 2] as number, j[o + 3] as number];
+  }
+
+  setJoinCodes(slot: number, session: number, subject: number, client: number, family: number) {
+    const o = slot * 4;
+    this.#joins[o] = session;
+    this.#joins[o + 1] = subject;
+    this.#joins[o + 2] = client;
+    this.#joins[o + 3] = family;
+  }
+
+  id(slot: number): string {
+    const w = this.#whole.get(slot);
+    return w ? w.id : this.#scopes.text(this.#scope[slot] as number) + this.fingerprint(slot);
+  }
+
+  fingerprint(slot: number): string {
+    const w = this.#whole.get(slot);
+    if (w) return w.fingerprint;
+    const at = slot * 32;
+    return (
+      this.#prefixes.text(this.#prefix[slot] as number) + this.#digests.toString('hex', at, at + 32)
+    );
+  }
+
+  kind(slot: number): string {
+    return this.#whole.get(slot)?.kind ?? this.#kinds.text(this.#kind[slot] as number);
+  }
+
+  /** Another slot in the table with the same fingerprint carries `flag`. */
+  #sharesDigest(slot: number, flag: number): boolean {
+    this.#digests.copy(this.#scratch, 0, slot * 32, slot * 32 + 32);
+    const t = this.#table;
+    const prefix = this.#prefix[slot];
+    for (let i = t.start(this.#sw[0] as number); ; i = t.next(i)) {
+      const s = t.slotAt(i);
+      if (s < 0) return false;
+      if (s !== slot && this.#prefix[s] === prefix && this.#same(s) && this.has(s, flag))
+        return true;
+    }
+  }
+
+  /**
+   * Splits a standard fingerprint into #pPrefix and the scratch digest, and `scope` (when
+   * given) into #pScope; `add` false: false when a code is unknown (nothing is then stored).
+   */
+  #parse(scope: string | undefined, fingerprint: string, add: boolean): boolean {
+    const m = FP.exec(fingerprint);
+    if (!m) return false;
+    const prefix = this.#prefixes.code(m[1] as string, add);
+    if (prefix === undefined) return false;
+    if (scope !== undefined) {
+      const code = this.#scopes.code(scope, add);
+      if (code === undefined) return false;
+      this.#pScope = code;
+    }
+    this.#pPrefix = prefix;
+    this.#scratch.write(m[2] as string, 0, 32, 'hex');
+    return true;
+  }
+
+  /** The slot's digest equals the scratch digest. */
+  #same(slot: number): boolean {
+    const w = this.#words;
+    const sw = this.#sw;
+    const o = slot * 8;
+    for (let k = 0; k < 8; k++) if (w[o + k] !== sw[k]) return false;
+    return true;
+  }
+
+  #link(slot: number): void {
+    this.#older[slot] = this.#newest;
+    this.#newer[slot] = -1;
+    if (this.#newest >= 0) this.#newer[this.#newest] = slot;
+    else this.#oldest = slot;
+    this.#newest = slot;
+  }
+
+  #unlink(slot: number): void {
+    const older = this.#older[slot] as number;
+    const newer = this.#newer[slot] as number;
+    if (older >= 0) this.#newer[older] = newer;
+    else this.#oldest = newer;
+    if (newer >= 0) this.#older[newer] = older;
+    else this.#newest = older;
+  }
+
+  #alloc(): number {
+    if (this.#freeHead >= 0) {
+      const slot = this.#freeHead;
+      this.#freeHead = this.#newer[slot] as number;
+      return slot;
+    }
+    if (this.#slots === this.#flags.length) this.#grow(Math.max(MIN_SLOTS, this.#slots * 2));
+    return this.#slots++;
+  }
+
+  #grow(cap: number): void {
+    const digests = Buffer.alloc(cap * 32);
+    this.#digests.copy(digests);
+    this.#digests = digests;
+    this.#words = new Uint32Array(digests.buffer, digests.byteOffset, cap * 8);
+    const grow = <A extends Float64Array | Uint8Array | Uint16Array | Int32Array | Uint32Array>(
+      a: A,
+      make: (n: number) => A,
+      per: number,
+    ): A => {
+      const b = make(cap * per);
+      b.set(a);
+      return b;
+    };
+    this.#times = grow(this.#times, (n) => new Float64Array(n), TIMES);
+    this.#flags = grow(this.#flags, (n) => new Uint8Array(n), 1);
+    this.#scope = grow(this.#scope, (n) => new Uint16Array(n), 1);
+    this.#prefix = grow(this.#prefix, (n) => new Uint16Array(n), 1);
+    this.#kind = grow(this.#kind, (n) => new Uint16Array(n), 1);
+    this.#older = grow(this.#older, (n) => new Int32Array(n), 1);
+    this.#newer = grow(this.#newer, (n) => new Int32Array(n), 1);
+    this.#joins = grow(this.#joins, (n) => new Int32Array(n), 4);
+    this.#gen = grow(this.#gen, (n) => new Uint32Array(n), 1);
+  }
+}
