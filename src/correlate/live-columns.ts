@@ -1,4 +1,6 @@
-import { DigestTable } from './digest-table.js';
+import { TOKEN_EVENT_TYPES } from '../domain/token-event.js';
+import type { TokenEventType } from '../domain/token-event.js';
+import { DigestTable } from '../domain/digest-table.js';
 import { Codes, RefCodes } from './interned.js';
 
 /** A standard fingerprint: its key-id prefix (interned) and 32 digest bytes. */
@@ -8,6 +10,11 @@ export const NIL = -1;
 /** Join code: the token's own fingerprint (not interned). */
 export const OWN = -2;
 const MIN_SLOTS = 1024;
+/** Columns grow by a quarter: at most ~25 % of slots stand empty after a growth. */
+const GROWTH = 1.25;
+/** Marks a value kept whole (never the first char of an encoded fingerprint, whose chars are < 256). */
+const WHOLE = '\u0100';
+const NO_END_TYPE = 255;
 const TIMES = 4;
 // Flags per slot (the public ones are static members below).
 const DUE_NULL = 8;
@@ -16,6 +23,13 @@ const SEQ_UNDEFINED = 32;
 /** The slot's id is `scope + fingerprint` with a standard fingerprint: it is in the table. */
 const DIGEST = 64;
 const USED = 128;
+
+/** A token's end, as TokenRecord holds it. */
+export interface TokenEnd {
+  endedAt: number | undefined;
+  endType: TokenEventType | undefined;
+  endSeq: number | undefined;
+}
 
 /** Texts of a slot whose id or fingerprint is not standard (kept whole; rare). */
 interface Whole {
@@ -30,7 +44,7 @@ interface Whole {
  * Float64Array, flags and codes in small typed arrays, LRU order as prev/next slot links, and
  * the id map as an open-addressing table over the digests. Nothing per token lives on the V8
  * heap except what is rare (odd ids, open findings, extra token ids). Slots are reused; `gen`
- * counts how often a slot was freed, so a record read before can tell it went stale.
+ * counts (mod 2^16) how often a slot was freed, so a record read before can tell it went stale.
  */
 export class LiveColumns {
   static readonly WRITE_SEEN = 1;
@@ -43,7 +57,8 @@ export class LiveColumns {
   readonly strings = new RefCodes();
   readonly #scopes = new Codes();
   readonly #prefixes = new Codes();
-  readonly #kinds = new Codes();
+  /** Kind of each scope code (the kind part of `node\0db\0kind\0`). */
+  readonly #scopeKinds: string[] = [];
   readonly #table = new DigestTable((slot) => this.#words[slot * 8] as number);
   readonly #wholeBy = new Map<string, number>();
   readonly #whole = new Map<number, Whole>();
@@ -53,11 +68,15 @@ export class LiveColumns {
   #flags = new Uint8Array(0);
   #scope = new Uint16Array(0);
   #prefix = new Uint16Array(0);
-  #kind = new Uint16Array(0);
   #older = new Int32Array(0);
   #newer = new Int32Array(0);
+  /** Join codes, 4 per slot; allocated on the first token that has a join value. */
   #joins = new Int32Array(0);
-  #gen = new Uint32Array(0);
+  /** End columns, only for a store that keeps ends: endedAt, endSeq (NaN: undefined). */
+  readonly #keepsEnds: boolean;
+  #endTimes = new Float64Array(0);
+  #endType = new Uint8Array(0);
+  #gen = new Uint16Array(0);
   #slots = 0;
   #size = 0;
   #freeHead = -1;
@@ -69,15 +88,24 @@ export class LiveColumns {
   #pScope = 0;
   #pPrefix = 0;
 
+  /** `keepsEnds`: end time, type and seq in columns (the ended-token store). */
+  constructor(keepsEnds: boolean) {
+    this.#keepsEnds = keepsEnds;
+  }
+
   get size(): number {
     return this.#size;
   }
 
+  get keepsEnds(): boolean {
+    return this.#keepsEnds;
+  }
+
   /** Bytes of the columns and the digest table (typed arrays, outside the V8 heap). */
   get bytes(): number {
-    const cols = [this.#digests, this.#times, this.#flags, this.#scope, this.#prefix, this.#kind];
-    const links = [this.#older, this.#newer, this.#joins, this.#gen];
-    return [...cols, ...links].reduce((n, a) => n + a.byteLength, 0) + this.#table.bytes;
+    const cols = [this.#digests, this.#times, this.#flags, this.#scope, this.#prefix, this.#gen];
+    const more = [this.#older, this.#newer, this.#joins, this.#endTimes, this.#endType];
+    return [...cols, ...more].reduce((n, a) => n + a.byteLength, 0) + this.#table.bytes;
   }
 
   get oldest(): number {
@@ -139,19 +167,17 @@ export class LiveColumns {
   add(id: string, fingerprint: string, kind: string): number {
     const slot = this.#alloc();
     const cut = id.length - fingerprint.length;
-    const kindCode = this.#kinds.code(kind, true);
     const standard =
-      kindCode !== undefined &&
       cut > 0 &&
       id.charCodeAt(cut - 1) === 0 &&
       id.endsWith(fingerprint) &&
-      this.#parse(id.slice(0, cut), fingerprint, true);
+      this.#parse(id.slice(0, cut), fingerprint, true) &&
+      this.#scopeKinds[this.#pScope] === kind;
     let flags = USED;
     if (standard) {
       this.#digests.set(this.#scratch, slot * 32);
       this.#scope[slot] = this.#pScope;
       this.#prefix[slot] = this.#pPrefix;
-      this.#kind[slot] = kindCode;
       flags |= DIGEST;
       this.#flags[slot] = flags;
       this.#table.insert(slot);
@@ -277,11 +303,16 @@ export class LiveColumns {
   joinCodes(slot: number): [number, number, number, number] {
     const j = this.#joins;
     const o = slot * 4;
+    if (j.length === 0) return [NIL, NIL, NIL, NIL];
     return [j[o] as number, j[o + 1] as number, j[o + 2] as number, j[o + 3] as number];
   }
 
   setJoinCodes(slot: number, session: number, subject: number, client: number, family: number) {
     const o = slot * 4;
+    if (this.#joins.length === 0) {
+      if (session === NIL && subject === NIL && client === NIL && family === NIL) return;
+      this.#joins = new Int32Array(this.#flags.length * 4).fill(NIL);
+    }
     this.#joins[o] = session;
     this.#joins[o + 1] = subject;
     this.#joins[o + 2] = client;
@@ -303,7 +334,46 @@ export class LiveColumns {
   }
 
   kind(slot: number): string {
-    return this.#whole.get(slot)?.kind ?? this.#kinds.text(this.#kind[slot] as number);
+    return this.#whole.get(slot)?.kind ?? this.#scopeKinds[this.#scope[slot] as number] ?? '';
+  }
+
+  setEnd(slot: number, end: TokenEnd): void {
+    this.#endTimes[slot * 2] = end.endedAt ?? NaN;
+    this.#endTimes[slot * 2 + 1] = end.endSeq ?? NaN;
+    const type = end.endType === undefined ? -1 : TOKEN_EVENT_TYPES.indexOf(end.endType);
+    this.#endType[slot] = type < 0 ? NO_END_TYPE : type;
+  }
+
+  end(slot: number): TokenEnd {
+    const endedAt = this.#endTimes[slot * 2] as number;
+    const endSeq = this.#endTimes[slot * 2 + 1] as number;
+    const type = this.#endType[slot] as number;
+    return {
+      endedAt: Number.isNaN(endedAt) ? undefined : endedAt,
+      endType: type === NO_END_TYPE ? undefined : TOKEN_EVENT_TYPES[type],
+      endSeq: Number.isNaN(endSeq) ? undefined : endSeq,
+    };
+  }
+
+  /** The slot's end time, 0 when unknown (as the view judged a token without one). */
+  endedAt(slot: number): number {
+    const t = this.#endTimes[slot * 2] as number;
+    return Number.isNaN(t) ? 0 : t;
+  }
+
+  /** A token id as its prefix code + 32 digest bytes (34 latin1 chars), or whole. */
+  encodeFp(fp: string, add: boolean): string {
+    if (!this.#parse(undefined, fp, add)) return WHOLE + fp;
+    const b = Buffer.allocUnsafe(34);
+    b.writeUInt16BE(this.#pPrefix, 0);
+    this.#scratch.copy(b, 2);
+    return b.toString('latin1');
+  }
+
+  decodeFp(enc: string): string {
+    if (enc.startsWith(WHOLE)) return enc.slice(1);
+    const prefix = this.#prefixes.text((enc.charCodeAt(0) << 8) | enc.charCodeAt(1));
+    return prefix + Buffer.from(enc.slice(2), 'latin1').toString('hex');
   }
 
   /** Another slot in the table with the same fingerprint carries `flag`. */
@@ -331,6 +401,9 @@ export class LiveColumns {
     if (scope !== undefined) {
       const code = this.#scopes.code(scope, add);
       if (code === undefined) return false;
+      // `node\0db\0kind\0`: the kind is the last part.
+      if (this.#scopeKinds[code] === undefined)
+        this.#scopeKinds[code] = scope.slice(scope.lastIndexOf('\u0000', scope.length - 2) + 1, -1);
       this.#pScope = code;
     }
     this.#pPrefix = prefix;
@@ -370,7 +443,8 @@ export class LiveColumns {
       this.#freeHead = this.#newer[slot] as number;
       return slot;
     }
-    if (this.#slots === this.#flags.length) this.#grow(Math.max(MIN_SLOTS, this.#slots * 2));
+    if (this.#slots === this.#flags.length)
+      this.#grow(Math.max(MIN_SLOTS, Math.ceil(this.#slots * GROWTH)));
     return this.#slots++;
   }
 
@@ -392,10 +466,17 @@ export class LiveColumns {
     this.#flags = grow(this.#flags, (n) => new Uint8Array(n), 1);
     this.#scope = grow(this.#scope, (n) => new Uint16Array(n), 1);
     this.#prefix = grow(this.#prefix, (n) => new Uint16Array(n), 1);
-    this.#kind = grow(this.#kind, (n) => new Uint16Array(n), 1);
     this.#older = grow(this.#older, (n) => new Int32Array(n), 1);
     this.#newer = grow(this.#newer, (n) => new Int32Array(n), 1);
-    this.#joins = grow(this.#joins, (n) => new Int32Array(n), 4);
-    this.#gen = grow(this.#gen, (n) => new Uint32Array(n), 1);
+    if (this.#joins.length > 0) {
+      const joins = new Int32Array(cap * 4).fill(NIL);
+      joins.set(this.#joins);
+      this.#joins = joins;
+    }
+    if (this.#keepsEnds) {
+      this.#endTimes = grow(this.#endTimes, (n) => new Float64Array(n), 2);
+      this.#endType = grow(this.#endType, (n) => new Uint8Array(n), 1);
+    }
+    this.#gen = grow(this.#gen, (n) => new Uint16Array(n), 1);
   }
 }

@@ -42,13 +42,14 @@ const pairKey = (subject: number, client: number): number => subject * 0x4000000
  */
 export class TokenStore implements OpenSink {
   readonly capacity: number;
-  readonly #cols = new LiveColumns();
+  readonly #cols: LiveColumns;
   readonly #onEvict: (rec: TokenRecord) => void;
+  readonly #sink: OpenSink | undefined;
   /** Open findings by slot: only tokens that have some (a handful among millions). */
   readonly #open = new Map<number, OpenFindings>();
   /** End fields of live records (only ever set by a restored snapshot carrying them). */
   readonly #ends = new Map<number, Pick<TokenRecord, 'endedAt' | 'endType' | 'endSeq'>>();
-  /** Token ids other than the token's own fingerprint (slot -> ids in order; index by text). */
+  /** Token ids other than the token's own fingerprint, encoded (LiveColumns.encodeFp). */
   readonly #extraIds = new Map<number, readonly string[]>();
   readonly #byExtraId = new SlotIndex<string>();
   readonly #bySession = new SlotIndex<number>();
@@ -57,12 +58,22 @@ export class TokenStore implements OpenSink {
   readonly #byFamily = new SlotIndex<number>();
   #evictions = 0;
 
-  constructor(capacity: number, onEvict: (rec: TokenRecord) => void) {
+  /**
+   * `opts.ends`: keep end time, type and seq in columns (the ended-token store; otherwise they
+   * are rare and kept aside). `opts.detached`: records read are copies that write nothing back.
+   */
+  constructor(
+    capacity: number,
+    onEvict: (rec: TokenRecord) => void,
+    opts: { ends?: boolean; detached?: boolean } = {},
+  ) {
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
     }
     this.capacity = capacity;
     this.#onEvict = onEvict;
+    this.#cols = new LiveColumns(opts.ends ?? false);
+    this.#sink = opts.detached ? undefined : this;
   }
 
   get size(): number {
@@ -95,21 +106,22 @@ export class TokenStore implements OpenSink {
   record(slot: number, id?: string, fingerprint?: string): LiveTokenRecord {
     const known = this.#cols.isStandard(slot);
     const fields = this.#fields(slot, known ? id : undefined, known ? fingerprint : undefined);
-    return new LiveTokenRecord(fields, this, slot, this.#cols.gen(slot));
+    return new LiveTokenRecord(fields, this.#sink, slot, this.#cols.gen(slot));
   }
 
   /** `rec` as the live record of `slot`, which `put(rec)` just filled (nothing is decoded). */
   bind(rec: TokenRecord, slot: number): LiveTokenRecord {
-    return new LiveTokenRecord(rec, this, slot, this.#cols.gen(slot));
+    return new LiveTokenRecord(rec, this.#sink, slot, this.#cols.gen(slot));
   }
 
   /** Inserts a record at the newest end, replacing (and un-indexing) any with the same id. */
   put(rec: TokenRecord): number {
-    this.remove(rec.id);
+    const old = this.#cols.slotOf(rec.id);
+    if (old >= 0) this.#detach(old, false);
     while (this.#cols.size >= this.capacity) {
       const oldest = this.#cols.oldest;
       if (oldest < 0) break;
-      const victim = this.#detach(oldest);
+      const victim = this.#detach(oldest, true) as TokenRecord;
       this.#evictions++;
       this.#onEvict(victim);
     }
@@ -118,8 +130,10 @@ export class TokenStore implements OpenSink {
     c.setTimes(slot, rec.firstSeenAt, rec.writtenAt, rec.writeSeen, rec.seq);
     c.setDue(slot, rec.dueAt);
     if (rec.open !== NO_OPEN) this.#open.set(slot, rec.open);
-    if (rec.endedAt !== undefined || rec.endType !== undefined || rec.endSeq !== undefined)
-      this.#ends.set(slot, { endedAt: rec.endedAt, endType: rec.endType, endSeq: rec.endSeq });
+    const end = { endedAt: rec.endedAt, endType: rec.endType, endSeq: rec.endSeq };
+    if (c.keepsEnds) c.setEnd(slot, end);
+    else if (end.endedAt !== undefined || end.endType !== undefined || end.endSeq !== undefined)
+      this.#ends.set(slot, end);
     this.#join(slot, rec.fingerprint, rec.joins);
     return slot;
   }
@@ -157,12 +171,32 @@ export class TokenStore implements OpenSink {
   /** Removes the token; returns it as a detached record (with its open findings). */
   remove(id: string): TokenRecord | undefined {
     const slot = this.#cols.slotOf(id);
-    return slot < 0 ? undefined : this.#detach(slot);
+    return slot < 0 ? undefined : this.#detach(slot, true);
   }
 
   /** Oldest (least recently touched) first. */
   *values(): IterableIterator<TokenRecord> {
     for (let s = this.#cols.oldest; s >= 0; s = this.#cols.newer(s)) yield this.record(s);
+  }
+
+  /** Slots, oldest first. Do not change the store while iterating. */
+  *slots(): IterableIterator<number> {
+    for (let s = this.#cols.oldest; s >= 0; s = this.#cols.newer(s)) yield s;
+  }
+
+  /** End time of the token in `slot` (0 when unknown); only for a store that keeps ends. */
+  endedAt(slot: number): number {
+    return this.#cols.endedAt(slot);
+  }
+
+  /** Removes tokens from the oldest end while `stale(slot)` holds (not counted as evictions). */
+  dropOldestWhile(stale: (slot: number) => boolean): number {
+    let dropped = 0;
+    for (let s = this.#cols.oldest; s >= 0 && stale(s); s = this.#cols.oldest) {
+      this.#detach(s, false);
+      dropped++;
+    }
+    return dropped;
   }
 
   /** Oldest first: the tokens with an open finding or whose id is in `keep` (for snapshots). */
@@ -190,7 +224,7 @@ export class TokenStore implements OpenSink {
     const slots = queryMatches(q, {
       tokenId: (t) => [
         ...this.#cols.withFingerprint(t, LiveColumns.OWN_TOKEN_ID),
-        ...this.#byExtraId.members(t),
+        ...this.#byExtraId.members(this.#cols.encodeFp(t, false)),
       ],
       session: (id) => [
         ...this.#cols.withFingerprint(id, LiveColumns.OWN_SESSION),
@@ -231,23 +265,24 @@ export class TokenStore implements OpenSink {
     return code === undefined ? [] : index.members(code);
   }
 
-  #detach(slot: number): TokenRecord {
-    const rec = this.#fields(slot, undefined, undefined);
+  /** Frees the slot; `read`: returns its record first (detached: it writes nothing back). */
+  #detach(slot: number, read: boolean): TokenRecord | undefined {
+    const rec = read ? this.#fields(slot, undefined, undefined) : undefined;
     this.#unjoin(slot);
     this.#open.delete(slot);
     this.#ends.delete(slot);
     this.#cols.free(slot);
-    return new LiveTokenRecord(rec, undefined, -1, 0);
+    return rec && new LiveTokenRecord(rec, undefined, -1, 0);
   }
 
   #fields(slot: number, id: string | undefined, fingerprint: string | undefined): TokenRecord {
     const c = this.#cols;
     const fp = fingerprint ?? c.fingerprint(slot);
-    const extra = this.#extraIds.get(slot) ?? [];
+    const extra = (this.#extraIds.get(slot) ?? []).map((e) => c.decodeFp(e));
     const j = c.joinCodes(slot);
     const text = (code: number): string | undefined =>
       code === NIL ? undefined : code === OWN ? fp : c.strings.text(code);
-    const end = this.#ends.get(slot);
+    const end = c.keepsEnds ? c.end(slot) : this.#ends.get(slot);
     return {
       id: id ?? c.id(slot),
       kind: c.kind(slot),
@@ -277,8 +312,9 @@ export class TokenStore implements OpenSink {
     const ownId = j.tokenIds[0] === fingerprint && c.setFlag(slot, LiveColumns.OWN_TOKEN_ID);
     const extra = ownId ? j.tokenIds.slice(1) : j.tokenIds;
     if (extra.length > 0) {
-      this.#extraIds.set(slot, extra);
-      for (const t of extra) this.#byExtraId.add(t, slot);
+      const encoded = extra.map((t) => c.encodeFp(t, true));
+      this.#extraIds.set(slot, encoded);
+      for (const e of encoded) this.#byExtraId.add(e, slot);
     }
     const ownSession = j.sessionId === fingerprint && c.setFlag(slot, LiveColumns.OWN_SESSION);
     const code = (v: string | undefined) => (v === undefined ? NIL : c.strings.acquire(v));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DigestTable } from '../../src/correlate/digest-table.js';
+import { DigestTable } from '../../src/domain/digest-table.js';
 import { tokenIdentity } from '../../src/correlate/join-keys.js';
 import type { TokenJoins } from '../../src/correlate/join-keys.js';
 import { NO_OPEN, TokenStore, clearOpen, setOpen } from '../../src/correlate/token-store.js';

@@ -6,7 +6,8 @@ const MIN_CELLS = 1024;
  * cell and nothing per entry on the V8 heap; the digests stay in their owner's columns, read
  * through `hashOf`. Several slots may share a digest (the same fingerprint under two kinds or
  * nodes): a look-up walks the run from the digest's home cell to the next empty one and the
- * caller picks what matches. Kept at most half full; shrinks when an eighth full.
+ * caller picks what matches. Kept at most three quarters full (linear probing
+ * stays short with hashes this uniform); shrinks when an eighth full.
  */
 export class DigestTable {
   readonly #hashOf: (slot: number) => number;
@@ -29,7 +30,7 @@ export class DigestTable {
   }
 
   insert(slot: number): void {
-    if ((this.#count + 1) * 2 > this.#cells.length) this.#resize(this.#cells.length * 2);
+    if ((this.#count + 1) * 4 > this.#cells.length * 3) this.#resize(this.#cells.length * 2);
     this.#place(slot);
     this.#count++;
   }
