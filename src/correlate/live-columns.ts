@@ -1,7 +1,8 @@
-import { TOKEN_EVENT_TYPES } from '../domain/token-event.js';
-import type { TokenEventType } from '../domain/token-event.js';
 import { DigestTable } from '../domain/digest-table.js';
+import { EndColumns } from './end-columns.js';
+import type { TokenEnd } from './end-columns.js';
 import { Codes, RefCodes } from './interned.js';
+import { SlotOrder } from './slot-order.js';
 
 /** A standard fingerprint: its key-id prefix (interned) and 32 digest bytes. */
 const FP = /^(hmac-sha256:[A-Za-z0-9_.-]{1,32}:)([0-9a-f]{64})$/;
@@ -14,7 +15,6 @@ const MIN_SLOTS = 1024;
 const GROWTH = 1.25;
 /** Marks a value kept whole (never the first char of an encoded fingerprint, whose chars are < 256). */
 const WHOLE = '\u0100';
-const NO_END_TYPE = 255;
 const TIMES = 4;
 // Flags per slot (the public ones are static members below).
 const DUE_NULL = 8;
@@ -23,13 +23,6 @@ const SEQ_UNDEFINED = 32;
 /** The slot's id is `scope + fingerprint` with a standard fingerprint: it is in the table. */
 const DIGEST = 64;
 const USED = 128;
-
-/** A token's end, as TokenRecord holds it. */
-export interface TokenEnd {
-  endedAt: number | undefined;
-  endType: TokenEventType | undefined;
-  endSeq: number | undefined;
-}
 
 /** Texts of a slot whose id or fingerprint is not standard (kept whole; rare). */
 interface Whole {
@@ -68,20 +61,14 @@ export class LiveColumns {
   #flags = new Uint8Array(0);
   #scope = new Uint16Array(0);
   #prefix = new Uint16Array(0);
-  #older = new Int32Array(0);
-  #newer = new Int32Array(0);
+  readonly #order = new SlotOrder();
   /** Join codes, 4 per slot; allocated on the first token that has a join value. */
   #joins = new Int32Array(0);
-  /** End columns, only for a store that keeps ends: endedAt, endSeq (NaN: undefined). */
-  readonly #keepsEnds: boolean;
-  #endTimes = new Float64Array(0);
-  #endType = new Uint8Array(0);
+  /** End columns, only for a store that keeps ends. */
+  readonly #ends: EndColumns | undefined;
   #gen = new Uint16Array(0);
   #slots = 0;
   #size = 0;
-  #freeHead = -1;
-  #oldest = -1;
-  #newest = -1;
   readonly #distinct = new Map<number, number>();
   readonly #scratch = Buffer.alloc(32);
   readonly #sw = new Uint32Array(this.#scratch.buffer, this.#scratch.byteOffset, 8);
@@ -90,7 +77,7 @@ export class LiveColumns {
 
   /** `keepsEnds`: end time, type and seq in columns (the ended-token store). */
   constructor(keepsEnds: boolean) {
-    this.#keepsEnds = keepsEnds;
+    this.#ends = keepsEnds ? new EndColumns() : undefined;
   }
 
   get size(): number {
@@ -98,22 +85,23 @@ export class LiveColumns {
   }
 
   get keepsEnds(): boolean {
-    return this.#keepsEnds;
+    return this.#ends !== undefined;
   }
 
   /** Bytes of the columns and the digest table (typed arrays, outside the V8 heap). */
   get bytes(): number {
     const cols = [this.#digests, this.#times, this.#flags, this.#scope, this.#prefix, this.#gen];
-    const more = [this.#older, this.#newer, this.#joins, this.#endTimes, this.#endType];
-    return [...cols, ...more].reduce((n, a) => n + a.byteLength, 0) + this.#table.bytes;
+    const more = [this.#joins];
+    const ends = (this.#ends?.bytes ?? 0) + this.#order.bytes;
+    return [...cols, ...more].reduce((n, a) => n + a.byteLength, 0) + this.#table.bytes + ends;
   }
 
   get oldest(): number {
-    return this.#oldest;
+    return this.#order.oldest;
   }
 
   newer(slot: number): number {
-    return this.#newer[slot] as number;
+    return this.#order.newer(slot);
   }
 
   gen(slot: number): number {
@@ -186,7 +174,7 @@ export class LiveColumns {
       this.#whole.set(slot, { id, fingerprint, kind });
       this.#wholeBy.set(id, slot);
     }
-    this.#link(slot);
+    this.#order.link(slot);
     this.#size++;
     return slot;
   }
@@ -200,19 +188,16 @@ export class LiveColumns {
       if (w) this.#wholeBy.delete(w.id);
       this.#whole.delete(slot);
     }
-    this.#unlink(slot);
+    this.#order.unlink(slot);
     this.#flags[slot] = 0;
     this.#gen[slot] = (this.#gen[slot] as number) + 1;
-    this.#newer[slot] = this.#freeHead;
-    this.#freeHead = slot;
+    this.#order.pushFree(slot);
     this.#size--;
   }
 
   /** Moves the slot to the newest end. */
   touch(slot: number): void {
-    if (slot === this.#newest) return;
-    this.#unlink(slot);
-    this.#link(slot);
+    this.#order.touch(slot);
   }
 
   has(slot: number, flag: number): boolean {
@@ -337,28 +322,18 @@ export class LiveColumns {
     return this.#whole.get(slot)?.kind ?? this.#scopeKinds[this.#scope[slot] as number] ?? '';
   }
 
+  /** Only for a store that keeps ends (see the constructor). */
   setEnd(slot: number, end: TokenEnd): void {
-    this.#endTimes[slot * 2] = end.endedAt ?? NaN;
-    this.#endTimes[slot * 2 + 1] = end.endSeq ?? NaN;
-    const type = end.endType === undefined ? -1 : TOKEN_EVENT_TYPES.indexOf(end.endType);
-    this.#endType[slot] = type < 0 ? NO_END_TYPE : type;
+    this.#ends?.set(slot, end);
   }
 
   end(slot: number): TokenEnd {
-    const endedAt = this.#endTimes[slot * 2] as number;
-    const endSeq = this.#endTimes[slot * 2 + 1] as number;
-    const type = this.#endType[slot] as number;
-    return {
-      endedAt: Number.isNaN(endedAt) ? undefined : endedAt,
-      endType: type === NO_END_TYPE ? undefined : TOKEN_EVENT_TYPES[type],
-      endSeq: Number.isNaN(endSeq) ? undefined : endSeq,
-    };
+    return this.#ends?.get(slot) ?? { endedAt: undefined, endType: undefined, endSeq: undefined };
   }
 
   /** The slot's end time, 0 when unknown (as the view judged a token without one). */
   endedAt(slot: number): number {
-    const t = this.#endTimes[slot * 2] as number;
-    return Number.isNaN(t) ? 0 : t;
+    return this.#ends?.endedAt(slot) ?? 0;
   }
 
   /** A token id as its prefix code + 32 digest bytes (34 latin1 chars), or whole. */
@@ -420,29 +395,9 @@ export class LiveColumns {
     return true;
   }
 
-  #link(slot: number): void {
-    this.#older[slot] = this.#newest;
-    this.#newer[slot] = -1;
-    if (this.#newest >= 0) this.#newer[this.#newest] = slot;
-    else this.#oldest = slot;
-    this.#newest = slot;
-  }
-
-  #unlink(slot: number): void {
-    const older = this.#older[slot] as number;
-    const newer = this.#newer[slot] as number;
-    if (older >= 0) this.#newer[older] = newer;
-    else this.#oldest = newer;
-    if (newer >= 0) this.#older[newer] = older;
-    else this.#newest = older;
-  }
-
   #alloc(): number {
-    if (this.#freeHead >= 0) {
-      const slot = this.#freeHead;
-      this.#freeHead = this.#newer[slot] as number;
-      return slot;
-    }
+    const free = this.#order.popFree();
+    if (free >= 0) return free;
     if (this.#slots === this.#flags.length)
       this.#grow(Math.max(MIN_SLOTS, Math.ceil(this.#slots * GROWTH)));
     return this.#slots++;
@@ -466,17 +421,13 @@ export class LiveColumns {
     this.#flags = grow(this.#flags, (n) => new Uint8Array(n), 1);
     this.#scope = grow(this.#scope, (n) => new Uint16Array(n), 1);
     this.#prefix = grow(this.#prefix, (n) => new Uint16Array(n), 1);
-    this.#older = grow(this.#older, (n) => new Int32Array(n), 1);
-    this.#newer = grow(this.#newer, (n) => new Int32Array(n), 1);
+    this.#order.grow(cap);
     if (this.#joins.length > 0) {
       const joins = new Int32Array(cap * 4).fill(NIL);
       joins.set(this.#joins);
       this.#joins = joins;
     }
-    if (this.#keepsEnds) {
-      this.#endTimes = grow(this.#endTimes, (n) => new Float64Array(n), 2);
-      this.#endType = grow(this.#endType, (n) => new Uint8Array(n), 1);
-    }
+    this.#ends?.grow(cap);
     this.#gen = grow(this.#gen, (n) => new Uint16Array(n), 1);
   }
 }
