@@ -74,6 +74,15 @@ export class LiveColumns {
   readonly #sw = new Uint32Array(this.#scratch.buffer, this.#scratch.byteOffset, 8);
   #pScope = 0;
   #pPrefix = 0;
+  /** The last successful #parse (codes are never taken back, so it cannot go stale). */
+  readonly #memo = {
+    ok: false,
+    fp: '',
+    scope: undefined as string | undefined,
+    prefix: 0,
+    scopeCode: 0,
+    words: new Uint32Array(8),
+  };
 
   /** `keepsEnds`: end time, type and seq in columns (the ended-token store). */
   constructor(keepsEnds: boolean) {
@@ -369,6 +378,14 @@ export class LiveColumns {
    * given) into #pScope; `add` false: false when a code is unknown (nothing is then stored).
    */
   #parse(scope: string | undefined, fingerprint: string, add: boolean): boolean {
+    // An event looks its id up and then stores it (live view, then ended store): parse once.
+    const memo = this.#memo;
+    if (memo.ok && fingerprint === memo.fp && scope === memo.scope) {
+      this.#pPrefix = memo.prefix;
+      this.#pScope = memo.scopeCode;
+      this.#sw.set(memo.words);
+      return true;
+    }
     const m = FP.exec(fingerprint);
     if (!m) return false;
     const prefix = this.#prefixes.code(m[1] as string, add);
@@ -383,6 +400,12 @@ export class LiveColumns {
     }
     this.#pPrefix = prefix;
     this.#scratch.write(m[2] as string, 0, 32, 'hex');
+    memo.ok = true;
+    memo.fp = fingerprint;
+    memo.scope = scope;
+    memo.prefix = prefix;
+    memo.scopeCode = this.#pScope;
+    memo.words.set(this.#sw);
     return true;
   }
 
