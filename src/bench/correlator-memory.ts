@@ -36,7 +36,7 @@ function heap(): number {
   return process.memoryUsage().heapUsed;
 }
 
-/** Typed-array columns (inventory pages, ended-token times) live outside the V8 heap. */
+/** Typed-array columns (inventory pages, live and ended token slots) live outside the V8 heap. */
 function arrayBuffers(): number {
   return process.memoryUsage().arrayBuffers;
 }
@@ -67,6 +67,7 @@ for (const live of (process.argv.slice(2).length
   let next = 0;
   for (; next < live; next++) c.onTokenEvent(event('written', next, t++), next + 1);
   const written = heap();
+  const liveColumns = arrayBuffers() - buffersBefore;
   // Churn: replace every live token once (delete the oldest, write a new one).
   for (let i = 0; i < live; i++) {
     c.onTokenEvent(event('deleted', i, t), undefined);
@@ -83,9 +84,16 @@ for (const live of (process.argv.slice(2).length
       endedTokens: s.endedTokens,
       bytesPerEndedToken: Math.round((after - written) / Math.max(1, s.endedTokens)),
       bytesPerLiveTokenUnderChurn: Math.round((after - before) / s.liveTokens),
-      bytesPerEndedTokenOutsideHeap: Math.round(columns / Math.max(1, s.endedTokens)),
+      bytesPerLiveTokenOutsideHeap: Math.round(liveColumns / live),
+      bytesPerEndedTokenOutsideHeap: Math.round(
+        (columns - liveColumns) / Math.max(1, s.endedTokens),
+      ),
       inventoryHeapBytesPerToken: Math.round((invAfter - invBefore) / inv.size('access_token')),
       inventoryBytesPerTokenOutsideHeap: Math.round(invColumns / live),
+      // Everything per live token under churn: correlator (live + ended, heap + columns) and inventory.
+      allInBytesPerLiveToken: Math.round(
+        (after - before + columns + invAfter - invBefore + invColumns) / s.liveTokens,
+      ),
     })}\n`,
   );
   void c;

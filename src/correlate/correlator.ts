@@ -251,13 +251,8 @@ export class Correlator {
       const rule = f.rule as TokenFindingRule;
       if (!TOKEN_FINDING_RULES.has(rule) || f.fingerprint === undefined) return;
       // Tie a per-token finding to its token again so that the token leaving resolves it.
-      for (const rec of this.#view.live.values())
-        if (
-          rec.fingerprint === f.fingerprint &&
-          rec.kind === f.kind &&
-          rec.open[rule] === undefined
-        )
-          setOpen(rec, rule, f.id);
+      for (const rec of this.#view.live.withFingerprint(f.fingerprint))
+        if (rec.kind === f.kind && rec.open[rule] === undefined) setOpen(rec, rule, f.id);
     },
   };
 

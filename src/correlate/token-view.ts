@@ -62,9 +62,7 @@ export class TokenView {
     max: number,
     truncated: Record<string, number>,
   ): { tokens: TokenRecordSnapshot[]; ended: TokenRecordSnapshot[] } {
-    const tokens: TokenRecordSnapshot[] = [];
-    for (const r of this.live.values())
-      if (keep.has(r.id) || Object.keys(r.open).length > 0) tokens.push(tokenToSnapshot(r));
+    const tokens = this.live.retained(keep).map(tokenToSnapshot);
     const horizon = now - this.#opts.revocationLookbackSeconds * 1000;
     const recent = this.ended.newestSince(horizon, max);
     if (recent.dropped > 0) truncated.endedTokens = recent.dropped;
@@ -88,18 +86,17 @@ export class TokenView {
 
   #upsert(ev: TokenEvent, id: string, seq: number | undefined, isWrite: boolean): ViewChange {
     const dueAt = ev.type === 'persisted' ? null : ev.dueAt;
-    const existing = this.live.get(id);
-    if (existing) {
-      if (dueAt !== undefined) existing.dueAt = dueAt;
+    const live = this.live;
+    const slot = live.slotOf(id);
+    if (slot >= 0) {
+      if (dueAt !== undefined) live.setDue(slot, dueAt);
       if (isWrite) {
-        existing.writtenAt = ev.observedAt;
-        existing.writeSeen = true;
-        existing.seq = seq ?? existing.seq;
-        this.live.rejoin(existing, tokenJoins(ev, this.#opts.kinds.get(ev.kind)));
+        live.markWritten(slot, ev.observedAt, seq);
+        live.rejoinSlot(slot, ev.fingerprint, tokenJoins(ev, this.#opts.kinds.get(ev.kind)));
       }
-      this.live.touch(id);
+      live.touchSlot(slot);
       return {
-        token: existing,
+        token: live.record(slot, id, ev.fingerprint),
         isWrite,
         isNew: false,
         ended: undefined,
@@ -109,8 +106,8 @@ export class TokenView {
     }
     const rec = this.#record(ev, id, seq, isWrite);
     rec.dueAt = dueAt;
-    this.live.put(rec);
-    return { token: rec, isWrite, isNew: true, ended: undefined, moved: undefined, lost: [] };
+    const token = live.bind(rec, live.put(rec));
+    return { token, isWrite, isNew: true, ended: undefined, moved: undefined, lost: [] };
   }
 
   #end(ev: TokenEvent, id: string, seq: number | undefined): ViewChange {
@@ -154,9 +151,9 @@ export class TokenView {
       replaced.endSeq = seq;
       this.ended.put(replaced);
     }
-    this.live.put(rec);
+    const token = this.live.bind(rec, this.live.put(rec));
     return {
-      token: rec,
+      token,
       isWrite: false,
       isNew: false,
       ended: replaced,

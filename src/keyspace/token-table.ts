@@ -1,3 +1,4 @@
+import { DigestTable } from '../domain/digest-table.js';
 import type { InventoryEntry } from './inventory.js';
 
 /** Sticky: matches at lastIndex only (an unanchored /…$/ would retry at every position). */
@@ -13,21 +14,28 @@ const PAGE = 1 << PAGE_BITS;
 const MASK = PAGE - 1;
 
 /**
- * One kind's live tokens in columns: fingerprint -> slot in a Map, and due / written / node in
- * paged typed arrays indexed by slot. Freed slots are reused; growing adds a page rather than
- * copying into arrays twice the size (the old copies stayed as RSS after a big baseline).
- * A standard fingerprint (`hmac-sha256:<keyId>:<64 hex>`) is keyed by its 32 digest bytes as a
- * latin1 string; with the key id prefix stored once, that is ~48 bytes of string per token
- * instead of ~96, and no object per token. Anything else is kept whole.
+ * One kind's live tokens in columns: due / written / node and the fingerprint's 32 digest bytes
+ * in paged typed arrays indexed by slot, and fingerprint -> slot as an open-addressing table of
+ * slot numbers over those digests (DigestTable): no string and no Map entry per token. Freed
+ * slots are reused; growing adds a page rather than copying into arrays twice the size (the old
+ * copies stayed as RSS after a big baseline). A standard fingerprint (`hmac-sha256:<keyId>:<64
+ * hex>`) is keyed by its 32 digest bytes as a latin1 string (the table's key; the key id prefix
+ * is stored once); anything else is kept whole in a Map (rare).
  */
 export class TokenTable {
-  readonly #slots = new Map<string, number>();
+  readonly #whole = new Map<string, number>();
+  readonly #wholeKeys = new Map<number, string>();
+  readonly #table = new DigestTable((slot) => {
+    const page = this.#digests[slot >>> PAGE_BITS] as Uint32Array;
+    return page[(slot & MASK) * 8] as number;
+  });
   readonly #free: number[] = [];
   readonly #prefix: string;
   #next = 0;
   readonly #due: Float64Array[] = [];
   readonly #written: Float64Array[] = [];
   readonly #node: Int32Array[] = [];
+  readonly #digests: Uint32Array[] = [];
 
   /** `prefix`: Fingerprinter.prefix; fingerprints under other key ids are kept whole. */
   constructor(prefix: string) {
@@ -35,7 +43,7 @@ export class TokenTable {
   }
 
   get size(): number {
-    return this.#slots.size;
+    return this.#table.size + this.#whole.size;
   }
 
   get(fp: string): InventoryEntry | undefined {
@@ -43,8 +51,8 @@ export class TokenTable {
   }
 
   getKey(key: string): InventoryEntry | undefined {
-    const slot = this.#slots.get(key);
-    return slot === undefined ? undefined : this.#entry(slot);
+    const slot = this.#find(key);
+    return slot < 0 ? undefined : this.#entry(slot);
   }
 
   set(fp: string, due: number | null, written: number, node: number): void {
@@ -52,10 +60,17 @@ export class TokenTable {
   }
 
   setKey(key: string, due: number | null, written: number, node: number): void {
-    let slot = this.#slots.get(key);
-    if (slot === undefined) {
+    let slot = this.#find(key);
+    if (slot < 0) {
       slot = this.#free.pop() ?? this.#grow();
-      this.#slots.set(key, slot);
+      if (isDigest(key)) {
+        const page = this.#digests[slot >>> PAGE_BITS] as Uint32Array;
+        page.set(scratchWords, (slot & MASK) * 8);
+        this.#table.insert(slot);
+      } else {
+        this.#whole.set(key, slot);
+        this.#wholeKeys.set(slot, key);
+      }
     }
     const page = slot >>> PAGE_BITS;
     const i = slot & MASK;
@@ -70,23 +85,29 @@ export class TokenTable {
   }
 
   deleteKey(key: string): InventoryEntry | undefined {
-    const slot = this.#slots.get(key);
-    if (slot === undefined) return undefined;
+    const slot = this.#find(key);
+    if (slot < 0) return undefined;
     const e = this.#entry(slot);
-    this.#slots.delete(key);
+    if (isDigest(key)) this.#table.remove(slot);
+    else {
+      this.#whole.delete(key);
+      this.#wholeKeys.delete(slot);
+    }
     this.#free.push(slot);
     (this.#due[slot >>> PAGE_BITS] as Float64Array)[slot & MASK] = FREE;
     return e;
   }
 
+  /** In slot order. */
   *entries(): IterableIterator<[string, InventoryEntry]> {
-    for (const [key, slot] of this.#slots) yield [this.fingerprintOf(key), this.#entry(slot)];
+    for (const slot of this.#used())
+      yield [this.fingerprintOf(this.#keyAt(slot)), this.#entry(slot)];
   }
 
   /** Node of every token by key, without building fingerprints or entries (reconciliation). */
   *nodes(): IterableIterator<[key: string, node: number]> {
-    for (const [key, slot] of this.#slots) {
-      yield [key, this.#node[slot >>> PAGE_BITS]?.[slot & MASK] ?? 0];
+    for (const slot of this.#used()) {
+      yield [this.#keyAt(slot), this.#node[slot >>> PAGE_BITS]?.[slot & MASK] ?? 0];
     }
   }
 
@@ -117,6 +138,35 @@ export class TokenTable {
     return n;
   }
 
+  /** Slots in use (a freed slot's due is FREE), lowest first. */
+  *#used(): IterableIterator<number> {
+    for (let slot = 0; slot < this.#next; slot++)
+      if (this.#due[slot >>> PAGE_BITS]?.[slot & MASK] !== FREE) yield slot;
+  }
+
+  /** The slot holding `key`, -1 when none. */
+  #find(key: string): number {
+    if (!isDigest(key)) return this.#whole.get(key) ?? -1;
+    scratch.write(key, 0, 32, 'latin1');
+    const t = this.#table;
+    for (let c = t.start(scratchWords[0] as number); ; c = t.next(c)) {
+      const slot = t.slotAt(c);
+      if (slot < 0) return -1;
+      const page = this.#digests[slot >>> PAGE_BITS] as Uint32Array;
+      const o = (slot & MASK) * 8;
+      let same = true;
+      for (let k = 0; k < 8 && same; k++) same = page[o + k] === scratchWords[k];
+      if (same) return slot;
+    }
+  }
+
+  #keyAt(slot: number): string {
+    const whole = this.#wholeKeys.get(slot);
+    if (whole !== undefined) return whole;
+    const page = this.#digests[slot >>> PAGE_BITS] as Uint32Array;
+    return Buffer.from(page.buffer, page.byteOffset + (slot & MASK) * 32, 32).toString('latin1');
+  }
+
   #entry(slot: number): InventoryEntry {
     const page = slot >>> PAGE_BITS;
     const i = slot & MASK;
@@ -134,6 +184,7 @@ export class TokenTable {
       this.#due.push(new Float64Array(PAGE));
       this.#written.push(new Float64Array(PAGE));
       this.#node.push(new Int32Array(PAGE));
+      this.#digests.push(new Uint32Array(PAGE * 8));
     }
     return slot;
   }
@@ -150,6 +201,10 @@ export class TokenTable {
 }
 
 const scratch = Buffer.alloc(32);
+const scratchWords = new Uint32Array(scratch.buffer, scratch.byteOffset, 8);
+
+/** A standard key: 32 digest bytes as latin1 (chars < 256; a whole key starts with WHOLE). */
+const isDigest = (key: string): boolean => key.length === 32 && !key.startsWith(WHOLE);
 /** The last conversion (a fingerprint, never a secret). */
 const last = { prefix: '', fp: '', key: WHOLE };
 
