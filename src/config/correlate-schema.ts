@@ -59,9 +59,18 @@ const churnSchema = z
       });
   });
 
+/** Upper bound of every `correlate.limits` entry. */
+export const MAX_LIMIT = 10_000_000;
+
 const limitsSchema = z.strictObject(
   Object.fromEntries(
-    Object.keys(DEFAULT_LIMITS).map((key) => [key, z.number().int().min(1).optional()]),
+    // At most 10 000 000 each: the live view keys its (subject, client) index by two interned
+    // codes in one safe integer (src/correlate/token-store.ts, pairKey), exact below 2^26 codes,
+    // i.e. up to ~16 million tracked tokens with four join values each.
+    Object.keys(DEFAULT_LIMITS).map((key) => [
+      key,
+      z.number().int().min(1).max(MAX_LIMIT).optional(),
+    ]),
   ) as Record<keyof typeof DEFAULT_LIMITS, z.ZodOptional<z.ZodNumber>>,
 );
 

@@ -29,7 +29,11 @@ export interface TokenStoreSizes {
   familyIndex: number;
 }
 
-/** (subject, client) codes as one index key; clientless is 0. */
+/**
+ * (subject, client) codes as one index key; clientless is 0. Exact while codes stay below 2^26:
+ * codes are reused once freed, so they stay below the interned values held (at most four per
+ * tracked token), and `correlate.limits` entries are capped at 10 000 000 by the config schema.
+ */
 const pairKey = (subject: number, client: number): number => subject * 0x4000000 + client + 1;
 
 /**

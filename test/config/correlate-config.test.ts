@@ -61,6 +61,18 @@ describe('correlate: config', () => {
     );
   });
 
+  it('caps every limit at 10 000 000 (the live view packs two interned codes in one index key)', () => {
+    expect(issuesOf('correlate:\n  limits: { maxTrackedTokens: 10000001 }\n')[0]).toMatch(
+      /^correlate\.limits\.maxTrackedTokens: /,
+    );
+    expect(issuesOf('correlate:\n  limits: { maxEndedTokens: 10000001 }\n')[0]).toMatch(
+      /^correlate\.limits\.maxEndedTokens: /,
+    );
+    expect(() =>
+      parseConfig('correlate:\n  limits: { maxTrackedTokens: 10000000 }\n' + RULES, {}),
+    ).not.toThrow();
+  });
+
   it('refuses unknown keys instead of ignoring them', () => {
     expect(issuesOf('correlate:\n  revocationSla: 5\n')[0]).toMatch(/^correlate: .*revocationSla/);
     expect(issuesOf('correlate:\n  limits: { maxTokens: 5 }\n')[0]).toMatch(
