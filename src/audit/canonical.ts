@@ -23,7 +23,8 @@ export type JsonValue =
 const quotedKeys = new Map<string, string>();
 const MAX_QUOTED_KEYS = 4096;
 
-function quotedKey(k: string): string {
+/** JSON.stringify(k), cached (the compact encoder writes the same key text). */
+export function quotedKey(k: string): string {
   let q = quotedKeys.get(k);
   if (q === undefined) {
     q = JSON.stringify(k);
@@ -33,7 +34,7 @@ function quotedKey(k: string): string {
 }
 
 /** Object keys in UTF-16 code unit order; most records' keys need no sort at all. */
-function sortedKeys(obj: object): string[] {
+export function sortedKeys(obj: object): string[] {
   const keys = Object.keys(obj);
   for (let i = 1; i < keys.length; i++) {
     if ((keys[i - 1] as string) > (keys[i] as string)) return keys.sort();
