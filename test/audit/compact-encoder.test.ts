@@ -47,6 +47,14 @@ function generator(seed: number) {
           `${FP}0`,
           FP.slice(0, -1),
           `hmac-sha256::${'ab'.repeat(32)}`,
+          `hmac-sha256:${'x'.repeat(33)}:${'ab'.repeat(32)}`,
+          `hmac-sha256:a:b:${'ab'.repeat(32)}`,
+          `hmac-sha256:k\u00e9:${'ab'.repeat(32)}`,
+          `hmac-sha256:k1:${'ab'.repeat(31)}aB`,
+          `hmac-sha256:k1:${'ab'.repeat(31)}a\u0130`,
+          `hmac-sha256:k1:${'ab'.repeat(31)}g0`,
+          `hmac-sha256:k 1:${'ab'.repeat(32)}`,
+          `xmac-sha256:k1:${'ab'.repeat(32)}`,
         ]);
       case 4:
         return `10.0.${int(256)}.${int(256)}:${6379 + int(3)}`;
