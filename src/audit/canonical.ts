@@ -19,7 +19,7 @@ export const ZERO_HASH: Buffer = Buffer.alloc(32);
 export type JsonValue =
   null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue | undefined };
 
-/** Quoted JSON text of object keys seen so far (few distinct keys recur in every record). */
+/** Quoted JSON text of object keys (and record sources, types, kinds) seen so far: few recur. */
 const quotedKeys = new Map<string, string>();
 const MAX_QUOTED_KEYS = 4096;
 
@@ -99,8 +99,9 @@ export interface CanonicalFields {
 }
 
 export function canonicalRecord(r: CanonicalFields, version = LEDGER_FORMAT_VERSION): string {
-  return `[${version},${r.seq},${r.time},${JSON.stringify(r.source)},${JSON.stringify(r.type)},${
-    r.kind === null ? 'null' : JSON.stringify(r.kind)
+  // source, type and kind take few values: their JSON text comes from the key cache.
+  return `[${version},${r.seq},${r.time},${quotedKey(r.source)},${quotedKey(r.type)},${
+    r.kind === null ? 'null' : quotedKey(r.kind)
   },${r.fingerprint === null ? 'null' : JSON.stringify(r.fingerprint)},${r.attrs}]`;
 }
 
