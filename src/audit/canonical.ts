@@ -19,11 +19,12 @@ export const ZERO_HASH: Buffer = Buffer.alloc(32);
 export type JsonValue =
   null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue | undefined };
 
-/** Quoted JSON text of object keys seen so far (few distinct keys recur in every record). */
+/** Quoted JSON text of object keys (and record sources, types, kinds) seen so far: few recur. */
 const quotedKeys = new Map<string, string>();
 const MAX_QUOTED_KEYS = 4096;
 
-function quotedKey(k: string): string {
+/** JSON.stringify(k), cached (the compact encoder writes the same key text). */
+export function quotedKey(k: string): string {
   let q = quotedKeys.get(k);
   if (q === undefined) {
     q = JSON.stringify(k);
@@ -33,7 +34,7 @@ function quotedKey(k: string): string {
 }
 
 /** Object keys in UTF-16 code unit order; most records' keys need no sort at all. */
-function sortedKeys(obj: object): string[] {
+export function sortedKeys(obj: object): string[] {
   const keys = Object.keys(obj);
   for (let i = 1; i < keys.length; i++) {
     if ((keys[i - 1] as string) > (keys[i] as string)) return keys.sort();
@@ -98,8 +99,9 @@ export interface CanonicalFields {
 }
 
 export function canonicalRecord(r: CanonicalFields, version = LEDGER_FORMAT_VERSION): string {
-  return `[${version},${r.seq},${r.time},${JSON.stringify(r.source)},${JSON.stringify(r.type)},${
-    r.kind === null ? 'null' : JSON.stringify(r.kind)
+  // source, type and kind take few values: their JSON text comes from the key cache.
+  return `[${version},${r.seq},${r.time},${quotedKey(r.source)},${quotedKey(r.type)},${
+    r.kind === null ? 'null' : quotedKey(r.kind)
   },${r.fingerprint === null ? 'null' : JSON.stringify(r.fingerprint)},${r.attrs}]`;
 }
 

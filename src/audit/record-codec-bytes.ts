@@ -23,6 +23,27 @@ export class ByteWriter {
     this.buf[this.n++] = v;
   }
   text(s: string): void {
+    const n = s.length;
+    if (n < 0x80) {
+      // Short ASCII (node addresses, key names, ...): its bytes are its chars, its length one
+      // varint byte. Written here rather than by Buffer#write, whose call costs more than this.
+      this.room(n + 1);
+      const buf = this.buf;
+      let p = this.n + 1;
+      for (let i = 0; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) {
+          p = -1;
+          break;
+        }
+        buf[p++] = c;
+      }
+      if (p >= 0) {
+        buf[this.n] = n;
+        this.n = p;
+        return;
+      }
+    }
     const len = Buffer.byteLength(s, 'utf8');
     this.varint(len);
     this.room(len);

@@ -75,11 +75,11 @@ const NOT_COMPACT_TYPE = `compact record of a type outside ${COMPACT_PREFIX}*`;
  * is at most 111 characters of JSON and each reference costs 2 bytes at least (key and tag);
  * a record beyond the budget fails encodeColumns' round-trip check and is stored as text.
  */
-const SELF_PER_BYTE = 64;
-const SELF_SLACK = 1024;
+export const SELF_PER_BYTE = 64;
+export const SELF_SLACK = 1024;
 
-const FP_RE = /^hmac-sha256:([A-Za-z0-9_.-]{1,32}):([0-9a-f]{64})$/;
-const FP_PREFIX = 'hmac-sha256:';
+export const FP_RE = /^hmac-sha256:([A-Za-z0-9_.-]{1,32}):([0-9a-f]{64})$/;
+export const FP_PREFIX = 'hmac-sha256:';
 const KEY_ID_RE = /^[A-Za-z0-9_.-]{1,32}$/;
 
 /** A row's record columns as SQLite returns them (attrs a Buffer in the compact form). */

@@ -1,8 +1,14 @@
 import type Database from 'better-sqlite3';
-import { canonicalJson, canonicalRecord, chainHashHex, leafHashHex } from './canonical.js';
+import {
+  canonicalJson,
+  canonicalRecord,
+  chainHashHex,
+  leafHashHex,
+  type CanonicalFields,
+} from './canonical.js';
+import { CompactEncoder } from './compact-encoder.js';
 import type { AuditInput } from './record.js';
 import { LEAF_HINT_BYTES } from './leaf-hint.js';
-import { encodeColumns } from './record-codec.js';
 
 /** Rows per multi-row INSERT: one statement step instead of 32 cuts per-row binding overhead. */
 export const ROWS_PER_INSERT = 32;
@@ -24,7 +30,7 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
  * JSON.stringify escapes it: such a column would never hash back to its leaf. Replace it first.
  */
 function wellFormed(s: string): string {
-  return /[\ud800-\udfff]/.test(s) ? s.replace(LONE_SURROGATE, '\ufffd') : s;
+  return s.isWellFormed() ? s : s.replace(LONE_SURROGATE, '\ufffd');
 }
 
 /** What a batch ends with: the new head and, without a connection, the rows to insert. */
@@ -38,7 +44,7 @@ export interface BatchEnd {
 /**
  * Encodes, hashes and inserts records (format version 1, docs/ledger-format.md): canonical
  * bytes, leaf = SHA-256(0x00 || canonical), chain = SHA-256(previous chain || leaf); the row in
- * the storage encoding of record-codec.ts (schema v5). Runs inside
+ * the storage encoding of record-codec.ts (schema v5), written by compact-encoder.ts. Runs inside
  * the caller's transaction and keeps no state, so a rolled-back batch leaves nothing behind.
  * Without a connection it only encodes: `end()` hands the rows over (the writer thread inserts).
  */
@@ -49,6 +55,7 @@ export class RowWriter {
   #seq = 0;
   #chain = '';
   #clock = 0;
+  readonly #compact = new CompactEncoder();
 
   constructor(db?: Database.Database) {
     this.#one = db?.prepare(insertSql(1));
@@ -66,21 +73,31 @@ export class RowWriter {
   /** Queues one record of the batch and returns the seq it gets. */
   add(input: AuditInput): number {
     const seq = (this.#seq += 1);
-    const attrs = canonicalJson(input.attrs ?? {});
-    const source = wellFormed(input.source);
-    const type = wellFormed(input.type);
-    const kind = input.kind == null ? null : wellFormed(input.kind);
-    const fingerprint = input.fingerprint == null ? null : wellFormed(input.fingerprint);
+    const attrs = input.attrs ?? {};
     // A NaN time would poison every retry of the batch (STRICT rejects it): use the clock.
     const time = Number.isFinite(input.time) ? Math.trunc(input.time) : this.#clock;
-    const fields = { seq, time, source, type, kind, fingerprint, attrs };
+    const fields: CanonicalFields = {
+      seq,
+      time,
+      source: wellFormed(input.source),
+      type: wellFormed(input.type),
+      kind: input.kind == null ? null : wellFormed(input.kind),
+      fingerprint: input.fingerprint == null ? null : wellFormed(input.fingerprint),
+      attrs: '',
+    };
+    // Stored compact where it can be (compact-encoder.ts), which also writes the canonical attrs
+    // text; otherwise the text form, the canonical text itself.
+    const c = this.#compact.encode(fields, attrs);
+    fields.attrs = c === null ? canonicalJson(attrs) : c.attrs;
     const leaf = leafHashHex(canonicalRecord(fields));
     this.#chain = chainHashHex(this.#chain, leaf);
-    // Stored compact where it can be (record-codec.ts); the leaf only as a hint: verification
-    // recomputes it, and the chain, which hashes all of it, is what seals and checkpoints sign.
-    const c = encodeColumns(fields, input.attrs ?? {});
+    // The leaf only as a hint: verification recomputes it, and the chain, which hashes all of
+    // it, is what seals and checkpoints sign.
     const args = this.#args;
-    args.push(seq, time, c.source, c.type, c.kind, c.fingerprint, c.attrs);
+    if (c === null) {
+      args.push(seq, time, fields.source, fields.type, fields.kind, fields.fingerprint);
+      args.push(fields.attrs);
+    } else args.push(seq, time, null, null, null, null, c.blob);
     args.push(leaf.slice(0, LEAF_HINT_BYTES * 2), this.#chain);
     if (args.length === ROWS_PER_INSERT * 9 && this.#many) {
       // Spread, not the array: better-sqlite3 binds an array argument element by element

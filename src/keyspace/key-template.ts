@@ -68,30 +68,42 @@ export class KeyTemplate {
 
   /** Match a latin1 key string; returns placeholder values (latin1) or undefined. */
   match(key: string): Record<string, string> | undefined {
-    const parts = this.#parts;
-    const tail = this.#tail;
-    if (key.length < tail.length || !key.endsWith(tail)) return undefined;
-    const end = key.length - tail.length;
-    let pos = 0;
+    const values: string[] = [];
+    if (!this.matchInto(key, values)) return undefined;
     // No prototype: a placeholder named __proto__ (or toString) must read back its own value.
     const out = Object.create(null) as Record<string, string>;
+    const names = this.placeholders;
+    for (let i = 0; i < names.length; i++) out[names[i] as string] = values[i] as string;
+    return out;
+  }
+
+  /**
+   * match() without the object: on a match, `values[i]` holds the value of `placeholders[i]`
+   * (the classifier's hot path reuses one array). Returns whether the key matched.
+   */
+  matchInto(key: string, values: string[]): boolean {
+    const parts = this.#parts;
+    const tail = this.#tail;
+    if (key.length < tail.length || !key.endsWith(tail)) return false;
+    const end = key.length - tail.length;
+    let pos = 0;
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i] as TemplatePart;
-      if (!key.startsWith(part.literal, pos)) return undefined;
+      if (!key.startsWith(part.literal, pos)) return false;
       pos += part.literal.length;
       const next = parts[i + 1];
       let stop: number;
       if (next) {
         stop = key.indexOf(next.literal, pos + 1);
-        if (stop < 0 || stop > end) return undefined;
+        if (stop < 0 || stop > end) return false;
       } else {
         stop = end;
       }
-      if (stop <= pos) return undefined;
-      out[part.placeholder as string] = key.slice(pos, stop);
+      if (stop <= pos) return false;
+      values[i] = key.slice(pos, stop);
       pos = stop;
     }
-    return pos === end ? out : undefined;
+    return pos === end;
   }
 }
 

@@ -485,9 +485,11 @@ export class NodeWatcher {
       while (this.#batch.length > 0) {
         // Bounded chunks keep the event loop reading the subscriber socket between them: a
         // subscriber that stops reading is cut off by Redis (client-output-buffer-limit pubsub).
+        // splice, not two slices: behind a backlog of n notifications a copy of the rest per
+        // chunk allocated O(n^2 / MAX_CHUNK) (~0.6 KB per event in the drain benchmark).
         const items =
-          this.#batch.length <= MAX_CHUNK ? this.#batch : this.#batch.slice(0, MAX_CHUNK);
-        this.#batch = items === this.#batch ? [] : this.#batch.slice(MAX_CHUNK);
+          this.#batch.length <= MAX_CHUNK ? this.#batch : this.#batch.splice(0, MAX_CHUNK);
+        if (items === this.#batch) this.#batch = [];
         const prepared = this.#events.classify(items);
         await this.#events.lookup(prepared, () => this.#batch);
         this.#events.markExpiryFlush(prepared);

@@ -16,9 +16,26 @@ interface CompiledRule {
   template: KeyTemplate;
   secret: ReadonlySet<string>;
   primary: string | undefined;
+  /** Placeholder indexes in UTF-16 order of their names: keyAttrs are built in canonical order. */
+  order: readonly number[];
+  /** Per placeholder index: whether it is secret. */
+  secretAt: readonly boolean[];
 }
 
+/**
+ * The prototype of every keyAttrs object: empty and itself without a prototype, so a placeholder
+ * named __proto__ (or toString) reads back its own value and an absent name reads undefined, as
+ * with Object.create(null), while the objects stay in V8's fast mode (a null prototype makes a
+ * dictionary: slower to fill and to read, and larger).
+ */
+const KEY_ATTRS_PROTO: object = Object.freeze(Object.create(null) as object);
+
 const MAX_ATTR_CHARS = 256;
+
+/** JavaScript's default sort order (UTF-16 code units), the order canonical JSON writes keys in. */
+function compareNames(a: string | undefined, b: string | undefined): number {
+  return (a as string) < (b as string) ? -1 : (a as string) > (b as string) ? 1 : 0;
+}
 
 /**
  * The configured token rules, compiled. The first matching rule wins; keys that match none are
@@ -28,6 +45,8 @@ export class TokenRules {
   readonly kinds: readonly string[];
   readonly #rules: readonly CompiledRule[];
   readonly #fp: Fingerprinter;
+  /** Placeholder values of the last match (matchInto), reused. */
+  readonly #values: string[] = [];
 
   constructor(rules: readonly TokenRuleConfig[], fingerprinter: Fingerprinter) {
     this.#fp = fingerprinter;
@@ -38,11 +57,14 @@ export class TokenRules {
           (p) => DEFAULT_SECRET_PLACEHOLDERS.includes(p) || r.secret.includes(p),
         ),
       );
+      const names = template.placeholders;
       return {
         kind: r.kind,
         template,
         secret,
-        primary: template.placeholders.find((p) => secret.has(p)),
+        primary: names.find((p) => secret.has(p)),
+        order: names.map((_, i) => i).sort((a, b) => compareNames(names[a], names[b])),
+        secretAt: names.map((p) => secret.has(p)),
       };
     });
     this.kinds = [...new Set(rules.map((r) => r.kind))];
@@ -64,13 +86,16 @@ export class TokenRules {
   }
 
   classify(key: string): ClassifiedKey | undefined {
+    const values = this.#values;
     for (const rule of this.#rules) {
-      const values = rule.template.match(key);
-      if (!values) continue;
-      const keyAttrs = Object.create(null) as Record<string, string>;
+      if (!rule.template.matchInto(key, values)) continue;
+      const names = rule.template.placeholders;
+      const keyAttrs = Object.create(KEY_ATTRS_PROTO) as Record<string, string>;
       let fingerprint: string | undefined;
-      for (const [name, value] of Object.entries(values)) {
-        if (rule.secret.has(name)) {
+      for (const i of rule.order) {
+        const name = names[i] as string;
+        const value = values[i] as string;
+        if (rule.secretAt[i]) {
           const fp = this.#fp.ofLatin1(value);
           keyAttrs[name] = fp;
           if (name === rule.primary) fingerprint = fp;

@@ -1,8 +1,9 @@
 import { DigestTable } from '../domain/digest-table.js';
 import type { InventoryEntry } from './inventory.js';
 
-/** Sticky: matches at lastIndex only (an unanchored /…$/ would retry at every position). */
-const HEX64_AT = /[0-9a-f]{64}/y;
+/** Value of a lowercase hex digit by char code below 128, -1 for anything else. */
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
 /** Marks a key that holds a whole fingerprint string (never a latin1 digest, whose chars are < 256). */
 const WHOLE = '\u0100';
 const NO_TTL = -1;
@@ -217,11 +218,17 @@ export function tokenKey(prefix: string, fp: string): string {
   if (fp === last.fp && prefix === last.prefix) return last.key;
   let key = WHOLE + fp;
   if (fp.length === prefix.length + 64 && fp.startsWith(prefix)) {
-    HEX64_AT.lastIndex = prefix.length;
-    if (HEX64_AT.test(fp)) {
-      scratch.write(fp.slice(prefix.length), 'hex');
-      key = scratch.toString('latin1');
+    // Lowercase hex only (as HMAC digests are written): decoded by hand, which costs less than
+    // a regex test plus Buffer#write; anything else stays whole.
+    let i = prefix.length;
+    let b = 0;
+    for (; b < 32; b++, i += 2) {
+      const hi = HEX_VALUE[fp.charCodeAt(i)] ?? -1;
+      const lo = HEX_VALUE[fp.charCodeAt(i + 1)] ?? -1;
+      if (hi < 0 || lo < 0) break;
+      scratch[b] = (hi << 4) | lo;
     }
+    if (b === 32) key = scratch.toString('latin1');
   }
   last.prefix = prefix;
   last.fp = fp;

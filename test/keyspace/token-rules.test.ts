@@ -47,4 +47,30 @@ describe('TokenRules', () => {
       ['toString', 'str'],
     ]);
   });
+
+  it('keyAttrs come in canonical key order and read nothing through a prototype', () => {
+    const f = new Fingerprinter([{ id: 'k1', key: randomBytes(32) }]);
+    const t = new TokenRules(
+      [tokenRuleSchema.parse({ kind: 'rt', key: 'rt:{zeta}:{Beta}:{alpha}:{token}' })],
+      f,
+    );
+    const c = t.classify('rt:z1:b2:a3:secret');
+    // UTF-16 order ('B' < 'a'): the ledger's canonical encoder then sorts nothing.
+    expect(Object.keys(c?.keyAttrs ?? {})).toEqual(['Beta', 'alpha', 'token', 'zeta']);
+    expect(c?.keyAttrs).toEqual({
+      Beta: 'b2',
+      alpha: 'a3',
+      token: f.ofLatin1('secret'),
+      zeta: 'z1',
+    });
+    const attrs = c?.keyAttrs as Record<string, unknown>;
+    expect(['constructor', 'toString', 'hasOwnProperty'].map((n) => attrs[n])).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    // The values array is reused: a second key does not change the first key's attributes.
+    t.classify('rt:z9:b9:a9:other');
+    expect(c?.keyAttrs.zeta).toBe('z1');
+  });
 });
