@@ -15,6 +15,8 @@ import type { TokenEvent } from '../domain/token-event.js';
 import type { CoordinationMetrics } from '../metrics/coordination-metrics.js';
 import type { BaselineReport, GapReport, NodeStatus, WatcherSink } from './node-watcher.js';
 import type { KeyspaceRecorder } from './recorder.js';
+import type { MarkerAuth, NodeMarkerAuth } from './marker-auth.js';
+import { MarkerRejections } from './marker-rejections.js';
 import { StandbyBuffer } from './standby-buffer.js';
 import { StreamPositionTracker, writeMarker } from './stream-position.js';
 
@@ -50,6 +52,8 @@ export interface OwnershipSinkOptions {
   /** The ledger is closed (a fence during shutdown is then only logged). */
   closed: () => boolean;
   keyPrefix: string;
+  /** Tags of marker keys (the shared `audit.hmacKeys`): written by owners, checked on arrival. */
+  markerAuth: MarkerAuth;
   markerEveryMs: number;
   standby: { maxEvents: number; maxAgeMs: number };
   metrics: CoordinationMetrics;
@@ -67,6 +71,7 @@ const MAX_WITHHELD_CHANGES = 200_000;
 const PUBLISH_EVERY_MS = 100;
 
 interface NodeState {
+  auth: NodeMarkerAuth;
   tracker: StreamPositionTracker;
   buffer: StandbyBuffer;
   droppedSeen: number;
@@ -108,9 +113,18 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
   /** Nodes this instance held last (a removed master's final gap is theirs to record). */
   readonly #lastHeld = new Set<string>();
   #publishTimer: NodeJS.Timeout | undefined;
+  readonly #rejections: MarkerRejections;
 
   constructor(o: OwnershipSinkOptions) {
     this.#o = o;
+    this.#rejections = new MarkerRejections({
+      append: (input) => {
+        if (!o.closed()) o.append(input);
+      },
+      metrics: o.metrics,
+      now: o.now,
+      logger: o.logger,
+    });
   }
 
   attach(state: OwnershipState): void {
@@ -121,7 +135,9 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
   trackerFor(node: string): StreamPositionTracker {
     const st = this.#node(node);
     st.tracker = new StreamPositionTracker({
+      auth: st.auth,
       keyPrefix: this.#o.keyPrefix,
+      onRejected: (reason, key) => this.#rejections.rejected(node, reason, key),
       onReset: () => st.buffer.discontinuity(),
       // A standby holds the stream from this marker on (an owner records instead).
       onBase: (epoch, marker) => {
@@ -140,8 +156,10 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
   #node(node: string): NodeState {
     let st = this.#nodes.get(node);
     if (!st) {
+      const auth = this.#o.markerAuth.forNode(node);
       st = {
-        tracker: new StreamPositionTracker({ keyPrefix: this.#o.keyPrefix }),
+        auth,
+        tracker: new StreamPositionTracker({ auth, keyPrefix: this.#o.keyPrefix }),
         buffer: new StandbyBuffer({ ...this.#o.standby, now: this.#o.now }),
         droppedSeen: 0,
         marker: 0,
@@ -382,7 +400,14 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     if (!commands || commands.status !== 'ready') return undefined;
     const n = ++st.marker;
     try {
-      await writeMarker(commands, epoch, n, this.#o.nodes.markerTag(node), this.#o.keyPrefix);
+      await writeMarker(
+        commands,
+        st.auth,
+        epoch,
+        n,
+        this.#o.nodes.markerTag(node),
+        this.#o.keyPrefix,
+      );
       return n;
     } catch (err) {
       this.#o.logger.debug({ node, err: (err as Error).message }, 'marker write failed');
@@ -473,6 +498,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
 
   close(): void {
     clearTimeout(this.#publishTimer);
+    this.#rejections.close();
     for (const st of this.#nodes.values()) clearInterval(st.markerTimer);
   }
 }

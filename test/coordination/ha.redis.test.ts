@@ -322,4 +322,58 @@ describe('two instances on one Redis', () => {
     });
     await admin.call('ACL', 'DELUSER', 'coord-c');
   });
+
+  it('refuses forged markers: positions stay in line across instances, the takeover replays exactly', async () => {
+    const prefix = `tw${++n}:`;
+    const [ida, idb] = ids();
+    const a = start(ida, prefix);
+    await owner(a);
+    await a.app.whenReady();
+    const b = start(idb, prefix);
+    await b.app.whenReady();
+    await waitFor(
+      async () => (await admin.keys(`${prefix}marker:*`)).length > 0,
+      15_000,
+      'first marker',
+    );
+    await writeTokens('before', 5);
+    await waitFor(() => records(a, 'token.written').length === 5, 15_000, 'owner records');
+    // Someone who can write the watched Redis, without the HMAC key: markers of epochs far
+    // above the owner's (unauthenticated, each would have become every instance's base and
+    // hidden the owner's real markers from then on).
+    const forged = Array.from(
+      { length: 15 },
+      (_, i) => `${prefix}marker:${999_990 + i}:1:${'0123456789abcdef0123'}`,
+    );
+    for (const k of forged) await admin.set(k, '1', 'PX', 10_000);
+    await writeTokens('after', 20);
+    await waitFor(() => records(a, 'token.written').length === 25, 15_000, 'owner records more');
+    for (const r of records(a, 'token.written')) expect(r.attrs.pos).toMatch(/^1\.\d+\.\d+\.0$/);
+    for (const h of [a, b]) {
+      await waitFor(
+        () => records(h, 'ownership.marker_rejected').length === 10,
+        15_000,
+        'rejections recorded (10 per node and minute, the rest counted)',
+      );
+      expect(records(h, 'ownership.marker_rejected')[0]?.attrs).toEqual({
+        node: node(),
+        reason: 'bad_mac',
+        marker: forged[0],
+        truncated: false,
+      });
+      const metrics = await h.app.metrics.registry.metrics();
+      expect(metrics).toContain(
+        `tokenwatch_marker_rejected_total{node="${node()}",reason="bad_mac"} 15`,
+      );
+    }
+    // The standby counted from the owner's markers all along: a graceful handover from a
+    // joins up with b's buffer exactly (no gap, every write once).
+    await a.app.stop('test');
+    await owner(b);
+    await writeTokens('later', 5);
+    await waitFor(() => records(b, 'token.written').length >= 5, 15_000, 'new owner records');
+    expect(records(b, 'keyspace.gap')).toEqual([]);
+    expect(records(b, 'ownership.acquired').at(-1)?.attrs.from).toMatch(/^1\.\d+\.-1$/);
+    for (const r of records(b, 'token.written')) expect(r.attrs.pos).toMatch(/^[12]\.\d+\.\d+\.0$/);
+  }, 60_000);
 });
