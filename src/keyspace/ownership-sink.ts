@@ -19,6 +19,7 @@ import type { MarkerAuth, NodeMarkerAuth } from './marker-auth.js';
 import { MarkerRejections } from './marker-rejections.js';
 import { StandbyBuffer } from './standby-buffer.js';
 import { StreamPositionTracker, writeMarker } from './stream-position.js';
+import { UnownedPrelude } from './unowned-prelude.js';
 
 /** Who may record for a node now (the Coordinator). */
 export interface OwnershipState {
@@ -74,6 +75,8 @@ interface NodeState {
   auth: NodeMarkerAuth;
   tracker: StreamPositionTracker;
   buffer: StandbyBuffer;
+  /** Token events before any marker of the node: its first owner records them. */
+  prelude: UnownedPrelude;
   droppedSeen: number;
   /** While owner: the marker counter of this epoch and the writer timer. */
   epoch?: number;
@@ -141,6 +144,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
       onReset: () => st.buffer.discontinuity(),
       // A standby holds the stream from this marker on (an owner records instead).
       onBase: (epoch, marker) => {
+        st.prelude.markerSeen();
         if (this.#epoch(node) === undefined) st.buffer.markerSeen(epoch, marker);
       },
     });
@@ -161,6 +165,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
         auth,
         tracker: new StreamPositionTracker({ auth, keyPrefix: this.#o.keyPrefix }),
         buffer: new StandbyBuffer({ ...this.#o.standby, now: this.#o.now }),
+        prelude: new UnownedPrelude({ ...this.#o.standby, now: this.#o.now }),
         droppedSeen: 0,
         marker: 0,
       };
@@ -186,6 +191,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
       return;
     }
     const s = st ?? this.#node(ev.node);
+    if (p === undefined) s.prelude.push(ev);
     s.buffer.push(ev);
     const m = this.#o.metrics;
     if (s.buffer.dropped > s.droppedSeen) {
@@ -207,6 +213,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
   gap(r: GapReport): void {
     const owner = this.#epoch(r.node) !== undefined;
     if (owner || (r.reason === 'node_removed' && this.#lastHeld.has(r.node))) {
+      if (!owner) this.#lastHeld.delete(r.node);
       this.#o.recorder.gap(r);
       return;
     }
@@ -318,6 +325,8 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     const now = o.now();
     // Synchronous from here to goLive(): no event can fall between the replay and live recording.
     let replayed: TokenEvent[] = [];
+    /** First owner of the node: what every instance received before anyone owned it. */
+    let prelude: TokenEvent[] = [];
     let blind: string | undefined;
     if (implausible) {
       blind = 'committed_implausible';
@@ -333,9 +342,23 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
         // at or before `from` (a reset makes the base unknown): nothing happened after `from`.
         replayed = [];
       } else blind = r.reason;
-    } else if (this.#withheldBaseline.has(a.node)) {
-      blind = 'baseline_not_recorded';
+    } else {
+      // Nobody owned the node before (no previous holder, nothing committed): no ledger has
+      // what this instance received from it so far, while its inventory applied it. Recorded
+      // here, else a deletion in that window would be in no ledger and the reconciliation of
+      // the node's gap (against that inventory) would find no difference.
+      const pre = st.prelude.take();
+      if (!pre.owned) prelude = pre.events;
+      if (!pre.owned && !pre.complete) blind = 'dropped';
+      else if (this.#withheldBaseline.has(a.node)) blind = 'baseline_not_recorded';
     }
+    st.prelude.markerSeen();
+    // Cannot replay exactly (the gap below says so): what the buffer holds is still recorded,
+    // else events after the hole that only this instance received (e.g. between the previous
+    // owner's fence or failed final marker and now) would hide from the gap's reconciliation,
+    // which diffs against an inventory that already applied them. Overlap with what the previous
+    // owner recorded carries the same positions: deduplicated when ledgers are merged.
+    if (blind !== undefined) replayed = st.buffer.held();
     st.epoch = a.epoch;
     st.marker = 0;
     st.stopAt = undefined;
@@ -351,21 +374,24 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
         ledgerId: o.ledgerId,
         previous: a.previous && { epoch: a.previous.epoch, instance: a.previous.instance },
         from: fromText ?? null,
-        replayed: replayed.length,
+        replayed: replayed.length + prelude.length,
       },
     });
+    const gap = this.#withheldGap.get(a.node);
+    this.#withheldGap.delete(a.node);
+    // The first owner ever: nobody recorded the node before, so its blind spots are ours, and
+    // then the events received since (no positions: no marker was written before).
+    if (gap && !from) o.recorder.gap(gap);
+    for (const ev of prelude) o.recorder.token(ev, { epoch: a.epoch });
     for (const ev of replayed) {
       const p = ev.position;
       o.recorder.token(ev, { epoch: a.epoch, pos: p && formatPosition(p, ev.positionIndex) });
     }
     st.buffer.discontinuity();
     o.metrics.standbyEvents.set({ node: a.node }, 0);
-    if (replayed.length > 0) o.metrics.replayed.inc({ node: a.node }, replayed.length);
+    const n = replayed.length + prelude.length;
+    if (n > 0) o.metrics.replayed.inc({ node: a.node }, n);
     a.goLive();
-    const gap = this.#withheldGap.get(a.node);
-    this.#withheldGap.delete(a.node);
-    // The first owner ever: nobody recorded the node before, so its blind spots are ours.
-    if (gap && !from) o.recorder.gap(gap);
     this.#startMarkers(a.node, st, a.epoch);
     if (blind === undefined) {
       this.#withheldBaseline.delete(a.node);
@@ -425,6 +451,9 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     const st = this.#node(r.node);
     clearInterval(st.markerTimer);
     let through: StreamPosition | undefined;
+    // A node that left the topology: its `node_removed` gap (tokens retired once its slots are
+    // served again) comes after this release and is this instance's to record.
+    const removed = r.reason === 'removed';
     // Final marker M: events before it are recorded here, from it on by the next owner.
     const n = st.marker + 1;
     st.stopAt = beforeMarker(r.epoch, n);
@@ -438,7 +467,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
       await o.nodes.settleNode(r.node);
     }
     r.stopRecording();
-    this.#lastHeld.delete(r.node);
+    if (!removed) this.#lastHeld.delete(r.node);
     await o.appendDurable([
       {
         time: o.now(),

@@ -376,4 +376,98 @@ describe('two instances on one Redis', () => {
     expect(records(b, 'ownership.acquired').at(-1)?.attrs.from).toMatch(/^1\.\d+\.-1$/);
     for (const r of records(b, 'token.written')) expect(r.attrs.pos).toMatch(/^[12]\.\d+\.\d+\.0$/);
   }, 60_000);
+
+  it('the first owner of a node nobody owned records what every instance received meanwhile', async () => {
+    const prefix = `tw${++n}:`;
+    // A holder that never writes a marker and has no `last` record: while it holds the lease
+    // nobody records the node, as for a just promoted Cluster master before its first owner.
+    await admin.set(`${prefix}lease:{${node()}}`, 'ghost:0', 'PX', 4000);
+    const a = start('inst-a', prefix);
+    await a.app.whenReady();
+    expect(a.app.coordinator?.role(node())).toBe('standby');
+    await writeTokens('unowned', 10);
+    const p = admin.pipeline();
+    for (let i = 0; i < 4; i++) p.del(`oauth:access:unowned-${i}`);
+    await p.exec();
+    await a.app.settle();
+    expect(records(a, 'token.written')).toHaveLength(0);
+    await owner(a);
+    await waitFor(() => records(a, 'token.deleted').length === 4, 15_000, 'deletions recorded');
+    expect(records(a, 'token.written')).toHaveLength(10);
+    for (const r of [...records(a, 'token.written'), ...records(a, 'token.deleted')]) {
+      expect(r.attrs.epoch).toBe(1);
+      expect(r.attrs.pos).toBeUndefined();
+    }
+    expect(records(a, 'ownership.acquired').at(-1)?.attrs).toMatchObject({
+      epoch: 1,
+      previous: null,
+      from: null,
+      replayed: 14,
+    });
+  }, 60_000);
+
+  it('a takeover that cannot replay exactly still records what its buffer holds, besides the gap', async () => {
+    const prefix = `tw${++n}:`;
+    await admin.call('ACL', 'SETUSER', 'coord-d', 'on', '>pw-d', '~*', '&*', '+@all');
+    const url = `redis://coord-d:pw-d@127.0.0.1:${redis.port}`;
+    const [ida, idb] = ids();
+    const a = start(ida, prefix, `  redis: ${url}`);
+    await owner(a);
+    await a.app.whenReady();
+    await waitFor(
+      async () => (await admin.keys(`${prefix}marker:*`)).length > 0,
+      15_000,
+      'first marker',
+    );
+    await writeTokens('early', 5);
+    await waitFor(() => records(a, 'token.written').length === 5, 15_000, 'owner records');
+    await waitFor(
+      async () => (await admin.get(`${prefix}committed:{${node()}}`)) !== null,
+      15_000,
+      'committed published',
+    );
+    // a is cut off from the coordination Redis (it publishes nothing more), then b starts: b's
+    // buffer begins after the last committed position a published, so b cannot replay exactly.
+    await admin.call('ACL', 'SETUSER', 'coord-d', '-eval', '-zrem');
+    const b = start(idb, prefix);
+    await b.app.whenReady();
+    // Writes and deletions go on through a's fence and b's takeover: between them nobody
+    // records; only b's buffer holds those events.
+    const deleted: string[] = [];
+    let writing = true;
+    const load = (async () => {
+      for (let i = 0; writing; i++) {
+        await admin.set(`oauth:access:load-${i}`, 'v', 'EX', 600);
+        await admin.del(`oauth:access:load-${i}`);
+        deleted.push(`oauth:access:load-${i}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    await owner(b);
+    await waitFor(
+      () => records(b, 'keyspace.gap').some((r) => r.attrs.reason === 'ownership_takeover'),
+      15_000,
+      'takeover gap',
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    writing = false;
+    await load;
+    await waitFor(
+      () =>
+        records(a, 'token.deleted').length + records(b, 'token.deleted').length >= deleted.length,
+      15_000,
+      'every deletion recorded',
+    ).catch(() => undefined);
+    const acquired = records(b, 'ownership.acquired').at(-1)?.attrs;
+    expect(acquired).toMatchObject({ epoch: 2, previous: { epoch: 1, instance: ida } });
+    expect(acquired?.replayed).toBeGreaterThan(0);
+    // By node/pos, the two ledgers hold each deletion the load made (a's and b's overlap
+    // carry the same positions).
+    const byPos = new Map<string, string>();
+    for (const r of [...records(a, 'token.deleted'), ...records(b, 'token.deleted')])
+      byPos.set(typeof r.attrs.pos === 'string' ? r.attrs.pos : `#${r.seq}`, r.fingerprint ?? '');
+    expect(new Set(byPos.values()).size).toBe(deleted.length);
+    expect(byPos.size).toBe(deleted.length);
+    await admin.call('ACL', 'DELUSER', 'coord-d');
+  }, 60_000);
 });
