@@ -86,6 +86,11 @@ interface NodeState {
   stopAt?: StreamPosition;
   /** Highest committed position of this owner (epoch) and whether it is published. */
   committed?: { epoch: number; pos: ParsedPosition; text: string; published: boolean };
+  /** Token records this owner queued in its epoch, and those of them committed. */
+  recorded: number;
+  committedCount: number;
+  /** A quiet marker's committed position is being established (settle, then compare counts). */
+  quietPending: boolean;
 }
 
 /**
@@ -145,7 +150,9 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
       // A standby holds the stream from this marker on (an owner records instead).
       onBase: (epoch, marker) => {
         st.prelude.markerSeen();
-        if (this.#epoch(node) === undefined) st.buffer.markerSeen(epoch, marker);
+        const own = this.#epoch(node);
+        if (own === undefined) st.buffer.markerSeen(epoch, marker);
+        else if (own === epoch) this.#quietMarker(node, st, epoch, marker);
       },
     });
     st.buffer.discontinuity();
@@ -168,6 +175,9 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
         prelude: new UnownedPrelude({ ...this.#o.standby, now: this.#o.now }),
         droppedSeen: 0,
         marker: 0,
+        recorded: 0,
+        committedCount: 0,
+        quietPending: false,
       };
       this.#nodes.set(node, st);
       this.#o.metrics.addNode(node);
@@ -184,6 +194,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     const st = this.#nodes.get(ev.node);
     const p = ev.position;
     if (epoch !== undefined && !(st?.stopAt && p && comparePosition(p, st.stopAt) >= 0)) {
+      if (st?.epoch === epoch) st.recorded += 1;
       this.#o.recorder.token(ev, {
         epoch,
         pos: p && formatPosition(p, ev.positionIndex),
@@ -250,10 +261,12 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     let changed = false;
     for (const c of batch) {
       const a = c.input.attrs;
-      if (!a || typeof a.pos !== 'string' || typeof a.epoch !== 'number') continue;
+      if (!a || typeof a.epoch !== 'number') continue;
       if (!c.input.type.startsWith('token.') || typeof a.node !== 'string') continue;
       const st = this.#nodes.get(a.node);
       if (st?.epoch !== a.epoch) continue;
+      st.committedCount += 1;
+      if (typeof a.pos !== 'string') continue;
       const pos = parsePosition(a.pos);
       if (!pos) continue;
       const cur = st.committed;
@@ -261,7 +274,35 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
       st.committed = { epoch: a.epoch, pos, text: a.pos, published: false };
       changed = true;
     }
-    if (changed && !this.#publishTimer) {
+    if (changed) this.#schedulePublish();
+  }
+
+  /**
+   * The owner's own marker (epoch, n) arrived while everything it recorded was committed: once
+   * the watcher has applied what it received so far, if that still holds, everything before the
+   * marker is committed, and `e.n.-1` is published. Without it, a quiet node (markers, no token
+   * events) keeps an old committed position, and a standby whose buffer starts after it (it
+   * restarted or reconnected meanwhile) records a takeover gap that reconciliation finds empty.
+   */
+  #quietMarker(node: string, st: NodeState, epoch: number, marker: number): void {
+    if (st.epoch !== epoch || st.recorded !== st.committedCount || st.quietPending) return;
+    st.quietPending = true;
+    const done = (): void => {
+      st.quietPending = false;
+      if (st.epoch !== epoch || st.stopAt || st.recorded !== st.committedCount) return;
+      const pos = beforeMarker(epoch, marker);
+      const cur = st.committed;
+      if (cur && cur.epoch === epoch && comparePositionIndexed(pos, cur.pos) <= 0) return;
+      st.committed = { epoch, pos, text: formatPosition(pos), published: false };
+      this.#schedulePublish();
+    };
+    this.#o.nodes.settleNode(node).then(done, () => {
+      st.quietPending = false;
+    });
+  }
+
+  #schedulePublish(): void {
+    if (!this.#publishTimer) {
       this.#publishTimer = setTimeout(() => {
         this.#publishTimer = undefined;
         void this.#publish();
@@ -363,6 +404,8 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     st.marker = 0;
     st.stopAt = undefined;
     st.committed = undefined;
+    st.recorded = replayed.length + prelude.length;
+    st.committedCount = 0;
     o.append({
       time: now,
       source: 'system',

@@ -470,4 +470,50 @@ describe('two instances on one Redis', () => {
     expect(byPos.size).toBe(deleted.length);
     await admin.call('ACL', 'DELUSER', 'coord-d');
   }, 60_000);
+
+  it('publishes a committed position at quiet markers: a takeover after a quiet period records no gap', async () => {
+    const prefix = `tw${++n}:`;
+    await admin.call('ACL', 'SETUSER', 'coord-e', 'on', '>pw-e', '~*', '&*', '+@all');
+    const url = `redis://coord-e:pw-e@127.0.0.1:${redis.port}`;
+    const [ida, idb] = ids();
+    const a = start(ida, prefix, `  redis: ${url}`);
+    await owner(a);
+    await a.app.whenReady();
+    await waitFor(
+      async () => (await admin.keys(`${prefix}marker:*`)).length > 0,
+      15_000,
+      'first marker',
+    );
+    await writeTokens('early', 3);
+    await waitFor(() => records(a, 'token.written').length === 3, 15_000, 'owner records');
+    // b starts after the last token event: its buffer begins at a later marker.
+    const b = start(idb, prefix);
+    await b.app.whenReady();
+    const committedKey = `${prefix}committed:{${node()}}`;
+    const first = await admin.get(committedKey);
+    // The owner passes markers with nothing pending: it publishes "committed through just
+    // before marker n", and n keeps rising while the node is quiet.
+    await waitFor(
+      async () => {
+        const c = await admin.get(committedKey);
+        return c !== null && c !== first && /^1\.\d+\.-1$/.test(c);
+      },
+      15_000,
+      'quiet committed position',
+    );
+    await new Promise((r) => setTimeout(r, 800));
+    await admin.call('ACL', 'SETUSER', 'coord-e', '-eval', '-zrem');
+    await owner(b);
+    await waitFor(() => records(b, 'ownership.acquired').length > 0, 15_000, 'acquired record');
+    await b.app.settle();
+    const acquired = records(b, 'ownership.acquired').at(-1)?.attrs;
+    expect(acquired).toMatchObject({
+      epoch: 2,
+      previous: { epoch: 1, instance: ida },
+      replayed: 0,
+    });
+    expect(String(acquired?.from)).toMatch(/^1\.\d+\.-1$/);
+    expect(records(b, 'keyspace.gap')).toEqual([]);
+    await admin.call('ACL', 'DELUSER', 'coord-e');
+  }, 60_000);
 });
