@@ -1,5 +1,5 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,14 +11,16 @@ import { parseConfig } from '../../src/config/load.js';
 import { TokenRules } from '../../src/keyspace/token-rules.js';
 import { DEFAULT_TOKEN_RULES, waitFor } from '../helpers/app-harness.js';
 import { startCluster, type RedisCluster } from '../helpers/redis-cluster.js';
-import { freePort, startRedis } from '../helpers/redis-server.js';
+import { startRedis } from '../helpers/redis-server.js';
 import {
   countClusterKinds,
   diff,
   report,
+  serveInstance,
   startLoad,
   verifyBeside,
   type Offered,
+  type ServeInstance,
 } from './fault-harness.js';
 
 /**
@@ -51,12 +53,7 @@ const KINDS = ['access_token', 'refresh_token', 'session'];
 /** The default lease (docs/ha.md): a dead owner's master is taken over within it. */
 const LEASE_MS = 5000;
 
-interface Instance {
-  id: string;
-  port: number;
-  db: string;
-  child: ChildProcess;
-}
+type Instance = ServeInstance;
 
 /** Polls `check` every 100 ms (SCANs and HTTP calls are not free on a loaded machine). */
 async function until(check: () => boolean | Promise<boolean>, ms: number, what: string) {
@@ -71,44 +68,20 @@ async function until(check: () => boolean | Promise<boolean>, ms: number, what: 
   );
 }
 
-async function serve(
+const serve = (
   dir: string,
   id: string,
   cluster: RedisCluster,
   coordination: string,
-): Promise<Instance> {
-  const port = await freePort();
-  const own = join(dir, id);
-  mkdirSync(own);
-  const db = join(own, 'audit.db');
-  const config = join(own, 'tokenwatch.yaml');
-  writeFileSync(
-    config,
-    `redis:
-  url: redis://127.0.0.1:1
-  cluster: { nodes: [${cluster.seeds.slice(0, 2).join(', ')}], refreshIntervalSeconds: 0.5 }
-audit:
-  path: ${db}
-server:
-  port: ${port}
-log:
-  level: warn
-${DEFAULT_TOKEN_RULES}
-coordination:
-  enabled: true
-  instanceId: ${id}
-  redis: ${coordination}
-`,
-  );
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', config], {
-    env: { ...process.env, TOKENWATCH_HMAC_KEY: HMAC },
-    stdio: 'ignore',
+): Promise<Instance> =>
+  serveInstance({
+    dir,
+    id,
+    redis: `  url: redis://127.0.0.1:1\n  cluster: { nodes: [${cluster.seeds.slice(0, 2).join(', ')}], refreshIntervalSeconds: 0.5 }`,
+    coordination: `  redis: ${coordination}`,
+    hmacKey: HMAC,
+    cleanups,
   });
-  cleanups.push(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return { id, port, db, child };
-}
 
 async function get(i: Instance, path: string): Promise<string | undefined> {
   try {
