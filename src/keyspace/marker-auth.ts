@@ -28,6 +28,13 @@ export interface NodeMarkerAuth {
   tag(epoch: number, n: number): string;
   /** Whether `tag` is the tag of `(epoch, n)` under any configured key (key rotation). */
   verify(epoch: number, n: number, tag: string): boolean;
+  /**
+   * The tag of a committed position `pos` the owner publishes on the coordination Redis
+   * (`committed:{node}` = `<pos>:<tag>`): whoever can write there without the key cannot name a
+   * position past what the owner committed (a takeover would replay nothing after it).
+   */
+  committedTag(pos: string): string;
+  verifyCommitted(pos: string, tag: string): boolean;
 }
 
 /** The marker keys derived from every configured HMAC key, the current (first) one first. */
@@ -42,24 +49,27 @@ export class MarkerAuth {
   forNode(node: string): NodeMarkerAuth {
     const keys = this.#keys;
     const current = keys[0] as Buffer;
+    const check = (payload: string, tag: string): boolean => {
+      if (tag.length !== MARKER_TAG_CHARS) return false;
+      const got = Buffer.from(tag, 'latin1');
+      for (const k of keys)
+        if (timingSafeEqual(Buffer.from(tagOf(k, node, payload), 'latin1'), got)) return true;
+      return false;
+    };
     return {
-      tag: (epoch, n) => tagOf(current, node, epoch, n),
-      verify: (epoch, n, tag) => {
-        if (tag.length !== MARKER_TAG_CHARS) return false;
-        const got = Buffer.from(tag, 'latin1');
-        for (const k of keys)
-          if (timingSafeEqual(Buffer.from(tagOf(k, node, epoch, n), 'latin1'), got)) return true;
-        return false;
-      },
+      tag: (epoch, n) => tagOf(current, node, `marker\n${epoch}\n${n}`),
+      verify: (epoch, n, tag) => check(`marker\n${epoch}\n${n}`, tag),
+      committedTag: (pos) => tagOf(current, node, `committed\n${pos}`),
+      verifyCommitted: (pos, tag) => check(`committed\n${pos}`, tag),
     };
   }
 }
 
-/** A createHmac per marker: markers are rare (one per markerEveryMs per node). */
-function tagOf(key: Buffer, node: string, epoch: number, n: number): string {
-  // Length-prefixed node id: no two (node, epoch, n) give the same input.
+/** A createHmac per tag: markers are rare (one per markerEveryMs per node). */
+function tagOf(key: Buffer, node: string, payload: string): string {
+  // Length-prefixed node id: no two (node, payload) give the same input.
   return createHmac('sha256', key)
-    .update(`marker\n${Buffer.byteLength(node)}:${node}\n${epoch}\n${n}`)
+    .update(`${Buffer.byteLength(node)}:${node}\n${payload}`)
     .digest('hex')
     .slice(0, MARKER_TAG_CHARS);
 }

@@ -67,7 +67,12 @@ export class MarkerRejections {
       time: o.now(),
       source: 'system',
       type: 'ownership.marker_rejected',
-      attrs: { node, reason, marker, truncated: key.length > MAX_NAME_CHARS },
+      attrs: {
+        node,
+        reason,
+        [reason === 'committed_bad_mac' ? 'committed' : 'marker']: marker,
+        truncated: key.length > MAX_NAME_CHARS,
+      },
     });
   }
 

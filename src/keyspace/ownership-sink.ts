@@ -46,9 +46,9 @@ export interface OwnershipSinkOptions {
   append: (input: AuditInput) => void;
   /** Queue records and resolve once they (and everything queued before) committed. */
   appendDurable: (inputs: readonly AuditInput[]) => Promise<readonly Committed[]>;
-  /** The last committed position the previous owner published (`committed:<node>`). */
+  /** The value of `committed:<node>` (`<pos>:<tag>`, as published). */
   readCommitted: (node: string) => Promise<string | null>;
-  /** Fenced publish of this owner's committed position. */
+  /** Fenced publish of this owner's committed position (`<pos>:<tag>`). */
   publishCommitted: (node: string, epoch: number, pos: string) => Promise<boolean>;
   /** The ledger is closed (a fence during shutdown is then only logged). */
   closed: () => boolean;
@@ -316,7 +316,8 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
       const c = st.committed;
       if (!c || c.published || st.epoch !== c.epoch || st.stopAt) continue;
       c.published = true;
-      await this.#o.publishCommitted(node, c.epoch, c.text).catch((err: unknown) => {
+      const signed = `${c.text}:${st.auth.committedTag(c.text)}`;
+      await this.#o.publishCommitted(node, c.epoch, signed).catch((err: unknown) => {
         c.published = false;
         this.#o.logger.debug({ node, err: (err as Error).message }, 'committed publish failed');
       });
@@ -344,25 +345,38 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
       );
     }
     // Where the previous owner's confirmed records end. Never committed anything by position:
-    // from the start of its epoch (its first marker is n = 1).
-    const read = committed === null ? undefined : parsePosition(committed);
+    // from the start of its epoch (its first marker is n = 1). Only a position whose tag
+    // verifies (an owner of the node wrote it) is read.
+    let committedText: string | null = null;
+    let forged = false;
+    if (committed !== null) {
+      const i = committed.lastIndexOf(':');
+      if (i > 0 && st.auth.verifyCommitted(committed.slice(0, i), committed.slice(i + 1)))
+        committedText = committed.slice(0, i);
+      else {
+        forged = true;
+        this.#rejections.rejected(a.node, 'committed_bad_mac', Buffer.from(committed, 'latin1'));
+      }
+    }
+    const read = committedText === null ? undefined : parsePosition(committedText);
     // The committed key is on the coordination Redis, where whoever has write access can put any
     // position: one past everything the previous owner could have committed (a marker of a later
     // epoch than its own, or more than one marker past the base this stream has seen) would make
     // the replay take nothing, silently. Not believed: the takeover records a gap instead.
     const base = st.tracker.base;
     const implausible =
-      read !== undefined &&
-      ((a.previous !== null && read.epoch > a.previous.epoch) ||
-        (base !== undefined &&
-          comparePosition(
-            { epoch: read.epoch, marker: read.marker, offset: 0 },
-            { epoch: base.epoch, marker: base.marker + 1, offset: 0 },
-          ) > 0));
+      forged ||
+      (read !== undefined &&
+        ((a.previous !== null && read.epoch > a.previous.epoch) ||
+          (base !== undefined &&
+            comparePosition(
+              { epoch: read.epoch, marker: read.marker, offset: 0 },
+              { epoch: base.epoch, marker: base.marker + 1, offset: 0 },
+            ) > 0)));
     const parsed = implausible ? undefined : read;
     const from: ParsedPosition | undefined =
       parsed ?? (a.previous ? beforeMarker(a.previous.epoch, 0) : undefined);
-    const fromText = from && (committed ?? formatPosition(from));
+    const fromText = from && (committedText ?? formatPosition(from));
     const now = o.now();
     // Synchronous from here to goLive(): no event can fall between the replay and live recording.
     let replayed: TokenEvent[] = [];
@@ -528,7 +542,8 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     // Everything before the marker is committed now (the release record came after it).
     const pos = through ? formatPosition(through) : st.committed?.text;
     if (pos !== undefined) {
-      await o.publishCommitted(r.node, r.epoch, pos).catch((err: unknown) => {
+      const signed = `${pos}:${st.auth.committedTag(pos)}`;
+      await o.publishCommitted(r.node, r.epoch, signed).catch((err: unknown) => {
         o.logger.warn(
           { node: r.node, err: (err as Error).message },
           'final committed publish failed',

@@ -51,9 +51,10 @@ export async function writeMarker(
 /**
  * Why a `set` of a key under the marker prefix moved nothing: `malformed` (not
  * `<epoch>:<n>:<mac>`), `bad_mac` (a marker that would have moved the base, whose mac no
- * configured key made: forged, or written under a key this instance does not have).
+ * configured key made: forged, or written under a key this instance does not have); or why a
+ * takeover did not believe the committed position it read: `committed_bad_mac`.
  */
-export type MarkerRejection = 'malformed' | 'bad_mac';
+export type MarkerRejection = 'malformed' | 'bad_mac' | 'committed_bad_mac';
 
 export interface StreamPositionTrackerOptions {
   /** Checks a marker's mac (the node's markers: src/keyspace/marker-auth.ts). */

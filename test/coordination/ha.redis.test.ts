@@ -292,7 +292,7 @@ describe('two instances on one Redis', () => {
     expect(records(a, 'token.written')).toHaveLength(5);
     await admin.call('ACL', 'DELUSER', 'coord-a');
   });
-  it('does not believe a committed position past anything the previous owner wrote: records a gap', async () => {
+  it('does not believe a committed position no owner tagged, even a plausible one: records a gap', async () => {
     const prefix = `tw${++n}:`;
     await admin.call('ACL', 'SETUSER', 'coord-c', 'on', '>pw-c', '~*', '&*', '+@all');
     const url = `redis://coord-c:pw-c@127.0.0.1:${redis.port}`;
@@ -305,10 +305,13 @@ describe('two instances on one Redis', () => {
     await writeTokens('before', 5);
     await waitFor(() => records(a, 'token.written').length === 5, 15_000, 'owner records');
     // a is cut off from the leases (it publishes nothing more); someone with write access to
-    // the coordination Redis names a committed position of a later epoch than a's: a takeover
-    // that believed it would replay nothing and record no gap.
+    // the coordination Redis names a committed position just past the markers a wrote so far
+    // (within what a could have committed): a takeover that believed it would replay nothing
+    // of what came after a's real commits, and record no gap.
     await admin.call('ACL', 'SETUSER', 'coord-c', '-eval', '-zrem');
-    await admin.set(`${prefix}committed:{${node()}}`, '999999999.1.0');
+    const ns = (await admin.keys(`${prefix}marker:1:*`)).map((k) => Number(k.split(':')[3]));
+    const forged = `1.${Math.max(...ns) + 1}.0`;
+    await admin.set(`${prefix}committed:{${node()}}`, forged);
     await owner(b);
     await waitFor(
       () => records(b, 'keyspace.gap').some((r) => r.attrs.reason === 'ownership_takeover'),
@@ -318,8 +321,11 @@ describe('two instances on one Redis', () => {
     expect(records(b, 'ownership.acquired').at(-1)?.attrs).toMatchObject({
       epoch: 2,
       previous: { epoch: 1, instance: ida },
-      replayed: 0,
+      from: '1.0.-1',
     });
+    expect(records(b, 'ownership.marker_rejected').map((r) => r.attrs)).toEqual([
+      { node: node(), reason: 'committed_bad_mac', committed: forged, truncated: false },
+    ]);
     await admin.call('ACL', 'DELUSER', 'coord-c');
   });
 
@@ -496,7 +502,7 @@ describe('two instances on one Redis', () => {
     await waitFor(
       async () => {
         const c = await admin.get(committedKey);
-        return c !== null && c !== first && /^1\.\d+\.-1$/.test(c);
+        return c !== null && c !== first && /^1\.\d+\.-1:[0-9a-f]{20}$/.test(c);
       },
       15_000,
       'quiet committed position',
@@ -513,6 +519,7 @@ describe('two instances on one Redis', () => {
       replayed: 0,
     });
     expect(String(acquired?.from)).toMatch(/^1\.\d+\.-1$/);
+    expect(records(b, 'ownership.marker_rejected')).toEqual([]);
     expect(records(b, 'keyspace.gap')).toEqual([]);
     await admin.call('ACL', 'DELUSER', 'coord-e');
   }, 60_000);

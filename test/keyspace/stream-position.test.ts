@@ -194,4 +194,15 @@ describe('StreamPositionTracker', () => {
       expect(fp.of(input).slice(-64).slice(0, MARKER_TAG_CHARS)).not.toBe(tag);
     expect(tag).toMatch(/^[0-9a-f]{20}$/);
   });
+
+  it('tags committed positions apart from markers: neither verifies as the other', () => {
+    const auth = new MarkerAuth([TEST_KEY]).forNode('test-node');
+    const t = auth.committedTag('1.2.-1');
+    expect(auth.verifyCommitted('1.2.-1', t)).toBe(true);
+    expect(auth.verifyCommitted('1.3.-1', t)).toBe(false);
+    expect(new MarkerAuth([TEST_KEY]).forNode('other').verifyCommitted('1.2.-1', t)).toBe(false);
+    // A marker's tag never passes as a committed position's, nor the reverse.
+    expect(auth.verifyCommitted('1\n2', auth.tag(1, 2))).toBe(false);
+    expect(auth.verify(1, 2, auth.committedTag('1\n2'))).toBe(false);
+  });
 });
