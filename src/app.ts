@@ -41,6 +41,7 @@ import { Coordinator } from './coordination/coordinator.js';
 import { LeaseStore } from './coordination/lease.js';
 import { InstanceRegistry } from './coordination/registry.js';
 import { RedisConnector } from './keyspace/connections.js';
+import { MarkerAuth } from './keyspace/marker-auth.js';
 import { OwnershipSink } from './keyspace/ownership-sink.js';
 import { createProviderIngest, type ProviderIngest } from './providers/service.js';
 import { redactUrl } from './redis-url.js';
@@ -480,6 +481,7 @@ export class TokenwatchApp {
       publishCommitted: (node, epoch, pos) => leases.publishCommitted(node, epoch, pos),
       closed: () => this.ledger.closed,
       keyPrefix: c.keyPrefix,
+      markerAuth: new MarkerAuth(this.fingerprinter.keys),
       markerEveryMs: c.markerEveryMs,
       standby: c.standby,
       metrics,

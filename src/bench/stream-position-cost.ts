@@ -1,3 +1,4 @@
+import { MarkerAuth } from '../keyspace/marker-auth.js';
 import { StreamPositionTracker, markerKey } from '../keyspace/stream-position.js';
 import type { Item } from '../keyspace/notification-batch.js';
 
@@ -26,7 +27,11 @@ for (let i = 0; i < POOL; i++) {
 }
 const markerChannel = Buffer.from(`${prefix}set`, 'latin1');
 const markers: Buffer[] = [];
-for (let m = 1; m <= Math.ceil(n / 4000); m++) markers.push(Buffer.from(markerKey(1, m), 'latin1'));
+const auth = new MarkerAuth([{ id: 'b', key: Buffer.from('bench-marker-key-0123456789') }]).forNode(
+  'n',
+);
+for (let m = 1; m <= Math.ceil(n / 4000); m++)
+  markers.push(Buffer.from(markerKey(1, m, auth.tag(1, m)), 'latin1'));
 const marker = markers.length;
 
 /** The handler's body; `sink` keeps the Items alive per chunk as the watcher's batch does. */
@@ -57,10 +62,10 @@ const median = (xs: number[]): number =>
 const off: number[] = [];
 const on: number[] = [];
 run(undefined);
-run(new StreamPositionTracker());
+run(new StreamPositionTracker({ auth }));
 for (let r = 0; r < rounds; r++) {
   off.push(run(undefined));
-  const t = new StreamPositionTracker();
+  const t = new StreamPositionTracker({ auth });
   on.push(run(t));
   if (t.markersSeen !== marker) throw new Error(`saw ${t.markersSeen} of ${marker} markers`);
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { alertsSchema, correlateSchema } from './correlate-schema.js';
 import { KeyTemplate } from '../keyspace/key-template.js';
+import { MARKER_TAG_CHARS } from '../keyspace/marker-auth.js';
 import { isTokenwatchError } from '../errors.js';
 import { providersSchema } from './providers-schema.js';
 import { otelSchema } from './otel-schema.js';
@@ -288,10 +289,22 @@ export const configSchema = z
   })
   .superRefine((c, ctx) => {
     if (!c.coordination.enabled) return;
+    // Marker tags and fingerprints must agree across instances: a key generated beside each
+    // instance's database would differ per instance, and every instance would refuse the
+    // others' markers (docs/ha.md, threat model).
+    if (c.audit.hmacKeys.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['audit', 'hmacKeys'],
+        message:
+          'coordination.enabled needs the same audit.hmacKeys (TOKENWATCH_HMAC_KEY) on every instance: stream markers are authenticated with them',
+      });
+    }
     // Marker keys are written on the watched nodes: a token rule that matched them would
     // record the coordination's own writes as tokens.
     const p = c.coordination.keyPrefix;
-    const samples = [`${p}marker:1:1`, `${p}marker:{x}:1:1`];
+    const mac = '0'.repeat(MARKER_TAG_CHARS);
+    const samples = [`${p}marker:1:1:${mac}`, `${p}marker:{x}:1:1:${mac}`];
     for (const [i, rule] of c.tokens.entries()) {
       let tpl: KeyTemplate;
       try {

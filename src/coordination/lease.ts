@@ -1,5 +1,12 @@
 import type { Cluster, Redis } from 'ioredis';
 
+/**
+ * How long `last` and `committed` of a node outlive its last owner (ms): refreshed by every
+ * acquisition, renewal and publish, so only the keys of a node nobody has held for this long (a
+ * Cluster master that left) expire. The epoch counter keeps no expiry: a counter that started
+ * over would repeat epochs, and with them stream positions, of the node's earlier owners.
+ */
+export const NODE_KEY_TTL_MS = 7 * 24 * 3600 * 1000;
 /** The coordination Redis: a standalone/Sentinel connection or a Cluster client. */
 export type CoordinationClient = Redis | Cluster;
 
@@ -16,13 +23,19 @@ local epoch = redis.call('INCR', KEYS[2])
 local value = ARGV[1] .. ':' .. epoch
 redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
 local prev = redis.call('GET', KEYS[3])
-redis.call('SET', KEYS[3], value)
+redis.call('SET', KEYS[3], value, 'PX', ARGV[3])
+redis.call('PEXPIRE', KEYS[4], ARGV[3])
 return {epoch, prev or ''}
 `;
 
-/** Renew: extend only the caller's own lease (compare, then PEXPIRE). */
+/**
+ * Renew: extend only the caller's own lease (compare, then PEXPIRE), and the node's `last` and
+ * `committed` keys by NODE_KEY_TTL_MS.
+ */
 const RENEW = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
@@ -39,7 +52,7 @@ return 0
 /** Publish committed: fenced by the lease value, so a stale owner cannot move it. */
 const PUBLISH = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[2], ARGV[2])
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
   return 1
 end
 return 0
@@ -68,21 +81,25 @@ export interface LeaseStoreOptions {
   /** `coordination.keyPrefix`, e.g. `tokenwatch:`. */
   keyPrefix: string;
   instanceId: string;
+  /** Expiry of `last` / `committed` (default NODE_KEY_TTL_MS; tests shorten it). */
+  nodeKeyTtlMs?: number;
 }
 
 /**
  * Per-node leases with fencing epochs on the coordination Redis. Keys per node (the node id in
  * a hash tag, so that one script's keys share a slot when the coordination Redis is a Cluster):
- * `<p>lease:{<node>}` = `<instanceId>:<epoch>` (PX leaseMs), `<p>epoch:{<node>}` (counter),
- * `<p>last:{<node>}` (the last acquired lease value, no TTL), `<p>committed:{<node>}` (the last
- * committed stream position the owner published, no TTL).
+ * `<p>lease:{<node>}` = `<instanceId>:<epoch>` (PX leaseMs), `<p>epoch:{<node>}` (counter, no
+ * TTL), `<p>last:{<node>}` (the last acquired lease value) and `<p>committed:{<node>}` (the last
+ * committed stream position the owner published), both PX NODE_KEY_TTL_MS, refreshed.
  */
 export class LeaseStore {
   readonly #c: CoordinationClient;
   readonly #p: string;
   readonly instanceId: string;
+  readonly #nodeKeyTtlMs: number;
 
   constructor(o: LeaseStoreOptions) {
+    this.#nodeKeyTtlMs = Math.round(o.nodeKeyTtlMs ?? NODE_KEY_TTL_MS);
     this.#c = o.client;
     this.#p = o.keyPrefix;
     this.instanceId = o.instanceId;
@@ -99,12 +116,14 @@ export class LeaseStore {
   async acquire(node: string, leaseMs: number): Promise<AcquireResult> {
     const r = (await this.#c.eval(
       ACQUIRE,
-      3,
+      4,
       this.key('lease', node),
       this.key('epoch', node),
       this.key('last', node),
+      this.key('committed', node),
       this.instanceId,
       String(Math.round(leaseMs)),
+      String(this.#nodeKeyTtlMs),
     )) as [number, string];
     const [epoch, other] = r;
     if (epoch === 0) return { acquired: false, holder: parseHolder(other) };
@@ -115,10 +134,13 @@ export class LeaseStore {
   async renew(node: string, epoch: number, leaseMs: number): Promise<boolean> {
     const r = await this.#c.eval(
       RENEW,
-      1,
+      3,
       this.key('lease', node),
+      this.key('last', node),
+      this.key('committed', node),
       this.#value(epoch),
       String(Math.round(leaseMs)),
+      String(this.#nodeKeyTtlMs),
     );
     return r === 1;
   }
@@ -137,6 +159,7 @@ export class LeaseStore {
       this.key('committed', node),
       this.#value(epoch),
       pos,
+      String(this.#nodeKeyTtlMs),
     );
     return r === 1;
   }

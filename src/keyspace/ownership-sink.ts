@@ -15,8 +15,11 @@ import type { TokenEvent } from '../domain/token-event.js';
 import type { CoordinationMetrics } from '../metrics/coordination-metrics.js';
 import type { BaselineReport, GapReport, NodeStatus, WatcherSink } from './node-watcher.js';
 import type { KeyspaceRecorder } from './recorder.js';
+import type { MarkerAuth, NodeMarkerAuth } from './marker-auth.js';
+import { MarkerRejections } from './marker-rejections.js';
 import { StandbyBuffer } from './standby-buffer.js';
 import { StreamPositionTracker, writeMarker } from './stream-position.js';
+import { UnownedPrelude } from './unowned-prelude.js';
 
 /** Who may record for a node now (the Coordinator). */
 export interface OwnershipState {
@@ -43,13 +46,15 @@ export interface OwnershipSinkOptions {
   append: (input: AuditInput) => void;
   /** Queue records and resolve once they (and everything queued before) committed. */
   appendDurable: (inputs: readonly AuditInput[]) => Promise<readonly Committed[]>;
-  /** The last committed position the previous owner published (`committed:<node>`). */
+  /** The value of `committed:<node>` (`<pos>:<tag>`, as published). */
   readCommitted: (node: string) => Promise<string | null>;
-  /** Fenced publish of this owner's committed position. */
+  /** Fenced publish of this owner's committed position (`<pos>:<tag>`). */
   publishCommitted: (node: string, epoch: number, pos: string) => Promise<boolean>;
   /** The ledger is closed (a fence during shutdown is then only logged). */
   closed: () => boolean;
   keyPrefix: string;
+  /** Tags of marker keys (the shared `audit.hmacKeys`): written by owners, checked on arrival. */
+  markerAuth: MarkerAuth;
   markerEveryMs: number;
   standby: { maxEvents: number; maxAgeMs: number };
   metrics: CoordinationMetrics;
@@ -67,8 +72,11 @@ const MAX_WITHHELD_CHANGES = 200_000;
 const PUBLISH_EVERY_MS = 100;
 
 interface NodeState {
+  auth: NodeMarkerAuth;
   tracker: StreamPositionTracker;
   buffer: StandbyBuffer;
+  /** Token events before any marker of the node: its first owner records them. */
+  prelude: UnownedPrelude;
   droppedSeen: number;
   /** While owner: the marker counter of this epoch and the writer timer. */
   epoch?: number;
@@ -78,6 +86,11 @@ interface NodeState {
   stopAt?: StreamPosition;
   /** Highest committed position of this owner (epoch) and whether it is published. */
   committed?: { epoch: number; pos: ParsedPosition; text: string; published: boolean };
+  /** Token records this owner queued in its epoch, and those of them committed. */
+  recorded: number;
+  committedCount: number;
+  /** A quiet marker's committed position is being established (settle, then compare counts). */
+  quietPending: boolean;
 }
 
 /**
@@ -108,9 +121,18 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
   /** Nodes this instance held last (a removed master's final gap is theirs to record). */
   readonly #lastHeld = new Set<string>();
   #publishTimer: NodeJS.Timeout | undefined;
+  readonly #rejections: MarkerRejections;
 
   constructor(o: OwnershipSinkOptions) {
     this.#o = o;
+    this.#rejections = new MarkerRejections({
+      append: (input) => {
+        if (!o.closed()) o.append(input);
+      },
+      metrics: o.metrics,
+      now: o.now,
+      logger: o.logger,
+    });
   }
 
   attach(state: OwnershipState): void {
@@ -121,11 +143,16 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
   trackerFor(node: string): StreamPositionTracker {
     const st = this.#node(node);
     st.tracker = new StreamPositionTracker({
+      auth: st.auth,
       keyPrefix: this.#o.keyPrefix,
+      onRejected: (reason, key) => this.#rejections.rejected(node, reason, key),
       onReset: () => st.buffer.discontinuity(),
       // A standby holds the stream from this marker on (an owner records instead).
       onBase: (epoch, marker) => {
-        if (this.#epoch(node) === undefined) st.buffer.markerSeen(epoch, marker);
+        st.prelude.markerSeen();
+        const own = this.#epoch(node);
+        if (own === undefined) st.buffer.markerSeen(epoch, marker);
+        else if (own === epoch) this.#quietMarker(node, st, epoch, marker);
       },
     });
     st.buffer.discontinuity();
@@ -140,11 +167,17 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
   #node(node: string): NodeState {
     let st = this.#nodes.get(node);
     if (!st) {
+      const auth = this.#o.markerAuth.forNode(node);
       st = {
-        tracker: new StreamPositionTracker({ keyPrefix: this.#o.keyPrefix }),
+        auth,
+        tracker: new StreamPositionTracker({ auth, keyPrefix: this.#o.keyPrefix }),
         buffer: new StandbyBuffer({ ...this.#o.standby, now: this.#o.now }),
+        prelude: new UnownedPrelude({ ...this.#o.standby, now: this.#o.now }),
         droppedSeen: 0,
         marker: 0,
+        recorded: 0,
+        committedCount: 0,
+        quietPending: false,
       };
       this.#nodes.set(node, st);
       this.#o.metrics.addNode(node);
@@ -161,6 +194,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     const st = this.#nodes.get(ev.node);
     const p = ev.position;
     if (epoch !== undefined && !(st?.stopAt && p && comparePosition(p, st.stopAt) >= 0)) {
+      if (st?.epoch === epoch) st.recorded += 1;
       this.#o.recorder.token(ev, {
         epoch,
         pos: p && formatPosition(p, ev.positionIndex),
@@ -168,6 +202,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
       return;
     }
     const s = st ?? this.#node(ev.node);
+    if (p === undefined) s.prelude.push(ev);
     s.buffer.push(ev);
     const m = this.#o.metrics;
     if (s.buffer.dropped > s.droppedSeen) {
@@ -189,6 +224,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
   gap(r: GapReport): void {
     const owner = this.#epoch(r.node) !== undefined;
     if (owner || (r.reason === 'node_removed' && this.#lastHeld.has(r.node))) {
+      if (!owner) this.#lastHeld.delete(r.node);
       this.#o.recorder.gap(r);
       return;
     }
@@ -225,10 +261,12 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     let changed = false;
     for (const c of batch) {
       const a = c.input.attrs;
-      if (!a || typeof a.pos !== 'string' || typeof a.epoch !== 'number') continue;
+      if (!a || typeof a.epoch !== 'number') continue;
       if (!c.input.type.startsWith('token.') || typeof a.node !== 'string') continue;
       const st = this.#nodes.get(a.node);
       if (st?.epoch !== a.epoch) continue;
+      st.committedCount += 1;
+      if (typeof a.pos !== 'string') continue;
       const pos = parsePosition(a.pos);
       if (!pos) continue;
       const cur = st.committed;
@@ -236,7 +274,35 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
       st.committed = { epoch: a.epoch, pos, text: a.pos, published: false };
       changed = true;
     }
-    if (changed && !this.#publishTimer) {
+    if (changed) this.#schedulePublish();
+  }
+
+  /**
+   * The owner's own marker (epoch, n) arrived while everything it recorded was committed: once
+   * the watcher has applied what it received so far, if that still holds, everything before the
+   * marker is committed, and `e.n.-1` is published. Without it, a quiet node (markers, no token
+   * events) keeps an old committed position, and a standby whose buffer starts after it (it
+   * restarted or reconnected meanwhile) records a takeover gap that reconciliation finds empty.
+   */
+  #quietMarker(node: string, st: NodeState, epoch: number, marker: number): void {
+    if (st.epoch !== epoch || st.recorded !== st.committedCount || st.quietPending) return;
+    st.quietPending = true;
+    const done = (): void => {
+      st.quietPending = false;
+      if (st.epoch !== epoch || st.stopAt || st.recorded !== st.committedCount) return;
+      const pos = beforeMarker(epoch, marker);
+      const cur = st.committed;
+      if (cur && cur.epoch === epoch && comparePositionIndexed(pos, cur.pos) <= 0) return;
+      st.committed = { epoch, pos, text: formatPosition(pos), published: false };
+      this.#schedulePublish();
+    };
+    this.#o.nodes.settleNode(node).then(done, () => {
+      st.quietPending = false;
+    });
+  }
+
+  #schedulePublish(): void {
+    if (!this.#publishTimer) {
       this.#publishTimer = setTimeout(() => {
         this.#publishTimer = undefined;
         void this.#publish();
@@ -250,7 +316,8 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
       const c = st.committed;
       if (!c || c.published || st.epoch !== c.epoch || st.stopAt) continue;
       c.published = true;
-      await this.#o.publishCommitted(node, c.epoch, c.text).catch((err: unknown) => {
+      const signed = `${c.text}:${st.auth.committedTag(c.text)}`;
+      await this.#o.publishCommitted(node, c.epoch, signed).catch((err: unknown) => {
         c.published = false;
         this.#o.logger.debug({ node, err: (err as Error).message }, 'committed publish failed');
       });
@@ -278,28 +345,43 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
       );
     }
     // Where the previous owner's confirmed records end. Never committed anything by position:
-    // from the start of its epoch (its first marker is n = 1).
-    const read = committed === null ? undefined : parsePosition(committed);
+    // from the start of its epoch (its first marker is n = 1). Only a position whose tag
+    // verifies (an owner of the node wrote it) is read.
+    let committedText: string | null = null;
+    let forged = false;
+    if (committed !== null) {
+      const i = committed.lastIndexOf(':');
+      if (i > 0 && st.auth.verifyCommitted(committed.slice(0, i), committed.slice(i + 1)))
+        committedText = committed.slice(0, i);
+      else {
+        forged = true;
+        this.#rejections.rejected(a.node, 'committed_bad_mac', Buffer.from(committed, 'latin1'));
+      }
+    }
+    const read = committedText === null ? undefined : parsePosition(committedText);
     // The committed key is on the coordination Redis, where whoever has write access can put any
     // position: one past everything the previous owner could have committed (a marker of a later
     // epoch than its own, or more than one marker past the base this stream has seen) would make
     // the replay take nothing, silently. Not believed: the takeover records a gap instead.
     const base = st.tracker.base;
     const implausible =
-      read !== undefined &&
-      ((a.previous !== null && read.epoch > a.previous.epoch) ||
-        (base !== undefined &&
-          comparePosition(
-            { epoch: read.epoch, marker: read.marker, offset: 0 },
-            { epoch: base.epoch, marker: base.marker + 1, offset: 0 },
-          ) > 0));
+      forged ||
+      (read !== undefined &&
+        ((a.previous !== null && read.epoch > a.previous.epoch) ||
+          (base !== undefined &&
+            comparePosition(
+              { epoch: read.epoch, marker: read.marker, offset: 0 },
+              { epoch: base.epoch, marker: base.marker + 1, offset: 0 },
+            ) > 0)));
     const parsed = implausible ? undefined : read;
     const from: ParsedPosition | undefined =
       parsed ?? (a.previous ? beforeMarker(a.previous.epoch, 0) : undefined);
-    const fromText = from && (committed ?? formatPosition(from));
+    const fromText = from && (committedText ?? formatPosition(from));
     const now = o.now();
     // Synchronous from here to goLive(): no event can fall between the replay and live recording.
     let replayed: TokenEvent[] = [];
+    /** First owner of the node: what every instance received before anyone owned it. */
+    let prelude: TokenEvent[] = [];
     let blind: string | undefined;
     if (implausible) {
       blind = 'committed_implausible';
@@ -315,13 +397,29 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
         // at or before `from` (a reset makes the base unknown): nothing happened after `from`.
         replayed = [];
       } else blind = r.reason;
-    } else if (this.#withheldBaseline.has(a.node)) {
-      blind = 'baseline_not_recorded';
+    } else {
+      // Nobody owned the node before (no previous holder, nothing committed): no ledger has
+      // what this instance received from it so far, while its inventory applied it. Recorded
+      // here, else a deletion in that window would be in no ledger and the reconciliation of
+      // the node's gap (against that inventory) would find no difference.
+      const pre = st.prelude.take();
+      if (!pre.owned) prelude = pre.events;
+      if (!pre.owned && !pre.complete) blind = 'dropped';
+      else if (this.#withheldBaseline.has(a.node)) blind = 'baseline_not_recorded';
     }
+    st.prelude.markerSeen();
+    // Cannot replay exactly (the gap below says so): what the buffer holds is still recorded,
+    // else events after the hole that only this instance received (e.g. between the previous
+    // owner's fence or failed final marker and now) would hide from the gap's reconciliation,
+    // which diffs against an inventory that already applied them. Overlap with what the previous
+    // owner recorded carries the same positions: deduplicated when ledgers are merged.
+    if (blind !== undefined) replayed = st.buffer.held();
     st.epoch = a.epoch;
     st.marker = 0;
     st.stopAt = undefined;
     st.committed = undefined;
+    st.recorded = replayed.length + prelude.length;
+    st.committedCount = 0;
     o.append({
       time: now,
       source: 'system',
@@ -333,21 +431,24 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
         ledgerId: o.ledgerId,
         previous: a.previous && { epoch: a.previous.epoch, instance: a.previous.instance },
         from: fromText ?? null,
-        replayed: replayed.length,
+        replayed: replayed.length + prelude.length,
       },
     });
+    const gap = this.#withheldGap.get(a.node);
+    this.#withheldGap.delete(a.node);
+    // The first owner ever: nobody recorded the node before, so its blind spots are ours, and
+    // then the events received since (no positions: no marker was written before).
+    if (gap && !from) o.recorder.gap(gap);
+    for (const ev of prelude) o.recorder.token(ev, { epoch: a.epoch });
     for (const ev of replayed) {
       const p = ev.position;
       o.recorder.token(ev, { epoch: a.epoch, pos: p && formatPosition(p, ev.positionIndex) });
     }
     st.buffer.discontinuity();
     o.metrics.standbyEvents.set({ node: a.node }, 0);
-    if (replayed.length > 0) o.metrics.replayed.inc({ node: a.node }, replayed.length);
+    const n = replayed.length + prelude.length;
+    if (n > 0) o.metrics.replayed.inc({ node: a.node }, n);
     a.goLive();
-    const gap = this.#withheldGap.get(a.node);
-    this.#withheldGap.delete(a.node);
-    // The first owner ever: nobody recorded the node before, so its blind spots are ours.
-    if (gap && !from) o.recorder.gap(gap);
     this.#startMarkers(a.node, st, a.epoch);
     if (blind === undefined) {
       this.#withheldBaseline.delete(a.node);
@@ -382,7 +483,14 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     if (!commands || commands.status !== 'ready') return undefined;
     const n = ++st.marker;
     try {
-      await writeMarker(commands, epoch, n, this.#o.nodes.markerTag(node), this.#o.keyPrefix);
+      await writeMarker(
+        commands,
+        st.auth,
+        epoch,
+        n,
+        this.#o.nodes.markerTag(node),
+        this.#o.keyPrefix,
+      );
       return n;
     } catch (err) {
       this.#o.logger.debug({ node, err: (err as Error).message }, 'marker write failed');
@@ -400,6 +508,9 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     const st = this.#node(r.node);
     clearInterval(st.markerTimer);
     let through: StreamPosition | undefined;
+    // A node that left the topology: its `node_removed` gap (tokens retired once its slots are
+    // served again) comes after this release and is this instance's to record.
+    const removed = r.reason === 'removed';
     // Final marker M: events before it are recorded here, from it on by the next owner.
     const n = st.marker + 1;
     st.stopAt = beforeMarker(r.epoch, n);
@@ -413,7 +524,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
       await o.nodes.settleNode(r.node);
     }
     r.stopRecording();
-    this.#lastHeld.delete(r.node);
+    if (!removed) this.#lastHeld.delete(r.node);
     await o.appendDurable([
       {
         time: o.now(),
@@ -431,7 +542,8 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     // Everything before the marker is committed now (the release record came after it).
     const pos = through ? formatPosition(through) : st.committed?.text;
     if (pos !== undefined) {
-      await o.publishCommitted(r.node, r.epoch, pos).catch((err: unknown) => {
+      const signed = `${pos}:${st.auth.committedTag(pos)}`;
+      await o.publishCommitted(r.node, r.epoch, signed).catch((err: unknown) => {
         o.logger.warn(
           { node: r.node, err: (err as Error).message },
           'final committed publish failed',
@@ -473,6 +585,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
 
   close(): void {
     clearTimeout(this.#publishTimer);
+    this.#rejections.close();
     for (const st of this.#nodes.values()) clearInterval(st.markerTimer);
   }
 }

@@ -185,6 +185,20 @@ export class StandbyBuffer {
     return { ok: true, events };
   }
 
+  /**
+   * Every event held, in stream order: for a takeover that cannot replay exactly (the buffer does
+   * not reach back to its position): these events are real and possibly in no ledger, so they
+   * are recorded along with the gap (an overlap is deduplicated by position, a loss is not).
+   */
+  held(): TokenEvent[] {
+    this.prune();
+    const events: TokenEvent[] = [];
+    const cap = this.#ring.length;
+    for (let i = 0; i < this.#size; i++)
+      events.push(this.#ring[(this.#head + i) % cap] as TokenEvent);
+    return events;
+  }
+
   #dropOldest(): void {
     const ev = this.#ring[this.#head] as TokenEvent;
     this.#ring[this.#head] = undefined;

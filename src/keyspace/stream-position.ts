@@ -1,14 +1,16 @@
 import type { Redis } from 'ioredis';
 import type { StreamPosition } from '../domain/position.js';
+import { MARKER_TAG_CHARS, type NodeMarkerAuth } from './marker-auth.js';
 
 /**
  * Stream positions on the keyspace side (issue #20, docs/ha.md): recognising the owner's marker
  * keys in a node's notification stream, and writing them.
  *
- * A marker is `SET <prefix>marker:<epoch>:<n> 1 PX <ttl>` (Cluster: `<prefix>marker:{tag}:<epoch>:<n>`,
- * the tag naming a slot the node serves). Its `set` notification reaches every subscriber of the
- * node at the same place in the stream (Redis publishes one node's notifications in one order to
- * all of them), so every instance counting from it names each later notification alike.
+ * A marker is `SET <prefix>marker:<epoch>:<n>:<mac> 1 PX <ttl>` (Cluster:
+ * `<prefix>marker:{slot-tag}:<epoch>:<n>:<mac>`, the slot tag naming a slot the node serves; `mac`:
+ * src/keyspace/marker-auth.ts). Its `set` notification reaches every subscriber of the node at the
+ * same place in the stream (Redis publishes one node's notifications in one order to all of
+ * them), so every instance counting from it names each later notification alike.
  */
 
 /** Default `coordination.keyPrefix`. */
@@ -16,16 +18,17 @@ export const DEFAULT_KEY_PREFIX = 'tokenwatch:';
 /** How long a marker key lives: long enough to be seen, short enough to leave no litter. */
 export const MARKER_TTL_MS = 10_000;
 
-/** The marker key for `(epoch, n)`, with the Cluster hash tag when given. */
+/** The marker key for `(epoch, n)` with its `mac`, and the Cluster hash tag when given. */
 export function markerKey(
   epoch: number,
   n: number,
+  mac: string,
   tag?: string,
   keyPrefix = DEFAULT_KEY_PREFIX,
 ): string {
   return tag === undefined
-    ? `${keyPrefix}marker:${epoch}:${n}`
-    : `${keyPrefix}marker:{${tag}}:${epoch}:${n}`;
+    ? `${keyPrefix}marker:${epoch}:${n}:${mac}`
+    : `${keyPrefix}marker:{${tag}}:${epoch}:${n}:${mac}`;
 }
 
 /**
@@ -35,18 +38,31 @@ export function markerKey(
  */
 export async function writeMarker(
   commands: Redis,
+  auth: NodeMarkerAuth,
   epoch: number,
   n: number,
   tag?: string,
   keyPrefix = DEFAULT_KEY_PREFIX,
   ttlMs = MARKER_TTL_MS,
 ): Promise<void> {
-  await commands.set(markerKey(epoch, n, tag, keyPrefix), '1', 'PX', ttlMs);
+  await commands.set(markerKey(epoch, n, auth.tag(epoch, n), tag, keyPrefix), '1', 'PX', ttlMs);
 }
 
+/**
+ * Why a `set` of a key under the marker prefix moved nothing: `malformed` (not
+ * `<epoch>:<n>:<mac>`), `bad_mac` (a marker that would have moved the base, whose mac no
+ * configured key made: forged, or written under a key this instance does not have); or why a
+ * takeover did not believe the committed position it read: `committed_bad_mac`.
+ */
+export type MarkerRejection = 'malformed' | 'bad_mac' | 'committed_bad_mac';
+
 export interface StreamPositionTrackerOptions {
+  /** Checks a marker's mac (the node's markers: src/keyspace/marker-auth.ts). */
+  auth: NodeMarkerAuth;
   /** `coordination.keyPrefix`; latin1 / ASCII. */
   keyPrefix?: string;
+  /** A marker was refused (moved nothing); `key` is the notification's key (the marker name). */
+  onRejected?: (reason: MarkerRejection, key: Buffer) => void;
   /**
    * Called by reset(): the stream had a hole (the subscriber disconnected), so whatever was kept
    * by position before it (the standby buffer) no longer joins up with what follows.
@@ -68,7 +84,10 @@ const MAX_DIGITS = 15;
  * arrival order (token or not, markers' own `expire` / `expired` included), it returns each one's
  * position, or undefined until it has seen a marker since it started or was last reset.
  *
- * Only a marker GREATER than the current base (epoch, then n) moves the base: a marker from an
+ * Only an authentic marker (its mac verifies, checked only for a marker that would move the base:
+ * a createHmac per marker, never on other notifications) moves the base; a forged one is an
+ * ordinary notification, reported to `onRejected`. Only a marker GREATER than the current base
+ * (epoch, then n) moves the base: a marker from an
  * owner that was fenced (lower epoch) or a late, reordered write (lower n) is an ordinary
  * notification, and every instance decides that the same way. Not even the first marker seen is
  * taken when its epoch is below `ignoreEpochsBelow()`: an instance that joins between a stale
@@ -82,6 +101,8 @@ export class StreamPositionTracker {
   readonly #prefix: Buffer;
   readonly #onReset: (() => void) | undefined;
   readonly #onBase: ((epoch: number, marker: number) => void) | undefined;
+  readonly #auth: NodeMarkerAuth;
+  readonly #onRejected: ((reason: MarkerRejection, key: Buffer) => void) | undefined;
   #epoch = -1;
   #marker = -1;
   #offset = 0;
@@ -89,8 +110,10 @@ export class StreamPositionTracker {
   #floor = 0;
   #markers = 0;
 
-  constructor(options: StreamPositionTrackerOptions = {}) {
+  constructor(options: StreamPositionTrackerOptions) {
     this.#prefix = Buffer.from(`${options.keyPrefix ?? DEFAULT_KEY_PREFIX}marker:`, 'latin1');
+    this.#auth = options.auth;
+    this.#onRejected = options.onRejected;
     this.#onReset = options.onReset;
     this.#onBase = options.onBase;
   }
@@ -146,17 +169,30 @@ export class StreamPositionTracker {
       // Cluster hash tag: `{tag}:` (the tag itself holds no `}`: keySlot() hashes up to the first).
       i += 1;
       while (i < len && key[i] !== CLOSE) i += 1;
-      if (i + 1 >= len || key[i + 1] !== COLON) return false;
+      if (i + 1 >= len || key[i + 1] !== COLON) {
+        this.#onRejected?.('malformed', key);
+        return false;
+      }
       i += 2;
     }
     let colon = i;
     while (colon < len && key[colon] !== COLON) colon += 1;
+    let colon2 = colon + 1;
+    while (colon2 < len && key[colon2] !== COLON) colon2 += 1;
     const epoch = decimal(key, i, colon);
-    const n = decimal(key, colon + 1, len);
-    if (epoch < 0 || n < 0) return false;
+    const n = decimal(key, colon + 1, colon2);
+    if (epoch < 0 || n < 0 || len - colon2 - 1 !== MARKER_TAG_CHARS) {
+      this.#onRejected?.('malformed', key);
+      return false;
+    }
     if (epoch < this.#floor) return false;
     if (this.#known && (epoch < this.#epoch || (epoch === this.#epoch && n <= this.#marker)))
       return false;
+    // Only now (it would move the base): one HMAC per marker, never on the hot path.
+    if (!this.#auth.verify(epoch, n, key.toString('latin1', colon2 + 1, len))) {
+      this.#onRejected?.('bad_mac', key);
+      return false;
+    }
     this.#epoch = epoch;
     this.#marker = n;
     this.#offset = 0;

@@ -10,6 +10,11 @@ export interface CoordinationMetrics {
   standbyEvents: Gauge<'node'>;
   standbyDropped: Counter<'node'>;
   replayed: Counter<'node'>;
+  /**
+   * Marker keys refused on arrival (forged or malformed), by `reason`: `bad_mac` | `malformed`;
+   * `committed_bad_mac`: a committed position read at takeover whose tag did not verify.
+   */
+  markerRejected: Counter<'node' | 'reason'>;
   /** Pre-initialise a node's series (a node watched for the first time). */
   addNode(node: string): void;
 }
@@ -81,6 +86,12 @@ export function createCoordinationMetrics(
       labelNames: ['node'],
       registers: [registry],
     }),
+    markerRejected: new Counter({
+      name: 'tokenwatch_marker_rejected_total',
+      help: 'Keys under the coordination marker prefix written on the node that moved no stream position: bad_mac (no configured HMAC key made its tag: forged, or another key) or malformed; committed_bad_mac: a committed position read at takeover whose tag did not verify (not believed: gap and reconciliation).',
+      labelNames: ['node', 'reason'],
+      registers: [registry],
+    }),
   };
   return {
     ...m,
@@ -90,6 +101,9 @@ export function createCoordinationMetrics(
       m.standbyEvents.set({ node }, 0);
       m.standbyDropped.inc({ node }, 0);
       m.replayed.inc({ node }, 0);
+      m.markerRejected.inc({ node, reason: 'bad_mac' }, 0);
+      m.markerRejected.inc({ node, reason: 'malformed' }, 0);
+      m.markerRejected.inc({ node, reason: 'committed_bad_mac' }, 0);
     },
   };
 }

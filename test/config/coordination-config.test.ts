@@ -8,9 +8,11 @@ tokens:
     key: 'session:{sid}'
 `;
 
-function issues(yaml: string): string[] {
+const SHARED_KEY = { TOKENWATCH_HMAC_KEY: 'a-shared-hmac-key-for-every-instance' };
+
+function issues(yaml: string, env: Record<string, string> = SHARED_KEY): string[] {
   try {
-    parseConfig(yaml, {});
+    parseConfig(yaml, env);
   } catch (err) {
     if (err instanceof ConfigError) return err.issues.map((i) => `${i.path}: ${i.message}`);
     throw err;
@@ -53,5 +55,15 @@ tokens:
     expect(issues(rule)).toEqual([]);
     // a prefix the rule cannot match
     expect(issues(`${rule}\ncoordination: { enabled: true, keyPrefix: 'tw-' }`)).toEqual([]);
+  });
+
+  it('refuses coordination without a configured HMAC key (markers are authenticated with it)', () => {
+    expect(issues(`${TOKENS}\ncoordination: { enabled: true }`, {})).toEqual([
+      expect.stringMatching(
+        /^audit\.hmacKeys: coordination\.enabled needs the same audit\.hmacKeys/,
+      ),
+    ]);
+    expect(issues(`${TOKENS}\ncoordination: { enabled: true }`)).toEqual([]);
+    expect(issues(TOKENS, {})).toEqual([]);
   });
 });

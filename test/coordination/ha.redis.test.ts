@@ -292,7 +292,7 @@ describe('two instances on one Redis', () => {
     expect(records(a, 'token.written')).toHaveLength(5);
     await admin.call('ACL', 'DELUSER', 'coord-a');
   });
-  it('does not believe a committed position past anything the previous owner wrote: records a gap', async () => {
+  it('does not believe a committed position no owner tagged, even a plausible one: records a gap', async () => {
     const prefix = `tw${++n}:`;
     await admin.call('ACL', 'SETUSER', 'coord-c', 'on', '>pw-c', '~*', '&*', '+@all');
     const url = `redis://coord-c:pw-c@127.0.0.1:${redis.port}`;
@@ -305,10 +305,13 @@ describe('two instances on one Redis', () => {
     await writeTokens('before', 5);
     await waitFor(() => records(a, 'token.written').length === 5, 15_000, 'owner records');
     // a is cut off from the leases (it publishes nothing more); someone with write access to
-    // the coordination Redis names a committed position of a later epoch than a's: a takeover
-    // that believed it would replay nothing and record no gap.
+    // the coordination Redis names a committed position just past the markers a wrote so far
+    // (within what a could have committed): a takeover that believed it would replay nothing
+    // of what came after a's real commits, and record no gap.
     await admin.call('ACL', 'SETUSER', 'coord-c', '-eval', '-zrem');
-    await admin.set(`${prefix}committed:{${node()}}`, '999999999.1.0');
+    const ns = (await admin.keys(`${prefix}marker:1:*`)).map((k) => Number(k.split(':')[3]));
+    const forged = `1.${Math.max(...ns) + 1}.0`;
+    await admin.set(`${prefix}committed:{${node()}}`, forged);
     await owner(b);
     await waitFor(
       () => records(b, 'keyspace.gap').some((r) => r.attrs.reason === 'ownership_takeover'),
@@ -318,8 +321,206 @@ describe('two instances on one Redis', () => {
     expect(records(b, 'ownership.acquired').at(-1)?.attrs).toMatchObject({
       epoch: 2,
       previous: { epoch: 1, instance: ida },
-      replayed: 0,
+      from: '1.0.-1',
     });
+    expect(records(b, 'ownership.marker_rejected').map((r) => r.attrs)).toEqual([
+      { node: node(), reason: 'committed_bad_mac', committed: forged, truncated: false },
+    ]);
     await admin.call('ACL', 'DELUSER', 'coord-c');
   });
+
+  it('refuses forged markers: positions stay in line across instances, the takeover replays exactly', async () => {
+    const prefix = `tw${++n}:`;
+    const [ida, idb] = ids();
+    const a = start(ida, prefix);
+    await owner(a);
+    await a.app.whenReady();
+    const b = start(idb, prefix);
+    await b.app.whenReady();
+    await waitFor(
+      async () => (await admin.keys(`${prefix}marker:*`)).length > 0,
+      15_000,
+      'first marker',
+    );
+    await writeTokens('before', 5);
+    await waitFor(() => records(a, 'token.written').length === 5, 15_000, 'owner records');
+    // Someone who can write the watched Redis, without the HMAC key: markers of epochs far
+    // above the owner's (unauthenticated, each would have become every instance's base and
+    // hidden the owner's real markers from then on).
+    const forged = Array.from(
+      { length: 15 },
+      (_, i) => `${prefix}marker:${999_990 + i}:1:${'0123456789abcdef0123'}`,
+    );
+    for (const k of forged) await admin.set(k, '1', 'PX', 10_000);
+    await writeTokens('after', 20);
+    await waitFor(() => records(a, 'token.written').length === 25, 15_000, 'owner records more');
+    for (const r of records(a, 'token.written')) expect(r.attrs.pos).toMatch(/^1\.\d+\.\d+\.0$/);
+    for (const h of [a, b]) {
+      await waitFor(
+        () => records(h, 'ownership.marker_rejected').length === 10,
+        15_000,
+        'rejections recorded (10 per node and minute, the rest counted)',
+      );
+      expect(records(h, 'ownership.marker_rejected')[0]?.attrs).toEqual({
+        node: node(),
+        reason: 'bad_mac',
+        marker: forged[0],
+        truncated: false,
+      });
+      const metrics = await h.app.metrics.registry.metrics();
+      expect(metrics).toContain(
+        `tokenwatch_marker_rejected_total{node="${node()}",reason="bad_mac"} 15`,
+      );
+    }
+    // The standby counted from the owner's markers all along: a graceful handover from a
+    // joins up with b's buffer exactly (no gap, every write once).
+    await a.app.stop('test');
+    await owner(b);
+    await writeTokens('later', 5);
+    await waitFor(() => records(b, 'token.written').length >= 5, 15_000, 'new owner records');
+    expect(records(b, 'keyspace.gap')).toEqual([]);
+    expect(records(b, 'ownership.acquired').at(-1)?.attrs.from).toMatch(/^1\.\d+\.-1$/);
+    for (const r of records(b, 'token.written')) expect(r.attrs.pos).toMatch(/^[12]\.\d+\.\d+\.0$/);
+  }, 60_000);
+
+  it('the first owner of a node nobody owned records what every instance received meanwhile', async () => {
+    const prefix = `tw${++n}:`;
+    // A holder that never writes a marker and has no `last` record: while it holds the lease
+    // nobody records the node, as for a just promoted Cluster master before its first owner.
+    await admin.set(`${prefix}lease:{${node()}}`, 'ghost:0', 'PX', 4000);
+    const a = start('inst-a', prefix);
+    await a.app.whenReady();
+    expect(a.app.coordinator?.role(node())).toBe('standby');
+    await writeTokens('unowned', 10);
+    const p = admin.pipeline();
+    for (let i = 0; i < 4; i++) p.del(`oauth:access:unowned-${i}`);
+    await p.exec();
+    await a.app.settle();
+    expect(records(a, 'token.written')).toHaveLength(0);
+    await owner(a);
+    await waitFor(() => records(a, 'token.deleted').length === 4, 15_000, 'deletions recorded');
+    expect(records(a, 'token.written')).toHaveLength(10);
+    for (const r of [...records(a, 'token.written'), ...records(a, 'token.deleted')]) {
+      expect(r.attrs.epoch).toBe(1);
+      expect(r.attrs.pos).toBeUndefined();
+    }
+    expect(records(a, 'ownership.acquired').at(-1)?.attrs).toMatchObject({
+      epoch: 1,
+      previous: null,
+      from: null,
+      replayed: 14,
+    });
+  }, 60_000);
+
+  it('a takeover that cannot replay exactly still records what its buffer holds, besides the gap', async () => {
+    const prefix = `tw${++n}:`;
+    await admin.call('ACL', 'SETUSER', 'coord-d', 'on', '>pw-d', '~*', '&*', '+@all');
+    const url = `redis://coord-d:pw-d@127.0.0.1:${redis.port}`;
+    const [ida, idb] = ids();
+    const a = start(ida, prefix, `  redis: ${url}`);
+    await owner(a);
+    await a.app.whenReady();
+    await waitFor(
+      async () => (await admin.keys(`${prefix}marker:*`)).length > 0,
+      15_000,
+      'first marker',
+    );
+    await writeTokens('early', 5);
+    await waitFor(() => records(a, 'token.written').length === 5, 15_000, 'owner records');
+    await waitFor(
+      async () => (await admin.get(`${prefix}committed:{${node()}}`)) !== null,
+      15_000,
+      'committed published',
+    );
+    // a is cut off from the coordination Redis (it publishes nothing more), then b starts: b's
+    // buffer begins after the last committed position a published, so b cannot replay exactly.
+    await admin.call('ACL', 'SETUSER', 'coord-d', '-eval', '-zrem');
+    const b = start(idb, prefix);
+    await b.app.whenReady();
+    // Writes and deletions go on through a's fence and b's takeover: between them nobody
+    // records; only b's buffer holds those events.
+    const deleted: string[] = [];
+    let writing = true;
+    const load = (async () => {
+      for (let i = 0; writing; i++) {
+        await admin.set(`oauth:access:load-${i}`, 'v', 'EX', 600);
+        await admin.del(`oauth:access:load-${i}`);
+        deleted.push(`oauth:access:load-${i}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    await owner(b);
+    await waitFor(
+      () => records(b, 'keyspace.gap').some((r) => r.attrs.reason === 'ownership_takeover'),
+      15_000,
+      'takeover gap',
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    writing = false;
+    await load;
+    await waitFor(
+      () =>
+        records(a, 'token.deleted').length + records(b, 'token.deleted').length >= deleted.length,
+      15_000,
+      'every deletion recorded',
+    ).catch(() => undefined);
+    const acquired = records(b, 'ownership.acquired').at(-1)?.attrs;
+    expect(acquired).toMatchObject({ epoch: 2, previous: { epoch: 1, instance: ida } });
+    expect(acquired?.replayed).toBeGreaterThan(0);
+    // By node/pos, the two ledgers hold each deletion the load made (a's and b's overlap
+    // carry the same positions).
+    const byPos = new Map<string, string>();
+    for (const r of [...records(a, 'token.deleted'), ...records(b, 'token.deleted')])
+      byPos.set(typeof r.attrs.pos === 'string' ? r.attrs.pos : `#${r.seq}`, r.fingerprint ?? '');
+    expect(new Set(byPos.values()).size).toBe(deleted.length);
+    expect(byPos.size).toBe(deleted.length);
+    await admin.call('ACL', 'DELUSER', 'coord-d');
+  }, 60_000);
+
+  it('publishes a committed position at quiet markers: a takeover after a quiet period records no gap', async () => {
+    const prefix = `tw${++n}:`;
+    await admin.call('ACL', 'SETUSER', 'coord-e', 'on', '>pw-e', '~*', '&*', '+@all');
+    const url = `redis://coord-e:pw-e@127.0.0.1:${redis.port}`;
+    const [ida, idb] = ids();
+    const a = start(ida, prefix, `  redis: ${url}`);
+    await owner(a);
+    await a.app.whenReady();
+    await waitFor(
+      async () => (await admin.keys(`${prefix}marker:*`)).length > 0,
+      15_000,
+      'first marker',
+    );
+    await writeTokens('early', 3);
+    await waitFor(() => records(a, 'token.written').length === 3, 15_000, 'owner records');
+    // b starts after the last token event: its buffer begins at a later marker.
+    const b = start(idb, prefix);
+    await b.app.whenReady();
+    const committedKey = `${prefix}committed:{${node()}}`;
+    const first = await admin.get(committedKey);
+    // The owner passes markers with nothing pending: it publishes "committed through just
+    // before marker n", and n keeps rising while the node is quiet.
+    await waitFor(
+      async () => {
+        const c = await admin.get(committedKey);
+        return c !== null && c !== first && /^1\.\d+\.-1:[0-9a-f]{20}$/.test(c);
+      },
+      15_000,
+      'quiet committed position',
+    );
+    await new Promise((r) => setTimeout(r, 800));
+    await admin.call('ACL', 'SETUSER', 'coord-e', '-eval', '-zrem');
+    await owner(b);
+    await waitFor(() => records(b, 'ownership.acquired').length > 0, 15_000, 'acquired record');
+    await b.app.settle();
+    const acquired = records(b, 'ownership.acquired').at(-1)?.attrs;
+    expect(acquired).toMatchObject({
+      epoch: 2,
+      previous: { epoch: 1, instance: ida },
+      replayed: 0,
+    });
+    expect(String(acquired?.from)).toMatch(/^1\.\d+\.-1$/);
+    expect(records(b, 'ownership.marker_rejected')).toEqual([]);
+    expect(records(b, 'keyspace.gap')).toEqual([]);
+    await admin.call('ACL', 'DELUSER', 'coord-e');
+  }, 60_000);
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { LeaseStore } from '../../src/coordination/lease.js';
+import { LeaseStore, NODE_KEY_TTL_MS } from '../../src/coordination/lease.js';
 import { InstanceRegistry } from '../../src/coordination/registry.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
@@ -22,6 +22,34 @@ const store = (p: string, id: string): LeaseStore =>
   new LeaseStore({ client, keyPrefix: p, instanceId: id });
 
 describe('LeaseStore', () => {
+  it('gives last and committed a long expiry, refreshed while held; the epoch counter none', async () => {
+    const p = prefix();
+    const a = new LeaseStore({ client, keyPrefix: p, instanceId: 'a', nodeKeyTtlMs: 3000 });
+    const r = await a.acquire('node-1', 60_000);
+    if (!r.acquired) throw new Error('not acquired');
+    expect(await a.publishCommitted('node-1', r.epoch, '1.1.0')).toBe(true);
+    for (const kind of ['last', 'committed'] as const) {
+      expect(await client.pttl(a.key(kind, 'node-1'))).toBeGreaterThan(2000);
+      await client.pexpire(a.key(kind, 'node-1'), 100);
+    }
+    // A renewal refreshes both: the node still has an owner.
+    expect(await a.renew('node-1', r.epoch, 60_000)).toBe(true);
+    for (const kind of ['last', 'committed'] as const)
+      expect(await client.pttl(a.key(kind, 'node-1'))).toBeGreaterThan(2000);
+    expect(await client.pttl(a.key('epoch', 'node-1'))).toBe(-1);
+    // Nobody holds the node any more (a master that left): both go, the counter stays.
+    expect(await a.release('node-1', r.epoch)).toBe(true);
+    await new Promise((res) => setTimeout(res, 3100));
+    expect(await client.exists(a.key('last', 'node-1'), a.key('committed', 'node-1'))).toBe(0);
+    expect(await client.get(a.key('epoch', 'node-1'))).toBe('1');
+    // The default is days, not hours.
+    expect(NODE_KEY_TTL_MS).toBeGreaterThanOrEqual(24 * 3600 * 1000);
+    const d = store(p, 'd');
+    const r2 = await d.acquire('node-2', 60_000);
+    expect(r2.acquired).toBe(true);
+    expect(await client.pttl(d.key('last', 'node-2'))).toBeGreaterThan(NODE_KEY_TTL_MS - 60_000);
+  });
+
   it('never lets two contenders hold one lease at once', async () => {
     const p = prefix();
     const a = store(p, 'a');

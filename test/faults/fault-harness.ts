@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import {
@@ -9,6 +9,8 @@ import {
 } from '../../src/audit/signing-keys.js';
 import { verifyLedger, type VerifyReport } from '../../src/audit/verify.js';
 import { listRecords, openReadOnly } from '../../src/audit/query.js';
+import { DEFAULT_TOKEN_RULES } from '../helpers/app-harness.js';
+import { freePort } from '../helpers/redis-server.js';
 
 export interface Offered {
   written: number;
@@ -22,6 +24,50 @@ export interface Load {
 }
 
 const GENERATOR = join(import.meta.dirname, 'load-generator.mjs');
+const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
+
+/** A `tokenwatch serve` process of an HA drill (issue #20). */
+export interface ServeInstance {
+  id: string;
+  port: number;
+  db: string;
+  child: ChildProcess;
+}
+
+/**
+ * Spawns `tokenwatch serve` (the built dist/cli.js) with `coordination.enabled` and instance id
+ * `id`, in a directory of its own under `dir`: its own ledger, keys and checkpoint log
+ * (generated beside its database), HTTP port and config. `redis` is the body of the `redis:`
+ * section, `coordination` extra lines of the `coordination:` section (both YAML, indented by
+ * two). Every instance of a drill shares `hmacKey` (fingerprints and marker tags must agree).
+ * `cleanups` receives a SIGKILL of the process for the end of the test.
+ */
+export async function serveInstance(o: {
+  dir: string;
+  id: string;
+  redis: string;
+  coordination?: string;
+  hmacKey: string;
+  cleanups: (() => void | Promise<void>)[];
+}): Promise<ServeInstance> {
+  const port = await freePort();
+  const own = join(o.dir, o.id);
+  mkdirSync(own);
+  const db = join(own, 'audit.db');
+  const config = join(own, 'tokenwatch.yaml');
+  writeFileSync(
+    config,
+    `redis:\n${o.redis}\naudit:\n  path: ${db}\nserver:\n  port: ${port}\nlog:\n  level: warn\n${DEFAULT_TOKEN_RULES}\ncoordination:\n  enabled: true\n  instanceId: ${o.id}\n${o.coordination ?? ''}\n`,
+  );
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', config], {
+    env: { ...process.env, TOKENWATCH_HMAC_KEY: o.hmacKey },
+    stdio: 'ignore',
+  });
+  o.cleanups.push(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return { id: o.id, port, db, child };
+}
 
 /**
  * Starts the steady token load in a separate node process. With `log`, the generator writes the

@@ -1,5 +1,5 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,14 +11,16 @@ import { parseConfig } from '../../src/config/load.js';
 import { TokenRules } from '../../src/keyspace/token-rules.js';
 import { DEFAULT_TOKEN_RULES, waitFor } from '../helpers/app-harness.js';
 import { startCluster, type RedisCluster } from '../helpers/redis-cluster.js';
-import { freePort, startRedis } from '../helpers/redis-server.js';
+import { startRedis } from '../helpers/redis-server.js';
 import {
   countClusterKinds,
   diff,
   report,
+  serveInstance,
   startLoad,
   verifyBeside,
   type Offered,
+  type ServeInstance,
 } from './fault-harness.js';
 
 /**
@@ -32,8 +34,11 @@ import {
  * (deduplicated by node/pos) holds every write and deletion the load generator acknowledged.
  * Across the master kill, a key missing from that union must be on the dead master's slots and
  * be one of: reconciled (token.appeared / token.vanished via reconcile), a write unseen whose
- * end was recorded, a write or deletion Redis lost with the master, or a deletion acknowledged
- * inside the recorded topology_change gap (docs/ha.md, "Not done yet": no ledger records it).
+ * end was recorded, or a write or deletion Redis lost with the master. A deletion the promoted
+ * replica acknowledged must be in the union: before the instances subscribed to it, as
+ * `token.vanished` in the dead master's `node_removed` gap (recorded by its last owner); after,
+ * as `token.deleted` (the first owner records what every instance received before it owned the
+ * node).
  * Merged verify: every ledger intact and coverage complete (the dead master's last owner
  * releases it as `removed`, which ends its window).
  */
@@ -48,12 +53,7 @@ const KINDS = ['access_token', 'refresh_token', 'session'];
 /** The default lease (docs/ha.md): a dead owner's master is taken over within it. */
 const LEASE_MS = 5000;
 
-interface Instance {
-  id: string;
-  port: number;
-  db: string;
-  child: ChildProcess;
-}
+type Instance = ServeInstance;
 
 /** Polls `check` every 100 ms (SCANs and HTTP calls are not free on a loaded machine). */
 async function until(check: () => boolean | Promise<boolean>, ms: number, what: string) {
@@ -68,44 +68,20 @@ async function until(check: () => boolean | Promise<boolean>, ms: number, what: 
   );
 }
 
-async function serve(
+const serve = (
   dir: string,
   id: string,
   cluster: RedisCluster,
   coordination: string,
-): Promise<Instance> {
-  const port = await freePort();
-  const own = join(dir, id);
-  mkdirSync(own);
-  const db = join(own, 'audit.db');
-  const config = join(own, 'tokenwatch.yaml');
-  writeFileSync(
-    config,
-    `redis:
-  url: redis://127.0.0.1:1
-  cluster: { nodes: [${cluster.seeds.slice(0, 2).join(', ')}], refreshIntervalSeconds: 0.5 }
-audit:
-  path: ${db}
-server:
-  port: ${port}
-log:
-  level: warn
-${DEFAULT_TOKEN_RULES}
-coordination:
-  enabled: true
-  instanceId: ${id}
-  redis: ${coordination}
-`,
-  );
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', config], {
-    env: { ...process.env, TOKENWATCH_HMAC_KEY: HMAC },
-    stdio: 'ignore',
+): Promise<Instance> =>
+  serveInstance({
+    dir,
+    id,
+    redis: `  url: redis://127.0.0.1:1\n  cluster: { nodes: [${cluster.seeds.slice(0, 2).join(', ')}], refreshIntervalSeconds: 0.5 }`,
+    coordination: `  redis: ${coordination}`,
+    hmacKey: HMAC,
+    cleanups,
   });
-  cleanups.push(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return { id, port, db, child };
-}
 
 async function get(i: Instance, path: string): Promise<string | undefined> {
   try {
@@ -443,11 +419,6 @@ describe('several instances on a Redis Cluster (issue #20)', () => {
         .map((s) => s.split('-').map(Number))
         .map(([a, b]) => [a as number, b ?? (a as number)] as const);
       const probe = cluster.client();
-      const topologyGaps = () =>
-        dbs()
-          .flatMap((db) => read(db, 'keyspace.gap'))
-          .filter((g) => g.attrs.reason === 'topology_change')
-          .map((g) => ({ start: Number(g.attrs.start), end: Number(g.attrs.end) }));
       await step(
         4,
         'a Redis master SIGKILLed',
@@ -471,7 +442,7 @@ describe('several instances on a Redis Cluster (issue #20)', () => {
         // for only on the dead master's slots, and only as: reconciled (the replica had it:
         // token.appeared / token.vanished via reconcile), its end recorded later, or lost by
         // Redis itself (a write absent from the cluster now, a deletion not replicated).
-        async (key, op, recorded, at) => {
+        async (key, op, recorded) => {
           const slot = Number(await probe.call('CLUSTER', 'KEYSLOT', key));
           if (!ranges.some(([a, b]) => slot >= a && slot <= b)) return '! not on the dead master';
           const present = (await probe.exists(key)) === 1;
@@ -489,16 +460,9 @@ describe('several instances on a Redis Cluster (issue #20)', () => {
             return undefined;
           }
           if (recorded.has('token.vanished (reconcile)')) return 'deletions reconciled';
-          // Acknowledged (by the promoted replica) inside the recorded topology_change gap:
-          // every instance's inventory applied it live, but the node had no owner yet, so no
-          // ledger recorded it and the gap's reconciliation found no difference. The window
-          // is stated blind by the gap record (1 s: acknowledgement after execution).
-          if (
-            !present &&
-            recorded.has('token.written') &&
-            topologyGaps().some((g) => at >= g.start && at <= g.end + 1000)
-          )
-            return 'deletions inside the recorded topology_change gap, not recorded';
+          // A deletion the promoted replica acknowledged is in a ledger (docs/ha.md): reconciled
+          // above, or recorded by the node's first owner. Only a deletion Redis lost may be
+          // missing.
           if (!recorded.has('token.deleted') && (present || !recorded.has('token.written')))
             return 'deletions lost by Redis with the master (or of a lost key)';
           return `! on the dead master, ${present ? 'present' : 'absent'} now`;

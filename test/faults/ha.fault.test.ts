@@ -1,14 +1,20 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/audit/record.js';
 import { listRecords, openReadOnly } from '../../src/audit/query.js';
 import { assignNodes } from '../../src/coordination/assignment.js';
-import { DEFAULT_TOKEN_RULES, waitFor } from '../helpers/app-harness.js';
-import { freePort, startRedis } from '../helpers/redis-server.js';
-import { report, startLoad, verifyBeside } from './fault-harness.js';
+import { waitFor } from '../helpers/app-harness.js';
+import { startRedis } from '../helpers/redis-server.js';
+import {
+  report,
+  serveInstance,
+  startLoad,
+  verifyBeside,
+  type ServeInstance,
+} from './fault-harness.js';
 
 /**
  * Issue #20 acceptance drill: standalone Redis, two `tokenwatch serve` processes, steady load
@@ -24,33 +30,16 @@ afterEach(async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
 
-interface Instance {
-  id: string;
-  port: number;
-  db: string;
-  child: ChildProcess;
-}
+type Instance = ServeInstance;
 
-async function serve(dir: string, id: string, redisUrl: string): Promise<Instance> {
-  const port = await freePort();
-  // Each instance keeps its own ledger, keys and checkpoint log (generated beside its database).
-  const own = join(dir, id);
-  mkdirSync(own);
-  const db = join(own, 'audit.db');
-  const config = join(own, 'tokenwatch.yaml');
-  writeFileSync(
-    config,
-    `redis:\n  url: ${redisUrl}\naudit:\n  path: ${db}\nserver:\n  port: ${port}\nlog:\n  level: warn\n${DEFAULT_TOKEN_RULES}\ncoordination:\n  enabled: true\n  instanceId: ${id}\n`,
-  );
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', config], {
-    env: { ...process.env, TOKENWATCH_HMAC_KEY: 'shared-fingerprint-key-for-the-ha-drill' },
-    stdio: 'ignore',
+const serve = (dir: string, id: string, redisUrl: string): Promise<Instance> =>
+  serveInstance({
+    dir,
+    id,
+    redis: `  url: ${redisUrl}`,
+    hmacKey: 'shared-fingerprint-key-for-the-ha-drill',
+    cleanups,
   });
-  cleanups.push(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return { id, port, db, child };
-}
 
 async function role(i: Instance, node: string): Promise<string | undefined> {
   try {

@@ -4,11 +4,11 @@ import { formatPosition } from '../../src/domain/position.js';
 import { keySlot, tagForSlots } from '../../src/keyspace/cluster-slot.js';
 import {
   DEFAULT_KEY_PREFIX,
-  StreamPositionTracker,
-  markerKey,
+  type StreamPositionTracker,
   writeMarker,
 } from '../../src/keyspace/stream-position.js';
 import { waitFor } from '../helpers/app-harness.js';
+import { mk, TEST_MARKER_AUTH, tracker as newTracker } from '../helpers/markers.js';
 import { startCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 
 /**
@@ -48,7 +48,7 @@ beforeAll(async () => {
     const commands = new Redis({ port: m.port, host: '127.0.0.1' });
     await commands.config('SET', 'notify-keyspace-events', 'Eg$x');
     const subscriber = new Redis({ port: m.port, host: '127.0.0.1' });
-    const tracker = new StreamPositionTracker();
+    const tracker = newTracker();
     const entry: Master = {
       port: m.port,
       tag: tagForSlots(ranges(m.slots))!,
@@ -79,17 +79,17 @@ describe('stream position markers on a real Redis Cluster', () => {
     const [m0, m1] = masters as [Master, Master, Master];
     expect(new Set(masters.map((m) => m.tag)).size).toBe(3);
 
-    await writeMarker(m0.commands, 3, 1, m0.tag, DEFAULT_KEY_PREFIX, LONG);
+    await writeMarker(m0.commands, TEST_MARKER_AUTH, 3, 1, m0.tag, DEFAULT_KEY_PREFIX, LONG);
     // Another master's tag on this master's connection: MOVED, never a marker elsewhere.
-    await expect(writeMarker(m0.commands, 3, 2, m1.tag, DEFAULT_KEY_PREFIX, LONG)).rejects.toThrow(
-      /MOVED/,
-    );
+    await expect(
+      writeMarker(m0.commands, TEST_MARKER_AUTH, 3, 2, m1.tag, DEFAULT_KEY_PREFIX, LONG),
+    ).rejects.toThrow(/MOVED/);
 
     // Token writes through a cluster client land on whichever master serves their slot.
     const client = cluster.client();
     const onM0 = `at:{${m0.tag}}:a`;
     const onM1 = `at:{${m1.tag}}:b`;
-    expect(keySlot(onM0)).toBe(keySlot(markerKey(3, 1, m0.tag)));
+    expect(keySlot(onM0)).toBe(keySlot(mk(3, 1, m0.tag)));
     await client.set(onM1, '1');
     await client.set(onM0, '1', 'EX', 100);
     await waitFor(() => m0.seen.length === 4, 20_000, 'm0 notifications');
@@ -102,7 +102,7 @@ describe('stream position markers on a real Redis Cluster', () => {
     expect(m1.seen.map((s) => s.pos)).toEqual(['-']);
     expect(m1.tracker.base).toBeUndefined();
 
-    await writeMarker(m1.commands, 3, 1, m1.tag, DEFAULT_KEY_PREFIX, LONG);
+    await writeMarker(m1.commands, TEST_MARKER_AUTH, 3, 1, m1.tag, DEFAULT_KEY_PREFIX, LONG);
     await client.del(onM1);
     await waitFor(() => m1.seen.length === 4, 20_000, 'm1 marker and del');
     expect(m1.seen.map((s) => s.pos)).toEqual(['-', '3.1.0', '3.1.1', '3.1.2']);

@@ -11,11 +11,12 @@ import { NodeWatcher, type WatcherSink } from '../../src/keyspace/node-watcher.j
 import { StandbyBuffer } from '../../src/keyspace/standby-buffer.js';
 import {
   DEFAULT_KEY_PREFIX,
-  StreamPositionTracker,
+  type StreamPositionTracker,
   writeMarker,
 } from '../../src/keyspace/stream-position.js';
 import { TokenRules } from '../../src/keyspace/token-rules.js';
 import { waitFor } from '../helpers/app-harness.js';
+import { mk, TEST_MARKER_AUTH, tracker } from '../helpers/markers.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
 /**
@@ -76,7 +77,7 @@ function conn(name: string, subscriber: boolean): Redis {
 async function startInstance(name: string): Promise<Instance> {
   const inst = { name, events: [] as TokenEvent[], resets: 0, baselines: 0 } as Instance;
   inst.buffer = new StandbyBuffer({ maxEvents: 10_000, maxAgeMs: 600_000, now: Date.now });
-  inst.tracker = new StreamPositionTracker({
+  inst.tracker = tracker({
     onReset: () => {
       inst.resets += 1;
       inst.buffer.discontinuity();
@@ -124,7 +125,7 @@ async function startInstance(name: string): Promise<Instance> {
  * offsets the assertions count (the default 10 s TTL could pass on a loaded machine).
  */
 const mark = (epoch: number, n: number): Promise<void> =>
-  writeMarker(writer, epoch, n, undefined, DEFAULT_KEY_PREFIX, 600_000);
+  writeMarker(writer, TEST_MARKER_AUTH, epoch, n, undefined, DEFAULT_KEY_PREFIX, 600_000);
 
 const fp = (key: string): string => rules.classify(key)!.fingerprint;
 
@@ -229,9 +230,9 @@ describe('stream positions on a real redis-server', () => {
     const early = b.buffer.eventsAfter({ epoch: 1, marker: 1, offset: 4 });
     expect(early).toMatchObject({ ok: false, reason: 'not_reached' });
 
-    // The default marker: `<prefix>marker:<epoch>:<n>`, gone by itself after 10 s.
-    await writeMarker(writer, 9, 1);
-    const pttl = await writer.pttl('tokenwatch:marker:9:1');
+    // The default marker: `<prefix>marker:<epoch>:<n>:<tag>`, gone by itself after 10 s.
+    await writeMarker(writer, TEST_MARKER_AUTH, 9, 1);
+    const pttl = await writer.pttl(mk(9, 1));
     expect(pttl).toBeGreaterThan(0);
     expect(pttl).toBeLessThanOrEqual(10_000);
   });
