@@ -92,6 +92,7 @@ async function runService(
   args: string[] = [],
   whileUp?: () => void,
 ): Promise<string> {
+  const startedBefore = existsSync(s.db) ? records(s, 'system.started').length : 0;
   const r = await startServe(s.env, args);
   let exited: number | null | undefined;
   void r.exit.then((c) => (exited = c));
@@ -117,6 +118,13 @@ async function runService(
       ),
     15_000,
     'token records',
+  );
+  // The metric counts what was recorded, the ledger what was committed: a crash must come after
+  // this run's system.started is in the file, else the run leaves no trace to test against.
+  await waitFor(
+    () => records(s, 'system.started').length > startedBefore,
+    15_000,
+    'system.started committed',
   );
   whileUp?.();
   r.child.kill(signal);
