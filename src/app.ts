@@ -471,6 +471,7 @@ export class TokenwatchApp {
       recorder: this.recorder,
       nodes: {
         markBlind: (node, reason, since) => this.keyspace.markNodeBlind(node, reason, since),
+        rebaseline: (node) => this.keyspace.rebaselineNode(node),
         settleNode: (node) => this.keyspace.settleNode(node),
         commandsOf: (node) => this.keyspace.commandsOf(node),
         markerTag: (node) => this.keyspace.markerTag(node),

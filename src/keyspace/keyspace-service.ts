@@ -126,6 +126,11 @@ export class KeyspaceService {
     await this.#watcher(label)?.markBlind(reason, since);
   }
 
+  /** Runs one node's baseline again (see NodeWatcher.rebaseline). */
+  async rebaselineNode(label: string): Promise<void> {
+    await this.#watcher(label)?.rebaseline();
+  }
+
   /** Every notification the node's watcher received so far is applied. */
   async settleNode(label: string): Promise<void> {
     await this.#watcher(label)?.idle();

@@ -236,6 +236,18 @@ export class NodeWatcher {
     await this.idle();
   }
 
+  /**
+   * Runs the baseline again (SCAN, `token.present` for what live events did not record first)
+   * and reports it to the sink, unless a blind spot is pending, whose reconciliation then runs
+   * as a gap as usual. For a sink that withheld the first baseline (docs/ha.md: the first owner
+   * of a node baselined while it was a standby).
+   */
+  async rebaseline(): Promise<void> {
+    await this.#reconciling;
+    if (this.#blindSince === undefined) this.#baselined = false;
+    await this.#reconcile();
+  }
+
   /** Declare a blind spot from outside (e.g. dropped audit records) and reconcile now. */
   markBlind(reason: string, since: number): Promise<void> {
     this.#blindSince = Math.min(this.#blindSince ?? since, since);

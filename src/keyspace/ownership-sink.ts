@@ -31,6 +31,8 @@ export interface OwnershipState {
 export interface OwnedNodes {
   /** Declare a blind spot on one node and reconcile it (the gap path). */
   markBlind(node: string, reason: string, since: number): Promise<void>;
+  /** Run the node's baseline again and record it (the first owner's withheld baseline). */
+  rebaseline(node: string): Promise<void>;
   /** Resolves once every notification the node's watcher received so far is applied. */
   settleNode(node: string): Promise<void>;
   /** The node's command connection (marker writes). */
@@ -383,6 +385,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     /** First owner of the node: what every instance received before anyone owned it. */
     let prelude: TokenEvent[] = [];
     let blind: string | undefined;
+    let rebaseline = false;
     if (implausible) {
       blind = 'committed_implausible';
     } else if (from) {
@@ -405,7 +408,9 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
       const pre = st.prelude.take();
       if (!pre.owned) prelude = pre.events;
       if (!pre.owned && !pre.complete) blind = 'dropped';
-      else if (this.#withheldBaseline.has(a.node)) blind = 'baseline_not_recorded';
+      // Its baseline ran while it was a standby (not in this ledger) but nothing it received
+      // since is missing (the prelude): no blind spot, only the baseline to run again as owner.
+      else rebaseline = this.#withheldBaseline.has(a.node);
     }
     st.prelude.markerSeen();
     // Cannot replay exactly (the gap below says so): what the buffer holds is still recorded,
@@ -452,6 +457,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     this.#startMarkers(a.node, st, a.epoch);
     if (blind === undefined) {
       this.#withheldBaseline.delete(a.node);
+      if (rebaseline) await o.nodes.rebaseline(a.node);
       return;
     }
     o.logger.warn(

@@ -410,6 +410,15 @@ describe('two instances on one Redis', () => {
       from: null,
       replayed: 14,
     });
+    // Its baseline ran while it was a standby (withheld from its ledger): it runs again once
+    // owned, and nothing is a blind spot (the prelude holds every event since subscribing).
+    const acquiredAt = records(a, 'ownership.acquired').at(-1)?.seq ?? Infinity;
+    await waitFor(
+      () => records(a, 'keyspace.baseline').some((r) => r.seq > acquiredAt),
+      15_000,
+      'baseline recorded as owner',
+    );
+    expect(records(a, 'keyspace.gap')).toEqual([]);
   }, 60_000);
 
   it('a takeover that cannot replay exactly still records what its buffer holds, besides the gap', async () => {
