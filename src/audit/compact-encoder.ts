@@ -1,4 +1,4 @@
-import { canonicalJson, quotedKey, sortedKeys } from './canonical.js';
+import { canonicalJson, quotedKey, sortedKeys, type CanonicalFields } from './canonical.js';
 import { ByteWriter, Slab } from './record-codec-bytes.js';
 import {
   COMPACT_PREFIX,
@@ -30,14 +30,7 @@ import {
 } from './record-codec-vocabulary.js';
 
 /** A record's fields other than its attributes (strings already free of lone surrogates). */
-export interface RecordHead {
-  seq: number;
-  time: number;
-  source: string;
-  type: string;
-  kind: string | null;
-  fingerprint: string | null;
-}
+export type RecordHead = Omit<CanonicalFields, 'attrs'>;
 
 /** What RowWriter hashes and stores for a compact record. */
 export interface CompactRecord {
