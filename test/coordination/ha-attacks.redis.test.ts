@@ -1,0 +1,132 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import type { AuditRecord } from '../../src/audit/record.js';
+import { assignNodes } from '../../src/coordination/assignment.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { startApp, waitFor, type Harness } from '../helpers/app-harness.js';
+
+/**
+ * Attacks on the coordination keys by someone who can write the coordination Redis (here the
+ * watched Redis itself, the default) but holds no HMAC key (docs/ha.md "Threat model"): two
+ * in-process instances on one real Redis.
+ */
+let redis: RedisServer;
+let admin: Redis;
+const harnesses: Harness[] = [];
+let n = 0;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  admin = redis.client();
+});
+afterEach(async () => {
+  for (const h of harnesses.splice(0)) await h.stop().catch(() => undefined);
+  await admin.flushall();
+});
+afterAll(async () => {
+  await redis.stop();
+});
+
+const LEASE_MS = 3000;
+const SHARED_HMAC = { TOKENWATCH_HMAC_KEY: 'shared-fingerprint-key-for-the-ha-attacks' };
+
+function start(id: string, prefix: string, extra = ''): Harness {
+  const yaml = `
+coordination:
+  enabled: true
+  instanceId: ${id}
+  keyPrefix: '${prefix}'
+  leaseMs: ${LEASE_MS}
+  safetyMs: 500
+${extra}`;
+  const h = startApp(redis.url, { yaml, env: SHARED_HMAC });
+  harnesses.push(h);
+  return h;
+}
+
+const records = (h: Harness, type: string): AuditRecord[] => h.app.ledger.list({ type });
+const node = (): string => `127.0.0.1:${redis.port}`;
+
+function ids(): [string, string] {
+  const desired = assignNodes([node()], ['inst-a', 'inst-b']).get(node());
+  return desired === 'inst-a' ? ['inst-a', 'inst-b'] : ['inst-b', 'inst-a'];
+}
+
+async function owner(h: Harness): Promise<void> {
+  await waitFor(() => h.app.coordinator?.role(node()) === 'owner', 15_000, 'ownership');
+}
+
+async function writeTokens(prefix: string, count: number): Promise<void> {
+  const p = admin.pipeline();
+  for (let i = 0; i < count; i++) p.set(`oauth:access:${prefix}-${i}`, 'v', 'EX', 600);
+  await p.exec();
+}
+
+/** Distinct tokens written, over the given ledgers (by fingerprint). */
+function writtenTokens(...hs: Harness[]): Set<string> {
+  const out = new Set<string>();
+  for (const h of hs) for (const r of records(h, 'token.written')) out.add(r.fingerprint ?? '');
+  return out;
+}
+
+describe('forged coordination keys', () => {
+  // The counter bumped too: the forged previous epoch is then below the next one, but above
+  // every marker epoch the standby's stream has seen.
+  it.each([
+    { forged: 999, bump: 0, epoch: 2, what: 'above the next epoch' },
+    { forged: 6, bump: 5, epoch: 7, what: 'below the next epoch, above any seen' },
+  ])(
+    'a forged `last` ($what) neither skips the takeover nor stops positions',
+    async ({ forged, bump, epoch }) => {
+      const prefix = `twa${++n}:`;
+      await admin.call('ACL', 'SETUSER', 'coord-f', 'on', '>pw-f', '~*', '&*', '+@all');
+      const url = `redis://coord-f:pw-f@127.0.0.1:${redis.port}`;
+      const [ida, idb] = ids();
+      const a = start(ida, prefix, `  redis: ${url}`);
+      await owner(a);
+      await a.app.whenReady();
+      await waitFor(
+        async () => (await admin.keys(`${prefix}marker:*`)).length > 0,
+        15_000,
+        'first marker',
+      );
+      const b = start(idb, prefix);
+      await b.app.whenReady();
+      await writeTokens('early', 3);
+      await waitFor(() => records(a, 'token.written').length === 3, 15_000, 'owner records');
+      // a is cut off from the coordination Redis (it renews and publishes nothing more). The
+      // attacker drops the committed position and names, in `last`, a previous epoch far above
+      // any real one: a takeover that believed it would replay from "999.0" (nothing) and
+      // record no gap; and its own tracker would ignore every marker below epoch 999.
+      await admin.call('ACL', 'SETUSER', 'coord-f', '-eval', '-zrem');
+      await admin.del(`${prefix}committed:{${node()}}`);
+      await admin.set(`${prefix}last:{${node()}}`, `${ida}:${forged}`, 'PX', 60_000);
+      if (bump > 0) await admin.incrby(`${prefix}epoch:{${node()}}`, bump);
+      await waitFor(() => records(a, 'ownership.fenced').length === 1, 15_000, 'a fenced');
+      // Between a's fence and b's acquisition nobody records: only b's buffer holds these.
+      expect(b.app.coordinator?.role(node())).toBe('standby');
+      await writeTokens('hole', 5);
+      await owner(b);
+      await waitFor(
+        () => records(b, 'keyspace.gap').some((r) => r.attrs.reason === 'ownership_takeover'),
+        15_000,
+        'takeover gap',
+      );
+      expect(records(b, 'ownership.acquired').at(-1)?.attrs).toMatchObject({
+        epoch,
+        previous: { epoch: forged, instance: ida },
+      });
+      await b.app.settle();
+      // Nothing the hole held is missing from the union of the two ledgers.
+      expect(writtenTokens(a, b).size).toBe(8);
+      // b's tracker takes its own epoch's markers: its live records carry its epoch's positions.
+      await writeTokens('after', 3);
+      await waitFor(() => writtenTokens(a, b).size === 11, 15_000, 'after recorded');
+      const after = records(b, 'token.written').slice(-3);
+      for (const r of after)
+        expect(String(r.attrs.pos)).toMatch(new RegExp(`^${epoch}\\.\\d+\\.\\d+\\.\\d+$`));
+      await admin.call('ACL', 'DELUSER', 'coord-f');
+    },
+    60_000,
+  );
+});
