@@ -1,6 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import type { AuditRecord } from '../../src/audit/record.js';
+import { checkCoverage } from '../../src/audit/coverage.js';
+import { readOwnership } from '../../src/audit/ownership-records.js';
+import { openLedgerStore } from '../../src/audit/store/ledger-store.js';
 import { assignNodes } from '../../src/coordination/assignment.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startApp, waitFor, type Harness } from '../helpers/app-harness.js';
@@ -129,4 +132,62 @@ describe('forged coordination keys', () => {
     },
     60_000,
   );
+
+  it('a registry member refreshed like a real one is believed (documented limit): the node goes unowned, coverage says so', async () => {
+    const prefix = `twa${++n}:`;
+    const [ida, idb] = ids();
+    // An id rendezvous hashing prefers over both real instances for the node.
+    let ghost = 'ghost-0';
+    for (let i = 1; assignNodes([node()], [ida, idb, ghost]).get(node()) !== ghost; i++)
+      ghost = `ghost-${i}`;
+    const a = start(ida, prefix);
+    await owner(a);
+    await a.app.whenReady();
+    const b = start(idb, prefix);
+    await b.app.whenReady();
+    await writeTokens('early', 3);
+    await waitFor(() => records(a, 'token.written').length === 3, 15_000, 'owner records');
+    // Whoever writes the coordination Redis keeps a ghost registered the way an instance does
+    // (expiry = now + the registration ttl, refreshed): a far-future score is not believed
+    // (lease.redis.test.ts), this one cannot be told from a real instance.
+    let refreshing = true;
+    const refresher = (async () => {
+      while (refreshing) {
+        const t = await admin.time();
+        await admin.zadd(`${prefix}instances`, Number(t[0]) * 1000 + LEASE_MS - 500, ghost);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    })();
+    await waitFor(
+      () => records(a, 'ownership.released').some((r) => r.attrs.reason === 'handover'),
+      15_000,
+      'handover to the ghost',
+    );
+    await new Promise((r) => setTimeout(r, 2 * LEASE_MS));
+    expect(a.app.coordinator?.role(node())).toBe('standby');
+    expect(b.app.coordinator?.role(node())).toBe('standby');
+    await writeTokens('unowned', 4);
+    await new Promise((r) => setTimeout(r, 500));
+    await a.app.settle();
+    await b.app.settle();
+    // Recorded by nobody, and no gap record: the loss of this limit.
+    expect(writtenTokens(a, b).size).toBe(3);
+    expect([...records(a, 'keyspace.gap'), ...records(b, 'keyspace.gap')]).toEqual([]);
+    refreshing = false;
+    await refresher;
+    const to = Date.now();
+    // ... which merged coverage reports: the node unowned after the handover.
+    const owners = [a, b].map((h) => {
+      const store = openLedgerStore(h.dbPath);
+      try {
+        return readOwnership(store, h.dbPath);
+      } finally {
+        store.close();
+      }
+    });
+    const from = Math.min(...records(a, 'ownership.acquired').map((r) => r.time));
+    const cov = checkCoverage({ ledgers: owners, from, to });
+    expect(cov.ok).toBe(false);
+    expect(cov.problems.map((p) => p.class)).toContain('unowned');
+  }, 60_000);
 });
