@@ -31,7 +31,7 @@ describe('MarkerRejections', () => {
     const one = appended.filter((a) => a.type === 'ownership.marker_rejected');
     expect(one).toHaveLength(10);
     expect(one[0]?.attrs).toMatchObject({ node: 'n1', reason: 'malformed', truncated: true });
-    expect(String(one[0]?.attrs.marker)).toHaveLength(200);
+    expect(String(one[0]?.attrs?.marker)).toHaveLength(200);
     now += 60_000;
     r.rejected('n1', 'bad_mac', Buffer.from('next-window'));
     r.close();
