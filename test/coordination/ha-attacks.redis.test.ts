@@ -133,6 +133,54 @@ describe('forged coordination keys', () => {
     60_000,
   );
 
+  it('a deleted `last` (and committed position) does not make a takeover a silent first owner', async () => {
+    const prefix = `twa${++n}:`;
+    await admin.call('ACL', 'SETUSER', 'coord-g', 'on', '>pw-g', '~*', '&*', '+@all');
+    const url = `redis://coord-g:pw-g@127.0.0.1:${redis.port}`;
+    const [ida, idb] = ids();
+    const a = start(ida, prefix, `  redis: ${url}`);
+    await owner(a);
+    await a.app.whenReady();
+    await waitFor(
+      async () => (await admin.keys(`${prefix}marker:*`)).length > 0,
+      15_000,
+      'first marker',
+    );
+    const b = start(idb, prefix);
+    await b.app.whenReady();
+    await writeTokens('early', 3);
+    await waitFor(() => records(a, 'token.written').length === 3, 15_000, 'owner records');
+    // a is cut off from the coordination Redis (it renews and publishes nothing more). The
+    // attacker drops the committed position and `last`: the takeover looks like a first owner's.
+    await admin.call('ACL', 'SETUSER', 'coord-g', '-eval', '-zrem');
+    await admin.del(`${prefix}committed:{${node()}}`);
+    await admin.del(`${prefix}last:{${node()}}`);
+    await waitFor(() => records(a, 'ownership.fenced').length === 1, 15_000, 'a fenced');
+    // Between a's fence and b's acquisition nobody records: only b's buffer holds these.
+    expect(b.app.coordinator?.role(node())).toBe('standby');
+    await writeTokens('hole', 5);
+    await owner(b);
+    await waitFor(
+      () => records(b, 'keyspace.gap').some((r) => r.attrs.reason === 'ownership_acquired'),
+      15_000,
+      'takeover gap',
+    );
+    expect(records(b, 'ownership.acquired').at(-1)?.attrs).toMatchObject({
+      epoch: 2,
+      previous: null,
+    });
+    await b.app.settle();
+    // Nothing the hole held is missing from the union of the two ledgers.
+    expect(writtenTokens(a, b).size).toBe(8);
+    // b's tracker takes its own epoch's markers: its live records carry its epoch's positions.
+    await writeTokens('after', 3);
+    await waitFor(() => writtenTokens(a, b).size === 11, 15_000, 'after recorded');
+    const after = records(b, 'token.written').slice(-3);
+    for (const r of after)
+      expect(String(r.attrs.pos)).toMatch(new RegExp(`^2\\.\\d+\\.\\d+\\.\\d+$`));
+    await admin.call('ACL', 'DELUSER', 'coord-g');
+  }, 60_000);
+
   it('a registry member refreshed like a real one is believed (documented limit): the node goes unowned, coverage says so', async () => {
     const prefix = `twa${++n}:`;
     const [ida, idb] = ids();
