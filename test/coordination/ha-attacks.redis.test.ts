@@ -78,6 +78,8 @@ describe('forged coordination keys', () => {
   it.each([
     { forged: 999, bump: 0, epoch: 2, what: 'above the next epoch' },
     { forged: 6, bump: 5, epoch: 7, what: 'below the next epoch, above any seen' },
+    // `last` left as it was (a's epoch 1), the epoch counter deleted: the next epoch is 1 again.
+    { forged: 1, bump: -1, epoch: 1, what: 'genuine, the epoch counter deleted' },
   ])(
     'a forged `last` ($what) neither skips the takeover nor stops positions',
     async ({ forged, bump, epoch }) => {
@@ -105,6 +107,7 @@ describe('forged coordination keys', () => {
       await admin.del(`${prefix}committed:{${node()}}`);
       await admin.set(`${prefix}last:{${node()}}`, `${ida}:${forged}`, 'PX', 60_000);
       if (bump > 0) await admin.incrby(`${prefix}epoch:{${node()}}`, bump);
+      if (bump < 0) await admin.del(`${prefix}epoch:{${node()}}`);
       await waitFor(() => records(a, 'ownership.fenced').length === 1, 15_000, 'a fenced');
       // Between a's fence and b's acquisition nobody records: only b's buffer holds these.
       expect(b.app.coordinator?.role(node())).toBe('standby');
