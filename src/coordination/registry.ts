@@ -1,9 +1,18 @@
 import type { CoordinationClient } from './lease.js';
 
 /**
+ * Live instances read at most (the earliest expiries first: real instances refresh to now + ttl).
+ * A ZSET flooded by whoever can write the coordination Redis costs a round this many ids, not
+ * the whole set (docs/ha.md, threat model).
+ */
+export const MAX_LIVE_INSTANCES = 256;
+
+/**
  * Register (or refresh) ARGV[1] until server time + ARGV[2] ms, forget expired members, and
- * return the live ones. Times come from the coordination Redis' TIME, so no instance clock
- * matters (docs/ha.md, clock drift).
+ * return the live ones: expiry in the future, but not past now + ARGV[3] (the registration ttl
+ * every instance shares): a member no refresh can have written (e.g. `ZADD` with a score years
+ * ahead, by someone else) is not live. At most ARGV[4] ids. Times come from the coordination
+ * Redis' TIME, so no instance clock matters (docs/ha.md, clock drift).
  */
 const REFRESH = `
 local t = redis.call('TIME')
@@ -12,7 +21,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if ARGV[2] ~= '0' then
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 end
-return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, now + tonumber(ARGV[3]), 'LIMIT', 0, tonumber(ARGV[4]))
 `;
 
 export interface InstanceRegistryOptions {
@@ -61,6 +70,8 @@ export class InstanceRegistry {
       this.key,
       this.#o.instanceId,
       ttl,
+      String(Math.round(this.#o.ttlMs)),
+      String(MAX_LIVE_INSTANCES),
     )) as string[];
     return [...r].sort();
   }

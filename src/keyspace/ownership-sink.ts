@@ -336,7 +336,16 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     const o = this.#o;
     const st = this.#node(a.node);
     this.#lastHeld.add(a.node);
-    st.tracker.ignoreEpochsBelow(a.previous?.epoch ?? 0);
+    // `last` is on the coordination Redis too, untagged: a previous epoch at or above our own
+    // (the acquire script INCRs the counter beside the read of `last`, so a real one is lower),
+    // or above any marker epoch this stream has seen, was written by someone else. Believed, it
+    // would place the replay's start past every buffered event (nothing replayed, no gap) and
+    // raise the tracker's floor over this owner's own markers.
+    const seen = st.tracker.base;
+    const previousForged =
+      a.previous !== null &&
+      (a.previous.epoch >= a.epoch || (seen !== undefined && a.previous.epoch > seen.epoch));
+    if (!previousForged) st.tracker.ignoreEpochsBelow(a.previous?.epoch ?? 0);
     let committed: string | null = null;
     try {
       committed = await o.readCommitted(a.node);
@@ -368,6 +377,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     const base = st.tracker.base;
     const implausible =
       forged ||
+      previousForged ||
       (read !== undefined &&
         ((a.previous !== null && read.epoch > a.previous.epoch) ||
           (base !== undefined &&
@@ -387,7 +397,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     let blind: string | undefined;
     let rebaseline = false;
     if (implausible) {
-      blind = 'committed_implausible';
+      blind = previousForged ? 'previous_implausible' : 'committed_implausible';
     } else if (from) {
       const r = st.buffer.eventsAfter(from, parsed?.index);
       if (r.ok) replayed = r.events;

@@ -109,6 +109,9 @@ export class StreamPositionTracker {
   #known = false;
   #floor = 0;
   #markers = 0;
+  /** The greatest marker ever taken as a base (kept across reset()); -1: none. */
+  #seenEpoch = -1;
+  #seenMarker = -1;
 
   constructor(options: StreamPositionTrackerOptions) {
     this.#prefix = Buffer.from(`${options.keyPrefix ?? DEFAULT_KEY_PREFIX}marker:`, 'latin1');
@@ -140,7 +143,8 @@ export class StreamPositionTracker {
 
   /**
    * The stream had a hole (subscriber disconnected: pub/sub keeps nothing for an absent client):
-   * positions are unknown until the next marker. Calls `onReset`.
+   * positions are unknown until the next marker greater than every one taken before (a marker
+   * replayed into the hole is not taken). Calls `onReset`.
    */
   reset(): void {
     this.#known = false;
@@ -186,7 +190,11 @@ export class StreamPositionTracker {
       return false;
     }
     if (epoch < this.#floor) return false;
-    if (this.#known && (epoch < this.#epoch || (epoch === this.#epoch && n <= this.#marker)))
+    // Not below or at the greatest marker ever taken, even after a reset: the owner's markers
+    // only rise, so after a hole such a marker is a genuine one written again (replayed by
+    // whoever can write the watched Redis, timed into the hole), which would make this instance
+    // name the events until the next marker after an older segment than every other instance.
+    if (epoch < this.#seenEpoch || (epoch === this.#seenEpoch && n <= this.#seenMarker))
       return false;
     // Only now (it would move the base): one HMAC per marker, never on the hot path.
     if (!this.#auth.verify(epoch, n, key.toString('latin1', colon2 + 1, len))) {
@@ -197,6 +205,8 @@ export class StreamPositionTracker {
     this.#marker = n;
     this.#offset = 0;
     this.#known = true;
+    this.#seenEpoch = epoch;
+    this.#seenMarker = n;
     this.#markers += 1;
     this.#onBase?.(epoch, n);
     return true;

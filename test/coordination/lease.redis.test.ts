@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { LeaseStore, NODE_KEY_TTL_MS } from '../../src/coordination/lease.js';
-import { InstanceRegistry } from '../../src/coordination/registry.js';
+import { InstanceRegistry, MAX_LIVE_INSTANCES } from '../../src/coordination/registry.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
 let redis: RedisServer;
@@ -143,5 +143,25 @@ describe('InstanceRegistry', () => {
     expect(await a.live()).toEqual(['a']);
     await a.leave();
     expect(await b.live()).toEqual([]);
+  });
+
+  it('does not list a member no refresh can have written, and reads a bounded number', async () => {
+    const p = prefix();
+    const a = new InstanceRegistry({ client, keyPrefix: p, instanceId: 'a', ttlMs: 60_000 });
+    await a.refresh();
+    const t = await client.time();
+    const now = Number(t[0]) * 1000;
+    // Someone with write access to the coordination Redis: a ghost registered for a year (it
+    // would be desired for nodes nobody then acquires), and a flood of plausible ones.
+    await client.zadd(a.key, now + 365 * 24 * 3600 * 1000, 'ghost');
+    expect(await a.refresh()).toEqual(['a']);
+    const flood: (string | number)[] = [];
+    for (let i = 0; i < 5000; i++) flood.push(now + 30_000 + i, `flood-${i}`);
+    await client.zadd(a.key, ...flood);
+    const live = await a.live();
+    expect(live).toHaveLength(MAX_LIVE_INSTANCES);
+    // Real instances refresh to now + ttl: the flood's earlier expiries come first, so the
+    // bound is what protects the round; `a` itself is still added by the coordinator.
+    expect(await client.zcard(a.key)).toBe(5002);
   });
 });

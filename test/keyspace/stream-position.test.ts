@@ -103,14 +103,47 @@ describe('StreamPositionTracker', () => {
     t.reset();
     expect(resets).toBe(1);
     expect(t.base).toBeUndefined();
-    // After a hole any marker is a base again, even a lower one: the stream starts anew.
+    // After a hole only a marker greater than every one taken before is a base: the owner's
+    // markers only rise, so a lower or equal one is a replay (or a fenced owner's), which every
+    // instance without the hole ignores too.
     expect(
       feed(t, [
         ['set', 'at:a'],
         ['set', mk(3, 1)],
+        ['set', mk(4, 1)],
+        ['set', 'at:a'],
+        ['set', mk(4, 2)],
         ['set', 'at:a'],
       ]),
-    ).toEqual(['-', '3.1.0', '3.1.1']);
+    ).toEqual(['-', '-', '-', '-', '4.2.0', '4.2.1']);
+  });
+
+  it('does not take a genuine marker replayed into a hole (CLIENT KILL TYPE pubsub) as its base', () => {
+    // Two instances count one stream; B's subscriber is killed (reset) and, before the owner's
+    // next marker, someone who saw marker (2, 3) earlier SETs that key again.
+    const a = tracker();
+    const b = tracker();
+    const before: [string, string][] = [
+      ['set', mk(2, 3)],
+      ['set', 'at:x'],
+      ['set', mk(2, 4)],
+      ['set', 'at:y'],
+    ];
+    feed(a, before);
+    feed(b, before);
+    b.reset();
+    const after: [string, string][] = [
+      ['set', mk(2, 3)], // the replay
+      ['set', 'at:z'],
+      ['del', 'at:x'],
+      ['set', mk(2, 5)],
+      ['set', 'at:w'],
+    ];
+    const pa = feed(a, after);
+    const pb = feed(b, after);
+    expect(pa).toEqual(['2.4.2', '2.4.3', '2.4.4', '2.5.0', '2.5.1']);
+    // B names nothing it cannot name alike (unknown until the next real marker), never 2.3.x.
+    expect(pb).toEqual(['-', '-', '-', '2.5.0', '2.5.1']);
   });
 
   it('never takes a marker below the epoch floor as a base, not even the first', () => {
