@@ -416,11 +416,15 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
       // here, else a deletion in that window would be in no ledger and the reconciliation of
       // the node's gap (against that inventory) would find no difference.
       const pre = st.prelude.take();
-      if (!pre.owned) prelude = pre.events;
-      if (!pre.owned && !pre.complete) blind = 'dropped';
+      // Markers of the node were seen, so someone owned it, yet neither `last` nor a committed
+      // position names it (lost or deleted on the coordination Redis): where its records end is
+      // unknown, so this is a blind takeover (gap, and the buffer recorded), not a first owner.
+      if (pre.owned) blind = 'previous_owner_unknown';
+      else if (!pre.complete) blind = 'dropped';
       // Its baseline ran while it was a standby (not in this ledger) but nothing it received
       // since is missing (the prelude): no blind spot, only the baseline to run again as owner.
       else rebaseline = this.#withheldBaseline.has(a.node);
+      if (!pre.owned) prelude = pre.events;
     }
     st.prelude.markerSeen();
     // Cannot replay exactly (the gap below says so): what the buffer holds is still recorded,
