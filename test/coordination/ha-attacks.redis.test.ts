@@ -1,69 +1,19 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
-import type { AuditRecord } from '../../src/audit/record.js';
+import { describe, expect, it } from 'vitest';
 import { checkCoverage } from '../../src/audit/coverage.js';
 import { readOwnership } from '../../src/audit/ownership-records.js';
 import { openLedgerStore } from '../../src/audit/store/ledger-store.js';
 import { assignNodes } from '../../src/coordination/assignment.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { startApp, waitFor, type Harness } from '../helpers/app-harness.js';
+import { waitFor, type Harness } from '../helpers/app-harness.js';
+import { LEASE_MS, useHaFixture } from './ha-fixture.js';
 
 /**
  * Attacks on the coordination keys by someone who can write the coordination Redis (here the
  * watched Redis itself, the default) but holds no HMAC key (docs/ha.md "Threat model"): two
  * in-process instances on one real Redis.
  */
-let redis: RedisServer;
-let admin: Redis;
-const harnesses: Harness[] = [];
+const fx = useHaFixture('shared-fingerprint-key-for-the-ha-attacks');
+const { start, records, node, ids, owner, writeTokens } = fx;
 let n = 0;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  admin = redis.client();
-});
-afterEach(async () => {
-  for (const h of harnesses.splice(0)) await h.stop().catch(() => undefined);
-  await admin.flushall();
-});
-afterAll(async () => {
-  await redis.stop();
-});
-
-const LEASE_MS = 3000;
-const SHARED_HMAC = { TOKENWATCH_HMAC_KEY: 'shared-fingerprint-key-for-the-ha-attacks' };
-
-function start(id: string, prefix: string, extra = ''): Harness {
-  const yaml = `
-coordination:
-  enabled: true
-  instanceId: ${id}
-  keyPrefix: '${prefix}'
-  leaseMs: ${LEASE_MS}
-  safetyMs: 500
-${extra}`;
-  const h = startApp(redis.url, { yaml, env: SHARED_HMAC });
-  harnesses.push(h);
-  return h;
-}
-
-const records = (h: Harness, type: string): AuditRecord[] => h.app.ledger.list({ type });
-const node = (): string => `127.0.0.1:${redis.port}`;
-
-function ids(): [string, string] {
-  const desired = assignNodes([node()], ['inst-a', 'inst-b']).get(node());
-  return desired === 'inst-a' ? ['inst-a', 'inst-b'] : ['inst-b', 'inst-a'];
-}
-
-async function owner(h: Harness): Promise<void> {
-  await waitFor(() => h.app.coordinator?.role(node()) === 'owner', 15_000, 'ownership');
-}
-
-async function writeTokens(prefix: string, count: number): Promise<void> {
-  const p = admin.pipeline();
-  for (let i = 0; i < count; i++) p.set(`oauth:access:${prefix}-${i}`, 'v', 'EX', 600);
-  await p.exec();
-}
 
 /** Distinct tokens written, over the given ledgers (by fingerprint). */
 function writtenTokens(...hs: Harness[]): Set<string> {
@@ -84,14 +34,14 @@ describe('forged coordination keys', () => {
     'a forged `last` ($what) neither skips the takeover nor stops positions',
     async ({ forged, bump, epoch }) => {
       const prefix = `twa${++n}:`;
-      await admin.call('ACL', 'SETUSER', 'coord-f', 'on', '>pw-f', '~*', '&*', '+@all');
-      const url = `redis://coord-f:pw-f@127.0.0.1:${redis.port}`;
+      await fx.admin.call('ACL', 'SETUSER', 'coord-f', 'on', '>pw-f', '~*', '&*', '+@all');
+      const url = `redis://coord-f:pw-f@127.0.0.1:${fx.redis.port}`;
       const [ida, idb] = ids();
       const a = start(ida, prefix, `  redis: ${url}`);
       await owner(a);
       await a.app.whenReady();
       await waitFor(
-        async () => (await admin.keys(`${prefix}marker:*`)).length > 0,
+        async () => (await fx.admin.keys(`${prefix}marker:*`)).length > 0,
         15_000,
         'first marker',
       );
@@ -103,11 +53,11 @@ describe('forged coordination keys', () => {
       // attacker drops the committed position and names, in `last`, a previous epoch far above
       // any real one: a takeover that believed it would replay from "999.0" (nothing) and
       // record no gap; and its own tracker would ignore every marker below epoch 999.
-      await admin.call('ACL', 'SETUSER', 'coord-f', '-eval', '-zrem');
-      await admin.del(`${prefix}committed:{${node()}}`);
-      await admin.set(`${prefix}last:{${node()}}`, `${ida}:${forged}`, 'PX', 60_000);
-      if (bump > 0) await admin.incrby(`${prefix}epoch:{${node()}}`, bump);
-      if (bump < 0) await admin.del(`${prefix}epoch:{${node()}}`);
+      await fx.admin.call('ACL', 'SETUSER', 'coord-f', '-eval', '-zrem');
+      await fx.admin.del(`${prefix}committed:{${node()}}`);
+      await fx.admin.set(`${prefix}last:{${node()}}`, `${ida}:${forged}`, 'PX', 60_000);
+      if (bump > 0) await fx.admin.incrby(`${prefix}epoch:{${node()}}`, bump);
+      if (bump < 0) await fx.admin.del(`${prefix}epoch:{${node()}}`);
       await waitFor(() => records(a, 'ownership.fenced').length === 1, 15_000, 'a fenced');
       // Between a's fence and b's acquisition nobody records: only b's buffer holds these.
       expect(b.app.coordinator?.role(node())).toBe('standby');
@@ -131,21 +81,21 @@ describe('forged coordination keys', () => {
       const after = records(b, 'token.written').slice(-3);
       for (const r of after)
         expect(String(r.attrs.pos)).toMatch(new RegExp(`^${epoch}\\.\\d+\\.\\d+\\.\\d+$`));
-      await admin.call('ACL', 'DELUSER', 'coord-f');
+      await fx.admin.call('ACL', 'DELUSER', 'coord-f');
     },
     60_000,
   );
 
   it('a deleted `last` (and committed position) does not make a takeover a silent first owner', async () => {
     const prefix = `twa${++n}:`;
-    await admin.call('ACL', 'SETUSER', 'coord-g', 'on', '>pw-g', '~*', '&*', '+@all');
-    const url = `redis://coord-g:pw-g@127.0.0.1:${redis.port}`;
+    await fx.admin.call('ACL', 'SETUSER', 'coord-g', 'on', '>pw-g', '~*', '&*', '+@all');
+    const url = `redis://coord-g:pw-g@127.0.0.1:${fx.redis.port}`;
     const [ida, idb] = ids();
     const a = start(ida, prefix, `  redis: ${url}`);
     await owner(a);
     await a.app.whenReady();
     await waitFor(
-      async () => (await admin.keys(`${prefix}marker:*`)).length > 0,
+      async () => (await fx.admin.keys(`${prefix}marker:*`)).length > 0,
       15_000,
       'first marker',
     );
@@ -155,9 +105,9 @@ describe('forged coordination keys', () => {
     await waitFor(() => records(a, 'token.written').length === 3, 15_000, 'owner records');
     // a is cut off from the coordination Redis (it renews and publishes nothing more). The
     // attacker drops the committed position and `last`: the takeover looks like a first owner's.
-    await admin.call('ACL', 'SETUSER', 'coord-g', '-eval', '-zrem');
-    await admin.del(`${prefix}committed:{${node()}}`);
-    await admin.del(`${prefix}last:{${node()}}`);
+    await fx.admin.call('ACL', 'SETUSER', 'coord-g', '-eval', '-zrem');
+    await fx.admin.del(`${prefix}committed:{${node()}}`);
+    await fx.admin.del(`${prefix}last:{${node()}}`);
     await waitFor(() => records(a, 'ownership.fenced').length === 1, 15_000, 'a fenced');
     // Between a's fence and b's acquisition nobody records: only b's buffer holds these.
     expect(b.app.coordinator?.role(node())).toBe('standby');
@@ -181,7 +131,7 @@ describe('forged coordination keys', () => {
     const after = records(b, 'token.written').slice(-3);
     for (const r of after)
       expect(String(r.attrs.pos)).toMatch(new RegExp(`^2\\.\\d+\\.\\d+\\.\\d+$`));
-    await admin.call('ACL', 'DELUSER', 'coord-g');
+    await fx.admin.call('ACL', 'DELUSER', 'coord-g');
   }, 60_000);
 
   it('a registry member refreshed like a real one is believed (documented limit): the node goes unowned, coverage says so', async () => {
@@ -204,8 +154,8 @@ describe('forged coordination keys', () => {
     let refreshing = true;
     const refresher = (async () => {
       while (refreshing) {
-        const t = await admin.time();
-        await admin.zadd(`${prefix}instances`, Number(t[0]) * 1000 + LEASE_MS - 500, ghost);
+        const t = await fx.admin.time();
+        await fx.admin.zadd(`${prefix}instances`, Number(t[0]) * 1000 + LEASE_MS - 500, ghost);
         await new Promise((r) => setTimeout(r, 300));
       }
     })();

@@ -1,77 +1,15 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
-import type { AuditRecord } from '../../src/audit/record.js';
-import { assignNodes } from '../../src/coordination/assignment.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { startApp, waitFor, type Harness } from '../helpers/app-harness.js';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/app-harness.js';
+import { LEASE_MS, useHaFixture } from './ha-fixture.js';
 
 /**
  * Two in-process instances on one real Redis (issue #20, step 2): one owner records, the other
  * is a standby; a clean stop hands over; a lease that cannot be renewed fences its owner before
  * the standby takes over.
  */
-let redis: RedisServer;
-let admin: Redis;
-const harnesses: Harness[] = [];
+const fx = useHaFixture('shared-fingerprint-key-for-the-ha-tests');
+const { start, records, tokens, node, ids, owner, writeTokens } = fx;
 let n = 0;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  admin = redis.client();
-});
-afterEach(async () => {
-  for (const h of harnesses.splice(0)) await h.stop().catch(() => undefined);
-  await admin.flushall();
-});
-afterAll(async () => {
-  await redis.stop();
-});
-
-const LEASE_MS = 3000;
-
-function coordination(id: string, prefix: string, extra = ''): string {
-  return `
-coordination:
-  enabled: true
-  instanceId: ${id}
-  keyPrefix: '${prefix}'
-  leaseMs: ${LEASE_MS}
-  safetyMs: 500
-${extra}`;
-}
-
-/** Instances share the fingerprint key (docs/ha.md): their ledgers then name tokens alike. */
-const SHARED_HMAC = { TOKENWATCH_HMAC_KEY: 'shared-fingerprint-key-for-the-ha-tests' };
-
-function start(id: string, prefix: string, extra = ''): Harness {
-  const h = startApp(redis.url, { yaml: coordination(id, prefix, extra), env: SHARED_HMAC });
-  harnesses.push(h);
-  return h;
-}
-
-const records = (h: Harness, type: string): AuditRecord[] => h.app.ledger.list({ type });
-const tokens = (h: Harness): AuditRecord[] =>
-  h.app.ledger.list({ type: 'token.*' }).filter((r) => r.attrs.redisEvent !== 'scan');
-const node = (): string => `127.0.0.1:${redis.port}`;
-
-/**
- * Two instance ids, the first the one rendezvous hashing desires for the node (else the
- * second, once registered, would take the node over by a graceful handover: scale-out).
- */
-function ids(): [string, string] {
-  const desired = assignNodes([node()], ['inst-a', 'inst-b']).get(node());
-  return desired === 'inst-a' ? ['inst-a', 'inst-b'] : ['inst-b', 'inst-a'];
-}
-
-async function owner(h: Harness): Promise<void> {
-  await waitFor(() => h.app.coordinator?.role(node()) === 'owner', 15_000, 'ownership');
-}
-
-async function writeTokens(prefix: string, count: number): Promise<void> {
-  const p = admin.pipeline();
-  for (let i = 0; i < count; i++) p.set(`oauth:access:${prefix}-${i}`, 'v', 'EX', 600);
-  await p.exec();
-}
 
 describe('two instances on one Redis', () => {
   it("records token events only in the owner's ledger, with the owner's epoch", async () => {
@@ -136,7 +74,7 @@ describe('two instances on one Redis', () => {
     });
     // Positions exist from the owner's first marker on (written every markerEveryMs).
     await waitFor(
-      async () => (await admin.keys(`${prefix}marker:*`)).length > 0,
+      async () => (await fx.admin.keys(`${prefix}marker:*`)).length > 0,
       15_000,
       'first marker',
     );
@@ -145,7 +83,7 @@ describe('two instances on one Redis', () => {
     let writing = true;
     const load = (async () => {
       while (writing) {
-        await admin.set(`oauth:access:load-${written}`, 'v', 'EX', 600);
+        await fx.admin.set(`oauth:access:load-${written}`, 'v', 'EX', 600);
         written++;
       }
     })();
@@ -232,7 +170,7 @@ describe('two instances on one Redis', () => {
     const b = start(idb, prefix);
     await b.app.whenReady();
     // The coordination Redis loses the lease (e.g. a failover to a replica that had not got it).
-    await admin.del(`${prefix}lease:{${node()}}`);
+    await fx.admin.del(`${prefix}lease:{${node()}}`);
     await waitFor(() => records(a, 'ownership.fenced').length === 1, 15_000, 'fence record');
     expect(records(a, 'ownership.fenced')[0]?.attrs).toMatchObject({
       node: node(),
@@ -263,8 +201,8 @@ describe('two instances on one Redis', () => {
     const prefix = `tw${++n}:`;
     // inst-a reaches the coordination Redis as its own ACL user: revoking EVAL cuts it off
     // from the leases (a partition) while its watcher keeps receiving notifications.
-    await admin.call('ACL', 'SETUSER', 'coord-a', 'on', '>pw-a', '~*', '&*', '+@all');
-    const url = `redis://coord-a:pw-a@127.0.0.1:${redis.port}`;
+    await fx.admin.call('ACL', 'SETUSER', 'coord-a', 'on', '>pw-a', '~*', '&*', '+@all');
+    const url = `redis://coord-a:pw-a@127.0.0.1:${fx.redis.port}`;
     const [ida, idb] = ids();
     const a = start(ida, prefix, `  redis: ${url}`);
     await owner(a);
@@ -273,7 +211,7 @@ describe('two instances on one Redis', () => {
     await b.app.whenReady();
     await writeTokens('before', 5);
     await waitFor(() => records(a, 'token.written').length === 5, 15_000, 'owner records');
-    await admin.call('ACL', 'SETUSER', 'coord-a', '-eval', '-zrem');
+    await fx.admin.call('ACL', 'SETUSER', 'coord-a', '-eval', '-zrem');
     await owner(b);
     // Tokens written once b owns the node are b's to record, never a's.
     await writeTokens('after', 10);
@@ -290,12 +228,12 @@ describe('two instances on one Redis', () => {
     const afterFence = tokens(a).filter((r) => r.seq > (fenced[0]?.seq ?? 0));
     expect(afterFence).toHaveLength(0);
     expect(records(a, 'token.written')).toHaveLength(5);
-    await admin.call('ACL', 'DELUSER', 'coord-a');
+    await fx.admin.call('ACL', 'DELUSER', 'coord-a');
   });
   it('does not believe a committed position no owner tagged, even a plausible one: records a gap', async () => {
     const prefix = `tw${++n}:`;
-    await admin.call('ACL', 'SETUSER', 'coord-c', 'on', '>pw-c', '~*', '&*', '+@all');
-    const url = `redis://coord-c:pw-c@127.0.0.1:${redis.port}`;
+    await fx.admin.call('ACL', 'SETUSER', 'coord-c', 'on', '>pw-c', '~*', '&*', '+@all');
+    const url = `redis://coord-c:pw-c@127.0.0.1:${fx.redis.port}`;
     const [ida, idb] = ids();
     const a = start(ida, prefix, `  redis: ${url}`);
     await owner(a);
@@ -308,10 +246,10 @@ describe('two instances on one Redis', () => {
     // the coordination Redis names a committed position just past the markers a wrote so far
     // (within what a could have committed): a takeover that believed it would replay nothing
     // of what came after a's real commits, and record no gap.
-    await admin.call('ACL', 'SETUSER', 'coord-c', '-eval', '-zrem');
-    const ns = (await admin.keys(`${prefix}marker:1:*`)).map((k) => Number(k.split(':')[3]));
+    await fx.admin.call('ACL', 'SETUSER', 'coord-c', '-eval', '-zrem');
+    const ns = (await fx.admin.keys(`${prefix}marker:1:*`)).map((k) => Number(k.split(':')[3]));
     const forged = `1.${Math.max(...ns) + 1}.0`;
-    await admin.set(`${prefix}committed:{${node()}}`, forged);
+    await fx.admin.set(`${prefix}committed:{${node()}}`, forged);
     await owner(b);
     await waitFor(
       () => records(b, 'keyspace.gap').some((r) => r.attrs.reason === 'ownership_takeover'),
@@ -326,7 +264,7 @@ describe('two instances on one Redis', () => {
     expect(records(b, 'ownership.marker_rejected').map((r) => r.attrs)).toEqual([
       { node: node(), reason: 'committed_bad_mac', committed: forged, truncated: false },
     ]);
-    await admin.call('ACL', 'DELUSER', 'coord-c');
+    await fx.admin.call('ACL', 'DELUSER', 'coord-c');
   });
 
   it('refuses forged markers: positions stay in line across instances, the takeover replays exactly', async () => {
@@ -338,7 +276,7 @@ describe('two instances on one Redis', () => {
     const b = start(idb, prefix);
     await b.app.whenReady();
     await waitFor(
-      async () => (await admin.keys(`${prefix}marker:*`)).length > 0,
+      async () => (await fx.admin.keys(`${prefix}marker:*`)).length > 0,
       15_000,
       'first marker',
     );
@@ -351,7 +289,7 @@ describe('two instances on one Redis', () => {
       { length: 15 },
       (_, i) => `${prefix}marker:${999_990 + i}:1:${'0123456789abcdef0123'}`,
     );
-    for (const k of forged) await admin.set(k, '1', 'PX', 10_000);
+    for (const k of forged) await fx.admin.set(k, '1', 'PX', 10_000);
     await writeTokens('after', 20);
     await waitFor(() => records(a, 'token.written').length === 25, 15_000, 'owner records more');
     for (const r of records(a, 'token.written')) expect(r.attrs.pos).toMatch(/^1\.\d+\.\d+\.0$/);
@@ -387,12 +325,12 @@ describe('two instances on one Redis', () => {
     const prefix = `tw${++n}:`;
     // A holder that never writes a marker and has no `last` record: while it holds the lease
     // nobody records the node, as for a just promoted Cluster master before its first owner.
-    await admin.set(`${prefix}lease:{${node()}}`, 'ghost:0', 'PX', 4000);
+    await fx.admin.set(`${prefix}lease:{${node()}}`, 'ghost:0', 'PX', 4000);
     const a = start('inst-a', prefix);
     await a.app.whenReady();
     expect(a.app.coordinator?.role(node())).toBe('standby');
     await writeTokens('unowned', 10);
-    const p = admin.pipeline();
+    const p = fx.admin.pipeline();
     for (let i = 0; i < 4; i++) p.del(`oauth:access:unowned-${i}`);
     await p.exec();
     await a.app.settle();
@@ -423,27 +361,27 @@ describe('two instances on one Redis', () => {
 
   it('a takeover that cannot replay exactly still records what its buffer holds, besides the gap', async () => {
     const prefix = `tw${++n}:`;
-    await admin.call('ACL', 'SETUSER', 'coord-d', 'on', '>pw-d', '~*', '&*', '+@all');
-    const url = `redis://coord-d:pw-d@127.0.0.1:${redis.port}`;
+    await fx.admin.call('ACL', 'SETUSER', 'coord-d', 'on', '>pw-d', '~*', '&*', '+@all');
+    const url = `redis://coord-d:pw-d@127.0.0.1:${fx.redis.port}`;
     const [ida, idb] = ids();
     const a = start(ida, prefix, `  redis: ${url}`);
     await owner(a);
     await a.app.whenReady();
     await waitFor(
-      async () => (await admin.keys(`${prefix}marker:*`)).length > 0,
+      async () => (await fx.admin.keys(`${prefix}marker:*`)).length > 0,
       15_000,
       'first marker',
     );
     await writeTokens('early', 5);
     await waitFor(() => records(a, 'token.written').length === 5, 15_000, 'owner records');
     await waitFor(
-      async () => (await admin.get(`${prefix}committed:{${node()}}`)) !== null,
+      async () => (await fx.admin.get(`${prefix}committed:{${node()}}`)) !== null,
       15_000,
       'committed published',
     );
     // a is cut off from the coordination Redis (it publishes nothing more), then b starts: b's
     // buffer begins after the last committed position a published, so b cannot replay exactly.
-    await admin.call('ACL', 'SETUSER', 'coord-d', '-eval', '-zrem');
+    await fx.admin.call('ACL', 'SETUSER', 'coord-d', '-eval', '-zrem');
     const b = start(idb, prefix);
     await b.app.whenReady();
     // Writes and deletions go on through a's fence and b's takeover: between them nobody
@@ -452,8 +390,8 @@ describe('two instances on one Redis', () => {
     let writing = true;
     const load = (async () => {
       for (let i = 0; writing; i++) {
-        await admin.set(`oauth:access:load-${i}`, 'v', 'EX', 600);
-        await admin.del(`oauth:access:load-${i}`);
+        await fx.admin.set(`oauth:access:load-${i}`, 'v', 'EX', 600);
+        await fx.admin.del(`oauth:access:load-${i}`);
         deleted.push(`oauth:access:load-${i}`);
         await new Promise((r) => setTimeout(r, 5));
       }
@@ -483,19 +421,19 @@ describe('two instances on one Redis', () => {
       byPos.set(typeof r.attrs.pos === 'string' ? r.attrs.pos : `#${r.seq}`, r.fingerprint ?? '');
     expect(new Set(byPos.values()).size).toBe(deleted.length);
     expect(byPos.size).toBe(deleted.length);
-    await admin.call('ACL', 'DELUSER', 'coord-d');
+    await fx.admin.call('ACL', 'DELUSER', 'coord-d');
   }, 60_000);
 
   it('publishes a committed position at quiet markers: a takeover after a quiet period records no gap', async () => {
     const prefix = `tw${++n}:`;
-    await admin.call('ACL', 'SETUSER', 'coord-e', 'on', '>pw-e', '~*', '&*', '+@all');
-    const url = `redis://coord-e:pw-e@127.0.0.1:${redis.port}`;
+    await fx.admin.call('ACL', 'SETUSER', 'coord-e', 'on', '>pw-e', '~*', '&*', '+@all');
+    const url = `redis://coord-e:pw-e@127.0.0.1:${fx.redis.port}`;
     const [ida, idb] = ids();
     const a = start(ida, prefix, `  redis: ${url}`);
     await owner(a);
     await a.app.whenReady();
     await waitFor(
-      async () => (await admin.keys(`${prefix}marker:*`)).length > 0,
+      async () => (await fx.admin.keys(`${prefix}marker:*`)).length > 0,
       15_000,
       'first marker',
     );
@@ -505,19 +443,19 @@ describe('two instances on one Redis', () => {
     const b = start(idb, prefix);
     await b.app.whenReady();
     const committedKey = `${prefix}committed:{${node()}}`;
-    const first = await admin.get(committedKey);
+    const first = await fx.admin.get(committedKey);
     // The owner passes markers with nothing pending: it publishes "committed through just
     // before marker n", and n keeps rising while the node is quiet.
     await waitFor(
       async () => {
-        const c = await admin.get(committedKey);
+        const c = await fx.admin.get(committedKey);
         return c !== null && c !== first && /^1\.\d+\.-1:[0-9a-f]{20}$/.test(c);
       },
       15_000,
       'quiet committed position',
     );
     await new Promise((r) => setTimeout(r, 800));
-    await admin.call('ACL', 'SETUSER', 'coord-e', '-eval', '-zrem');
+    await fx.admin.call('ACL', 'SETUSER', 'coord-e', '-eval', '-zrem');
     await owner(b);
     await waitFor(() => records(b, 'ownership.acquired').length > 0, 15_000, 'acquired record');
     await b.app.settle();
@@ -530,6 +468,6 @@ describe('two instances on one Redis', () => {
     expect(String(acquired?.from)).toMatch(/^1\.\d+\.-1$/);
     expect(records(b, 'ownership.marker_rejected')).toEqual([]);
     expect(records(b, 'keyspace.gap')).toEqual([]);
-    await admin.call('ACL', 'DELUSER', 'coord-e');
+    await fx.admin.call('ACL', 'DELUSER', 'coord-e');
   }, 60_000);
 });
