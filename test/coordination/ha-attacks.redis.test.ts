@@ -34,17 +34,12 @@ describe('forged coordination keys', () => {
     'a forged `last` ($what) neither skips the takeover nor stops positions',
     async ({ forged, bump, epoch }) => {
       const prefix = `twa${++n}:`;
-      await fx.admin.call('ACL', 'SETUSER', 'coord-f', 'on', '>pw-f', '~*', '&*', '+@all');
-      const url = `redis://coord-f:pw-f@127.0.0.1:${fx.redis.port}`;
+      const user = await fx.coordinationUser('coord-f');
       const [ida, idb] = ids();
-      const a = start(ida, prefix, `  redis: ${url}`);
+      const a = start(ida, prefix, user.yaml);
       await owner(a);
       await a.app.whenReady();
-      await waitFor(
-        async () => (await fx.admin.keys(`${prefix}marker:*`)).length > 0,
-        15_000,
-        'first marker',
-      );
+      await fx.firstMarker(prefix);
       const b = start(idb, prefix);
       await b.app.whenReady();
       await writeTokens('early', 3);
@@ -53,7 +48,7 @@ describe('forged coordination keys', () => {
       // attacker drops the committed position and names, in `last`, a previous epoch far above
       // any real one: a takeover that believed it would replay from "999.0" (nothing) and
       // record no gap; and its own tracker would ignore every marker below epoch 999.
-      await fx.admin.call('ACL', 'SETUSER', 'coord-f', '-eval', '-zrem');
+      await user.cutOff();
       await fx.admin.del(`${prefix}committed:{${node()}}`);
       await fx.admin.set(`${prefix}last:{${node()}}`, `${ida}:${forged}`, 'PX', 60_000);
       if (bump > 0) await fx.admin.incrby(`${prefix}epoch:{${node()}}`, bump);
@@ -81,31 +76,25 @@ describe('forged coordination keys', () => {
       const after = records(b, 'token.written').slice(-3);
       for (const r of after)
         expect(String(r.attrs.pos)).toMatch(new RegExp(`^${epoch}\\.\\d+\\.\\d+\\.\\d+$`));
-      await fx.admin.call('ACL', 'DELUSER', 'coord-f');
     },
     60_000,
   );
 
   it('a deleted `last` (and committed position) does not make a takeover a silent first owner', async () => {
     const prefix = `twa${++n}:`;
-    await fx.admin.call('ACL', 'SETUSER', 'coord-g', 'on', '>pw-g', '~*', '&*', '+@all');
-    const url = `redis://coord-g:pw-g@127.0.0.1:${fx.redis.port}`;
+    const user = await fx.coordinationUser('coord-g');
     const [ida, idb] = ids();
-    const a = start(ida, prefix, `  redis: ${url}`);
+    const a = start(ida, prefix, user.yaml);
     await owner(a);
     await a.app.whenReady();
-    await waitFor(
-      async () => (await fx.admin.keys(`${prefix}marker:*`)).length > 0,
-      15_000,
-      'first marker',
-    );
+    await fx.firstMarker(prefix);
     const b = start(idb, prefix);
     await b.app.whenReady();
     await writeTokens('early', 3);
     await waitFor(() => records(a, 'token.written').length === 3, 15_000, 'owner records');
     // a is cut off from the coordination Redis (it renews and publishes nothing more). The
     // attacker drops the committed position and `last`: the takeover looks like a first owner's.
-    await fx.admin.call('ACL', 'SETUSER', 'coord-g', '-eval', '-zrem');
+    await user.cutOff();
     await fx.admin.del(`${prefix}committed:{${node()}}`);
     await fx.admin.del(`${prefix}last:{${node()}}`);
     await waitFor(() => records(a, 'ownership.fenced').length === 1, 15_000, 'a fenced');
@@ -131,7 +120,6 @@ describe('forged coordination keys', () => {
     const after = records(b, 'token.written').slice(-3);
     for (const r of after)
       expect(String(r.attrs.pos)).toMatch(new RegExp(`^2\\.\\d+\\.\\d+\\.\\d+$`));
-    await fx.admin.call('ACL', 'DELUSER', 'coord-g');
   }, 60_000);
 
   it('a registry member refreshed like a real one is believed (documented limit): the node goes unowned, coverage says so', async () => {

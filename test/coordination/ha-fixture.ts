@@ -26,6 +26,14 @@ export interface HaFixture {
   ids: () => [string, string];
   owner: (h: Harness) => Promise<void>;
   writeTokens: (prefix: string, count: number) => Promise<void>;
+  /** Resolves once an owner wrote a marker under `prefix`. */
+  firstMarker: (prefix: string) => Promise<void>;
+  /**
+   * An ACL user of its own for one instance's coordination connection (`yaml`: the config lines
+   * that use it), so that `cutOff()` can cut that instance from the leases (no EVAL, no ZREM: a
+   * partition) while its watcher keeps receiving notifications. Deleted after the test.
+   */
+  coordinationUser: (name: string) => Promise<{ yaml: string; cutOff: () => Promise<void> }>;
 }
 
 /**
@@ -37,6 +45,7 @@ export function useHaFixture(hmacKey: string): HaFixture {
   let redis: RedisServer | undefined;
   let admin: Redis | undefined;
   const harnesses: Harness[] = [];
+  const users: string[] = [];
   const env = { TOKENWATCH_HMAC_KEY: hmacKey };
 
   beforeAll(async () => {
@@ -45,6 +54,7 @@ export function useHaFixture(hmacKey: string): HaFixture {
   });
   afterEach(async () => {
     for (const h of harnesses.splice(0)) await h.stop().catch(() => undefined);
+    for (const u of users.splice(0)) await admin?.call('ACL', 'DELUSER', u);
     await admin?.flushall();
   });
   afterAll(async () => {
@@ -88,6 +98,23 @@ ${extra}`;
       const p = fx.admin.pipeline();
       for (let i = 0; i < count; i++) p.set(`oauth:access:${prefix}-${i}`, 'v', 'EX', 600);
       await p.exec();
+    },
+    firstMarker: async (prefix) => {
+      await waitFor(
+        async () => (await fx.admin.keys(`${prefix}marker:*`)).length > 0,
+        15_000,
+        'first marker',
+      );
+    },
+    coordinationUser: async (name) => {
+      await fx.admin.call('ACL', 'SETUSER', name, 'on', `>pw-${name}`, '~*', '&*', '+@all');
+      users.push(name);
+      return {
+        yaml: `  redis: redis://${name}:pw-${name}@127.0.0.1:${fx.redis.port}`,
+        cutOff: async () => {
+          await fx.admin.call('ACL', 'SETUSER', name, '-eval', '-zrem');
+        },
+      };
     },
   };
   return fx;

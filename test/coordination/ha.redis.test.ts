@@ -73,11 +73,7 @@ describe('two instances on one Redis', () => {
       }
     });
     // Positions exist from the owner's first marker on (written every markerEveryMs).
-    await waitFor(
-      async () => (await fx.admin.keys(`${prefix}marker:*`)).length > 0,
-      15_000,
-      'first marker',
-    );
+    await fx.firstMarker(prefix);
     // Writes go on while a stops: each one lands in exactly one of the two ledgers.
     let written = 0;
     let writing = true;
@@ -201,17 +197,16 @@ describe('two instances on one Redis', () => {
     const prefix = `tw${++n}:`;
     // inst-a reaches the coordination Redis as its own ACL user: revoking EVAL cuts it off
     // from the leases (a partition) while its watcher keeps receiving notifications.
-    await fx.admin.call('ACL', 'SETUSER', 'coord-a', 'on', '>pw-a', '~*', '&*', '+@all');
-    const url = `redis://coord-a:pw-a@127.0.0.1:${fx.redis.port}`;
+    const user = await fx.coordinationUser('coord-a');
     const [ida, idb] = ids();
-    const a = start(ida, prefix, `  redis: ${url}`);
+    const a = start(ida, prefix, user.yaml);
     await owner(a);
     await a.app.whenReady();
     const b = start(idb, prefix);
     await b.app.whenReady();
     await writeTokens('before', 5);
     await waitFor(() => records(a, 'token.written').length === 5, 15_000, 'owner records');
-    await fx.admin.call('ACL', 'SETUSER', 'coord-a', '-eval', '-zrem');
+    await user.cutOff();
     await owner(b);
     // Tokens written once b owns the node are b's to record, never a's.
     await writeTokens('after', 10);
@@ -228,14 +223,12 @@ describe('two instances on one Redis', () => {
     const afterFence = tokens(a).filter((r) => r.seq > (fenced[0]?.seq ?? 0));
     expect(afterFence).toHaveLength(0);
     expect(records(a, 'token.written')).toHaveLength(5);
-    await fx.admin.call('ACL', 'DELUSER', 'coord-a');
   });
   it('does not believe a committed position no owner tagged, even a plausible one: records a gap', async () => {
     const prefix = `tw${++n}:`;
-    await fx.admin.call('ACL', 'SETUSER', 'coord-c', 'on', '>pw-c', '~*', '&*', '+@all');
-    const url = `redis://coord-c:pw-c@127.0.0.1:${fx.redis.port}`;
+    const user = await fx.coordinationUser('coord-c');
     const [ida, idb] = ids();
-    const a = start(ida, prefix, `  redis: ${url}`);
+    const a = start(ida, prefix, user.yaml);
     await owner(a);
     await a.app.whenReady();
     const b = start(idb, prefix);
@@ -246,7 +239,7 @@ describe('two instances on one Redis', () => {
     // the coordination Redis names a committed position just past the markers a wrote so far
     // (within what a could have committed): a takeover that believed it would replay nothing
     // of what came after a's real commits, and record no gap.
-    await fx.admin.call('ACL', 'SETUSER', 'coord-c', '-eval', '-zrem');
+    await user.cutOff();
     const ns = (await fx.admin.keys(`${prefix}marker:1:*`)).map((k) => Number(k.split(':')[3]));
     const forged = `1.${Math.max(...ns) + 1}.0`;
     await fx.admin.set(`${prefix}committed:{${node()}}`, forged);
@@ -264,7 +257,6 @@ describe('two instances on one Redis', () => {
     expect(records(b, 'ownership.marker_rejected').map((r) => r.attrs)).toEqual([
       { node: node(), reason: 'committed_bad_mac', committed: forged, truncated: false },
     ]);
-    await fx.admin.call('ACL', 'DELUSER', 'coord-c');
   });
 
   it('refuses forged markers: positions stay in line across instances, the takeover replays exactly', async () => {
@@ -275,11 +267,7 @@ describe('two instances on one Redis', () => {
     await a.app.whenReady();
     const b = start(idb, prefix);
     await b.app.whenReady();
-    await waitFor(
-      async () => (await fx.admin.keys(`${prefix}marker:*`)).length > 0,
-      15_000,
-      'first marker',
-    );
+    await fx.firstMarker(prefix);
     await writeTokens('before', 5);
     await waitFor(() => records(a, 'token.written').length === 5, 15_000, 'owner records');
     // Someone who can write the watched Redis, without the HMAC key: markers of epochs far
@@ -361,17 +349,12 @@ describe('two instances on one Redis', () => {
 
   it('a takeover that cannot replay exactly still records what its buffer holds, besides the gap', async () => {
     const prefix = `tw${++n}:`;
-    await fx.admin.call('ACL', 'SETUSER', 'coord-d', 'on', '>pw-d', '~*', '&*', '+@all');
-    const url = `redis://coord-d:pw-d@127.0.0.1:${fx.redis.port}`;
+    const user = await fx.coordinationUser('coord-d');
     const [ida, idb] = ids();
-    const a = start(ida, prefix, `  redis: ${url}`);
+    const a = start(ida, prefix, user.yaml);
     await owner(a);
     await a.app.whenReady();
-    await waitFor(
-      async () => (await fx.admin.keys(`${prefix}marker:*`)).length > 0,
-      15_000,
-      'first marker',
-    );
+    await fx.firstMarker(prefix);
     await writeTokens('early', 5);
     await waitFor(() => records(a, 'token.written').length === 5, 15_000, 'owner records');
     await waitFor(
@@ -381,7 +364,7 @@ describe('two instances on one Redis', () => {
     );
     // a is cut off from the coordination Redis (it publishes nothing more), then b starts: b's
     // buffer begins after the last committed position a published, so b cannot replay exactly.
-    await fx.admin.call('ACL', 'SETUSER', 'coord-d', '-eval', '-zrem');
+    await user.cutOff();
     const b = start(idb, prefix);
     await b.app.whenReady();
     // Writes and deletions go on through a's fence and b's takeover: between them nobody
@@ -421,22 +404,16 @@ describe('two instances on one Redis', () => {
       byPos.set(typeof r.attrs.pos === 'string' ? r.attrs.pos : `#${r.seq}`, r.fingerprint ?? '');
     expect(new Set(byPos.values()).size).toBe(deleted.length);
     expect(byPos.size).toBe(deleted.length);
-    await fx.admin.call('ACL', 'DELUSER', 'coord-d');
   }, 60_000);
 
   it('publishes a committed position at quiet markers: a takeover after a quiet period records no gap', async () => {
     const prefix = `tw${++n}:`;
-    await fx.admin.call('ACL', 'SETUSER', 'coord-e', 'on', '>pw-e', '~*', '&*', '+@all');
-    const url = `redis://coord-e:pw-e@127.0.0.1:${fx.redis.port}`;
+    const user = await fx.coordinationUser('coord-e');
     const [ida, idb] = ids();
-    const a = start(ida, prefix, `  redis: ${url}`);
+    const a = start(ida, prefix, user.yaml);
     await owner(a);
     await a.app.whenReady();
-    await waitFor(
-      async () => (await fx.admin.keys(`${prefix}marker:*`)).length > 0,
-      15_000,
-      'first marker',
-    );
+    await fx.firstMarker(prefix);
     await writeTokens('early', 3);
     await waitFor(() => records(a, 'token.written').length === 3, 15_000, 'owner records');
     // b starts after the last token event: its buffer begins at a later marker.
@@ -455,7 +432,7 @@ describe('two instances on one Redis', () => {
       'quiet committed position',
     );
     await new Promise((r) => setTimeout(r, 800));
-    await fx.admin.call('ACL', 'SETUSER', 'coord-e', '-eval', '-zrem');
+    await user.cutOff();
     await owner(b);
     await waitFor(() => records(b, 'ownership.acquired').length > 0, 15_000, 'acquired record');
     await b.app.settle();
@@ -468,6 +445,5 @@ describe('two instances on one Redis', () => {
     expect(String(acquired?.from)).toMatch(/^1\.\d+\.-1$/);
     expect(records(b, 'ownership.marker_rejected')).toEqual([]);
     expect(records(b, 'keyspace.gap')).toEqual([]);
-    await fx.admin.call('ACL', 'DELUSER', 'coord-e');
   }, 60_000);
 });
