@@ -480,6 +480,7 @@ export class TokenwatchApp {
       appendDurable: (inputs) => this.ledger.appendDurable(inputs),
       readCommitted: (node) => leases.readCommitted(node),
       publishCommitted: (node, epoch, pos) => leases.publishCommitted(node, epoch, pos),
+      fingerprint: (value) => this.fingerprinter.of(value),
       closed: () => this.ledger.closed,
       keyPrefix: c.keyPrefix,
       markerAuth: new MarkerAuth(this.fingerprinter.keys),

@@ -9,20 +9,23 @@ const PER_WINDOW = 10;
 const WINDOW_MS = 60_000;
 /** Nodes tracked at once (a Cluster's masters); beyond, one `*` bucket. */
 const MAX_NODES = 64;
-/** The marker name as recorded: latin1, at most this many characters (it holds no secret). */
-const MAX_NAME_CHARS = 200;
 
 export interface MarkerRejectionsOptions {
   append: (input: AuditInput) => void;
   metrics: CoordinationMetrics;
   now: () => number;
   logger: Logger;
+  /**
+   * HMAC fingerprint of the refused value (the shared `audit.hmacKeys`): the key name or
+   * committed value an attacker wrote is never recorded itself, only this and its length.
+   */
+  fingerprint: (value: Buffer) => string;
 }
 
 /**
  * What a refused marker leaves (docs/ha.md, threat model): every one is counted
  * (`tokenwatch_marker_rejected_total{node,reason}`); the first PER_WINDOW per node and window are
- * `ownership.marker_rejected` records ({node, reason, marker: the key's name, truncated}), the
+ * `ownership.marker_rejected` records ({node, reason, length} and the value's HMAC fingerprint), the
  * rest only counted in one `ownership.marker_rejected_suppressed` record when the window ends. A
  * flood of forged markers therefore costs the ledger a bounded number of records per minute.
  */
@@ -61,18 +64,14 @@ export class MarkerRejections {
     const o = this.#o;
     o.metrics.markerRejected.inc({ node, reason });
     if (!this.#limiter.admit(node, reason)) return;
-    const marker = key.toString('latin1', 0, Math.min(key.length, MAX_NAME_CHARS));
     o.logger.warn({ node, reason }, 'stream marker refused: it moves no position');
     o.append({
       time: o.now(),
       source: 'system',
       type: 'ownership.marker_rejected',
-      attrs: {
-        node,
-        reason,
-        [reason === 'committed_bad_mac' ? 'committed' : 'marker']: marker,
-        truncated: key.length > MAX_NAME_CHARS,
-      },
+      // What a refused writer chose: only its fingerprint and length (never the bytes).
+      fingerprint: o.fingerprint(key),
+      attrs: { node, reason, length: key.length },
     });
   }
 

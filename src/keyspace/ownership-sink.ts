@@ -55,6 +55,8 @@ export interface OwnershipSinkOptions {
   /** The ledger is closed (a fence during shutdown is then only logged). */
   closed: () => boolean;
   keyPrefix: string;
+  /** HMAC fingerprint (the shared `audit.hmacKeys`) of a refused marker or committed value. */
+  fingerprint: (value: Buffer) => string;
   /** Tags of marker keys (the shared `audit.hmacKeys`): written by owners, checked on arrival. */
   markerAuth: MarkerAuth;
   markerEveryMs: number;
@@ -134,6 +136,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
       metrics: o.metrics,
       now: o.now,
       logger: o.logger,
+      fingerprint: o.fingerprint,
     });
   }
 
