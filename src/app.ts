@@ -176,6 +176,7 @@ export class TokenwatchApp {
       onDropped: (n) => {
         m.auditDropped.inc(n);
       },
+      onEncodeMismatch: () => m.auditEncodeMismatches.inc(),
     });
     // Before anything is written or signed: the file against the external log and the seals.
     const trustedSelf = [

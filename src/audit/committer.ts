@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ChainHead } from './chain-head.js';
 import type { CommitQueue, Pending } from './commit-queue.js';
 import type { Committed } from './record.js';
-import type { RowWriter } from './row-writer.js';
+import type { EncodeMismatch, RowWriter } from './row-writer.js';
 
 /**
  * Where the ledger's chain stands, shared by both committers: `last` is the head of what
@@ -44,6 +44,8 @@ export interface CommitHost {
   fail(err: unknown): void;
   /** Asks for another turn of the committer (more is queued). */
   schedule(): void;
+  /** A sampled decode check of the compact encoding failed (a codec bug): count it, say so. */
+  encodeMismatch(m: EncodeMismatch): void;
 }
 
 /**

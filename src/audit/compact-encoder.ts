@@ -75,10 +75,16 @@ export class CompactEncoder {
   #sinceCheck = CHECK_EVERY - 1;
   #checkAll = false;
   #mismatches = 0;
+  #checks = 0;
 
   /** Records whose sampled decode check failed (each stored as text); 0 unless the codec has a bug. */
   get mismatches(): number {
     return this.#mismatches;
+  }
+
+  /** Sampled decode checks run so far (passed or not). */
+  get checks(): number {
+    return this.#checks;
   }
 
   /** The compact form of a record, or null when it keeps the text form. */
@@ -112,6 +118,7 @@ export class CompactEncoder {
     const blob = this.#slab.take(o.buf, o.n);
     if (this.#checkAll || ++this.#sinceCheck >= CHECK_EVERY) {
       this.#sinceCheck = 0;
+      this.#checks += 1;
       if (!decodesTo(head, text, blob)) {
         this.#mismatches += 1;
         this.#checkAll = true;

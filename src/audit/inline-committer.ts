@@ -21,7 +21,7 @@ export class InlineCommitter implements Committer {
   constructor(db: Database.Database, host: CommitHost) {
     this.#db = db;
     this.#host = host;
-    const rows = new RowWriter(db);
+    const rows = new RowWriter(db, (m) => host.encodeMismatch(m));
     const insertSeal = db.prepare(INSERT_SEAL_SQL);
     this.#transact = db.transaction((items: Pending[], work?: (db: Database.Database) => void) => {
       const written = host.encode(items, rows);

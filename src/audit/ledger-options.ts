@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { CommittedListener } from './committed-channel.js';
+import type { EncodeMismatch } from './row-writer.js';
 import type { SigningKey } from './signing-keys.js';
 
 export interface LedgerOptions {
@@ -46,6 +47,11 @@ export interface LedgerOptions {
   onDegradedChange?: (degraded: boolean, reason: string | undefined) => void;
   /** Called when queued records had to be dropped (the caller must cover them with a gap). */
   onDropped?: (count: number) => void;
+  /**
+   * Called when a sampled decode check of the compact storage encoding failed (a codec bug, never
+   * expected): `seq` was stored as text; `suspectFrom`..`seq` - 1 may show as damaged to verify.
+   */
+  onEncodeMismatch?: (m: EncodeMismatch) => void;
 }
 
 /** The last committed record: what a checkpoint signs. */
@@ -62,4 +68,6 @@ export interface LedgerState {
   degradedReason: string | undefined;
   degradedSince: number | undefined;
   droppedTotal: number;
+  /** Records whose sampled decode check of the compact encoding failed (0 unless a codec bug). */
+  encodeMismatches: number;
 }

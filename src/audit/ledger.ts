@@ -16,6 +16,7 @@ import { genesisInput } from './genesis.js';
 import { InlineCommitter } from './inline-committer.js';
 import type { LedgerHead, LedgerOptions, LedgerState } from './ledger-options.js';
 import { ThreadedCommitter } from './threaded-committer.js';
+import type { EncodeMismatch } from './row-writer.js';
 
 export type { LedgerHead, LedgerOptions, LedgerState } from './ledger-options.js';
 
@@ -56,6 +57,7 @@ export class Ledger {
   readonly #window = new DegradedWindow();
   #closed = false;
   #store: LedgerStore | undefined;
+  #encodeMismatches = 0;
   /** Every committed batch with the domain events of its records, in commit order. */
   readonly committed: CommittedChannel;
 
@@ -139,6 +141,7 @@ export class Ledger {
       degradedReason: this.#window.reason,
       degradedSince: this.#window.since,
       droppedTotal: this.#window.droppedTotal,
+      encodeMismatches: this.#encodeMismatches,
     };
   }
 
@@ -308,6 +311,7 @@ export class Ledger {
       committed: (items, written, started) => this.#onCommitted(items, written, started),
       fail: (err) => this.#enterDegraded(err),
       schedule: () => this.#schedule(),
+      encodeMismatch: (m) => this.#encodeMismatch(m),
     };
   }
 
@@ -375,6 +379,21 @@ export class Ledger {
       this.#drain();
     }, RETRY_MS);
     this.#timer.unref();
+  }
+
+  /**
+   * A codec bug caught by the sampled check: the record itself is stored as text and every record
+   * after it is checked, but those since the last check that passed went to the file unchecked.
+   * Verification would report them as damaged: say so now, where an operator sees it, not first
+   * in an auditor's verify (docs/runbook.md#audit-encoding-check-failed).
+   */
+  #encodeMismatch(m: EncodeMismatch): void {
+    this.#encodeMismatches += 1;
+    this.#opts.logger?.error(
+      { seq: m.seq, suspectFrom: m.suspectFrom, suspectTo: m.seq - 1 },
+      'audit ledger: the compact encoding of a record failed its decode check (a tokenwatch bug); records since the last passed check may not verify',
+    );
+    this.#opts.onEncodeMismatch?.(m);
   }
 
   #drop(n: number): void {

@@ -33,6 +33,16 @@ function wellFormed(s: string): string {
   return s.isWellFormed() ? s : s.replace(LONE_SURROGATE, '\ufffd');
 }
 
+/**
+ * A record whose sampled decode check failed (compact-encoder.ts): it is stored as text, but the
+ * compact records since the last check that passed (`suspectFrom` up to `seq` - 1) were stored
+ * unchecked by the same codec, and may not decode to the text that was hashed.
+ */
+export interface EncodeMismatch {
+  seq: number;
+  suspectFrom: number;
+}
+
 /** What a batch ends with: the new head and, without a connection, the rows to insert. */
 export interface BatchEnd {
   seq: number;
@@ -56,10 +66,15 @@ export class RowWriter {
   #chain = '';
   #clock = 0;
   readonly #compact = new CompactEncoder();
+  readonly #onMismatch: ((m: EncodeMismatch) => void) | undefined;
+  /** The seq of the last record whose sampled decode check passed. */
+  #checkedThrough = 0;
 
-  constructor(db?: Database.Database) {
+  /** `onMismatch`: told of each record whose sampled decode check failed (a codec bug). */
+  constructor(db?: Database.Database, onMismatch?: (m: EncodeMismatch) => void) {
     this.#one = db?.prepare(insertSql(1));
     this.#many = db?.prepare(insertSql(ROWS_PER_INSERT));
+    this.#onMismatch = onMismatch;
   }
 
   /** Starts a batch after the record (`seq`, `chain`); `clock` replaces non-finite times. */
@@ -87,7 +102,10 @@ export class RowWriter {
     };
     // Stored compact where it can be (compact-encoder.ts), which also writes the canonical attrs
     // text; otherwise the text form, the canonical text itself.
-    const c = this.#compact.encode(fields, attrs);
+    const compact = this.#compact;
+    const checks = compact.checks;
+    const c = compact.encode(fields, attrs);
+    if (compact.checks !== checks) this.#checked(seq, c !== null);
     fields.attrs = c === null ? canonicalJson(attrs) : c.attrs;
     const leaf = leafHashHex(canonicalRecord(fields));
     this.#chain = chainHashHex(this.#chain, leaf);
@@ -106,6 +124,17 @@ export class RowWriter {
       this.#args = [];
     }
     return seq;
+  }
+
+  /** A sampled decode check ran on record `seq`: it passed, or the codec has a bug. */
+  #checked(seq: number, passed: boolean): void {
+    if (passed) {
+      this.#checkedThrough = seq;
+      return;
+    }
+    // A batch encoded again after a failed commit starts below the last check: never past seq.
+    const suspectFrom = Math.min(this.#checkedThrough + 1, seq);
+    this.#onMismatch?.({ seq, suspectFrom });
   }
 
   /** Inserts what is left of the batch (or hands it over); returns the new head. */

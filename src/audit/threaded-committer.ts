@@ -36,7 +36,7 @@ export class ThreadedCommitter implements Committer {
   /** Reads the file after the worker died (adoption); never writes. */
   readonly #db: Database.Database;
   /** Encoder only (no connection): it hands the rows over. */
-  readonly #encoder = new RowWriter();
+  readonly #encoder: RowWriter;
   #inflight: InFlight[] = [];
   /** Statements handed to the writer thread by execAside, by request id. */
   readonly #aside = new Map<number, (err?: Error) => void>();
@@ -66,6 +66,7 @@ export class ThreadedCommitter implements Committer {
   constructor(path: string, url: URL, db: Database.Database, host: CommitHost) {
     this.#host = host;
     this.#db = db;
+    this.#encoder = new RowWriter(undefined, (m) => host.encodeMismatch(m));
     this.#writer = new WriterThread(path, url);
     this.#writer.onReply = (r) => this.#onReply(r);
     this.#writer.onDeath = (reason) => this.#onDeath(reason);

@@ -26,6 +26,7 @@ export interface Metrics {
   auditRecords: Counter<'type'>;
   auditDegraded: Gauge;
   auditDropped: Counter;
+  auditEncodeMismatches: Counter;
   auditPending: Gauge;
   auditLastSeq: Gauge;
   eventToAudit: Histogram;
@@ -217,6 +218,11 @@ export function createMetrics(kinds: readonly string[], options: MetricsOptions 
       help: 'Records dropped because the ledger could not write and the pending queue was full (each drop is covered by a keyspace.gap).',
       registers: [registry],
     }),
+    auditEncodeMismatches: new Counter({
+      name: 'tokenwatch_audit_encoding_check_failures_total',
+      help: 'Records whose sampled decode check of the compact storage encoding failed (a tokenwatch bug; the records since the last passed check may not verify).',
+      registers: [registry],
+    }),
     auditPending: new Gauge({
       name: 'tokenwatch_audit_pending_records',
       help: 'Records queued for the next audit batch.',
@@ -251,6 +257,7 @@ export function createMetrics(kinds: readonly string[], options: MetricsOptions 
   m.keysUnmatched.inc(0);
   m.auditDegraded.set(0);
   m.auditDropped.inc(0);
+  m.auditEncodeMismatches.inc(0);
   return m;
 }
 
