@@ -7,19 +7,12 @@ import {
   trace,
   type DiagLogFunction,
 } from '@opentelemetry/api';
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
-import { PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
-import { ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { OtelConfig } from '../config/otel-schema.js';
 import { VERSION } from '../version.js';
 import type { AuditLogSettings } from './audit-log-export.js';
-import { PromRegistryProducer } from './prom-producer.js';
+import type { StartedOtelSdk } from './otel-sdk.js';
 import { Tracing } from './tracing.js';
 
 /** What {@link resolveOtelSettings} decided to export; `undefined` = nothing. */
@@ -128,7 +121,12 @@ export interface TelemetryOptions {
 /**
  * OpenTelemetry for tokenwatch: `@opentelemetry/sdk-node` with an OTLP/HTTP (JSON) span
  * exporter behind {@link Tracing}, and a periodic OTLP/HTTP metric export of the prom-client
- * registry through {@link PromRegistryProducer} (no second set of instruments).
+ * registry through PromRegistryProducer (no second set of instruments).
+ *
+ * The SDK is imported only when something is exported (otel-sdk.ts): {@link start} decides at
+ * once and returns; the SDK starts as soon as its modules are loaded (~0.1 s), and spans that
+ * end before that are kept by {@link Tracing} and exported then. {@link flush} and
+ * {@link shutdown} wait for it.
  *
  * The OpenTelemetry API is process-global (tracer, meter and context manager registration), so
  * at most one started Telemetry per process; {@link shutdown} unregisters it so that another
@@ -138,9 +136,8 @@ export class Telemetry {
   /** Hand this to the parts that trace; it is off until {@link start} and after shutdown. */
   readonly tracing = new Tracing();
   readonly #o: TelemetryOptions;
-  #sdk: NodeSDK | undefined;
-  #spans: BatchSpanProcessor | undefined;
-  #reader: PeriodicExportingMetricReader | undefined;
+  /** The SDK starting (its modules loading) or started; undefined when off. */
+  #sdk: Promise<StartedOtelSdk | undefined> | undefined;
   #ownDiag = false;
   #settings: OtelSettings | undefined;
 
@@ -153,7 +150,10 @@ export class Telemetry {
     return this.#settings;
   }
 
-  /** Starts the SDK when the config and environment ask for export; otherwise does nothing. */
+  /**
+   * Starts the SDK when the config and environment ask for export; otherwise does nothing (and
+   * loads nothing of the SDK).
+   */
   start(): void {
     if (this.#sdk) return;
     const o = this.#o;
@@ -174,76 +174,55 @@ export class Telemetry {
       );
       this.#ownDiag = true;
     }
-    if (settings.traces) {
-      const url = settings.traces.url;
-      this.#spans = new BatchSpanProcessor({
-        exporter: new OTLPTraceExporter(url ? { url } : {}),
-      });
-    }
-    if (settings.metrics) {
-      const { url, intervalMs } = settings.metrics;
-      this.#reader = new PeriodicExportingMetricReader({
-        exporter: new OTLPMetricExporter(url ? { url } : {}),
-        exportIntervalMillis: intervalMs,
-        exportTimeoutMillis: Math.min(30_000, intervalMs),
-        metricProducers: [
-          new PromRegistryProducer(o.registry, {
-            scopeName: 'tokenwatch',
-            scopeVersion: VERSION,
-            startTimeMs: (o.now ?? Date.now)(),
-            beforeCollect: o.beforeCollect,
-            now: o.now,
-          }),
-        ],
-      });
-    }
-    this.#sdk = new NodeSDK({
-      serviceName: settings.serviceName,
-      resource: defaultResource().merge(
-        resourceFromAttributes({ [ATTR_SERVICE_VERSION]: VERSION }),
-      ),
-      spanProcessors: this.#spans ? [this.#spans] : [],
-      metricReaders: this.#reader ? [this.#reader] : [],
-      // No global log pipeline: the audit stream (otel.logs) has its own exporter with a durable
-      // cursor (audit-log-export.ts); an empty list keeps the SDK from building another.
-      logRecordProcessors: [],
-      // Only the service's own spans: no auto-instrumentation of http, ioredis or SQLite.
-      instrumentations: [],
-      textMapPropagator: null,
-    });
-    this.#sdk.start();
-    if (this.#spans) this.tracing.attach(trace.getTracer('tokenwatch', VERSION));
-    o.logger.info(
-      {
-        traces: settings.traces ? (settings.traces.url ?? 'OTEL_EXPORTER_OTLP_*') : 'off',
-        metrics: settings.metrics ? (settings.metrics.url ?? 'OTEL_EXPORTER_OTLP_*') : 'off',
-        serviceName: settings.serviceName,
+    // Spans from now until the SDK is there are kept, not lost (the baseline starts at once).
+    if (settings.traces) this.tracing.hold();
+    const starting = import('./otel-sdk.js').then(
+      ({ startOtelSdk }) => {
+        const started = startOtelSdk(settings, o);
+        if (started.spans) this.tracing.attach(trace.getTracer('tokenwatch', VERSION));
+        o.logger.info(
+          {
+            traces: settings.traces ? (settings.traces.url ?? 'OTEL_EXPORTER_OTLP_*') : 'off',
+            metrics: settings.metrics ? (settings.metrics.url ?? 'OTEL_EXPORTER_OTLP_*') : 'off',
+            serviceName: settings.serviceName,
+          },
+          'OpenTelemetry export started',
+        );
+        return started;
       },
-      'OpenTelemetry export started',
+      (err: unknown) => {
+        this.tracing.attach(undefined);
+        o.logger.error({ err: (err as Error).message }, 'OpenTelemetry SDK failed to load');
+        return undefined;
+      },
     );
+    this.#sdk = starting;
   }
 
   /** Exports pending spans and a metrics collection now. */
   async flush(): Promise<void> {
-    await Promise.all([this.#spans?.forceFlush(), this.#reader?.forceFlush()]);
+    const started = await this.#sdk;
+    await Promise.all([started?.spans?.forceFlush(), started?.reader?.forceFlush()]);
   }
 
   /** Flushes, stops the SDK and unregisters the OpenTelemetry globals. Idempotent. */
   async shutdown(): Promise<void> {
-    const sdk = this.#sdk;
-    if (!sdk) return;
+    const starting = this.#sdk;
+    if (!starting) return;
+    const started = await starting;
+    if (this.#sdk !== starting) return; // another shutdown got here first
     this.#sdk = undefined;
     this.tracing.attach(undefined);
-    try {
-      await sdk.shutdown();
-    } catch (err) {
-      this.#o.logger.warn({ err: (err as Error).message }, 'OpenTelemetry shutdown failed');
+    if (started) {
+      try {
+        await started.sdk.shutdown();
+      } catch (err) {
+        this.#o.logger.warn({ err: (err as Error).message }, 'OpenTelemetry shutdown failed');
+      }
     }
     trace.disable();
     metrics.disable();
     context.disable();
     if (this.#ownDiag) diag.disable();
-    this.#spans = undefined;
-    this.#reader = undefined;
   }
 }

@@ -47,6 +47,9 @@ export interface RecordedSpan {
 /** Values longer than this are cut: labels are short identifiers, anything longer is a bug. */
 const MAX_ATTR_CHARS = 128;
 
+/** Spans kept while the SDK loads (see {@link Tracing.hold}); more are counted and dropped. */
+export const MAX_HELD_SPANS = 1024;
+
 /** Shared, immutable: what `withSpan` hands to `fn` while tracing is off. */
 const NOOP_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
@@ -64,15 +67,80 @@ const NOOP_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
  */
 export class Tracing {
   #tracer: Tracer | undefined;
+  /** Finished spans waiting for the tracer (between hold() and attach()). */
+  #held: RecordedSpan[] | undefined;
+  #heldDropped = 0;
 
-  /** True while spans are recorded and exported. */
+  /** True while spans are recorded and exported (or held for export). */
   get enabled(): boolean {
-    return this.#tracer !== undefined;
+    return this.#tracer !== undefined || this.#held !== undefined;
   }
 
-  /** Connects (or with `undefined` disconnects) the tracer spans are made with. */
+  /** Spans dropped because more than MAX_HELD_SPANS ended before the tracer came. */
+  get heldDropped(): number {
+    return this.#heldDropped;
+  }
+
+  /**
+   * Tracing is on, but the tracer is not there yet (the SDK's modules load): keep each span that
+   * ends until {@link attach}, which exports them with their own timings. Held spans have no
+   * parent (the context they ran in is gone by then).
+   */
+  hold(): void {
+    if (this.#tracer === undefined) this.#held ??= [];
+  }
+
+  /**
+   * Connects (or with `undefined` disconnects) the tracer spans are made with. A tracer gets
+   * what was held; `undefined` discards it.
+   */
   attach(tracer: Tracer | undefined): void {
     this.#tracer = tracer;
+    const held = this.#held;
+    this.#held = undefined;
+    if (tracer !== undefined && held !== undefined) for (const s of held) this.record(s);
+  }
+
+  /** A span that ended while the tracer was not there: record it now, or hold it. */
+  #ended(s: RecordedSpan): void {
+    if (this.#tracer !== undefined) this.record(s);
+    else if (this.#held === undefined) return;
+    else if (this.#held.length < MAX_HELD_SPANS) this.#held.push(s);
+    else this.#heldDropped += 1;
+  }
+
+  /** withSpan while the tracer is not there: run `fn`, keep the span's timings. */
+  #heldSpan<T>(name: SpanName, attrs: SpanAttrs, fn: (span: Span) => T): T {
+    const startMs = Date.now();
+    const ended = (errorCode?: string): void =>
+      this.#ended({
+        name,
+        attrs,
+        startMs,
+        endMs: Date.now(),
+        ...(errorCode === undefined ? {} : { errorCode }),
+      });
+    let result: T;
+    try {
+      result = fn(NOOP_SPAN);
+    } catch (err) {
+      ended(errorCode(err));
+      throw err;
+    }
+    if (!isPromiseLike(result)) {
+      ended();
+      return result;
+    }
+    return result.then(
+      (value) => {
+        ended();
+        return value;
+      },
+      (err: unknown) => {
+        ended(errorCode(err));
+        throw err;
+      },
+    ) as T;
   }
 
   /**
@@ -82,7 +150,9 @@ export class Tracing {
    */
   withSpan<T>(name: SpanName, attrs: SpanAttrs, fn: (span: Span) => T): T {
     const tracer = this.#tracer;
-    if (tracer === undefined) return fn(NOOP_SPAN);
+    if (tracer === undefined) {
+      return this.#held === undefined ? fn(NOOP_SPAN) : this.#heldSpan(name, attrs, fn);
+    }
     return tracer.startActiveSpan(name, { attributes: toAttributes(attrs) }, (span): T => {
       let result: T;
       try {
@@ -112,11 +182,15 @@ export class Tracing {
 
   /**
    * Records a span for work that already finished and was reported with its timings (e.g. a
-   * reconciliation report from a node watcher). No-op while tracing is off.
+   * reconciliation report from a node watcher). No-op while tracing is off; held while the
+   * tracer is on its way.
    */
   record(s: RecordedSpan): void {
     const tracer = this.#tracer;
-    if (tracer === undefined) return;
+    if (tracer === undefined) {
+      this.#ended(s);
+      return;
+    }
     const span = tracer.startSpan(s.name, {
       attributes: toAttributes(s.attrs),
       startTime: s.startMs,
