@@ -51,6 +51,7 @@ import { TracedKeyspaceRecorder } from './telemetry/traced-recorder.js';
 import type { Tracing } from './telemetry/tracing.js';
 import { TokenwatchError } from './errors.js';
 import { VERSION } from './version.js';
+import { MemoryRelease, type ReducingGc } from './runtime/memory-release.js';
 
 /** Token records of the previous run replayed at most; beyond, a restart is a plain baseline. */
 const RESTORE_MAX_RECORDS = 2_000_000;
@@ -68,6 +69,11 @@ export interface AppOptions {
   acceptDiscontinuity?: boolean;
   /** Verify the whole ledger file on a worker thread after start (default true). */
   backgroundVerify?: boolean;
+  /**
+   * A memory-reducing GC (src/runtime/memory-release.ts), given by `tokenwatch serve`: with it,
+   * large reconciliations are followed by one (`runtime.releaseMemoryAfterScan`).
+   */
+  reducingGc?: ReducingGc;
 }
 
 /**
@@ -114,6 +120,8 @@ export class TokenwatchApp {
   #verifiedAt = 0;
   #started = false;
   #stopped = false;
+  /** Undefined unless serve handed over a GC and runtime.releaseMemoryAfterScan is set. */
+  readonly memoryRelease: MemoryRelease | undefined;
 
   constructor(options: AppOptions) {
     const { config, logger } = options;
@@ -316,6 +324,11 @@ export class TokenwatchApp {
     });
     const coordination = this.#coordination();
     this.coordinator = coordination?.coordinator;
+    const minScanned = config.runtime.releaseMemoryAfterScan;
+    this.memoryRelease =
+      options.reducingGc && minScanned !== null
+        ? new MemoryRelease({ minScanned, gc: options.reducingGc, logger })
+        : undefined;
     this.keyspace = new KeyspaceService({
       config,
       rules: this.rules,
@@ -327,6 +340,7 @@ export class TokenwatchApp {
       cacheHealth: this.cacheHealth,
       onNodesChanged: coordination && (() => void coordination.coordinator.tick()),
       streamPositions: coordination && ((label) => coordination.sink.trackerFor(label)),
+      onScanned: (n) => this.memoryRelease?.afterScan(n),
     });
     this.indexes = new IndexReconciler({
       rules: indexRules,
@@ -701,6 +715,7 @@ export class TokenwatchApp {
     await this.coordinator?.close();
     this.#ownership?.close();
     await this.keyspace.close();
+    this.memoryRelease?.close();
     this.#coordinationClient?.disconnect();
     await this.findings.close();
     await this.http.close();

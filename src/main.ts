@@ -3,6 +3,7 @@ import { TokenwatchApp } from './app.js';
 import { loadConfig } from './config/load.js';
 import { createLogger } from './logger.js';
 import { applyHeapGrowth } from './runtime/heap-growth.js';
+import { memoryReducingGc } from './runtime/memory-release.js';
 
 /**
  * `tokenwatch serve`: the only place that reads the environment, opens connections and
@@ -25,6 +26,7 @@ export async function serve(
     config,
     logger,
     acceptDiscontinuity: opts.acceptDiscontinuity === true,
+    ...(config.runtime.releaseMemoryAfterScan === null ? {} : { reducingGc: memoryReducingGc() }),
   });
   let stopping = false;
   const shutdown = (signal: string): void => {

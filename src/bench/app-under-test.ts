@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { TokenwatchApp } from '../app.js';
 import { parseConfig } from '../config/load.js';
+import { serveReducingGc } from './serve-runtime.js';
 import { createLogger } from '../logger.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -31,10 +32,13 @@ export function startTokenwatch(redisUrl: string, extra = '', audit = ''): AppUn
     `redis: { url: "${redisUrl}" }\naudit: { path: ${join(dir, 'audit.db')}${audit ? `, ${audit}` : ''} }\nserver: { port: 0 }\n${RULES}\n${extra}`,
   );
   const quiet = new Writable({ write: (_c, _e, cb) => cb() });
+  const gc = serveReducingGc();
   const app = new TokenwatchApp({
     config,
     logger: createLogger('warn', quiet),
     defaultMetrics: false,
+    // What serve gives the app (src/main.ts): a large baseline is followed by a memory release.
+    ...(gc === undefined ? {} : { reducingGc: gc }),
   });
   app.start();
   return {

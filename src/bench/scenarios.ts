@@ -130,6 +130,8 @@ export interface BaselineResult {
   heapMB: number;
   /** RSS of the process before tokenwatch started (Node itself, the bench client). */
   rssBeforeMB: number;
+  /** The memory-reducing GC the service ran after the baseline (ms), null when none ran. */
+  releaseMs: number | null;
 }
 
 /** Scenarios 4 and 5: SCAN baseline of N token keys, and RSS with them in the inventory. */
@@ -161,6 +163,7 @@ export async function baseline(tokens: number): Promise<BaselineResult> {
     if (settled) break;
   }
   const live = tw.app.inventory.size('access_token');
+  const released = tw.app.memoryRelease?.last;
   await tw.close();
   await r.stop();
   if (live !== tokens) throw new Error(`baseline found ${live} of ${tokens}`);
@@ -173,6 +176,7 @@ export async function baseline(tokens: number): Promise<BaselineResult> {
     heap30sMB: round(at30s.heapUsed / 1e6),
     heapMB: round(mem.heapUsed / 1e6),
     rssBeforeMB: round(rssBefore / 1e6),
+    releaseMs: released ? round(released.ms) : null,
   };
 }
 

@@ -1,5 +1,6 @@
 import { parseConfig } from '../config/load.js';
 import { applyHeapGrowth } from '../runtime/heap-growth.js';
+import { memoryReducingGc, type ReducingGc } from '../runtime/memory-release.js';
 
 /**
  * What `tokenwatch serve` does to the process before it starts (src/main.ts), for benchmarks
@@ -13,4 +14,15 @@ export function applyServeRuntime(): string | undefined {
   if (env !== undefined && env !== '') return applyHeapGrowth(Number(env));
   const config = parseConfig('tokens:\n  - { kind: access_token, key: "oauth:access:{token}" }\n');
   return applyHeapGrowth(config.runtime.heapGrowthPercent);
+}
+
+let gc: ReducingGc | undefined;
+
+/**
+ * The memory-reducing GC `tokenwatch serve` hands to the app (runtime.releaseMemoryAfterScan),
+ * unless TW_RELEASE_MEMORY=null (to compare without it). Sets a V8 flag: benchmarks only.
+ */
+export function serveReducingGc(): ReducingGc | undefined {
+  if (process.env.TW_RELEASE_MEMORY === 'null') return undefined;
+  return (gc ??= memoryReducingGc());
 }

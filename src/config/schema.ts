@@ -282,6 +282,12 @@ export const configSchema = z
          * its live data: RSS then follows peak garbage, not tokens (docs/benchmarks.md, memory).
          */
         heapGrowthPercent: z.number().int().min(10).max(400).nullable().default(50),
+        /**
+         * After a reconciliation (baseline or gap) that SCANned at least this many keys, one
+         * memory-reducing GC hands the SCAN's garbage back to the OS (src/runtime/memory-release.ts);
+         * null: never.
+         */
+        releaseMemoryAfterScan: z.number().int().min(1000).nullable().default(100_000),
       })
       .prefault({}),
     /** Several instances: leases, hot standby, takeover (src/config/coordination-schema.ts). */

@@ -27,6 +27,8 @@ export interface KeyspaceServiceOptions {
   onNodesChanged?: () => void;
   /** Coordination on: a stream position tracker for each node watched (by label). */
   streamPositions?: (label: string) => StreamPositionTracker;
+  /** A node's reconciliation SCANned this many keys. */
+  onScanned?: (scanned: number) => void;
 }
 
 interface Retiring {
@@ -277,6 +279,7 @@ export class KeyspaceService {
       cluster: config.redis.cluster !== undefined,
       keyMisses: this.#keyMisses(),
       streamPositions: this.#o.streamPositions?.(label),
+      onScanned: this.#o.onScanned,
     });
     metrics.redisUp.set({ node: label }, 0);
     metrics.notificationsEnabled.set({ node: label }, 0);

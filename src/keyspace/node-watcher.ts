@@ -108,6 +108,8 @@ export interface NodeWatcherOptions {
    * (coordination off): no positions, no cost.
    */
   streamPositions?: StreamPositionTracker;
+  /** A reconciliation SCANned this many keys (the service releases the memory of large ones). */
+  onScanned?: ((scanned: number) => void) | undefined;
 }
 
 /** Most notifications handled per look-up round trip. */
@@ -375,6 +377,7 @@ export class NodeWatcher {
     const scanStarted = o.now();
     const mode = !this.#baselined ? 'baseline' : this.#restoring ? 'restore' : 'gap';
     const r = await reconcileNode({ ...o, events: this.#events, idle: () => this.idle() }, mode);
+    o.onScanned?.(r.scan.scanned);
     this.#restoring = false;
     this.#lastReconcileStart = scanStarted;
     this.#blindSince = undefined;

@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { TokenwatchApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logger.js';
+import type { ReducingGc } from '../../src/runtime/memory-release.js';
 
 export interface Harness {
   app: TokenwatchApp;
@@ -41,6 +42,8 @@ export interface StartOptions {
   now?: () => number;
   /** Reuse this directory (restart on the same ledger). */
   dir?: string;
+  /** What serve hands over for runtime.releaseMemoryAfterScan. */
+  reducingGc?: ReducingGc;
 }
 
 export function startApp(redisUrl: string, options: StartOptions = {}): Harness {
@@ -70,7 +73,13 @@ ${options.yaml ?? ''}`;
     },
   });
   const logger = createLogger(config.log.level, sink);
-  const app = new TokenwatchApp({ config, logger, defaultMetrics: false, now: options.now });
+  const app = new TokenwatchApp({
+    config,
+    logger,
+    defaultMetrics: false,
+    now: options.now,
+    ...(options.reducingGc ? { reducingGc: options.reducingGc } : {}),
+  });
   app.start();
   return {
     app,
