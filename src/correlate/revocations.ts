@@ -294,10 +294,21 @@ export class PropagationTracker {
       ob.deadlinePassed = true;
       this.#awaitingDeadline.delete(ob.key);
       if (!this.#done(ob)) out.push(...this.#missed(ob, now));
+      else if (this.#leftLate(ob)) {
+        // The last token left after the deadline, before any turn saw the deadline pass
+        // (deadlines are checked once a second): missed all the same. Opened as of the deadline,
+        // so whether the finding exists does not depend on when the check happened to run.
+        out.push(...this.#missed(ob, ob.deadline));
+      }
     }
     if (this.#done(ob))
       out.push(...this.#complete(ob, now, ob.lost > 0 ? 'tracking_lost' : 'propagated'));
     return out;
+  }
+
+  /** Every token has left, the last of them after the deadline (revocation, rotation). */
+  #leftLate(ob: Obligation): boolean {
+    return ob.kind !== 'refresh_reuse' && (ob.lastLeftAt ?? -Infinity) > ob.deadline;
   }
 
   #done(ob: Obligation): boolean {
@@ -311,6 +322,11 @@ export class PropagationTracker {
   #missed(ob: Obligation, now: number): Finding[] {
     const n = ob.pending.size;
     const { provider, type } = ob.ev;
+    // All gone by now, the last after the deadline (#leftLate): say how late, not "0 tokens".
+    const late =
+      n === 0 && this.#leftLate(ob)
+        ? `; the last left Redis ${secs((ob.lastLeftAt ?? 0) - ob.deadline)} s after the deadline`
+        : '';
     if (ob.kind === 'refresh_reuse') {
       if (ob.findingId !== undefined)
         this.#book.update(ob.findingId, { ...this.#attrs(ob), slaMet: false });
@@ -323,7 +339,10 @@ export class PropagationTracker {
               ...this.#fields(ob),
               rule: 'revocation_not_propagated',
               key: ob.eventKey,
-              summary: `${plural(n, 'token')} of ${ob.matched} still in Redis ${ob.slaSeconds} s after ${provider} ${type}${ob.ev.subject === undefined ? '' : ` for subject ${ob.ev.subject}`}.`,
+              summary:
+                late === ''
+                  ? `${plural(n, 'token')} of ${ob.matched} still in Redis ${ob.slaSeconds} s after ${provider} ${type}${ob.ev.subject === undefined ? '' : ` for subject ${ob.ev.subject}`}.`
+                  : `Revoked tokens were still in Redis ${ob.slaSeconds} s after ${provider} ${type}${ob.ev.subject === undefined ? '' : ` for subject ${ob.ev.subject}`}${late}.`,
               attributes: this.#attrs(ob),
             },
             now,
@@ -334,9 +353,11 @@ export class PropagationTracker {
               rule: 'rotation_incomplete',
               key: ob.eventKey,
               summary:
-                n > 0
-                  ? `${plural(n, 'rotated-out token')} still in Redis ${ob.slaSeconds} s after ${provider} token_refreshed (dangling session).`
-                  : `The successor of a rotated token was not written to Redis within ${ob.slaSeconds} s of ${provider} token_refreshed.`,
+                late !== ''
+                  ? `Rotated-out tokens were still in Redis ${ob.slaSeconds} s after ${provider} token_refreshed${late}.`
+                  : n > 0
+                    ? `${plural(n, 'rotated-out token')} still in Redis ${ob.slaSeconds} s after ${provider} token_refreshed (dangling session).`
+                    : `The successor of a rotated token was not written to Redis within ${ob.slaSeconds} s of ${provider} token_refreshed.`,
               attributes: { ...this.#attrs(ob), successorWritten: ob.successorSeen },
             },
             now,

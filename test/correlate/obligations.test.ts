@@ -48,6 +48,33 @@ describe('obligations: what the findings say', () => {
     });
   });
 
+  it('revocation_not_propagated: a token that left after the deadline before any check saw it pass is a breach all the same', () => {
+    const w = new World({ revocationSlaSeconds: 2 });
+    w.token('written', session('s1'));
+    w.provider('session_revoked', { sessionId: fp('s1') });
+    w.clock.t += 2500; // no tick between the deadline (2 s) and the delete (2.5 s)
+    const found = w.token('deleted', session('s1'));
+    expect(found.map((f) => [f.rule, f.state])).toEqual([
+      ['revocation_not_propagated', 'opened'],
+      ['revocation_not_propagated', 'resolved'],
+    ]);
+    // Opened as of the deadline: the same finding whenever the once-a-second check runs.
+    expect(found[0]).toMatchObject({
+      openedAt: T0 + 2000,
+      summary:
+        'Revoked tokens were still in Redis 2 s after okta session_revoked; the last left Redis 0.5 s after the deadline.',
+    });
+    expect(found[1]?.attributes).toMatchObject({ slaMet: false, latencySeconds: 2.5 });
+
+    // Gone within the SLA: nothing to find, however late the check.
+    const onTime = new World({ revocationSlaSeconds: 2 });
+    onTime.token('written', session('s1'));
+    onTime.provider('session_revoked', { sessionId: fp('s1') });
+    onTime.clock.t += 1500;
+    expect(onTime.token('deleted', session('s1'))).toEqual([]);
+    expect(onTime.advance(5000)).toEqual([]);
+  });
+
   it('names the kind of several tokens of one kind, but no single fingerprint', () => {
     const w = new World({ revocationSlaSeconds: 2 });
     w.token('written', refresh('r1', 's1'));
