@@ -135,6 +135,11 @@ const previous = existsSync(jsonPath)
 writeFileSync(jsonPath, `${JSON.stringify({ current, previous: previous ?? null }, null, 2)}\n`);
 
 const c = current.scenarios.ceiling.median;
+// No split of tokenwatch's work over threads beats the machine's cores running nothing else (not
+// even Redis): cores / CPU per event. Against the minimal auditor, it bounds what moving work
+// between threads can reach without cutting the work itself.
+const splitBound =
+  c.tokenwatchCpuUsPerEvent > 0 ? (machine.cpus * 1e6) / c.tokenwatchCpuUsPerEvent : 0;
 const l = current.scenarios.latency.median;
 const lc = ledger.ceilings;
 const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
@@ -158,6 +163,7 @@ ${machine.redis}; load average at start ${machine.loadAverage}.
 | 1 | ratio tokenwatch / minimal auditor | ${c.ratioToMinimal ?? '-'} | ≥ 1.0 | ${c.ratioToMinimal === null ? 'not measured' : verdict(c.ratioToMinimal >= 1)} |
 | 1 | every run: tokenwatch / ceiling; tokenwatch / minimal | ${ceilingRuns.map((r) => `${r.ratio}; ${r.ratioToMinimal ?? '-'}`).join(', ')} | | |
 | 1 | tokenwatch CPU per token.written, all threads / event loop alone; minimal auditor's per record | ${c.tokenwatchCpuUsPerEvent} / ${c.tokenwatchMainCpuUsPerEvent}; ${c.minimalCpuUsPerEvent ?? '-'} µs | | |
+| 1 | upper bound of any thread split: ${machine.cpus} cores doing nothing but tokenwatch's work (Redis given no CPU) / its CPU per event; that bound / minimal auditor | ${round(splitBound)}/s; ${c.minimalEventsPerSec ? round(splitBound / c.minimalEventsPerSec, 2) : '-'} | | |
 | 1 | keys in Redis / recorded / gaps / unaccounted | ${c.keysInRedis} / ${c.recorded} / ${c.gaps} / ${c.lost} | 0 unaccounted | ${verdict(c.lost === 0)} |
 | 1b | live: highest offered SET EX rate tokenwatch sustains for ${live.stepSeconds} s (commit lag p99 < 1 s, no gap) | ${live.tokenwatchPerSec}/s | | |
 | 1b | same run: the load process against Redis alone, notifications on (a floor of Redis' own rate); tokenwatch / this | ${live.redisPerSec}/s; ${round(live.tokenwatchPerSec / Math.max(1, live.redisPerSec), 3)} | | |
