@@ -327,7 +327,12 @@ export class TokenwatchApp {
     const minScanned = config.runtime.releaseMemoryAfterScan;
     this.memoryRelease =
       options.reducingGc && minScanned !== null
-        ? new MemoryRelease({ minScanned, gc: options.reducingGc, logger })
+        ? new MemoryRelease({
+            minScanned,
+            gc: options.reducingGc,
+            logger,
+            others: () => this.ledger.releaseWriterMemory(),
+          })
         : undefined;
     this.keyspace = new KeyspaceService({
       config,

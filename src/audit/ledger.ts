@@ -127,6 +127,19 @@ export class Ledger {
     return { seq: last.seq, chain: Buffer.from(last.chain) };
   }
 
+  /**
+   * After a large baseline (src/runtime/memory-release.ts): the writer thread runs a
+   * memory-reducing GC of its own heap too. False when the ledger commits inline.
+   */
+  releaseWriterMemory(): boolean {
+    return this.#thread?.alive === true && this.#thread.thread.releaseMemory();
+  }
+
+  /** The writer thread's V8 heap, undefined when the ledger commits inline (diagnostics, tests). */
+  async writerHeap(): Promise<{ usedHeapSize: number; totalHeapSize: number } | undefined> {
+    return this.#thread?.alive ? this.#thread.thread.heapStatistics() : undefined;
+  }
+
   /** Calls `listener` after every commit with the new head (checkpoints count records). */
   addCommitListener(listener: (head: LedgerHead) => void): void {
     this.#notifier.addHeadListener(listener);

@@ -77,6 +77,11 @@ export class ThreadedCommitter implements Committer {
     return !this.#writer.dead;
   }
 
+  /** The writer thread's heap: see WriterThread. */
+  get thread(): Pick<WriterThread, 'releaseMemory' | 'heapStatistics'> {
+    return this.#writer;
+  }
+
   get inflight(): number {
     let n = 0;
     for (const f of this.#inflight) n += f.items.length;

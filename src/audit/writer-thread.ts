@@ -95,6 +95,20 @@ export class WriterThread {
     if (!this.#dead) this.#port.postMessage({ op: 'resume' } satisfies WriterRequest);
   }
 
+  /** Asks the worker for a memory-reducing GC of its heap (writer-worker.ts); no reply. */
+  releaseMemory(): boolean {
+    if (this.#dead) return false;
+    this.#port.postMessage({ op: 'release' } satisfies WriterRequest);
+    return true;
+  }
+
+  /** The worker's V8 heap (diagnostics, tests); undefined once it is gone. */
+  async heapStatistics(): Promise<{ usedHeapSize: number; totalHeapSize: number } | undefined> {
+    if (this.#dead) return undefined;
+    const h = await this.#worker.getHeapStatistics();
+    return { usedHeapSize: h.used_heap_size, totalHeapSize: h.total_heap_size };
+  }
+
   /** Runs a PRAGMA on the worker's connection and waits for it (fault drills set max_page_count). */
   pragmaSync(sql: string): void {
     const id = this.#post((id) => ({ op: 'pragma', id, sql }));

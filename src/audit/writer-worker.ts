@@ -1,3 +1,4 @@
+import { runInNewContext } from 'node:vm';
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { openLedgerFile } from './ledger-file.js';
 import { insertSql, ROWS_PER_INSERT } from './row-writer.js';
@@ -24,6 +25,7 @@ export type WriterRequest =
   | { op: 'pragma'; id: number; sql: string }
   | { op: 'exec'; id: number; sql: string; params: unknown[] }
   | { op: 'resume' }
+  | { op: 'release' }
   | { op: 'close'; id: number };
 
 export type WriterReply =
@@ -76,6 +78,27 @@ function attempt(id: number, work: () => void): boolean {
   return true;
 }
 
+/**
+ * One memory-reducing GC of this thread's heap (src/runtime/memory-release.ts does the event
+ * loop's): after a large baseline, the batches it deserialized are garbage that this idle thread
+ * would keep. Needs `gc` in a new context, which exists only once serve set `--expose-gc`;
+ * otherwise nothing happens. No reply: nothing waits for it.
+ */
+function releaseMemory(): void {
+  let gc: unknown;
+  try {
+    gc = runInNewContext('typeof gc === "function" ? gc : undefined');
+  } catch {
+    return;
+  }
+  if (typeof gc !== 'function') return;
+  (gc as (o: { type: string; execution: string; flavor: string }) => void)({
+    type: 'major',
+    execution: 'sync',
+    flavor: 'last-resort',
+  });
+}
+
 port.on('message', (m: WriterRequest) => {
   switch (m.op) {
     case 'write':
@@ -84,6 +107,9 @@ port.on('message', (m: WriterRequest) => {
       return;
     case 'resume':
       failed = false;
+      return;
+    case 'release':
+      releaseMemory();
       return;
     case 'exec':
       // Not part of the chain (a checkpoint row): runs even after a failed batch.
