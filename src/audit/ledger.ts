@@ -132,12 +132,12 @@ export class Ledger {
    * memory-reducing GC of its own heap too. False when the ledger commits inline.
    */
   releaseWriterMemory(): boolean {
-    return this.#thread?.alive === true && this.#thread.thread.releaseMemory();
+    return this.#thread?.thread.releaseMemory() ?? false;
   }
 
   /** The writer thread's V8 heap, undefined when the ledger commits inline (diagnostics, tests). */
   async writerHeap(): Promise<{ usedHeapSize: number; totalHeapSize: number } | undefined> {
-    return this.#thread?.alive ? this.#thread.thread.heapStatistics() : undefined;
+    return this.#thread?.thread.heapStatistics();
   }
 
   /** Calls `listener` after every commit with the new head (checkpoints count records). */

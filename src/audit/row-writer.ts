@@ -65,7 +65,7 @@ export class RowWriter {
   #seq = 0;
   #chain = '';
   #clock = 0;
-  readonly #compact = new CompactEncoder();
+  readonly #compact = new CompactEncoder((seq, passed) => this.#checked(seq, passed));
   readonly #onMismatch: ((m: EncodeMismatch) => void) | undefined;
   /** The seq of the last record whose sampled decode check passed. */
   #checkedThrough = 0;
@@ -102,10 +102,7 @@ export class RowWriter {
     };
     // Stored compact where it can be (compact-encoder.ts), which also writes the canonical attrs
     // text; otherwise the text form, the canonical text itself.
-    const compact = this.#compact;
-    const checks = compact.checks;
-    const c = compact.encode(fields, attrs);
-    if (compact.checks !== checks) this.#checked(seq, c !== null);
+    const c = this.#compact.encode(fields, attrs);
     fields.attrs = c === null ? canonicalJson(attrs) : c.attrs;
     const leaf = leafHashHex(canonicalRecord(fields));
     this.#chain = chainHashHex(this.#chain, leaf);

@@ -1,5 +1,5 @@
-import { runInNewContext } from 'node:vm';
 import { workerData, type MessagePort } from 'node:worker_threads';
+import { exposedReducingGc } from '../runtime/memory-release.js';
 import { openLedgerFile } from './ledger-file.js';
 import { insertSql, ROWS_PER_INSERT } from './row-writer.js';
 import { INSERT_SEAL_SQL } from './seal.js';
@@ -78,27 +78,6 @@ function attempt(id: number, work: () => void): boolean {
   return true;
 }
 
-/**
- * One memory-reducing GC of this thread's heap (src/runtime/memory-release.ts does the event
- * loop's): after a large baseline, the batches it deserialized are garbage that this idle thread
- * would keep. Needs `gc` in a new context, which exists only once serve set `--expose-gc`;
- * otherwise nothing happens. No reply: nothing waits for it.
- */
-function releaseMemory(): void {
-  let gc: unknown;
-  try {
-    gc = runInNewContext('typeof gc === "function" ? gc : undefined');
-  } catch {
-    return;
-  }
-  if (typeof gc !== 'function') return;
-  (gc as (o: { type: string; execution: string; flavor: string }) => void)({
-    type: 'major',
-    execution: 'sync',
-    flavor: 'last-resort',
-  });
-}
-
 port.on('message', (m: WriterRequest) => {
   switch (m.op) {
     case 'write':
@@ -109,7 +88,10 @@ port.on('message', (m: WriterRequest) => {
       failed = false;
       return;
     case 'release':
-      releaseMemory();
+      // One memory-reducing GC of this thread's heap (src/runtime/memory-release.ts does the event
+      // loop's): the batches a large baseline deserialized are garbage this idle thread would
+      // keep. Only where serve set `--expose-gc`; otherwise nothing. No reply: nobody waits.
+      exposedReducingGc()?.();
       return;
     case 'exec':
       // Not part of the chain (a checkpoint row): runs even after a failed batch.

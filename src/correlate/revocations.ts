@@ -327,6 +327,7 @@ export class PropagationTracker {
       n === 0 && this.#leftLate(ob)
         ? `; the last left Redis ${secs((ob.lastLeftAt ?? 0) - ob.deadline)} s after the deadline`
         : '';
+    const forSubject = ob.ev.subject === undefined ? '' : ` for subject ${ob.ev.subject}`;
     if (ob.kind === 'refresh_reuse') {
       if (ob.findingId !== undefined)
         this.#book.update(ob.findingId, { ...this.#attrs(ob), slaMet: false });
@@ -341,8 +342,8 @@ export class PropagationTracker {
               key: ob.eventKey,
               summary:
                 late === ''
-                  ? `${plural(n, 'token')} of ${ob.matched} still in Redis ${ob.slaSeconds} s after ${provider} ${type}${ob.ev.subject === undefined ? '' : ` for subject ${ob.ev.subject}`}.`
-                  : `Revoked tokens were still in Redis ${ob.slaSeconds} s after ${provider} ${type}${ob.ev.subject === undefined ? '' : ` for subject ${ob.ev.subject}`}${late}.`,
+                  ? `${plural(n, 'token')} of ${ob.matched} still in Redis ${ob.slaSeconds} s after ${provider} ${type}${forSubject}.`
+                  : `Revoked tokens were still in Redis ${ob.slaSeconds} s after ${provider} ${type}${forSubject}${late}.`,
               attributes: this.#attrs(ob),
             },
             now,

@@ -23,8 +23,20 @@ interface GcOptions {
  */
 export function memoryReducingGc(): ReducingGc {
   setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as (options: GcOptions) => void;
-  return () => gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  const gc = exposedReducingGc();
+  if (!gc) throw new Error('V8 gave no gc() after --expose-gc');
+  return gc;
+}
+
+/**
+ * The same collection where `--expose-gc` is already set (by memoryReducingGc, process-wide: the
+ * ledger's writer thread uses it this way); undefined where it is not. Sets no flag.
+ */
+export function exposedReducingGc(): ReducingGc | undefined {
+  const gc: unknown = runInNewContext('typeof gc === "function" ? gc : undefined');
+  if (typeof gc !== 'function') return undefined;
+  const collect = gc as (options: GcOptions) => void;
+  return () => collect({ type: 'major', execution: 'sync', flavor: 'last-resort' });
 }
 
 export interface MemoryReleaseOptions {

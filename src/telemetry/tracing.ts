@@ -112,35 +112,17 @@ export class Tracing {
   /** withSpan while the tracer is not there: run `fn`, keep the span's timings. */
   #heldSpan<T>(name: SpanName, attrs: SpanAttrs, fn: (span: Span) => T): T {
     const startMs = Date.now();
-    const ended = (errorCode?: string): void =>
-      this.#ended({
-        name,
-        attrs,
-        startMs,
-        endMs: Date.now(),
-        ...(errorCode === undefined ? {} : { errorCode }),
-      });
-    let result: T;
-    try {
-      result = fn(NOOP_SPAN);
-    } catch (err) {
-      ended(errorCode(err));
-      throw err;
-    }
-    if (!isPromiseLike(result)) {
-      ended();
-      return result;
-    }
-    return result.then(
-      (value) => {
-        ended();
-        return value;
-      },
-      (err: unknown) => {
-        ended(errorCode(err));
-        throw err;
-      },
-    ) as T;
+    return settle(
+      () => fn(NOOP_SPAN),
+      (code) =>
+        this.#ended({
+          name,
+          attrs,
+          startMs,
+          endMs: Date.now(),
+          ...(code === undefined ? {} : { errorCode: code }),
+        }),
+    );
   }
 
   /**
@@ -153,31 +135,15 @@ export class Tracing {
     if (tracer === undefined) {
       return this.#held === undefined ? fn(NOOP_SPAN) : this.#heldSpan(name, attrs, fn);
     }
-    return tracer.startActiveSpan(name, { attributes: toAttributes(attrs) }, (span): T => {
-      let result: T;
-      try {
-        result = fn(span);
-      } catch (err) {
-        markFailed(span, errorCode(err));
-        span.end();
-        throw err;
-      }
-      if (!isPromiseLike(result)) {
-        span.end();
-        return result;
-      }
-      return result.then(
-        (value) => {
+    return tracer.startActiveSpan(name, { attributes: toAttributes(attrs) }, (span): T =>
+      settle(
+        () => fn(span),
+        (code) => {
+          if (code !== undefined) markFailed(span, code);
           span.end();
-          return value;
         },
-        (err: unknown) => {
-          markFailed(span, errorCode(err));
-          span.end();
-          throw err;
-        },
-      ) as T;
-    });
+      ),
+    );
   }
 
   /**
@@ -207,6 +173,34 @@ function toAttributes(attrs: SpanAttrs): Attributes {
     out[`tokenwatch.${k}`] = typeof v === 'string' ? v.slice(0, MAX_ATTR_CHARS) : v;
   }
   return out;
+}
+
+/**
+ * Runs `run` and calls `end` once it returned or, for a promise, settled: with the error's code
+ * when it threw or rejected (the error is re-thrown unchanged).
+ */
+function settle<T>(run: () => T, end: (errorCode?: string) => void): T {
+  let result: T;
+  try {
+    result = run();
+  } catch (err) {
+    end(errorCode(err));
+    throw err;
+  }
+  if (!isPromiseLike(result)) {
+    end();
+    return result;
+  }
+  return result.then(
+    (value) => {
+      end();
+      return value;
+    },
+    (err: unknown) => {
+      end(errorCode(err));
+      throw err;
+    },
+  ) as T;
 }
 
 function errorCode(err: unknown): string {
