@@ -4,6 +4,7 @@ import type { TokenEvent } from '../domain/token-event.js';
 import { KeyEventApplier, type Item } from './event-applier.js';
 import type { Inventory, ReconcileChange } from './inventory.js';
 import { REQUIRED_FLAGS, ensureNotifications, type NotificationStatus } from './notifications.js';
+import { installPmessageFastPath, type PmessageFastPathStats } from './pmessage-fast-path.js';
 import { clockOffset, readFlushCount, readHitMiss } from './reconcile.js';
 import { baselineCounts, reconcileNode } from './reconciliation.js';
 import type { StreamPositionTracker } from './stream-position.js';
@@ -145,6 +146,7 @@ export class NodeWatcher {
   #closed = false;
   #idle: (() => void)[] = [];
   #lastReconcileStart = 0;
+  #fastPath: PmessageFastPathStats | undefined;
   /** Restored from the ledger, not yet reconciled (see startBlind.restored). */
   #restoring = false;
   /** The restored dues were moved onto the Redis clock. */
@@ -174,6 +176,11 @@ export class NodeWatcher {
     return this.#baselined;
   }
 
+  /** How the subscriber's messages were read (issue #19): by the fast path or by ioredis. */
+  get fastPath(): PmessageFastPathStats | undefined {
+    return this.#fastPath;
+  }
+
   get notifications(): NotificationStatus | undefined {
     return this.#notifications;
   }
@@ -186,7 +193,7 @@ export class NodeWatcher {
   start(): void {
     const { subscriber, commands } = this.#o;
     const positions = this.#o.streamPositions;
-    subscriber.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer, message: Buffer) => {
+    const onMessage = (channel: Buffer, message: Buffer): void => {
       const item: Item = {
         event: channel.toString('latin1', this.#prefix.length),
         key: message,
@@ -207,7 +214,17 @@ export class NodeWatcher {
       if (this.#o.cluster && item.event === 'restore') item.migrated = this.#events.claim(message);
       this.#batch.push(item);
       if (!this.#processing) this.#kick();
-    });
+    };
+    // Messages are read in front of ioredis' decoder; after a fallback they come from ioredis.
+    this.#fastPath = installPmessageFastPath(subscriber, onMessage, (reason) =>
+      this.#o.logger.warn(
+        { node: this.label, reason },
+        'keyspace subscriber: messages decoded by ioredis for this connection',
+      ),
+    );
+    subscriber.on('pmessageBuffer', (_pattern: string, channel: Buffer, message: Buffer) =>
+      onMessage(channel, message),
+    );
     subscriber.on('ready', () => void this.#onReady());
     subscriber.on('close', () => this.#onDown('subscriber connection closed'));
     subscriber.on('error', (err: Error) => {

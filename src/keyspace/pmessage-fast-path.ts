@@ -1,0 +1,202 @@
+import type { Redis } from 'ioredis';
+import { INCOMPLETE, RespScanner, UNSUPPORTED } from './resp-frames.js';
+
+/**
+ * The keyspace subscriber's own reading of pub/sub messages (issue #19). ioredis 6 decodes every
+ * frame into an array of Buffers, makes strings of its type and pattern and emits them; on a
+ * drain that was ~1/5 of the event loop. This sits in front of ioredis' decoder on each of the
+ * connection's sockets: it cuts the bytes into whole RESP frames (RespScanner), hands each
+ * `pmessage` (a RESP3 push, or a RESP2 array in subscriber mode, as ioredis routes them) to
+ * `onPmessage` as two views of the socket's bytes, and gives every other frame, whole and in
+ * order, to ioredis' decoder, which therefore never holds half a frame and keeps doing
+ * everything else (replies, (un)subscribe counts, errors, the socket timeout).
+ *
+ * Falls back to ioredis alone for the rest of a connection (never for a frame it already
+ * handled) when it cannot vouch for a frame (RespScanner's UNSUPPORTED), when a frame that is
+ * not a pmessage stays incomplete past FALLBACK_PENDING_BYTES (a big reply on this connection
+ * would otherwise be re-scanned per chunk), or when the decoder's data listener is not where
+ * ioredis 6 puts it. Messages then arrive as `pmessageBuffer` events, which the caller listens
+ * to as well; the fallback's reason is reported once per connection.
+ */
+export type PmessageHandler = (channel: Buffer, message: Buffer) => void;
+
+export interface PmessageFastPathStats {
+  /** Messages read here. */
+  fast: number;
+  /** Frames handed to ioredis' decoder (replies, subscription counts, ...). */
+  passed: number;
+  /** Connections on which it fell back to ioredis, with the last reason. */
+  fallbacks: number;
+  lastFallback?: string;
+}
+
+export const FALLBACK_PENDING_BYTES = 1 << 20;
+
+const PUSH_PREFIX = Buffer.from('>4\r\n$8\r\npmessage\r\n', 'latin1');
+const ARRAY_PREFIX = Buffer.from('*4\r\n$8\r\npmessage\r\n', 'latin1');
+const PREFIX_LEN = PUSH_PREFIX.length;
+
+type DataListener = (data: Buffer) => void;
+interface RedisInternals {
+  stream?: NodeJS.EventEmitter;
+  condition?: { subscriber?: unknown; protocol?: number };
+}
+
+export function installPmessageFastPath(
+  redis: Redis,
+  onPmessage: PmessageHandler,
+  onFallback: (reason: string) => void = () => undefined,
+): PmessageFastPathStats {
+  const stats: PmessageFastPathStats = { fast: 0, passed: 0, fallbacks: 0 };
+  const internals = redis as unknown as RedisInternals;
+  const hooked = new WeakSet<object>();
+  const fallback = (reason: string): void => {
+    stats.fallbacks++;
+    stats.lastFallback = reason;
+    onFallback(reason);
+  };
+  const readerFallback = (reason: string): void => onFallback(reason);
+  // ioredis creates the socket's decoder synchronously in its connect handler and emits
+  // 'connect' on the next tick, before any reply can be read.
+  redis.on('connect', () => {
+    const stream = internals.stream;
+    if (!stream || hooked.has(stream)) return;
+    hooked.add(stream);
+    const decoder = stream.rawListeners('data')[0] as
+      (DataListener & { listener?: unknown }) | undefined;
+    if (typeof decoder !== 'function' || decoder.listener !== undefined) {
+      fallback('ioredis decoder listener not found');
+      return;
+    }
+    const reader = new FrameReader(
+      (data) => decoder.call(stream, data),
+      onPmessage,
+      () => internals.condition?.protocol !== 3 && Boolean(internals.condition?.subscriber),
+      stats,
+      readerFallback,
+    );
+    stream.removeListener('data', decoder);
+    stream.prependListener('data', (data: Buffer) => reader.write(data));
+  });
+  return stats;
+}
+
+/** One socket's frames; exported for the fuzz test against ioredis' decoder. */
+export class FrameReader {
+  readonly #scanner = new RespScanner();
+  #chunks: Buffer[] = [];
+  #pendingBytes = 0;
+  /** Bytes #chunks must reach before a scan can progress. */
+  #needed = 0;
+  #off = false;
+
+  constructor(
+    private readonly pass: DataListener,
+    private readonly onPmessage: PmessageHandler,
+    /** RESP2 arrays are messages only in subscriber mode (ioredis' rule). */
+    private readonly arraysAreMessages: () => boolean,
+    /** Counted here, fallbacks included. */
+    private readonly stats: PmessageFastPathStats,
+    private readonly fallback: (reason: string) => void,
+  ) {}
+
+  write(data: Buffer): void {
+    if (this.#off) {
+      this.pass(data);
+      return;
+    }
+    let buf = data;
+    if (this.#pendingBytes > 0) {
+      this.#chunks.push(data);
+      this.#pendingBytes += data.length;
+      if (this.#pendingBytes < this.#needed) return;
+      buf = Buffer.concat(this.#chunks, this.#pendingBytes);
+      this.#chunks = [];
+      this.#pendingBytes = 0;
+    }
+    const scanner = this.#scanner;
+    let pos = 0;
+    let passFrom = 0;
+    while (pos < buf.length) {
+      const kind = this.#messagePrefix(buf, pos);
+      let end = UNSUPPORTED;
+      if (kind) {
+        end = scanner.blobEnd(buf, pos + PREFIX_LEN); // pattern
+        if (end >= 0) end = scanner.blobEnd(buf, end); // channel
+        const channelStart = scanner.blobStart;
+        const channelEnd = end - 2;
+        if (end >= 0) end = scanner.blobEnd(buf, end); // message: the key
+        if (end >= 0) {
+          if (passFrom < pos) this.#pass(buf.subarray(passFrom, pos));
+          this.stats.fast++;
+          this.#deliver(
+            buf.subarray(channelStart, channelEnd),
+            buf.subarray(scanner.blobStart, end - 2),
+          );
+          pos = passFrom = end;
+          continue;
+        }
+      }
+      // Anything else, a message whose parts are not three blobs included, is ioredis' to decode.
+      const message = end === INCOMPLETE;
+      if (end === UNSUPPORTED) {
+        end = scanner.valueEnd(buf, pos);
+        if (end >= 0) {
+          this.stats.passed++;
+          pos = end;
+          continue;
+        }
+      }
+      if (end === UNSUPPORTED) {
+        this.#fallBack(buf.subarray(passFrom), 'a frame the fast path does not read');
+        return;
+      }
+      // INCOMPLETE: keep the frame's bytes until the scanner's lower bound is reached.
+      if (passFrom < pos) this.#pass(buf.subarray(passFrom, pos));
+      const rest = buf.subarray(pos);
+      if (!message && rest.length > FALLBACK_PENDING_BYTES) {
+        this.#fallBack(rest, 'a reply over 1 MiB on the subscriber connection');
+        return;
+      }
+      this.#chunks = [rest];
+      this.#pendingBytes = rest.length;
+      this.#needed = scanner.needed - pos;
+      return;
+    }
+    if (passFrom < pos) this.#pass(buf.subarray(passFrom, pos));
+  }
+
+  /** 1 when the frame at pos starts like a pmessage ioredis would emit, else 0. */
+  #messagePrefix(buf: Buffer, pos: number): number {
+    if (buf.length - pos < PREFIX_LEN) return 0;
+    const prefix = buf[pos] === 0x3e ? PUSH_PREFIX : buf[pos] === 0x2a ? ARRAY_PREFIX : undefined;
+    if (!prefix) return 0;
+    for (let i = 1; i < PREFIX_LEN; i++) if (buf[pos + i] !== prefix[i]) return 0;
+    return prefix === PUSH_PREFIX || this.arraysAreMessages() ? 1 : 0;
+  }
+
+  #deliver(channel: Buffer, message: Buffer): void {
+    try {
+      this.onPmessage(channel, message);
+    } catch (err) {
+      // As ioredis does with a listener's exception: surfaced, not taken for a protocol error.
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  }
+
+  #pass(frames: Buffer): void {
+    this.pass(frames);
+  }
+
+  #fallBack(rest: Buffer, reason: string): void {
+    this.#off = true;
+    this.stats.fallbacks++;
+    this.stats.lastFallback = reason;
+    this.#chunks = [];
+    this.#pendingBytes = 0;
+    this.fallback(reason);
+    if (rest.length > 0) this.pass(rest);
+  }
+}

@@ -1,0 +1,96 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installPmessageFastPath } from '../../src/keyspace/pmessage-fast-path.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { waitFor } from '../helpers/app-harness.js';
+
+/**
+ * The fast path on a real server (issue #19): a subscriber reading its messages in front of
+ * ioredis and a plain ioredis subscriber receive the same notifications, in the same order, over
+ * RESP3 and RESP2, with binary keys, a key bigger than a socket read, and across a reconnection.
+ */
+let redis: RedisServer;
+
+beforeAll(async () => {
+  redis = await startRedis({ notify: 'KEA' });
+});
+afterAll(async () => {
+  await redis.stop();
+});
+
+type Seen = string[];
+const entry = (channel: Buffer, key: Buffer): string =>
+  `${channel.toString('latin1')} ${key.toString('hex')}`;
+
+async function subscribers(protocol: 2 | 3): Promise<{
+  fast: Redis;
+  plain: Redis;
+  viaFast: Seen;
+  viaIoredis: Seen;
+  plainSeen: Seen;
+  stats: ReturnType<typeof installPmessageFastPath>;
+}> {
+  const viaFast: Seen = [];
+  const viaIoredis: Seen = [];
+  const plainSeen: Seen = [];
+  const fast = new Redis({ port: redis.port, protocol, lazyConnect: true });
+  const stats = installPmessageFastPath(fast, (c, k) => viaFast.push(entry(c, k)));
+  fast.on('pmessageBuffer', (_p: string, c: Buffer, k: Buffer) => viaIoredis.push(entry(c, k)));
+  const plain = new Redis({ port: redis.port, protocol, lazyConnect: true });
+  plain.on('pmessageBuffer', (_p: string, c: Buffer, k: Buffer) => plainSeen.push(entry(c, k)));
+  await fast.connect();
+  await plain.connect();
+  await fast.psubscribe('__keyevent@0__:*');
+  await plain.psubscribe('__keyevent@0__:*');
+  return { fast, plain, viaFast, viaIoredis, plainSeen, stats };
+}
+
+async function load(c: Redis, tag: string): Promise<number> {
+  const binary = Buffer.from([0x6b, 0x0d, 0x0a, 0x24, 0x33, 0x0d, 0x0a, 0x00, 0xff, 0x3e, 0x34]); // "k\r\n$3\r\n\0\xff>4"
+  await c.set(Buffer.concat([Buffer.from(tag), binary]), 'v', 'EX', 100);
+  await c.set(`${tag}:big:${'x'.repeat(1_000_000)}`, 'v'); // one message over several socket reads
+  const p = c.pipeline();
+  for (let i = 0; i < 3000; i++) p.set(`${tag}:${i}`, 'v', 'EX', 100);
+  for (let i = 0; i < 3000; i += 3) p.del(`${tag}:${i}`);
+  await p.exec();
+  return 2 + 1 + 2 * 3000 + 1000; // set+expire, set, set+expire per key, del
+}
+
+describe.each([3, 2] as const)('pmessage fast path over RESP%i', (protocol) => {
+  it('receives what ioredis receives, in order, itself, across a reconnection', async () => {
+    const { fast, plain, viaFast, viaIoredis, plainSeen, stats } = await subscribers(protocol);
+    const c = redis.client();
+    try {
+      let want = await load(c, `r${protocol}a`);
+      await waitFor(() => plainSeen.length >= want && viaFast.length >= want, 20_000);
+      expect(viaFast).toEqual(plainSeen);
+      expect(viaIoredis).toEqual([]);
+      expect(stats).toMatchObject({ fast: want, fallbacks: 0 });
+      expect(
+        viaFast.some((e) =>
+          e.includes(
+            `${Buffer.from(`r${protocol}a:big:`).toString('hex')}${'78'.repeat(1_000_000)}`,
+          ),
+        ),
+      ).toBe(true);
+
+      // A new socket after the server drops the connection is read the same way.
+      await c.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+      await waitFor(() => fast.status === 'ready' && plain.status === 'ready', 10_000);
+      // ioredis re-subscribes on its own once ready; wait for both subscriptions to be back.
+      await waitFor(async () => {
+        const list = (await c.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+        return list.split('\n').filter((l) => l.includes(' psub=1 ')).length >= 2;
+      }, 10_000);
+      want += await load(c, `r${protocol}b`);
+      await waitFor(() => plainSeen.length >= want && viaFast.length >= want, 20_000);
+      expect(viaFast).toEqual(plainSeen);
+      expect(viaIoredis).toEqual([]);
+      expect(stats).toMatchObject({ fast: want, fallbacks: 0 });
+    } finally {
+      fast.disconnect();
+      plain.disconnect();
+      c.disconnect();
+    }
+  }, 60_000);
+});
