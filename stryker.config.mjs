@@ -1,8 +1,8 @@
 // @ts-check
 /**
  * `npm run test:mutation`: Stryker over the pure rules, with only the unit tests that cover them
- * (vitest.mutation.config.ts). STRYKER_SCOPE=translation|correlate|verify runs one scope (each
- * with its own incremental file and report under test-artifacts/stryker/); unset runs all three.
+ * (vitest.mutation.config.ts). STRYKER_SCOPE=translation|correlate|verify|resp runs one scope (each
+ * with its own incremental file and report under test-artifacts/stryker/); unset runs all four.
  * STRYKER_PART=<name> with `--mutate <files>` runs part of a scope under its own file names.
  * Not part of `npm test`. Scores and timings: docs/testing.md, "Mutation testing".
  */
@@ -10,6 +10,7 @@ const SCOPES = {
   translation: ['src/keyspace/notification-batch.ts', 'src/keyspace/token-translation.ts'],
   correlate: ['src/correlate/**/*.ts'],
   verify: ['src/audit/verify*.ts'],
+  resp: ['src/keyspace/resp-frames.ts', 'src/keyspace/pmessage-fast-path.ts'],
 };
 
 const scope = process.env.STRYKER_SCOPE ?? 'all';

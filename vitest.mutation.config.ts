@@ -11,6 +11,9 @@ const TESTS: Record<string, string[]> = {
     'test/keyspace/expiry-flush.test.ts',
   ],
   correlate: ['test/correlate/*.test.ts'],
+  // The keyspace subscriber's own RESP reading (issue #19): the framer's table and the fuzz
+  // against ioredis' decoder (the real-Redis test needs a server).
+  resp: ['test/keyspace/resp-frames.test.ts', 'test/keyspace/pmessage-fast-path.test.ts'],
   verify: [
     'test/audit/verify.test.ts',
     'test/audit/verify-attacks.test.ts',

@@ -55,6 +55,11 @@ describe('RespScanner', () => {
       '%-1\r\n',
       '$1234567890123456\r\n', // more digits than any length Redis sends
       ':1\rX',
+      '$ 3\r\nabc\r\n', // below '0' is no digit either
+      '*1/\r\n:1\r\n',
+      '$3\rXabc\r\n', // a length line's CR without LF
+      '$3\r\nabc\rX', // a blob's end: CR without LF
+      '$3\r\nabcX\n', // LF without CR
     ]) {
       expect(s.valueEnd(b(bad), 0), JSON.stringify(bad)).toBe(UNSUPPORTED);
     }
@@ -77,5 +82,10 @@ describe('RespScanner', () => {
     expect(s.blobEnd(b(':3\r\n'), 0)).toBe(UNSUPPORTED);
     expect(s.blobEnd(b('$-1\r\n'), 0)).toBe(UNSUPPORTED);
     expect(s.blobEnd(b('$3\r\nke'), 0)).toBe(INCOMPLETE);
+    expect(s.blobEnd(b('$12'), 0)).toBe(INCOMPLETE); // its length line is not there yet
+    expect(s.blobEnd(b('xx'), 2)).toBe(INCOMPLETE);
+    expect(s.needed).toBe(3);
+    for (const bad of ['$3\r\nabc\rX', '$3\r\nabcX\n', '$3\rXabc\r\n', '$-2\r\n'])
+      expect(s.blobEnd(b(bad), 0), JSON.stringify(bad)).toBe(UNSUPPORTED);
   });
 });
