@@ -65,6 +65,11 @@ describe('Redis Cluster', () => {
     expect(h.app.inventory.size('access_token')).toBe(60);
     const baselines = h.app.ledger.list({ type: 'keyspace.baseline' });
     expect(baselines).toHaveLength(3);
+    // Every master's subscriber is read by the fast path (issue #19), none fell back.
+    for (const w of h.app.watchers) {
+      expect(w.fastPath?.fallbacks, w.label).toBe(0);
+      expect(w.fastPath?.fast, w.label).toBeGreaterThan(0);
+    }
   });
 
   it('does not report slot migration as deletion and creation', async () => {
