@@ -16,7 +16,8 @@ import { INCOMPLETE, RespScanner, UNSUPPORTED } from './resp-frames.js';
  * not a pmessage stays incomplete past FALLBACK_PENDING_BYTES (a big reply on this connection
  * would otherwise be re-scanned per chunk), or when the decoder's data listener is not where
  * ioredis 6 puts it. Messages then arrive as `pmessageBuffer` events, which the caller listens
- * to as well; the fallback's reason is reported once per connection.
+ * to as well; the fallback's reason is reported once per connection. A fault in its own reading
+ * ends the connection (ioredis reconnects; the watcher records and reconciles the blind spot).
  */
 export type PmessageHandler = (channel: Buffer, message: Buffer) => void;
 
@@ -76,7 +77,19 @@ export function installPmessageFastPath(
       readerFallback,
     );
     stream.removeListener('data', decoder);
-    stream.prependListener('data', (data: Buffer) => reader.write(data));
+    stream.prependListener('data', (data: Buffer) => {
+      try {
+        reader.write(data);
+      } catch (err) {
+        // A fault of our own reading (the handler's exceptions are caught in the reader): the
+        // stream's position is lost, so the connection goes, as ioredis does with a protocol
+        // error; it reconnects and the watcher reconciles the blind spot. Never a crash.
+        stats.fallbacks++;
+        stats.lastFallback = `fast path failed: ${(err as Error).message}`;
+        onFallback(stats.lastFallback);
+        (stream as NodeJS.EventEmitter & { destroy(e?: Error): void }).destroy(err as Error);
+      }
+    });
   });
   return stats;
 }

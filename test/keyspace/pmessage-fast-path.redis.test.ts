@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installPmessageFastPath } from '../../src/keyspace/pmessage-fast-path.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { FrameReader, installPmessageFastPath } from '../../src/keyspace/pmessage-fast-path.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/app-harness.js';
 
@@ -93,4 +93,46 @@ describe.each([3, 2] as const)('pmessage fast path over RESP%i', (protocol) => {
       c.disconnect();
     }
   }, 60_000);
+});
+
+describe('pmessage fast path, a fault of its own', () => {
+  it('ends the connection instead of crashing, and reads the next one again', async () => {
+    const seen: string[] = [];
+    const reasons: string[] = [];
+    const sub = new Redis({ port: redis.port, lazyConnect: true });
+    const stats = installPmessageFastPath(
+      sub,
+      (c, k) => seen.push(entry(c, k)),
+      (r) => reasons.push(r),
+    );
+    const errors: string[] = [];
+    sub.on('error', (e: Error) => errors.push(e.message)); // as the watcher logs it
+    const closed = new Promise<void>((resolve) => sub.once('close', () => resolve()));
+    const c = redis.client();
+    const write = vi.spyOn(FrameReader.prototype, 'write');
+    try {
+      await sub.connect();
+      await sub.psubscribe('__keyevent@0__:*');
+      write.mockImplementationOnce(() => {
+        throw new Error('scanner bug');
+      });
+      await c.set('fault:one', 'v');
+      await closed; // the socket was destroyed, not the process
+      expect(reasons).toEqual(['fast path failed: scanner bug']);
+      expect(errors).toContain('scanner bug');
+      await waitFor(() => sub.status === 'ready', 10_000, 'reconnected');
+      await waitFor(async () => {
+        const list = (await c.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+        return list.includes(' psub=1 ');
+      }, 10_000);
+      await c.set('fault:two', 'v');
+      await waitFor(() => seen.length > 0, 10_000, 'a message after the reconnection');
+      expect(seen).toEqual([entry(Buffer.from('__keyevent@0__:set'), Buffer.from('fault:two'))]);
+      expect(stats).toMatchObject({ fast: 1, fallbacks: 1 });
+    } finally {
+      write.mockRestore();
+      sub.disconnect();
+      c.disconnect();
+    }
+  }, 30_000);
 });
