@@ -56,7 +56,6 @@ export function installPmessageFastPath(
     stats.lastFallback = reason;
     onFallback(reason);
   };
-  const readerFallback = (reason: string): void => onFallback(reason);
   // ioredis creates the socket's decoder synchronously in its connect handler and emits
   // 'connect' on the next tick, before any reply can be read.
   redis.on('connect', () => {
@@ -74,7 +73,7 @@ export function installPmessageFastPath(
       onPmessage,
       () => internals.condition?.protocol !== 3 && Boolean(internals.condition?.subscriber),
       stats,
-      readerFallback,
+      onFallback,
     );
     stream.removeListener('data', decoder);
     stream.prependListener('data', (data: Buffer) => {
@@ -84,9 +83,7 @@ export function installPmessageFastPath(
         // A fault of our own reading (the handler's exceptions are caught in the reader): the
         // stream's position is lost, so the connection goes, as ioredis does with a protocol
         // error; it reconnects and the watcher reconciles the blind spot. Never a crash.
-        stats.fallbacks++;
-        stats.lastFallback = `fast path failed: ${(err as Error).message}`;
-        onFallback(stats.lastFallback);
+        fallback(`fast path failed: ${(err as Error).message}`);
         (stream as NodeJS.EventEmitter & { destroy(e?: Error): void }).destroy(err as Error);
       }
     });
@@ -131,16 +128,15 @@ export class FrameReader {
     let pos = 0;
     let passFrom = 0;
     while (pos < buf.length) {
-      const kind = this.#messagePrefix(buf, pos);
       let end = UNSUPPORTED;
-      if (kind) {
+      if (this.#startsMessage(buf, pos)) {
         end = scanner.blobEnd(buf, pos + PREFIX_LEN); // pattern
         if (end >= 0) end = scanner.blobEnd(buf, end); // channel
         const channelStart = scanner.blobStart;
         const channelEnd = end - 2;
         if (end >= 0) end = scanner.blobEnd(buf, end); // message: the key
         if (end >= 0) {
-          if (passFrom < pos) this.#pass(buf.subarray(passFrom, pos));
+          if (passFrom < pos) this.pass(buf.subarray(passFrom, pos));
           this.stats.fast++;
           this.#deliver(
             buf.subarray(channelStart, channelEnd),
@@ -165,7 +161,7 @@ export class FrameReader {
         return;
       }
       // INCOMPLETE: keep the frame's bytes until the scanner's lower bound is reached.
-      if (passFrom < pos) this.#pass(buf.subarray(passFrom, pos));
+      if (passFrom < pos) this.pass(buf.subarray(passFrom, pos));
       const rest = buf.subarray(pos);
       if (!message && rest.length > FALLBACK_PENDING_BYTES) {
         this.#fallBack(rest, 'a reply over 1 MiB on the subscriber connection');
@@ -176,16 +172,16 @@ export class FrameReader {
       this.#needed = scanner.needed - pos;
       return;
     }
-    if (passFrom < pos) this.#pass(buf.subarray(passFrom, pos));
+    if (passFrom < pos) this.pass(buf.subarray(passFrom, pos));
   }
 
-  /** 1 when the frame at pos starts like a pmessage ioredis would emit, else 0. */
-  #messagePrefix(buf: Buffer, pos: number): number {
-    if (buf.length - pos < PREFIX_LEN) return 0;
+  /** The frame at pos starts like a pmessage ioredis would emit. */
+  #startsMessage(buf: Buffer, pos: number): boolean {
+    if (buf.length - pos < PREFIX_LEN) return false;
     const prefix = buf[pos] === 0x3e ? PUSH_PREFIX : buf[pos] === 0x2a ? ARRAY_PREFIX : undefined;
-    if (!prefix) return 0;
-    for (let i = 1; i < PREFIX_LEN; i++) if (buf[pos + i] !== prefix[i]) return 0;
-    return prefix === PUSH_PREFIX || this.arraysAreMessages() ? 1 : 0;
+    if (!prefix) return false;
+    for (let i = 1; i < PREFIX_LEN; i++) if (buf[pos + i] !== prefix[i]) return false;
+    return prefix === PUSH_PREFIX || this.arraysAreMessages();
   }
 
   #deliver(channel: Buffer, message: Buffer): void {
@@ -197,10 +193,6 @@ export class FrameReader {
         throw err;
       });
     }
-  }
-
-  #pass(frames: Buffer): void {
-    this.pass(frames);
   }
 
   #fallBack(rest: Buffer, reason: string): void {

@@ -42,12 +42,8 @@ export class RespScanner {
       case 0x3d: {
         // = verbatim string
         const len = this.#length(buf, pos + 1);
-        if (len < -1) return len === LEN_INCOMPLETE ? INCOMPLETE : UNSUPPORTED;
-        const body = this.#afterLine;
-        if (len === LEN_NULL) return type === 0x24 ? body : UNSUPPORTED; // $-1 (RESP2 null)
-        const end = body + len + 2;
-        if (end > buf.length) return this.#short(buf, end);
-        return buf[end - 2] === CR && buf[end - 1] === LF ? end : UNSUPPORTED;
+        if (len === LEN_NULL) return type === 0x24 ? this.#afterLine : UNSUPPORTED; // $-1 (RESP2 null)
+        return len < 0 ? len : this.#bodyEnd(buf, len);
       }
       case 0x2a: // * array
       case 0x7e: // ~ set
@@ -56,9 +52,9 @@ export class RespScanner {
         // % map
         if (depth >= MAX_DEPTH) return UNSUPPORTED;
         const n = this.#length(buf, pos + 1);
-        if (n < -1) return n === LEN_INCOMPLETE ? INCOMPLETE : UNSUPPORTED;
         let at = this.#afterLine;
         if (n === LEN_NULL) return type === 0x2a ? at : UNSUPPORTED; // *-1 (RESP2 null)
+        if (n < 0) return n;
         const items = type === 0x25 ? n * 2 : n;
         for (let i = 0; i < items; i++) {
           at = this.valueEnd(buf, at, depth + 1);
@@ -79,17 +75,21 @@ export class RespScanner {
     if (pos >= buf.length) return this.#short(buf, pos + 1);
     if (buf[pos] !== 0x24) return UNSUPPORTED;
     const len = this.#length(buf, pos + 1);
-    if (len < 0) return len === LEN_INCOMPLETE ? INCOMPLETE : UNSUPPORTED;
-    const body = this.#afterLine;
-    const end = body + len + 2;
-    if (end > buf.length) return this.#short(buf, end);
-    if (buf[end - 2] !== CR || buf[end - 1] !== LF) return UNSUPPORTED;
-    this.blobStart = body;
-    return end;
+    if (len === LEN_NULL) return UNSUPPORTED;
+    if (len < 0) return len;
+    this.blobStart = this.#afterLine; // read by the caller only when the blob is whole
+    return this.#bodyEnd(buf, len);
   }
 
   /** Set by #length: where the bytes after its CRLF start. */
   #afterLine = 0;
+
+  /** End of a `len`-byte body that starts at #afterLine, with the CRLF after it. */
+  #bodyEnd(buf: Buffer, len: number): number {
+    const end = this.#afterLine + len + 2;
+    if (end > buf.length) return this.#short(buf, end);
+    return buf[end - 2] === CR && buf[end - 1] === LF ? end : UNSUPPORTED;
+  }
 
   #short(buf: Buffer, needed: number): number {
     this.needed = Math.max(needed, buf.length + 1);
@@ -102,7 +102,10 @@ export class RespScanner {
     return buf[cr + 1] === LF ? cr + 2 : UNSUPPORTED;
   }
 
-  /** A decimal length up to CRLF (`-1` allowed); sets #afterLine. */
+  /**
+   * A decimal length up to CRLF; sets #afterLine. `-1` is LEN_NULL; otherwise INCOMPLETE or
+   * UNSUPPORTED when it cannot be read (yet).
+   */
   #length(buf: Buffer, from: number): number {
     let at = from;
     let negative = false;
@@ -115,21 +118,17 @@ export class RespScanner {
     while (at < buf.length) {
       const c = buf[at]!;
       if (c === CR) break;
-      if (c < 0x30 || c > 0x39 || at - start >= MAX_DIGITS) return LEN_BAD;
+      if (c < 0x30 || c > 0x39 || at - start >= MAX_DIGITS) return UNSUPPORTED;
       n = n * 10 + (c - 0x30);
       at++;
     }
-    if (at + 1 >= buf.length) {
-      this.#short(buf, buf.length + 1);
-      return LEN_INCOMPLETE;
-    }
-    if (at === start || buf[at + 1] !== LF) return LEN_BAD;
+    if (at + 1 >= buf.length) return this.#short(buf, buf.length + 1);
+    if (at === start || buf[at + 1] !== LF) return UNSUPPORTED;
     this.#afterLine = at + 2;
-    if (negative) return n === 1 ? LEN_NULL : LEN_BAD;
+    if (negative) return n === 1 ? LEN_NULL : UNSUPPORTED;
     return n;
   }
 }
 
-const LEN_NULL = -1;
-const LEN_INCOMPLETE = -3;
-const LEN_BAD = -4;
+/** #length's `-1`: a RESP2 null bulk string or array. */
+const LEN_NULL = -3;

@@ -8,6 +8,7 @@ import {
   leafHash,
   leafHashHex,
 } from '../../src/audit/canonical.js';
+import { mulberry32 } from '../helpers/mulberry32.js';
 
 /** The v1 writer's canonicalJson, verbatim: the optimised one must not change a single byte. */
 function referenceCanonicalJson(value: unknown): string {
@@ -32,17 +33,6 @@ function referenceCanonicalJson(value: unknown): string {
     default:
       return 'null';
   }
-}
-
-/** A small deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const STRINGS = [
@@ -168,7 +158,7 @@ describe('canonical encoding, format version 1', () => {
   });
 
   it('canonicalJson is byte-identical to the v1 writer on 5 000 random values', () => {
-    const r = rng(42);
+    const r = mulberry32(42);
     for (let i = 0; i < 5000; i++) {
       const v = randomValue(r, 0);
       expect(canonicalJson(v)).toBe(referenceCanonicalJson(v));

@@ -3,27 +3,16 @@ import { canonicalJson, canonicalRecord, type CanonicalFields } from '../../src/
 import { CHECK_EVERY, CompactEncoder, type RecordHead } from '../../src/audit/compact-encoder.js';
 import { canonicalOfCompact, decodeColumns, encodeColumns } from '../../src/audit/record-codec.js';
 import { KEYS, WORDS } from '../../src/audit/record-codec-vocabulary.js';
+import { mulberry32 } from '../helpers/mulberry32.js';
 
 const T = Date.UTC(2026, 0, 1);
 const FP = `hmac-sha256:k1:${'ab'.repeat(32)}`;
-
-/** mulberry32: a seeded generator, so a failure names the record that reproduces it. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ODD_CHARS = ['a', 'Z', '"', '\\', '\n', '\u0000', '\u001f', '\u007f', 'é', '\u2028', '\u2029',
   '😀', '\ud800', '\udc00', '\ufffd', ':', ' ', '0']; // prettier-ignore
 
 function generator(seed: number) {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const int = (n: number): number => Math.floor(r() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)] as T;
   const text = (): string => {

@@ -1,20 +1,10 @@
 import type { AuditInput } from '../../src/audit/record.js';
 import { buildScenario, fp, type Scenario } from './helpers.js';
 import { DAY, T0 } from './scenario.js';
+import { mulberry32 } from '../helpers/mulberry32.js';
 
 /** `evidence`: the events whose seqs the finding's evidenceSeqs name (resolved once sorted). */
 type Input = Omit<AuditInput, 'time'> & { at: number; evidence?: Input[] };
-
-/** A deterministic pseudo-random sequence (mulberry32): the same day every run. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A realistic day for the rendered report: daytime login traffic writing sessions, access and
@@ -22,7 +12,7 @@ function random(seed: number): () => number {
  * in the afternoon, an eviction burst, a keyspace blind spot and a degraded ledger window.
  */
 export function dayScenario(): Scenario {
-  const rnd = random(7);
+  const rnd = mulberry32(7);
   const events: Input[] = [];
   let id = 1000;
   const min = 60_000;

@@ -5,6 +5,7 @@ import {
   FrameReader,
   type PmessageFastPathStats,
 } from '../../src/keyspace/pmessage-fast-path.js';
+import { mulberry32 } from '../helpers/mulberry32.js';
 
 /**
  * The fast path against ioredis' own decoder (issue #19): the same byte stream, cut into
@@ -14,17 +15,6 @@ import {
  */
 
 type Out = unknown[];
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function norm(v: unknown): unknown {
   if (Buffer.isBuffer(v)) return `b:${v.toString('hex')}`;
@@ -184,14 +174,7 @@ function run(
 ): { ref: Out; ours: Out; stats: PmessageFastPathStats; reasons: string[] } {
   const ref: Out = [];
   const refDecoder = reference(ref, arraysAreMessages);
-  for (const c of chunks(r, all)) {
-    try {
-      refDecoder.write(c);
-    } catch (err) {
-      ref.push(['fatal', (err as Error).message]);
-      break;
-    }
-  }
+  feed(chunks(r, all), (c) => refDecoder.write(c), ref);
   const ours: Out = [];
   const passDecoder = reference(ours, arraysAreMessages);
   const stats: PmessageFastPathStats = { fast: 0, passed: 0, fallbacks: 0 };
@@ -203,15 +186,20 @@ function run(
     stats,
     (why) => reasons.push(why),
   );
-  for (const c of chunks(r, all)) {
+  feed(chunks(r, all), (c) => reader.write(c), ours);
+  return { ref, ours, stats, reasons };
+}
+
+/** Writes the reads in order; a protocol error ends the stream as an output of its own. */
+function feed(reads: Buffer[], write: (c: Buffer) => void, out: Out): void {
+  for (const c of reads) {
     try {
-      reader.write(c);
+      write(c);
     } catch (err) {
-      ours.push(['fatal', (err as Error).message]);
-      break;
+      out.push(['fatal', (err as Error).message]);
+      return;
     }
   }
-  return { ref, ours, stats, reasons };
 }
 
 describe('FrameReader against ioredis decoder', () => {
@@ -219,7 +207,7 @@ describe('FrameReader against ioredis decoder', () => {
     let messages = 0;
     let fast = 0;
     for (let seed = 1; seed <= 300; seed++) {
-      const r = rng(seed);
+      const r = mulberry32(seed);
       const arraysAreMessages = seed % 3 === 0;
       const frames = Array.from({ length: 5 + Math.floor(r() * 60) }, () => frame(r));
       const all = Buffer.concat(frames.map((f) => f.bytes));
@@ -246,7 +234,7 @@ describe('FrameReader against ioredis decoder', () => {
 
   it('hands the rest of the connection to ioredis at a frame it cannot vouch for, after what came before', () => {
     for (let seed = 1; seed <= 100; seed++) {
-      const r = rng(1000 + seed);
+      const r = mulberry32(1000 + seed);
       const before = Array.from({ length: 1 + Math.floor(r() * 10) }, () => frame(r).bytes);
       const bad = [
         Buffer.from('|1\r\n+a\r\n+b\r\n:1\r\n'),

@@ -7,6 +7,7 @@ import { normalizeOkta } from '../../src/providers/okta.js';
 import { MAX_ATTRIBUTE_LENGTH, type NormalizeContext } from '../../src/providers/payload-reader.js';
 import { normalizeSsf } from '../../src/providers/ssf.js';
 import { caught, fixtureJson, providerContext } from '../helpers/provider-fixtures.js';
+import { mulberry32 } from '../helpers/mulberry32.js';
 
 /**
  * Every normalizer, fed hostile input, returns events or throws a TokenwatchError with a code:
@@ -66,17 +67,6 @@ function deep(levels: number): unknown {
   let v: unknown = { leaf: true };
   for (let i = 0; i < levels; i++) v = { nested: v };
   return v;
-}
-
-/** Deterministic PRNG (mulberry32) so a failing case can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const JUNK: unknown[] = [
@@ -190,7 +180,7 @@ describe.each(normalizers)(
     });
 
     it('500 random mutations of the fixture never crash untyped', () => {
-      const rand = rng(0x5eed + _name.length);
+      const rand = mulberry32(0x5eed + _name.length);
       for (let i = 0; i < 500; i++) {
         const mutated = mutate(fixture(), rand);
         expectTypedOrOk(() => normalize(mutated, ctx));
@@ -202,7 +192,7 @@ describe.each(normalizers)(
 describe('parseAuth0Body under hostile input', () => {
   it('random bytes and truncations give typed errors', () => {
     const text = JSON.stringify(fixtureJson('auth0', 'log-stream-array.json'));
-    const rand = rng(42);
+    const rand = mulberry32(42);
     for (let i = 0; i < 300; i++) {
       const cut = text.slice(0, Math.floor(rand() * text.length));
       const noisy = cut + String.fromCharCode(Math.floor(rand() * 128));
