@@ -4,7 +4,11 @@ import type { TokenEvent } from '../domain/token-event.js';
 import { KeyEventApplier, type Item } from './event-applier.js';
 import type { Inventory, ReconcileChange } from './inventory.js';
 import { REQUIRED_FLAGS, ensureNotifications, type NotificationStatus } from './notifications.js';
-import { installPmessageFastPath, type PmessageFastPathStats } from './pmessage-fast-path.js';
+import {
+  installPmessageFastPath,
+  type FallbackReason,
+  type PmessageFastPathStats,
+} from './pmessage-fast-path.js';
 import { clockOffset, readFlushCount, readHitMiss } from './reconcile.js';
 import { baselineCounts, reconcileNode } from './reconciliation.js';
 import type { StreamPositionTracker } from './stream-position.js';
@@ -18,6 +22,8 @@ export interface WatcherSink {
   gap(report: GapReport): void;
   status(status: NodeStatus): void;
   hitMiss(node: string, hits: number, misses: number): void;
+  /** The subscriber's fast path gave a connection up (pmessage-fast-path.ts). */
+  fastPathFallback?(node: string, reason: FallbackReason): void;
   /**
    * Resolves when the records queued so far leave room for more: the baseline records one
    * `token.present` per token and waits here between SCAN pages rather than overflow the
@@ -216,12 +222,15 @@ export class NodeWatcher {
       if (!this.#processing) this.#kick();
     };
     // Messages are read in front of ioredis' decoder; after a fallback they come from ioredis.
-    this.#fastPath = installPmessageFastPath(subscriber, onMessage, (reason) =>
+    this.#fastPath = installPmessageFastPath(subscriber, onMessage, (text, reason) => {
       this.#o.logger.warn(
-        { node: this.label, reason },
-        'keyspace subscriber: messages decoded by ioredis for this connection',
-      ),
-    );
+        { node: this.label, reason: text },
+        reason === 'read_fault'
+          ? 'keyspace subscriber: the fast path failed reading; reconnecting'
+          : 'keyspace subscriber: messages decoded by ioredis for this connection',
+      );
+      this.#o.sink.fastPathFallback?.(this.label, reason);
+    });
     subscriber.on('pmessageBuffer', (_pattern: string, channel: Buffer, message: Buffer) =>
       onMessage(channel, message),
     );

@@ -33,6 +33,21 @@ export interface PmessageFastPathStats {
 
 export const FALLBACK_PENDING_BYTES = 1 << 20;
 
+/**
+ * Why a connection fell back to ioredis' decoder, as a bounded metric label
+ * (`tokenwatch_keyspace_fast_path_fallbacks_total{reason}`), with the text the log says.
+ */
+export const FALLBACK_REASONS = {
+  unsupported_frame: 'a frame the fast path does not read',
+  pending_limit: 'a reply over 1 MiB on the subscriber connection',
+  decoder_not_found: 'ioredis decoder listener not found',
+  read_fault: 'fast path failed',
+} as const;
+export type FallbackReason = keyof typeof FALLBACK_REASONS;
+export const FALLBACK_REASON_CODES = Object.keys(FALLBACK_REASONS) as readonly FallbackReason[];
+/** Told once per connection that falls back: the reason's code and its text (with detail). */
+export type FallbackListener = (text: string, reason: FallbackReason) => void;
+
 const PUSH_PREFIX = Buffer.from('>4\r\n$8\r\npmessage\r\n', 'latin1');
 const ARRAY_PREFIX = Buffer.from('*4\r\n$8\r\npmessage\r\n', 'latin1');
 const PREFIX_LEN = PUSH_PREFIX.length;
@@ -46,15 +61,16 @@ interface RedisInternals {
 export function installPmessageFastPath(
   redis: Redis,
   onPmessage: PmessageHandler,
-  onFallback: (reason: string) => void = () => undefined,
+  onFallback: FallbackListener = () => undefined,
 ): PmessageFastPathStats {
   const stats: PmessageFastPathStats = { fast: 0, passed: 0, fallbacks: 0 };
   const internals = redis as unknown as RedisInternals;
   const hooked = new WeakSet<object>();
-  const fallback = (reason: string): void => {
+  const fallback = (reason: FallbackReason, detail = ''): void => {
+    const text = FALLBACK_REASONS[reason] + detail;
     stats.fallbacks++;
-    stats.lastFallback = reason;
-    onFallback(reason);
+    stats.lastFallback = text;
+    onFallback(text, reason);
   };
   // ioredis creates the socket's decoder synchronously in its connect handler and emits
   // 'connect' on the next tick, before any reply can be read.
@@ -65,7 +81,7 @@ export function installPmessageFastPath(
     const decoder = stream.rawListeners('data')[0] as
       (DataListener & { listener?: unknown }) | undefined;
     if (typeof decoder !== 'function' || decoder.listener !== undefined) {
-      fallback('ioredis decoder listener not found');
+      fallback('decoder_not_found');
       return;
     }
     const reader = new FrameReader(
@@ -83,7 +99,7 @@ export function installPmessageFastPath(
         // A fault of our own reading (the handler's exceptions are caught in the reader): the
         // stream's position is lost, so the connection goes, as ioredis does with a protocol
         // error; it reconnects and the watcher reconciles the blind spot. Never a crash.
-        fallback(`fast path failed: ${(err as Error).message}`);
+        fallback('read_fault', `: ${(err as Error).message}`);
         (stream as NodeJS.EventEmitter & { destroy(e?: Error): void }).destroy(err as Error);
       }
     });
@@ -107,7 +123,7 @@ export class FrameReader {
     private readonly arraysAreMessages: () => boolean,
     /** Counted here, fallbacks included. */
     private readonly stats: PmessageFastPathStats,
-    private readonly fallback: (reason: string) => void,
+    private readonly fallback: FallbackListener,
   ) {}
 
   write(data: Buffer): void {
@@ -157,14 +173,14 @@ export class FrameReader {
         }
       }
       if (end === UNSUPPORTED) {
-        this.#fallBack(buf.subarray(passFrom), 'a frame the fast path does not read');
+        this.#fallBack(buf.subarray(passFrom), 'unsupported_frame');
         return;
       }
       // INCOMPLETE: keep the frame's bytes until the scanner's lower bound is reached.
       if (passFrom < pos) this.pass(buf.subarray(passFrom, pos));
       const rest = buf.subarray(pos);
       if (!message && rest.length > FALLBACK_PENDING_BYTES) {
-        this.#fallBack(rest, 'a reply over 1 MiB on the subscriber connection');
+        this.#fallBack(rest, 'pending_limit');
         return;
       }
       this.#chunks = [rest];
@@ -195,13 +211,13 @@ export class FrameReader {
     }
   }
 
-  #fallBack(rest: Buffer, reason: string): void {
+  #fallBack(rest: Buffer, reason: FallbackReason): void {
     this.#off = true;
     this.stats.fallbacks++;
-    this.stats.lastFallback = reason;
+    this.stats.lastFallback = FALLBACK_REASONS[reason];
     this.#chunks = [];
     this.#pendingBytes = 0;
-    this.fallback(reason);
+    this.fallback(FALLBACK_REASONS[reason], reason);
     if (rest.length > 0) this.pass(rest);
   }
 }

@@ -2,6 +2,7 @@ import type { Ledger } from '../audit/ledger.js';
 import type { TokenEvent } from '../domain/token-event.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { BaselineReport, GapReport, NodeStatus, WatcherSink } from './node-watcher.js';
+import { FALLBACK_REASON_CODES, type FallbackReason } from './pmessage-fast-path.js';
 
 /**
  * Turns what the node watchers observe into audit records and metrics. Each record carries its
@@ -188,6 +189,10 @@ export class KeyspaceRecorder implements WatcherSink {
 
   status(s: NodeStatus): void {
     this.#metrics.redisUp.set({ node: s.node }, s.subscribed ? 1 : 0);
+    // Each node's fallback series exist from its first status on: increase() needs a sample
+    // before the first fallback, or the first one would never alert.
+    for (const reason of FALLBACK_REASON_CODES)
+      this.#metrics.fastPathFallbacks.inc({ node: s.node, reason }, 0);
     if (s.notifications)
       this.#metrics.notificationsEnabled.set({ node: s.node }, s.notifications.enabled ? 1 : 0);
   }
@@ -195,5 +200,9 @@ export class KeyspaceRecorder implements WatcherSink {
   hitMiss(node: string, hits: number, misses: number): void {
     this.#metrics.redisHits.inc({ node }, hits);
     this.#metrics.redisMisses.inc({ node }, misses);
+  }
+
+  fastPathFallback(node: string, reason: FallbackReason): void {
+    this.#metrics.fastPathFallbacks.inc({ node, reason });
   }
 }

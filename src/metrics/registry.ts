@@ -17,6 +17,7 @@ export interface Metrics {
   expiryLag: Histogram<'kind'>;
   keysUnmatched: Counter;
   keyspaceGaps: Counter<'node'>;
+  fastPathFallbacks: Counter<'node' | 'reason'>;
   keyspaceGapSeconds: Counter<'node'>;
   reconcileChanges: Counter<'kind' | 'change'>;
   redisUp: Gauge<'node'>;
@@ -164,6 +165,12 @@ export function createMetrics(kinds: readonly string[], options: MetricsOptions 
       name: 'tokenwatch_keyspace_gaps_total',
       help: 'Blind spots: times the keyspace subscriber was disconnected or events were dropped, by node.',
       labelNames: ['node'],
+      registers: [registry],
+    }),
+    fastPathFallbacks: new Counter({
+      name: 'tokenwatch_keyspace_fast_path_fallbacks_total',
+      help: "Keyspace subscriber connections whose messages went back to ioredis' decoder (unsupported_frame, pending_limit, decoder_not_found) or that were ended by a fault of the fast path's own reading (read_fault), by node and reason.",
+      labelNames: ['node', 'reason'],
       registers: [registry],
     }),
     keyspaceGapSeconds: new Counter({

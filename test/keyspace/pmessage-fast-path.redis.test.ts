@@ -103,7 +103,7 @@ describe('pmessage fast path, a fault of its own', () => {
     const stats = installPmessageFastPath(
       sub,
       (c, k) => seen.push(entry(c, k)),
-      (r) => reasons.push(r),
+      (r, code) => reasons.push(`${code}: ${r}`),
     );
     const errors: string[] = [];
     sub.on('error', (e: Error) => errors.push(e.message)); // as the watcher logs it
@@ -118,7 +118,7 @@ describe('pmessage fast path, a fault of its own', () => {
       });
       await c.set('fault:one', 'v');
       await closed; // the socket was destroyed, not the process
-      expect(reasons).toEqual(['fast path failed: scanner bug']);
+      expect(reasons).toEqual(['read_fault: fast path failed: scanner bug']);
       expect(errors).toContain('scanner bug');
       await waitFor(() => sub.status === 'ready', 10_000, 'reconnected');
       await waitFor(async () => {
