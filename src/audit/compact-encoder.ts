@@ -1,4 +1,5 @@
 import { canonicalJson, quotedKey, sortedKeys, type CanonicalFields } from './canonical.js';
+import { fingerprintPrefixLength, hexDigestInto } from '../domain/fingerprint.js';
 import { ByteWriter, Slab } from './record-codec-bytes.js';
 import {
   COMPACT_PREFIX,
@@ -42,17 +43,6 @@ export interface CompactRecord {
 
 /** A full decode check of one record in this many (the first one included). */
 export const CHECK_EVERY = 64;
-
-/** `hmac-sha256:` + id (1-32) + `:` + 64 hex: shorter or other strings are no fingerprint. */
-const FP_MIN_LENGTH = FP_PREFIX.length + 1 + 1 + 64;
-/** 1 for the characters of a key id ([A-Za-z0-9_.-], as FP_RE), by char code below 128. */
-const ID_CHAR = new Uint8Array(128);
-/** Value of a lowercase hex digit by char code below 128, -1 for anything else. */
-const HEX_VALUE = new Int8Array(128).fill(-1);
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-') {
-  ID_CHAR[c.charCodeAt(0)] = 1;
-}
-for (let i = 0; i < 16; i++) HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
 
 /**
  * Encodes a `token.*` record into the compact blob and its canonical attrs text in one pass
@@ -147,33 +137,22 @@ export class CompactEncoder {
 
   /**
    * FP: key id and hex digest as bytes; decoded as `"hmac-sha256:<id>:<hex>"`, which is s.
-   * Parsed by hand rather than with FP_RE (same grammar; the property test compares the bytes
-   * with encodeColumns', which uses FP_RE): no match array and substrings per record.
+   * Parsed by src/domain/fingerprint.ts rather than with FP_RE (same grammar; the property test
+   * compares the bytes with encodeColumns', which uses FP_RE): no match array and substrings.
    */
   #fingerprint(s: string): boolean {
-    if (s.length < FP_MIN_LENGTH || !s.startsWith(FP_PREFIX)) return false;
-    const colon = s.length - 65;
-    const idLength = colon - FP_PREFIX.length;
-    if (idLength > 32 || s.charCodeAt(colon) !== 0x3a) return false;
+    const cut = fingerprintPrefixLength(s);
+    if (cut < 0) return false;
+    const idEnd = cut - 1;
     const o = this.#o;
-    const start = o.n;
-    o.room(2 + idLength + 32);
+    o.room(2 + idEnd - FP_PREFIX.length + 32);
     const buf = o.buf;
-    let p = start;
+    let p = o.n;
     buf[p++] = T_FP;
-    buf[p++] = idLength;
-    for (let i = FP_PREFIX.length; i < colon; i++) {
-      const c = s.charCodeAt(i);
-      if (ID_CHAR[c] !== 1) return false;
-      buf[p++] = c;
-    }
-    for (let i = colon + 1; i < s.length; i += 2) {
-      const hi = HEX_VALUE[s.charCodeAt(i)] ?? -1;
-      const lo = HEX_VALUE[s.charCodeAt(i + 1)] ?? -1;
-      if (hi < 0 || lo < 0) return false;
-      buf[p++] = (hi << 4) | lo;
-    }
-    o.n = p;
+    buf[p++] = idEnd - FP_PREFIX.length;
+    for (let i = FP_PREFIX.length; i < idEnd; i++) buf[p++] = s.charCodeAt(i);
+    if (!hexDigestInto(s, cut, buf, p)) return false;
+    o.n = p + 32;
     return true;
   }
 

@@ -1,11 +1,10 @@
 import { DigestTable } from '../domain/digest-table.js';
+import { fingerprintPrefixLength, hexDigestInto } from '../domain/fingerprint.js';
 import { EndColumns } from './end-columns.js';
 import type { TokenEnd } from './end-columns.js';
 import { Codes, RefCodes } from './interned.js';
 import { SlotOrder } from './slot-order.js';
 
-/** A standard fingerprint: its key-id prefix (interned) and 32 digest bytes. */
-const FP = /^(hmac-sha256:[A-Za-z0-9_.-]{1,32}:)([0-9a-f]{64})$/;
 /** Join code: no value. */
 export const NIL = -1;
 /** Join code: the token's own fingerprint (not interned). */
@@ -74,6 +73,9 @@ export class LiveColumns {
   readonly #sw = new Uint32Array(this.#scratch.buffer, this.#scratch.byteOffset, 8);
   #pScope = 0;
   #pPrefix = 0;
+  /** The last key-id prefix #parse found a code for, and that code (never taken back either). */
+  #lastPrefix = '';
+  #lastPrefixCode = 0;
   /** The last successful #parse (codes are never taken back, so it cannot go stale). */
   readonly #memo = {
     ok: false,
@@ -386,10 +388,20 @@ export class LiveColumns {
       this.#sw.set(memo.words);
       return true;
     }
-    const m = FP.exec(fingerprint);
-    if (!m) return false;
-    const prefix = this.#prefixes.code(m[1] as string, add);
-    if (prefix === undefined) return false;
+    // A standard fingerprint (FINGERPRINT_RE), read without a match array: its digest into the
+    // scratch first, so that nothing is interned for a string that is not one.
+    const cut = fingerprintPrefixLength(fingerprint);
+    if (cut < 0 || !hexDigestInto(fingerprint, cut, this.#scratch, 0)) return false;
+    let prefix: number | undefined;
+    if (cut === this.#lastPrefix.length && fingerprint.startsWith(this.#lastPrefix)) {
+      prefix = this.#lastPrefixCode;
+    } else {
+      const text = fingerprint.slice(0, cut);
+      prefix = this.#prefixes.code(text, add);
+      if (prefix === undefined) return false;
+      this.#lastPrefix = text;
+      this.#lastPrefixCode = prefix;
+    }
     if (scope !== undefined) {
       const code = this.#scopes.code(scope, add);
       if (code === undefined) return false;
@@ -399,7 +411,6 @@ export class LiveColumns {
       this.#pScope = code;
     }
     this.#pPrefix = prefix;
-    this.#scratch.write(m[2] as string, 0, 32, 'hex');
     memo.ok = true;
     memo.fp = fingerprint;
     memo.scope = scope;

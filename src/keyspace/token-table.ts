@@ -1,9 +1,7 @@
 import { DigestTable } from '../domain/digest-table.js';
+import { hexDigestInto } from '../domain/fingerprint.js';
 import type { InventoryEntry } from './inventory.js';
 
-/** Value of a lowercase hex digit by char code below 128, -1 for anything else. */
-const HEX_VALUE = new Int8Array(128).fill(-1);
-for (let i = 0; i < 16; i++) HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
 /** Marks a key that holds a whole fingerprint string (never a latin1 digest, whose chars are < 256). */
 const WHOLE = '\u0100';
 const NO_TTL = -1;
@@ -217,18 +215,14 @@ export function tokenKey(prefix: string, fp: string): string {
   // One notification looks its token up and then stores it: the same conversion twice.
   if (fp === last.fp && prefix === last.prefix) return last.key;
   let key = WHOLE + fp;
-  if (fp.length === prefix.length + 64 && fp.startsWith(prefix)) {
-    // Lowercase hex only (as HMAC digests are written): decoded by hand, which costs less than
-    // a regex test plus Buffer#write; anything else stays whole.
-    let i = prefix.length;
-    let b = 0;
-    for (; b < 32; b++, i += 2) {
-      const hi = HEX_VALUE[fp.charCodeAt(i)] ?? -1;
-      const lo = HEX_VALUE[fp.charCodeAt(i + 1)] ?? -1;
-      if (hi < 0 || lo < 0) break;
-      scratch[b] = (hi << 4) | lo;
-    }
-    if (b === 32) key = scratch.toString('latin1');
+  // Lowercase hex only (as HMAC digests are written), decoded without a regex or Buffer#write;
+  // anything else stays whole.
+  if (
+    fp.length === prefix.length + 64 &&
+    fp.startsWith(prefix) &&
+    hexDigestInto(fp, prefix.length, scratch, 0)
+  ) {
+    key = scratch.toString('latin1');
   }
   last.prefix = prefix;
   last.fp = fp;
