@@ -27,21 +27,25 @@ export function tokenJoins(
   const j = rule?.joins;
   const pick = (name: string | undefined) =>
     name === undefined ? undefined : nonEmpty(attrs[name]);
-  const ids = new Set<string>();
-  if (rule?.fingerprintIsTokenId ?? true) ids.add(ev.fingerprint);
+  // A few ids at most, distinct, in first-seen order: an array beats a Set here, and a value
+  // already taken (the fingerprint itself, under `token`) needs no regex test. Once per write.
+  const ids: string[] = [];
+  if (rule?.fingerprintIsTokenId ?? true) ids.push(ev.fingerprint);
   if (j?.tokenId !== undefined) {
     for (const name of j.tokenId) {
       const v = pick(name);
-      if (v !== undefined) ids.add(v);
+      if (v !== undefined && !ids.includes(v)) ids.push(v);
     }
   } else {
-    const claimed = new Set([j?.sessionId, j?.subject, j?.clientId, j?.familyId]);
-    for (const [name, v] of Object.entries(attrs)) {
-      if (!claimed.has(name) && FINGERPRINT_RE.test(v)) ids.add(v);
+    for (const name of Object.keys(attrs)) {
+      if (name === j?.sessionId || name === j?.subject || name === j?.clientId) continue;
+      if (name === j?.familyId) continue;
+      const v = attrs[name] as string;
+      if (!ids.includes(v) && FINGERPRINT_RE.test(v)) ids.push(v);
     }
   }
   return {
-    tokenIds: [...ids],
+    tokenIds: ids,
     sessionId: pick(j?.sessionId),
     subject: pick(j?.subject),
     clientId: pick(j?.clientId),

@@ -221,6 +221,26 @@ describe('join keys', () => {
     });
   });
 
+  it('lists each token id once, in first-seen order, the fingerprint first', () => {
+    const keyAttrs = { a: fp('a'), token: fp('key'), a2: fp('a'), b: fp('b'), key: fp('key') };
+    expect(tokenJoins({ fingerprint: fp('key'), keyAttrs }, undefined).tokenIds).toEqual([
+      fp('key'),
+      fp('a'),
+      fp('b'),
+    ]);
+    const named = rule({ tokenId: ['token', 'a', 'a2', 'b'] });
+    expect(tokenJoins({ fingerprint: fp('key'), keyAttrs }, named).tokenIds).toEqual([
+      fp('key'),
+      fp('a'),
+      fp('b'),
+    ]);
+    const notOwn = rule({ tokenId: ['a2', 'token', 'a'] }, false);
+    expect(tokenJoins({ fingerprint: fp('key'), keyAttrs }, notOwn).tokenIds).toEqual([
+      fp('a'),
+      fp('key'),
+    ]);
+  });
+
   it('builds distinct keys for distinct parts', () => {
     expect(subjectClientKey('u', undefined)).toBe(subjectClientKey('u', ''));
     expect(subjectClientKey('u', 'c')).not.toBe(subjectClientKey('uc', undefined));
