@@ -79,6 +79,9 @@ export class LiveColumns {
   /** The last successful #parse (codes are never taken back, so it cannot go stale). */
   readonly #memo = {
     ok: false,
+    /** The id it was parsed from (#parseId) and where its fingerprint starts, if any. */
+    id: undefined as string | undefined,
+    cut: 0,
     fp: '',
     scope: undefined as string | undefined,
     prefix: 0,
@@ -135,7 +138,7 @@ export class LiveColumns {
       if (slot !== undefined) return slot;
     }
     const cut = id.lastIndexOf('\u0000') + 1;
-    if (cut === 0 || !this.#parse(id.slice(0, cut), id.slice(cut), false)) return -1;
+    if (cut === 0 || !this.#parseId(id, cut, false)) return -1;
     const t = this.#table;
     for (let i = t.start(this.#sw[0] as number); ; i = t.next(i)) {
       const s = t.slotAt(i);
@@ -170,7 +173,7 @@ export class LiveColumns {
       cut > 0 &&
       id.charCodeAt(cut - 1) === 0 &&
       id.endsWith(fingerprint) &&
-      this.#parse(id.slice(0, cut), fingerprint, true) &&
+      this.#parseId(id, cut, true) &&
       this.#scopeKinds[this.#pScope] === kind;
     let flags = USED;
     if (standard) {
@@ -376,6 +379,25 @@ export class LiveColumns {
   }
 
   /**
+   * #parse of `id` cut at `cut` (where its fingerprint starts). The same id string again (an
+   * event's look-up, the store's look-up before its insert, the insert) reuses the last parse
+   * without slicing and comparing the parts again.
+   */
+  #parseId(id: string, cut: number, add: boolean): boolean {
+    const memo = this.#memo;
+    if (memo.ok && memo.id === id && memo.cut === cut) {
+      this.#pPrefix = memo.prefix;
+      this.#pScope = memo.scopeCode;
+      this.#sw.set(memo.words);
+      return true;
+    }
+    if (!this.#parse(id.slice(0, cut), id.slice(cut), add)) return false;
+    memo.id = id;
+    memo.cut = cut;
+    return true;
+  }
+
+  /**
    * Splits a standard fingerprint into #pPrefix and the scratch digest, and `scope` (when
    * given) into #pScope; `add` false: false when a code is unknown (nothing is then stored).
    */
@@ -412,6 +434,7 @@ export class LiveColumns {
     }
     this.#pPrefix = prefix;
     memo.ok = true;
+    memo.id = undefined;
     memo.fp = fingerprint;
     memo.scope = scope;
     memo.prefix = prefix;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DigestTable } from '../../src/domain/digest-table.js';
+import { LiveColumns } from '../../src/correlate/live-columns.js';
 import { tokenIdentity } from '../../src/correlate/join-keys.js';
 import type { TokenJoins } from '../../src/correlate/join-keys.js';
 import { NO_OPEN, TokenStore, clearOpen, setOpen } from '../../src/correlate/token-store.js';
@@ -155,6 +156,31 @@ describe('TokenStore as slot columns', () => {
     expect(lost.map((r) => r.id)).toEqual([rec('b').id, rec('a').id]);
     expect(lost[1]?.open).toEqual({ unattributed_token: 'f' });
     expect(s.evictions).toBe(2);
+  });
+});
+
+describe('LiveColumns', () => {
+  it("keeps the fingerprint add() was given when an id's last NUL is inside it", () => {
+    // slotOf cuts an id at its last NUL, add() where the given fingerprint starts: the parse
+    // the look-up left behind for the same id string must not stand in for add()'s own.
+    const cols = new LiveColumns(false);
+    const scope = 'n\u00000\u0000x\u0000x\u0000';
+    cols.add(scope + fp('a'), fp('a'), 'x'); // the look-up's scope is known, kind x
+    const odd = `x\u0000${fp('b')}`;
+    const id = `n\u00000\u0000x\u0000${odd}`;
+    expect(cols.slotOf(id)).toBe(-1);
+    const slot = cols.add(id, odd, 'x');
+    expect(cols.fingerprint(slot)).toBe(odd);
+    expect(cols.id(slot)).toBe(id);
+    expect(cols.isStandard(slot)).toBe(false);
+    expect(cols.slotOf(id)).toBe(slot);
+    // A standard id looked up and then added is stored by its digest.
+    const plain = `n\u00000\u0000x\u0000${fp('c')}`;
+    expect(cols.slotOf(plain)).toBe(-1);
+    const s2 = cols.add(plain, fp('c'), 'x');
+    expect(cols.isStandard(s2)).toBe(true);
+    expect(cols.fingerprint(s2)).toBe(fp('c'));
+    expect(cols.slotOf(plain)).toBe(s2);
   });
 });
 
