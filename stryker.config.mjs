@@ -8,7 +8,7 @@
  */
 const SCOPES = {
   translation: ['src/keyspace/notification-batch.ts', 'src/keyspace/token-translation.ts'],
-  correlate: ['src/correlate/**/*.ts'],
+  correlate: ['src/correlate/**/*.ts', 'src/domain/fingerprint.ts'],
   verify: ['src/audit/verify*.ts'],
   resp: ['src/keyspace/resp-frames.ts', 'src/keyspace/pmessage-fast-path.ts'],
 };

@@ -10,7 +10,8 @@ const TESTS: Record<string, string[]> = {
     'test/keyspace/notification-batch.test.ts',
     'test/keyspace/expiry-flush.test.ts',
   ],
-  correlate: ['test/correlate/*.test.ts'],
+  // With the fingerprint parser the live columns use (src/domain/fingerprint.ts).
+  correlate: ['test/correlate/*.test.ts', 'test/domain/fingerprint.test.ts'],
   // The keyspace subscriber's own RESP reading (issue #19): the framer's table and the fuzz
   // against ioredis' decoder (the real-Redis test needs a server).
   resp: ['test/keyspace/resp-frames.test.ts', 'test/keyspace/pmessage-fast-path.test.ts'],

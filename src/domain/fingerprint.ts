@@ -33,10 +33,10 @@ export function fingerprintPrefixLength(s: string): number {
 
 /**
  * Decodes the 64 lowercase hex chars of `s` from `at` into 32 bytes of `out` from `outAt`.
- * False at any other char or when `s` ends first (`out` is then partly written).
+ * False at any other char or when `s` ends first (charCodeAt past the end is NaN, no hex
+ * digit); `out` is then partly written.
  */
 export function hexDigestInto(s: string, at: number, out: Uint8Array, outAt: number): boolean {
-  if (s.length - at < 64) return false;
   for (let i = at, o = outAt, end = at + 64; i < end; i += 2, o++) {
     const a = s.charCodeAt(i);
     const b = s.charCodeAt(i + 1);

@@ -48,9 +48,32 @@ describe('fingerprintPrefixLength + hexDigestInto', () => {
     ['a char above 255 in the digest', `hmac-sha256:k1:${'a'.repeat(63)}\u0161`, false],
     ['a char that is hex mod 256', `hmac-sha256:k1:${'a'.repeat(63)}\u0130`, false],
     ['a trailing newline', `hmac-sha256:k1:${HEX}\n`, false],
+    ['char 128 as a high digit', `hmac-sha256:k1:\u0080${'a'.repeat(63)}`, false],
+    ['char 128 as a low digit', `hmac-sha256:k1:a\u0080${'a'.repeat(62)}`, false],
   ])('%s: %s -> %s', (_why, s, ok) => {
     expect(parse(s) !== undefined).toBe(ok);
     expect(FINGERPRINT_RE.test(s)).toBe(ok);
+  });
+
+  it('says -1 for a prefix that is not one, whatever follows', () => {
+    for (const s of [
+      `hmac-sha256::${HEX}`,
+      `hmac-sha256:${'a'.repeat(33)}:${HEX}`,
+      `hmac-sha256:a/b:${HEX}`,
+      `hmac-sha256:k1;${HEX}`,
+      `hmac-sha512:k1:${HEX}`,
+      HEX,
+      '',
+    ]) {
+      expect(fingerprintPrefixLength(s), JSON.stringify(s)).toBe(-1);
+    }
+  });
+
+  it('reads no digest from a string that ends first', () => {
+    const out = Buffer.alloc(32);
+    expect(hexDigestInto('a'.repeat(63), 0, out, 0)).toBe(false);
+    expect(hexDigestInto(`xx${HEX}`, 3, out, 0)).toBe(false);
+    expect(hexDigestInto(`xx${HEX}`, 2, out, 0)).toBe(true);
   });
 
   it('accept exactly what FINGERPRINT_RE accepts, on mutated fingerprints', () => {
