@@ -1,3 +1,4 @@
+import { FINGERPRINT_HEAD } from '../domain/fingerprint.js';
 import { canonicalJson, LEDGER_FORMAT_VERSION, type CanonicalFields } from './canonical.js';
 import { ByteReader as In, ByteWriter as Out, Slab } from './record-codec-bytes.js';
 import {
@@ -79,7 +80,7 @@ export const SELF_PER_BYTE = 64;
 export const SELF_SLACK = 1024;
 
 export const FP_RE = /^hmac-sha256:([A-Za-z0-9_.-]{1,32}):([0-9a-f]{64})$/;
-export const FP_PREFIX = 'hmac-sha256:';
+export const FP_PREFIX = FINGERPRINT_HEAD;
 const KEY_ID_RE = /^[A-Za-z0-9_.-]{1,32}$/;
 
 /** A row's record columns as SQLite returns them (attrs a Buffer in the compact form). */

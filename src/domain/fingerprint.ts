@@ -5,7 +5,8 @@
  */
 export const FINGERPRINT_RE = /^hmac-sha256:[A-Za-z0-9_.-]{1,32}:[0-9a-f]{64}$/;
 
-const HEAD = 'hmac-sha256:';
+/** What every fingerprint starts with, before its key id. */
+export const FINGERPRINT_HEAD = 'hmac-sha256:';
 /** 1 for the characters of a key id ([A-Za-z0-9_.-], as FINGERPRINT_RE), by char code below 128. */
 const ID_CHAR = new Uint8Array(128);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-') {
@@ -24,10 +25,16 @@ for (let i = 0; i < 16; i++) HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
  */
 export function fingerprintPrefixLength(s: string): number {
   const colon = s.length - 65;
-  const idLength = colon - HEAD.length;
-  if (idLength < 1 || idLength > 32 || s.charCodeAt(colon) !== 0x3a || !s.startsWith(HEAD))
+  const idLength = colon - FINGERPRINT_HEAD.length;
+  if (
+    idLength < 1 ||
+    idLength > 32 ||
+    s.charCodeAt(colon) !== 0x3a ||
+    !s.startsWith(FINGERPRINT_HEAD)
+  )
     return -1;
-  for (let i = HEAD.length; i < colon; i++) if (ID_CHAR[s.charCodeAt(i)] !== 1) return -1;
+  for (let i = FINGERPRINT_HEAD.length; i < colon; i++)
+    if (ID_CHAR[s.charCodeAt(i)] !== 1) return -1;
   return colon + 1;
 }
 

@@ -48,6 +48,19 @@ export const FALLBACK_REASON_CODES = Object.keys(FALLBACK_REASONS) as readonly F
 /** Told once per connection that falls back: the reason's code and its text (with detail). */
 export type FallbackListener = (text: string, reason: FallbackReason) => void;
 
+/** A connection gives the fast path up: counted, its text kept, the listener told. */
+function noteFallback(
+  stats: PmessageFastPathStats,
+  listener: FallbackListener,
+  reason: FallbackReason,
+  detail = '',
+): void {
+  const text = FALLBACK_REASONS[reason] + detail;
+  stats.fallbacks++;
+  stats.lastFallback = text;
+  listener(text, reason);
+}
+
 const PUSH_PREFIX = Buffer.from('>4\r\n$8\r\npmessage\r\n', 'latin1');
 const ARRAY_PREFIX = Buffer.from('*4\r\n$8\r\npmessage\r\n', 'latin1');
 const PREFIX_LEN = PUSH_PREFIX.length;
@@ -66,12 +79,6 @@ export function installPmessageFastPath(
   const stats: PmessageFastPathStats = { fast: 0, passed: 0, fallbacks: 0 };
   const internals = redis as unknown as RedisInternals;
   const hooked = new WeakSet<object>();
-  const fallback = (reason: FallbackReason, detail = ''): void => {
-    const text = FALLBACK_REASONS[reason] + detail;
-    stats.fallbacks++;
-    stats.lastFallback = text;
-    onFallback(text, reason);
-  };
   // ioredis creates the socket's decoder synchronously in its connect handler and emits
   // 'connect' on the next tick, before any reply can be read.
   redis.on('connect', () => {
@@ -81,7 +88,7 @@ export function installPmessageFastPath(
     const decoder = stream.rawListeners('data')[0] as
       (DataListener & { listener?: unknown }) | undefined;
     if (typeof decoder !== 'function' || decoder.listener !== undefined) {
-      fallback('decoder_not_found');
+      noteFallback(stats, onFallback, 'decoder_not_found');
       return;
     }
     const reader = new FrameReader(
@@ -99,7 +106,7 @@ export function installPmessageFastPath(
         // A fault of our own reading (the handler's exceptions are caught in the reader): the
         // stream's position is lost, so the connection goes, as ioredis does with a protocol
         // error; it reconnects and the watcher reconciles the blind spot. Never a crash.
-        fallback('read_fault', `: ${(err as Error).message}`);
+        noteFallback(stats, onFallback, 'read_fault', `: ${(err as Error).message}`);
         (stream as NodeJS.EventEmitter & { destroy(e?: Error): void }).destroy(err as Error);
       }
     });
@@ -213,11 +220,9 @@ export class FrameReader {
 
   #fallBack(rest: Buffer, reason: FallbackReason): void {
     this.#off = true;
-    this.stats.fallbacks++;
-    this.stats.lastFallback = FALLBACK_REASONS[reason];
     this.#chunks = [];
     this.#pendingBytes = 0;
-    this.fallback(FALLBACK_REASONS[reason], reason);
+    noteFallback(this.stats, this.fallback, reason);
     if (rest.length > 0) this.pass(rest);
   }
 }
