@@ -142,6 +142,11 @@ export class NodeWatcher {
   #blindSince: number | undefined;
   #blindReason = 'startup';
   #reconciling: Promise<void> | undefined;
+  /**
+   * A blind spot that opened while a reconciliation ran. That SCAN may already have passed what
+   * the new blind spot lost, so it is reconciled again after (#reconcileAll).
+   */
+  #blindAgain: { since: number; reason: string } | undefined;
   #notifications: NotificationStatus | undefined;
   #recheckTimer: NodeJS.Timeout | undefined;
   #infoTimer: NodeJS.Timeout | undefined;
@@ -278,9 +283,21 @@ export class NodeWatcher {
 
   /** Declare a blind spot from outside (e.g. dropped audit records) and reconcile now. */
   markBlind(reason: string, since: number): Promise<void> {
+    this.#openBlind(since, reason);
+    return this.#reconcile();
+  }
+
+  /**
+   * Notes a blind spot from `since`. During a reconciliation it is kept apart: the running one
+   * took its start before, and ending it must not close this one too.
+   */
+  #openBlind(since: number, reason: string): void {
+    if (this.#reconciling !== undefined) {
+      this.#blindAgain = { since: Math.min(this.#blindAgain?.since ?? since, since), reason };
+      return;
+    }
     this.#blindSince = Math.min(this.#blindSince ?? since, since);
     this.#blindReason = reason;
-    return this.#reconcile();
   }
 
   async close(): Promise<void> {
@@ -319,8 +336,7 @@ export class NodeWatcher {
     if (this.#closed) return;
     if (this.#subscribed) {
       this.#subscribed = false;
-      this.#blindSince ??= this.#o.now();
-      this.#blindReason = reason;
+      this.#openBlind(this.#o.now(), reason);
       this.#o.logger.warn(
         { node: this.label },
         'keyspace subscriber disconnected: blind spot opened',
@@ -389,10 +405,34 @@ export class NodeWatcher {
     // A SCAN taken while not subscribed misses what is written between the SCAN and the
     // subscription: the blind spot stays open and #onReady reconciles after subscribing.
     if (!this.#subscribed) return Promise.resolve();
-    this.#reconciling ??= this.#doReconcile().finally(() => {
+    this.#reconciling ??= this.#reconcileAll().finally(() => {
       this.#reconciling = undefined;
     });
     return this.#reconciling;
+  }
+
+  /**
+   * Reconciles, then again for a blind spot that opened meanwhile (e.g. the subscriber dropped
+   * mid-SCAN): its own gap, from when it opened. Not subscribed (any more): #onReady does it.
+   */
+  async #reconcileAll(): Promise<void> {
+    try {
+      for (;;) {
+        await this.#doReconcile();
+        const again = this.#blindAgain;
+        this.#blindAgain = undefined;
+        if (!again) return;
+        this.#blindSince = again.since;
+        this.#blindReason = again.reason;
+        if (!this.#subscribed || this.#closed) return;
+      }
+    } catch (err) {
+      // The failed pass leaves its blind spot open; the one that opened meanwhile joins it.
+      const again = this.#blindAgain;
+      this.#blindAgain = undefined;
+      if (again) this.#blindSince = Math.min(this.#blindSince ?? again.since, again.since);
+      throw err;
+    }
   }
 
   async #doReconcile(): Promise<void> {
@@ -450,8 +490,7 @@ export class NodeWatcher {
           { node: this.label, added: status.added, problem: status.problem },
           'keyspace notification flags were removed on the server',
         );
-        this.#blindSince ??= this.#o.now() - this.#o.recheckIntervalMs;
-        this.#blindReason = 'notifications_disabled';
+        this.#openBlind(this.#o.now() - this.#o.recheckIntervalMs, 'notifications_disabled');
       }
       if (status.enabled && this.#blindSince !== undefined && this.#subscribed)
         await this.#reconcile();
