@@ -114,14 +114,20 @@ export class KeyEventApplier {
    * One pipelined PEXPIRETIME round trip for the whole batch, never one per event, for the last
    * change of each key (planLookup). Then one turn of the event loop, so that notifications
    * already on the subscriber socket reach `pending()`: a later change of a looked-up key makes
-   * its reply unknown (discardSuperseded).
+   * its reply unknown (discardSuperseded). Once `abandon` settles the reply is no longer
+   * awaited: the expiries are unknown (NaN), as when the look-up fails.
    */
-  async lookup(prepared: Prepared[], pending?: () => readonly Item[]): Promise<void> {
+  async lookup(
+    prepared: Prepared[],
+    pending?: () => readonly Item[],
+    abandon?: Promise<void>,
+  ): Promise<void> {
     const need = planLookup(prepared);
     if (need.length === 0) return;
     let replies: number[] | undefined;
     try {
-      replies = await this.expiries(need.map((p) => p.key));
+      const asked = this.expiries(need.map((p) => p.key));
+      replies = await (abandon ? Promise.race([asked, abandon.then(() => undefined)]) : asked);
     } catch {
       replies = undefined;
     }
@@ -129,6 +135,11 @@ export class KeyEventApplier {
     if (!pending || !replies) return;
     await new Promise((r) => setImmediate(r));
     discardSuperseded(need, pending(), prepared.at(-1), this.#o.maxKeyBytes);
+  }
+
+  /** Expiries nobody will look up (the node's watcher closed): unknown, as after a failed look-up. */
+  unknownExpiries(prepared: Prepared[]): void {
+    recordExpiries(planLookup(prepared), undefined);
   }
 
   /**

@@ -37,6 +37,11 @@ interface Retiring {
   since: number;
   /** Slot ranges the removed master served. */
   slots: [number, number][];
+  /**
+   * When its watcher closed, i.e. applied the last notification it had received (unset: still
+   * closing). Until then a write it applies would put back a token retirement had removed.
+   */
+  closedAt?: number;
 }
 
 const CLUSTER_SLOTS = 16384;
@@ -343,15 +348,20 @@ export class KeyspaceService {
       // A master that failed or became a replica: its tokens are now served elsewhere.
       this.#o.logger.warn({ node: w.label }, 'cluster master left the topology');
       this.#watchers.delete(id);
-      this.#retiring.push({
+      const retiring: Retiring = {
         node: this.#indexOf(id),
         label: w.label,
         since: now,
         slots: previous.get(id)?.slots ?? [],
-      });
+      };
+      this.#retiring.push(retiring);
       this.#removeSeries(w.label);
       this.#o.cacheHealth?.removeNode(w.label);
-      void w.close();
+      const closed = (): void => {
+        retiring.closedAt = this.#o.now();
+        if (!this.#closed) this.#retire();
+      };
+      w.close().then(closed, closed);
       this.#o.onNodesChanged?.();
     }
     for (const m of masters) {
@@ -374,11 +384,19 @@ export class KeyspaceService {
    * but only once its slots are served again (a promoted replica, resharding) and every master
    * reconciled after the removal: until then they are unreachable, not known to be gone, and
    * retiring them early would record a vanish and then an appear for tokens that never left.
+   * And only once its watcher closed: notifications it received before the node died may wait
+   * on a look-up the dead node never answers (up to NodeWatcher.close's bound); applied after
+   * the retirement, their writes would stay in the inventory for good. The heirs' reconciliation
+   * must start after that too, so that what the heirs hold now wins over those older events.
    */
   #retire(): void {
     if (this.#retiring.length === 0) return;
     const keep: Retiring[] = [];
     for (const r of this.#retiring) {
+      if (r.closedAt === undefined) {
+        keep.push(r);
+        continue;
+      }
       // Only the masters that now serve the removed master's slots can hold its tokens.
       const heirs = [...this.#watchers.entries()]
         .filter(([id]) => overlaps(this.#masters.get(id)?.slots ?? [], r.slots))
@@ -387,7 +405,8 @@ export class KeyspaceService {
         keep.push(r); // unserved slots: unreachable, not gone
         continue;
       }
-      const pending = heirs.filter((w) => w.reconciling || w.lastReconcileStart < r.since);
+      const after = Math.max(r.since, r.closedAt);
+      const pending = heirs.filter((w) => w.reconciling || w.lastReconcileStart < after);
       if (pending.length > 0) {
         keep.push(r);
         for (const w of pending) {

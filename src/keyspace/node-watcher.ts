@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { TokenEvent } from '../domain/token-event.js';
-import { KeyEventApplier, type Item } from './event-applier.js';
+import { KeyEventApplier, type Item, type Prepared } from './event-applier.js';
 import type { Inventory, ReconcileChange } from './inventory.js';
 import { REQUIRED_FLAGS, ensureNotifications, type NotificationStatus } from './notifications.js';
 import {
@@ -147,6 +147,10 @@ export class NodeWatcher {
    * the new blind spot lost, so it is reconciled again after (#reconcileAll).
    */
   #blindAgain: { since: number; reason: string } | undefined;
+  /** Ends the look-up in flight without its answer (close(): a node that stopped answering). */
+  #escapeLookup: (() => void) | undefined;
+  /** close() gave up on look-ups: what is left is applied with its expiry unknown. */
+  #lookupsAbandoned = false;
   #notifications: NotificationStatus | undefined;
   #recheckTimer: NodeJS.Timeout | undefined;
   #infoTimer: NodeJS.Timeout | undefined;
@@ -312,7 +316,14 @@ export class NodeWatcher {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.idle(), new Promise((r) => (timer = setTimeout(r, 2000)))]);
     clearTimeout(timer);
+    // A node that stopped answering (failed, SIGSTOPped) may never answer, or answer much later:
+    // what still waits is applied now with its expiry unknown, so that once close() resolves
+    // nothing of this node reaches the inventory any more (a removed master is retired then).
+    // ioredis 6 never settles a command queued while it reconnects if disconnect() comes then.
+    this.#lookupsAbandoned = true;
+    this.#escapeLookup?.();
     this.#o.commands.disconnect();
+    await this.idle();
   }
 
   /** This node's Redis clock now (ms), from the last TIME offset. */
@@ -442,7 +453,10 @@ export class NodeWatcher {
     const reason = this.#blindReason;
     const scanStarted = o.now();
     const mode = !this.#baselined ? 'baseline' : this.#restoring ? 'restore' : 'gap';
-    const r = await reconcileNode({ ...o, events: this.#events, idle: () => this.idle() }, mode);
+    const r = await reconcileNode(
+      { ...o, events: this.#events, idle: () => this.idle(), closed: () => this.#closed },
+      mode,
+    );
     o.onScanned?.(r.scan.scanned);
     this.#restoring = false;
     this.#lastReconcileStart = scanStarted;
@@ -555,6 +569,17 @@ export class NodeWatcher {
     });
   }
 
+  /** The batch's expiries, unless close() gives up on them (then unknown, NaN). */
+  async #lookup(prepared: Prepared[]): Promise<void> {
+    if (this.#lookupsAbandoned) return this.#events.unknownExpiries(prepared);
+    const escape = new Promise<void>((resolve) => (this.#escapeLookup = resolve));
+    try {
+      await this.#events.lookup(prepared, () => this.#batch, escape);
+    } finally {
+      this.#escapeLookup = undefined;
+    }
+  }
+
   #kick(): void {
     this.#processing = true;
     setImmediate(() => void this.#process());
@@ -571,7 +596,7 @@ export class NodeWatcher {
           this.#batch.length <= MAX_CHUNK ? this.#batch : this.#batch.splice(0, MAX_CHUNK);
         if (items === this.#batch) this.#batch = [];
         const prepared = this.#events.classify(items);
-        await this.#events.lookup(prepared, () => this.#batch);
+        await this.#lookup(prepared);
         this.#events.markExpiryFlush(prepared);
         this.#events.applyBatch(prepared);
       }

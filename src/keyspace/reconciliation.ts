@@ -28,6 +28,11 @@ export interface ReconcileContext {
   events: KeyEventApplier;
   /** Resolves once every notification received so far is applied. */
   idle: () => Promise<void>;
+  /**
+   * The node's watcher closed (e.g. a master that left the topology): a SCAN answered late must
+   * change nothing any more, since the node's tokens may be retired already.
+   */
+  closed?: () => boolean;
 }
 
 export interface Reconciled {
@@ -78,6 +83,7 @@ export async function reconcileNode(
     for (let i = 0; i < page.length; i += PRESENT_CHUNK) {
       // In chunks, so a page never overflows a small ledger queue on its own.
       await o.sink.drain?.();
+      stopIfClosed(o);
       const at = o.now();
       for (const f of page.slice(i, i + PRESENT_CHUNK)) {
         if (mode === 'baseline') {
@@ -111,6 +117,10 @@ export async function reconcileNode(
   o.events.endOwnScan(o.now());
   // Apply every notification that arrived during the SCAN before comparing.
   await o.idle();
+  if (o.closed?.()) {
+    inv.abortReconcile(node);
+    stopIfClosed(o);
+  }
   const changes = inv.applySnapshot(node, scan.snapshot, mode !== 'baseline', tolerance);
   const end = o.now();
   const offsetMs = o.events.offsetMs;
@@ -130,6 +140,10 @@ export async function reconcileNode(
 }
 
 const key = (f: FoundToken): string => `${f.kind}\0${f.digest}`;
+
+function stopIfClosed(o: ReconcileContext): void {
+  if (o.closed?.()) throw new Error('the node watcher closed during the reconciliation');
+}
 
 /** Per kind: tokens found, of them without TTL, and already past due (`redisNow`, Redis clock). */
 export function baselineCounts(

@@ -251,17 +251,24 @@ describe('several instances on a Redis Cluster (issue #20)', () => {
 
       // Every running instance's inventory equals the cluster's keys, per kind.
       let finalDiff = -1;
+      // Which instance is off, per kind and signed (inventory - cluster), for the report.
+      let offBy = '';
       await until(
         async () => {
           const redis = await clusterKinds().catch(() => undefined);
           if (!redis) return false;
           let d = 0;
+          const off: string[] = [];
           for (const i of running) {
             const inv = await inventory(i);
             if (!inv) return false;
             d += diff(redis, inv);
+            for (const k of KINDS)
+              if ((inv[k] ?? 0) !== (redis[k] ?? 0))
+                off.push(`${i.id} ${k} ${(inv[k] ?? 0) - (redis[k] ?? 0)}`);
           }
           finalDiff = d;
+          offBy = off.join(', ');
           return d === 0;
         },
         60_000,
@@ -340,7 +347,7 @@ describe('several instances on a Redis Cluster (issue #20)', () => {
         .filter((g) => Number(g.attrs.end) >= stepStart)
         .map((g) => `${String(g.attrs.reason)}@${String(g.attrs.node)}`);
       steps.push(
-        `step ${n} (${fault}): ${detail}; offered ${JSON.stringify(offered)}; missing from the merged ledgers ${missing.written.length} written + ${missing.deleted.length} deleted (${accountedText || 'none accounted'}; ${unaccounted.length} unaccounted); gaps ${JSON.stringify(gapText)}; ${Date.now() - stepStart} ms`,
+        `step ${n} (${fault}): ${detail}; offered ${JSON.stringify(offered)}; ${offBy ? `inventories off (instance kind inventory-cluster): ${offBy}; ` : ''}missing from the merged ledgers ${missing.written.length} written + ${missing.deleted.length} deleted (${accountedText || 'none accounted'}; ${unaccounted.length} unaccounted); gaps ${JSON.stringify(gapText)}; ${Date.now() - stepStart} ms`,
       );
       process.stdout.write(`cluster drill ${steps.at(-1)}\n`);
       results.push({

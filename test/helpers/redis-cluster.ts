@@ -75,7 +75,14 @@ export async function startCluster(masters = 3, replicas = 1): Promise<RedisClus
   const clients: Cluster[] = [];
   const masterList = async (): Promise<{ id: string; port: number; slots: string[] }[]> => {
     for (const n of nodes) {
-      const c = new Redis({ port: n.port, lazyConnect: true, retryStrategy: () => null });
+      // Bounded: a SIGSTOPped node accepts the connection and never answers.
+      const c = new Redis({
+        port: n.port,
+        lazyConnect: true,
+        retryStrategy: () => null,
+        connectTimeout: 2000,
+        commandTimeout: 2000,
+      });
       c.on('error', () => undefined);
       try {
         await c.connect();

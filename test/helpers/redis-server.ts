@@ -15,6 +15,8 @@ export interface RedisServer {
   client(): Redis;
   /** Stop the server process (SIGTERM, or SIGKILL when `kill`). */
   halt(kill?: boolean): Promise<void>;
+  /** Send the server process a signal (SIGSTOP: a node that stops answering, sockets open). */
+  signal(sig: NodeJS.Signals): void;
   /** Start it again on the same port and dir (AOF, when enabled, restores the data). */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -67,6 +69,9 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
       return c;
     },
     halt,
+    signal(sig) {
+      proc?.kill(sig);
+    },
     restart: launch,
     async stop() {
       for (const c of clients) c.disconnect();
