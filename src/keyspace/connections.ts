@@ -93,6 +93,8 @@ export class RedisConnector {
       retryStrategy: () => null,
       maxRetriesPerRequest: 0,
       connectTimeout: 2000,
+      // connectTimeout ends once TCP connects: a stopped node must not hold the ready check.
+      commandTimeout: 2000,
     });
   }
 

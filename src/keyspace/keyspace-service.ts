@@ -45,6 +45,8 @@ interface Retiring {
 }
 
 const CLUSTER_SLOTS = 16384;
+/** One topology probe (connect, CLUSTER SHARDS) at most; then the next seed is asked. */
+const PROBE_TIMEOUT_MS = 3000;
 
 function overlaps(a: readonly [number, number][], b: readonly [number, number][]): boolean {
   return a.some(([a0, a1]) => b.some(([b0, b1]) => a0 <= b1 && b0 <= a1));
@@ -76,6 +78,8 @@ export class KeyspaceService {
   readonly #watchers = new Map<string, NodeWatcher>();
   readonly #nodeIndex = new Map<string, number>();
   #retiring: Retiring[] = [];
+  /** Watchers of removed masters still applying what they received, by label. */
+  readonly #closing = new Map<string, Promise<void>>();
   /** Masters as of the last topology read. */
   #masters = new Map<string, ClusterMaster>();
   #timer: NodeJS.Timeout | undefined;
@@ -138,8 +142,12 @@ export class KeyspaceService {
     await this.#watcher(label)?.rebaseline();
   }
 
-  /** Every notification the node's watcher received so far is applied. */
+  /**
+   * Every notification the node's watcher received so far is applied; for a master that left
+   * the topology, once its watcher closed (its owner records until then: docs/ha.md).
+   */
   async settleNode(label: string): Promise<void> {
+    await this.#closing.get(label);
     await this.#watcher(label)?.idle();
   }
 
@@ -237,6 +245,7 @@ export class KeyspaceService {
     clearInterval(this.#timer);
     await this.#refreshing;
     await Promise.all([...this.#watchers.values()].map((w) => w.close()));
+    await Promise.all(this.#closing.values());
   }
 
   #indexOf(id: string): number {
@@ -359,9 +368,11 @@ export class KeyspaceService {
       this.#o.cacheHealth?.removeNode(w.label);
       const closed = (): void => {
         retiring.closedAt = this.#o.now();
+        if (this.#closing.get(w.label) === closing) this.#closing.delete(w.label);
         if (!this.#closed) this.#retire();
       };
-      w.close().then(closed, closed);
+      const closing = w.close().then(closed, closed);
+      this.#closing.set(w.label, closing);
       this.#o.onNodesChanged?.();
     }
     for (const m of masters) {
@@ -451,13 +462,25 @@ export class KeyspaceService {
       const e = parseHostPort(s);
       const client = this.#connector.forProbe(e);
       client.on('error', () => undefined);
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await client.connect();
-        const masters = await readMasters(client);
+        // Bounded as a whole: a stopped node (SIGSTOP, a frozen VM) accepts the connection and
+        // never answers, and an unbounded probe would hold every later refresh behind it.
+        const masters = await Promise.race([
+          client.connect().then(() => readMasters(client)),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () =>
+                reject(new Error(`topology probe of ${s}: no answer in ${PROBE_TIMEOUT_MS} ms`)),
+              PROBE_TIMEOUT_MS,
+            );
+          }),
+        ]);
         if (masters.length > 0) return masters;
       } catch (err) {
         lastErr = err;
       } finally {
+        clearTimeout(timer);
         client.disconnect();
       }
     }

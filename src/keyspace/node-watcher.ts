@@ -151,6 +151,8 @@ export class NodeWatcher {
   #escapeLookup: (() => void) | undefined;
   /** close() gave up on look-ups: what is left is applied with its expiry unknown. */
   #lookupsAbandoned = false;
+  /** close() resolved: what the half-closed subscriber still delivers is dropped. */
+  #ended = false;
   #notifications: NotificationStatus | undefined;
   #recheckTimer: NodeJS.Timeout | undefined;
   #infoTimer: NodeJS.Timeout | undefined;
@@ -209,6 +211,7 @@ export class NodeWatcher {
     const { subscriber, commands } = this.#o;
     const positions = this.#o.streamPositions;
     const onMessage = (channel: Buffer, message: Buffer): void => {
+      if (this.#ended) return;
       const item: Item = {
         event: channel.toString('latin1', this.#prefix.length),
         key: message,
@@ -324,6 +327,7 @@ export class NodeWatcher {
     this.#escapeLookup?.();
     this.#o.commands.disconnect();
     await this.idle();
+    this.#ended = true;
   }
 
   /** This node's Redis clock now (ms), from the last TIME offset. */
@@ -393,6 +397,7 @@ export class NodeWatcher {
       await this.#pollInfo();
       await this.#reconcile();
     } catch (err) {
+      if (this.#closed) return; // closed meanwhile (a master that left the topology)
       this.#o.logger.warn(
         { node: this.label, err: (err as Error).message },
         'keyspace subscribe/reconcile failed; retrying in 5 s',
@@ -418,6 +423,19 @@ export class NodeWatcher {
     if (!this.#subscribed) return Promise.resolve();
     this.#reconciling ??= this.#reconcileAll().finally(() => {
       this.#reconciling = undefined;
+      // A blind spot that opened between the last pass and here: reconciled as its own too.
+      const again = this.#blindAgain;
+      if (!again) return;
+      this.#blindAgain = undefined;
+      this.#blindSince = Math.min(this.#blindSince ?? again.since, again.since);
+      this.#blindReason = again.reason;
+      if (this.#closed) return;
+      this.#reconcile().catch((err: unknown) => {
+        this.#o.logger.warn(
+          { node: this.label, err: (err as Error).message },
+          'reconcile failed; the blind spot stays open',
+        );
+      });
     });
     return this.#reconciling;
   }
