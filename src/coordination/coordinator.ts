@@ -101,6 +101,8 @@ export class Coordinator {
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
   #again = false;
+  /** The lease renewals in flight: one batch at a time, shared by rounds and #keepAlive. */
+  #renewing: Promise<void> | undefined;
   #closed = false;
   #live: string[] = [];
   #joined = false;
@@ -123,10 +125,13 @@ export class Coordinator {
 
   /** First round (register, acquire what is free and desired), then every renewEveryMs. */
   async start(): Promise<void> {
-    await this.tick();
-    if (this.#closed) return;
-    this.#timer = setInterval(() => void this.tick(), this.#renewMs);
-    this.#timer.unref();
+    const first = this.tick();
+    // Ticking already: a first round held by a takeover still renews on time (#keepAlive).
+    if (!this.#closed) {
+      this.#timer = setInterval(() => void this.tick(), this.#renewMs);
+      this.#timer.unref();
+    }
+    await first;
   }
 
   /**
@@ -158,6 +163,7 @@ export class Coordinator {
     if (this.#closed) return Promise.resolve();
     if (this.#ticking) {
       this.#again = true;
+      this.#keepAlive();
       return this.#ticking;
     }
     this.#ticking = this.#round()
@@ -185,8 +191,37 @@ export class Coordinator {
     await this.#o.registry.leave().catch(() => undefined);
   }
 
+  /**
+   * A round can wait long on a takeover: the acquired hook reconciles the node (a SCAN of all
+   * of it) or runs its baseline again. The leases held meanwhile are renewed on time anyway,
+   * and the registration refreshed, else every other node this instance holds would be fenced
+   * behind one large SCAN.
+   */
+  #keepAlive(): void {
+    if (this.#closed) return;
+    void this.#renewHeld();
+    if (this.#joined)
+      this.#o.registry.refresh().catch((err: unknown) => {
+        this.#o.logger.warn({ err: (err as Error).message }, 'coordination registry unreachable');
+      });
+  }
+
+  #renewHeld(): Promise<void> {
+    this.#renewing ??= Promise.all([...this.#owned.keys()].map((n) => this.#renew(n)))
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          this.#o.logger.warn({ err: (err as Error).message }, 'lease renewals failed');
+        },
+      )
+      .finally(() => {
+        this.#renewing = undefined;
+      });
+    return this.#renewing;
+  }
+
   async #round(): Promise<void> {
-    const renewals = Promise.all([...this.#owned.keys()].map((n) => this.#renew(n)));
+    const renewals = this.#renewHeld();
     let live: string[];
     try {
       const join = this.#joined || (this.#o.readyToJoin?.() ?? true);
