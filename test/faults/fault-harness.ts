@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import {
@@ -32,6 +32,8 @@ export interface ServeInstance {
   port: number;
   db: string;
   child: ChildProcess;
+  /** Its log (level warn, stdout and stderr), beside its database: for a drill's report. */
+  log: string;
 }
 
 /**
@@ -59,14 +61,17 @@ export async function serveInstance(o: {
     config,
     `redis:\n${o.redis}\naudit:\n  path: ${db}\nserver:\n  port: ${port}\nlog:\n  level: warn\n${DEFAULT_TOKEN_RULES}\ncoordination:\n  enabled: true\n  instanceId: ${o.id}\n${o.coordination ?? ''}\n`,
   );
+  const log = join(own, 'serve.log');
+  const fd = openSync(log, 'a');
   const child = spawn(process.execPath, [CLI, 'serve', '--config', config], {
     env: { ...process.env, TOKENWATCH_HMAC_KEY: o.hmacKey },
-    stdio: 'ignore',
+    stdio: ['ignore', fd, fd],
   });
+  closeSync(fd); // the child holds its own copy
   o.cleanups.push(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
-  return { id: o.id, port, db, child };
+  return { id: o.id, port, db, child, log };
 }
 
 /**

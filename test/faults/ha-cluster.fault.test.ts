@@ -214,6 +214,28 @@ describe('several instances on a Redis Cluster (issue #20)', () => {
     const progressed = async (part: string, n: number) =>
       (await cluster.countKeys(`*${part}*`).catch(() => 0)) >= n;
 
+    /** The takeovers that could not replay, as the instances logged them (cumulative). */
+    const takeoverWhy = (): string[] =>
+      all.flatMap((i) => {
+        let text = '';
+        try {
+          text = readFileSync(i.log, 'utf8');
+        } catch {
+          return [];
+        }
+        return text
+          .split('\n')
+          .filter((l) => l.includes('takeover cannot replay'))
+          .map((l) => {
+            try {
+              const j = JSON.parse(l) as Record<string, unknown>;
+              return `${i.id} ${String(j.node)} e${String(j.epoch)} ${String(j.why)} from ${String(j.from)}`;
+            } catch {
+              return `${i.id} ${l.slice(0, 200)}`;
+            }
+          });
+      });
+
     /**
      * Runs one step under a fresh load (its own key prefix and log), then stops the load and
      * checks inventory and ledgers. `account` says why a key missing from the merged ledgers
@@ -346,8 +368,12 @@ describe('several instances on a Redis Cluster (issue #20)', () => {
       const gapsUnderLoad = gaps
         .filter((g) => Number(g.attrs.end) >= stepStart)
         .map((g) => `${String(g.attrs.reason)}@${String(g.attrs.node)}`);
+      // Why a takeover could not replay (the instances' warn logs), when one recorded a gap.
+      const takeovers = gaps.some((g) => String(g.attrs.reason).startsWith('ownership_'))
+        ? `; takeovers ${JSON.stringify(takeoverWhy())}`
+        : '';
       steps.push(
-        `step ${n} (${fault}): ${detail}; offered ${JSON.stringify(offered)}; ${offBy ? `inventories off (instance kind inventory-cluster): ${offBy}; ` : ''}missing from the merged ledgers ${missing.written.length} written + ${missing.deleted.length} deleted (${accountedText || 'none accounted'}; ${unaccounted.length} unaccounted); gaps ${JSON.stringify(gapText)}; ${Date.now() - stepStart} ms`,
+        `step ${n} (${fault}): ${detail}; offered ${JSON.stringify(offered)}; ${offBy ? `inventories off (instance kind inventory-cluster): ${offBy}; ` : ''}missing from the merged ledgers ${missing.written.length} written + ${missing.deleted.length} deleted (${accountedText || 'none accounted'}; ${unaccounted.length} unaccounted); gaps ${JSON.stringify(gapText)}${takeovers}; ${Date.now() - stepStart} ms`,
       );
       process.stdout.write(`cluster drill ${steps.at(-1)}\n`);
       results.push({
