@@ -366,12 +366,14 @@ export class KeyspaceService {
       this.#retiring.push(retiring);
       this.#removeSeries(w.label);
       this.#o.cacheHealth?.removeNode(w.label);
-      const closed = (): void => {
-        retiring.closedAt = this.#o.now();
-        if (this.#closing.get(w.label) === closing) this.#closing.delete(w.label);
-        if (!this.#closed) this.#retire();
-      };
-      const closing = w.close().then(closed, closed);
+      const closing: Promise<void> = w
+        .close()
+        .catch(() => undefined)
+        .then(() => {
+          retiring.closedAt = this.#o.now();
+          if (this.#closing.get(w.label) === closing) this.#closing.delete(w.label);
+          if (!this.#closed) this.#retire();
+        });
       this.#closing.set(w.label, closing);
       this.#o.onNodesChanged?.();
     }

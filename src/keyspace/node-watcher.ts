@@ -421,28 +421,15 @@ export class NodeWatcher {
     // A SCAN taken while not subscribed misses what is written between the SCAN and the
     // subscription: the blind spot stays open and #onReady reconciles after subscribing.
     if (!this.#subscribed) return Promise.resolve();
-    this.#reconciling ??= this.#reconcileAll().finally(() => {
-      this.#reconciling = undefined;
-      // A blind spot that opened between the last pass and here: reconciled as its own too.
-      const again = this.#blindAgain;
-      if (!again) return;
-      this.#blindAgain = undefined;
-      this.#blindSince = Math.min(this.#blindSince ?? again.since, again.since);
-      this.#blindReason = again.reason;
-      if (this.#closed) return;
-      this.#reconcile().catch((err: unknown) => {
-        this.#o.logger.warn(
-          { node: this.label, err: (err as Error).message },
-          'reconcile failed; the blind spot stays open',
-        );
-      });
-    });
+    this.#reconciling ??= this.#reconcileAll();
     return this.#reconciling;
   }
 
   /**
    * Reconciles, then again for a blind spot that opened meanwhile (e.g. the subscriber dropped
    * mid-SCAN): its own gap, from when it opened. Not subscribed (any more): #onReady does it.
+   * #reconciling ends in the same step as the last look at #blindAgain, so no blind spot can be
+   * noted in between and left there.
    */
   async #reconcileAll(): Promise<void> {
     try {
@@ -461,6 +448,8 @@ export class NodeWatcher {
       this.#blindAgain = undefined;
       if (again) this.#blindSince = Math.min(this.#blindSince ?? again.since, again.since);
       throw err;
+    } finally {
+      this.#reconciling = undefined;
     }
   }
 

@@ -23,9 +23,7 @@ afterAll(async () => {
 
 function start(id: string): Harness {
   const h = startApp('redis://127.0.0.1:1', {
-    redis: [
-      `cluster: { nodes: [${cluster.seeds.slice(0, 2).join(', ')}], refreshIntervalSeconds: 0.5 }`,
-    ],
+    redis: [cluster.watchConfig()],
     yaml: `
 coordination:
   enabled: true
@@ -134,14 +132,7 @@ describe('three instances on a Redis Cluster', () => {
     // promotion's blind spot is recorded (once) and reconciled.
     const victim = (await cluster.masters())[0] as { port: number };
     await cluster.nodes.find((n) => n.port === victim.port)?.halt(true);
-    await waitFor(
-      async () => {
-        const m = await cluster.masters().catch(() => []);
-        return m.length === 3 && !m.some((x) => x.port === victim.port);
-      },
-      30_000,
-      'replica promoted',
-    );
+    await waitFor(() => cluster.failedOver(victim.port), 30_000, 'replica promoted');
     await waitFor(
       () => running.every((h) => !h.app.keyspace.nodeLabels().includes(`127.0.0.1:${victim.port}`)),
       30_000,

@@ -282,9 +282,7 @@ describe('fault injection under steady load', () => {
     const cluster = await startCluster(3, 1);
     cleanups.push(() => cluster.stop());
     const h = startApp('redis://127.0.0.1:1', {
-      redis: [
-        `cluster: { nodes: [${cluster.seeds.slice(0, 2).join(', ')}], refreshIntervalSeconds: 0.5 }`,
-      ],
+      redis: [cluster.watchConfig()],
     });
     cleanups.push(() => h.stop());
     await h.app.whenReady(30_000);
@@ -292,14 +290,7 @@ describe('fault injection under steady load', () => {
     await sleep(600);
     const victim = (await cluster.masters())[0]!;
     await cluster.nodes.find((n) => n.port === victim.port)!.halt(true);
-    await waitFor(
-      async () => {
-        const m = await cluster.masters().catch(() => []);
-        return m.length === 3 && !m.some((x) => x.port === victim.port);
-      },
-      20_000,
-      'promotion',
-    );
+    await waitFor(() => cluster.failedOver(victim.port), 20_000, 'promotion');
     await sleep(800);
     const offered = await load.stop();
     await sleep(800);

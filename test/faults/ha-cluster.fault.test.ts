@@ -10,7 +10,7 @@ import { listRecords, openReadOnly } from '../../src/audit/query.js';
 import { parseConfig } from '../../src/config/load.js';
 import { TokenRules } from '../../src/keyspace/token-rules.js';
 import { DEFAULT_TOKEN_RULES, waitFor } from '../helpers/app-harness.js';
-import { startCluster, type RedisCluster } from '../helpers/redis-cluster.js';
+import { slotRanges, startCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { startRedis } from '../helpers/redis-server.js';
 import {
   countClusterKinds,
@@ -77,7 +77,7 @@ const serve = (
   serveInstance({
     dir,
     id,
-    redis: `  url: redis://127.0.0.1:1\n  cluster: { nodes: [${cluster.seeds.slice(0, 2).join(', ')}], refreshIntervalSeconds: 0.5 }`,
+    redis: `  url: redis://127.0.0.1:1\n  ${cluster.watchConfig()}`,
     coordination: `  redis: ${coordination}`,
     hmacKey: HMAC,
     cleanups,
@@ -447,10 +447,7 @@ describe('several instances on a Redis Cluster (issue #20)', () => {
 
       // (4) kill -9 a Redis master: its replica is promoted and owned.
       const victim = (await cluster.masters())[0] as { port: number; slots: string[] };
-      const ranges = victim.slots
-        .filter((s) => /^\d+(-\d+)?$/.test(s))
-        .map((s) => s.split('-').map(Number))
-        .map(([a, b]) => [a as number, b ?? (a as number)] as const);
+      const ranges = slotRanges(victim.slots);
       const probe = cluster.client();
       await step(
         4,
@@ -458,14 +455,7 @@ describe('several instances on a Redis Cluster (issue #20)', () => {
         async () => {
           const killedAt = Date.now();
           await cluster.nodes.find((x) => x.port === victim.port)?.halt(true);
-          await until(
-            async () => {
-              const m = await cluster.masters().catch(() => []);
-              return m.length === 3 && !m.some((x) => x.port === victim.port);
-            },
-            60_000,
-            'replica promoted',
-          );
+          await until(() => cluster.failedOver(victim.port), 60_000, 'replica promoted');
           await until(() => spreadOneEach(cluster, running), 90_000, 'promoted replica owned');
           return `replica promoted and owned, spread 1/1/1, ${Date.now() - killedAt} ms`;
         },

@@ -11,7 +11,21 @@ export interface RedisCluster {
   masters(): Promise<{ id: string; port: number; slots: string[] }[]>;
   /** Total keys matching `pattern` across masters. */
   countKeys(pattern: string): Promise<number>;
+  /** Deletes every key matching `pattern` on every master, key by key (no cross-slot DEL). */
+  deleteKeys(pattern: string): Promise<void>;
+  /** The master on `port` left the masters and a replica took its place (as many as at start). */
+  failedOver(port: number): Promise<boolean>;
+  /** tokenwatch's `redis.cluster` line for this cluster (two seeds, a fast topology refresh). */
+  watchConfig(): string;
   stop(): Promise<void>;
+}
+
+/** A CLUSTER NODES line's slot fields as ranges (importing/migrating markers left out). */
+export function slotRanges(fields: readonly string[]): (readonly [number, number])[] {
+  return fields
+    .filter((f) => /^\d+(-\d+)?$/.test(f))
+    .map((f) => f.split('-').map(Number))
+    .map(([a, b]) => [a!, b ?? a!] as const);
 }
 
 /**
@@ -101,9 +115,29 @@ export async function startCluster(masters = 3, replicas = 1): Promise<RedisClus
     }
     throw new Error('no cluster node answered');
   };
+  /** SCAN pages of keys matching `pattern`, master by master. */
+  const eachKeyPage = async (
+    pattern: string,
+    page: (c: Redis, keys: string[]) => void | Promise<void>,
+  ): Promise<void> => {
+    for (const m of await masterList()) {
+      const c = new Redis({ port: m.port });
+      try {
+        let cursor = '0';
+        do {
+          const [next, keys] = await c.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+          cursor = next;
+          if (keys.length > 0) await page(c, keys);
+        } while (cursor !== '0');
+      } finally {
+        c.disconnect();
+      }
+    }
+  };
+  const seeds = nodes.map((n) => `127.0.0.1:${n.port}`);
   return {
     nodes,
-    seeds: nodes.map((n) => `127.0.0.1:${n.port}`),
+    seeds,
     client() {
       const c = new Cluster(
         nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
@@ -118,17 +152,24 @@ export async function startCluster(masters = 3, replicas = 1): Promise<RedisClus
     masters: masterList,
     async countKeys(pattern: string) {
       let total = 0;
-      for (const m of await masterList()) {
-        const c = new Redis({ port: m.port });
-        let cursor = '0';
-        do {
-          const [next, keys] = await c.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-          cursor = next;
-          total += keys.length;
-        } while (cursor !== '0');
-        c.disconnect();
-      }
+      await eachKeyPage(pattern, (_c, keys) => {
+        total += keys.length;
+      });
       return total;
+    },
+    async deleteKeys(pattern: string) {
+      await eachKeyPage(pattern, async (c, keys) => {
+        const del = c.pipeline();
+        for (const k of keys) del.del(k);
+        await del.exec();
+      });
+    },
+    async failedOver(port: number) {
+      const now = await masterList().catch(() => []);
+      return now.length === masters && !now.some((m) => m.port === port);
+    },
+    watchConfig() {
+      return `cluster: { nodes: [${seeds.slice(0, 2).join(', ')}], refreshIntervalSeconds: 0.5 }`;
     },
     async stop() {
       for (const c of clients) c.disconnect();

@@ -9,9 +9,7 @@ let h: Harness;
 beforeAll(async () => {
   cluster = await startCluster(3, 0);
   h = startApp('redis://127.0.0.1:1', {
-    redis: [
-      `cluster: { nodes: [${cluster.seeds.slice(0, 2).join(', ')}], refreshIntervalSeconds: 0.5 }`,
-    ],
+    redis: [cluster.watchConfig()],
     yaml: 'metrics:\n  keyMisses: true\n  readSampling: { windowMs: 800, everySeconds: 3600 }\n',
   });
   await h.app.whenReady(30_000);

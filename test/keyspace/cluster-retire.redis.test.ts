@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { keySlot } from '../../src/keyspace/cluster-slot.js';
-import { startCluster, type RedisCluster } from '../helpers/redis-cluster.js';
+import { slotRanges, startCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { startApp, waitFor, type Harness } from '../helpers/app-harness.js';
 
 /**
@@ -17,9 +17,7 @@ let h: Harness;
 beforeAll(async () => {
   cluster = await startCluster(3, 1);
   h = startApp('redis://127.0.0.1:1', {
-    redis: [
-      `cluster: { nodes: [${cluster.seeds.slice(0, 2).join(', ')}], refreshIntervalSeconds: 0.5 }`,
-    ],
+    redis: [cluster.watchConfig()],
   });
   await h.app.whenReady(30_000);
 }, 60_000);
@@ -56,10 +54,7 @@ describe('a Redis Cluster master that stops answering', () => {
     const victim = (await cluster.masters()).find((m) => `127.0.0.1:${m.port}` === first)!;
     const node = cluster.nodes.find((n) => n.port === victim.port)!;
     const label = `127.0.0.1:${victim.port}`;
-    const ranges = victim.slots
-      .filter((s) => /^\d+(-\d+)?$/.test(s))
-      .map((s) => s.split('-').map(Number))
-      .map(([a, b]) => [a!, b ?? a!] as const);
+    const ranges = slotRanges(victim.slots);
     /** KEYS token keys the victim serves, new for each attempt. */
     const keysFor = (attempt: number): string[] => {
       const keys: string[] = [];
@@ -105,14 +100,7 @@ describe('a Redis Cluster master that stops answering', () => {
 
     try {
       // Failed over, removed, retired (the node_removed gap).
-      await waitFor(
-        async () => {
-          const m = await cluster.masters().catch(() => []);
-          return m.length === 3 && !m.some((x) => x.port === victim.port);
-        },
-        40_000,
-        'replica promoted',
-      );
+      await waitFor(() => cluster.failedOver(victim.port), 40_000, 'replica promoted');
       await waitFor(
         () => {
           h.app.ledger.flush();
@@ -127,24 +115,9 @@ describe('a Redis Cluster master that stops answering', () => {
       await inventoryEqualsRedis('inventory equals the cluster after the retirement');
 
       // Every token deleted where it lives now: a late write of the stopped node would show.
-      const c = cluster.client();
-      for (const m of await cluster.masters()) {
-        const mc = new Redis({ port: m.port });
-        let cursor = '0';
-        do {
-          const [next, found] = await mc.scan(cursor, 'MATCH', 'oauth:access:*', 'COUNT', 1000);
-          cursor = next;
-          if (found.length > 0) {
-            const del = mc.pipeline();
-            for (const k of found) del.del(k);
-            await del.exec();
-          }
-        } while (cursor !== '0');
-        mc.disconnect();
-      }
+      await cluster.deleteKeys('oauth:access:*');
       await inventoryEqualsRedis('inventory equals the cluster after the deletions');
       expect(h.app.inventory.size('access_token')).toBe(0);
-      await c.quit();
     } finally {
       node.signal('SIGCONT');
     }
