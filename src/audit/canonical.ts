@@ -87,6 +87,42 @@ export function canonicalJson(value: unknown): string {
   }
 }
 
+/**
+ * A plain copy of `value` with the same canonicalJson text that the structured clone accepts:
+ * functions and symbols become null (as canonicalJson writes them), every other object a plain
+ * object of its own enumerable keys (the ones canonicalJson reads), arrays stay arrays. For the
+ * rare record the writer thread could not be sent as it is.
+ */
+export function canonicalSafe(value: unknown): unknown {
+  switch (typeof value) {
+    case 'function':
+    case 'symbol':
+      return null;
+    case 'object': {
+      if (value === null) return null;
+      if (Array.isArray(value)) {
+        const out: unknown[] = [];
+        for (let i = 0; i < value.length; i++) out.push(canonicalSafe(value[i] as unknown));
+        return out;
+      }
+      const obj = value as Record<string, unknown>;
+      const out: Record<string, unknown> = {};
+      // Defined, not assigned: an own `__proto__` key (JSON.parse makes one) stays a key.
+      for (const k of Object.keys(obj)) {
+        Object.defineProperty(out, k, {
+          value: canonicalSafe(obj[k]),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+      return out;
+    }
+    default:
+      return value;
+  }
+}
+
 export interface CanonicalFields {
   seq: number;
   time: number;

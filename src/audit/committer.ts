@@ -3,6 +3,7 @@ import type { ChainHead } from './chain-head.js';
 import type { CommitQueue, Pending } from './commit-queue.js';
 import type { Committed } from './record.js';
 import type { EncodeMismatch, RowWriter } from './row-writer.js';
+import type { BatchPlan } from './batch-encoder.js';
 
 /**
  * Where the ledger's chain stands, shared by both committers: `last` is the head of what
@@ -38,6 +39,10 @@ export interface CommitHost {
   started(): number;
   /** Encodes and hashes `items` after the tip (`rows` inserts them when it has a connection). */
   encode(items: Pending[], rows: RowWriter): Written;
+  /** Plans `items` after `tip` for the writer thread (sets their seqs; see BatchEncoder.plan). */
+  plan(tip: Pick<ChainHead, 'seq' | 'clock'>, items: readonly Pending[]): BatchPlan;
+  /** A planned batch the writer thread committed (and sealed) with head chain hash `chain`. */
+  written(plan: BatchPlan, chain: Buffer): Written;
   /** Bookkeeping once `items` committed as `written`: head, waiters, listeners. */
   committed(items: Pending[], written: Written, started: number): Committed[];
   /** A batch did not commit (rolled back): the ledger fails closed. */
@@ -50,7 +55,7 @@ export interface CommitHost {
 
 /**
  * How the ledger's batches reach the file: inline (a transaction on the event loop's connection)
- * or threaded (encoded on the event loop, committed by a worker on its own connection).
+ * or threaded (chained and committed by a worker on its own connection).
  */
 export interface Committer {
   readonly kind: 'inline' | 'thread';

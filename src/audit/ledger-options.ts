@@ -34,6 +34,12 @@ export interface LedgerOptions {
   writerThread?: boolean;
   /** The writer thread's script; default the compiled writer-worker.js (tests inject faults). */
   writerWorker?: URL;
+  /**
+   * Which thread encodes the records of a batch committed on the writer thread: `auto` (the
+   * default) follows which thread binds (threaded-committer.ts); `writer` and `eventLoop` pin
+   * it (tests, and benchmarks that compare the two).
+   */
+  writerEncodes?: 'auto' | 'writer' | 'eventLoop';
   now?: () => number;
   logger?: Logger;
   /**

@@ -28,8 +28,9 @@ const RETRY_MS = 1000;
  * every record hash-chained to the previous one.
  *
  * The ledger is a commit queue; a {@link Committer} takes its batches to the file. With a writer
- * thread (the default for a file, threaded-committer.ts), the event loop encodes and hashes each
- * batch and a worker commits it on its own connection; the head (`lastSeq`, `head()`) and every
+ * thread (the default for a file, threaded-committer.ts), the event loop plans each batch (seqs,
+ * clock) and a worker chains, seals and commits it on its own connection, encoding the records
+ * too unless it is the busier thread; the head (`lastSeq`, `head()`) and every
  * listener move only when the worker acknowledged the COMMIT. The rare writes that must share a
  * transaction with other work (genesis, `commitWith`, recovery from degraded) wait for the worker
  * to go idle and commit on the event loop's connection (inline-committer.ts).
@@ -88,7 +89,12 @@ export class Ledger {
         { input: genesisInput({ ...opts, ledgerId: this.ledgerId }, now), seq: 0 },
       ]);
     }
-    this.#thread = ThreadedCommitter.open(opts, this.#db, host);
+    this.#thread = ThreadedCommitter.open(
+      opts,
+      this.#db,
+      host,
+      opts.signingKey && { ledgerId: this.ledgerId, key: opts.signingKey },
+    );
   }
 
   /** Where commits happen: `thread` (the writer thread) or `inline` (the event loop). */
@@ -133,6 +139,14 @@ export class Ledger {
    */
   releaseWriterMemory(): boolean {
     return this.#thread?.thread.releaseMemory() ?? false;
+  }
+
+  /**
+   * Batches encoded and hashed on the event loop and on the writer thread so far (see
+   * threaded-committer.ts); undefined when the ledger commits inline (diagnostics, tests).
+   */
+  get encodedBy(): { eventLoop: number; writer: number } | undefined {
+    return this.#thread?.encodedBy;
   }
 
   /** The writer thread's V8 heap, undefined when the ledger commits inline (diagnostics, tests). */
@@ -321,6 +335,8 @@ export class Ledger {
       },
       started: () => this.#notifier.started(),
       encode: (items, rows) => this.#encoder.encode(this.#position.tip, items, rows),
+      plan: (tip, items) => this.#encoder.plan(tip, items),
+      written: (plan, chain) => this.#encoder.written(plan, chain, [], false),
       committed: (items, written, started) => this.#onCommitted(items, written, started),
       fail: (err) => this.#enterDegraded(err),
       schedule: () => this.#schedule(),

@@ -23,6 +23,21 @@ const ONE = '(?,?,?,?,?,?,?,unhex(?),unhex(?))';
 export function insertSql(rows: number): string {
   return `INSERT INTO records ${COLUMNS} VALUES ${Array<string>(rows).fill(ONE).join(',')}`;
 }
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Chains rows of a leaves-only batch (RowWriter.beginLeaves) after `chainHex`, in place: each
+ * row's full leaf hash becomes its chain hash. Returns the last chain hash (hex).
+ */
+export function chainLeaves(args: unknown[], chainHex: string): string {
+  let chain = chainHex;
+  for (let i = 8; i < args.length; i += 9) {
+    chain = chainHashHex(chain, args[i] as string);
+    args[i] = chain;
+  }
+  return chain;
+}
+
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /**
@@ -63,12 +78,15 @@ export class RowWriter {
   readonly #many: Database.Statement | undefined;
   #args: unknown[] = [];
   #seq = 0;
-  #chain = '';
+  /** Chain hash (hex) after the last record added; null in a leaves-only batch. */
+  #chain: string | null = '';
   #clock = 0;
   readonly #compact = new CompactEncoder((seq, passed) => this.#checked(seq, passed));
   readonly #onMismatch: ((m: EncodeMismatch) => void) | undefined;
   /** The seq of the last record whose sampled decode check passed. */
   #checkedThrough = 0;
+  /** The first compact record encoded after that check, if any. */
+  #uncheckedFrom: number | undefined;
 
   /** `onMismatch`: told of each record whose sampled decode check failed (a codec bug). */
   constructor(db?: Database.Database, onMismatch?: (m: EncodeMismatch) => void) {
@@ -77,12 +95,30 @@ export class RowWriter {
     this.#onMismatch = onMismatch;
   }
 
+  /**
+   * The first record stored compact since the last sampled decode check that passed, if any:
+   * where the range a failed check reports would start (another encoder's report widens to it).
+   */
+  get uncheckedFrom(): number | undefined {
+    return this.#uncheckedFrom;
+  }
+
   /** Starts a batch after the record (`seq`, `chain`); `clock` replaces non-finite times. */
   begin(seq: number, chain: Buffer, clock: number): void {
     this.#seq = seq;
     this.#chain = chain.toString('hex');
     this.#clock = clock;
     this.#args = [];
+  }
+
+  /**
+   * Starts a batch after `seq` whose rows carry each record's full leaf hash (hex) where the
+   * chain hash goes: whoever inserts them chains them (chainLeaves), knowing the head before.
+   */
+  beginLeaves(seq: number, clock: number): void {
+    if (this.#many) throw new Error('a leaves-only batch on a connection (a tokenwatch bug)');
+    this.begin(seq, EMPTY, clock);
+    this.#chain = null;
   }
 
   /** Queues one record of the batch and returns the seq it gets. */
@@ -102,10 +138,14 @@ export class RowWriter {
     };
     // Stored compact where it can be (compact-encoder.ts), which also writes the canonical attrs
     // text; otherwise the text form, the canonical text itself.
+    const unchecked = this.#uncheckedFrom;
+    this.#uncheckedFrom ??= seq; // reset by a check of this record that passes
     const c = this.#compact.encode(fields, attrs);
+    if (c === null && this.#uncheckedFrom === seq) this.#uncheckedFrom = unchecked; // text form
     fields.attrs = c === null ? canonicalJson(attrs) : c.attrs;
     const leaf = leafHashHex(canonicalRecord(fields));
-    this.#chain = chainHashHex(this.#chain, leaf);
+    const chain = this.#chain === null ? leaf : chainHashHex(this.#chain, leaf);
+    if (this.#chain !== null) this.#chain = chain;
     // The leaf only as a hint: verification recomputes it, and the chain, which hashes all of
     // it, is what seals and checkpoints sign.
     const args = this.#args;
@@ -113,7 +153,7 @@ export class RowWriter {
       args.push(seq, time, fields.source, fields.type, fields.kind, fields.fingerprint);
       args.push(fields.attrs);
     } else args.push(seq, time, null, null, null, null, c.blob);
-    args.push(leaf.slice(0, LEAF_HINT_BYTES * 2), this.#chain);
+    args.push(leaf.slice(0, LEAF_HINT_BYTES * 2), chain);
     if (args.length === ROWS_PER_INSERT * 9 && this.#many) {
       // Spread, not the array: better-sqlite3 binds an array argument element by element
       // through V8's generic Get(), ~2.5x slower per parameter than positional arguments.
@@ -127,6 +167,7 @@ export class RowWriter {
   #checked(seq: number, passed: boolean): void {
     if (passed) {
       this.#checkedThrough = seq;
+      this.#uncheckedFrom = undefined;
       return;
     }
     // A batch encoded again after a failed commit starts below the last check: never past seq.
@@ -134,8 +175,17 @@ export class RowWriter {
     this.#onMismatch?.({ seq, suspectFrom });
   }
 
+  /** Ends a leaves-only batch: its last seq and rows. */
+  endLeaves(): { seq: number; args: unknown[] } {
+    const args = this.#args;
+    this.#args = [];
+    this.#chain = '';
+    return { seq: this.#seq, args };
+  }
+
   /** Inserts what is left of the batch (or hands it over); returns the new head. */
   end(): BatchEnd {
+    if (this.#chain === null) throw new Error('end() of a leaves-only batch (a tokenwatch bug)');
     let args = this.#args;
     this.#args = [];
     if (this.#one) {

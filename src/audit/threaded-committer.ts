@@ -1,9 +1,13 @@
 import type Database from 'better-sqlite3';
-import { headOf } from './chain-head.js';
+import { chainBatch, type BatchPlan } from './batch-encoder.js';
+import { canonicalSafe } from './canonical.js';
+import { headOf, type ChainHead } from './chain-head.js';
 import type { Pending } from './commit-queue.js';
-import type { CommitHost, Committer, Written } from './committer.js';
+import type { CommitHost, Committer } from './committer.js';
 import type { LedgerOptions } from './ledger-options.js';
-import { RowWriter } from './row-writer.js';
+import type { AuditInput } from './record.js';
+import { RowWriter, type EncodeMismatch } from './row-writer.js';
+import type { SigningKey } from './signing-keys.js';
 import { compiledWorkerUrl } from './worker-url.js';
 import { writeFailure } from './write-failure.js';
 import { WriterThread } from './writer-thread.js';
@@ -15,19 +19,77 @@ import type { WriterReply } from './writer-worker.js';
  */
 const MAX_IN_FLIGHT = 2;
 
+/**
+ * How fast the sums of the worker's busy and idle time forget: each reply scales both by
+ * 1 - this, so about the last eight replies count.
+ */
+const LOAD_WEIGHT = 0.125;
+/** The worker is the bound when its event loop was idle for less than this share of its recent time. */
+const BEHIND_IDLE_SHARE = 0.1;
+/**
+ * The event loop is the bound when it was busy for more than this share of the last
+ * ELU_WINDOW_MS (its event loop utilisation).
+ */
+const BUSY_LOOP = 0.9;
+const ELU_WINDOW_MS = 100;
+
 /** A batch handed to the writer thread, not yet acknowledged. */
 interface InFlight {
   id: number;
   items: Pending[];
-  written: Written;
+  plan: BatchPlan;
   started: number;
 }
 
+/** Where the batch after `plan` chains on, as far as the event loop knows it (no chain hash). */
+function planned(plan: BatchPlan): Pick<ChainHead, 'seq' | 'clock'> {
+  return { seq: plan.seq, clock: plan.headClock };
+}
+
 /**
- * Commits on a writer thread: the event loop encodes and hashes each batch (the tip moves), a
- * worker INSERTs and COMMITs it on its own connection, and the head moves only when the worker
- * acknowledged the COMMIT. When the worker dies, what it held goes back to the queue and the
- * ledger commits inline; batches it may have committed on its way out are adopted from the file.
+ * A failed decode check's range of records in doubt, widened to the other encoder's records
+ * stored unchecked since its own last passed check: the range starts at its encoder's last
+ * passed check, and the other thread's records in between were never checked by it.
+ */
+function widen(m: EncodeMismatch, otherUncheckedFrom: number | undefined): EncodeMismatch {
+  return otherUncheckedFrom === undefined || otherUncheckedFrom >= m.suspectFrom
+    ? m
+    : { seq: m.seq, suspectFrom: otherUncheckedFrom };
+}
+
+/** A batch that was in flight when the worker died, and the chain hash it would have left. */
+interface Doubtful extends InFlight {
+  chain: Buffer;
+}
+
+/**
+ * Commits on a writer thread, which owns the chain: it hashes each batch after the one before,
+ * INSERTs it, signs its head and COMMITs on its own connection, and the head moves only when it
+ * acknowledged the COMMIT with the chain hash. The event loop plans each batch (its clock, seqs
+ * and clock-skew record, batch-encoder.ts). Who encodes the records and hashes their leaves
+ * (most of the ledger's cost per record: ~10 us in the drain of issue #19) follows which thread
+ * binds, batch by batch:
+ *
+ * - the worker when the event loop is the bound (busy more than BUSY_LOOP of its last
+ *   ELU_WINDOW_MS: a drain of a backlog) and the worker keeps up (its own event loop was idle
+ *   for at least BEHIND_IDLE_SHARE of its recent time): the event loop pays only the structured
+ *   clone of the records (~0.7 us each);
+ * - otherwise the event loop, which hands over rows with their leaf hashes (the worker chains
+ *   them): when the worker is the bound (a pure append, scenario 6 of the benchmark, or a drain
+ *   once the worker is saturated; encoding and inserting on one thread would halve a pure
+ *   append's rate, docs/benchmarks-notes.md, "Measured, then reverted"), and when the event loop
+ *   has time to spare, where its encoding overlaps the worker's fsync instead of adding to it
+ *   (the commit latency of scenario 2).
+ *
+ * Under a backlog the split settles where the worker is busy about 1 - BEHIND_IDLE_SHARE of the
+ * time and the event loop does the rest.
+ *
+ * Either way the worker chains in batch order, so switching costs nothing and both write the
+ * same bytes (RowWriter). While batches are in flight `position.tip` is not where the next batch
+ * chains on (its chain hash is not known here): it is set to the head whenever nothing is in
+ * flight, the only time the inline committer runs. When the worker dies, what it held goes back
+ * to the queue and the ledger commits inline; batches it may have committed on its way out are
+ * adopted from the file (their chain hashes computed here from their plans).
  */
 export class ThreadedCommitter implements Committer {
   readonly kind = 'thread';
@@ -35,8 +97,24 @@ export class ThreadedCommitter implements Committer {
   readonly #writer: WriterThread;
   /** Reads the file after the worker died (adoption); never writes. */
   readonly #db: Database.Database;
-  /** Encoder only (no connection): it hands the rows over. */
+  /** Encodes the batches the event loop encodes itself (no connection: it hands the rows over). */
   readonly #encoder: RowWriter;
+  /** Hashes the batches a lost worker held, to recognise them in the file (no connection). */
+  readonly #rehash = new RowWriter(undefined);
+  /** Batches encoded on the event loop and on the worker (diagnostics, tests). */
+  readonly #encodedBy = { eventLoop: 0, writer: 0 };
+  readonly #encodes: 'auto' | 'writer' | 'eventLoop';
+  /**
+   * Decaying sums of the time (ms) the worker's event loop was active and idle, as its replies
+   * report them (a new worker, with neither, keeps up).
+   */
+  #busyMs = 0;
+  #idleMs = 0;
+  /** The worker's RowWriter.uncheckedFrom, as its last batch reply said. */
+  #workerUnchecked: number | undefined;
+  /** The event loop's utilisation over the last complete window, and where the window began. */
+  #loopBusy = 0;
+  #eluMark = performance.eventLoopUtilization();
   #inflight: InFlight[] = [];
   /** Statements handed to the writer thread by execAside, by request id. */
   readonly #aside = new Map<number, (err?: Error) => void>();
@@ -45,29 +123,45 @@ export class ThreadedCommitter implements Committer {
    * progress finishes even when the thread is terminated). Their records are back in the queue;
    * before the next inline commit, the file says which of them are there.
    */
-  #doubtful: InFlight[] = [];
+  #doubtful: Doubtful[] = [];
 
   /**
    * The writer thread a file ledger commits on, unless `writerThread: false`, the ledger is in
    * memory, or there is no compiled worker (then it commits inline, and says so).
    */
   static open(
-    opts: Pick<LedgerOptions, 'path' | 'writerThread' | 'writerWorker' | 'logger'>,
+    opts: Pick<
+      LedgerOptions,
+      'path' | 'writerThread' | 'writerWorker' | 'writerEncodes' | 'logger'
+    >,
     db: Database.Database,
     host: CommitHost,
+    seal: { ledgerId: string; key: SigningKey } | undefined,
   ): ThreadedCommitter | undefined {
     if (opts.writerThread === false || opts.path === ':memory:') return undefined;
     const url = opts.writerWorker ?? compiledWorkerUrl('writer-worker.js');
-    if (url) return new ThreadedCommitter(opts.path, url, db, host);
+    if (url) {
+      return new ThreadedCommitter(opts.path, url, db, host, seal, opts.writerEncodes ?? 'auto');
+    }
     opts.logger?.warn('ledger writer thread unavailable (no compiled worker): committing inline');
     return undefined;
   }
 
-  constructor(path: string, url: URL, db: Database.Database, host: CommitHost) {
+  constructor(
+    path: string,
+    url: URL,
+    db: Database.Database,
+    host: CommitHost,
+    seal?: { ledgerId: string; key: SigningKey },
+    encodes: 'auto' | 'writer' | 'eventLoop' = 'auto',
+  ) {
+    this.#encodes = encodes;
     this.#host = host;
     this.#db = db;
-    this.#encoder = new RowWriter(undefined, (m) => host.encodeMismatch(m));
-    this.#writer = new WriterThread(path, url);
+    this.#encoder = new RowWriter(undefined, (m) =>
+      host.encodeMismatch(widen(m, this.#workerUnchecked)),
+    );
+    this.#writer = new WriterThread(path, url, seal);
     this.#writer.onReply = (r) => this.#onReply(r);
     this.#writer.onDeath = (reason) => this.#onDeath(reason);
   }
@@ -80,6 +174,11 @@ export class ThreadedCommitter implements Committer {
   /** The writer thread's heap: see WriterThread. */
   get thread(): Pick<WriterThread, 'releaseMemory' | 'heapStatistics'> {
     return this.#writer;
+  }
+
+  /** How many batches each thread encoded and hashed so far. */
+  get encodedBy(): { eventLoop: number; writer: number } {
+    return { ...this.#encodedBy };
   }
 
   get inflight(): number {
@@ -98,28 +197,85 @@ export class ThreadedCommitter implements Committer {
   }
 
   /**
-   * Encodes and hashes queued batches and hands them to the writer thread, up to MAX_IN_FLIGHT
-   * unacknowledged. The tip moves now; the head when the worker acknowledges.
+   * Hands queued batches to the writer thread, up to MAX_IN_FLIGHT unacknowledged, encoded here
+   * or only planned (see the class comment); the head moves when the worker acknowledges.
    */
   drain(): void {
     const { queue, position } = this.#host;
+    const here = this.#encodes === 'auto' ? this.#encodeHere() : this.#encodes === 'eventLoop';
     while (this.alive && this.#inflight.length < MAX_IN_FLIGHT && queue.length > 0) {
+      const previous = this.#inflight.at(-1);
+      // With nothing in flight the worker is told where to chain on (inline commits may have
+      // moved the head since its last batch); behind a batch in flight it chains on that one.
+      const after = previous ? undefined : position.last;
       const items = queue.take(this.#host.batchSize);
       const started = this.#host.started();
-      let written: Written;
+      let plan: BatchPlan;
+      let id: number;
       try {
-        written = this.#host.encode(items, this.#encoder);
+        plan = this.#host.plan(previous ? planned(previous.plan) : position.last, items);
+        id = here ? this.#postLeaves(after, plan) : this.#postPlan(after, plan);
       } catch (err) {
-        // Nothing left the event loop: the batch goes back, the ledger fails closed (as inline).
+        // Nothing reached the worker: the batch goes back, the ledger fails closed (as inline).
         queue.putBack(items);
         this.#failInflight(err as Error);
         return;
       }
-      position.tip = headOf(written);
-      const id = this.#writer.write(written.args, written.seal);
-      written.args = [];
-      this.#inflight.push({ id, items, written, started });
+      this.#inflight.push({ id, items, plan, started });
     }
+  }
+
+  /**
+   * Adds what a reply says of the worker's time since its previous batch reply: how long its
+   * event loop was active (the batch, its fsync, the messages) out of how long. Both sums decay
+   * at every reply, so their ratio is the recent share.
+   */
+  #workerLoad(r: WriterReply): void {
+    if (r.ok !== true || r.spanMs === undefined) return;
+    this.#busyMs = this.#busyMs * (1 - LOAD_WEIGHT) + (r.activeMs ?? 0);
+    this.#idleMs = this.#idleMs * (1 - LOAD_WEIGHT) + (r.spanMs - (r.activeMs ?? 0));
+  }
+
+  /** Whether the event loop encodes what goes now (see the class comment). */
+  #encodeHere(): boolean {
+    const elu = performance.eventLoopUtilization(this.#eluMark);
+    if (elu.idle + elu.active >= ELU_WINDOW_MS) {
+      this.#loopBusy = elu.utilization;
+      this.#eluMark = performance.eventLoopUtilization();
+    }
+    if (this.#loopBusy <= BUSY_LOOP) return true;
+    // The worker was hardly ever idle lately: it is the bound.
+    return this.#idleMs < BEHIND_IDLE_SHARE * (this.#idleMs + this.#busyMs);
+  }
+
+  /** Encodes a planned batch here, with its leaf hashes, and posts the rows. */
+  #postLeaves(after: ChainHead | undefined, plan: BatchPlan): number {
+    const rows = this.#encoder;
+    rows.beginLeaves(plan.seq - plan.inputs.length, plan.clock);
+    for (const input of plan.inputs) rows.add(input);
+    const { seq, args } = rows.endLeaves();
+    if (seq !== plan.seq) throw new Error(`batch encoded to seq ${seq}, planned ${plan.seq}`);
+    const id = this.#writer.leaves(after, plan.clock, seq, args);
+    this.#encodedBy.eventLoop++;
+    return id;
+  }
+
+  /**
+   * Posts a planned batch for the worker to encode. A record the structured clone refuses (a
+   * function or symbol in its attributes, which canonical JSON writes as null) goes as its
+   * canonical-equivalent plain copy.
+   */
+  #postPlan(after: ChainHead | undefined, plan: BatchPlan): number {
+    let id: number;
+    try {
+      id = this.#writer.chain(after, plan.clock, plan.inputs, plan.seq);
+    } catch (err) {
+      if ((err as Error).name !== 'DataCloneError') throw err;
+      const plain = plan.inputs.map((i) => canonicalSafe(i) as AuditInput);
+      id = this.#writer.chain(after, plan.clock, plain, plan.seq);
+    }
+    this.#encodedBy.writer++;
+    return id;
   }
 
   /**
@@ -169,12 +325,13 @@ export class ThreadedCommitter implements Committer {
     const rowAt = this.#db.prepare('SELECT chain FROM records WHERE seq = ?').pluck();
     const top = this.#db.prepare('SELECT MAX(seq) FROM records').pluck().get() as number | null;
     while (this.#doubtful.length > 0) {
-      const b = this.#doubtful[0] as InFlight;
-      if ((top ?? 0) < b.written.seq) break;
-      const chain = rowAt.get(b.written.seq) as Buffer | undefined;
-      if (!chain?.equals(b.written.chain)) {
+      const b = this.#doubtful[0] as Doubtful;
+      const seq = b.plan.seq;
+      if ((top ?? 0) < seq) break;
+      const chain = rowAt.get(seq) as Buffer | undefined;
+      if (!chain?.equals(b.chain)) {
         logger?.error(
-          { seq: b.written.seq },
+          { seq },
           'audit ledger file holds a different record where a lost batch ended',
         );
         return false;
@@ -182,9 +339,10 @@ export class ThreadedCommitter implements Committer {
       this.#doubtful.shift();
       // By identity: durable records were taken out of the queue when their waiters were told.
       queue.forget(new Set(b.items));
-      position.tip = headOf(b.written);
-      logger?.warn({ seq: b.written.seq }, 'adopting a batch the lost writer committed');
-      this.#host.committed(b.items, b.written, b.started);
+      const written = this.#host.written(b.plan, b.chain);
+      position.tip = headOf(written);
+      logger?.warn({ seq }, 'adopting a batch the lost writer committed');
+      this.#host.committed(b.items, written, b.started);
     }
     this.#doubtful = [];
     return true;
@@ -206,9 +364,29 @@ export class ThreadedCommitter implements Committer {
       return;
     }
     this.#inflight.shift();
-    this.#host.committed(head.items, head.written, head.started);
+    this.#workerLoad(r);
+    this.#workerUnchecked = r.uncheckedFrom;
+    for (const m of r.mismatches ?? []) {
+      this.#host.encodeMismatch(widen(m, this.#encoder.uncheckedFrom));
+    }
+    const written = this.#host.written(head.plan, this.#chainOf(head, r.chain));
+    if (this.#inflight.length === 0) this.#host.position.tip = headOf(written);
+    this.#host.committed(head.items, written, head.started);
     // Group commit: whatever queued while the worker was busy goes now, in one batch.
     if (this.#host.queue.length > 0 && !this.#host.closed && !this.#host.degraded) this.drain();
+  }
+
+  /**
+   * The chain hash the worker acknowledged `f` with; hashed here from its plan should a reply
+   * lack it (a tokenwatch bug: every batch reply carries it), never an empty head.
+   */
+  #chainOf(f: InFlight, hex: string | undefined): Buffer {
+    if (hex !== undefined) return Buffer.from(hex, 'hex');
+    this.#host.logger?.error(
+      { seq: f.plan.seq },
+      'writer thread acknowledged a batch without its chain hash',
+    );
+    return chainBatch(this.#rehash, this.#host.position.last, f.plan.clock, f.plan.inputs).chain;
   }
 
   /**
@@ -232,7 +410,12 @@ export class ThreadedCommitter implements Committer {
     this.#aside.clear();
     for (const done of asides) done(writeFailure(reason));
     if (this.#inflight.length > 0) {
-      this.#doubtful = [...this.#inflight];
+      // What the worker would have written: the same plans hashed here, from the head on.
+      let after: { seq: number; chain: Buffer } = this.#host.position.last;
+      this.#doubtful = this.#inflight.map((f) => {
+        after = chainBatch(this.#rehash, after, f.plan.clock, f.plan.inputs);
+        return { ...f, chain: after.chain };
+      });
       this.#failInflight(writeFailure(reason));
     }
   }

@@ -4,7 +4,9 @@ import {
   Worker,
   type MessagePort,
 } from 'node:worker_threads';
-import type { WriterReply, WriterRequest, WriterWorkerData } from './writer-worker.js';
+import type { AuditInput } from './record.js';
+import type { SigningKey } from './signing-keys.js';
+import type { ChainAfter, WriterReply, WriterRequest, WriterWorkerData } from './writer-worker.js';
 
 /**
  * A synchronous wait gives up after this long without a reply. Node delivers a worker's exit as
@@ -14,9 +16,15 @@ import type { WriterReply, WriterRequest, WriterWorkerData } from './writer-work
  */
 const WAIT_LIMIT_MS = 60_000;
 
+/** The `after` of a batch request, in a buffer of its own (not a view of Node's 8 KiB pool). */
+function afterField(after: ChainAfter | undefined): { after?: ChainAfter } {
+  return after ? { after: { seq: after.seq, chain: Uint8Array.from(after.chain) } } : {};
+}
+
 /**
- * The event loop's side of the ledger's writer thread: posts encoded batches to a worker that
- * INSERTs and COMMITs them (SQLite and fsync off the event loop), and gets one reply per request,
+ * The event loop's side of the ledger's writer thread: posts batches to a worker that chains,
+ * INSERTs, seals and COMMITs them (hashing the chain, SQLite and fsync off the event loop),
+ * encoding them first when the event loop only planned them, and gets one reply per request,
  * in order. Replies arrive as messages (`onReply`), or synchronously through `waitReply` (a
  * synchronous flush or close: Atomics.wait on a shared counter, then receiveMessageOnPort).
  */
@@ -31,12 +39,14 @@ export class WriterThread {
   #onReply: (r: WriterReply) => void = () => undefined;
   #onDeath: (reason: string) => void = () => undefined;
 
-  constructor(path: string, url: URL) {
+  /** `seal`: the ledger's id and the key that signs each batch head, when the ledger seals. */
+  constructor(path: string, url: URL, seal?: { ledgerId: string; key: SigningKey }) {
     const { port1, port2 } = new MessageChannel();
     const signal = new SharedArrayBuffer(8);
     this.#replies = new Int32Array(signal);
     this.#port = port1;
-    const data: WriterWorkerData = { path, port: port2, signal };
+    // The private key goes to the worker as a KeyObject (structured clone), never as text.
+    const data: WriterWorkerData = { path, port: port2, signal, ...(seal ? { seal } : {}) };
     // No execArgv of ours (e.g. --input-type): a worker refuses some flags the process took.
     this.#worker = new Worker(url, { workerData: data, transferList: [port2], execArgv: [] });
     this.#port.on('message', (r: WriterReply) => this.#deliver(r));
@@ -75,12 +85,28 @@ export class WriterThread {
   }
 
   /**
-   * Posts a batch (9 values per row, as RowWriter encodes them) and the seal of its head, which
-   * the worker inserts in the same transaction; returns its request id.
+   * Posts rows the event loop encoded with their leaf hashes (RowWriter.beginLeaves), which the
+   * worker chains after `after` (or the batch posted before), inserts and seals in one
+   * transaction; returns its request id.
    */
-  write(args: unknown[], seal?: unknown[]): number {
-    const own = seal?.map((p) => (Buffer.isBuffer(p) ? Uint8Array.from(p) : p));
-    return this.#post((id) => ({ op: 'write', id, args, ...(own ? { seal: own } : {}) }));
+  leaves(after: ChainAfter | undefined, clock: number, seq: number, args: unknown[]): number {
+    return this.#post((id) => ({ op: 'leaves', id, clock, seq, args, ...afterField(after) }));
+  }
+
+  /**
+   * Posts a planned batch (batch-encoder.ts) that the worker encodes, hashes, inserts and seals
+   * in one transaction, after `after` or, without it, after the batch posted before; returns its
+   * request id. Throws what postMessage throws (a DataCloneError) before anything was posted.
+   */
+  chain(after: ChainAfter | undefined, clock: number, inputs: AuditInput[], seq: number): number {
+    return this.#post((id) => ({
+      op: 'chain',
+      id,
+      clock,
+      inputs,
+      seq,
+      ...afterField(after),
+    }));
   }
 
   /** Posts one statement outside the chain (a checkpoint row); returns its request id. */
@@ -150,9 +176,10 @@ export class WriterThread {
   /** Posts the request `make` builds around the next id; returns the id. */
   #post(make: (id: number) => WriterRequest & { id: number }): number {
     if (this.#dead) throw new Error(this.#dead);
-    const m = make(this.#nextId++);
+    const m = make(this.#nextId);
+    this.#port.postMessage(m); // may throw (DataCloneError): then no id was used
+    this.#nextId++;
     if (this.outstanding === 1) this.#busy();
-    this.#port.postMessage(m);
     return m.id;
   }
 

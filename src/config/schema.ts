@@ -216,8 +216,9 @@ export const configSchema = z
          */
         maxBatchDelayMs: z.number().int().min(1).max(10_000).default(25),
         /**
-         * Commit on a writer thread: the event loop encodes and hashes, a worker INSERTs and fsyncs
-         * (the two overlap, and commits never block the event loop). false: commit inline.
+         * Commit on a writer thread: a worker chains, INSERTs, seals and fsyncs, and encodes the
+         * records unless it is the busier thread (commits never block the event loop). false:
+         * commit inline.
          */
         writerThread: z.boolean().default(true),
         /** Most records held in memory while the ledger cannot write (then: dropped + gap). */

@@ -3,6 +3,8 @@ import { canonicalJson, canonicalRecord, type CanonicalFields } from '../../src/
 import { CHECK_EVERY, CompactEncoder, type RecordHead } from '../../src/audit/compact-encoder.js';
 import { canonicalOfCompact, decodeColumns, encodeColumns } from '../../src/audit/record-codec.js';
 import { KEYS, WORDS } from '../../src/audit/record-codec-vocabulary.js';
+import type { AuditInput } from '../../src/audit/record.js';
+import { RowWriter } from '../../src/audit/row-writer.js';
 import { mulberry32 } from '../helpers/mulberry32.js';
 
 const T = Date.UTC(2026, 0, 1);
@@ -243,5 +245,36 @@ describe('compact encoder (one pass: blob and canonical attrs text)', () => {
       words[i] = 'redis';
     }
     expect(enc.encode({ ...head, seq: 67 }, { a: 67 })).not.toBeNull();
+  });
+});
+
+describe('RowWriter.uncheckedFrom', () => {
+  it('names the first compact record since the last passed check, and forgets it at the next', () => {
+    const rows = new RowWriter(undefined);
+    const token = (i: number): AuditInput => ({
+      time: 1,
+      source: 'redis',
+      type: 'token.written',
+      kind: 'access_token',
+      attrs: { i },
+    });
+    rows.begin(0, Buffer.alloc(32), 1);
+    expect(rows.uncheckedFrom).toBeUndefined();
+    rows.add(token(0)); // the first compact record is checked: it passes
+    expect(rows.uncheckedFrom).toBeUndefined();
+    rows.add(token(1));
+    rows.add(token(2));
+    expect(rows.uncheckedFrom).toBe(2);
+    // A record kept in text form (a lone surrogate) is not a compact record in doubt.
+    const fresh = new RowWriter(undefined);
+    fresh.begin(0, Buffer.alloc(32), 1);
+    fresh.add(token(0));
+    fresh.add({ ...token(1), attrs: { s: '\ud800' } });
+    expect(fresh.uncheckedFrom).toBeUndefined();
+    for (let i = 3; i < CHECK_EVERY; i++) rows.add(token(i));
+    expect(rows.uncheckedFrom).toBe(2);
+    rows.add(token(CHECK_EVERY)); // the next sampled check, CHECK_EVERY records after the first
+    expect(rows.uncheckedFrom).toBeUndefined();
+    rows.end();
   });
 });

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { Ledger } from '../../src/audit/ledger.js';
 import type { AuditInput } from '../../src/audit/record.js';
 import { SCHEMA_VERSION, migrate } from '../../src/audit/schema.js';
+import { resolveSigningKey } from '../../src/audit/signing-keys.js';
 import { verifyLedger, type VerifyReport } from '../../src/audit/verify.js';
 import { DIST_TIMEOUT_MS, ensureDist, ROOT } from './dist.js';
 import { FakeClock, tempDir } from './helpers.js';
@@ -246,16 +247,34 @@ describe('Ledger: commits', () => {
 });
 
 describe('Ledger: writer thread', () => {
-  it('writes the same bytes as the inline writer; the head moves only on the COMMIT', async () => {
+  it('writes the same bytes and seals as the inline writer; the head moves only on the COMMIT', async () => {
     const leaves: string[][] = [];
-    for (const writerThread of [true, false]) {
+    for (const writerEncodes of ['writer', 'eventLoop', 'auto', undefined] as const) {
+      const writerThread = writerEncodes !== undefined; // undefined: inline
       const dir = tempDir();
       const clock = new FakeClock();
-      const ledger = open(dir, clock, { writerThread, batchSize: 100, maxPending: 10_000 });
+      const { key } = resolveSigningKey(undefined, join(dir, 'audit.db'));
+      const ledger = open(dir, clock, {
+        writerThread,
+        ...(writerEncodes ? { writerEncodes } : {}),
+        batchSize: 100,
+        maxPending: 10_000,
+        signingKey: key,
+      });
       const committed: number[] = [];
       ledger.addCommitListener((head) => committed.push(head.seq));
-      for (let i = 0; i < 1234; i++) ledger.append(input(i, clock.advance(1), i % 7));
+      for (let i = 0; i < 1234; i++) {
+        const record = input(i, clock.advance(1), i % 7);
+        // A value the structured clone refuses (the writer thread gets a plain copy), and one
+        // that JSON.parse makes an own key: both hash as the inline writer hashes them.
+        if (i % 100 === 3) record.attrs = { ...record.attrs, fn: () => i, sym: Symbol('s') };
+        if (i % 100 === 4) record.attrs = JSON.parse(`{"__proto__":{"i":${i}},"a":[1,null]}`);
+        ledger.append(record);
+        // A trickle first (small batches), then a burst (full ones).
+        if (i < 400 && i % 5 === 4) await new Promise((r) => setImmediate(r));
+      }
       if (writerThread) {
+        expect(ledger.writer).toBe('thread');
         await new Promise((r) => setTimeout(r, 10)); // batches go out; some are in flight
         expect(ledger.lastSeq + ledger.state().pending).toBe(1235); // in flight is pending
         expect(ledger.head().seq).toBe(committed.at(-1) ?? 1);
@@ -265,6 +284,14 @@ describe('Ledger: writer thread', () => {
       expect(ledger.lastSeq).toBe(1235);
       expect(committed.at(-1)).toBe(1235);
       expect(committed).toEqual([...committed].sort((x, y) => x - y));
+      const by = ledger.encodedBy;
+      if (writerEncodes === 'writer') expect(by).toMatchObject({ eventLoop: 0 });
+      if (writerEncodes === 'eventLoop') expect(by).toMatchObject({ writer: 0 });
+      if (writerEncodes === undefined) expect(by).toBeUndefined();
+      else expect((by?.writer ?? 0) + (by?.eventLoop ?? 0)).toBeGreaterThanOrEqual(13);
+      // The head the ledger reports is the chain hash the file holds.
+      const top = ledger.db.prepare('SELECT chain FROM records WHERE seq = ?').pluck();
+      expect(ledger.head().chain.equals(top.get(1235) as Buffer)).toBe(true);
       leaves.push(
         (
           ledger.db
@@ -274,11 +301,55 @@ describe('Ledger: writer thread', () => {
           }[]
         ).map((r) => r.h),
       );
-      await closeAndVerify(ledger, dir);
+      ledger.close();
+      // Every batch seal verifies under the ledger's key, whichever thread signed it (batch
+      // bounds, hence seal positions, differ between the writers).
+      const report = await verifyLedger({
+        dbPath: join(dir, 'audit.db'),
+        trusted: [{ keyId: key.keyId, publicKey: key.publicKey, source: 'test' }],
+      });
+      expect(report.problems).toEqual([]);
+      expect(report.unsealed).toBe(0);
+      expect(report.sealedByBatch).toBe(1235);
     }
     // Every record after the genesis (which holds a random ledger id) hashes the same.
     expect(leaves[0]).toHaveLength(1234);
-    expect(leaves[0]).toEqual(leaves[1]);
+    for (const other of leaves.slice(1)) expect(other).toEqual(leaves[0]);
+  });
+
+  it('encodes on the worker while the event loop is the busier thread, else on the event loop', async () => {
+    const dir = tempDir();
+    const clock = new FakeClock();
+    const ledger = open(dir, clock, { batchSize: 100, maxPending: 100_000 });
+    const turn = (): Promise<unknown> => new Promise((r) => setImmediate(r));
+    // A trickle, the event loop mostly idle: it encodes, overlapping the worker's fsync.
+    for (let i = 0; i < 10; i++) {
+      await ledger.appendDurable([input(i, clock.advance(1))]);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(ledger.encodedBy).toEqual({ eventLoop: 10, writer: 0 });
+    // The event loop busy with other work (a drain of a backlog), the worker waiting: it encodes.
+    for (let i = 0; i < 30; i++) {
+      for (let k = 0; k < 20; k++) ledger.append(input(k, clock.advance(1)));
+      const until = performance.now() + 30;
+      while (performance.now() < until); // 30 ms of "other work" per batch
+      await turn();
+    }
+    await vi.waitFor(() => expect(ledger.state().pending).toBe(0));
+    const busy = ledger.encodedBy;
+    expect(busy?.writer).toBeGreaterThanOrEqual(20); // all but the first window's
+    // A pure append as fast as the ledger takes it (benchmark scenario 6): the worker, which
+    // inserts every batch, never waits for one, so the event loop takes the encoding back.
+    for (let i = 0; i < 40_000; i++) {
+      ledger.append(input(i, clock.advance(1), 50));
+      if (i % 100 === 99) while (ledger.state().pending > 400) await turn();
+    }
+    expect(ledger.flush()).toBe(true);
+    const by = ledger.encodedBy;
+    const eventLoop = (by?.eventLoop ?? 0) - (busy?.eventLoop ?? 0);
+    const writer = (by?.writer ?? 0) - (busy?.writer ?? 0);
+    expect(eventLoop).toBeGreaterThan(writer);
+    await closeAndVerify(ledger, dir);
   });
 
   it('a failure with batches in flight puts them back in order: nothing lost, nothing twice', async () => {
@@ -300,26 +371,36 @@ describe('Ledger: writer thread', () => {
     expect(report.degraded).toEqual({ windows: 1, droppedRecords: 0 });
   });
 
-  it('a worker lost after a COMMIT it never reported: the batch is adopted from the file, not written twice', async () => {
-    const dir = tempDir();
-    const clock = new FakeClock();
-    const ledger = open(dir, clock, { writerWorker: diesAfterSecondCommit(dir) });
-    expect(ledger.writer).toBe('thread');
-    await ledger.appendDurable([input(0, clock.now()), input(1, clock.now())]);
-    // One batch: two durable records and three fire-and-forget ones; it commits, the reply dies.
-    const lost = ledger.appendDurable([input(2, clock.now()), input(3, clock.now())]);
-    for (let i = 4; i < 7; i++) ledger.append(input(i, clock.now()));
-    await expect(lost).rejects.toMatchObject({ code: 'ERR_AUDIT_DEGRADED' }); // the provider retries
-    expect(ledger.writer).toBe('inline');
-    for (let i = 7; i < 10; i++) ledger.append(input(i, clock.now())); // held while degraded
-    clock.advance(2000);
-    await vi.waitFor(() => expect(ledger.degraded).toBe(false), { timeout: 5000 });
-    expect(ledger.flush()).toBe(true);
-    const rows = ledger.list({ type: 'token.*' });
-    expect(rows.map((r) => r.attrs.i)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]); // each once
-    expect(ledger.list({ type: 'audit.degraded' })).toHaveLength(1);
-    await closeAndVerify(ledger, dir);
-  });
+  // Adopted batches are recognised by the chain hash computed here from their plans, whichever
+  // thread encoded them.
+  it.each(['writer', 'eventLoop'] as const)(
+    'a worker lost after a COMMIT it never reported: the batch is adopted from the file, not written twice (encoded by the %s)',
+    async (encodedBy) => {
+      const dir = tempDir();
+      const clock = new FakeClock();
+      const ledger = open(dir, clock, {
+        writerWorker: diesAfterSecondCommit(dir),
+        writerEncodes: encodedBy,
+      });
+      expect(ledger.writer).toBe('thread');
+      await ledger.appendDurable([input(0, clock.now()), input(1, clock.now())]);
+      // One batch: two durable records and three fire-and-forget ones; it commits, the reply dies.
+      const lost = ledger.appendDurable([input(2, clock.now()), input(3, clock.now())]);
+      for (let i = 4; i < 7; i++) ledger.append(input(i, clock.now()));
+      await expect(lost).rejects.toMatchObject({ code: 'ERR_AUDIT_DEGRADED' }); // the provider retries
+      expect(ledger.writer).toBe('inline');
+      for (let i = 7; i < 10; i++) ledger.append(input(i, clock.now())); // held while degraded
+      clock.advance(2000);
+      await vi.waitFor(() => expect(ledger.degraded).toBe(false), { timeout: 5000 });
+      expect(ledger.flush()).toBe(true);
+      const rows = ledger.list({ type: 'token.*' });
+      expect(rows.map((r) => r.attrs.i)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]); // each once
+      expect(ledger.list({ type: 'audit.degraded' })).toHaveLength(1);
+      expect(ledger.encodedBy?.[encodedBy]).toBeGreaterThanOrEqual(2);
+      expect(ledger.encodedBy?.[encodedBy === 'writer' ? 'eventLoop' : 'writer']).toBe(0);
+      await closeAndVerify(ledger, dir);
+    },
+  );
 
   it('a synchronous flush learns at once that the worker exited, and recovers inline', async () => {
     const dir = tempDir();
