@@ -138,6 +138,17 @@ async function inventory(i: Instance): Promise<Record<string, number> | undefine
   return out;
 }
 
+/** The last `lines` lines of an instance's log (level warn and above), for a failed step. */
+function logTail(i: Instance, lines: number): string {
+  let text = '';
+  try {
+    text = readFileSync(i.log, 'utf8');
+  } catch {
+    return `${i.id}: no log\n`;
+  }
+  return `--- ${i.id} (last ${lines} lines of serve.log)\n${text.trimEnd().split('\n').slice(-lines).join('\n')}\n`;
+}
+
 function read(db: string, type: string): AuditRecord[] {
   const h = openReadOnly(db);
   try {
@@ -385,6 +396,9 @@ describe('several instances on a Redis Cluster (issue #20)', () => {
         finalDiff,
       });
       if (!account) expect(offered.failed, 'commands the load saw fail').toBe(0);
+      // An inventory that stays off is diagnosed from the instances' warnings (CI keeps only
+      // what the test prints).
+      if (finalDiff !== 0) for (const i of running) process.stdout.write(logTail(i, 40));
       expect(finalDiff).toBe(0);
       expect(unaccounted).toEqual([]);
       if (!account) expect(gapsUnderLoad).toEqual([]);
