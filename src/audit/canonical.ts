@@ -107,14 +107,17 @@ export function canonicalSafe(value: unknown): unknown {
       }
       const obj = value as Record<string, unknown>;
       const out: Record<string, unknown> = {};
-      // Defined, not assigned: an own `__proto__` key (JSON.parse makes one) stays a key.
       for (const k of Object.keys(obj)) {
-        Object.defineProperty(out, k, {
-          value: canonicalSafe(obj[k]),
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
+        const v = canonicalSafe(obj[k]);
+        // Defined, not assigned: an own `__proto__` key (JSON.parse makes one) stays a key.
+        if (k === '__proto__') {
+          Object.defineProperty(out, k, {
+            value: v,
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
+        } else out[k] = v;
       }
       return out;
     }

@@ -6,7 +6,7 @@ import type { Pending } from './commit-queue.js';
 import type { CommitHost, Committer } from './committer.js';
 import type { LedgerOptions } from './ledger-options.js';
 import type { AuditInput } from './record.js';
-import { RowWriter, type EncodeMismatch } from './row-writer.js';
+import { chainLeaves, RowWriter, type EncodeMismatch } from './row-writer.js';
 import type { SigningKey } from './signing-keys.js';
 import { compiledWorkerUrl } from './worker-url.js';
 import { writeFailure } from './write-failure.js';
@@ -39,6 +39,12 @@ interface InFlight {
   items: Pending[];
   plan: BatchPlan;
   started: number;
+  /**
+   * What the worker chains, as posted: plain copies of the records (`chain`), or the rows with
+   * their leaf hashes (`leaves`). Its head is recomputed from this, never from the records
+   * themselves, which their producer could have changed since.
+   */
+  sent: { inputs: AuditInput[] } | { args: unknown[] };
 }
 
 /** Where the batch after `plan` chains on, as far as the event loop knows it (no chain hash). */
@@ -59,7 +65,8 @@ function widen(m: EncodeMismatch, otherUncheckedFrom: number | undefined): Encod
 
 /** A batch that was in flight when the worker died, and the chain hash it would have left. */
 interface Doubtful extends InFlight {
-  chain: Buffer;
+  /** Undefined when it could not be recomputed: such a batch is never adopted. */
+  chain: Buffer | undefined;
 }
 
 /**
@@ -211,17 +218,19 @@ export class ThreadedCommitter implements Committer {
       const items = queue.take(this.#host.batchSize);
       const started = this.#host.started();
       let plan: BatchPlan;
-      let id: number;
+      let posted: Pick<InFlight, 'id' | 'sent'>;
       try {
         plan = this.#host.plan(previous ? planned(previous.plan) : position.last, items);
-        id = here ? this.#postLeaves(after, plan) : this.#postPlan(after, plan);
+        posted = here ? this.#postLeaves(after, plan) : this.#postPlan(after, plan);
       } catch (err) {
-        // Nothing reached the worker: the batch goes back, the ledger fails closed (as inline).
+        // This batch never reached the worker: it goes back and the ledger fails closed (as
+        // inline). The batches in flight stay: the worker has them, and their replies (the
+        // degraded retry waits for them) say whether they committed.
         queue.putBack(items);
-        this.#failInflight(err as Error);
+        this.#host.fail(err);
         return;
       }
-      this.#inflight.push({ id, items, plan, started });
+      this.#inflight.push({ ...posted, items, plan, started });
     }
   }
 
@@ -249,7 +258,7 @@ export class ThreadedCommitter implements Committer {
   }
 
   /** Encodes a planned batch here, with its leaf hashes, and posts the rows. */
-  #postLeaves(after: ChainHead | undefined, plan: BatchPlan): number {
+  #postLeaves(after: ChainHead | undefined, plan: BatchPlan): Pick<InFlight, 'id' | 'sent'> {
     const rows = this.#encoder;
     rows.beginLeaves(plan.seq - plan.inputs.length, plan.clock);
     for (const input of plan.inputs) rows.add(input);
@@ -257,25 +266,32 @@ export class ThreadedCommitter implements Committer {
     if (seq !== plan.seq) throw new Error(`batch encoded to seq ${seq}, planned ${plan.seq}`);
     const id = this.#writer.leaves(after, plan.clock, seq, args);
     this.#encodedBy.eventLoop++;
-    return id;
+    return { id, sent: { args } };
   }
 
   /**
-   * Posts a planned batch for the worker to encode. A record the structured clone refuses (a
-   * function or symbol in its attributes, which canonical JSON writes as null) goes as its
-   * canonical-equivalent plain copy.
+   * Posts a planned batch for the worker to encode, as plain copies of its records with the
+   * same canonical JSON (canonicalSafe, ~0.4 us a record): the structured clone would refuse a
+   * function or symbol, and drop what an Error, Date or Map carries in its own properties, which
+   * canonical JSON writes; and the copies are what a lost worker's batch is recomputed from.
    */
-  #postPlan(after: ChainHead | undefined, plan: BatchPlan): number {
-    let id: number;
-    try {
-      id = this.#writer.chain(after, plan.clock, plan.inputs, plan.seq);
-    } catch (err) {
-      if ((err as Error).name !== 'DataCloneError') throw err;
-      const plain = plan.inputs.map((i) => canonicalSafe(i) as AuditInput);
-      id = this.#writer.chain(after, plan.clock, plain, plan.seq);
-    }
+  #postPlan(after: ChainHead | undefined, plan: BatchPlan): Pick<InFlight, 'id' | 'sent'> {
+    const inputs = plan.inputs.map((i) => canonicalSafe(i) as AuditInput);
+    const id = this.#writer.chain(after, plan.clock, inputs, plan.seq);
     this.#encodedBy.writer++;
-    return id;
+    return { id, sent: { inputs } };
+  }
+
+  /** The head `f` leaves after `after`, as the worker computes it, from what was sent to it. */
+  #expectedHead(
+    f: InFlight,
+    after: { seq: number; chain: Buffer },
+  ): { seq: number; chain: Buffer } {
+    if ('args' in f.sent) {
+      const chain = chainLeaves(f.sent.args, after.chain.toString('hex'));
+      return { seq: f.plan.seq, chain: Buffer.from(chain, 'hex') };
+    }
+    return chainBatch(this.#rehash, after, f.plan.clock, f.sent.inputs);
   }
 
   /**
@@ -329,7 +345,7 @@ export class ThreadedCommitter implements Committer {
       const seq = b.plan.seq;
       if ((top ?? 0) < seq) break;
       const chain = rowAt.get(seq) as Buffer | undefined;
-      if (!chain?.equals(b.chain)) {
+      if (!b.chain || !chain?.equals(b.chain)) {
         logger?.error(
           { seq },
           'audit ledger file holds a different record where a lost batch ended',
@@ -366,12 +382,17 @@ export class ThreadedCommitter implements Committer {
     this.#inflight.shift();
     this.#workerLoad(r);
     this.#workerUnchecked = r.uncheckedFrom;
-    for (const m of r.mismatches ?? []) {
-      this.#host.encodeMismatch(widen(m, this.#encoder.uncheckedFrom));
-    }
     const written = this.#host.written(head.plan, this.#chainOf(head, r.chain));
     if (this.#inflight.length === 0) this.#host.position.tip = headOf(written);
     this.#host.committed(head.items, written, head.started);
+    // After the head moved: a report that throws must not leave a committed batch in flight.
+    for (const m of r.mismatches ?? []) {
+      try {
+        this.#host.encodeMismatch(widen(m, this.#encoder.uncheckedFrom));
+      } catch (err) {
+        this.#host.logger?.error({ err: (err as Error).message }, 'encode check report failed');
+      }
+    }
     // Group commit: whatever queued while the worker was busy goes now, in one batch.
     if (this.#host.queue.length > 0 && !this.#host.closed && !this.#host.degraded) this.drain();
   }
@@ -386,7 +407,7 @@ export class ThreadedCommitter implements Committer {
       { seq: f.plan.seq },
       'writer thread acknowledged a batch without its chain hash',
     );
-    return chainBatch(this.#rehash, this.#host.position.last, f.plan.clock, f.plan.inputs).chain;
+    return this.#expectedHead(f, this.#host.position.last).chain;
   }
 
   /**
@@ -410,11 +431,21 @@ export class ThreadedCommitter implements Committer {
     this.#aside.clear();
     for (const done of asides) done(writeFailure(reason));
     if (this.#inflight.length > 0) {
-      // What the worker would have written: the same plans hashed here, from the head on.
-      let after: { seq: number; chain: Buffer } = this.#host.position.last;
+      // What the worker would have written: what it was sent, hashed here from the head on. A
+      // batch that cannot be (a record that fails to encode, which may be what ended the
+      // worker) is never adopted, nor any behind it.
+      let after: { seq: number; chain: Buffer } | undefined = this.#host.position.last;
       this.#doubtful = this.#inflight.map((f) => {
-        after = chainBatch(this.#rehash, after, f.plan.clock, f.plan.inputs);
-        return { ...f, chain: after.chain };
+        try {
+          after = after && this.#expectedHead(f, after);
+        } catch (err) {
+          this.#host.logger?.error(
+            { seq: f.plan.seq, err: (err as Error).message },
+            'cannot recompute a lost batch: it will not be adopted',
+          );
+          after = undefined;
+        }
+        return { ...f, chain: after?.chain };
       });
       this.#failInflight(writeFailure(reason));
     }

@@ -269,6 +269,11 @@ describe('Ledger: writer thread', () => {
         // that JSON.parse makes an own key: both hash as the inline writer hashes them.
         if (i % 100 === 3) record.attrs = { ...record.attrs, fn: () => i, sym: Symbol('s') };
         if (i % 100 === 4) record.attrs = JSON.parse(`{"__proto__":{"i":${i}},"a":[1,null]}`);
+        // Own properties the structured clone would drop (an Error's code, a Date's tag).
+        if (i % 100 === 5) {
+          const at = Object.assign(new Date(0), { tag: 't' });
+          record.attrs = { err: Object.assign(new Error('m'), { code: 'E' }), at };
+        }
         ledger.append(record);
         // A trickle first (small batches), then a burst (full ones).
         if (i < 400 && i % 5 === 4) await new Promise((r) => setImmediate(r));
@@ -349,6 +354,44 @@ describe('Ledger: writer thread', () => {
     const eventLoop = (by?.eventLoop ?? 0) - (busy?.eventLoop ?? 0);
     const writer = (by?.writer ?? 0) - (busy?.writer ?? 0);
     expect(eventLoop).toBeGreaterThan(writer);
+    await closeAndVerify(ledger, dir);
+  });
+
+  it('a batch that fails before it reaches the worker leaves the batches in flight to their replies', async () => {
+    const dir = tempDir();
+    const clock = new FakeClock();
+    const ledger = open(dir, clock, {
+      batchSize: 100,
+      maxPending: 10_000,
+      writerEncodes: 'writer',
+    });
+    let thrown = false;
+    const poison: AuditInput = {
+      ...input(100, clock.now()),
+      attrs: {
+        // Throws the first time it is read (the hand-over), not after (the retry).
+        get i(): number {
+          if (!thrown) {
+            thrown = true;
+            throw new Error('attribute read failed');
+          }
+          return 100;
+        },
+      },
+    };
+    // One turn: a full batch goes to the worker, then the next one fails here.
+    for (let i = 0; i < 100; i++) ledger.append(input(i, clock.advance(1)));
+    ledger.append(poison);
+    for (let i = 101; i < 110; i++) ledger.append(input(i, clock.advance(1)));
+    await vi.waitFor(() => expect(ledger.degraded).toBe(true));
+    expect(thrown).toBe(true);
+    clock.advance(2000);
+    await vi.waitFor(() => expect(ledger.degraded).toBe(false), { timeout: 5000 });
+    expect(ledger.flush()).toBe(true);
+    // The batch in flight committed once, by the worker; the failed one after it, once.
+    const rows = ledger.list({ type: 'token.*' });
+    expect(rows.map((r) => r.attrs.i)).toEqual(Array.from({ length: 110 }, (_, i) => i));
+    expect(ledger.list({ type: 'audit.degraded' })).toHaveLength(1);
     await closeAndVerify(ledger, dir);
   });
 
