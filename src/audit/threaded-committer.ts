@@ -63,6 +63,35 @@ function widen(m: EncodeMismatch, otherUncheckedFrom: number | undefined): Encod
     : { seq: m.seq, suspectFrom: otherUncheckedFrom };
 }
 
+/** What a thrown value says, whatever it is (String() itself can throw). */
+function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  try {
+    return String(err);
+  } catch {
+    return typeof err;
+  }
+}
+
+/**
+ * A record as RowWriter reads it, field by field (inherited fields included), its attributes a
+ * plain copy with the same canonical JSON (canonicalSafe); attributes that are not an object
+ * (against the type) go as they are, and the structured clone decides.
+ */
+function plainInput(i: AuditInput): AuditInput {
+  const a = i.attrs as unknown;
+  const attrs =
+    typeof a === 'object' && a !== null ? (canonicalSafe(a) as AuditInput['attrs']) : i.attrs;
+  return {
+    time: i.time,
+    source: i.source,
+    type: i.type,
+    kind: i.kind,
+    fingerprint: i.fingerprint,
+    ...(attrs === undefined ? {} : { attrs }),
+  };
+}
+
 /** A batch that was in flight when the worker died, and the chain hash it would have left. */
 interface Doubtful extends InFlight {
   /** Undefined when it could not be recomputed: such a batch is never adopted. */
@@ -225,9 +254,12 @@ export class ThreadedCommitter implements Committer {
       } catch (err) {
         // This batch never reached the worker: it goes back and the ledger fails closed (as
         // inline). The batches in flight stay: the worker has them, and their replies (the
-        // degraded retry waits for them) say whether they committed.
+        // degraded retry waits for them) say whether they committed. Whatever was thrown (a
+        // getter of a record may throw anything) is reported as an Error.
         queue.putBack(items);
-        this.#host.fail(err);
+        this.#host.fail(
+          err instanceof Error ? err : new Error(`record not encodable: ${messageOf(err)}`),
+        );
         return;
       }
       this.#inflight.push({ ...posted, items, plan, started });
@@ -276,7 +308,7 @@ export class ThreadedCommitter implements Committer {
    * canonical JSON writes; and the copies are what a lost worker's batch is recomputed from.
    */
   #postPlan(after: ChainHead | undefined, plan: BatchPlan): Pick<InFlight, 'id' | 'sent'> {
-    const inputs = plan.inputs.map((i) => canonicalSafe(i) as AuditInput);
+    const inputs = plan.inputs.map(plainInput);
     const id = this.#writer.chain(after, plan.clock, inputs, plan.seq);
     this.#encodedBy.writer++;
     return { id, sent: { inputs } };
@@ -390,7 +422,7 @@ export class ThreadedCommitter implements Committer {
       try {
         this.#host.encodeMismatch(widen(m, this.#encoder.uncheckedFrom));
       } catch (err) {
-        this.#host.logger?.error({ err: (err as Error).message }, 'encode check report failed');
+        this.#host.logger?.error({ err: messageOf(err) }, 'encode check report failed');
       }
     }
     // Group commit: whatever queued while the worker was busy goes now, in one batch.
@@ -405,9 +437,13 @@ export class ThreadedCommitter implements Committer {
     if (hex !== undefined) return Buffer.from(hex, 'hex');
     this.#host.logger?.error(
       { seq: f.plan.seq },
-      'writer thread acknowledged a batch without its chain hash',
+      'writer thread acknowledged a batch without its chain hash: reading it from the file',
     );
-    return this.#expectedHead(f, this.#host.position.last).chain;
+    // Acknowledged means committed: the file has it (WAL, visible to this connection).
+    return this.#db
+      .prepare('SELECT chain FROM records WHERE seq = ?')
+      .pluck()
+      .get(f.plan.seq) as Buffer;
   }
 
   /**
@@ -440,7 +476,7 @@ export class ThreadedCommitter implements Committer {
           after = after && this.#expectedHead(f, after);
         } catch (err) {
           this.#host.logger?.error(
-            { seq: f.plan.seq, err: (err as Error).message },
+            { seq: f.plan.seq, err: messageOf(err) },
             'cannot recompute a lost batch: it will not be adopted',
           );
           after = undefined;

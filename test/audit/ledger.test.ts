@@ -274,7 +274,8 @@ describe('Ledger: writer thread', () => {
           const at = Object.assign(new Date(0), { tag: 't' });
           record.attrs = { err: Object.assign(new Error('m'), { code: 'E' }), at };
         }
-        ledger.append(record);
+        // A record whose fields are all inherited (an object made with Object.create).
+        ledger.append(i % 100 === 6 ? (Object.create(record) as AuditInput) : record);
         // A trickle first (small batches), then a burst (full ones).
         if (i < 400 && i % 5 === 4) await new Promise((r) => setImmediate(r));
       }
