@@ -30,7 +30,7 @@ const RETRY_MS = 1000;
  * The ledger is a commit queue; a {@link Committer} takes its batches to the file. With a writer
  * thread (the default for a file, threaded-committer.ts), the event loop plans each batch (seqs,
  * clock) and a worker chains, seals and commits it on its own connection, encoding the records
- * too unless it is the busier thread; the head (`lastSeq`, `head()`) and every
+ * too while the event loop is saturated and it has room; the head (`lastSeq`, `head()`) and every
  * listener move only when the worker acknowledged the COMMIT. The rare writes that must share a
  * transaction with other work (genesis, `commitWith`, recovery from degraded) wait for the worker
  * to go idle and commit on the event loop's connection (inline-committer.ts).

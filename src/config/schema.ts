@@ -217,8 +217,8 @@ export const configSchema = z
         maxBatchDelayMs: z.number().int().min(1).max(10_000).default(25),
         /**
          * Commit on a writer thread: a worker chains, INSERTs, seals and fsyncs, and encodes the
-         * records unless it is the busier thread (commits never block the event loop). false:
-         * commit inline.
+         * records while the event loop is saturated and it has room (commits never block the
+         * event loop). false: commit inline.
          */
         writerThread: z.boolean().default(true),
         /** Most records held in memory while the ledger cannot write (then: dropped + gap). */
