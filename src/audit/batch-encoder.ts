@@ -109,22 +109,19 @@ export class BatchEncoder {
     return { clock, extra, inputs, seq, headClock };
   }
 
-  /**
-   * Hashes the rows after `tip` and inserts them (`rows` with a connection, inside the
-   * transaction) or returns them encoded.
-   */
+  /** Hashes the rows after `tip` and inserts them (`rows` has the connection, inside the transaction). */
   encode(tip: ChainHead, items: Pending[], rows: RowWriter): Written {
     const plan = this.plan(tip, items);
-    const { seq, chain, args } = chainBatch(rows, tip, plan.clock, plan.inputs);
+    const { seq, chain } = chainBatch(rows, tip, plan.clock, plan.inputs);
     if (seq !== plan.seq) throw new Error(`batch chained to seq ${seq}, planned ${plan.seq}`);
-    return this.written(plan, chain, args);
+    return this.written(plan, chain);
   }
 
   /**
    * The Written of a planned batch once its chain is known; with its seal row unless `sign` is
    * false (the writer thread signed and inserted it already).
    */
-  written(plan: BatchPlan, chain: Buffer, args: unknown[] = [], sign = true): Written {
+  written(plan: BatchPlan, chain: Buffer, sign = true): Written {
     // One signature per batch over its head: with the chain it covers every row of the batch
     // (and all before), so the cost is per commit, not per record.
     const key = sign ? this.#o.sealKey : undefined;
@@ -133,7 +130,6 @@ export class BatchEncoder {
       chain,
       clock: plan.headClock,
       extra: plan.extra,
-      args,
       seal: key && sealRow(this.#o.ledgerId, key, plan.seq, chain, plan.clock),
     };
   }

@@ -21,8 +21,6 @@ export interface Written extends ChainHead {
   readonly clock: number;
   /** Records the ledger added in front of the batch (an `audit.clock_skew` record). */
   readonly extra: Committed[];
-  /** The encoded rows when a writer thread inserts them. */
-  args: unknown[];
   /** The `seals` row of the batch head (SEAL_COLUMNS order), when the ledger signs. */
   readonly seal: unknown[] | undefined;
 }

@@ -336,7 +336,7 @@ export class Ledger {
       started: () => this.#notifier.started(),
       encode: (items, rows) => this.#encoder.encode(this.#position.tip, items, rows),
       plan: (tip, items) => this.#encoder.plan(tip, items),
-      written: (plan, chain) => this.#encoder.written(plan, chain, [], false),
+      written: (plan, chain) => this.#encoder.written(plan, chain, false),
       committed: (items, written, started) => this.#onCommitted(items, written, started),
       fail: (err) => this.#enterDegraded(err),
       schedule: () => this.#schedule(),

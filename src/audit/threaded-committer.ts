@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { chainBatch, type BatchPlan } from './batch-encoder.js';
 import { canonicalSafe } from './canonical.js';
 import { headOf, type ChainHead } from './chain-head.js';
+import { chainAt } from './record-stream.js';
 import type { Pending } from './commit-queue.js';
 import type { CommitHost, Committer } from './committer.js';
 import type { LedgerOptions } from './ledger-options.js';
@@ -370,14 +371,12 @@ export class ThreadedCommitter implements Committer {
   adoptLateCommits(): boolean {
     if (this.#doubtful.length === 0) return true;
     const { logger, queue, position } = this.#host;
-    const rowAt = this.#db.prepare('SELECT chain FROM records WHERE seq = ?').pluck();
     const top = this.#db.prepare('SELECT MAX(seq) FROM records').pluck().get() as number | null;
     while (this.#doubtful.length > 0) {
       const b = this.#doubtful[0] as Doubtful;
       const seq = b.plan.seq;
       if ((top ?? 0) < seq) break;
-      const chain = rowAt.get(seq) as Buffer | undefined;
-      if (!b.chain || !chain?.equals(b.chain)) {
+      if (!b.chain || chainAt(this.#db, seq) !== b.chain.toString('hex')) {
         logger?.error(
           { seq },
           'audit ledger file holds a different record where a lost batch ended',
@@ -430,8 +429,8 @@ export class ThreadedCommitter implements Committer {
   }
 
   /**
-   * The chain hash the worker acknowledged `f` with; hashed here from its plan should a reply
-   * lack it (a tokenwatch bug: every batch reply carries it), never an empty head.
+   * The chain hash the worker acknowledged `f` with; read from the file should a reply lack it
+   * (a tokenwatch bug: every batch reply carries it), never an empty head.
    */
   #chainOf(f: InFlight, hex: string | undefined): Buffer {
     if (hex !== undefined) return Buffer.from(hex, 'hex');
@@ -440,10 +439,7 @@ export class ThreadedCommitter implements Committer {
       'writer thread acknowledged a batch without its chain hash: reading it from the file',
     );
     // Acknowledged means committed: the file has it (WAL, visible to this connection).
-    return this.#db
-      .prepare('SELECT chain FROM records WHERE seq = ?')
-      .pluck()
-      .get(f.plan.seq) as Buffer;
+    return Buffer.from(chainAt(this.#db, f.plan.seq) as string, 'hex');
   }
 
   /**

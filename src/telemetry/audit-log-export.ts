@@ -206,12 +206,8 @@ export class AuditLogExport {
     let stalls = 0;
     while (this.#draining() && this.lag > 0 && stalls < 2) {
       this.#failStreak = 0;
-      if (this.#retry) clearTimeout(this.#retry);
-      this.#retry = undefined;
       const before = this.exportedSeq;
       await this.#kick();
-      if (this.#retry) clearTimeout(this.#retry); // the drain retries by itself, not the timer
-      this.#retry = undefined;
       if (this.exportedSeq !== before) {
         stalls = 0;
         continue;
@@ -339,7 +335,8 @@ export class AuditLogExport {
       { err: error?.message, retryInMs: delay, lag: this.lag },
       'OTLP audit log export failed; retrying from the same record',
     );
-    if (!this.#running) return;
+    // Closing: the drain loop retries by itself, within its deadline.
+    if (!this.#running || this.#stopBy !== undefined) return;
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
       this.notify();
