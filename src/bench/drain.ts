@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import type { Committed } from '../audit/record.js';
 import { startTokenwatch, untilStable } from './app-under-test.js';
 import { startBenchRedis, setLoad } from './bench-redis.js';
-import { round } from './stats.js';
+import { percentile, round } from './stats.js';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PEER = join('..', 'shared', 'bench', 'minimal-auditor.mjs');
@@ -53,6 +53,12 @@ export interface CeilingResult {
   tokenwatchCpuUsPerEvent: number;
   /** Of it, the main thread's (the event loop's), in µs; NaN where /proc is not there. */
   tokenwatchMainCpuUsPerEvent: number;
+  /** The other threads' CPU per event, largest first (the writer thread, then V8's helpers). */
+  tokenwatchOtherThreadsUsPerEvent: number[];
+  /** The ledger's queue (records not yet handed to the writer), sampled every 20 ms. */
+  tokenwatchLedgerQueue: { p50: number; max: number };
+  /** The largest V8 heap (event loop's isolate) sampled during the drain, MB. */
+  tokenwatchHeapMaxMb: number;
   ratio: number;
   /** The minimal auditor's committed records/s on the same load; null when it did not run. */
   minimalEventsPerSec: number | null;
@@ -86,6 +92,43 @@ function mainThreadCpuSeconds(): number {
   }
 }
 const CLOCK_TICKS = 100;
+
+/** CPU seconds of every thread of this process so far, by thread id, from /proc (Linux). */
+function threadCpuSeconds(): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      try {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        out.set(tid, (Number(f[11]) + Number(f[12])) / CLOCK_TICKS);
+      } catch {
+        // the thread ended between the listing and the read
+      }
+    }
+  } catch {
+    // not Linux
+  }
+  return out;
+}
+
+/**
+ * Per-event CPU (µs) of the threads other than the event loop over a run, largest first: the
+ * writer thread is normally the first, V8's helper threads (GC, compiler) the rest.
+ */
+function otherThreadsUsPerEvent(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  events: number,
+): number[] {
+  const out: number[] = [];
+  for (const [tid, s] of after) {
+    if (tid === String(process.pid)) continue;
+    const us = ((s - (before.get(tid) ?? 0)) * 1e6) / Math.max(1, events);
+    if (us >= 0.05) out.push(Math.round(us * 10) / 10);
+  }
+  return out.sort((a, b) => b - a);
+}
 
 /** (a) A bare ioredis psubscribe that only counts `set` notifications: the ceiling. */
 async function bareSubscriber(requests: number): Promise<{ rate: number; loadRps: number }> {
@@ -204,13 +247,24 @@ async function tokenwatchSide(requests: number) {
   });
   const cpu0 = process.cpuUsage();
   const main0 = mainThreadCpuSeconds();
+  const threads0 = threadCpuSeconds();
   setLoad(r.port, requests);
+  // What the drain holds in memory while it runs: the ledger's queue and the V8 heap, sampled
+  // between the event loop's turns (a busy loop samples less often, not differently).
+  const queued: number[] = [];
+  let heapMax = 0;
+  const sampler = setInterval(() => {
+    queued.push(tw.app.ledger.state().pending);
+    heapMax = Math.max(heapMax, process.memoryUsage().heapUsed);
+  }, 20);
   await untilStable(() => recorded + tw.app.ledger.lastSeq, 2000);
+  clearInterval(sampler);
   await tw.app.settle();
   // Every thread of this process (event loop, writer thread), not the load's child process:
   // under other jobs' load the work per event says more than the rate.
   const cpu = process.cpuUsage(cpu0);
   const mainCpu = mainThreadCpuSeconds() - main0;
+  const others = otherThreadsUsPerEvent(threads0, threadCpuSeconds(), recorded);
   const rate = recorded / Math.max(0.001, (last - first) / 1000);
   const keys = await r.client().dbsize();
   tw.app.ledger.flush();
@@ -222,6 +276,9 @@ async function tokenwatchSide(requests: number) {
     rate,
     cpuUsPerEvent: (cpu.user + cpu.system) / Math.max(1, recorded),
     mainCpuUsPerEvent: (mainCpu * 1e6) / Math.max(1, recorded),
+    otherThreadsUsPerEvent: others,
+    ledgerQueue: { p50: percentile(queued, 50), max: percentile(queued, 100) },
+    heapMaxMb: Math.round(heapMax / 1e6),
     recorded,
     keys,
     gaps,
@@ -245,7 +302,18 @@ export async function ceilingVsTokenwatch(
     : { rate: null, cpuUsPerEvent: null, note: 'not run' };
   const tw = sides.includes('tokenwatch')
     ? await tokenwatchSide(requests)
-    : { rate: 0, cpuUsPerEvent: 0, mainCpuUsPerEvent: 0, recorded: 0, keys: 0, gaps: 0, lost: 0 };
+    : {
+        rate: 0,
+        cpuUsPerEvent: 0,
+        mainCpuUsPerEvent: 0,
+        otherThreadsUsPerEvent: [] as number[],
+        ledgerQueue: { p50: 0, max: 0 },
+        heapMaxMb: 0,
+        recorded: 0,
+        keys: 0,
+        gaps: 0,
+        lost: 0,
+      };
   const ratio = (a: number | null, b: number | null) =>
     a !== null && b !== null && a > 0 && b > 0 ? round(a / b, 3) : null;
   return {
@@ -255,6 +323,9 @@ export async function ceilingVsTokenwatch(
     tokenwatchEventsPerSec: round(tw.rate),
     tokenwatchCpuUsPerEvent: round(tw.cpuUsPerEvent, 1),
     tokenwatchMainCpuUsPerEvent: round(tw.mainCpuUsPerEvent, 1),
+    tokenwatchOtherThreadsUsPerEvent: tw.otherThreadsUsPerEvent,
+    tokenwatchLedgerQueue: tw.ledgerQueue,
+    tokenwatchHeapMaxMb: tw.heapMaxMb,
     ratio: ratio(tw.rate, bare.rate) ?? 0,
     minimalEventsPerSec: minimal.rate,
     minimalCpuUsPerEvent: minimal.cpuUsPerEvent === null ? null : round(minimal.cpuUsPerEvent, 1),

@@ -163,6 +163,7 @@ ${machine.redis}; load average at start ${machine.loadAverage}.
 | 1 | ratio tokenwatch / minimal auditor | ${c.ratioToMinimal ?? '-'} | ≥ 1.0 | ${c.ratioToMinimal === null ? 'not measured' : verdict(c.ratioToMinimal >= 1)} |
 | 1 | every run: tokenwatch / ceiling; tokenwatch / minimal | ${ceilingRuns.map((r) => `${r.ratio}; ${r.ratioToMinimal ?? '-'}`).join(', ')} | | |
 | 1 | tokenwatch CPU per token.written, all threads / event loop alone; minimal auditor's per record | ${c.tokenwatchCpuUsPerEvent} / ${c.tokenwatchMainCpuUsPerEvent}; ${c.minimalCpuUsPerEvent ?? '-'} µs | | |
+| 1 | of it, the other threads, largest first (the writer thread, then V8's helpers: garbage collection); the ledger's queue p50 / max; the event loop's largest heap | ${c.tokenwatchOtherThreadsUsPerEvent.join(', ') || '-'} µs; ${c.tokenwatchLedgerQueue.p50} / ${c.tokenwatchLedgerQueue.max} records; ${c.tokenwatchHeapMaxMb} MB | | |
 | 1 | upper bound of any thread split: ${machine.cpus} cores doing nothing but tokenwatch's work (Redis given no CPU) / its CPU per event; that bound / minimal auditor | ${round(splitBound)}/s; ${c.minimalEventsPerSec ? round(splitBound / c.minimalEventsPerSec, 2) : '-'} | | |
 | 1 | keys in Redis / recorded / gaps / unaccounted | ${c.keysInRedis} / ${c.recorded} / ${c.gaps} / ${c.lost} | 0 unaccounted | ${verdict(c.lost === 0)} |
 | 1b | live: highest offered SET EX rate tokenwatch sustains for ${live.stepSeconds} s (commit lag p99 < 1 s, no gap) | ${live.tokenwatchPerSec}/s | | |
