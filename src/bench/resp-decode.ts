@@ -1,5 +1,9 @@
 import { Decoder } from 'ioredis/built/resp/decoder.js';
-import { FrameReader, type PmessageFastPathStats } from '../keyspace/pmessage-fast-path.js';
+import {
+  FrameReader,
+  viewsOf,
+  type PmessageFastPathStats,
+} from '../keyspace/pmessage-fast-path.js';
 
 /**
  * The keyspace subscriber's message reading alone, without Redis (issue #19):
@@ -51,7 +55,7 @@ function viaFastPath(): void {
   const stats: PmessageFastPathStats = { fast: 0, passed: 0, fallbacks: 0 };
   const reader = new FrameReader(
     () => undefined,
-    handler,
+    viewsOf(handler),
     () => false,
     stats,
     () => undefined,

@@ -9,6 +9,7 @@ import {
   planLookup,
   recordExpiries,
   type Item,
+  type PendingKeys,
   type Prepared,
 } from './notification-batch.js';
 import type { WatcherSink } from './node-watcher.js';
@@ -119,7 +120,7 @@ export class KeyEventApplier {
    */
   async lookup(
     prepared: Prepared[],
-    pending?: () => readonly Item[],
+    pending?: () => PendingKeys,
     abandon?: Promise<void>,
   ): Promise<void> {
     const need = planLookup(prepared);

@@ -1,17 +1,21 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { TokenEvent } from '../domain/token-event.js';
-import { KeyEventApplier, type Item, type Prepared } from './event-applier.js';
+import { KeyEventApplier, type Prepared } from './event-applier.js';
+import { EventNames } from './event-names.js';
+import { NotificationQueue } from './notification-queue.js';
 import type { Inventory, ReconcileChange } from './inventory.js';
 import { REQUIRED_FLAGS, ensureNotifications, type NotificationStatus } from './notifications.js';
 import {
   installPmessageFastPath,
   type FallbackReason,
+  type RawPmessageHandler,
   type PmessageFastPathStats,
 } from './pmessage-fast-path.js';
 import { clockOffset, readFlushCount, readHitMiss } from './reconcile.js';
 import { baselineCounts, reconcileNode } from './reconciliation.js';
 import type { StreamPositionTracker } from './stream-position.js';
+import type { StreamPosition } from '../domain/position.js';
 import type { TokenRules } from './token-rules.js';
 
 /** What a node watcher reports to the service that owns it. */
@@ -135,7 +139,8 @@ export class NodeWatcher {
   readonly #o: NodeWatcherOptions;
   readonly #prefix: string;
   readonly #events: KeyEventApplier;
-  #batch: Item[] = [];
+  /** Received, not yet applied (arrival order). */
+  readonly #queue = new NotificationQueue();
   #processing = false;
   #subscribed = false;
   #baselined = false;
@@ -210,27 +215,27 @@ export class NodeWatcher {
   start(): void {
     const { subscriber, commands } = this.#o;
     const positions = this.#o.streamPositions;
-    const onMessage = (channel: Buffer, message: Buffer): void => {
+    const names = new EventNames(this.#prefix.length);
+    const onMessage: RawPmessageHandler = (channel, cs, ce, message, ms, me): void => {
       if (this.#ended) return;
-      const item: Item = {
-        event: channel.toString('latin1', this.#prefix.length),
-        key: message,
-        at: this.#o.now(),
-      };
-      if (positions) {
-        const pos = positions.observe(item.event, message);
-        if (pos) item.pos = pos;
-      }
+      const event = names.of(channel, cs, ce);
+      const at = this.#o.now();
+      // Views of the key only where one is kept or handed on at once; the queue keeps ranges.
+      let pos: StreamPosition | undefined;
+      if (positions) pos = positions.observe(event, message.subarray(ms, me));
       // A read of a missing key, not a lifecycle event: counted by CacheHealth (issue #21).
-      if (item.event === 'keymiss') {
-        this.#o.keyMisses?.onMiss(this.label, message, item.at);
+      if (event === 'keymiss') {
+        this.#o.keyMisses?.onMiss(this.label, message.subarray(ms, me), at);
         return;
       }
       // MIGRATE runs RESTORE on the target before it deletes on the source, so the target's
       // `restore` arrives first: claim the token at once so the source's `del` is not taken
       // for a deletion (slot migration is not a lifecycle event).
-      if (this.#o.cluster && item.event === 'restore') item.migrated = this.#events.claim(message);
-      this.#batch.push(item);
+      const migrated =
+        this.#o.cluster && event === 'restore'
+          ? this.#events.claim(message.subarray(ms, me))
+          : undefined;
+      this.#queue.push(event, message, ms, me, at, pos, migrated);
       if (!this.#processing) this.#kick();
     };
     // Messages are read in front of ioredis' decoder; after a fallback they come from ioredis.
@@ -244,7 +249,7 @@ export class NodeWatcher {
       this.#o.sink.fastPathFallback?.(this.label, reason);
     });
     subscriber.on('pmessageBuffer', (_pattern: string, channel: Buffer, message: Buffer) =>
-      onMessage(channel, message),
+      onMessage(channel, 0, channel.length, message, 0, message.length),
     );
     subscriber.on('ready', () => void this.#onReady());
     subscriber.on('close', () => this.#onDown('subscriber connection closed'));
@@ -266,7 +271,7 @@ export class NodeWatcher {
 
   /** Resolves once every notification received so far has been applied. */
   async idle(): Promise<void> {
-    if (!this.#processing && this.#batch.length === 0) return;
+    if (!this.#processing && this.#queue.length === 0) return;
     await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
 
@@ -581,7 +586,7 @@ export class NodeWatcher {
     if (this.#lookupsAbandoned) return this.#events.unknownExpiries(prepared);
     const escape = new Promise<void>((resolve) => (this.#escapeLookup = resolve));
     try {
-      await this.#events.lookup(prepared, () => this.#batch, escape);
+      await this.#events.lookup(prepared, () => this.#queue, escape);
     } finally {
       this.#escapeLookup = undefined;
     }
@@ -594,14 +599,11 @@ export class NodeWatcher {
 
   async #process(): Promise<void> {
     try {
-      while (this.#batch.length > 0) {
+      while (this.#queue.length > 0) {
         // Bounded chunks keep the event loop reading the subscriber socket between them: a
         // subscriber that stops reading is cut off by Redis (client-output-buffer-limit pubsub).
-        // splice, not two slices: behind a backlog of n notifications a copy of the rest per
-        // chunk allocated O(n^2 / MAX_CHUNK) (~0.6 KB per event in the drain benchmark).
-        const items =
-          this.#batch.length <= MAX_CHUNK ? this.#batch : this.#batch.splice(0, MAX_CHUNK);
-        if (items === this.#batch) this.#batch = [];
+        // What waits behind them stays compact in the queue (notification-queue.ts).
+        const items = this.#queue.take(MAX_CHUNK);
         const prepared = this.#events.classify(items);
         await this.#lookup(prepared);
         this.#events.markExpiryFlush(prepared);

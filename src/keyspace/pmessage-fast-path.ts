@@ -7,7 +7,7 @@ import { INCOMPLETE, RespScanner, UNSUPPORTED } from './resp-frames.js';
  * drain that was ~1/5 of the event loop. This sits in front of ioredis' decoder on each of the
  * connection's sockets: it cuts the bytes into whole RESP frames (RespScanner), hands each
  * `pmessage` (a RESP3 push, or a RESP2 array in subscriber mode, as ioredis routes them) to
- * `onPmessage` as two views of the socket's bytes, and gives every other frame, whole and in
+ * `onPmessage` as two ranges of the socket's bytes, and gives every other frame, whole and in
  * order, to ioredis' decoder, which therefore never holds half a frame and keeps doing
  * everything else (replies, (un)subscribe counts, errors, the socket timeout).
  *
@@ -20,6 +20,26 @@ import { INCOMPLETE, RespScanner, UNSUPPORTED } from './resp-frames.js';
  * ends the connection (ioredis reconnects; the watcher records and reconciles the blind spot).
  */
 export type PmessageHandler = (channel: Buffer, message: Buffer) => void;
+
+/**
+ * A pmessage as ranges of the bytes it was read from (`channel` and `message` are the same
+ * buffer when the fast path read it): no view is made per message. The bytes stay as they are
+ * for as long as the handler keeps a reference to them.
+ */
+export type RawPmessageHandler = (
+  channel: Buffer,
+  channelStart: number,
+  channelEnd: number,
+  message: Buffer,
+  messageStart: number,
+  messageEnd: number,
+) => void;
+
+/** A handler of views as a RawPmessageHandler (tests, and callers who want Buffers). */
+export function viewsOf(handler: PmessageHandler): RawPmessageHandler {
+  return (channel, cs, ce, message, ms, me) =>
+    handler(channel.subarray(cs, ce), message.subarray(ms, me));
+}
 
 export interface PmessageFastPathStats {
   /** Messages read here. */
@@ -73,7 +93,7 @@ interface RedisInternals {
 
 export function installPmessageFastPath(
   redis: Redis,
-  onPmessage: PmessageHandler,
+  onPmessage: RawPmessageHandler,
   onFallback: FallbackListener = () => undefined,
 ): PmessageFastPathStats {
   const stats: PmessageFastPathStats = { fast: 0, passed: 0, fallbacks: 0 };
@@ -125,7 +145,7 @@ export class FrameReader {
 
   constructor(
     private readonly pass: DataListener,
-    private readonly onPmessage: PmessageHandler,
+    private readonly onPmessage: RawPmessageHandler,
     /** RESP2 arrays are messages only in subscriber mode (ioredis' rule). */
     private readonly arraysAreMessages: () => boolean,
     /** Counted here, fallbacks included. */
@@ -161,10 +181,7 @@ export class FrameReader {
         if (end >= 0) {
           if (passFrom < pos) this.pass(buf.subarray(passFrom, pos));
           this.stats.fast++;
-          this.#deliver(
-            buf.subarray(channelStart, channelEnd),
-            buf.subarray(scanner.blobStart, end - 2),
-          );
+          this.#deliver(buf, channelStart, channelEnd, scanner.blobStart, end - 2);
           pos = passFrom = end;
           continue;
         }
@@ -207,9 +224,9 @@ export class FrameReader {
     return prefix === PUSH_PREFIX || this.arraysAreMessages();
   }
 
-  #deliver(channel: Buffer, message: Buffer): void {
+  #deliver(buf: Buffer, cs: number, ce: number, ms: number, me: number): void {
     try {
-      this.onPmessage(channel, message);
+      this.onPmessage(buf, cs, ce, buf, ms, me);
     } catch (err) {
       // As ioredis does with a listener's exception: surfaced, not taken for a protocol error.
       process.nextTick(() => {

@@ -1,8 +1,14 @@
 import type { Ledger } from '../audit/ledger.js';
-import type { TokenEvent } from '../domain/token-event.js';
+import { TOKEN_EVENT_TYPES, type TokenEvent, type TokenEventType } from '../domain/token-event.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { BaselineReport, GapReport, NodeStatus, WatcherSink } from './node-watcher.js';
 import { FALLBACK_REASON_CODES, type FallbackReason } from './pmessage-fast-path.js';
+
+/** `token.<type>`, the record type of each token event, made once (not a string per event). */
+const RECORD_TYPES = Object.fromEntries(TOKEN_EVENT_TYPES.map((t) => [t, `token.${t}`])) as Record<
+  TokenEventType,
+  string
+>;
 
 /**
  * Turns what the node watchers observe into audit records and metrics. Each record carries its
@@ -59,7 +65,7 @@ export class KeyspaceRecorder implements WatcherSink {
       {
         time: ev.observedAt,
         source: 'redis',
-        type: `token.${ev.type}`,
+        type: RECORD_TYPES[ev.type],
         kind: ev.kind,
         fingerprint: ev.fingerprint,
         // Keys in canonical (sorted) order: the ledger's encoder then needs no sort per record.
@@ -167,7 +173,7 @@ export class KeyspaceRecorder implements WatcherSink {
         {
           time: r.end,
           source: 'redis',
-          type: `token.${ev.type}`,
+          type: RECORD_TYPES[ev.type],
           kind: c.kind,
           fingerprint: c.fingerprint,
           // Keys in canonical (sorted) order, as token() writes them.

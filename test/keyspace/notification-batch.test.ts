@@ -3,6 +3,8 @@ import {
   MAX_PENDING_CHECK,
   classifyBatch,
   discardSuperseded,
+  keyBits,
+  pendingItems,
   planLookup,
   recordExpiries,
   type Item,
@@ -143,49 +145,54 @@ describe('discardSuperseded', () => {
   it.each(CHANGES)('a pending %s of the key voids the look-up', (event) => {
     const p = looked();
     // Not first in the pending list, so never the write's own SET EX `expire`.
-    discardSuperseded([p], [item('hdel', 'at:z'), item(event, 'at:a')], p, MAX_KEY_BYTES);
+    discardSuperseded(
+      [p],
+      pendingItems([item('hdel', 'at:z'), item(event, 'at:a')]),
+      p,
+      MAX_KEY_BYTES,
+    );
     expect(p.expireAt).toBeNaN();
   });
 
   it.each(['hdel', 'new', 'append', 'hincrby'])('a pending %s of the key leaves it', (event) => {
     const p = looked();
-    discardSuperseded([p], [item(event, 'at:a')], p, MAX_KEY_BYTES);
+    discardSuperseded([p], pendingItems([item(event, 'at:a')]), p, MAX_KEY_BYTES);
     expect(p.expireAt).toBe(NOW + 1000);
   });
 
   it('a pending change of another key leaves it', () => {
     const p = looked();
-    discardSuperseded([p], [item('del', 'at:b')], p, MAX_KEY_BYTES);
+    discardSuperseded([p], pendingItems([item('del', 'at:b')]), p, MAX_KEY_BYTES);
     expect(p.expireAt).toBe(NOW + 1000);
   });
 
   it('keeps the TTL of the write ending the batch when its own expire opens the pending list', () => {
     for (const event of ['set', 'hset', 'restore', 'copy_to']) {
       const p = looked('at:a', event);
-      discardSuperseded([p], [item('expire', 'at:a')], p, MAX_KEY_BYTES);
+      discardSuperseded([p], pendingItems([item('expire', 'at:a')]), p, MAX_KEY_BYTES);
       expect(p.expireAt).toBe(NOW + 1000);
     }
   });
 
   it('voids it for an expire that follows an expire, or a write that is not the batch tail', () => {
     const e = looked('at:a', 'expire');
-    discardSuperseded([e], [item('expire', 'at:a')], e, MAX_KEY_BYTES);
+    discardSuperseded([e], pendingItems([item('expire', 'at:a')]), e, MAX_KEY_BYTES);
     expect(e.expireAt).toBeNaN();
     const w = looked();
-    discardSuperseded([w], [item('expire', 'at:a')], looked('at:b'), MAX_KEY_BYTES);
+    discardSuperseded([w], pendingItems([item('expire', 'at:a')]), looked('at:b'), MAX_KEY_BYTES);
     expect(w.expireAt).toBeNaN();
   });
 
   it('checks a key of exactly maxKeyBytes', () => {
     const p = looked(LONGEST);
-    discardSuperseded([p], [item('del', LONGEST)], p, MAX_KEY_BYTES);
+    discardSuperseded([p], pendingItems([item('del', LONGEST)]), p, MAX_KEY_BYTES);
     expect(p.expireAt).toBeNaN();
   });
 
   it('leaves an unknown expiry unknown', () => {
     const p = looked();
     p.expireAt = Number.NaN;
-    discardSuperseded([p], [item('expire', 'at:a')], p, MAX_KEY_BYTES);
+    discardSuperseded([p], pendingItems([item('expire', 'at:a')]), p, MAX_KEY_BYTES);
     expect(p.expireAt).toBeNaN();
   });
 
@@ -195,12 +202,82 @@ describe('discardSuperseded', () => {
     const beyond = looked('at:b');
     discardSuperseded(
       [inside, beyond],
-      [...filler, item('del', 'at:a'), item('del', 'at:b')],
+      pendingItems([...filler, item('del', 'at:a'), item('del', 'at:b')]),
       beyond,
       MAX_KEY_BYTES,
     );
     expect(inside.expireAt).toBeNaN();
     expect(beyond.expireAt).toBe(NOW + 1000);
+  });
+
+  /** A key other than `key` whose keyBits are the same (the filter cannot tell them apart). */
+  const collidingWith = (key: string): string => {
+    const want = keyBits(Buffer.from(key, 'latin1'), 0, key.length);
+    for (let i = 0; ; i++) {
+      const other = `at:${i}`;
+      if (other !== key && keyBits(Buffer.from(other, 'latin1'), 0, other.length) === want)
+        return other;
+    }
+  };
+
+  it('a pending key that shares the looked-up key bit but not its bytes leaves it', () => {
+    const p = looked('at:a');
+    const twin = collidingWith('at:a');
+    discardSuperseded(
+      [p],
+      pendingItems([item('hdel', 'at:z'), item('del', twin)]),
+      p,
+      MAX_KEY_BYTES,
+    );
+    expect(p.expireAt).toBe(NOW + 1000);
+    // and the key itself, behind its twin, still voids it
+    discardSuperseded(
+      [p],
+      pendingItems([item('del', twin), item('del', 'at:a')]),
+      p,
+      MAX_KEY_BYTES,
+    );
+    expect(p.expireAt).toBeNaN();
+  });
+
+  it('forgets the keys of one call before the next', () => {
+    discardSuperseded([looked('at:a')], pendingItems([]), undefined, MAX_KEY_BYTES);
+    const b = looked('at:b');
+    // `at:a` was looked up by the call before, not by this one: its change is not b's.
+    discardSuperseded(
+      [b],
+      pendingItems([item('hdel', 'at:z'), item('del', 'at:a')]),
+      b,
+      MAX_KEY_BYTES,
+    );
+    expect(b.expireAt).toBe(NOW + 1000);
+    // a call that throws midway clears its keys too
+    const bad = looked('at:c');
+    const throwing = [item('hdel', 'at:z'), { event: 'del', at: NOW } as unknown as Item];
+    expect(() => discardSuperseded([bad], pendingItems(throwing), bad, MAX_KEY_BYTES)).toThrow();
+    const d = looked('at:d');
+    const hits: string[] = [];
+    const spy = item('del', 'at:c');
+    Object.defineProperty(spy, 'k', {
+      get: () => (hits.push('at:c'), 'at:c'),
+      set: () => undefined,
+    });
+    discardSuperseded([d], pendingItems([item('hdel', 'at:z'), spy]), d, MAX_KEY_BYTES);
+    expect(d.expireAt).toBe(NOW + 1000);
+    expect(hits).toEqual([]);
+  });
+
+  it('reads a pending key as a string only when its bit is the looked-up one', () => {
+    const p = looked('at:a');
+    const pending = [item('hdel', 'at:z'), item('del', 'at:b'), item('set', 'at:c')];
+    discardSuperseded([p], pendingItems(pending), p, MAX_KEY_BYTES);
+    const read = pending.filter((it) => it.k !== undefined).map((it) => it.k);
+    expect(read).toEqual(
+      ['at:b', 'at:c'].filter(
+        (k) => keyBits(Buffer.from(k), 0, 4) === keyBits(Buffer.from('at:a'), 0, 4),
+      ),
+    );
+    expect(p.expireAt).toBe(NOW + 1000);
   });
 });
 

@@ -1,6 +1,10 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { FrameReader, installPmessageFastPath } from '../../src/keyspace/pmessage-fast-path.js';
+import {
+  FrameReader,
+  installPmessageFastPath,
+  viewsOf,
+} from '../../src/keyspace/pmessage-fast-path.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/app-harness.js';
 
@@ -34,7 +38,10 @@ async function subscribers(protocol: 2 | 3): Promise<{
   const viaIoredis: Seen = [];
   const plainSeen: Seen = [];
   const fast = new Redis({ port: redis.port, protocol, lazyConnect: true });
-  const stats = installPmessageFastPath(fast, (c, k) => viaFast.push(entry(c, k)));
+  const stats = installPmessageFastPath(
+    fast,
+    viewsOf((c, k) => viaFast.push(entry(c, k))),
+  );
   fast.on('pmessageBuffer', (_p: string, c: Buffer, k: Buffer) => viaIoredis.push(entry(c, k)));
   const plain = new Redis({ port: redis.port, protocol, lazyConnect: true });
   plain.on('pmessageBuffer', (_p: string, c: Buffer, k: Buffer) => plainSeen.push(entry(c, k)));
@@ -102,7 +109,7 @@ describe('pmessage fast path, a fault of its own', () => {
     const sub = new Redis({ port: redis.port, lazyConnect: true });
     const stats = installPmessageFastPath(
       sub,
-      (c, k) => seen.push(entry(c, k)),
+      viewsOf((c, k) => seen.push(entry(c, k))),
       (r, code) => reasons.push(`${code}: ${r}`),
     );
     const errors: string[] = [];

@@ -4,6 +4,7 @@ import {
   FALLBACK_PENDING_BYTES,
   FrameReader,
   type PmessageFastPathStats,
+  viewsOf,
 } from '../../src/keyspace/pmessage-fast-path.js';
 import { mulberry32 } from '../helpers/mulberry32.js';
 
@@ -181,7 +182,7 @@ function run(
   const reasons: string[] = [];
   const reader = new FrameReader(
     (data) => passDecoder.write(data),
-    (channel, message) => ours.push(msg(Buffer.from(channel), Buffer.from(message))),
+    viewsOf((channel, message) => ours.push(msg(Buffer.from(channel), Buffer.from(message)))),
     () => arraysAreMessages,
     stats,
     (why, code) => reasons.push(`${code}: ${why}`),
@@ -287,7 +288,7 @@ describe('FrameReader against ioredis decoder', () => {
     const stats: PmessageFastPathStats = { fast: 0, passed: 0, fallbacks: 0 };
     const reader = new FrameReader(
       (d) => passed.push(Buffer.from(d)),
-      (_c, m) => got.push(Buffer.from(m)),
+      viewsOf((_c, m) => got.push(Buffer.from(m))),
       () => false,
       stats,
       () => undefined,
@@ -308,7 +309,7 @@ describe('FrameReader against ioredis decoder', () => {
     // Most of it in one read (TLS records, a large socket buffer): still a message, read here.
     const one = new FrameReader(
       () => undefined,
-      (_c, m) => got.push(Buffer.from(m)),
+      viewsOf((_c, m) => got.push(Buffer.from(m))),
       () => false,
       stats,
       () => undefined,
@@ -324,10 +325,10 @@ describe('FrameReader against ioredis decoder', () => {
     const stats: PmessageFastPathStats = { fast: 0, passed: 0, fallbacks: 0 };
     const reader = new FrameReader(
       () => undefined,
-      (_c, m) => {
+      viewsOf((_c, m) => {
         seen.push(m.toString());
         if (m.toString() === 'boom') throw new Error('listener failed');
-      },
+      }),
       () => false,
       stats,
       () => undefined,

@@ -6,6 +6,7 @@ import type { InventoryEntry } from '../../src/keyspace/inventory.js';
 import {
   classifyBatch,
   discardSuperseded,
+  pendingItems,
   markExpiryFlush,
   planLookup,
   recordExpiries,
@@ -131,7 +132,7 @@ export function run(r: Run): Outcome {
     const replies = px === 'fail' ? undefined : need.map((p) => px?.[p.k] ?? -2);
     recordExpiries(need, replies);
     if (replies) {
-      discardSuperseded(need, batches[bi + 1] ?? [], prepared.at(-1), MAX_KEY_BYTES);
+      discardSuperseded(need, pendingItems(batches[bi + 1] ?? []), prepared.at(-1), MAX_KEY_BYTES);
     }
     markExpiryFlush(prepared, inv, ctx);
     const t = translate(prepared, inv, ctx, pending);

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { keyBits, pendingItems, type Item } from '../../src/keyspace/notification-batch.js';
+import { NotificationQueue } from '../../src/keyspace/notification-queue.js';
+
+/** One socket chunk holding `keys` back to back, each with its range. */
+function chunkOf(keys: string[]): { chunk: Buffer; ranges: [number, number][] } {
+  const chunk = Buffer.from(keys.join('|'), 'latin1');
+  const ranges: [number, number][] = [];
+  let at = 0;
+  for (const k of keys) {
+    ranges.push([at, at + k.length]);
+    at += k.length + 1;
+  }
+  return { chunk, ranges };
+}
+
+const plain = (it: Item) => ({
+  event: it.event,
+  key: it.key.toString('latin1'),
+  at: it.at,
+  ...(it.pos ? { pos: it.pos } : {}),
+  ...(it.migrated !== undefined ? { migrated: it.migrated } : {}),
+});
+
+describe('NotificationQueue', () => {
+  it('gives back what was pushed, in order, as Items whose keys are the ranges given', () => {
+    const q = new NotificationQueue();
+    const { chunk, ranges } = chunkOf(['oauth:access:a', 'oauth:access:bb', 'x']);
+    q.push('set', chunk, ...ranges[0]!, 1);
+    q.push('expire', chunk, ...ranges[1]!, 2, { epoch: 1, marker: 2, offset: 3 });
+    q.push('restore', chunk, ...ranges[2]!, 3, undefined, true);
+    expect(q.length).toBe(3);
+    expect(q.take(2).map(plain)).toEqual([
+      { event: 'set', key: 'oauth:access:a', at: 1 },
+      { event: 'expire', key: 'oauth:access:bb', at: 2, pos: { epoch: 1, marker: 2, offset: 3 } },
+    ]);
+    expect(q.length).toBe(1);
+    expect(q.take(10).map(plain)).toEqual([{ event: 'restore', key: 'x', at: 3, migrated: true }]);
+    expect(q.length).toBe(0);
+    expect(q.take(10)).toEqual([]);
+  });
+
+  it('keeps arrival order across growth and wrap-around, as an array would', () => {
+    const q = new NotificationQueue();
+    const model: ReturnType<typeof plain>[] = [];
+    let n = 0;
+    let seed = 7;
+    const rand = (m: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed % m);
+    for (let round = 0; round < 300; round++) {
+      const pushes = rand(round % 50 === 0 ? 5000 : 400);
+      const keys = Array.from({ length: pushes }, () => `k${n++}`);
+      const { chunk, ranges } = chunkOf(keys);
+      keys.forEach((k, i) => {
+        const pos = i % 7 === 0 ? { epoch: 1, marker: 1, offset: n } : undefined;
+        q.push(i % 2 ? 'expire' : 'set', chunk, ...ranges[i]!, n + i, pos);
+        model.push({ event: i % 2 ? 'expire' : 'set', key: k, at: n + i, ...(pos ? { pos } : {}) });
+      });
+      const take = rand(500);
+      expect(q.take(take).map(plain)).toEqual(model.splice(0, take));
+      expect(q.length).toBe(model.length);
+    }
+    expect(q.take(Infinity).map(plain)).toEqual(model);
+  });
+
+  it('reads pending keys without taking them, as pendingItems reads the same Items', () => {
+    const q = new NotificationQueue();
+    const keys = ['oauth:access:a', 'oauth:refresh:b\u00e9', 'c'];
+    const { chunk, ranges } = chunkOf(['junk', ...keys]);
+    keys.forEach((_, i) => q.push(['set', 'del', 'expire'][i]!, chunk, ...ranges[i + 1]!, i));
+    const items: Item[] = keys.map((k, i) => ({
+      event: ['set', 'del', 'expire'][i]!,
+      key: Buffer.from(k, 'latin1'),
+      at: i,
+    }));
+    const ref = pendingItems(items);
+    expect(q.length).toBe(ref.length);
+    for (let i = 0; i < keys.length; i++) {
+      expect(q.event(i)).toBe(ref.event(i));
+      expect(q.keyLength(i)).toBe(ref.keyLength(i));
+      expect(q.keyBits(i)).toBe(ref.keyBits(i));
+      expect(q.keyBits(i)).toBe(keyBits(Buffer.from(keys[i]!, 'latin1'), 0, keys[i]!.length));
+      expect(q.keyString(i)).toBe(ref.keyString(i));
+    }
+    // after a take, index 0 is the oldest still waiting
+    q.take(1);
+    expect(q.keyString(0)).toBe(keys[1]);
+    expect(q.event(1)).toBe('expire');
+  });
+
+  it('works again after a burst that made it grow and then emptied it', () => {
+    const q = new NotificationQueue();
+    const keys = Array.from({ length: 200_000 }, (_, i) => `k${i}`);
+    const { chunk, ranges } = chunkOf(keys);
+    keys.forEach((_, i) => q.push('set', chunk, ...ranges[i]!, i));
+    expect(q.length).toBe(200_000);
+    expect(q.take(199_999).at(-1)?.key.toString()).toBe('k199998');
+    expect(q.take(5).map((it) => it.key.toString())).toEqual(['k199999']);
+    q.push('del', chunk, ...ranges[3]!, 1);
+    expect(q.take(5).map(plain)).toEqual([{ event: 'del', key: 'k3', at: 1 }]);
+  });
+});
