@@ -407,7 +407,18 @@ describe('several instances on a Redis Cluster (issue #20)', () => {
     try {
       // (1) The three instances spread the three masters 1/1/1 (before the load: what nobody
       // owns is nobody's to record), and keep it under load.
-      await until(() => spreadOneEach(cluster, running), 120_000, 'spread 1/1/1');
+      await until(() => spreadOneEach(cluster, running), 120_000, 'spread 1/1/1').catch(
+        async (err: unknown) => {
+          // Who owns what, and why not (CI keeps only what the test prints).
+          const masters = (await cluster.masters().catch(() => [])).map((m) => label(m.port));
+          process.stdout.write(`cluster drill spread: masters ${JSON.stringify(masters)}\n`);
+          for (const i of running) {
+            process.stdout.write(`${i.id} /readyz ${(await get(i, '/readyz')) ?? 'no answer'}\n`);
+            process.stdout.write(logTail(i, 40));
+          }
+          throw err;
+        },
+      );
       await step(1, 'masters spread 1/1/1', async () => {
         expect(await spreadOneEach(cluster, running)).toBe(true);
         return 'spread 1/1/1 under load';
