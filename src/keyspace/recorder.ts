@@ -49,7 +49,7 @@ export class KeyspaceRecorder implements WatcherSink {
    */
   token(ev: TokenEvent, owner?: { epoch: number; pos?: string }): void {
     const m = this.#metrics;
-    m.tokenEvents.inc({ kind: ev.kind, event: ev.type });
+    m.tokenEventCounts.add({ kind: ev.kind, event: ev.type });
     if (ev.type === 'written' && typeof ev.ttlMs === 'number')
       m.tokenTtl.observe({ kind: ev.kind }, ev.ttlMs / 1000);
     if (

@@ -1,5 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { TOKEN_EVENT_TYPES } from '../domain/token-event.js';
+import { HotHistogram } from './hot-histogram.js';
+import { PendingCounts } from './pending-counts.js';
 
 /**
  * Every tokenwatch metric, on its own Registry (no prom-client global state). Labels are
@@ -9,10 +11,12 @@ import { TOKEN_EVENT_TYPES } from '../domain/token-event.js';
 export interface Metrics {
   registry: Registry;
   tokenEvents: Counter<'kind' | 'event'>;
+  /** The keyspace recorder's increments of tokenEvents, added to it when it is read. */
+  tokenEventCounts: PendingCounts<'kind' | 'event'>;
   tokensLive: Gauge<'kind'>;
   tokensPastDue: Gauge<'kind'>;
   expiryBacklog: Counter<'kind'>;
-  tokenTtl: Histogram<'kind'>;
+  tokenTtl: HotHistogram<'kind'>;
   tokenLifetime: Histogram<'kind' | 'end'>;
   expiryLag: Histogram<'kind'>;
   keysUnmatched: Counter;
@@ -30,7 +34,7 @@ export interface Metrics {
   auditEncodeMismatches: Counter;
   auditPending: Gauge;
   auditLastSeq: Gauge;
-  eventToAudit: Histogram;
+  eventToAudit: HotHistogram;
 }
 
 const TTL_BUCKETS = [
@@ -95,6 +99,7 @@ export function createMetrics(kinds: readonly string[], options: MetricsOptions 
     counts: {},
   };
   const registry = new Registry();
+  const tokenEventCounts = new PendingCounts<'kind' | 'event'>(['kind', 'event']);
   if (options.defaultMetrics ?? true)
     collectDefaultMetrics({ register: registry, prefix: 'tokenwatch_process_' });
   const m: Metrics = {
@@ -104,7 +109,11 @@ export function createMetrics(kinds: readonly string[], options: MetricsOptions 
       help: 'Token lifecycle events observed in Redis, by token kind and event.',
       labelNames: ['kind', 'event'],
       registers: [registry],
+      collect() {
+        tokenEventCounts.flushInto(this);
+      },
     }),
+    tokenEventCounts,
     tokensLive: new Gauge({
       name: 'tokenwatch_tokens_live',
       help: 'Valid tokens in Redis according to the inventory, by kind: due time in the future, no TTL, or expiry unknown (past-due keys Redis has not deleted yet are tokenwatch_tokens_past_due).',
@@ -135,7 +144,7 @@ export function createMetrics(kinds: readonly string[], options: MetricsOptions 
       labelNames: ['kind'],
       registers: [registry],
     }),
-    tokenTtl: new Histogram({
+    tokenTtl: new HotHistogram({
       name: 'tokenwatch_token_ttl_seconds',
       help: 'TTL of tokens at write time, by kind (tokens written without TTL are not observed here; see token_events_total{event="written"} and findings).',
       labelNames: ['kind'],
@@ -240,7 +249,7 @@ export function createMetrics(kinds: readonly string[], options: MetricsOptions 
       help: 'Sequence number of the last committed audit record.',
       registers: [registry],
     }),
-    eventToAudit: new Histogram({
+    eventToAudit: new HotHistogram({
       name: 'tokenwatch_event_to_audit_seconds',
       help: 'Time from receiving a keyspace notification to its audit record being committed.',
       buckets: AUDIT_BUCKETS,
