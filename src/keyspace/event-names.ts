@@ -2,6 +2,27 @@
 export const MAX_EVENT_NAMES = 64;
 
 /**
+ * Redis' own keyevent names that token keys see, kept from the start: names PUBLISHed by anyone
+ * else cannot take their places (they would only make the look-up slower).
+ */
+const REDIS_EVENTS = [
+  'set',
+  'expire',
+  'del',
+  'expired',
+  'evicted',
+  'persist',
+  'rename_from',
+  'rename_to',
+  'restore',
+  'copy_to',
+  'hset',
+  'hdel',
+  'new',
+  'keymiss',
+];
+
+/**
  * The event names of one node's keyevent channels (`__keyevent@<db>__:<event>`), each made into
  * a string once. Redis publishes a small set of them (set, expire, del, expired, ...), so a
  * notification's name is found by comparing its bytes instead of decoding a new string per
@@ -17,6 +38,10 @@ export class EventNames {
   /** `prefix`: the length of the channel prefix in front of the name. */
   constructor(prefix: number) {
     this.#prefix = prefix;
+    for (const name of REDIS_EVENTS) {
+      this.#bytes.push(Buffer.from(name, 'latin1'));
+      this.#names.push(name);
+    }
   }
 
   /**

@@ -161,7 +161,7 @@ export interface PendingKeys {
   keyString(i: number): string;
 }
 
-/** Items as PendingKeys (tests, and any caller holding an array). */
+/** Items as PendingKeys (tests, and any caller holding an array); an Item's `k`, when set, is its key as latin1. */
 export function pendingItems(items: readonly Item[]): PendingKeys {
   return {
     length: items.length,
@@ -195,12 +195,12 @@ export function discardSuperseded(
 ): void {
   if (need.length === 0) return;
   const looked = new Map<string, Prepared>();
-  for (const p of need) {
-    looked.set(p.k, p);
-    const h = keyBits(p.key, 0, p.key.length);
-    LOOKED_BITS[h >>> 5] = (LOOKED_BITS[h >>> 5] as number) | (1 << (h & 31));
-  }
   try {
+    for (const p of need) {
+      looked.set(p.k, p);
+      const h = keyBits(p.key, 0, p.key.length);
+      LOOKED_BITS[h >>> 5] = (LOOKED_BITS[h >>> 5] as number) | (1 << (h & 31));
+    }
     // Bounded: behind a backlog this runs once per chunk. Past the bound a later change goes
     // unnoticed, and the event records the key's later state: never a TTL Redis did not state.
     const n = Math.min(later.length, MAX_PENDING_CHECK);

@@ -3,7 +3,7 @@ import { keyBits, type Item, type PendingKeys } from './notification-batch.js';
 
 /** Slots a new (or emptied) queue starts with. */
 const INITIAL_CAPACITY = 1024;
-/** An empty queue past this many slots gives them back (after a burst). */
+/** A queue past this many slots, a quarter full or less, gives slots back (after a burst). */
 const SHRINK_ABOVE = 64 * 1024;
 
 /** What few notifications carry beyond their name, key and time. */
@@ -40,6 +40,11 @@ export class NotificationQueue implements PendingKeys {
 
   get length(): number {
     return this.#size;
+  }
+
+  /** Slots it holds now (what it costs in memory, ~40 bytes each; for tests). */
+  get slots(): number {
+    return this.#capacity;
   }
 
   /**
@@ -98,9 +103,12 @@ export class NotificationQueue implements PendingKeys {
     }
     this.#head = (this.#head + count) & mask;
     this.#size -= count;
-    if (this.#size === 0) {
-      this.#head = 0;
-      if (this.#capacity > SHRINK_ABOVE) this.#allocate(INITIAL_CAPACITY);
+    if (this.#size === 0) this.#head = 0;
+    // After a burst: down to twice what is left once it is a quarter of the slots or less.
+    if (this.#capacity > SHRINK_ABOVE && this.#size <= this.#capacity / 4) {
+      let capacity = INITIAL_CAPACITY;
+      while (capacity < this.#size * 2) capacity *= 2;
+      this.#resize(capacity);
     }
     return out;
   }
@@ -137,6 +145,11 @@ export class NotificationQueue implements PendingKeys {
   }
 
   #grow(): void {
+    this.#resize(this.#capacity * 2);
+  }
+
+  /** Moves what is queued, in order, into `capacity` new slots (at least #size). */
+  #resize(capacity: number): void {
     const old = {
       events: this.#events,
       chunks: this.#chunks,
@@ -148,7 +161,7 @@ export class NotificationQueue implements PendingKeys {
       mask: this.#capacity - 1,
     };
     const size = this.#size;
-    this.#allocate(this.#capacity * 2);
+    this.#allocate(capacity);
     for (let j = 0; j < size; j++) {
       const i = (old.head + j) & old.mask;
       this.#events[j] = old.events[i];

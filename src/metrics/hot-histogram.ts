@@ -65,7 +65,12 @@ export class HotHistogram<L extends string = never> {
     this.name = o.name;
     this.help = o.help;
     this.#labelNames = o.labelNames ?? [];
-    this.#bounds = [...o.buckets].sort((a, b) => a - b);
+    // prom-client writes buckets in the order given: ascending and distinct, or refused.
+    o.buckets.forEach((b, i) => {
+      if (!Number.isFinite(b) || (i > 0 && b <= (o.buckets[i - 1] as number)))
+        throw new Error(`${o.name}: buckets must be finite, ascending and distinct`);
+    });
+    this.#bounds = [...o.buckets];
     // Without labels its one series exists from the start (prom-client's too).
     if (this.#labelNames.length === 0) this.#bare = this.#make({});
     for (const r of o.registers ?? [])

@@ -23,6 +23,19 @@ describe('EventNames', () => {
     ).toEqual(['set', 'del', 'expired', 'expire', 'hdel', 'hset']);
   });
 
+  it("keeps Redis' own event names whatever was PUBLISHed before them", () => {
+    const names = new EventNames(PREFIX.length);
+    for (let i = 0; i < MAX_EVENT_NAMES * 2; i++) names.of(channel(`junk${i}`));
+    for (const n of ['set', 'expire', 'del', 'expired', 'evicted', 'rename_to', 'keymiss']) {
+      const ch = channel(n);
+      // a kept name is found by its bytes: never decoded again
+      ch.toString = () => {
+        throw new Error(`${n} decoded`);
+      };
+      expect(names.of(ch)).toBe(n);
+    }
+  });
+
   it('keeps at most MAX_EVENT_NAMES names, and still names every channel past them', () => {
     const names = new EventNames(PREFIX.length);
     const many = Array.from({ length: MAX_EVENT_NAMES + 50 }, (_, i) => `e${i}`);

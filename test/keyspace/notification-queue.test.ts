@@ -87,6 +87,35 @@ describe('NotificationQueue', () => {
     expect(q.event(1)).toBe('expire');
   });
 
+  it('gives slots back once a quarter full after a burst, keeping order through each resize', () => {
+    const q = new NotificationQueue();
+    const keys = Array.from({ length: 300_000 }, (_, i) => `k${i}`);
+    const { chunk, ranges } = chunkOf(keys);
+    // wrap the ring first, so that the resizes copy across its end
+    for (let i = 0; i < 700; i++) q.push('set', chunk, ...ranges[i]!, i);
+    expect(q.take(600).map((it) => it.at)).toEqual(Array.from({ length: 600 }, (_, i) => i));
+    for (let i = 700; i < 300_000; i++) q.push('set', chunk, ...ranges[i]!, i);
+    const peak = q.slots;
+    expect(peak).toBeGreaterThanOrEqual(300_000 - 600);
+    let next = 600;
+    const wrong: number[] = [];
+    const expectNext = (items: { at: number; key: Buffer }[]) => {
+      for (const it of items) {
+        if (it.at !== next || it.key.toString('latin1') !== `k${next}`) wrong.push(next);
+        next++;
+      }
+    };
+    expectNext(q.take(200_000));
+    // 99 400 left of 524 288 slots: a quarter or less, so down to twice what is left, rounded up
+    expect(q.slots).toBe(262_144);
+    expectNext(q.take(99_000));
+    expect(q.slots).toBe(1024);
+    expectNext(q.take(1000));
+    expect(q.length).toBe(0);
+    expect(next).toBe(300_000);
+    expect(wrong).toEqual([]);
+  });
+
   it('works again after a burst that made it grow and then emptied it', () => {
     const q = new NotificationQueue();
     const keys = Array.from({ length: 200_000 }, (_, i) => `k${i}`);

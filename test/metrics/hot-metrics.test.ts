@@ -116,3 +116,11 @@ describe('PendingCounts', () => {
     expect(await ours.metrics()).toBe(await theirs.metrics());
   });
 });
+
+describe('HotHistogram buckets', () => {
+  it('refuses buckets that are not finite, ascending and distinct (prom-client writes them as given)', () => {
+    for (const buckets of [[1, 1], [2, 1], [1, Number.NaN], [Number.POSITIVE_INFINITY]])
+      expect(() => new HotHistogram({ name: 'h', help: 'h', buckets })).toThrow(/ascending/);
+    expect(() => new HotHistogram({ name: 'h', help: 'h', buckets: [0.5, 1, 2] })).not.toThrow();
+  });
+});
