@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { TOKEN_EVENT_TYPES } from '../domain/token-event.js';
 import { HotHistogram } from './hot-histogram.js';
 import { PendingCounts } from './pending-counts.js';
@@ -17,8 +17,8 @@ export interface Metrics {
   tokensPastDue: Gauge<'kind'>;
   expiryBacklog: Counter<'kind'>;
   tokenTtl: HotHistogram<'kind'>;
-  tokenLifetime: Histogram<'kind' | 'end'>;
-  expiryLag: Histogram<'kind'>;
+  tokenLifetime: HotHistogram<'kind' | 'end'>;
+  expiryLag: HotHistogram<'kind'>;
   keysUnmatched: Counter;
   keyspaceGaps: Counter<'node'>;
   fastPathFallbacks: Counter<'node' | 'reason'>;
@@ -151,14 +151,14 @@ export function createMetrics(kinds: readonly string[], options: MetricsOptions 
       buckets: TTL_BUCKETS,
       registers: [registry],
     }),
-    tokenLifetime: new Histogram({
+    tokenLifetime: new HotHistogram({
       name: 'tokenwatch_token_lifetime_seconds',
       help: 'Observed lifetime of tokens from write to end, by kind and how they ended.',
       labelNames: ['kind', 'end'],
       buckets: TTL_BUCKETS,
       registers: [registry],
     }),
-    expiryLag: new Histogram({
+    expiryLag: new HotHistogram({
       name: 'tokenwatch_expiry_lag_seconds',
       help: 'Time between a token expiry due time and the expired notification, by kind.',
       labelNames: ['kind'],
