@@ -76,32 +76,36 @@ export interface CeilingResult {
   lost: number;
 }
 
+const CLOCK_TICKS = 100;
+
+/** CPU seconds of thread `tid` of this process so far, from /proc (Linux; throws elsewhere). */
+function taskCpuSeconds(tid: string | number): number {
+  const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+}
+
 /**
- * CPU seconds of this process' main thread (the event loop) so far, from /proc (Linux; NaN
- * elsewhere): what work moved to the writer thread takes off the event loop, which the
+ * CPU seconds of this process' main thread (the event loop) so far (NaN where /proc is not
+ * there): what work moved to the writer thread takes off the event loop, which the
  * process-wide figure cannot show.
  */
 function mainThreadCpuSeconds(): number {
   try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+    return taskCpuSeconds(process.pid);
   } catch {
     return Number.NaN;
   }
 }
-const CLOCK_TICKS = 100;
 
-/** CPU seconds of every thread of this process so far, by thread id, from /proc (Linux). */
+/** CPU seconds of every thread of this process so far, by thread id (empty where /proc is not there). */
 function threadCpuSeconds(): Map<string, number> {
   const out = new Map<string, number>();
   try {
     for (const tid of readdirSync('/proc/self/task')) {
       try {
-        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        out.set(tid, (Number(f[11]) + Number(f[12])) / CLOCK_TICKS);
+        out.set(tid, taskCpuSeconds(tid));
       } catch {
         // the thread ended between the listing and the read
       }

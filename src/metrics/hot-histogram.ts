@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client';
+import { LabelIndex } from './label-index.js';
 
 /** One exported sample, as prom-client's registry reads it from a metric's get(). */
 export interface HistogramSample {
@@ -48,12 +49,8 @@ export class HotHistogram<L extends string = never> {
   readonly aggregator = 'sum' as const;
   readonly #labelNames: readonly L[];
   readonly #bounds: readonly number[];
-  /** Series by the first label's value, then the next's ...; the series itself at the end. */
-  #index = new Map<string, unknown>();
-  /** In the order they were made (what prom-client exports in). */
-  #series: Series[] = [];
-  /** The series of a histogram without labels. */
-  #bare: Series | undefined;
+  /** Series by label set, in the order they were first observed or zeroed (prom-client's). */
+  #series: LabelIndex<L, Series>;
 
   constructor(o: {
     name: string;
@@ -71,8 +68,9 @@ export class HotHistogram<L extends string = never> {
         throw new Error(`${o.name}: buckets must be finite, ascending and distinct`);
     });
     this.#bounds = [...o.buckets];
+    this.#series = this.#newIndex();
     // Without labels its one series exists from the start (prom-client's too).
-    if (this.#labelNames.length === 0) this.#bare = this.#make({});
+    if (this.#labelNames.length === 0) this.#series.get({} as Record<L, string>);
     for (const r of o.registers ?? [])
       r.registerMetric(this as unknown as Parameters<Registry['registerMetric']>[0]);
   }
@@ -82,7 +80,8 @@ export class HotHistogram<L extends string = never> {
     const bare = typeof labels === 'number';
     const v = bare ? labels : (value as number);
     if (!Number.isFinite(v)) throw new TypeError(`Value is not a valid number: ${String(v)}`);
-    const s = bare ? this.#bareSeries() : this.#seriesOf(labels);
+    if (bare && this.#labelNames.length > 0) throw new Error(`${this.name}: labels are required`);
+    const s = this.#series.get(bare ? ({} as Record<L, string>) : labels);
     const b = this.#bounds;
     let i = 0;
     while (i < b.length && v > (b[i] as number)) i++;
@@ -93,16 +92,14 @@ export class HotHistogram<L extends string = never> {
 
   /** The series of `labels` exists from now on, at zero (as prom-client's zero()). */
   zero(labels: Record<L, string>): void {
-    const s = this.#seriesOf(labels);
+    const s = this.#series.get(labels);
     s.counts.fill(0);
     s.sum = 0;
     s.count = 0;
   }
 
   reset(): void {
-    this.#index = new Map();
-    this.#series = [];
-    this.#bare = undefined;
+    this.#series = this.#newIndex();
   }
 
   /**
@@ -131,7 +128,7 @@ export class HotHistogram<L extends string = never> {
       merged
         ? { value: v, metricName, exemplar, labels: { ...own, ...shared } }
         : { labels: own, sharedLabels: shared, value: v, metricName, exemplar };
-    for (const s of this.#series) {
+    for (const s of this.#series.values) {
       let acc = 0;
       this.#bounds.forEach((le, i) => {
         acc += s.counts[i] as number;
@@ -150,54 +147,16 @@ export class HotHistogram<L extends string = never> {
     };
   }
 
-  #bareSeries(): Series {
-    if (this.#labelNames.length > 0) throw new Error(`${this.name}: labels are required`);
-    return (this.#bare ??= this.#make({}));
-  }
-
-  #seriesOf(labels: Record<L, string>): Series {
-    const names = this.#labelNames;
-    let node: Map<string, unknown> = this.#index;
-    for (let n = 0; n < names.length; n++) {
-      const value = labels[names[n] as L];
-      const next = node.get(value);
-      if (next === undefined) return this.#add(labels);
-      if (n === names.length - 1) return next as Series;
-      node = next as Map<string, unknown>;
-    }
-    return this.#bareSeries();
-  }
-
-  #add(labels: Record<L, string>): Series {
-    for (const k of Object.keys(labels))
-      if (!this.#labelNames.includes(k as L))
-        throw new Error(`Added label "${k}" is not included in initial labelset`);
-    const names = this.#labelNames;
-    const own: Record<string, string> = {};
-    for (const k of Object.keys(labels)) own[k] = labels[k as L];
-    const s = this.#make(own);
-    let node: Map<string, unknown> = this.#index;
-    for (let n = 0; n < names.length; n++) {
-      const value = labels[names[n] as L];
-      if (n === names.length - 1) {
-        node.set(value, s);
-      } else {
-        let next = node.get(value) as Map<string, unknown> | undefined;
-        if (!next) node.set(value, (next = new Map()));
-        node = next;
+  /** A new series is checked for labels it was not given (as prom-client does), and copied. */
+  #newIndex(): LabelIndex<L, Series> {
+    return new LabelIndex(this.#labelNames, (labels) => {
+      const own: Record<string, string> = {};
+      for (const k of Object.keys(labels)) {
+        if (!this.#labelNames.includes(k as L))
+          throw new Error(`Added label "${k}" is not included in initial labelset`);
+        own[k] = labels[k as L];
       }
-    }
-    return s;
-  }
-
-  #make(labels: Record<string, string>): Series {
-    const s: Series = {
-      labels,
-      counts: new Float64Array(this.#bounds.length + 1),
-      sum: 0,
-      count: 0,
-    };
-    this.#series.push(s);
-    return s;
+      return { labels: own, counts: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 };
+    });
   }
 }
