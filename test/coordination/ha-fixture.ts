@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { Redis } from 'ioredis';
 import type { AuditRecord } from '../../src/audit/record.js';
 import { assignNodes } from '../../src/coordination/assignment.js';
+import { comparePosition, parsePosition } from '../../src/domain/position.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startApp, waitFor, type Harness } from '../helpers/app-harness.js';
 
@@ -28,6 +29,13 @@ export interface HaFixture {
   writeTokens: (prefix: string, count: number) => Promise<void>;
   /** Resolves once an owner wrote a marker under `prefix`. */
   firstMarker: (prefix: string) => Promise<void>;
+  /**
+   * Resolves once the committed position under `prefix` is at or past every live token record
+   * of `h`: a takeover from then on replays nothing `h` recorded. (The owner publishes it a
+   * moment after its ledger confirms the records; a test that cuts `h` off before then makes
+   * the takeover replay from `h`'s epoch start instead: right, but a different scenario.)
+   */
+  committedThrough: (h: Harness, prefix: string) => Promise<void>;
   /**
    * An ACL user of its own for one instance's coordination connection (`yaml`: the config lines
    * that use it), so that `cutOff()` can cut that instance from the leases (no EVAL, no ZREM: a
@@ -104,6 +112,25 @@ ${extra}`;
         async () => (await fx.admin.keys(`${prefix}marker:*`)).length > 0,
         15_000,
         'first marker',
+      );
+    },
+    committedThrough: async (h, prefix) => {
+      const last = fx
+        .tokens(h)
+        .map((r) => parsePosition(String(r.attrs.pos)))
+        .reduce(
+          (m, p) => (p && (!m || comparePosition(p, m) > 0) ? p : m),
+          undefined as ReturnType<typeof parsePosition> | undefined,
+        );
+      if (!last) throw new Error('committedThrough: no positioned token record to wait for');
+      await waitFor(
+        async () => {
+          const v = await fx.admin.get(`${prefix}committed:{${fx.node()}}`);
+          const p = v === null ? undefined : parsePosition(v.slice(0, v.lastIndexOf(':')));
+          return p !== undefined && comparePosition(p, last) >= 0;
+        },
+        15_000,
+        'committed position past the records',
       );
     },
     coordinationUser: async (name) => {

@@ -202,10 +202,13 @@ describe('two instances on one Redis', () => {
     const a = start(ida, prefix, user.yaml);
     await owner(a);
     await a.app.whenReady();
+    await fx.firstMarker(prefix);
     const b = start(idb, prefix);
     await b.app.whenReady();
     await writeTokens('before', 5);
     await waitFor(() => records(a, 'token.written').length === 5, 15_000, 'owner records');
+    // Cut off once a published how far its records go: b then replays nothing of a's.
+    await fx.committedThrough(a, prefix);
     await user.cutOff();
     await owner(b);
     // Tokens written once b owns the node are b's to record, never a's.
@@ -217,7 +220,10 @@ describe('two instances on one Redis', () => {
     expect(records(b, 'ownership.acquired').at(-1)?.attrs).toMatchObject({
       epoch: 2,
       previous: { epoch: 1, instance: ida },
+      replayed: 0,
     });
+    await b.app.settle();
+    expect(records(b, 'token.written')).toHaveLength(10);
     // a stopped recording at its own monotonic deadline (checked on every event), whatever
     // its timers did: nothing after its fence record.
     const afterFence = tokens(a).filter((r) => r.seq > (fenced[0]?.seq ?? 0));
@@ -361,11 +367,7 @@ describe('two instances on one Redis', () => {
     await fx.firstMarker(prefix);
     await writeTokens('early', 5);
     await waitFor(() => records(a, 'token.written').length === 5, 15_000, 'owner records');
-    await waitFor(
-      async () => (await fx.admin.get(`${prefix}committed:{${node()}}`)) !== null,
-      15_000,
-      'committed published',
-    );
+    await fx.committedThrough(a, prefix);
     // a is cut off from the coordination Redis (it publishes nothing more), then b starts: b's
     // buffer begins after the last committed position a published, so b cannot replay exactly.
     await user.cutOff();
