@@ -345,7 +345,7 @@ describe('Ledger: writer thread', () => {
     const busy = ledger.encodedBy;
     expect(busy?.writer).toBeGreaterThanOrEqual(20); // all but the first window's
     // A pure append as fast as the ledger takes it (benchmark scenario 6): the worker, which
-    // inserts every batch, never waits for one, so the event loop takes the encoding back.
+    // inserts every batch, hardly waits for one, so the event loop takes the encoding back.
     for (let i = 0; i < 40_000; i++) {
       ledger.append(input(i, clock.advance(1), 50));
       if (i % 100 === 99) while (ledger.state().pending > 400) await turn();
@@ -354,7 +354,11 @@ describe('Ledger: writer thread', () => {
     const by = ledger.encodedBy;
     const eventLoop = (by?.eventLoop ?? 0) - (busy?.eventLoop ?? 0);
     const writer = (by?.writer ?? 0) - (busy?.writer ?? 0);
-    expect(eventLoop).toBeGreaterThan(writer);
+    // Most of it on an idle machine (300-346 of 400 batches in 4 runs); the split follows the
+    // threads' measured idle time, which other processes competing for the two cores shift (166
+    // of 400 beside a concurrent test run; CI failed on a "most" here once). Never all on the
+    // worker: a worker that encodes whenever the event loop is busy takes ~0 here.
+    expect(eventLoop).toBeGreaterThanOrEqual((eventLoop + writer) / 4);
     await closeAndVerify(ledger, dir);
   });
 
