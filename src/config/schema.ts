@@ -152,6 +152,12 @@ export const configSchema = z
         expiryBacklogToleranceSeconds: z.number().min(0).max(3600).default(2),
         /** SCAN COUNT hint during baseline and reconciliation. */
         scanCount: z.number().int().min(10).max(100_000).default(1000),
+        /**
+         * Most keyspace notifications one node's watcher holds received but not yet applied.
+         * Past it (Redis delivers faster than they are applied, for long) what waits is dropped
+         * and reconciled by SCAN as a blind spot (`backlog_overflow`): memory stays bounded.
+         */
+        maxPendingNotifications: z.number().int().min(1000).max(100_000_000).default(1_000_000),
         /** Keys longer than this are counted as unmatched without matching (hostile input). */
         maxKeyBytes: z
           .number()

@@ -281,6 +281,7 @@ export class KeyspaceService {
       inventory: this.#o.inventory,
       sink: this.#o.recorder,
       maxKeyBytes: config.redis.maxKeyBytes,
+      maxPendingNotifications: config.redis.maxPendingNotifications,
       expiryBacklogToleranceMs: config.redis.expiryBacklogToleranceSeconds * 1000,
       scanCount: config.redis.scanCount,
       configureNotifications: config.redis.configureNotifications,

@@ -28,6 +28,8 @@ export interface WatcherSink {
   hitMiss(node: string, hits: number, misses: number): void;
   /** The subscriber's fast path gave a connection up (pmessage-fast-path.ts). */
   fastPathFallback?(node: string, reason: FallbackReason): void;
+  /** The node's backlog reached maxPendingNotifications: `count` notifications were dropped. */
+  notificationsDropped?(node: string, count: number): void;
   /**
    * Resolves when the records queued so far leave room for more: the baseline records one
    * `token.present` per token and waits here between SCAN pages rather than overflow the
@@ -84,6 +86,11 @@ export interface NodeWatcherOptions {
   inventory: Inventory;
   sink: WatcherSink;
   maxKeyBytes: number;
+  /**
+   * redis.maxPendingNotifications: most notifications received and not yet applied; past it
+   * they are dropped and reconciled as a blind spot (#overflow).
+   */
+  maxPendingNotifications: number;
   /** An expiry noticed this long after its due time is expiry backlog, not churn (ms). */
   expiryBacklogToleranceMs: number;
   scanCount: number;
@@ -218,6 +225,7 @@ export class NodeWatcher {
     const names = new EventNames(this.#prefix.length);
     const onMessage: RawPmessageHandler = (channel, cs, ce, message, ms, me): void => {
       if (this.#ended) return;
+      if (this.#queue.length >= this.#o.maxPendingNotifications) this.#overflow();
       const event = names.of(channel, cs, ce);
       const at = this.#o.now();
       // Views of the key only where one is kept or handed on at once; the queue keeps ranges.
@@ -297,6 +305,33 @@ export class NodeWatcher {
   markBlind(reason: string, since: number): Promise<void> {
     this.#openBlind(since, reason);
     return this.#reconcile();
+  }
+
+  /**
+   * The backlog reached maxPendingNotifications: Redis has been delivering faster than this
+   * node's notifications are applied. Holding more would grow memory without bound (Redis never
+   * sees it: the socket is read), so what waits is dropped, counted and logged, and is a blind
+   * spot from the oldest dropped arrival, reconciled by SCAN like a disconnect's (the subscriber
+   * stays subscribed, so nothing after the drop is missed). Positions restart at the next marker,
+   * as after a disconnect: the stream no longer joins up for a standby buffer or a takeover.
+   */
+  #overflow(): void {
+    const { dropped, oldestAt } = this.#queue.clear();
+    this.#o.streamPositions?.reset();
+    this.#openBlind(Number.isNaN(oldestAt) ? this.#o.now() : oldestAt, 'backlog_overflow');
+    this.#o.sink.notificationsDropped?.(this.label, dropped);
+    this.#o.logger.warn(
+      { node: this.label, dropped, maxPendingNotifications: this.#o.maxPendingNotifications },
+      'keyspace backlog full: dropped what waited, blind spot opened, reconciling',
+    );
+    this.#reconcile().catch((err: unknown) => {
+      // The blind spot stays open: the next re-check reconciles it.
+      if (this.#closed) return;
+      this.#o.logger.warn(
+        { node: this.label, err: (err as Error).message },
+        'reconciliation after a backlog overflow failed; retrying at the next re-check',
+      );
+    });
   }
 
   /**

@@ -113,6 +113,19 @@ export class NotificationQueue implements PendingKeys {
     return out;
   }
 
+  /**
+   * Drops everything queued (a backlog past its bound) and gives its slots back. Returns how
+   * many notifications were dropped and when the oldest of them arrived (NaN: none).
+   */
+  clear(): { dropped: number; oldestAt: number } {
+    const dropped = this.#size;
+    const oldestAt = dropped > 0 ? (this.#ats[this.#head] as number) : NaN;
+    this.#size = 0;
+    this.#head = 0;
+    this.#allocate(INITIAL_CAPACITY);
+    return { dropped, oldestAt };
+  }
+
   // PendingKeys: what discardSuperseded reads of the notifications still waiting, by index from
   // the oldest, without making their Items.
 

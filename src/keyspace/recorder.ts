@@ -199,6 +199,7 @@ export class KeyspaceRecorder implements WatcherSink {
     // before the first fallback, or the first one would never alert.
     for (const reason of FALLBACK_REASON_CODES)
       this.#metrics.fastPathFallbacks.inc({ node: s.node, reason }, 0);
+    this.#metrics.notificationsDropped.inc({ node: s.node }, 0);
     if (s.notifications)
       this.#metrics.notificationsEnabled.set({ node: s.node }, s.notifications.enabled ? 1 : 0);
   }
@@ -210,5 +211,9 @@ export class KeyspaceRecorder implements WatcherSink {
 
   fastPathFallback(node: string, reason: FallbackReason): void {
     this.#metrics.fastPathFallbacks.inc({ node, reason });
+  }
+
+  notificationsDropped(node: string, count: number): void {
+    this.#metrics.notificationsDropped.inc({ node }, count);
   }
 }

@@ -22,6 +22,7 @@ export interface Metrics {
   keysUnmatched: Counter;
   keyspaceGaps: Counter<'node'>;
   fastPathFallbacks: Counter<'node' | 'reason'>;
+  notificationsDropped: Counter<'node'>;
   keyspaceGapSeconds: Counter<'node'>;
   reconcileChanges: Counter<'kind' | 'change'>;
   redisUp: Gauge<'node'>;
@@ -180,6 +181,12 @@ export function createMetrics(kinds: readonly string[], options: MetricsOptions 
       name: 'tokenwatch_keyspace_fast_path_fallbacks_total',
       help: "Keyspace subscriber connections whose messages went back to ioredis' decoder (unsupported_frame, pending_limit, decoder_not_found) or that were ended by a fault of the fast path's own reading (read_fault), by node and reason.",
       labelNames: ['node', 'reason'],
+      registers: [registry],
+    }),
+    notificationsDropped: new Counter({
+      name: 'tokenwatch_keyspace_notifications_dropped_total',
+      help: "Keyspace notifications received but dropped because the node's backlog reached redis.maxPendingNotifications (each drop opens a blind spot, reconciled by SCAN), by node.",
+      labelNames: ['node'],
       registers: [registry],
     }),
     keyspaceGapSeconds: new Counter({

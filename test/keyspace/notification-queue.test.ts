@@ -127,4 +127,26 @@ describe('NotificationQueue', () => {
     q.push('del', chunk, ...ranges[3]!, 1);
     expect(q.take(5).map(plain)).toEqual([{ event: 'del', key: 'k3', at: 1 }]);
   });
+
+  it('drops everything on clear(), names how many and the oldest arrival, and gives slots back', () => {
+    const q = new NotificationQueue();
+    const keys = Array.from({ length: 5000 }, (_, i) => `k${i}`);
+    const { chunk, ranges } = chunkOf(keys);
+    keys.forEach((_, i) => q.push('set', chunk, ...ranges[i]!, 1000 + i, undefined, i === 7));
+    // Taken from the front first: the oldest left is the 11th arrival.
+    q.take(10);
+    expect(q.slots).toBe(8192);
+    expect(q.clear()).toEqual({ dropped: 4990, oldestAt: 1010 });
+    expect(q.length).toBe(0);
+    expect(q.slots).toBe(1024);
+    expect(q.take(5)).toEqual([]);
+    expect(q.clear()).toEqual({ dropped: 0, oldestAt: NaN });
+    // Nothing of before comes back: not an extra (pos / migrated), not a key.
+    q.push('del', chunk, ...ranges[7]!, 2);
+    q.push('expired', chunk, ...ranges[8]!, 3);
+    expect(q.take(5).map(plain)).toEqual([
+      { event: 'del', key: 'k7', at: 2 },
+      { event: 'expired', key: 'k8', at: 3 },
+    ]);
+  });
 });

@@ -104,6 +104,7 @@ async function startInstance(name: string): Promise<Instance> {
     inventory: new Inventory(['access_token', 'session'], fingerprinter.prefix),
     sink,
     maxKeyBytes: 512,
+    maxPendingNotifications: 1_000_000,
     expiryBacklogToleranceMs: 2000,
     scanCount: 100,
     configureNotifications: true,
