@@ -195,10 +195,14 @@ export function discardSuperseded(
 ): void {
   if (need.length === 0) return;
   const looked = new Map<string, Prepared>();
+  if (NEED_BITS.length < need.length) NEED_BITS = new Int32Array(need.length * 2);
+  const needBits = NEED_BITS;
   try {
-    for (const p of need) {
+    for (let j = 0; j < need.length; j++) {
+      const p = need[j] as Prepared;
       looked.set(p.k, p);
       const h = keyBits(p.key, 0, p.key.length);
+      needBits[j] = h;
       LOOKED_BITS[h >>> 5] = (LOOKED_BITS[h >>> 5] as number) | (1 << (h & 31));
     }
     // Bounded: behind a backlog this runs once per chunk. Past the bound a later change goes
@@ -217,9 +221,14 @@ export function discardSuperseded(
       if (!ownExpire) p.expireAt = Number.NaN;
     }
   } finally {
-    for (const p of need) LOOKED_BITS[keyBits(p.key, 0, p.key.length) >>> 5] = 0;
+    // Every word a looked-up key set (after a throw above, the stale entries past it name words
+    // that are 0 already).
+    for (let j = 0; j < need.length; j++) LOOKED_BITS[(needBits[j] as number) >>> 5] = 0;
   }
 }
+
+/** The looked-up keys' keyBits, for clearing LOOKED_BITS after (grown on demand, reused). */
+let NEED_BITS = new Int32Array(8192);
 
 /**
  * The looked-up keys of the batch discardSuperseded checks, as one bit each (a key's FNV-1a

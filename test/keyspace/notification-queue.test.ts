@@ -87,6 +87,27 @@ describe('NotificationQueue', () => {
     expect(q.event(1)).toBe('expire');
   });
 
+  it('hashes a pending key once, and never answers a reused or moved slot with a stale hash', () => {
+    const q = new NotificationQueue();
+    const keys = Array.from({ length: 3000 }, (_, i) => `oauth:access:${i}`);
+    const { chunk, ranges } = chunkOf(keys);
+    const bitsOf = (k: string) => keyBits(Buffer.from(k, 'latin1'), 0, k.length);
+    // A ring of 1024 slots: push, hash, take, push again into the same slots (wrapped).
+    for (let i = 0; i < 1000; i++) q.push('set', chunk, ...ranges[i]!, i);
+    for (let j = 0; j < 1000; j++) expect(q.keyBits(j)).toBe(bitsOf(keys[j]!));
+    q.take(900);
+    for (let i = 1000; i < 1900; i++) q.push('set', chunk, ...ranges[i]!, i);
+    for (let j = 0; j < 1000; j++) expect(q.keyBits(j)).toBe(bitsOf(keys[900 + j]!));
+    // Growth moves every slot: hashes cached before it still belong to their keys.
+    for (let i = 1900; i < 3000; i++) q.push('set', chunk, ...ranges[i]!, i);
+    expect(q.slots).toBe(4096);
+    for (let j = 0; j < 2100; j++) expect(q.keyBits(j)).toBe(bitsOf(keys[900 + j]!));
+    // A cleared queue reuses nothing.
+    q.clear();
+    q.push('del', chunk, ...ranges[5]!, 1);
+    expect(q.keyBits(0)).toBe(bitsOf(keys[5]!));
+  });
+
   it('gives slots back once a quarter full after a burst, keeping order through each resize', () => {
     const q = new NotificationQueue();
     const keys = Array.from({ length: 300_000 }, (_, i) => `k${i}`);
