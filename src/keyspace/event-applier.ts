@@ -231,6 +231,17 @@ export class KeyEventApplier {
     markExpiryFlush(prepared, this.#o.inventory, this.#context());
   }
 
+  /**
+   * The stream has a hole here (notifications dropped): a `rename_from` waiting for its
+   * `rename_to` will never get it. Its token goes back into the inventory as it was, so that the
+   * reconciliation of the hole reports what became of it, instead of it leaving unrecorded.
+   */
+  discontinuity(): void {
+    const from = this.#pendingRename;
+    this.#pendingRename = undefined;
+    if (from?.entry) this.#o.inventory.set(from.c.kind, from.c.fingerprint, from.entry);
+  }
+
   /** Apply a batch: translate it, write its changes to the inventory, report its token events. */
   applyBatch(prepared: readonly Prepared[]): void {
     const inv = this.#o.inventory;

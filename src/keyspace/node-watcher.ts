@@ -149,6 +149,8 @@ export class NodeWatcher {
   /** Received, not yet applied (arrival order). */
   readonly #queue = new NotificationQueue();
   #processing = false;
+  /** An overflow dropped notifications: #afterOverflow is due before the next chunk. */
+  #overflowed = false;
   #subscribed = false;
   #baselined = false;
   #blindSince: number | undefined;
@@ -225,7 +227,6 @@ export class NodeWatcher {
     const names = new EventNames(this.#prefix.length);
     const onMessage: RawPmessageHandler = (channel, cs, ce, message, ms, me): void => {
       if (this.#ended) return;
-      if (this.#queue.length >= this.#o.maxPendingNotifications) this.#overflow();
       const event = names.of(channel, cs, ce);
       const at = this.#o.now();
       // Views of the key only where one is kept or handed on at once; the queue keeps ranges.
@@ -239,6 +240,10 @@ export class NodeWatcher {
       // MIGRATE runs RESTORE on the target before it deletes on the source, so the target's
       // `restore` arrives first: claim the token at once so the source's `del` is not taken
       // for a deletion (slot migration is not a lifecycle event).
+      if (this.#queue.length >= this.#o.maxPendingNotifications) {
+        this.#overflow(at);
+        return;
+      }
       const migrated =
         this.#o.cluster && event === 'restore'
           ? this.#events.claim(message.subarray(ms, me))
@@ -310,20 +315,45 @@ export class NodeWatcher {
   /**
    * The backlog reached maxPendingNotifications: Redis has been delivering faster than this
    * node's notifications are applied. Holding more would grow memory without bound (Redis never
-   * sees it: the socket is read), so what waits is dropped, counted and logged, and is a blind
-   * spot from the oldest dropped arrival, reconciled by SCAN like a disconnect's (the subscriber
-   * stays subscribed, so nothing after the drop is missed). Positions restart at the next marker,
-   * as after a disconnect: the stream no longer joins up for a standby buffer or a takeover.
+   * sees it: the socket is read), so what waits is dropped with the notification that found the
+   * queue full, counted and logged: a blind spot from the oldest dropped arrival, reconciled by
+   * SCAN like a disconnect's (the subscriber stays subscribed, so nothing after it is missed).
+   * The reconciliation starts once the chunk in flight (received before the drop) is applied
+   * (#afterOverflow): started now, it would take that chunk's tokens for changes made during
+   * its SCAN and keep them as the chunk left them, whatever the dropped notifications did.
    */
-  #overflow(): void {
+  #overflow(at: number): void {
     const { dropped, oldestAt } = this.#queue.clear();
-    this.#o.streamPositions?.reset();
-    this.#openBlind(Number.isNaN(oldestAt) ? this.#o.now() : oldestAt, 'backlog_overflow');
-    this.#o.sink.notificationsDropped?.(this.label, dropped);
+    const since = Number.isNaN(oldestAt) ? at : oldestAt;
+    // A blind spot open already (not reconciling yet) started earlier: it keeps its reason.
+    if (this.#blindSince !== undefined && this.#reconciling === undefined)
+      this.#blindSince = Math.min(this.#blindSince, since);
+    else this.#openBlind(since, 'backlog_overflow');
+    this.#overflowed = true;
+    this.#o.sink.notificationsDropped?.(this.label, dropped + 1);
     this.#o.logger.warn(
-      { node: this.label, dropped, maxPendingNotifications: this.#o.maxPendingNotifications },
+      {
+        node: this.label,
+        dropped: dropped + 1,
+        maxPendingNotifications: this.#o.maxPendingNotifications,
+      },
       'keyspace backlog full: dropped what waited, blind spot opened, reconciling',
     );
+    if (!this.#processing) this.#kick();
+  }
+
+  /**
+   * After an overflow, once everything received before the drop is applied: the stream has a
+   * hole there. Positions restart at the next marker (a standby's buffer must not join what it
+   * holds before the hole with what follows), a RENAME whose `rename_to` was dropped gives its
+   * token back to the inventory (the reconciliation then finds where it went: vanished, and the
+   * new key appeared), and the node is reconciled.
+   */
+  #afterOverflow(): void {
+    if (!this.#overflowed) return;
+    this.#overflowed = false;
+    this.#o.streamPositions?.reset();
+    this.#events.discontinuity();
     this.#reconcile().catch((err: unknown) => {
       // The blind spot stays open: the next re-check reconciles it.
       if (this.#closed) return;
@@ -634,7 +664,9 @@ export class NodeWatcher {
 
   async #process(): Promise<void> {
     try {
-      while (this.#queue.length > 0) {
+      for (;;) {
+        this.#afterOverflow();
+        if (this.#queue.length === 0) break;
         // Bounded chunks keep the event loop reading the subscriber socket between them: a
         // subscriber that stops reading is cut off by Redis (client-output-buffer-limit pubsub).
         // What waits behind them stays compact in the queue (notification-queue.ts).
@@ -651,6 +683,8 @@ export class NodeWatcher {
       );
     } finally {
       this.#processing = false;
+      // A chunk that failed: the hole still comes after it.
+      this.#afterOverflow();
       const waiters = this.#idle;
       this.#idle = [];
       for (const w of waiters) w();

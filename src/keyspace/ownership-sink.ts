@@ -14,6 +14,7 @@ import {
 import type { TokenEvent } from '../domain/token-event.js';
 import type { CoordinationMetrics } from '../metrics/coordination-metrics.js';
 import type { BaselineReport, GapReport, NodeStatus, WatcherSink } from './node-watcher.js';
+import type { FallbackReason } from './pmessage-fast-path.js';
 import type { KeyspaceRecorder } from './recorder.js';
 import type { MarkerAuth, NodeMarkerAuth } from './marker-auth.js';
 import { MarkerRejections } from './marker-rejections.js';
@@ -252,6 +253,14 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
 
   hitMiss(node: string, hits: number, misses: number): void {
     this.#o.recorder.hitMiss(node, hits, misses);
+  }
+
+  fastPathFallback(node: string, reason: FallbackReason): void {
+    this.#o.recorder.fastPathFallback(node, reason);
+  }
+
+  notificationsDropped(node: string, count: number): void {
+    this.#o.recorder.notificationsDropped(node, count);
   }
 
   drain(): Promise<void> {

@@ -1,84 +1,252 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { startApp, waitFor, type Harness } from '../helpers/app-harness.js';
+import { startApp, waitFor, type Harness, type StartOptions } from '../helpers/app-harness.js';
 
 /**
  * A node whose notifications arrive faster than they are applied, for long: the backlog of
  * received notifications is bounded (redis.maxPendingNotifications). Past it, what waits is
- * dropped, counted and reconciled as a blind spot, and the inventory ends equal to Redis.
+ * dropped, counted and reconciled as a blind spot, and the inventory and the ledger end equal to
+ * what Redis did, including what the dropped notifications did to tokens of the chunk that was
+ * being applied when they were dropped.
  */
 let redis: RedisServer;
-let h: Harness;
+let h: Harness | undefined;
 let c: Redis;
 
 const MAX = 1000;
-const TOKENS = 20_000;
 
 beforeAll(async () => {
   redis = await startRedis();
   c = redis.client();
-  h = startApp(redis.url, { redis: [`maxPendingNotifications: ${MAX}`] });
-  await h.app.whenReady();
+});
+
+afterEach(async () => {
+  await h?.stop();
+  h = undefined;
+  await c.flushall();
 });
 
 afterAll(async () => {
-  await h?.stop();
   await redis?.stop();
 });
 
-async function metric(name: string, node: string): Promise<number> {
-  const text = await h.app.metrics.registry.metrics();
+async function start(options: StartOptions = {}): Promise<Harness> {
+  h = startApp(redis.url, {
+    ...options,
+    redis: [`maxPendingNotifications: ${MAX}`, ...(options.redis ?? [])],
+  });
+  await h.app.whenReady();
+  const w = h.app.watchers[0]!;
+  await waitFor(() => w.subscribed && w.baselined && !w.reconciling, 30_000, 'baselined');
+  return h;
+}
+
+async function metric(hh: Harness, name: string, node: string): Promise<number> {
+  const text = await hh.app.metrics.registry.metrics();
   const line = text.split('\n').find((l) => l.startsWith(`${name}{node="${node}"}`));
   return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
+/**
+ * Holds the answer of the watcher's next expiry look-up (a real EVALSHA, answered by Redis)
+ * until release(): the chunk it belongs to stays in flight while later notifications arrive.
+ */
+function holdNextLookup(hh: Harness): { answered: () => boolean; release: () => void } {
+  const cmds = hh.app.watchers[0]!.commands as unknown as {
+    call: (...a: unknown[]) => Promise<unknown>;
+  };
+  const call = cmds.call.bind(cmds);
+  let held = false;
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  cmds.call = async (...a: unknown[]) => {
+    const r = await call(...a);
+    if (a[0] === 'EVALSHA' && !held) {
+      held = true;
+      await released;
+    }
+    return r;
+  };
+  return { answered: () => held, release };
+}
+
+/** Waits until the watcher logged an overflow, lets the held look-up go, and settles. */
+async function overflowThenRelease(hh: Harness, release: () => void): Promise<void> {
+  await waitFor(() => hh.logs().includes('keyspace backlog full'), 5000, 'overflow');
+  release();
+  await waitFor(
+    () => hh.app.ledger.list({ type: 'keyspace.gap' }).length > 0,
+    15_000,
+    'overflow gap',
+  );
+  await hh.app.settle();
+  hh.app.ledger.flush();
+}
+
+const JUNK = `for i=1,${MAX} do redis.call('SET','junk:'..i,'x') end`;
+
 describe('a keyspace backlog past redis.maxPendingNotifications', () => {
   it('drops what waits, records a backlog_overflow gap, and reconciles to equal Redis', async () => {
+    const hh = await start();
     const node = `127.0.0.1:${redis.port}`;
-    expect(await metric('tokenwatch_keyspace_notifications_dropped_total', node)).toBe(0);
-    // One script: Redis publishes all 2 x TOKENS notifications (set, expire) at once, megabytes
+    const tokens = 20_000;
+    expect(await metric(hh, 'tokenwatch_keyspace_notifications_dropped_total', node)).toBe(0);
+    // One script: Redis publishes all 2 x tokens notifications (set, expire) at once, megabytes
     // on the subscriber socket, read in one go, far past MAX before the first is applied.
-    await c.eval(`for i=1,${TOKENS} do redis.call('SET','oauth:access:of'..i,'v','EX',600) end`, 0);
+    await c.eval(`for i=1,${tokens} do redis.call('SET','oauth:access:of'..i,'v','EX',600) end`, 0);
     await waitFor(
       () =>
-        h.app.ledger
+        hh.app.ledger
           .list({ type: 'keyspace.gap' })
           .some((r) => r.attrs.reason === 'backlog_overflow'),
       30_000,
       'backlog_overflow gap',
     );
-    await h.app.settle();
-    h.app.ledger.flush();
-    const dropped = await metric('tokenwatch_keyspace_notifications_dropped_total', node);
-    expect(dropped).toBeGreaterThanOrEqual(MAX);
-    expect(dropped).toBeLessThan(2 * TOKENS);
-    expect(h.logs()).toContain('keyspace backlog full');
+    await hh.app.settle();
+    hh.app.ledger.flush();
+    const dropped = await metric(hh, 'tokenwatch_keyspace_notifications_dropped_total', node);
+    expect(dropped).toBeGreaterThan(MAX);
+    expect(dropped).toBeLessThan(2 * tokens);
     // Reconciled: the inventory equals Redis.
-    expect(h.app.inventory.size('access_token')).toBe(TOKENS);
+    expect(hh.app.inventory.size('access_token')).toBe(tokens);
     // Every token is in the ledger once: as a live record (its `set`, or its `expire` when the
     // `set` was dropped: ttl_changed), or as appeared in a gap.
-    const gaps = h.app.ledger.list({ type: 'keyspace.gap' });
+    const gaps = hh.app.ledger.list({ type: 'keyspace.gap' });
     const appeared = gaps.reduce(
       (n, g) => n + ((g.attrs.appeared as Record<string, number>).access_token ?? 0),
       0,
     );
     const live = new Set(
       [
-        ...h.app.ledger.list({ type: 'token.written' }),
-        ...h.app.ledger.list({ type: 'token.ttl_changed' }),
+        ...hh.app.ledger.list({ type: 'token.written' }),
+        ...hh.app.ledger.list({ type: 'token.ttl_changed' }),
       ].map((r) => r.fingerprint),
     );
     expect(appeared).toBeGreaterThan(0);
-    expect(live.size + appeared).toBe(TOKENS);
+    expect(live.size + appeared).toBe(tokens);
     // Every gap of the run is this one's (the subscriber never disconnected).
     expect(new Set(gaps.map((g) => g.attrs.reason))).toEqual(new Set(['backlog_overflow']));
     // Live again after it: a later write is recorded as it happens.
     await c.set('oauth:access:after', 'v', 'EX', 600);
     await waitFor(
-      () => h.app.inventory.size('access_token') === TOKENS + 1,
+      () => hh.app.inventory.size('access_token') === tokens + 1,
       10_000,
       'live write after the overflow',
     );
+  }, 60_000);
+
+  it('reconciles what the dropped notifications did to the tokens of the chunk in flight', async () => {
+    const hh = await start();
+    const fp = (k: string) => hh.app.rules.classify(k)!.fingerprint;
+    const [k1, k2] = ['oauth:access:k1', 'oauth:access:k2'];
+    const lookup = holdNextLookup(hh);
+    // The chunk [set k1, set k2] waits for its look-up's answer...
+    await c.eval(
+      `redis.call('SET',KEYS[1],'v','EX',600); redis.call('SET',KEYS[2],'v','EX',600)`,
+      2,
+      k1,
+      k2,
+    );
+    await waitFor(lookup.answered, 5000, 'look-up held');
+    // ... while k1 is deleted and k2 gets another TTL, then enough notifications to overflow.
+    await c.eval(
+      `redis.call('DEL',KEYS[1]); redis.call('PEXPIRE',KEYS[2],1200000); ${JUNK}`,
+      2,
+      k1,
+      k2,
+    );
+    await overflowThenRelease(hh, lookup.release);
+    expect(hh.app.inventory.get('access_token', fp(k1))).toBeUndefined();
+    expect(hh.app.inventory.get('access_token', fp(k2))?.due).toBe(
+      Number(await c.call('PEXPIRETIME', k2)),
+    );
+    // The ledger says so: k1 written live, then vanished in the gap; k2's new TTL found by it.
+    const gaps = hh.app.ledger.list({ type: 'keyspace.gap' });
+    expect(gaps.map((g) => g.attrs)).toEqual([
+      expect.objectContaining({
+        reason: 'backlog_overflow',
+        vanished: { access_token: 1 },
+        ttl_changed: { access_token: 1 },
+      }),
+    ]);
+    expect(hh.app.ledger.list({ type: 'token.vanished' }).map((r) => r.fingerprint)).toEqual([
+      fp(k1),
+    ]);
+  });
+
+  it('gives back a renamed token whose rename_to was dropped: it vanishes in the gap', async () => {
+    const hh = await start();
+    const fp = (k: string) => hh.app.rules.classify(k)!.fingerprint;
+    const [a, b, cKey] = ['oauth:access:A', 'oauth:access:B', 'oauth:access:C'];
+    await c.set(a, 'v');
+    await waitFor(() => hh.app.inventory.get('access_token', fp(a)) !== undefined, 5000, 'A');
+    // The real RENAME, unannounced; its two notifications are published below, split by the
+    // overflow: rename_from ends the chunk in flight, rename_to is dropped.
+    const flags = ((await c.config('GET', 'notify-keyspace-events')) as string[])[1]!;
+    await c
+      .multi()
+      .config('SET', 'notify-keyspace-events', '')
+      .rename(a, b)
+      .config('SET', 'notify-keyspace-events', flags)
+      .exec();
+    const lookup = holdNextLookup(hh);
+    await c.eval(
+      `redis.call('SET','oauth:access:X','v','EX',600); redis.call('PUBLISH','__keyevent@0__:rename_from',KEYS[1])`,
+      1,
+      a,
+    );
+    await waitFor(lookup.answered, 5000, 'look-up held');
+    await c.eval(`redis.call('PUBLISH','__keyevent@0__:rename_to',KEYS[1]); ${JUNK}`, 1, b);
+    await overflowThenRelease(hh, lookup.release);
+    expect(hh.app.inventory.get('access_token', fp(a))).toBeUndefined();
+    expect(hh.app.inventory.get('access_token', fp(b))).toBeDefined();
+    expect(hh.app.ledger.list({ type: 'keyspace.gap' }).map((g) => g.attrs)).toEqual([
+      expect.objectContaining({
+        reason: 'backlog_overflow',
+        vanished: { access_token: 1 },
+        appeared: { access_token: 1 },
+      }),
+    ]);
+    expect(hh.app.ledger.list({ type: 'token.vanished' }).map((r) => r.fingerprint)).toEqual([
+      fp(a),
+    ]);
+    // A later RENAME of a non-token onto a token key is a write, not A's rename.
+    await c.set('plain', 'v');
+    await c.rename('plain', cKey);
+    await waitFor(() => hh.app.inventory.get('access_token', fp(cKey)) !== undefined, 5000, 'C');
+    await hh.app.settle();
+    hh.app.ledger.flush();
+    expect(hh.app.ledger.list({ type: 'token.renamed' })).toEqual([]);
+  });
+
+  it('with coordination on, the owner counts the drops and records the gap', async () => {
+    const hh = await start({
+      yaml: `
+coordination:
+  enabled: true
+  instanceId: solo
+  keyPrefix: 'twov:'
+  leaseMs: 3000
+  safetyMs: 500
+`,
+      env: { TOKENWATCH_HMAC_KEY: 'backlog-overflow-test-hmac-key' },
+    });
+    const node = `127.0.0.1:${redis.port}`;
+    await waitFor(() => hh.app.coordinator?.role(node) === 'owner', 15_000, 'ownership');
+    await c.eval(`for i=1,5000 do redis.call('SET','oauth:access:co'..i,'v','EX',600) end`, 0);
+    await waitFor(
+      () =>
+        hh.app.ledger
+          .list({ type: 'keyspace.gap' })
+          .some((r) => r.attrs.reason === 'backlog_overflow'),
+      30_000,
+      'backlog_overflow gap',
+    );
+    await hh.app.settle();
+    expect(
+      await metric(hh, 'tokenwatch_keyspace_notifications_dropped_total', node),
+    ).toBeGreaterThan(MAX);
+    expect(hh.app.inventory.size('access_token')).toBe(5000);
   }, 60_000);
 });
