@@ -84,6 +84,28 @@ async function overflowThenRelease(hh: Harness, release: () => void): Promise<vo
   hh.app.ledger.flush();
 }
 
+/**
+ * One script writes `count` tokens: Redis publishes all 2 x count notifications (set, expire) at
+ * once, megabytes on the subscriber socket, read in one go, far past MAX before the first is
+ * applied. Resolves once the overflow's gap is recorded and everything is applied.
+ */
+async function flood(hh: Harness, name: string, count: number): Promise<void> {
+  await c.eval(
+    `for i=1,${count} do redis.call('SET','oauth:access:${name}'..i,'v','EX',600) end`,
+    0,
+  );
+  await waitFor(
+    () =>
+      hh.app.ledger
+        .list({ type: 'keyspace.gap' })
+        .some((r) => r.attrs.reason === 'backlog_overflow'),
+    30_000,
+    'backlog_overflow gap',
+  );
+  await hh.app.settle();
+  hh.app.ledger.flush();
+}
+
 const JUNK = `for i=1,${MAX} do redis.call('SET','junk:'..i,'x') end`;
 
 describe('a keyspace backlog past redis.maxPendingNotifications', () => {
@@ -92,19 +114,7 @@ describe('a keyspace backlog past redis.maxPendingNotifications', () => {
     const node = `127.0.0.1:${redis.port}`;
     const tokens = 20_000;
     expect(await metric(hh, 'tokenwatch_keyspace_notifications_dropped_total', node)).toBe(0);
-    // One script: Redis publishes all 2 x tokens notifications (set, expire) at once, megabytes
-    // on the subscriber socket, read in one go, far past MAX before the first is applied.
-    await c.eval(`for i=1,${tokens} do redis.call('SET','oauth:access:of'..i,'v','EX',600) end`, 0);
-    await waitFor(
-      () =>
-        hh.app.ledger
-          .list({ type: 'keyspace.gap' })
-          .some((r) => r.attrs.reason === 'backlog_overflow'),
-      30_000,
-      'backlog_overflow gap',
-    );
-    await hh.app.settle();
-    hh.app.ledger.flush();
+    await flood(hh, 'of', tokens);
     const dropped = await metric(hh, 'tokenwatch_keyspace_notifications_dropped_total', node);
     expect(dropped).toBeGreaterThan(MAX);
     expect(dropped).toBeLessThan(2 * tokens);
@@ -183,7 +193,7 @@ describe('a keyspace backlog past redis.maxPendingNotifications', () => {
     await waitFor(() => hh.app.inventory.get('access_token', fp(a)) !== undefined, 5000, 'A');
     // The real RENAME, unannounced; its two notifications are published below, split by the
     // overflow: rename_from ends the chunk in flight, rename_to is dropped.
-    const flags = ((await c.config('GET', 'notify-keyspace-events')) as string[])[1]!;
+    const flags = (await c.config('GET', 'notify-keyspace-events'))[1]!;
     await c
       .multi()
       .config('SET', 'notify-keyspace-events', '')
@@ -234,16 +244,7 @@ coordination:
     });
     const node = `127.0.0.1:${redis.port}`;
     await waitFor(() => hh.app.coordinator?.role(node) === 'owner', 15_000, 'ownership');
-    await c.eval(`for i=1,5000 do redis.call('SET','oauth:access:co'..i,'v','EX',600) end`, 0);
-    await waitFor(
-      () =>
-        hh.app.ledger
-          .list({ type: 'keyspace.gap' })
-          .some((r) => r.attrs.reason === 'backlog_overflow'),
-      30_000,
-      'backlog_overflow gap',
-    );
-    await hh.app.settle();
+    await flood(hh, 'co', 5000);
     expect(
       await metric(hh, 'tokenwatch_keyspace_notifications_dropped_total', node),
     ).toBeGreaterThan(MAX);
