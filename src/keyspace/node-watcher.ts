@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { TokenEvent } from '../domain/token-event.js';
 import { KeyEventApplier, type Prepared } from './event-applier.js';
 import { EventNames } from './event-names.js';
+import { KEY_BITS_WORDS, discardDropped } from './notification-batch.js';
 import { NotificationQueue } from './notification-queue.js';
 import type { Inventory, ReconcileChange } from './inventory.js';
 import { REQUIRED_FLAGS, ensureNotifications, type NotificationStatus } from './notifications.js';
@@ -149,8 +150,13 @@ export class NodeWatcher {
   /** Received, not yet applied (arrival order). */
   readonly #queue = new NotificationQueue();
   #processing = false;
-  /** An overflow dropped notifications: #afterOverflow is due before the next chunk. */
-  #overflowed = false;
+  /**
+   * An overflow dropped notifications: #afterOverflow is due before the next chunk. Resolved
+   * there; a reconciliation asked for meanwhile waits for it.
+   */
+  #overflowDone: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** keyBits of what the overflow dropped, until #afterOverflow (see discardDropped). */
+  #droppedKeys: Int32Array | undefined;
   #subscribed = false;
   #baselined = false;
   #blindSince: number | undefined;
@@ -240,14 +246,14 @@ export class NodeWatcher {
       // MIGRATE runs RESTORE on the target before it deletes on the source, so the target's
       // `restore` arrives first: claim the token at once so the source's `del` is not taken
       // for a deletion (slot migration is not a lifecycle event).
-      if (this.#queue.length >= this.#o.maxPendingNotifications) {
-        this.#overflow(at);
-        return;
-      }
       const migrated =
         this.#o.cluster && event === 'restore'
           ? this.#events.claim(message.subarray(ms, me))
           : undefined;
+      if (this.#queue.length >= this.#o.maxPendingNotifications) {
+        this.#overflow(at);
+        return;
+      }
       this.#queue.push(event, message, ms, me, at, pos, migrated);
       if (!this.#processing) this.#kick();
     };
@@ -323,13 +329,18 @@ export class NodeWatcher {
    * its SCAN and keep them as the chunk left them, whatever the dropped notifications did.
    */
   #overflow(at: number): void {
-    const { dropped, oldestAt } = this.#queue.clear();
+    this.#droppedKeys ??= new Int32Array(KEY_BITS_WORDS);
+    const { dropped, oldestAt } = this.#queue.clear(this.#droppedKeys);
     const since = Number.isNaN(oldestAt) ? at : oldestAt;
     // A blind spot open already (not reconciling yet) started earlier: it keeps its reason.
     if (this.#blindSince !== undefined && this.#reconciling === undefined)
       this.#blindSince = Math.min(this.#blindSince, since);
     else this.#openBlind(since, 'backlog_overflow');
-    this.#overflowed = true;
+    if (!this.#overflowDone) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#overflowDone = { promise, resolve };
+    }
     this.#o.sink.notificationsDropped?.(this.label, dropped + 1);
     this.#o.logger.warn(
       {
@@ -350,10 +361,13 @@ export class NodeWatcher {
    * new key appeared), and the node is reconciled.
    */
   #afterOverflow(): void {
-    if (!this.#overflowed) return;
-    this.#overflowed = false;
+    const done = this.#overflowDone;
+    if (!done) return;
+    this.#overflowDone = undefined;
+    this.#droppedKeys = undefined;
     this.#o.streamPositions?.reset();
     this.#events.discontinuity();
+    done.resolve();
     this.#reconcile().catch((err: unknown) => {
       // The blind spot stays open: the next re-check reconciles it.
       if (this.#closed) return;
@@ -491,6 +505,10 @@ export class NodeWatcher {
     // A SCAN taken while not subscribed misses what is written between the SCAN and the
     // subscription: the blind spot stays open and #onReady reconciles after subscribing.
     if (!this.#subscribed) return Promise.resolve();
+    // Not while what was received before an overflow's drop is still being applied: a SCAN begun
+    // now would take that chunk's tokens for changes made during it (#overflow). It begins
+    // right after (#afterOverflow), for every blind spot open by then.
+    if (this.#overflowDone) return this.#overflowDone.promise.then(() => this.#reconcile());
     this.#reconciling ??= this.#reconcileAll();
     return this.#reconciling;
   }
@@ -673,6 +691,9 @@ export class NodeWatcher {
         const items = this.#queue.take(MAX_CHUNK);
         const prepared = this.#events.classify(items);
         await this.#lookup(prepared);
+        // Dropped while the look-up ran: a reply may show what a dropped notification did to its
+        // key (Redis ran the look-up after it), which discardSuperseded can no longer see.
+        if (this.#droppedKeys) discardDropped(prepared, this.#droppedKeys);
         this.#events.markExpiryFlush(prepared);
         this.#events.applyBatch(prepared);
       }

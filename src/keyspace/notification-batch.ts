@@ -246,6 +246,30 @@ export function keyBits(buf: Uint8Array, start: number, end: number): number {
   return (h ^ (h >>> LOOKED_BITS_LOG2)) & ((1 << LOOKED_BITS_LOG2) - 1);
 }
 
+/** Words of a bitset over keyBits() values (one bit per value: 32 KiB). */
+export const KEY_BITS_WORDS = 1 << (LOOKED_BITS_LOG2 - 5);
+
+/** Sets `h` (a keyBits() value) in `set` (KEY_BITS_WORDS words). */
+export function addKeyBits(set: Int32Array, h: number): void {
+  set[h >>> 5] = (set[h >>> 5] as number) | (1 << (h & 31));
+}
+
+/**
+ * The look-up replies of the batch that was in flight when notifications after it were dropped
+ * (a backlog overflow): Redis ran the look-up after them, so a reply may show what a dropped
+ * notification did to the key (a later PEXPIRE), and discardSuperseded can no longer see that.
+ * Every looked-up key whose bit is in `dropped` (the dropped keys' keyBits) gets an unknown
+ * expiry, as for a superseded reply; the reconciliation of the hole records what Redis has.
+ */
+export function discardDropped(prepared: readonly Prepared[], dropped: Int32Array): void {
+  for (const p of prepared) {
+    // Only replies (a number): what was not looked up keeps what it had.
+    if (p.expireAt === undefined || Number.isNaN(p.expireAt) || p.c.kind === '') continue;
+    const h = keyBits(p.key, 0, p.key.length);
+    if (((dropped[h >>> 5] as number) & (1 << (h & 31))) !== 0) p.expireAt = Number.NaN;
+  }
+}
+
 /** What markExpiryFlush needs to know of the node and its clock. */
 export interface FlushContext {
   nodeIndex: number;

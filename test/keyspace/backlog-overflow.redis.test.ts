@@ -49,10 +49,15 @@ async function metric(hh: Harness, name: string, node: string): Promise<number> 
 }
 
 /**
- * Holds the answer of the watcher's next expiry look-up (a real EVALSHA, answered by Redis)
- * until release(): the chunk it belongs to stays in flight while later notifications arrive.
+ * Holds the watcher's next expiry look-up (a real EVALSHA) until release(): the chunk it belongs
+ * to stays in flight while later notifications arrive. `when: 'answer'` holds Redis' answer
+ * (Redis ran it before what follows); `'request'` holds it before it is sent (Redis runs it
+ * after what follows, as for everything queued behind a chunk).
  */
-function holdNextLookup(hh: Harness): { answered: () => boolean; release: () => void } {
+function holdNextLookup(
+  hh: Harness,
+  when: 'answer' | 'request' = 'answer',
+): { answered: () => boolean; release: () => void } {
   const cmds = hh.app.watchers[0]!.commands as unknown as {
     call: (...a: unknown[]) => Promise<unknown>;
   };
@@ -61,19 +66,25 @@ function holdNextLookup(hh: Harness): { answered: () => boolean; release: () => 
   let release!: () => void;
   const released = new Promise<void>((r) => (release = r));
   cmds.call = async (...a: unknown[]) => {
+    const hold = a[0] === 'EVALSHA' && !held;
+    if (hold) held = true;
+    if (hold && when === 'request') await released;
     const r = await call(...a);
-    if (a[0] === 'EVALSHA' && !held) {
-      held = true;
-      await released;
-    }
+    if (hold && when === 'answer') await released;
     return r;
   };
   return { answered: () => held, release };
 }
 
-/** Waits until the watcher logged an overflow, lets the held look-up go, and settles. */
+/**
+ * Waits until the watcher logged an overflow, then for more than two re-checks (every 0.5 s in
+ * the harness: each would reconcile the open blind spot), lets the held look-up go, and settles.
+ */
 async function overflowThenRelease(hh: Harness, release: () => void): Promise<void> {
   await waitFor(() => hh.logs().includes('keyspace backlog full'), 5000, 'overflow');
+  await new Promise((r) => setTimeout(r, 1200));
+  // No reconciliation while what came before the drop is not applied yet.
+  expect(hh.app.watchers[0]!.reconciling).toBe(false);
   release();
   await waitFor(
     () => hh.app.ledger.list({ type: 'keyspace.gap' }).length > 0,
@@ -182,6 +193,30 @@ describe('a keyspace backlog past redis.maxPendingNotifications', () => {
     ]);
     expect(hh.app.ledger.list({ type: 'token.vanished' }).map((r) => r.fingerprint)).toEqual([
       fp(k1),
+    ]);
+  });
+
+  it('does not take a look-up Redis ran after dropped notifications for the write TTL', async () => {
+    const hh = await start();
+    const fp = (k: string) => hh.app.rules.classify(k)!.fingerprint;
+    const k = 'oauth:access:k';
+    const lookup = holdNextLookup(hh, 'request');
+    await c.set(k, 'v', 'EX', 600);
+    await waitFor(lookup.answered, 5000, 'look-up about to be sent');
+    // Published before the look-up runs, then dropped: its answer shows the new TTL.
+    await c.eval(`redis.call('PEXPIRE',KEYS[1],1200000); ${JUNK}`, 1, k);
+    await overflowThenRelease(hh, lookup.release);
+    const mine = (type: string) =>
+      hh.app.ledger.list({ type }).filter((r) => r.fingerprint === fp(k));
+    // The write's TTL is unknown (not the 1 200 s a later PEXPIRE set); the gap records the TTL
+    // Redis has.
+    expect(mine('token.written').map((r) => r.attrs.ttlMs)).toEqual([undefined]);
+    const changed = mine('token.ttl_changed').map((r) => Number(r.attrs.ttlMs));
+    expect(changed).toHaveLength(1);
+    expect(changed[0]).toBeGreaterThan(1_190_000);
+    expect(changed[0]).toBeLessThanOrEqual(1_200_000);
+    expect(hh.app.ledger.list({ type: 'keyspace.gap' }).map((g) => g.attrs)).toEqual([
+      expect.objectContaining({ reason: 'backlog_overflow', ttl_changed: { access_token: 1 } }),
     ]);
   });
 

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { keyBits, pendingItems, type Item } from '../../src/keyspace/notification-batch.js';
+import {
+  KEY_BITS_WORDS,
+  discardDropped,
+  keyBits,
+  pendingItems,
+  type Item,
+  type Prepared,
+} from '../../src/keyspace/notification-batch.js';
 import { NotificationQueue } from '../../src/keyspace/notification-queue.js';
 
 /** One socket chunk holding `keys` back to back, each with its range. */
@@ -169,5 +176,28 @@ describe('NotificationQueue', () => {
       { event: 'del', key: 'k7', at: 2 },
       { event: 'expired', key: 'k8', at: 3 },
     ]);
+  });
+
+  it("names the dropped keys' bits on clear(keys), which discardDropped reads", () => {
+    const q = new NotificationQueue();
+    const keys = ['oauth:access:a', 'oauth:access:b', 'oauth:access:c'];
+    const { chunk, ranges } = chunkOf(keys);
+    q.push('expire', chunk, ...ranges[0]!, 1);
+    q.push('del', chunk, ...ranges[2]!, 2);
+    const dropped = new Int32Array(KEY_BITS_WORDS);
+    expect(q.clear(dropped).dropped).toBe(2);
+    const set = (k: string, expireAt?: number): Prepared => ({
+      event: 'set',
+      key: Buffer.from(k, 'latin1'),
+      k,
+      at: 0,
+      c: { kind: 'access_token', fingerprint: k, keyAttrs: {} },
+      ...(expireAt === undefined ? {} : { expireAt }),
+    });
+    const batch = [set(keys[0]!, 5000), set(keys[1]!, 6000), set(keys[2]!), set(keys[2]!, NaN)];
+    discardDropped(batch, dropped);
+    // a's and c's replies may show what their dropped notifications did: unknown. b's stays;
+    // what was not looked up (undefined) stays so.
+    expect(batch.map((p) => p.expireAt)).toEqual([NaN, 6000, undefined, NaN]);
   });
 });
