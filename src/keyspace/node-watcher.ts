@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { TokenEvent } from '../domain/token-event.js';
 import { KeyEventApplier, type Prepared } from './event-applier.js';
 import { EventNames } from './event-names.js';
-import { KEY_BITS_WORDS, discardDropped } from './notification-batch.js';
+import { InFlightKeys, discardDropped } from './notification-batch.js';
 import { NotificationQueue } from './notification-queue.js';
 import type { Inventory, ReconcileChange } from './inventory.js';
 import { REQUIRED_FLAGS, ensureNotifications, type NotificationStatus } from './notifications.js';
@@ -155,8 +155,8 @@ export class NodeWatcher {
    * there; a reconciliation asked for meanwhile waits for it.
    */
   #overflowDone: { promise: Promise<void>; resolve: () => void } | undefined;
-  /** keyBits of what the overflow dropped, until #afterOverflow (see discardDropped). */
-  #droppedKeys: Int32Array | undefined;
+  /** The batch taken and not applied yet: an overflow notes which of its tokens it dropped. */
+  #inFlight: InFlightKeys | undefined;
   #subscribed = false;
   #baselined = false;
   #blindSince: number | undefined;
@@ -251,7 +251,7 @@ export class NodeWatcher {
           ? this.#events.claim(message.subarray(ms, me))
           : undefined;
       if (this.#queue.length >= this.#o.maxPendingNotifications) {
-        this.#overflow(at);
+        this.#overflow(at, message, ms, me);
         return;
       }
       this.#queue.push(event, message, ms, me, at, pos, migrated);
@@ -328,9 +328,13 @@ export class NodeWatcher {
    * (#afterOverflow): started now, it would take that chunk's tokens for changes made during
    * its SCAN and keep them as the chunk left them, whatever the dropped notifications did.
    */
-  #overflow(at: number): void {
-    this.#droppedKeys ??= new Int32Array(KEY_BITS_WORDS);
-    const { dropped, oldestAt } = this.#queue.clear(this.#droppedKeys);
+  #overflow(at: number, message: Buffer, ms: number, me: number): void {
+    // The batch in flight's look-up may answer after these (see discardDropped).
+    const flight = this.#inFlight;
+    const { dropped, oldestAt } = this.#queue.clear(
+      flight && ((chunk, start, end, bits) => flight.dropped(chunk, start, end, bits)),
+    );
+    flight?.dropped(message, ms, me);
     const since = Number.isNaN(oldestAt) ? at : oldestAt;
     // A blind spot open already (not reconciling yet) started earlier: it keeps its reason.
     if (this.#blindSince !== undefined && this.#reconciling === undefined)
@@ -364,7 +368,6 @@ export class NodeWatcher {
     const done = this.#overflowDone;
     if (!done) return;
     this.#overflowDone = undefined;
-    this.#droppedKeys = undefined;
     this.#o.streamPositions?.reset();
     this.#events.discontinuity();
     done.resolve();
@@ -690,10 +693,16 @@ export class NodeWatcher {
         // What waits behind them stays compact in the queue (notification-queue.ts).
         const items = this.#queue.take(MAX_CHUNK);
         const prepared = this.#events.classify(items);
-        await this.#lookup(prepared);
+        const flight = new InFlightKeys(prepared);
+        this.#inFlight = flight;
+        try {
+          await this.#lookup(prepared);
+        } finally {
+          this.#inFlight = undefined;
+        }
         // Dropped while the look-up ran: a reply may show what a dropped notification did to its
         // key (Redis ran the look-up after it), which discardSuperseded can no longer see.
-        if (this.#droppedKeys) discardDropped(prepared, this.#droppedKeys);
+        if (flight.hit.size > 0) discardDropped(prepared, flight.hit);
         this.#events.markExpiryFlush(prepared);
         this.#events.applyBatch(prepared);
       }

@@ -246,27 +246,55 @@ export function keyBits(buf: Uint8Array, start: number, end: number): number {
   return (h ^ (h >>> LOOKED_BITS_LOG2)) & ((1 << LOOKED_BITS_LOG2) - 1);
 }
 
-/** Words of a bitset over keyBits() values (one bit per value: 32 KiB). */
-export const KEY_BITS_WORDS = 1 << (LOOKED_BITS_LOG2 - 5);
-
-/** Sets `h` (a keyBits() value) in `set` (KEY_BITS_WORDS words). */
-export function addKeyBits(set: Int32Array, h: number): void {
-  set[h >>> 5] = (set[h >>> 5] as number) | (1 << (h & 31));
-}
-
 /**
  * The look-up replies of the batch that was in flight when notifications after it were dropped
- * (a backlog overflow): Redis ran the look-up after them, so a reply may show what a dropped
- * notification did to the key (a later PEXPIRE), and discardSuperseded can no longer see that.
- * Every looked-up key whose bit is in `dropped` (the dropped keys' keyBits) gets an unknown
- * expiry, as for a superseded reply; the reconciliation of the hole records what Redis has.
+ * (a backlog overflow): Redis ran the look-up after them, so the reply for a key they changed may
+ * show that change (a later PEXPIRE), which discardSuperseded can no longer see. Those replies
+ * (`hit`: the keys, as latin1, of the batch's tokens that a dropped notification named) become
+ * unknown, as for a superseded reply; the reconciliation of the hole records what Redis has.
  */
-export function discardDropped(prepared: readonly Prepared[], dropped: Int32Array): void {
+export function discardDropped(prepared: readonly Prepared[], hit: ReadonlySet<string>): void {
   for (const p of prepared) {
     // Only replies (a number): what was not looked up keeps what it had.
     if (p.expireAt === undefined || Number.isNaN(p.expireAt) || p.c.kind === '') continue;
-    const h = keyBits(p.key, 0, p.key.length);
-    if (((dropped[h >>> 5] as number) & (1 << (h & 31))) !== 0) p.expireAt = Number.NaN;
+    if (hit.has(p.k)) p.expireAt = Number.NaN;
+  }
+}
+
+/**
+ * The batch in flight (taken, its look-up not applied yet), for an overflow to find which of its
+ * tokens the dropped notifications named: keyBits of its token keys, then the exact keys.
+ */
+export class InFlightKeys {
+  readonly #prepared: readonly Prepared[];
+  #bits: Int32Array | undefined;
+  #keys: Set<string> | undefined;
+  /** Keys of the batch's tokens that a dropped notification named. */
+  readonly hit = new Set<string>();
+
+  constructor(prepared: readonly Prepared[]) {
+    this.#prepared = prepared;
+  }
+
+  /** A dropped notification of `key[start, end)` (`bits`: its keyBits, when known). */
+  dropped(key: Buffer, start: number, end: number, bits = keyBits(key, start, end)): void {
+    if (!this.#bits) this.#index();
+    const set = this.#bits as Int32Array;
+    if (((set[bits >>> 5] as number) & (1 << (bits & 31))) === 0) return;
+    const k = key.toString('latin1', start, end);
+    if ((this.#keys as Set<string>).has(k)) this.hit.add(k);
+  }
+
+  /** Built at the first overflow only: no cost for a batch nothing is dropped behind. */
+  #index(): void {
+    this.#bits = new Int32Array(1 << (LOOKED_BITS_LOG2 - 5));
+    this.#keys = new Set();
+    for (const p of this.#prepared) {
+      if (p.c.kind === '') continue;
+      this.#keys.add(p.k);
+      const h = keyBits(p.key, 0, p.key.length);
+      this.#bits[h >>> 5] = (this.#bits[h >>> 5] as number) | (1 << (h & 31));
+    }
   }
 }
 

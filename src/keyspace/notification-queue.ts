@@ -1,5 +1,5 @@
 import type { StreamPosition } from '../domain/position.js';
-import { addKeyBits, keyBits, type Item, type PendingKeys } from './notification-batch.js';
+import { keyBits, type Item, type PendingKeys } from './notification-batch.js';
 
 /** Slots a new (or emptied) queue starts with. */
 const INITIAL_CAPACITY = 1024;
@@ -121,13 +121,27 @@ export class NotificationQueue implements PendingKeys {
 
   /**
    * Drops everything queued (a backlog past its bound) and gives its slots back. Returns how
-   * many notifications were dropped and when the oldest of them arrived (NaN: none). With
-   * `keys`, the keyBits of every dropped key are added to that bitset (KEY_BITS_WORDS words).
+   * many notifications were dropped and when the oldest of them arrived (NaN: none). `each`, when
+   * given, is told every dropped key first (its chunk, range and keyBits).
    */
-  clear(keys?: Int32Array): { dropped: number; oldestAt: number } {
+  clear(each?: (chunk: Buffer, start: number, end: number, bits: number) => void): {
+    dropped: number;
+    oldestAt: number;
+  } {
     const dropped = this.#size;
     const oldestAt = dropped > 0 ? (this.#ats[this.#head] as number) : NaN;
-    if (keys) for (let j = 0; j < dropped; j++) addKeyBits(keys, this.keyBits(j));
+    if (each) {
+      for (let j = 0; j < dropped; j++) {
+        const i = this.#slot(j);
+        const start = this.#offsets[i] as number;
+        each(
+          this.#chunks[i] as Buffer,
+          start,
+          start + (this.#lengths[i] as number),
+          this.keyBits(j),
+        );
+      }
+    }
     this.#size = 0;
     this.#head = 0;
     this.#allocate(INITIAL_CAPACITY);

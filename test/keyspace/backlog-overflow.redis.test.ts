@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
+import { keyBits } from '../../src/keyspace/notification-batch.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startApp, waitFor, type Harness, type StartOptions } from '../helpers/app-harness.js';
 
@@ -66,26 +67,35 @@ function holdNextLookup(
   let release!: () => void;
   const released = new Promise<void>((r) => (release = r));
   cmds.call = async (...a: unknown[]) => {
-    const hold = a[0] === 'EVALSHA' && !held;
-    if (hold) held = true;
-    if (hold && when === 'request') await released;
+    if (a[0] !== 'EVALSHA' || held) return call(...a);
+    if (when === 'request') {
+      held = true;
+      await released;
+      return call(...a);
+    }
+    // Only an answer: a first EVALSHA refused with NOSCRIPT (the script not loaded yet on a
+    // fresh server) is retried after SCRIPT LOAD, and that one is held.
     const r = await call(...a);
-    if (hold && when === 'answer') await released;
+    held = true;
+    await released;
     return r;
   };
   return { answered: () => held, release };
 }
 
 /**
- * Waits until the watcher logged an overflow, then for more than two re-checks (every 0.5 s in
- * the harness: each would reconcile the open blind spot), lets the held look-up go, and settles.
+ * Waits until the watcher logged an overflow, asks for a reconciliation meanwhile (as a re-check,
+ * a takeover or a topology change would), lets the held look-up go, and settles.
  */
 async function overflowThenRelease(hh: Harness, release: () => void): Promise<void> {
+  const w = hh.app.watchers[0]!;
   await waitFor(() => hh.logs().includes('keyspace backlog full'), 5000, 'overflow');
-  await new Promise((r) => setTimeout(r, 1200));
+  const asked = w.rebaseline();
+  await new Promise((r) => setTimeout(r, 100));
   // No reconciliation while what came before the drop is not applied yet.
-  expect(hh.app.watchers[0]!.reconciling).toBe(false);
+  expect(w.reconciling).toBe(false);
   release();
+  await asked;
   await waitFor(
     () => hh.app.ledger.list({ type: 'keyspace.gap' }).length > 0,
     15_000,
@@ -96,15 +106,18 @@ async function overflowThenRelease(hh: Harness, release: () => void): Promise<vo
 }
 
 /**
- * One script writes `count` tokens: Redis publishes all 2 x count notifications (set, expire) at
- * once, megabytes on the subscriber socket, read in one go, far past MAX before the first is
- * applied. Resolves once the overflow's gap is recorded and everything is applied.
+ * One script writes `count` tokens: 2 x count notifications (set, expire), the first chunk's
+ * look-up held until the overflow, so that everything after it waits. Resolves once the
+ * overflow's gap is recorded and everything is applied.
  */
 async function flood(hh: Harness, name: string, count: number): Promise<void> {
+  const lookup = holdNextLookup(hh, 'request');
   await c.eval(
     `for i=1,${count} do redis.call('SET','oauth:access:${name}'..i,'v','EX',600) end`,
     0,
   );
+  await waitFor(() => hh.logs().includes('keyspace backlog full'), 10_000, 'overflow');
+  lookup.release();
   await waitFor(
     () =>
       hh.app.ledger
@@ -217,6 +230,53 @@ describe('a keyspace backlog past redis.maxPendingNotifications', () => {
     expect(changed[0]).toBeLessThanOrEqual(1_200_000);
     expect(hh.app.ledger.list({ type: 'keyspace.gap' }).map((g) => g.attrs)).toEqual([
       expect.objectContaining({ reason: 'backlog_overflow', ttl_changed: { access_token: 1 } }),
+    ]);
+  });
+
+  it('counts the notification that found the queue full among those it dropped', async () => {
+    const hh = await start();
+    const fp = (k: string) => hh.app.rules.classify(k)!.fingerprint;
+    const k = 'oauth:access:k';
+    const lookup = holdNextLookup(hh, 'request');
+    await c.set(k, 'v', 'EX', 600);
+    await waitFor(lookup.answered, 5000, 'look-up about to be sent');
+    // MAX notifications fill the queue; the PEXPIRE after them finds it full.
+    await c.eval(`${JUNK}; redis.call('PEXPIRE',KEYS[1],1200000)`, 1, k);
+    await overflowThenRelease(hh, lookup.release);
+    const node = `127.0.0.1:${redis.port}`;
+    expect(await metric(hh, 'tokenwatch_keyspace_notifications_dropped_total', node)).toBe(MAX + 1);
+    const mine = (type: string) =>
+      hh.app.ledger.list({ type }).filter((r) => r.fingerprint === fp(k));
+    expect(mine('token.written').map((r) => r.attrs.ttlMs)).toEqual([undefined]);
+    expect(mine('token.ttl_changed')).toHaveLength(1);
+  });
+
+  it('keeps the look-up of a token the dropped notifications did not name', async () => {
+    const hh = await start();
+    const fp = (k: string) => hh.app.rules.classify(k)!.fingerprint;
+    // A key whose hash bit one of the dropped keys shares: ruled in by the bit, out exactly.
+    const junkBits = new Set(
+      Array.from({ length: MAX }, (_, i) => `junk:${i + 1}`).map((j) =>
+        keyBits(Buffer.from(j), 0, j.length),
+      ),
+    );
+    let k = '';
+    for (let n = 0; !junkBits.has(keyBits(Buffer.from(k), 0, k.length)); n++)
+      k = `oauth:access:c${n}`;
+    const lookup = holdNextLookup(hh, 'answer');
+    await c.set(k, 'v', 'EX', 600);
+    await waitFor(lookup.answered, 5000, 'look-up answered, held');
+    await c.eval(`${JUNK}; redis.call('SET','junk:last','x')`, 0);
+    await overflowThenRelease(hh, lookup.release);
+    const mine = (type: string) =>
+      hh.app.ledger.list({ type }).filter((r) => r.fingerprint === fp(k));
+    const written = mine('token.written').map((r) => Number(r.attrs.ttlMs));
+    expect(written).toHaveLength(1);
+    expect(written[0]).toBeGreaterThan(590_000);
+    // No TTL change that never happened.
+    expect(mine('token.ttl_changed')).toEqual([]);
+    expect(hh.app.ledger.list({ type: 'keyspace.gap' }).map((g) => g.attrs.ttl_changed)).toEqual([
+      {},
     ]);
   });
 

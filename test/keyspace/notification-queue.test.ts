@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  KEY_BITS_WORDS,
+  InFlightKeys,
   discardDropped,
   keyBits,
   pendingItems,
@@ -178,26 +178,43 @@ describe('NotificationQueue', () => {
     ]);
   });
 
-  it("names the dropped keys' bits on clear(keys), which discardDropped reads", () => {
+  it('tells clear(each) every dropped key; the batch in flight learns which of its tokens were named', () => {
     const q = new NotificationQueue();
-    const keys = ['oauth:access:a', 'oauth:access:b', 'oauth:access:c'];
+    const keys = ['oauth:access:a', 'oauth:access:b', 'oauth:access:c', 'junk'];
     const { chunk, ranges } = chunkOf(keys);
-    q.push('expire', chunk, ...ranges[0]!, 1);
-    q.push('del', chunk, ...ranges[2]!, 2);
-    const dropped = new Int32Array(KEY_BITS_WORDS);
-    expect(q.clear(dropped).dropped).toBe(2);
-    const set = (k: string, expireAt?: number): Prepared => ({
+    const set = (k: string, expireAt?: number, kind = 'access_token'): Prepared => ({
       event: 'set',
       key: Buffer.from(k, 'latin1'),
       k,
       at: 0,
-      c: { kind: 'access_token', fingerprint: k, keyAttrs: {} },
+      c: { kind, fingerprint: k, keyAttrs: {} },
       ...(expireAt === undefined ? {} : { expireAt }),
     });
-    const batch = [set(keys[0]!, 5000), set(keys[1]!, 6000), set(keys[2]!), set(keys[2]!, NaN)];
-    discardDropped(batch, dropped);
-    // a's and c's replies may show what their dropped notifications did: unknown. b's stays;
-    // what was not looked up (undefined) stays so.
-    expect(batch.map((p) => p.expireAt)).toEqual([NaN, 6000, undefined, NaN]);
+    const batch = [
+      set(keys[0]!, 5000),
+      set(keys[1]!, 6000),
+      set(keys[2]!),
+      set(keys[2]!, NaN),
+      set(keys[3]!, 7000, ''),
+    ];
+    const flight = new InFlightKeys(batch);
+    q.push('expire', chunk, ...ranges[0]!, 1);
+    q.push('del', chunk, ...ranges[3]!, 2);
+    const seen: string[] = [];
+    const r = q.clear((c, start, end, bits) => {
+      seen.push(c.toString('latin1', start, end));
+      expect(bits).toBe(keyBits(c, start, end));
+      flight.dropped(c, start, end, bits);
+    });
+    expect(r.dropped).toBe(2);
+    expect(seen).toEqual(['oauth:access:a', 'junk']);
+    // The notification that found the queue full: dropped too.
+    flight.dropped(chunk, ...ranges[2]!);
+    // Only the batch's token keys, exactly (junk is in the batch, but no token).
+    expect([...flight.hit].sort()).toEqual(['oauth:access:a', 'oauth:access:c']);
+    discardDropped(batch, flight.hit);
+    // a's reply may show what its dropped notification did: unknown. b's stays; what was not
+    // looked up (undefined) or already unknown stays so; a non-token is never touched.
+    expect(batch.map((p) => p.expireAt)).toEqual([NaN, 6000, undefined, NaN, 7000]);
   });
 });
