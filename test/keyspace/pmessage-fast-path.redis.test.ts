@@ -67,9 +67,19 @@ describe.each([3, 2] as const)('pmessage fast path over RESP%i', (protocol) => {
   it('receives what ioredis receives, in order, itself, across a reconnection', async () => {
     const { fast, plain, viaFast, viaIoredis, plainSeen, stats } = await subscribers(protocol);
     const c = redis.client();
+    let want = 0;
+    // On a timeout, say which side stopped short (CI once timed out here, under load, unseen since).
+    const received = () =>
+      waitFor(() => plainSeen.length >= want && viaFast.length >= want, 20_000).catch(
+        (err: Error) => {
+          throw new Error(
+            `${err.message}: want ${want}, ioredis ${plainSeen.length}, fast path ${viaFast.length} (stats ${JSON.stringify(stats)}), via ioredis ${viaIoredis.length}, fast ${fast.status}, plain ${plain.status}`,
+          );
+        },
+      );
     try {
-      let want = await load(c, `r${protocol}a`);
-      await waitFor(() => plainSeen.length >= want && viaFast.length >= want, 20_000);
+      want = await load(c, `r${protocol}a`);
+      await received();
       expect(viaFast).toEqual(plainSeen);
       expect(viaIoredis).toEqual([]);
       expect(stats).toMatchObject({ fast: want, fallbacks: 0 });
@@ -90,7 +100,7 @@ describe.each([3, 2] as const)('pmessage fast path over RESP%i', (protocol) => {
         return list.split('\n').filter((l) => l.includes(' psub=1 ')).length >= 2;
       }, 10_000);
       want += await load(c, `r${protocol}b`);
-      await waitFor(() => plainSeen.length >= want && viaFast.length >= want, 20_000);
+      await received();
       expect(viaFast).toEqual(plainSeen);
       expect(viaIoredis).toEqual([]);
       expect(stats).toMatchObject({ fast: want, fallbacks: 0 });
