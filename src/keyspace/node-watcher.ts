@@ -251,7 +251,7 @@ export class NodeWatcher {
           ? this.#events.claim(message.subarray(ms, me))
           : undefined;
       if (this.#queue.length >= this.#o.maxPendingNotifications) {
-        this.#overflow(at, message, ms, me);
+        this.#overflow(at, event, message, ms, me);
         return;
       }
       this.#queue.push(event, message, ms, me, at, pos, migrated);
@@ -328,13 +328,13 @@ export class NodeWatcher {
    * (#afterOverflow): started now, it would take that chunk's tokens for changes made during
    * its SCAN and keep them as the chunk left them, whatever the dropped notifications did.
    */
-  #overflow(at: number, message: Buffer, ms: number, me: number): void {
+  #overflow(at: number, event: string, message: Buffer, ms: number, me: number): void {
     // The batch in flight's look-up may answer after these (see discardDropped).
     const flight = this.#inFlight;
     const { dropped, oldestAt } = this.#queue.clear(
-      flight && ((chunk, start, end, bits) => flight.dropped(chunk, start, end, bits)),
+      flight && ((ev, chunk, start, end, bits) => flight.dropped(ev, chunk, start, end, bits)),
     );
-    flight?.dropped(message, ms, me);
+    flight?.dropped(event, message, ms, me);
     const since = Number.isNaN(oldestAt) ? at : oldestAt;
     // A blind spot open already (not reconciling yet) started earlier: it keeps its reason.
     if (this.#blindSince !== undefined && this.#reconciling === undefined)

@@ -269,6 +269,10 @@ export class InFlightKeys {
   readonly #prepared: readonly Prepared[];
   #bits: Int32Array | undefined;
   #keys: Set<string> | undefined;
+  /** Longest token key of the batch: a longer dropped key is none of them (never hashed). */
+  #maxLength = 0;
+  /** No dropped notification seen yet: the next is the one right after the batch. */
+  #first = true;
   /** Keys of the batch's tokens that a dropped notification named. */
   readonly hit = new Set<string>();
 
@@ -276,13 +280,25 @@ export class InFlightKeys {
     this.#prepared = prepared;
   }
 
-  /** A dropped notification of `key[start, end)` (`bits`: its keyBits, when known). */
-  dropped(key: Buffer, start: number, end: number, bits = keyBits(key, start, end)): void {
+  /**
+   * A dropped `event` of `key[start, end)` (`bits`: its keyBits when known, else negative). As
+   * discardSuperseded: only an event that changes the key's expiry counts, and not the `expire`
+   * right after the batch of a write at its end (SET EX split by the cut: the write's own TTL).
+   */
+  dropped(event: string, key: Buffer, start: number, end: number, bits = -1): void {
+    const first = this.#first;
+    this.#first = false;
+    if (!CHANGES_KEY.has(event)) return;
     if (!this.#bits) this.#index();
+    if (end - start > this.#maxLength) return;
+    const h = bits >= 0 ? bits : keyBits(key, start, end);
     const set = this.#bits as Int32Array;
-    if (((set[bits >>> 5] as number) & (1 << (bits & 31))) === 0) return;
+    if (((set[h >>> 5] as number) & (1 << (h & 31))) === 0) return;
     const k = key.toString('latin1', start, end);
-    if ((this.#keys as Set<string>).has(k)) this.hit.add(k);
+    if (!(this.#keys as Set<string>).has(k)) return;
+    const tail = this.#prepared.at(-1);
+    if (first && event === 'expire' && tail?.k === k && writesWithTtl(tail.event)) return;
+    this.hit.add(k);
   }
 
   /** Built at the first overflow only: no cost for a batch nothing is dropped behind. */
@@ -292,6 +308,7 @@ export class InFlightKeys {
     for (const p of this.#prepared) {
       if (p.c.kind === '') continue;
       this.#keys.add(p.k);
+      this.#maxLength = Math.max(this.#maxLength, p.key.length);
       const h = keyBits(p.key, 0, p.key.length);
       this.#bits[h >>> 5] = (this.#bits[h >>> 5] as number) | (1 << (h & 31));
     }

@@ -122,9 +122,10 @@ export class NotificationQueue implements PendingKeys {
   /**
    * Drops everything queued (a backlog past its bound) and gives its slots back. Returns how
    * many notifications were dropped and when the oldest of them arrived (NaN: none). `each`, when
-   * given, is told every dropped key first (its chunk, range and keyBits).
+   * given, is told every dropped notification first, oldest first: its event, its key's chunk and
+   * range, and the key's keyBits when already computed (else -1: hashing is the callee's choice).
    */
-  clear(each?: (chunk: Buffer, start: number, end: number, bits: number) => void): {
+  clear(each?: (event: string, chunk: Buffer, start: number, end: number, bits: number) => void): {
     dropped: number;
     oldestAt: number;
   } {
@@ -135,10 +136,11 @@ export class NotificationQueue implements PendingKeys {
         const i = this.#slot(j);
         const start = this.#offsets[i] as number;
         each(
+          this.#events[i] as string,
           this.#chunks[i] as Buffer,
           start,
           start + (this.#lengths[i] as number),
-          this.keyBits(j),
+          this.#bits[i] as number,
         );
       }
     }

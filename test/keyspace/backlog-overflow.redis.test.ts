@@ -161,6 +161,8 @@ describe('a keyspace backlog past redis.maxPendingNotifications', () => {
     expect(live.size + appeared).toBe(tokens);
     // Every gap of the run is this one's (the subscriber never disconnected).
     expect(new Set(gaps.map((g) => g.attrs.reason))).toEqual(new Set(['backlog_overflow']));
+    // No TTL changed: the gaps say none did (a reply doubted for nothing would show here).
+    expect(gaps.map((g) => g.attrs.ttl_changed)).toEqual(gaps.map(() => ({})));
     // Live again after it: a later write is recorded as it happens.
     await c.set('oauth:access:after', 'v', 'EX', 600);
     await waitFor(
@@ -275,6 +277,26 @@ describe('a keyspace backlog past redis.maxPendingNotifications', () => {
     expect(written[0]).toBeGreaterThan(590_000);
     // No TTL change that never happened.
     expect(mine('token.ttl_changed')).toEqual([]);
+    expect(hh.app.ledger.list({ type: 'keyspace.gap' }).map((g) => g.attrs.ttl_changed)).toEqual([
+      {},
+    ]);
+  });
+
+  it('keeps the look-up of a token whose dropped notifications left its expiry alone', async () => {
+    const hh = await start();
+    const fp = (k: string) => hh.app.rules.classify(k)!.fingerprint;
+    const k = 'oauth:access:appended';
+    const lookup = holdNextLookup(hh, 'answer');
+    await c.set(k, 'v', 'EX', 600);
+    await waitFor(lookup.answered, 5000, 'look-up answered, held');
+    await c.eval(`redis.call('APPEND',KEYS[1],'w'); ${JUNK}`, 1, k);
+    await overflowThenRelease(hh, lookup.release);
+    const written = hh.app.ledger
+      .list({ type: 'token.written' })
+      .filter((r) => r.fingerprint === fp(k))
+      .map((r) => Number(r.attrs.ttlMs));
+    expect(written).toHaveLength(1);
+    expect(written[0]).toBeGreaterThan(590_000);
     expect(hh.app.ledger.list({ type: 'keyspace.gap' }).map((g) => g.attrs.ttl_changed)).toEqual([
       {},
     ]);

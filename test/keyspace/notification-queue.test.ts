@@ -178,12 +178,17 @@ describe('NotificationQueue', () => {
     ]);
   });
 
-  it('tells clear(each) every dropped key; the batch in flight learns which of its tokens were named', () => {
+  it('tells clear(each) every dropped notification; the batch in flight learns which of its tokens they changed', () => {
     const q = new NotificationQueue();
-    const keys = ['oauth:access:a', 'oauth:access:b', 'oauth:access:c', 'junk'];
+    const keys = ['oauth:access:a', 'oauth:access:b', 'oauth:access:c', 'junk', 'oauth:access:d'];
     const { chunk, ranges } = chunkOf(keys);
-    const set = (k: string, expireAt?: number, kind = 'access_token'): Prepared => ({
-      event: 'set',
+    const item = (
+      event: string,
+      k: string,
+      expireAt?: number,
+      kind = 'access_token',
+    ): Prepared => ({
+      event,
       key: Buffer.from(k, 'latin1'),
       k,
       at: 0,
@@ -191,30 +196,61 @@ describe('NotificationQueue', () => {
       ...(expireAt === undefined ? {} : { expireAt }),
     });
     const batch = [
-      set(keys[0]!, 5000),
-      set(keys[1]!, 6000),
-      set(keys[2]!),
-      set(keys[2]!, NaN),
-      set(keys[3]!, 7000, ''),
+      item('set', keys[0]!, 5000),
+      item('set', keys[1]!, 6000),
+      item('set', keys[2]!),
+      item('set', keys[2]!, NaN),
+      item('set', keys[3]!, 7000, ''),
+      item('set', keys[4]!, 8000),
     ];
     const flight = new InFlightKeys(batch);
-    q.push('expire', chunk, ...ranges[0]!, 1);
-    q.push('del', chunk, ...ranges[3]!, 2);
-    const seen: string[] = [];
-    const r = q.clear((c, start, end, bits) => {
-      seen.push(c.toString('latin1', start, end));
-      expect(bits).toBe(keyBits(c, start, end));
-      flight.dropped(c, start, end, bits);
+    // Right after the batch: d's own `expire` (its SET EX split by the cut): the write's TTL.
+    q.push('expire', chunk, ...ranges[4]!, 1);
+    q.push('expire', chunk, ...ranges[0]!, 2);
+    // A change that does not touch the expiry (APPEND, HINCRBY): no reason to doubt b's reply.
+    q.push('append', chunk, ...ranges[1]!, 3);
+    q.push('del', chunk, ...ranges[3]!, 4);
+    q.keyBits(1); // a hash already made is handed on, the others are not made for nothing
+    const seen: [string, string, number][] = [];
+    const r = q.clear((ev, c, start, end, bits) => {
+      seen.push([ev, c.toString('latin1', start, end), bits]);
+      flight.dropped(ev, c, start, end, bits);
     });
-    expect(r.dropped).toBe(2);
-    expect(seen).toEqual(['oauth:access:a', 'junk']);
+    expect(r).toEqual({ dropped: 4, oldestAt: 1 });
+    const a = keys[0]!;
+    expect(seen).toEqual([
+      ['expire', keys[4], -1],
+      ['expire', a, keyBits(Buffer.from(a), 0, a.length)],
+      ['append', keys[1], -1],
+      ['del', 'junk', -1],
+    ]);
     // The notification that found the queue full: dropped too.
-    flight.dropped(chunk, ...ranges[2]!);
+    flight.dropped('persist', chunk, ...ranges[2]!);
     // Only the batch's token keys, exactly (junk is in the batch, but no token).
     expect([...flight.hit].sort()).toEqual(['oauth:access:a', 'oauth:access:c']);
     discardDropped(batch, flight.hit);
-    // a's reply may show what its dropped notification did: unknown. b's stays; what was not
-    // looked up (undefined) or already unknown stays so; a non-token is never touched.
-    expect(batch.map((p) => p.expireAt)).toEqual([NaN, 6000, undefined, NaN, 7000]);
+    // a's reply may show what its dropped notification did: unknown. b's and d's stay; what was
+    // not looked up (undefined) or already unknown stays so; a non-token is never touched.
+    expect(batch.map((p) => p.expireAt)).toEqual([NaN, 6000, undefined, NaN, 7000, 8000]);
+  });
+
+  it("a later `expire` of the batch's last write is its own only right after the batch", () => {
+    const q = new NotificationQueue();
+    const k = 'oauth:access:t';
+    const { chunk, ranges } = chunkOf(['junk', k]);
+    const flight = new InFlightKeys([
+      {
+        event: 'set',
+        key: Buffer.from(k),
+        k,
+        at: 0,
+        c: { kind: 'access_token', fingerprint: k, keyAttrs: {} },
+        expireAt: 1,
+      },
+    ]);
+    q.push('set', chunk, ...ranges[0]!, 1);
+    q.push('expire', chunk, ...ranges[1]!, 2);
+    q.clear((ev, c, start, end, bits) => flight.dropped(ev, c, start, end, bits));
+    expect([...flight.hit]).toEqual([k]);
   });
 });
