@@ -116,12 +116,15 @@ export class KeyEventApplier {
    * change of each key (planLookup). Then one turn of the event loop, so that notifications
    * already on the subscriber socket reach `pending()`: a later change of a looked-up key makes
    * its reply unknown (discardSuperseded). Once `abandon` settles the reply is no longer
-   * awaited: the expiries are unknown (NaN), as when the look-up fails.
+   * awaited: the expiries are unknown (NaN), as when the look-up fails. `tail()`: the write whose
+   * own `expire` may head `pending()` (a SET EX split by the cut), asked when the reply is in;
+   * by default the batch's last item.
    */
   async lookup(
     prepared: Prepared[],
     pending?: () => PendingKeys,
     abandon?: Promise<void>,
+    tail: () => Prepared | undefined = () => prepared.at(-1),
   ): Promise<void> {
     const need = planLookup(prepared);
     if (need.length === 0) return;
@@ -135,7 +138,7 @@ export class KeyEventApplier {
     recordExpiries(need, replies);
     if (!pending || !replies) return;
     await new Promise((r) => setImmediate(r));
-    discardSuperseded(need, pending(), prepared.at(-1), this.#o.maxKeyBytes);
+    discardSuperseded(need, pending(), tail(), this.#o.maxKeyBytes);
   }
 
   /** Expiries nobody will look up (the node's watcher closed): unknown, as after a failed look-up. */

@@ -668,11 +668,16 @@ export class NodeWatcher {
   }
 
   /** The batch's expiries, unless close() gives up on them (then unknown, NaN). */
-  async #lookup(prepared: Prepared[]): Promise<void> {
+  async #lookup(prepared: Prepared[], flight: InFlightKeys): Promise<void> {
     if (this.#lookupsAbandoned) return this.#events.unknownExpiries(prepared);
     const escape = new Promise<void>((resolve) => (this.#escapeLookup = resolve));
     try {
-      await this.#events.lookup(prepared, () => this.#queue, escape);
+      await this.#events.lookup(
+        prepared,
+        () => this.#queue,
+        escape,
+        () => flight.ownExpireOf(),
+      );
     } finally {
       this.#escapeLookup = undefined;
     }
@@ -693,10 +698,12 @@ export class NodeWatcher {
         // What waits behind them stays compact in the queue (notification-queue.ts).
         const items = this.#queue.take(MAX_CHUNK);
         const prepared = this.#events.classify(items);
-        const flight = new InFlightKeys(prepared);
+        // The last notification taken, when it is a token's: its own expire may follow.
+        const last = prepared.at(-1);
+        const flight = new InFlightKeys(prepared, last === items.at(-1) ? last : undefined);
         this.#inFlight = flight;
         try {
-          await this.#lookup(prepared);
+          await this.#lookup(prepared, flight);
         } finally {
           this.#inFlight = undefined;
         }

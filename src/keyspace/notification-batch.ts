@@ -276,8 +276,23 @@ export class InFlightKeys {
   /** Keys of the batch's tokens that a dropped notification named. */
   readonly hit = new Set<string>();
 
-  constructor(prepared: readonly Prepared[]) {
+  /**
+   * `tail`: the batch's last notification when it is a token's (its own `expire` may come right
+   * after the batch), else undefined.
+   */
+  constructor(
+    prepared: readonly Prepared[],
+    readonly tail: Prepared | undefined,
+  ) {
     this.#prepared = prepared;
+  }
+
+  /**
+   * The write whose own `expire` may head what is still queued: the tail, unless a notification
+   * was dropped since the batch was taken (what heads the queue then came after a hole).
+   */
+  ownExpireOf(): Prepared | undefined {
+    return this.#first ? this.tail : undefined;
   }
 
   /**
@@ -296,7 +311,7 @@ export class InFlightKeys {
     if (((set[h >>> 5] as number) & (1 << (h & 31))) === 0) return;
     const k = key.toString('latin1', start, end);
     if (!(this.#keys as Set<string>).has(k)) return;
-    const tail = this.#prepared.at(-1);
+    const tail = this.tail;
     if (first && event === 'expire' && tail?.k === k && writesWithTtl(tail.event)) return;
     this.hit.add(k);
   }

@@ -203,7 +203,8 @@ describe('NotificationQueue', () => {
       item('set', keys[3]!, 7000, ''),
       item('set', keys[4]!, 8000),
     ];
-    const flight = new InFlightKeys(batch);
+    const flight = new InFlightKeys(batch, batch.at(-1));
+    expect(flight.ownExpireOf()).toBe(batch.at(-1));
     // Right after the batch: d's own `expire` (its SET EX split by the cut): the write's TTL.
     q.push('expire', chunk, ...ranges[4]!, 1);
     q.push('expire', chunk, ...ranges[0]!, 2);
@@ -232,25 +233,35 @@ describe('NotificationQueue', () => {
     // a's reply may show what its dropped notification did: unknown. b's and d's stay; what was
     // not looked up (undefined) or already unknown stays so; a non-token is never touched.
     expect(batch.map((p) => p.expireAt)).toEqual([NaN, 6000, undefined, NaN, 7000, 8000]);
+    // After a drop, what heads the queue came after a hole: nobody's own expire.
+    expect(flight.ownExpireOf()).toBeUndefined();
   });
 
   it("a later `expire` of the batch's last write is its own only right after the batch", () => {
-    const q = new NotificationQueue();
     const k = 'oauth:access:t';
     const { chunk, ranges } = chunkOf(['junk', k]);
-    const flight = new InFlightKeys([
-      {
-        event: 'set',
-        key: Buffer.from(k),
-        k,
-        at: 0,
-        c: { kind: 'access_token', fingerprint: k, keyAttrs: {} },
-        expireAt: 1,
-      },
-    ]);
-    q.push('set', chunk, ...ranges[0]!, 1);
-    q.push('expire', chunk, ...ranges[1]!, 2);
-    q.clear((ev, c, start, end, bits) => flight.dropped(ev, c, start, end, bits));
-    expect([...flight.hit]).toEqual([k]);
+    const write: Prepared = {
+      event: 'set',
+      key: Buffer.from(k),
+      k,
+      at: 0,
+      c: { kind: 'access_token', fingerprint: k, keyAttrs: {} },
+      expireAt: 1,
+    };
+    for (const tail of [write, undefined]) {
+      // Another write between: its `expire` is a command of its own.
+      const q = new NotificationQueue();
+      const flight = new InFlightKeys([write], tail);
+      q.push('set', chunk, ...ranges[0]!, 1);
+      q.push('expire', chunk, ...ranges[1]!, 2);
+      q.clear((ev, c, start, end, bits) => flight.dropped(ev, c, start, end, bits));
+      expect([...flight.hit]).toEqual([k]);
+      // The batch ended with a non-token notification (no tail): not even right after it.
+      const q2 = new NotificationQueue();
+      const flight2 = new InFlightKeys([write], tail);
+      q2.push('expire', chunk, ...ranges[1]!, 3);
+      q2.clear((ev, c, start, end, bits) => flight2.dropped(ev, c, start, end, bits));
+      expect([...flight2.hit]).toEqual(tail ? [] : [k]);
+    }
   });
 });
