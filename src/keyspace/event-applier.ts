@@ -117,14 +117,13 @@ export class KeyEventApplier {
    * already on the subscriber socket reach `pending()`: a later change of a looked-up key makes
    * its reply unknown (discardSuperseded). Once `abandon` settles the reply is no longer
    * awaited: the expiries are unknown (NaN), as when the look-up fails. `tail()`: the write whose
-   * own `expire` may head `pending()` (a SET EX split by the cut), asked when the reply is in;
-   * by default the batch's last item.
+   * own `expire` may head `pending()` (a SET EX split by the cut), asked when the reply is in.
    */
   async lookup(
     prepared: Prepared[],
     pending?: () => PendingKeys,
     abandon?: Promise<void>,
-    tail: () => Prepared | undefined = () => prepared.at(-1),
+    tail?: () => Prepared | undefined,
   ): Promise<void> {
     const need = planLookup(prepared);
     if (need.length === 0) return;
@@ -138,7 +137,7 @@ export class KeyEventApplier {
     recordExpiries(need, replies);
     if (!pending || !replies) return;
     await new Promise((r) => setImmediate(r));
-    discardSuperseded(need, pending(), tail(), this.#o.maxKeyBytes);
+    discardSuperseded(need, pending(), tail?.(), this.#o.maxKeyBytes);
   }
 
   /** Expiries nobody will look up (the node's watcher closed): unknown, as after a failed look-up. */

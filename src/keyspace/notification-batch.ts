@@ -203,7 +203,7 @@ export function discardSuperseded(
       looked.set(p.k, p);
       const h = keyBits(p.key, 0, p.key.length);
       needBits[j] = h;
-      LOOKED_BITS[h >>> 5] = (LOOKED_BITS[h >>> 5] as number) | (1 << (h & 31));
+      setKeyBit(LOOKED_BITS, h);
     }
     // Bounded: behind a backlog this runs once per chunk. Past the bound a later change goes
     // unnoticed, and the event records the key's later state: never a TTL Redis did not state.
@@ -213,7 +213,7 @@ export function discardSuperseded(
       if (!CHANGES_KEY.has(event) || later.keyLength(i) > maxKeyBytes) continue;
       // Most pending keys were not looked up: their bytes' bit rules them out without a string.
       const h = later.keyBits(i);
-      if (((LOOKED_BITS[h >>> 5] as number) & (1 << (h & 31))) === 0) continue;
+      if (!hasKeyBit(LOOKED_BITS, h)) continue;
       const p = looked.get(later.keyString(i));
       if (!p || Number.isNaN(p.expireAt)) continue;
       // SET EX split between batches: its `expire` opens the next batch. Same command, same TTL.
@@ -238,6 +238,15 @@ let NEED_BITS = new Int32Array(8192);
  */
 const LOOKED_BITS_LOG2 = 18;
 const LOOKED_BITS = new Int32Array(1 << (LOOKED_BITS_LOG2 - 5));
+
+/** Sets bit `h` (a keyBits value) of `set`, a bitset of 1 << LOOKED_BITS_LOG2 bits. */
+function setKeyBit(set: Int32Array, h: number): void {
+  set[h >>> 5] = (set[h >>> 5] as number) | (1 << (h & 31));
+}
+
+function hasKeyBit(set: Int32Array, h: number): boolean {
+  return ((set[h >>> 5] as number) & (1 << (h & 31))) !== 0;
+}
 
 /** FNV-1a (32 bits) of `buf[start, end)`, folded to LOOKED_BITS_LOG2 bits. */
 export function keyBits(buf: Uint8Array, start: number, end: number): number {
@@ -307,8 +316,7 @@ export class InFlightKeys {
     if (!this.#bits) this.#index();
     if (end - start > this.#maxLength) return;
     const h = bits >= 0 ? bits : keyBits(key, start, end);
-    const set = this.#bits as Int32Array;
-    if (((set[h >>> 5] as number) & (1 << (h & 31))) === 0) return;
+    if (!hasKeyBit(this.#bits as Int32Array, h)) return;
     const k = key.toString('latin1', start, end);
     if (!(this.#keys as Set<string>).has(k)) return;
     const tail = this.tail;
@@ -325,7 +333,7 @@ export class InFlightKeys {
       this.#keys.add(p.k);
       this.#maxLength = Math.max(this.#maxLength, p.key.length);
       const h = keyBits(p.key, 0, p.key.length);
-      this.#bits[h >>> 5] = (this.#bits[h >>> 5] as number) | (1 << (h & 31));
+      setKeyBit(this.#bits, h);
     }
   }
 }

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
+import type { AuditRecord } from '../../src/audit/record.js';
 import { keyBits } from '../../src/keyspace/notification-batch.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startApp, waitFor, type Harness, type StartOptions } from '../helpers/app-harness.js';
@@ -47,6 +48,26 @@ async function metric(hh: Harness, name: string, node: string): Promise<number> 
   const text = await hh.app.metrics.registry.metrics();
   const line = text.split('\n').find((l) => l.startsWith(`${name}{node="${node}"}`));
   return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+const fingerprintOf = (hh: Harness, key: string): string => hh.app.rules.classify(key)!.fingerprint;
+
+/** The ledger's `type` records of the token `key`. */
+function recordsOf(hh: Harness, key: string, type: string): AuditRecord[] {
+  const fp = fingerprintOf(hh, key);
+  return hh.app.ledger.list({ type }).filter((r) => r.fingerprint === fp);
+}
+
+const gapAttrs = (hh: Harness) => hh.app.ledger.list({ type: 'keyspace.gap' }).map((g) => g.attrs);
+
+/** The run's one gap is the overflow's, with `changes`, and the tokens `vanished` vanished in it. */
+function expectOverflowGap(hh: Harness, changes: Record<string, unknown>, vanished: string[]) {
+  expect(gapAttrs(hh)).toEqual([
+    expect.objectContaining({ reason: 'backlog_overflow', ...changes }),
+  ]);
+  expect(hh.app.ledger.list({ type: 'token.vanished' }).map((r) => r.fingerprint)).toEqual(
+    vanished.map((k) => fingerprintOf(hh, k)),
+  );
 }
 
 /**
@@ -174,7 +195,7 @@ describe('a keyspace backlog past redis.maxPendingNotifications', () => {
 
   it('reconciles what the dropped notifications did to the tokens of the chunk in flight', async () => {
     const hh = await start();
-    const fp = (k: string) => hh.app.rules.classify(k)!.fingerprint;
+    const fp = (k: string) => fingerprintOf(hh, k);
     const [k1, k2] = ['oauth:access:k1', 'oauth:access:k2'];
     const lookup = holdNextLookup(hh);
     // The chunk [set k1, set k2] waits for its look-up's answer...
@@ -198,22 +219,13 @@ describe('a keyspace backlog past redis.maxPendingNotifications', () => {
       Number(await c.call('PEXPIRETIME', k2)),
     );
     // The ledger says so: k1 written live, then vanished in the gap; k2's new TTL found by it.
-    const gaps = hh.app.ledger.list({ type: 'keyspace.gap' });
-    expect(gaps.map((g) => g.attrs)).toEqual([
-      expect.objectContaining({
-        reason: 'backlog_overflow',
-        vanished: { access_token: 1 },
-        ttl_changed: { access_token: 1 },
-      }),
-    ]);
-    expect(hh.app.ledger.list({ type: 'token.vanished' }).map((r) => r.fingerprint)).toEqual([
-      fp(k1),
+    expectOverflowGap(hh, { vanished: { access_token: 1 }, ttl_changed: { access_token: 1 } }, [
+      k1,
     ]);
   });
 
   it('does not take a look-up Redis ran after dropped notifications for the write TTL', async () => {
     const hh = await start();
-    const fp = (k: string) => hh.app.rules.classify(k)!.fingerprint;
     const k = 'oauth:access:k';
     const lookup = holdNextLookup(hh, 'request');
     await c.set(k, 'v', 'EX', 600);
@@ -221,8 +233,7 @@ describe('a keyspace backlog past redis.maxPendingNotifications', () => {
     // Published before the look-up runs, then dropped: its answer shows the new TTL.
     await c.eval(`redis.call('PEXPIRE',KEYS[1],1200000); ${JUNK}`, 1, k);
     await overflowThenRelease(hh, lookup.release);
-    const mine = (type: string) =>
-      hh.app.ledger.list({ type }).filter((r) => r.fingerprint === fp(k));
+    const mine = (type: string) => recordsOf(hh, k, type);
     // The write's TTL is unknown (not the 1 200 s a later PEXPIRE set); the gap records the TTL
     // Redis has.
     expect(mine('token.written').map((r) => r.attrs.ttlMs)).toEqual([undefined]);
@@ -230,14 +241,13 @@ describe('a keyspace backlog past redis.maxPendingNotifications', () => {
     expect(changed).toHaveLength(1);
     expect(changed[0]).toBeGreaterThan(1_190_000);
     expect(changed[0]).toBeLessThanOrEqual(1_200_000);
-    expect(hh.app.ledger.list({ type: 'keyspace.gap' }).map((g) => g.attrs)).toEqual([
+    expect(gapAttrs(hh)).toEqual([
       expect.objectContaining({ reason: 'backlog_overflow', ttl_changed: { access_token: 1 } }),
     ]);
   });
 
   it('counts the notification that found the queue full among those it dropped', async () => {
     const hh = await start();
-    const fp = (k: string) => hh.app.rules.classify(k)!.fingerprint;
     const k = 'oauth:access:k';
     const lookup = holdNextLookup(hh, 'request');
     await c.set(k, 'v', 'EX', 600);
@@ -247,15 +257,13 @@ describe('a keyspace backlog past redis.maxPendingNotifications', () => {
     await overflowThenRelease(hh, lookup.release);
     const node = `127.0.0.1:${redis.port}`;
     expect(await metric(hh, 'tokenwatch_keyspace_notifications_dropped_total', node)).toBe(MAX + 1);
-    const mine = (type: string) =>
-      hh.app.ledger.list({ type }).filter((r) => r.fingerprint === fp(k));
+    const mine = (type: string) => recordsOf(hh, k, type);
     expect(mine('token.written').map((r) => r.attrs.ttlMs)).toEqual([undefined]);
     expect(mine('token.ttl_changed')).toHaveLength(1);
   });
 
   it('keeps the look-up of a token the dropped notifications did not name', async () => {
     const hh = await start();
-    const fp = (k: string) => hh.app.rules.classify(k)!.fingerprint;
     // A key whose hash bit one of the dropped keys shares: ruled in by the bit, out exactly.
     const junkBits = new Set(
       Array.from({ length: MAX }, (_, i) => `junk:${i + 1}`).map((j) =>
@@ -270,41 +278,32 @@ describe('a keyspace backlog past redis.maxPendingNotifications', () => {
     await waitFor(lookup.answered, 5000, 'look-up answered, held');
     await c.eval(`${JUNK}; redis.call('SET','junk:last','x')`, 0);
     await overflowThenRelease(hh, lookup.release);
-    const mine = (type: string) =>
-      hh.app.ledger.list({ type }).filter((r) => r.fingerprint === fp(k));
+    const mine = (type: string) => recordsOf(hh, k, type);
     const written = mine('token.written').map((r) => Number(r.attrs.ttlMs));
     expect(written).toHaveLength(1);
     expect(written[0]).toBeGreaterThan(590_000);
     // No TTL change that never happened.
     expect(mine('token.ttl_changed')).toEqual([]);
-    expect(hh.app.ledger.list({ type: 'keyspace.gap' }).map((g) => g.attrs.ttl_changed)).toEqual([
-      {},
-    ]);
+    expect(gapAttrs(hh).map((g) => g.ttl_changed)).toEqual([{}]);
   });
 
   it('keeps the look-up of a token whose dropped notifications left its expiry alone', async () => {
     const hh = await start();
-    const fp = (k: string) => hh.app.rules.classify(k)!.fingerprint;
     const k = 'oauth:access:appended';
     const lookup = holdNextLookup(hh, 'answer');
     await c.set(k, 'v', 'EX', 600);
     await waitFor(lookup.answered, 5000, 'look-up answered, held');
     await c.eval(`redis.call('APPEND',KEYS[1],'w'); ${JUNK}`, 1, k);
     await overflowThenRelease(hh, lookup.release);
-    const written = hh.app.ledger
-      .list({ type: 'token.written' })
-      .filter((r) => r.fingerprint === fp(k))
-      .map((r) => Number(r.attrs.ttlMs));
+    const written = recordsOf(hh, k, 'token.written').map((r) => Number(r.attrs.ttlMs));
     expect(written).toHaveLength(1);
     expect(written[0]).toBeGreaterThan(590_000);
-    expect(hh.app.ledger.list({ type: 'keyspace.gap' }).map((g) => g.attrs.ttl_changed)).toEqual([
-      {},
-    ]);
+    expect(gapAttrs(hh).map((g) => g.ttl_changed)).toEqual([{}]);
   });
 
   it('gives back a renamed token whose rename_to was dropped: it vanishes in the gap', async () => {
     const hh = await start();
-    const fp = (k: string) => hh.app.rules.classify(k)!.fingerprint;
+    const fp = (k: string) => fingerprintOf(hh, k);
     const [a, b, cKey] = ['oauth:access:A', 'oauth:access:B', 'oauth:access:C'];
     await c.set(a, 'v');
     await waitFor(() => hh.app.inventory.get('access_token', fp(a)) !== undefined, 5000, 'A');
@@ -328,16 +327,7 @@ describe('a keyspace backlog past redis.maxPendingNotifications', () => {
     await overflowThenRelease(hh, lookup.release);
     expect(hh.app.inventory.get('access_token', fp(a))).toBeUndefined();
     expect(hh.app.inventory.get('access_token', fp(b))).toBeDefined();
-    expect(hh.app.ledger.list({ type: 'keyspace.gap' }).map((g) => g.attrs)).toEqual([
-      expect.objectContaining({
-        reason: 'backlog_overflow',
-        vanished: { access_token: 1 },
-        appeared: { access_token: 1 },
-      }),
-    ]);
-    expect(hh.app.ledger.list({ type: 'token.vanished' }).map((r) => r.fingerprint)).toEqual([
-      fp(a),
-    ]);
+    expectOverflowGap(hh, { vanished: { access_token: 1 }, appeared: { access_token: 1 } }, [a]);
     // A later RENAME of a non-token onto a token key is a write, not A's rename.
     await c.set('plain', 'v');
     await c.rename('plain', cKey);
