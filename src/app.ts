@@ -518,6 +518,8 @@ export class TokenwatchApp {
       leases,
       registry,
       nodes: () => this.keyspace.nodeLabels(),
+      assignmentKey: (node) => this.keyspace.assignmentKey(node),
+      vacant: () => this.keyspace.vacantAssignmentKeys(),
       readyToJoin: () =>
         this.keyspace.notReadyReasons().length === 0 &&
         sink.positionsKnown(this.keyspace.nodeLabels()),

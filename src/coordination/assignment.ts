@@ -39,10 +39,15 @@ export function rendezvousOwners(
  * weight, a pair taken when its node is still free and its instance has room (floor(M/K), and M mod K
  * of them one more, first come first served). Every
  * instance computes the same map from the same sorted inputs.
+ *
+ * `keyOf` names what a node is for the weights (default: the node id itself). A Cluster master
+ * is weighed by the slots it serves, so that the replica promoted in its place is desired for
+ * the instance that owned it (docs/ha.md, "Assignment").
  */
 export function assignNodes(
   nodes: readonly string[],
   instances: readonly string[],
+  keyOf: (node: string) => string = (n) => n,
 ): Map<string, string> {
   const out = new Map<string, string>();
   const insts = [...new Set(instances)].sort();
@@ -52,7 +57,10 @@ export function assignNodes(
   // Instances that may hold one more than `floor`: then every node finds room (M in total).
   let extra = ns.length - floor * insts.length;
   const pairs: { n: string; i: string; w: bigint }[] = [];
-  for (const n of ns) for (const i of insts) pairs.push({ n, i, w: rendezvousWeight(n, i) });
+  for (const n of ns) {
+    const key = keyOf(n);
+    for (const i of insts) pairs.push({ n, i, w: rendezvousWeight(key, i) });
+  }
   pairs.sort((a, b) =>
     a.w !== b.w ? (a.w > b.w ? -1 : 1) : a.n !== b.n ? (a.n < b.n ? -1 : 1) : a.i < b.i ? -1 : 1,
   );

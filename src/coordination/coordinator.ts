@@ -62,6 +62,17 @@ export interface CoordinatorOptions {
   registry: InstanceRegistry;
   /** Ids (labels) of the watched nodes this instance knows now. */
   nodes: () => string[];
+  /**
+   * What a node is for the assignment's weights (assignNodes' `keyOf`; default: its id). A
+   * Cluster master: the slots it serves, so that a failover keeps the owner (docs/ha.md).
+   */
+  assignmentKey?: (node: string) => string;
+  /**
+   * Assignment keys of nodes gone for a while (a Cluster master whose slots nobody serves yet,
+   * during its failover): weighed like nodes and never acquired, so that the others' desired
+   * owners do not move meanwhile (KeyspaceService.vacantAssignmentKeys).
+   */
+  vacant?: () => string[];
   hooks: OwnershipHooks;
   metrics: CoordinationMetrics;
   logger: Logger;
@@ -77,6 +88,9 @@ export interface CoordinatorOptions {
 }
 
 export type NodeRole = 'owner' | 'standby';
+
+/** Prefix of a vacant assignment key among the node ids (never a node's label: no `host:port`). */
+const VACANT = 'vacant\0';
 
 /**
  * One instance's side of the coordination loop: registers, computes the desired owner of every
@@ -236,9 +250,12 @@ export class Coordinator {
     if (this.#closed) return;
     this.#live = live;
     const nodes = this.#o.nodes();
+    const keyOf = this.#o.assignmentKey ?? ((n: string) => n);
+    const vacant = (this.#o.vacant?.() ?? []).map((k) => `${VACANT}${k}`);
     const desired = assignNodes(
-      nodes,
+      [...nodes, ...vacant],
       live.includes(this.instanceId) ? live : [...live, this.instanceId],
+      (n) => (n.startsWith(VACANT) ? n.slice(VACANT.length) : keyOf(n)),
     );
     const self = this.instanceId;
     const work: Promise<void>[] = [];

@@ -124,6 +124,39 @@ export class KeyspaceService {
     return this.#watcher(label)?.commands;
   }
 
+  /**
+   * What the node is for the coordination's assignment: a Cluster master by the lowest slot it
+   * serves (a promoted replica serves its dead master's slots, so the instance that owned the
+   * master is desired for it and is its first owner: one instance's inventory then accounts for
+   * the master's tokens across the failover, docs/ha.md); otherwise, or while its slots are not
+   * known, its label.
+   */
+  assignmentKey(label: string): string {
+    if (!this.#o.config.redis.cluster) return label;
+    for (const [id, w] of this.#watchers) {
+      if (w.label !== label) continue;
+      const slots = this.#masters.get(id)?.slots ?? [];
+      if (slots.length === 0) return label;
+      return `slot:${Math.min(...slots.map(([a]) => a))}`;
+    }
+    return label;
+  }
+
+  /**
+   * Assignment keys of Cluster masters that left the topology while no master serves their
+   * slots yet (a failover under way): the coordination weighs them like nodes, so that the
+   * other masters' desired owners stay where they are until the promoted replica (the same key)
+   * appears. Without them the assignment of the masters left over is another one for the
+   * seconds of a failover, and a healthy master is handed over and back, with a takeover gap.
+   */
+  vacantAssignmentKeys(): string[] {
+    const out = new Set<string>();
+    for (const r of this.#retiring)
+      if (r.slots.length > 0 && !served(r.slots, this.#masters.values()))
+        out.add(`slot:${Math.min(...r.slots.map(([a]) => a))}`);
+    return [...out];
+  }
+
   /** Cluster: a hash tag of a slot the node serves (its marker keys need one); else undefined. */
   markerTag(label: string): string | undefined {
     if (!this.#o.config.redis.cluster) return undefined;

@@ -29,6 +29,27 @@ describe('assignNodes', () => {
     expect([...b.entries()].sort()).toEqual([...a.entries()].sort());
   });
 
+  it('weighs a node by its key: a node with the same key as another gets its desired owner', () => {
+    // A Cluster master and the replica promoted in its place (another address, the same
+    // slots): with the key, the replica is desired for the dead master's instance whatever the
+    // addresses; by address alone, not always (counted below, so the test can tell them apart).
+    const keyOf = (n: string) => (n.endsWith(':7002') || n.endsWith(':8002') ? 'slot:10923' : n);
+    let differsByAddress = 0;
+    for (let k = 1; k <= 5; k++) {
+      for (let p = 0; p < 40; p++) {
+        const before = ['10.0.0.1:7000', '10.0.0.1:7001', '10.0.0.1:7002'];
+        const after = ['10.0.0.1:7000', '10.0.0.1:7001', `10.0.${p}.9:8002`];
+        const a = assignNodes(before, insts(k), keyOf);
+        const b = assignNodes(after, insts(k), keyOf);
+        expect(b.get(after[2] as string)).toBe(a.get(before[2] as string));
+        expect(b.get('10.0.0.1:7000')).toBe(a.get('10.0.0.1:7000'));
+        const plain = assignNodes(after, insts(k));
+        if (plain.get(after[2] as string) !== a.get(before[2] as string)) differsByAddress++;
+      }
+    }
+    expect(differsByAddress).toBeGreaterThan(0);
+  });
+
   it('assigns nothing without instances', () => {
     expect(assignNodes(nodes(3), []).size).toBe(0);
   });

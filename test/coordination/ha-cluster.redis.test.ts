@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/audit/record.js';
 import { startCluster, type RedisCluster } from '../helpers/redis-cluster.js';
-import { startApp, waitFor, type Harness } from '../helpers/app-harness.js';
+import { waitFor, type Harness } from '../helpers/app-harness.js';
+import { ownedBy, startClusterInstance } from './cluster-instance.js';
 
 /**
  * Issue #20 on a real Redis Cluster (3 masters + 3 replicas): three instances own one master
@@ -22,26 +23,14 @@ afterAll(async () => {
 });
 
 function start(id: string): Harness {
-  const h = startApp('redis://127.0.0.1:1', {
-    redis: [cluster.watchConfig()],
-    yaml: `
-coordination:
-  enabled: true
-  instanceId: ${id}
-  leaseMs: 3000
-`,
-    env: { TOKENWATCH_HMAC_KEY: 'shared-fingerprint-key-for-the-cluster-test' },
+  const h = startClusterInstance(cluster, id, {
+    hmacKey: 'shared-fingerprint-key-for-the-cluster-test',
   });
   running.push(h);
   return h;
 }
 
-function owned(h: Harness): string[] {
-  const roles = h.app.coordinator?.roles() ?? {};
-  return Object.entries(roles)
-    .filter(([, r]) => r === 'owner')
-    .map(([n]) => n);
-}
+const owned = ownedBy;
 
 async function spread(hs: Harness[], expected: number[]): Promise<void> {
   await waitFor(

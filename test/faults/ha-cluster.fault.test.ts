@@ -478,11 +478,22 @@ describe('several instances on a Redis Cluster (issue #20)', () => {
         4,
         'a Redis master SIGKILLed',
         async () => {
+          // The promoted replica serves the dead master's slots, so the assignment (by slots)
+          // gives it to the dead master's owner: one inventory accounts for its tokens.
+          let lastOwner: Instance | undefined;
+          for (const i of running)
+            if ((await owned(i))?.includes(label(victim.port))) lastOwner = i;
+          expect(lastOwner, 'the master to kill has an owner').toBeDefined();
           const killedAt = Date.now();
           await cluster.nodes.find((x) => x.port === victim.port)?.halt(true);
           await until(() => cluster.failedOver(victim.port), 60_000, 'replica promoted');
           await until(() => spreadOneEach(cluster, running), 90_000, 'promoted replica owned');
-          return `replica promoted and owned, spread 1/1/1, ${Date.now() - killedAt} ms`;
+          const promoted = (await cluster.masters()).find((m) =>
+            slotRanges(m.slots).some(([a]) => a === ranges[0]?.[0]),
+          );
+          expect(promoted, "the master serving the dead one's slots").toBeDefined();
+          expect(await owned(lastOwner as Instance)).toEqual([label(promoted?.port ?? 0)]);
+          return `replica promoted and owned (by ${lastOwner?.id}, the dead master's owner), spread 1/1/1, ${Date.now() - killedAt} ms`;
         },
         // As the [cluster] fault drill: the inventory equals what Redis holds after the
         // failover (the promotion's topology_change gap is reconciled). A write or deletion the
