@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
 
+const CLUSTER_SLOTS = 16384;
+
 /** A Cluster master as CLUSTER SHARDS / CLUSTER NODES describe it. */
 export interface ClusterMaster {
   id: string;
@@ -9,12 +11,24 @@ export interface ClusterMaster {
   slots: [number, number][];
 }
 
+/** One read of a Cluster's topology. */
+export interface ClusterTopology {
+  /** The healthy masters: notifications are node-local, so each one needs a subscriber. */
+  masters: ClusterMaster[];
+  /**
+   * Slot ranges of failed masters that no healthy master serves yet (a failover under way, or a
+   * shard down), one entry per failed master. Read from the Cluster itself, so every instance
+   * (one started during the failover too) sees the same: the coordination weighs them as
+   * vacant nodes (KeyspaceService.vacantAssignmentKeys).
+   */
+  unserved: [number, number][][];
+}
+
 /**
- * Reads the masters of a Redis Cluster. CLUSTER SHARDS (Redis >= 7.0) names every shard's
- * nodes with role and health; CLUSTER NODES is the fallback for servers that lack it. Only
- * healthy masters are returned: notifications are node-local, so each one needs a subscriber.
+ * Reads the topology of a Redis Cluster. CLUSTER SHARDS (Redis >= 7.0) names every shard's
+ * nodes with role and health; CLUSTER NODES is the fallback for servers that lack it.
  */
-export async function readMasters(client: Redis): Promise<ClusterMaster[]> {
+export async function readTopology(client: Redis): Promise<ClusterTopology> {
   try {
     return parseShards((await client.call('CLUSTER', 'SHARDS')) as unknown[]);
   } catch (err) {
@@ -30,43 +44,73 @@ function pairs(flat: unknown): Map<string, unknown> {
   return m;
 }
 
-export function parseShards(reply: unknown[]): ClusterMaster[] {
+export function parseShards(reply: unknown[]): ClusterTopology {
   const out: ClusterMaster[] = [];
+  const unserved: [number, number][][] = [];
   for (const shard of reply) {
     const s = pairs(shard);
     const slotList = (s.get('slots') as unknown[] | undefined) ?? [];
     const slots: [number, number][] = [];
     for (let i = 0; i + 1 < slotList.length; i += 2)
       slots.push([Number(slotList[i]), Number(slotList[i + 1])]);
+    let healthy = false;
+    let failed = false;
     for (const node of (s.get('nodes') as unknown[] | undefined) ?? []) {
       const n = pairs(node);
-      if (n.get('role') !== 'master' || n.get('health') === 'fail') continue;
+      if (n.get('role') !== 'master') continue;
+      if (n.get('health') === 'fail') {
+        failed = true;
+        continue;
+      }
       const ip = n.get('ip') ?? n.get('endpoint');
       const host = typeof ip === 'string' ? ip : '';
       const port = Number(n.get('port') ?? n.get('tls-port'));
       if (!host || !port) continue;
+      healthy = true;
       out.push({ id: String(n.get('id')), host, port, slots });
     }
+    if (failed && !healthy && slots.length > 0) unserved.push(slots);
   }
-  return out.sort((a, b) => a.id.localeCompare(b.id));
+  return { masters: out.sort((a, b) => a.id.localeCompare(b.id)), unserved };
 }
 
-export function parseNodes(text: string): ClusterMaster[] {
+export function parseNodes(text: string): ClusterTopology {
   const out: ClusterMaster[] = [];
+  const failed: [number, number][][] = [];
   for (const line of text.split('\n')) {
     const f = line.trim().split(' ');
     if (f.length < 8) continue;
     const flags = (f[2] ?? '').split(',');
-    if (!flags.includes('master') || flags.includes('fail') || flags.includes('noaddr')) continue;
-    const m = /^(.*):(\d+)@/.exec(f[1] ?? '');
-    if (!m) continue;
+    if (!flags.includes('master')) continue;
     const slots: [number, number][] = [];
     for (const r of f.slice(8)) {
       if (r.startsWith('[')) continue; // migrating/importing markers
       const [a, b] = r.split('-');
       slots.push([Number(a), Number(b ?? a)]);
     }
+    if (flags.includes('fail') || flags.includes('noaddr')) {
+      if (slots.length > 0) failed.push(slots);
+      continue;
+    }
+    const m = /^(.*):(\d+)@/.exec(f[1] ?? '');
+    if (!m) continue;
     out.push({ id: f[0] as string, host: m[1] as string, port: Number(m[2]), slots });
   }
-  return out.sort((a, b) => a.id.localeCompare(b.id));
+  // A failed master's slots stay on it until its replica is promoted (then they move).
+  const unserved = failed.filter((r) => !servedBy(r, out));
+  return { masters: out.sort((a, b) => a.id.localeCompare(b.id)), unserved };
+}
+
+/** Whether every slot of `ranges` is served by one of `masters`. */
+export function servedBy(
+  ranges: readonly (readonly [number, number])[],
+  masters: Iterable<ClusterMaster>,
+): boolean {
+  const seen = new Uint8Array(CLUSTER_SLOTS);
+  for (const m of masters)
+    for (const [a, b] of m.slots) seen.fill(1, Math.max(0, a), Math.min(CLUSTER_SLOTS, b + 1));
+  return ranges.every(([a, b]) => {
+    for (let s = a; s <= b; s++) if (seen[s] !== 1) return false;
+    return true;
+  });
 }

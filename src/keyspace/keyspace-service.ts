@@ -3,7 +3,13 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { Metrics } from '../metrics/registry.js';
 import { redactUrl } from '../redis-url.js';
-import { readMasters, type ClusterMaster } from './cluster-topology.js';
+import {
+  readTopology,
+  servedBy,
+  type ClusterMaster,
+  type ClusterTopology,
+} from './cluster-topology.js';
+import { slotIdentity } from './slot-identity.js';
 import { RedisConnector, endpointLabel, parseHostPort, type Endpoint } from './connections.js';
 import type { CacheHealth } from './cache-health.js';
 import { tagForSlots } from './cluster-slot.js';
@@ -44,23 +50,11 @@ interface Retiring {
   closedAt?: number;
 }
 
-const CLUSTER_SLOTS = 16384;
 /** One topology probe (connect, CLUSTER SHARDS) at most; then the next seed is asked. */
 const PROBE_TIMEOUT_MS = 3000;
 
 function overlaps(a: readonly [number, number][], b: readonly [number, number][]): boolean {
   return a.some(([a0, a1]) => b.some(([b0, b1]) => a0 <= b1 && b0 <= a1));
-}
-
-/** True when every slot of `ranges` is served by one of `masters`. */
-function served(ranges: readonly [number, number][], masters: Iterable<ClusterMaster>): boolean {
-  const seen = new Uint8Array(CLUSTER_SLOTS);
-  for (const m of masters)
-    for (const [a, b] of m.slots) seen.fill(1, Math.max(0, a), Math.min(CLUSTER_SLOTS, b + 1));
-  return ranges.every(([a, b]) => {
-    for (let s = a; s <= b; s++) if (seen[s] !== 1) return false;
-    return true;
-  });
 }
 
 /**
@@ -82,6 +76,8 @@ export class KeyspaceService {
   readonly #closing = new Map<string, Promise<void>>();
   /** Masters as of the last topology read. */
   #masters = new Map<string, ClusterMaster>();
+  /** Slots of failed masters that nobody serves, as of the last topology read. */
+  #unserved: [number, number][][] = [];
   #timer: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
   #discovered = false;
@@ -125,35 +121,33 @@ export class KeyspaceService {
   }
 
   /**
-   * What the node is for the coordination's assignment: a Cluster master by the lowest slot it
-   * serves (a promoted replica serves its dead master's slots, so the instance that owned the
-   * master is desired for it and is its first owner: one instance's inventory then accounts for
+   * What the node is for the coordination's assignment: a Cluster master by one slot it serves
+   * (slotIdentity: a promoted replica serves its dead master's slots, so the instance desired
+   * for the master is desired for it and is its first owner: one inventory then accounts for
    * the master's tokens across the failover, docs/ha.md); otherwise, or while its slots are not
    * known, its label.
    */
   assignmentKey(label: string): string {
     if (!this.#o.config.redis.cluster) return label;
-    for (const [id, w] of this.#watchers) {
-      if (w.label !== label) continue;
-      const slots = this.#masters.get(id)?.slots ?? [];
-      if (slots.length === 0) return label;
-      return `slot:${Math.min(...slots.map(([a]) => a))}`;
-    }
+    for (const [id, w] of this.#watchers)
+      if (w.label === label) return slotIdentity(this.#masters.get(id)?.slots ?? []) ?? label;
     return label;
   }
 
   /**
-   * Assignment keys of Cluster masters that left the topology while no master serves their
-   * slots yet (a failover under way): the coordination weighs them like nodes, so that the
-   * other masters' desired owners stay where they are until the promoted replica (the same key)
-   * appears. Without them the assignment of the masters left over is another one for the
-   * seconds of a failover, and a healthy master is handed over and back, with a takeover gap.
+   * Assignment keys of failed Cluster masters whose slots no master serves yet (a failover under
+   * way), as the last topology read says (so every instance, one started meanwhile too, has the
+   * same): the coordination weighs them like nodes, so that the other masters' desired owners
+   * stay where they are until the promoted replica (the same key) appears. Without them the
+   * assignment of the masters left over is another one for the seconds of a failover, and a
+   * healthy master is handed over and back, with a takeover gap.
    */
   vacantAssignmentKeys(): string[] {
     const out = new Set<string>();
-    for (const r of this.#retiring)
-      if (r.slots.length > 0 && !served(r.slots, this.#masters.values()))
-        out.add(`slot:${Math.min(...r.slots.map(([a]) => a))}`);
+    for (const r of this.#unserved) {
+      const key = slotIdentity(r);
+      if (key !== undefined) out.add(key);
+    }
     return [...out];
   }
 
@@ -373,7 +367,7 @@ export class KeyspaceService {
     if (this.#closed) return;
     let masters: ClusterMaster[];
     try {
-      masters = await this.#readMasters();
+      ({ masters, unserved: this.#unserved } = await this.#readTopology());
       this.#lastTopologyError = undefined;
     } catch (err) {
       this.#lastTopologyError = (err as Error).message;
@@ -448,7 +442,7 @@ export class KeyspaceService {
       const heirs = [...this.#watchers.entries()]
         .filter(([id]) => overlaps(this.#masters.get(id)?.slots ?? [], r.slots))
         .map(([, w]) => w);
-      if (!served(r.slots, this.#masters.values())) {
+      if (!servedBy(r.slots, this.#masters.values())) {
         keep.push(r); // unserved slots: unreachable, not gone
         continue;
       }
@@ -488,7 +482,7 @@ export class KeyspaceService {
     this.#retiring = keep;
   }
 
-  async #readMasters(): Promise<ClusterMaster[]> {
+  async #readTopology(): Promise<ClusterTopology> {
     const seeds = [
       ...[...this.#watchers.values()].map((w) => w.label),
       ...(this.#o.config.redis.cluster?.nodes ?? []),
@@ -502,8 +496,8 @@ export class KeyspaceService {
       try {
         // Bounded as a whole: a stopped node (SIGSTOP, a frozen VM) accepts the connection and
         // never answers, and an unbounded probe would hold every later refresh behind it.
-        const masters = await Promise.race([
-          client.connect().then(() => readMasters(client)),
+        const topology = await Promise.race([
+          client.connect().then(() => readTopology(client)),
           new Promise<never>((_, reject) => {
             timer = setTimeout(
               () =>
@@ -512,7 +506,7 @@ export class KeyspaceService {
             );
           }),
         ]);
-        if (masters.length > 0) return masters;
+        if (topology.masters.length > 0) return topology;
       } catch (err) {
         lastErr = err;
       } finally {

@@ -50,6 +50,27 @@ describe('assignNodes', () => {
     expect(differsByAddress).toBeGreaterThan(0);
   });
 
+  it('keeps the desired owners of the others while a dead node is weighed as vacant', () => {
+    // The coordination adds a failed Cluster master's key as a node nobody acquires (vacant):
+    // the other nodes keep the owners they had; without it some of them would move meanwhile.
+    let movedWithout = 0;
+    for (let k = 2; k <= 4; k++) {
+      for (let p = 0; p < 50; p++) {
+        const ids = Array.from({ length: k }, (_, i) => `inst-${p}-${i}`);
+        const all = ['slot:1', 'slot:2', 'slot:3', 'slot:4'];
+        const full = assignNodes(all, ids);
+        const rest = all.slice(1);
+        const withVacant = assignNodes([...rest, 'vacant\0slot:1'], ids, (n) =>
+          n.startsWith('vacant\0') ? n.slice(7) : n,
+        );
+        for (const n of rest) expect(withVacant.get(n)).toBe(full.get(n));
+        const without = assignNodes(rest, ids);
+        if (rest.some((n) => without.get(n) !== full.get(n))) movedWithout++;
+      }
+    }
+    expect(movedWithout).toBeGreaterThan(0);
+  });
+
   it('assigns nothing without instances', () => {
     expect(assignNodes(nodes(3), []).size).toBe(0);
   });

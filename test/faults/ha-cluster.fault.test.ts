@@ -9,6 +9,8 @@ import type { AuditRecord } from '../../src/audit/record.js';
 import { listRecords, openReadOnly } from '../../src/audit/query.js';
 import { parseConfig } from '../../src/config/load.js';
 import { TokenRules } from '../../src/keyspace/token-rules.js';
+import { slotIdentity } from '../../src/keyspace/slot-identity.js';
+import { assignNodes } from '../../src/coordination/assignment.js';
 import { DEFAULT_TOKEN_RULES, waitFor } from '../helpers/app-harness.js';
 import { slotRanges, startCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { startRedis } from '../helpers/redis-server.js';
@@ -480,6 +482,24 @@ describe('several instances on a Redis Cluster (issue #20)', () => {
         async () => {
           // The promoted replica serves the dead master's slots, so the assignment (by slots)
           // gives it to the dead master's owner: one inventory accounts for its tokens.
+          // Owners settled: each master held by the instance desired for it.
+          const keyOf = (m: { slots: string[] }) => slotIdentity(slotRanges(m.slots)) as string;
+          const masters = await cluster.masters();
+          const desired = assignNodes(
+            masters.map(keyOf),
+            running.map((i) => i.id),
+          );
+          await until(
+            async () => {
+              for (const m of masters) {
+                const i = running.find((x) => x.id === desired.get(keyOf(m)));
+                if (!i || !(await owned(i))?.includes(label(m.port))) return false;
+              }
+              return true;
+            },
+            30_000,
+            'each master owned by its desired instance',
+          );
           let lastOwner: Instance | undefined;
           for (const i of running)
             if ((await owned(i))?.includes(label(victim.port))) lastOwner = i;
