@@ -251,7 +251,11 @@ export class Coordinator {
     this.#live = live;
     const nodes = this.#o.nodes();
     const keyOf = this.#o.assignmentKey ?? ((n: string) => n);
-    const vacant = (this.#o.vacant?.() ?? []).map((k) => `${VACANT}${k}`);
+    // A vacant key some node has already (its slots served meanwhile) is that node's alone.
+    const keys = new Set(nodes.map(keyOf));
+    const vacant = (this.#o.vacant?.() ?? [])
+      .filter((k) => !keys.has(k))
+      .map((k) => `${VACANT}${k}`);
     const desired = assignNodes(
       [...nodes, ...vacant],
       live.includes(this.instanceId) ? live : [...live, this.instanceId],

@@ -26,15 +26,31 @@ export interface ClusterTopology {
 
 /**
  * Reads the topology of a Redis Cluster. CLUSTER SHARDS (Redis >= 7.0) names every shard's
- * nodes with role and health; CLUSTER NODES is the fallback for servers that lack it.
+ * nodes with role, health and endpoints; CLUSTER NODES is the fallback for servers that lack
+ * it, and the source of each master's slots in every case (mergeTopology).
  */
 export async function readTopology(client: Redis): Promise<ClusterTopology> {
+  const nodes = parseNodes((await client.call('CLUSTER', 'NODES')) as string);
   try {
-    return parseShards((await client.call('CLUSTER', 'SHARDS')) as unknown[]);
+    return mergeTopology(parseShards((await client.call('CLUSTER', 'SHARDS')) as unknown[]), nodes);
   } catch (err) {
     if (!/unknown subcommand|unknown command/i.test((err as Error).message)) throw err;
-    return parseNodes((await client.call('CLUSTER', 'NODES')) as string);
+    return nodes;
   }
+}
+
+/**
+ * The healthy masters of CLUSTER SHARDS with their slots as CLUSTER NODES lists them per node,
+ * and the unserved slots of CLUSTER NODES. CLUSTER SHARDS reports slots per shard, taken from
+ * one node of it: on Redis 7.2-7.4 the failed old master, so a promoted master's shard has no
+ * slots (redis/redis#13414); from 8.0 a shard whose nodes all failed has none. CLUSTER NODES
+ * lists what each node serves, the failed master's slots included until its replica is
+ * promoted. A master CLUSTER NODES does not list keeps the slots CLUSTER SHARDS gave it.
+ */
+export function mergeTopology(shards: ClusterTopology, nodes: ClusterTopology): ClusterTopology {
+  const slotsOf = new Map(nodes.masters.map((m) => [m.id, m.slots]));
+  const masters = shards.masters.map((m) => ({ ...m, slots: slotsOf.get(m.id) ?? m.slots }));
+  return { masters, unserved: nodes.unserved.filter((r) => !servedBy(r, masters)) };
 }
 
 function pairs(flat: unknown): Map<string, unknown> {

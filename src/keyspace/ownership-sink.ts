@@ -125,6 +125,8 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
   readonly #withheldGap = new Map<string, GapReport>();
   /** Nodes this instance held last (a removed master's final gap is theirs to record). */
   readonly #lastHeld = new Set<string>();
+  /** Nodes being released as `removed` (a fence meanwhile keeps them in #lastHeld). */
+  readonly #removing = new Set<string>();
   #publishTimer: NodeJS.Timeout | undefined;
   readonly #rejections: MarkerRejections;
 
@@ -536,6 +538,20 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     reason: ReleaseReason;
     stopRecording: () => void;
   }): Promise<void> {
+    if (r.reason === 'removed') this.#removing.add(r.node);
+    try {
+      await this.#release(r);
+    } finally {
+      this.#removing.delete(r.node);
+    }
+  }
+
+  async #release(r: {
+    node: string;
+    epoch: number;
+    reason: ReleaseReason;
+    stopRecording: () => void;
+  }): Promise<void> {
     const o = this.#o;
     const st = this.#node(r.node);
     clearInterval(st.markerTimer);
@@ -599,7 +615,11 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
   }
 
   fenced(f: { node: string; epoch: number; reason: FenceReason }): void {
-    this.#lastHeld.delete(f.node);
+    // A release as `removed` is not renewed while it waits for the dead master's watcher (up
+    // to 2 s) and the ledger: fenced meanwhile, this instance is still the one to record the
+    // node's `node_removed` gap (nobody acquires a node that left the topology). Dropped here,
+    // every instance would withhold that gap and its tokens would end in no ledger.
+    if (!this.#removing.has(f.node)) this.#lastHeld.delete(f.node);
     const st = this.#nodes.get(f.node);
     if (st) {
       clearInterval(st.markerTimer);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseNodes, parseShards } from '../../src/keyspace/cluster-topology.js';
+import { mergeTopology, parseNodes, parseShards } from '../../src/keyspace/cluster-topology.js';
 
 /** A CLUSTER SHARDS shard as RESP2 delivers it (flat field/value arrays). */
 const shard = (slots: number[], nodes: Record<string, string | number>[]): unknown[] => [
@@ -32,7 +32,16 @@ describe('parseShards', () => {
     expect(t.masters.map((m) => m.port)).toEqual([7000]);
     expect(t.unserved).toEqual([[[5461, 10922]]]);
 
-    // Promoted: the shard has a healthy master again, nothing is unserved.
+    // Promoted, as Redis 7.0 lists it (seen on this machine's 7.0.15): the old master alone in a
+    // shard without slots; nothing is unserved.
+    const after70 = [
+      shard([0, 5460], [node('a', 7000, 'master', 'online')]),
+      shard([5461, 10922], [node('b2', 7004, 'master', 'online')]),
+      shard([], [node('b', 7001, 'master', 'fail')]),
+    ];
+    expect(parseShards(after70).unserved).toEqual([]);
+    expect(parseShards(after70).masters.map((m) => m.port)).toEqual([7000, 7004]);
+    // Promoted, as 8.0 lists it: the failed and the promoted master in one shard.
     const after = [
       shard([0, 5460], [node('a', 7000, 'master', 'online')]),
       shard(
@@ -83,5 +92,55 @@ describe('parseNodes', () => {
       line('b2', 7004, 'master', '5461-10923'),
     ].join('\n');
     expect(parseNodes(after).unserved).toEqual([]);
+  });
+});
+
+describe('mergeTopology', () => {
+  const line = (id: string, port: number, flags: string, slots: string) =>
+    `${id} 127.0.0.1:${port}@${port + 10000} ${flags} - 0 0 1 connected ${slots}`.trim();
+
+  it("takes each master's slots from CLUSTER NODES: Redis 7.2-7.4 list a promoted master's shard without slots", () => {
+    // redis/redis#13414: the shard's slots come from its first node, the failed old master.
+    const shards = parseShards([
+      shard([0, 5460], [node('a', 7000, 'master', 'online')]),
+      shard([], [node('b', 7001, 'master', 'fail'), node('b2', 7004, 'master', 'online')]),
+    ]);
+    expect(shards.masters.find((m) => m.id === 'b2')?.slots).toEqual([]);
+    const nodes = parseNodes(
+      [
+        line('a', 7000, 'myself,master', '0-5460'),
+        line('b', 7001, 'master,fail', ''),
+        line('b2', 7004, 'master', '5461-10922'),
+      ].join('\n'),
+    );
+    const t = mergeTopology(shards, nodes);
+    expect(t.masters.map((m) => [m.id, m.slots])).toEqual([
+      ['a', [[0, 5460]]],
+      ['b2', [[5461, 10922]]],
+    ]);
+    expect(t.unserved).toEqual([]);
+  });
+
+  it('names the slots of a shard whose nodes all failed unserved (8.0 lists such a shard without slots)', () => {
+    const shards = parseShards([
+      shard([0, 5460], [node('a', 7000, 'master', 'online')]),
+      shard([], [node('b', 7001, 'master', 'fail')]),
+    ]);
+    expect(shards.unserved).toEqual([]);
+    const nodes = parseNodes(
+      [
+        line('a', 7000, 'myself,master', '0-5460'),
+        line('b', 7001, 'master,fail', '5461-10922'),
+      ].join('\n'),
+    );
+    const t = mergeTopology(shards, nodes);
+    expect(t.masters.map((m) => m.id)).toEqual(['a']);
+    expect(t.unserved).toEqual([[[5461, 10922]]]);
+  });
+
+  it('keeps the slots CLUSTER SHARDS gave a master CLUSTER NODES does not list', () => {
+    const shards = parseShards([shard([0, 16383], [node('a', 7000, 'master', 'online')])]);
+    const t = mergeTopology(shards, parseNodes(''));
+    expect(t.masters.map((m) => m.slots)).toEqual([[[0, 16383]]]);
   });
 });
