@@ -1,5 +1,7 @@
+import { afterAll, beforeAll } from 'vitest';
 import { startApp, type Harness } from '../helpers/app-harness.js';
-import type { RedisCluster } from '../helpers/redis-cluster.js';
+import { startCluster, type RedisCluster } from '../helpers/redis-cluster.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
 /**
  * An in-process instance with coordination on, watching `cluster` (lease `leaseMs`, 3 s unless given). `coordination`:
@@ -28,3 +30,41 @@ export const ownedBy = (h: Harness): string[] =>
   Object.entries(h.app.coordinator?.roles() ?? {})
     .filter(([, r]) => r === 'owner')
     .map(([n]) => n);
+
+/**
+ * A real Cluster (3 masters + 3 replicas) and a separate coordination Redis for the file's
+ * tests, started before them and stopped (with every instance `start` made) after them.
+ * `start(id, leaseMs?)` makes an instance with the file's shared HMAC key.
+ */
+export function clusterWithCoordination(hmacKey: string): {
+  cluster: () => RedisCluster;
+  start: (id: string, leaseMs?: number) => Harness;
+} {
+  let cluster: RedisCluster | undefined;
+  let coordination: RedisServer | undefined;
+  const running: Harness[] = [];
+  beforeAll(async () => {
+    cluster = await startCluster(3, 1);
+    coordination = await startRedis();
+  }, 60_000);
+  afterAll(async () => {
+    for (const h of running) await h.stop().catch(() => undefined);
+    await cluster?.stop();
+    await coordination?.stop();
+  });
+  return {
+    cluster: () => cluster as RedisCluster,
+    start: (id, leaseMs) => {
+      const h = startClusterInstance(cluster as RedisCluster, id, {
+        hmacKey,
+        coordination: coordination?.url,
+        leaseMs,
+      });
+      running.push(h);
+      return h;
+    },
+  };
+}
+
+/** A Cluster node's label as the watchers name it. */
+export const label = (port: number): string => `127.0.0.1:${port}`;

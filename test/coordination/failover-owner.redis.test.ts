@@ -1,11 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { assignNodes } from '../../src/coordination/assignment.js';
 import { keySlot } from '../../src/keyspace/cluster-slot.js';
 import { slotIdentity } from '../../src/keyspace/slot-identity.js';
 import { waitFor, type Harness } from '../helpers/app-harness.js';
-import { slotRanges, startCluster, type RedisCluster } from '../helpers/redis-cluster.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { ownedBy, startClusterInstance } from './cluster-instance.js';
+import { slotRanges } from '../helpers/redis-cluster.js';
+import { clusterWithCoordination, label, ownedBy } from './cluster-instance.js';
 
 /**
  * A Cluster master fails over (3 masters + 3 replicas, three instances, a separate coordination
@@ -22,37 +21,14 @@ import { ownedBy, startClusterInstance } from './cluster-instance.js';
  * While the dead master's slots are served by nobody, its key stays in the assignment (vacant):
  * the other masters keep their owners (no handover and back, no takeover gap).
  */
-let cluster: RedisCluster;
-let coordination: RedisServer;
-const running: Harness[] = [];
-
-beforeAll(async () => {
-  cluster = await startCluster(3, 1);
-  coordination = await startRedis();
-}, 60_000);
-afterAll(async () => {
-  for (const h of running) await h.stop().catch(() => undefined);
-  await cluster?.stop();
-  await coordination?.stop();
-});
-
-function start(id: string): Harness {
-  const h = startClusterInstance(cluster, id, {
-    hmacKey: 'shared-fingerprint-key-for-the-failover-test',
-    coordination: coordination.url,
-  });
-  running.push(h);
-  return h;
-}
-
+const fixture = clusterWithCoordination('shared-fingerprint-key-for-the-failover-test');
 const owned = ownedBy;
-
-const label = (port: number) => `127.0.0.1:${port}`;
 
 describe('a Cluster master failover with three instances', () => {
   it("gives the promoted replica to the dead master's owner, whose ledger holds every deletion made across it", async () => {
     const ids = ['c-1', 'c-2', 'c-3'];
-    const hs = ids.map(start);
+    const cluster = fixture.cluster();
+    const hs = ids.map((id) => fixture.start(id));
     for (const h of hs) await h.app.whenReady(30_000);
     const masters = await cluster.masters();
     const keyOf = (m: { slots: string[] }) => slotIdentity(slotRanges(m.slots)) as string;

@@ -1,9 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { keySlot } from '../../src/keyspace/cluster-slot.js';
 import { waitFor, type Harness } from '../helpers/app-harness.js';
-import { slotRanges, startCluster, type RedisCluster } from '../helpers/redis-cluster.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { ownedBy, startClusterInstance } from './cluster-instance.js';
+import { slotRanges } from '../helpers/redis-cluster.js';
+import { clusterWithCoordination, label, ownedBy } from './cluster-instance.js';
 
 /**
  * A Cluster master stops answering (SIGSTOP: sockets open, look-ups never answered) and fails
@@ -14,33 +13,12 @@ import { ownedBy, startClusterInstance } from './cluster-instance.js';
  * (nobody acquires a node that left the topology; it is the last owner's to record): before,
  * the fence dropped it from the owner's last-held nodes, and every instance withheld the gap.
  */
-let cluster: RedisCluster;
-let coordination: RedisServer;
-const running: Harness[] = [];
-
-beforeAll(async () => {
-  cluster = await startCluster(3, 1);
-  coordination = await startRedis();
-}, 60_000);
-afterAll(async () => {
-  for (const h of running) await h.stop().catch(() => undefined);
-  await cluster?.stop();
-  await coordination?.stop();
-});
-
-const label = (port: number) => `127.0.0.1:${port}`;
+const fixture = clusterWithCoordination('shared-fingerprint-key-for-the-fence-test');
 
 describe('a Cluster master released as removed after its owner was fenced', () => {
   it("records the master's node_removed gap in its last owner's ledger", async () => {
-    const hs = ['r-1', 'r-2'].map((id) => {
-      const h = startClusterInstance(cluster, id, {
-        hmacKey: 'shared-fingerprint-key-for-the-fence-test',
-        coordination: coordination.url,
-        leaseMs: 1500,
-      });
-      running.push(h);
-      return h;
-    });
+    const cluster = fixture.cluster();
+    const hs = ['r-1', 'r-2'].map((id) => fixture.start(id, 1500));
     for (const h of hs) await h.app.whenReady(30_000);
     const victim = (await cluster.masters())[0] as { port: number; slots: string[] };
     await waitFor(
