@@ -54,6 +54,12 @@ interface Owned {
   acquiredAt: number;
   live: boolean;
   releasing: boolean;
+  /**
+   * Being released as `removed` (the node left the topology): still renewed meanwhile. Nobody
+   * else acquires such a node, and its release waits for the dead node's watcher (up to 2 s)
+   * whose last events this owner records; a fence in between would record them nowhere.
+   */
+  removing?: boolean;
 }
 
 export interface CoordinatorOptions {
@@ -251,7 +257,8 @@ export class Coordinator {
     this.#live = live;
     const nodes = this.#o.nodes();
     const keyOf = this.#o.assignmentKey ?? ((n: string) => n);
-    // A vacant key some node has already (its slots served meanwhile) is that node's alone.
+    // A vacant key some master has too (it serves part of the failed master's slots, e.g. in a
+    // resharding) is that master's alone.
     const keys = new Set(nodes.map(keyOf));
     const vacant = (this.#o.vacant?.() ?? [])
       .filter((k) => !keys.has(k))
@@ -348,7 +355,9 @@ export class Coordinator {
 
   async #renew(node: string): Promise<void> {
     const o = this.#owned.get(node);
-    if (!o || o.releasing) return;
+    // A handover's lease is not renewed: its fence bounds how long a stuck release can keep
+    // the next owner waiting. A removed node has no next owner (see Owned.removing).
+    if (!o || (o.releasing && o.removing !== true)) return;
     const sent = this.#mono();
     let ok: boolean;
     try {
@@ -405,6 +414,7 @@ export class Coordinator {
     const o = this.#owned.get(node);
     if (!o || o.releasing) return;
     o.releasing = true;
+    o.removing = reason === 'removed';
     if (o.live && this.#mono() < o.deadline) {
       try {
         await this.#o.hooks.releasing({

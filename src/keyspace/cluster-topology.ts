@@ -30,13 +30,37 @@ export interface ClusterTopology {
  * it, and the source of each master's slots in every case (mergeTopology).
  */
 export async function readTopology(client: Redis): Promise<ClusterTopology> {
-  const nodes = parseNodes((await client.call('CLUSTER', 'NODES')) as string);
-  try {
-    return mergeTopology(parseShards((await client.call('CLUSTER', 'SHARDS')) as unknown[]), nodes);
-  } catch (err) {
-    if (!/unknown subcommand|unknown command/i.test((err as Error).message)) throw err;
-    return nodes;
+  for (let attempt = 1; ; attempt++) {
+    let nodes: ClusterTopology;
+    try {
+      nodes = parseNodes((await client.call('CLUSTER', 'NODES')) as string);
+    } catch (err) {
+      // An ACL without `cluster|nodes` (docs list it): the shards' own slots, as before.
+      if (!/NOPERM/i.test((err as Error).message)) throw err;
+      return parseShards((await client.call('CLUSTER', 'SHARDS')) as unknown[]);
+    }
+    let shards: ClusterTopology;
+    try {
+      shards = parseShards((await client.call('CLUSTER', 'SHARDS')) as unknown[]);
+    } catch (err) {
+      if (!/unknown subcommand|unknown command|NOPERM/i.test((err as Error).message)) throw err;
+      return nodes;
+    }
+    // Two reads, two moments: a failover between them names other healthy masters in each.
+    // Read again (a failover settles within a few round trips); then take the later one's
+    // masters with what the other knows of them.
+    if (sameMasters(shards, nodes) || attempt >= 3) return mergeTopology(shards, nodes);
   }
+}
+
+/** Both reads name the same healthy masters. */
+export function sameMasters(a: ClusterTopology, b: ClusterTopology): boolean {
+  const ids = (t: ClusterTopology) =>
+    t.masters
+      .map((m) => m.id)
+      .sort()
+      .join(' ');
+  return ids(a) === ids(b);
 }
 
 /**
@@ -50,7 +74,8 @@ export async function readTopology(client: Redis): Promise<ClusterTopology> {
 export function mergeTopology(shards: ClusterTopology, nodes: ClusterTopology): ClusterTopology {
   const slotsOf = new Map(nodes.masters.map((m) => [m.id, m.slots]));
   const masters = shards.masters.map((m) => ({ ...m, slots: slotsOf.get(m.id) ?? m.slots }));
-  return { masters, unserved: nodes.unserved.filter((r) => !servedBy(r, masters)) };
+  const unserved = [...nodes.unserved, ...shards.unserved].filter((r) => !servedBy(r, masters));
+  return { masters, unserved };
 }
 
 function pairs(flat: unknown): Map<string, unknown> {

@@ -125,8 +125,8 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
   readonly #withheldGap = new Map<string, GapReport>();
   /** Nodes this instance held last (a removed master's final gap is theirs to record). */
   readonly #lastHeld = new Set<string>();
-  /** Nodes being released as `removed` (a fence meanwhile keeps them in #lastHeld). */
-  readonly #removing = new Set<string>();
+  /** Nodes being released as `removed`, with the epoch released (see fenced()). */
+  readonly #removing = new Map<string, number>();
   #publishTimer: NodeJS.Timeout | undefined;
   readonly #rejections: MarkerRejections;
 
@@ -538,11 +538,11 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     reason: ReleaseReason;
     stopRecording: () => void;
   }): Promise<void> {
-    if (r.reason === 'removed') this.#removing.add(r.node);
+    if (r.reason === 'removed') this.#removing.set(r.node, r.epoch);
     try {
       await this.#release(r);
     } finally {
-      this.#removing.delete(r.node);
+      if (this.#removing.get(r.node) === r.epoch) this.#removing.delete(r.node);
     }
   }
 
@@ -615,11 +615,13 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
   }
 
   fenced(f: { node: string; epoch: number; reason: FenceReason }): void {
-    // A release as `removed` is not renewed while it waits for the dead master's watcher (up
-    // to 2 s) and the ledger: fenced meanwhile, this instance is still the one to record the
-    // node's `node_removed` gap (nobody acquires a node that left the topology). Dropped here,
-    // every instance would withhold that gap and its tokens would end in no ledger.
-    if (!this.#removing.has(f.node)) this.#lastHeld.delete(f.node);
+    // Fenced by its own deadline (the coordination Redis unreachable: a release as `removed`
+    // is renewed) while it releases that epoch as `removed`: this instance is still the one to
+    // record the node's `node_removed` gap (nobody acquires a node that left the topology).
+    // Dropped here, every instance would withhold that gap and its tokens would end in no
+    // ledger. A lost lease (another holder) or a later epoch's fence drops it as before.
+    const removing = f.reason === 'expired' && this.#removing.get(f.node) === f.epoch;
+    if (!removing) this.#lastHeld.delete(f.node);
     const st = this.#nodes.get(f.node);
     if (st) {
       clearInterval(st.markerTimer);

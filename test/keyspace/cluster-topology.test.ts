@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { mergeTopology, parseNodes, parseShards } from '../../src/keyspace/cluster-topology.js';
+import {
+  mergeTopology,
+  parseNodes,
+  parseShards,
+  sameMasters,
+} from '../../src/keyspace/cluster-topology.js';
 
 /** A CLUSTER SHARDS shard as RESP2 delivers it (flat field/value arrays). */
 const shard = (slots: number[], nodes: Record<string, string | number>[]): unknown[] => [
@@ -142,5 +147,21 @@ describe('mergeTopology', () => {
     const shards = parseShards([shard([0, 16383], [node('a', 7000, 'master', 'online')])]);
     const t = mergeTopology(shards, parseNodes(''));
     expect(t.masters.map((m) => m.slots)).toEqual([[[0, 16383]]]);
+  });
+
+  it('tells two reads that name other healthy masters apart (a failover between them)', () => {
+    const before = parseNodes(
+      [line('a', 7000, 'myself,master', '0-5460'), line('b', 7001, 'master', '5461-16383')].join(
+        '\n',
+      ),
+    );
+    const after = parseShards([
+      shard([0, 5460], [node('a', 7000, 'master', 'online')]),
+      shard([5461, 16383], [node('b', 7001, 'master', 'fail')]),
+    ]);
+    expect(sameMasters(after, before)).toBe(false);
+    expect(sameMasters(before, before)).toBe(true);
+    // Merged anyway (after three tries), the failed shard's slots stay unserved.
+    expect(mergeTopology(after, before).unserved).toEqual([[[5461, 16383]]]);
   });
 });
