@@ -60,7 +60,16 @@ interface Owned {
    * whose last events this owner records; a fence in between would record them nowhere.
    */
   removing?: boolean;
+  /** Monotonic ms when the release began (a removed node is renewed for a bounded time). */
+  releasingSince?: number;
 }
+
+/**
+ * How long a release as `removed` is renewed: its own waits are bounded (the dead node's
+ * watcher closes within 2 s, then the ledger commits); past this something is stuck, and the
+ * fence frees the node as for a handover.
+ */
+const REMOVED_RELEASE_RENEW_MS = 10_000;
 
 export interface CoordinatorOptions {
   config: Readonly<CoordinationConfig>;
@@ -205,7 +214,15 @@ export class Coordinator {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
-    await this.#ticking;
+    // The round in flight may be releasing a removed node (renewed meanwhile, see
+    // Owned.removing) or taking one over: the leases held are renewed until it settles, else
+    // they are fenced behind it and what they record meanwhile goes nowhere.
+    const keep = setInterval(() => void this.#renewHeld(), this.#renewMs);
+    try {
+      await this.#ticking;
+    } finally {
+      clearInterval(keep);
+    }
     await Promise.all([...this.#owned.keys()].map((n) => this.#handOver(n, 'shutdown')));
     for (const t of this.#fenceTimers.values()) clearTimeout(t);
     await this.#o.registry.leave().catch(() => undefined);
@@ -357,7 +374,12 @@ export class Coordinator {
     const o = this.#owned.get(node);
     // A handover's lease is not renewed: its fence bounds how long a stuck release can keep
     // the next owner waiting. A removed node has no next owner (see Owned.removing).
-    if (!o || (o.releasing && o.removing !== true)) return;
+    if (
+      !o ||
+      (o.releasing &&
+        !(o.removing === true && this.#mono() - (o.releasingSince ?? 0) < REMOVED_RELEASE_RENEW_MS))
+    )
+      return;
     const sent = this.#mono();
     let ok: boolean;
     try {
@@ -415,6 +437,7 @@ export class Coordinator {
     if (!o || o.releasing) return;
     o.releasing = true;
     o.removing = reason === 'removed';
+    o.releasingSince = this.#mono();
     if (o.live && this.#mono() < o.deadline) {
       try {
         await this.#o.hooks.releasing({

@@ -30,26 +30,34 @@ export interface ClusterTopology {
  * it, and the source of each master's slots in every case (mergeTopology).
  */
 export async function readTopology(client: Redis): Promise<ClusterTopology> {
+  let good: ClusterTopology | undefined;
   for (let attempt = 1; ; attempt++) {
     let nodes: ClusterTopology;
-    try {
-      nodes = parseNodes((await client.call('CLUSTER', 'NODES')) as string);
-    } catch (err) {
-      // An ACL without `cluster|nodes` (docs list it): the shards' own slots, as before.
-      if (!/NOPERM/i.test((err as Error).message)) throw err;
-      return parseShards((await client.call('CLUSTER', 'SHARDS')) as unknown[]);
-    }
     let shards: ClusterTopology;
     try {
-      shards = parseShards((await client.call('CLUSTER', 'SHARDS')) as unknown[]);
+      try {
+        nodes = parseNodes((await client.call('CLUSTER', 'NODES')) as string);
+      } catch (err) {
+        // An ACL without `cluster|nodes` (docs list it): the shards' own slots, as before.
+        if (!/NOPERM/i.test((err as Error).message)) throw err;
+        return parseShards((await client.call('CLUSTER', 'SHARDS')) as unknown[]);
+      }
+      try {
+        shards = parseShards((await client.call('CLUSTER', 'SHARDS')) as unknown[]);
+      } catch (err) {
+        if (!/unknown subcommand|unknown command|NOPERM/i.test((err as Error).message)) throw err;
+        return nodes;
+      }
     } catch (err) {
-      if (!/unknown subcommand|unknown command|NOPERM/i.test((err as Error).message)) throw err;
-      return nodes;
+      // A read again that failed (LOADING, a reset): the pair read before is still an answer.
+      if (good) return good;
+      throw err;
     }
     // Two reads, two moments: a failover between them names other healthy masters in each.
     // Read again (a failover settles within a few round trips); then take the later one's
     // masters with what the other knows of them.
-    if (sameMasters(shards, nodes) || attempt >= 3) return mergeTopology(shards, nodes);
+    good = mergeTopology(shards, nodes);
+    if (sameMasters(shards, nodes) || attempt >= 3) return good;
   }
 }
 
@@ -74,8 +82,10 @@ export function sameMasters(a: ClusterTopology, b: ClusterTopology): boolean {
 export function mergeTopology(shards: ClusterTopology, nodes: ClusterTopology): ClusterTopology {
   const slotsOf = new Map(nodes.masters.map((m) => [m.id, m.slots]));
   const masters = shards.masters.map((m) => ({ ...m, slots: slotsOf.get(m.id) ?? m.slots }));
-  const unserved = [...nodes.unserved, ...shards.unserved].filter((r) => !servedBy(r, masters));
-  return { masters, unserved };
+  const unserved = new Map<string, [number, number][]>();
+  for (const r of [...nodes.unserved, ...shards.unserved])
+    if (!servedBy(r, masters)) unserved.set(JSON.stringify(r), r);
+  return { masters, unserved: [...unserved.values()] };
 }
 
 function pairs(flat: unknown): Map<string, unknown> {

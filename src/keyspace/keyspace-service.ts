@@ -64,7 +64,7 @@ function overlaps(a: readonly [number, number][], b: readonly [number, number][]
  *   failover is a disconnect (gap) followed by reconnect and reconciliation;
  * - Cluster: one watcher per master (notifications are node-local; ioredis' Cluster client
  *   would subscribe on a single node, ioredis issue 1240), following failovers, added and
- *   removed shards and resharding by re-reading CLUSTER SHARDS every few seconds.
+ *   removed shards and resharding by re-reading CLUSTER SHARDS and NODES every few seconds.
  */
 export class KeyspaceService {
   readonly #o: KeyspaceServiceOptions;

@@ -615,12 +615,12 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
   }
 
   fenced(f: { node: string; epoch: number; reason: FenceReason }): void {
-    // Fenced by its own deadline (the coordination Redis unreachable: a release as `removed`
-    // is renewed) while it releases that epoch as `removed`: this instance is still the one to
-    // record the node's `node_removed` gap (nobody acquires a node that left the topology).
-    // Dropped here, every instance would withhold that gap and its tokens would end in no
-    // ledger. A lost lease (another holder) or a later epoch's fence drops it as before.
-    const removing = f.reason === 'expired' && this.#removing.get(f.node) === f.epoch;
+    // Fenced while it releases that epoch as `removed` (renewed meanwhile, so: the coordination
+    // Redis unreachable, or the lease key gone with it, a failover or a restart without
+    // persistence): this instance is still the one to record the node's `node_removed` gap
+    // (nobody acquires a node that left the topology). Dropped here, every instance would
+    // withhold that gap and its tokens would end in no ledger. A later epoch's fence drops it.
+    const removing = this.#removing.get(f.node) === f.epoch;
     if (!removing) this.#lastHeld.delete(f.node);
     const st = this.#nodes.get(f.node);
     if (st) {

@@ -10,7 +10,7 @@ import { clusterWithCoordination, label, ownedBy } from './cluster-instance.js';
  * A Cluster master stops answering (SIGSTOP: sockets open, look-ups never answered) and fails
  * over. Its owner releases it as `removed`, and that release waits for the master's watcher to
  * apply what it received (up to 2 s for look-ups the stopped master never answers): longer than
- * a short lease's fence (leaseMs 1500: 1 s after the last renewal). A release as `removed` is
+ * a short lease's fence (leaseMs 2000: 1.5 s after the last renewal). A release as `removed` is
  * renewed meanwhile (nobody else acquires a node that left the topology), so its owner records
  * what the watcher applies until it closed, deletions queued behind the unanswered look-up
  * included, and then the master's `node_removed` gap, in its ledger only. Before, the lease was
@@ -23,7 +23,7 @@ describe('a Cluster master that stops answering, released as removed under a sho
   it("leaves its last events and its node_removed gap in its last owner's ledger", async () => {
     const cluster = fixture.cluster();
     const ids = ['r-1', 'r-2'];
-    const hs = ids.map((id) => fixture.start(id, 1500));
+    const hs = ids.map((id) => fixture.start(id, 2000));
     for (const h of hs) await h.app.whenReady(30_000);
     const masters = await cluster.masters();
     const keyOf = (m: { slots: string[] }) => slotIdentity(slotRanges(m.slots)) as string;

@@ -3,8 +3,10 @@ import {
   mergeTopology,
   parseNodes,
   parseShards,
+  readTopology,
   sameMasters,
 } from '../../src/keyspace/cluster-topology.js';
+import type { Redis } from 'ioredis';
 
 /** A CLUSTER SHARDS shard as RESP2 delivers it (flat field/value arrays). */
 const shard = (slots: number[], nodes: Record<string, string | number>[]): unknown[] => [
@@ -163,5 +165,74 @@ describe('mergeTopology', () => {
     expect(sameMasters(before, before)).toBe(true);
     // Merged anyway (after three tries), the failed shard's slots stay unserved.
     expect(mergeTopology(after, before).unserved).toEqual([[[5461, 16383]]]);
+  });
+});
+
+describe('readTopology', () => {
+  const line = (id: string, port: number, flags: string, slots: string) =>
+    `${id} 127.0.0.1:${port}@${port + 10000} ${flags} - 0 0 1 connected ${slots}`.trim();
+  const healthy = [
+    line('a', 7000, 'myself,master', '0-5460'),
+    line('b', 7001, 'master', '5461-16383'),
+  ].join('\n');
+  const failed = [
+    line('a', 7000, 'myself,master', '0-5460'),
+    line('b', 7001, 'master,fail', '5461-16383'),
+  ].join('\n');
+  const shardsFailed = [
+    shard([0, 5460], [node('a', 7000, 'master', 'online')]),
+    shard([5461, 16383], [node('b', 7001, 'master', 'fail')]),
+  ];
+  /** A client answering CLUSTER NODES / SHARDS from queues (the last answer repeats). */
+  function fake(replies: Record<string, (() => unknown)[]>) {
+    const calls: string[] = [];
+    const client = {
+      call: (_c: string, sub: string) => {
+        calls.push(sub);
+        const q = replies[sub] as (() => unknown)[];
+        const f = (q.length > 1 ? q.shift() : q[0]) as () => unknown;
+        return new Promise((resolve) => {
+          resolve(f());
+        });
+      },
+    } as unknown as Redis;
+    return { client, calls };
+  }
+
+  it('reads both again while they name other healthy masters, three pairs at most', async () => {
+    const f = fake({ NODES: [() => healthy], SHARDS: [() => shardsFailed] });
+    const t = await readTopology(f.client);
+    expect(f.calls).toEqual(['NODES', 'SHARDS', 'NODES', 'SHARDS', 'NODES', 'SHARDS']);
+    expect(t.masters.map((m) => m.id)).toEqual(['a']);
+    expect(t.unserved).toEqual([[[5461, 16383]]]);
+  });
+
+  it('stops at the first pair that agrees, and names unserved slots once', async () => {
+    const f = fake({ NODES: [() => healthy, () => failed], SHARDS: [() => shardsFailed] });
+    const t = await readTopology(f.client);
+    expect(f.calls).toEqual(['NODES', 'SHARDS', 'NODES', 'SHARDS']);
+    expect(t.unserved).toEqual([[[5461, 16383]]]);
+  });
+
+  it('answers with the pair read before when a read again fails', async () => {
+    const loading = () => {
+      throw new Error('LOADING Redis is loading the dataset in memory');
+    };
+    const f = fake({ NODES: [() => healthy, loading], SHARDS: [() => shardsFailed] });
+    const t = await readTopology(f.client);
+    expect(t.masters.map((m) => m.id)).toEqual(['a']);
+    const first = fake({ NODES: [loading], SHARDS: [() => shardsFailed] });
+    await expect(readTopology(first.client)).rejects.toThrow(/LOADING/);
+  });
+
+  it('falls back to CLUSTER SHARDS alone when the ACL refuses CLUSTER NODES', async () => {
+    const noperm = () => {
+      throw new Error("NOPERM User u has no permissions to run the 'cluster|nodes' command");
+    };
+    const f = fake({ NODES: [noperm], SHARDS: [() => shardsFailed] });
+    const t = await readTopology(f.client);
+    expect(f.calls).toEqual(['NODES', 'SHARDS']);
+    expect(t.masters.map((m) => m.id)).toEqual(['a']);
+    expect(t.unserved).toEqual([[[5461, 16383]]]);
   });
 });
