@@ -65,9 +65,10 @@ interface Owned {
 }
 
 /**
- * How long a release as `removed` is renewed: its own waits are bounded (the dead node's
- * watcher closes within 2 s, then the ledger commits); past this something is stuck, and the
- * fence frees the node as for a handover.
+ * How long a release as `removed` is renewed: its own waits are bounded (for a node that left,
+ * no final marker is written, and the dead node's watcher closes within 2 s; a label back
+ * meanwhile adds the marker write's 2 s command timeout and the 3 s wait to see it), then the
+ * ledger commits; past this something is stuck, and the fence frees the node as for a handover.
  */
 const REMOVED_RELEASE_RENEW_MS = 10_000;
 
@@ -217,6 +218,8 @@ export class Coordinator {
     // The round in flight may be releasing a removed node (renewed meanwhile, see
     // Owned.removing) or taking one over: the leases held are renewed until it settles, else
     // they are fenced behind it and what they record meanwhile goes nowhere.
+    // At once, then every renewEveryMs: the last renewal may be almost a period old already.
+    void this.#renewHeld();
     const keep = setInterval(() => void this.#renewHeld(), this.#renewMs);
     try {
       await this.#ticking;

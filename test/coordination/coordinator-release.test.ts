@@ -16,10 +16,14 @@ import type { CoordinationMetrics } from '../../src/metrics/coordination-metrics
  */
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const noop = (): void => undefined;
+async function waitUntil(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await sleep(10);
+}
 
-function setup(releaseMs: number) {
+function setup(releaseMs: number, renewEveryMs = 300) {
   let nodes = ['n1', 'n2'];
   let live = ['i1'];
+  let renewedAt = 0;
   const server = new Map<string, string>();
   const log: string[] = [];
   let epoch = 0;
@@ -31,7 +35,10 @@ function setup(releaseMs: number) {
       server.set(n, `i1:${epoch}`);
       return Promise.resolve({ acquired: true, epoch, previous: null });
     },
-    renew: (n: string, e: number) => Promise.resolve(server.get(n) === `i1:${e}`),
+    renew: (n: string, e: number) => {
+      renewedAt = Date.now();
+      return Promise.resolve(server.get(n) === `i1:${e}`);
+    },
     release: (n: string, e: number) => {
       if (server.get(n) === `i1:${e}`) server.delete(n);
       return Promise.resolve(true);
@@ -74,7 +81,7 @@ function setup(releaseMs: number) {
       enabled: true,
       leaseMs: 1500,
       safetyMs: 100,
-      renewEveryMs: 300,
+      renewEveryMs,
     } as CoordinationConfig,
     leases,
     registry,
@@ -84,7 +91,13 @@ function setup(releaseMs: number) {
     logger: pino({ level: 'silent' }),
     now: () => Date.now(),
   });
-  return { c, log, setNodes: (n: string[]) => (nodes = n), setLive: (l: string[]) => (live = l) };
+  return {
+    c,
+    log,
+    setNodes: (n: string[]) => (nodes = n),
+    setLive: (l: string[]) => (live = l),
+    renewedAt: () => renewedAt,
+  };
 }
 
 describe('Coordinator: renewal during a release', () => {
@@ -111,6 +124,22 @@ describe('Coordinator: renewal during a release', () => {
     expect(s.log.filter((l) => l.startsWith('fenced'))).toEqual([]);
     expect(s.log).toContain('released n1');
     expect(s.log).toContain('releasing n2 shutdown');
+  }, 15_000);
+
+  it('renews at once when close() begins, not a period later (renewals every 1 s, fence 1.4 s)', async () => {
+    const s = setup(3000, 1000);
+    await s.c.start();
+    await sleep(400);
+    s.setNodes(['n2']);
+    const round = s.c.tick();
+    // Just before the next periodic renewal: waiting another period would pass the fence.
+    const since = s.renewedAt();
+    await waitUntil(() => s.renewedAt() > since);
+    await sleep(900);
+    await s.c.close();
+    await round;
+    expect(s.log.filter((l) => l.startsWith('fenced'))).toEqual([]);
+    expect(s.log).toContain('released n1');
   }, 15_000);
 
   it('does not renew a handover: a release stuck longer than the lease is fenced', async () => {
