@@ -42,23 +42,31 @@ export function rendezvousOwners(
  *
  * `keyOf` names what a node is for the weights (default: the node id itself). A Cluster master
  * is weighed by the slots it serves, so that the replica promoted in its place is desired for
- * the instance that owned it (docs/ha.md, "Assignment").
+ * the instance that owned it (docs/ha.md, "Assignment"). `vacant`: keys of nodes gone for a
+ * while (a failed Cluster master whose slots nobody serves yet), weighed and placed like nodes
+ * but left out of the map, so that the other nodes keep their desired owners meanwhile; a vacant
+ * key that a node has too is that node's alone.
  */
 export function assignNodes(
   nodes: readonly string[],
   instances: readonly string[],
   keyOf: (node: string) => string = (n) => n,
+  vacant: readonly string[] = [],
 ): Map<string, string> {
   const out = new Map<string, string>();
   const insts = [...new Set(instances)].sort();
-  const ns = [...new Set(nodes)].sort();
+  const keys = new Map([...new Set(nodes)].map((n) => [n, keyOf(n)]));
+  const taken = new Set(keys.values());
+  // A vacant key's stand-in id is never a node id (labels have no NUL).
+  for (const k of vacant) if (!taken.has(k)) keys.set(`${VACANT}${k}`, k);
+  const ns = [...keys.keys()].sort();
   if (insts.length === 0) return out;
   const floor = Math.floor(ns.length / insts.length);
   // Instances that may hold one more than `floor`: then every node finds room (M in total).
   let extra = ns.length - floor * insts.length;
   const pairs: { n: string; i: string; w: bigint }[] = [];
   for (const n of ns) {
-    const key = keyOf(n);
+    const key = keys.get(n) as string;
     for (const i of insts) pairs.push({ n, i, w: rendezvousWeight(key, i) });
   }
   pairs.sort((a, b) =>
@@ -73,5 +81,8 @@ export function assignNodes(
     out.set(p.n, p.i);
     load.set(p.i, l + 1);
   }
+  for (const n of out.keys()) if (n.startsWith(VACANT)) out.delete(n);
   return out;
 }
+
+const VACANT = 'vacant\0';

@@ -55,13 +55,13 @@ interface Owned {
   live: boolean;
   releasing: boolean;
   /**
-   * Being released as `removed` (the node left the topology): still renewed meanwhile. Nobody
-   * else acquires such a node, and its release waits for the dead node's watcher (up to 2 s)
-   * whose last events this owner records; a fence in between would record them nowhere.
+   * Monotonic ms until which a release still renews the lease: set for a release as `removed`
+   * (the node left the topology). Nobody else acquires such a node, and its release waits for
+   * the dead node's watcher (up to 2 s) whose last events this owner records; a fence in between
+   * would record them nowhere. A handover's lease is not renewed (unset): its fence bounds how
+   * long a stuck release can keep the next owner waiting.
    */
-  removing?: boolean;
-  /** Monotonic ms when the release began (a removed node is renewed for a bounded time). */
-  releasingSince?: number;
+  renewUntil?: number;
 }
 
 /**
@@ -104,9 +104,6 @@ export interface CoordinatorOptions {
 }
 
 export type NodeRole = 'owner' | 'standby';
-
-/** Prefix of a vacant assignment key among the node ids (never a node's label: no `host:port`). */
-const VACANT = 'vacant\0';
 
 /**
  * One instance's side of the coordination loop: registers, computes the desired owner of every
@@ -216,7 +213,7 @@ export class Coordinator {
     this.#closed = true;
     clearInterval(this.#timer);
     // The round in flight may be releasing a removed node (renewed meanwhile, see
-    // Owned.removing) or taking one over: the leases held are renewed until it settles, else
+    // Owned.renewUntil) or taking one over: the leases held are renewed until it settles, else
     // they are fenced behind it and what they record meanwhile goes nowhere.
     // At once, then every renewEveryMs: the last renewal may be almost a period old already.
     void this.#renewHeld();
@@ -276,17 +273,11 @@ export class Coordinator {
     if (this.#closed) return;
     this.#live = live;
     const nodes = this.#o.nodes();
-    const keyOf = this.#o.assignmentKey ?? ((n: string) => n);
-    // A vacant key some master has too (it serves part of the failed master's slots, e.g. in a
-    // resharding) is that master's alone.
-    const keys = new Set(nodes.map(keyOf));
-    const vacant = (this.#o.vacant?.() ?? [])
-      .filter((k) => !keys.has(k))
-      .map((k) => `${VACANT}${k}`);
     const desired = assignNodes(
-      [...nodes, ...vacant],
+      nodes,
       live.includes(this.instanceId) ? live : [...live, this.instanceId],
-      (n) => (n.startsWith(VACANT) ? n.slice(VACANT.length) : keyOf(n)),
+      this.#o.assignmentKey,
+      this.#o.vacant?.(),
     );
     const self = this.instanceId;
     const work: Promise<void>[] = [];
@@ -375,14 +366,7 @@ export class Coordinator {
 
   async #renew(node: string): Promise<void> {
     const o = this.#owned.get(node);
-    // A handover's lease is not renewed: its fence bounds how long a stuck release can keep
-    // the next owner waiting. A removed node has no next owner (see Owned.removing).
-    if (
-      !o ||
-      (o.releasing &&
-        !(o.removing === true && this.#mono() - (o.releasingSince ?? 0) < REMOVED_RELEASE_RENEW_MS))
-    )
-      return;
+    if (!o || (o.releasing && !(this.#mono() < (o.renewUntil ?? -Infinity)))) return;
     const sent = this.#mono();
     let ok: boolean;
     try {
@@ -439,8 +423,7 @@ export class Coordinator {
     const o = this.#owned.get(node);
     if (!o || o.releasing) return;
     o.releasing = true;
-    o.removing = reason === 'removed';
-    o.releasingSince = this.#mono();
+    if (reason === 'removed') o.renewUntil = this.#mono() + REMOVED_RELEASE_RENEW_MS;
     if (o.live && this.#mono() < o.deadline) {
       try {
         await this.#o.hooks.releasing({

@@ -35,19 +35,17 @@ export async function readTopology(client: Redis): Promise<ClusterTopology> {
     let nodes: ClusterTopology;
     let shards: ClusterTopology;
     try {
-      try {
-        nodes = parseNodes((await client.call('CLUSTER', 'NODES')) as string);
-      } catch (err) {
-        // An ACL without `cluster|nodes` (docs list it): the shards' own slots, as before.
-        if (!/NOPERM/i.test((err as Error).message)) throw err;
+      // An ACL without `cluster|nodes` (docs list it): the shards' own slots, as before.
+      const nodesText = await refusable(client.call('CLUSTER', 'NODES'), /NOPERM/i);
+      if (nodesText === undefined)
         return parseShards((await client.call('CLUSTER', 'SHARDS')) as unknown[]);
-      }
-      try {
-        shards = parseShards((await client.call('CLUSTER', 'SHARDS')) as unknown[]);
-      } catch (err) {
-        if (!/unknown subcommand|unknown command|NOPERM/i.test((err as Error).message)) throw err;
-        return nodes;
-      }
+      nodes = parseNodes(nodesText as string);
+      const reply = await refusable(
+        client.call('CLUSTER', 'SHARDS'),
+        /unknown subcommand|unknown command|NOPERM/i,
+      );
+      if (reply === undefined) return nodes;
+      shards = parseShards(reply as unknown[]);
     } catch (err) {
       // A read again that failed (LOADING, a reset): the pair read before is still an answer.
       if (good) return good;
@@ -58,6 +56,16 @@ export async function readTopology(client: Redis): Promise<ClusterTopology> {
     // masters with what the other knows of them.
     good = mergeTopology(shards, nodes);
     if (sameMasters(shards, nodes) || attempt >= 3) return good;
+  }
+}
+
+/** The reply, or undefined when the server refuses the command with an error `refused` matches. */
+async function refusable(reply: Promise<unknown>, refused: RegExp): Promise<unknown> {
+  try {
+    return await reply;
+  } catch (err) {
+    if (refused.test((err as Error).message)) return undefined;
+    throw err;
   }
 }
 

@@ -76,8 +76,8 @@ export class KeyspaceService {
   readonly #closing = new Map<string, Promise<void>>();
   /** Masters as of the last topology read. */
   #masters = new Map<string, ClusterMaster>();
-  /** Slots of failed masters that nobody serves, as of the last topology read. */
-  #unserved: [number, number][][] = [];
+  /** vacantAssignmentKeys() as of the last topology read. */
+  #vacantKeys: string[] = [];
   #timer: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
   #discovered = false;
@@ -129,9 +129,7 @@ export class KeyspaceService {
    */
   assignmentKey(label: string): string {
     if (!this.#o.config.redis.cluster) return label;
-    for (const [id, w] of this.#watchers)
-      if (w.label === label) return slotIdentity(this.#masters.get(id)?.slots ?? []) ?? label;
-    return label;
+    return slotIdentity(this.#masterOf(label)?.slots ?? []) ?? label;
   }
 
   /**
@@ -143,20 +141,20 @@ export class KeyspaceService {
    * healthy master is handed over and back, with a takeover gap.
    */
   vacantAssignmentKeys(): string[] {
-    const out = new Set<string>();
-    for (const r of this.#unserved) {
-      const key = slotIdentity(r);
-      if (key !== undefined) out.add(key);
-    }
-    return [...out];
+    return this.#vacantKeys;
+  }
+
+  /** The watched Cluster master a label names, as of the last topology read. */
+  #masterOf(label: string): ClusterMaster | undefined {
+    for (const [id, w] of this.#watchers) if (w.label === label) return this.#masters.get(id);
+    return undefined;
   }
 
   /** Cluster: a hash tag of a slot the node serves (its marker keys need one); else undefined. */
   markerTag(label: string): string | undefined {
     if (!this.#o.config.redis.cluster) return undefined;
-    for (const [id, w] of this.#watchers)
-      if (w.label === label) return tagForSlots(this.#masters.get(id)?.slots ?? []);
-    return undefined;
+    const master = this.#masterOf(label);
+    return master && tagForSlots(master.slots);
   }
 
   /** Declare a blind spot on one node and reconcile it (a takeover without replay). */
@@ -367,7 +365,11 @@ export class KeyspaceService {
     if (this.#closed) return;
     let masters: ClusterMaster[];
     try {
-      ({ masters, unserved: this.#unserved } = await this.#readTopology());
+      const topology = await this.#readTopology();
+      masters = topology.masters;
+      this.#vacantKeys = [
+        ...new Set(topology.unserved.map((r) => slotIdentity(r)).filter((k) => k !== undefined)),
+      ];
       this.#lastTopologyError = undefined;
     } catch (err) {
       this.#lastTopologyError = (err as Error).message;

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AuditInput, Committed } from '../audit/record.js';
-import type { FenceReason, OwnershipHooks, ReleaseReason } from '../coordination/coordinator.js';
+import type { FenceReason, OwnershipHooks } from '../coordination/coordinator.js';
 import type { LeaseHolder } from '../coordination/lease.js';
 import {
   beforeMarker,
@@ -68,6 +68,9 @@ export interface OwnershipSinkOptions {
   now: () => number;
   logger: Logger;
 }
+
+/** What OwnershipHooks.releasing is given. */
+type Releasing = Parameters<OwnershipHooks['releasing']>[0];
 
 /** How long a graceful handover waits to see its own final marker before giving up on it. */
 const FINAL_MARKER_WAIT_MS = 3000;
@@ -532,12 +535,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     }
   }
 
-  async releasing(r: {
-    node: string;
-    epoch: number;
-    reason: ReleaseReason;
-    stopRecording: () => void;
-  }): Promise<void> {
+  async releasing(r: Releasing): Promise<void> {
     if (r.reason === 'removed') this.#removing.set(r.node, r.epoch);
     try {
       await this.#release(r);
@@ -546,12 +544,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     }
   }
 
-  async #release(r: {
-    node: string;
-    epoch: number;
-    reason: ReleaseReason;
-    stopRecording: () => void;
-  }): Promise<void> {
+  async #release(r: Releasing): Promise<void> {
     const o = this.#o;
     const st = this.#node(r.node);
     clearInterval(st.markerTimer);

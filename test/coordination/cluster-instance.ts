@@ -1,6 +1,8 @@
 import { afterAll, beforeAll } from 'vitest';
-import { startApp, type Harness } from '../helpers/app-harness.js';
-import { startCluster, type RedisCluster } from '../helpers/redis-cluster.js';
+import { assignNodes } from '../../src/coordination/assignment.js';
+import { slotIdentity } from '../../src/keyspace/slot-identity.js';
+import { startApp, waitFor, type Harness } from '../helpers/app-harness.js';
+import { slotRanges, startCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
 /**
@@ -68,3 +70,30 @@ export function clusterWithCoordination(hmacKey: string): {
 
 /** A Cluster node's label as the watchers name it. */
 export const label = (port: number): string => `127.0.0.1:${port}`;
+
+/** A Cluster master's assignment key, as KeyspaceService.assignmentKey names it. */
+export const masterKey = (m: { slots: string[] }): string =>
+  slotIdentity(slotRanges(m.slots)) as string;
+
+/**
+ * Waits until each of `masters` is owned by the instance (`hs[x]`, id `ids[x]`) the assignment
+ * desires for it (handovers done); the desired map, assignment key -> instance id.
+ */
+export async function desiredOwnersSettled(
+  hs: readonly Harness[],
+  ids: readonly string[],
+  masters: readonly { port: number; slots: string[] }[],
+): Promise<Map<string, string>> {
+  const desired = assignNodes(masters.map(masterKey), ids);
+  await waitFor(
+    () =>
+      hs.every((h, x) =>
+        masters.every(
+          (m) => ownedBy(h).includes(label(m.port)) === (desired.get(masterKey(m)) === ids[x]),
+        ),
+      ),
+    30_000,
+    'each master owned by its desired instance',
+  );
+  return desired;
+}

@@ -1,10 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { assignNodes } from '../../src/coordination/assignment.js';
 import { keySlot } from '../../src/keyspace/cluster-slot.js';
-import { slotIdentity } from '../../src/keyspace/slot-identity.js';
 import { waitFor, type Harness } from '../helpers/app-harness.js';
 import { slotRanges } from '../helpers/redis-cluster.js';
-import { clusterWithCoordination, label, ownedBy } from './cluster-instance.js';
+import {
+  clusterWithCoordination,
+  desiredOwnersSettled,
+  label,
+  masterKey,
+  ownedBy,
+} from './cluster-instance.js';
 
 /**
  * A Cluster master fails over (3 masters + 3 replicas, three instances, a separate coordination
@@ -31,19 +36,9 @@ describe('a Cluster master failover with three instances', () => {
     const hs = ids.map((id) => fixture.start(id));
     for (const h of hs) await h.app.whenReady(30_000);
     const masters = await cluster.masters();
-    const keyOf = (m: { slots: string[] }) => slotIdentity(slotRanges(m.slots)) as string;
-    const full = assignNodes(masters.map(keyOf), ids);
+    const keyOf = masterKey;
     // Each instance owns the master it is desired for (handovers done).
-    await waitFor(
-      () =>
-        hs.every((h, x) =>
-          masters.every(
-            (m) => owned(h).includes(label(m.port)) === (full.get(keyOf(m)) === ids[x]),
-          ),
-        ),
-      30_000,
-      'each master owned by its desired instance',
-    );
+    const full = await desiredOwnersSettled(hs, ids, masters);
     // The victim: a master without whose key the assignment of the two left would differ, so
     // that a failover without its vacant key would hand a healthy master over and back.
     const victim = masters.find((v) => {

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { assignNodes } from '../../src/coordination/assignment.js';
 import { keySlot } from '../../src/keyspace/cluster-slot.js';
-import { slotIdentity } from '../../src/keyspace/slot-identity.js';
 import { waitFor, type Harness } from '../helpers/app-harness.js';
 import { slotRanges } from '../helpers/redis-cluster.js';
-import { clusterWithCoordination, label, ownedBy } from './cluster-instance.js';
+import {
+  clusterWithCoordination,
+  desiredOwnersSettled,
+  label,
+  masterKey,
+} from './cluster-instance.js';
 
 /**
  * A Cluster master stops answering (SIGSTOP: sockets open, look-ups never answered) and fails
@@ -26,18 +29,8 @@ describe('a Cluster master that stops answering, released as removed under a sho
     const hs = ids.map((id) => fixture.start(id, 2000));
     for (const h of hs) await h.app.whenReady(30_000);
     const masters = await cluster.masters();
-    const keyOf = (m: { slots: string[] }) => slotIdentity(slotRanges(m.slots)) as string;
-    const desired = assignNodes(masters.map(keyOf), ids);
-    await waitFor(
-      () =>
-        hs.every((h, x) =>
-          masters.every(
-            (m) => ownedBy(h).includes(label(m.port)) === (desired.get(keyOf(m)) === ids[x]),
-          ),
-        ),
-      30_000,
-      'each master owned by its desired instance',
-    );
+    const keyOf = masterKey;
+    const desired = await desiredOwnersSettled(hs, ids, masters);
     const victim = masters[0] as (typeof masters)[0];
     const last = hs[ids.indexOf(desired.get(keyOf(victim)) as string)] as Harness;
     const ranges = slotRanges(victim.slots);
