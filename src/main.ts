@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import type { Logger } from 'pino';
 import { TokenwatchApp } from './app.js';
 import { loadConfig } from './config/load.js';
@@ -27,6 +28,7 @@ export async function serve(
     logger,
     acceptDiscontinuity: opts.acceptDiscontinuity === true,
     ...(config.runtime.releaseMemoryAfterScan === null ? {} : { reducingGc: memoryReducingGc() }),
+    setV8Flag: setFlagsFromString,
   });
   let stopping = false;
   const shutdown = (signal: string): void => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { TokenwatchApp } from '../app.js';
 import { parseConfig } from '../config/load.js';
-import { serveReducingGc } from './serve-runtime.js';
+import { serveReducingGc, serveV8Flags } from './serve-runtime.js';
 import { createLogger } from '../logger.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -33,12 +33,14 @@ export function startTokenwatch(redisUrl: string, extra = '', audit = ''): AppUn
   );
   const quiet = new Writable({ write: (_c, _e, cb) => cb() });
   const gc = serveReducingGc();
+  const setV8Flag = serveV8Flags();
   const app = new TokenwatchApp({
     config,
     logger: createLogger('warn', quiet),
     defaultMetrics: false,
     // What serve gives the app (src/main.ts): a large baseline is followed by a memory release.
     ...(gc === undefined ? {} : { reducingGc: gc }),
+    ...(setV8Flag === undefined ? {} : { setV8Flag }),
   });
   app.start();
   return {

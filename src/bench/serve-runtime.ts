@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { parseConfig } from '../config/load.js';
 import { applyHeapGrowth } from '../runtime/heap-growth.js';
 import { memoryReducingGc, type ReducingGc } from '../runtime/memory-release.js';
@@ -25,4 +26,16 @@ let gc: ReducingGc | undefined;
 export function serveReducingGc(): ReducingGc | undefined {
   if (process.env.TW_RELEASE_MEMORY === 'null') return undefined;
   return (gc ??= memoryReducingGc());
+}
+
+/**
+ * The flag setter `tokenwatch serve` hands to the app (the backlog's heap growth,
+ * runtime.heapGrowthLiftAbove), unless TW_HEAP_GROWTH sets the growth for a comparison or
+ * TW_HEAP_LIFT=null (to compare without lifting). Benchmarks only.
+ */
+export function serveV8Flags(): ((flag: string) => void) | undefined {
+  const fixed = process.env.TW_HEAP_GROWTH;
+  if ((fixed !== undefined && fixed !== '') || process.env.TW_HEAP_LIFT === 'null')
+    return undefined;
+  return setFlagsFromString;
 }

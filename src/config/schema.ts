@@ -290,6 +290,12 @@ export const configSchema = z
          */
         heapGrowthPercent: z.number().int().min(10).max(400).nullable().default(50),
         /**
+         * Keyspace notifications received and not yet applied (all nodes) at or above which that
+         * bound lifts until the backlog drained, then comes back with one memory-reducing GC
+         * (src/runtime/backlog-heap-growth.ts); null: never lifted.
+         */
+        heapGrowthLiftAbove: z.number().int().min(1000).nullable().default(20_000),
+        /**
          * After a reconciliation (baseline or gap) that SCANned at least this many keys, one
          * memory-reducing GC hands the SCAN's garbage back to the OS (src/runtime/memory-release.ts);
          * null: never.

@@ -213,6 +213,11 @@ export class NodeWatcher {
     return this.#baselined;
   }
 
+  /** Notifications received and not yet applied (a backlog, src/runtime/backlog-heap-growth.ts). */
+  get waiting(): number {
+    return this.#queue.length;
+  }
+
   /** How the subscriber's messages were read (issue #19): by the fast path or by ioredis. */
   get fastPath(): PmessageFastPathStats | undefined {
     return this.#fastPath;

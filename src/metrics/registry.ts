@@ -34,6 +34,7 @@ export interface Metrics {
   auditDropped: Counter;
   auditEncodeMismatches: Counter;
   auditPending: Gauge;
+  heapGrowthLifted: Gauge;
   auditLastSeq: Gauge;
   eventToAudit: HotHistogram;
 }
@@ -249,6 +250,11 @@ export function createMetrics(kinds: readonly string[], options: MetricsOptions 
     auditPending: new Gauge({
       name: 'tokenwatch_audit_pending_records',
       help: 'Records queued for the next audit batch.',
+      registers: [registry],
+    }),
+    heapGrowthLifted: new Gauge({
+      name: 'tokenwatch_heap_growth_lifted',
+      help: '1 while a backlog has lifted the V8 heap growth bound until it drains (runtime.heapGrowthLiftAbove), else 0.',
       registers: [registry],
     }),
     auditLastSeq: new Gauge({

@@ -97,7 +97,14 @@ export class MemoryRelease {
 
   /** A reconciliation SCANned `scanned` keys. */
   afterScan(scanned: number): void {
-    if (scanned < this.#o.minScanned) return;
+    if (scanned >= this.#o.minScanned) this.schedule();
+  }
+
+  /**
+   * A release `delayMs` from now; a release already scheduled moves there (one collection for
+   * several reasons in a row: a baseline that was also a backlog, src/runtime/backlog-heap-growth.ts).
+   */
+  schedule(): void {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.release(), this.#o.delayMs ?? 2000);
     this.#timer.unref();

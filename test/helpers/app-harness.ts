@@ -44,6 +44,8 @@ export interface StartOptions {
   dir?: string;
   /** What serve hands over for runtime.releaseMemoryAfterScan. */
   reducingGc?: ReducingGc;
+  /** What serve hands over as `setV8Flag` (tests record the flags, never set them). */
+  setV8Flag?: (flag: string) => void;
 }
 
 export function startApp(redisUrl: string, options: StartOptions = {}): Harness {
@@ -79,6 +81,7 @@ ${options.yaml ?? ''}`;
     defaultMetrics: false,
     now: options.now,
     ...(options.reducingGc ? { reducingGc: options.reducingGc } : {}),
+    ...(options.setV8Flag ? { setV8Flag: options.setV8Flag } : {}),
   });
   app.start();
   return {

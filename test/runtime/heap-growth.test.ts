@@ -9,6 +9,7 @@ describe('runtime.heapGrowthPercent', () => {
     expect(parseConfig(MINIMAL).runtime.heapGrowthPercent).toBe(50);
     expect(parseConfig(`${MINIMAL}runtime: { heapGrowthPercent: null }`).runtime).toEqual({
       heapGrowthPercent: null,
+      heapGrowthLiftAbove: 20_000,
       releaseMemoryAfterScan: 100_000,
     });
     expect(

@@ -61,6 +61,30 @@ describe('MemoryRelease', () => {
     expect(String(lines[0]?.msg)).toMatch(/memory-reducing GC/);
   });
 
+  it('schedule() asks for one without a scan, and shares the timer with afterScan', () => {
+    vi.useFakeTimers();
+    let collections = 0;
+    const r = new MemoryRelease({
+      minScanned: 1000,
+      gc: () => void collections++,
+      logger: pino({ level: 'silent' }),
+      delayMs: 2000,
+    });
+    r.schedule(); // a drained backlog (src/runtime/backlog-heap-growth.ts)
+    vi.advanceTimersByTime(2000);
+    expect(collections).toBe(1);
+    // A baseline that was also a backlog: its scan, then the bound back 1.5 s later: one, after both.
+    r.afterScan(500_000);
+    vi.advanceTimersByTime(1500);
+    r.schedule();
+    vi.advanceTimersByTime(1999);
+    expect(collections).toBe(1);
+    vi.advanceTimersByTime(1);
+    expect(collections).toBe(2);
+    vi.advanceTimersByTime(60_000);
+    expect(collections).toBe(2);
+  });
+
   it('close() cancels a pending collection', () => {
     vi.useFakeTimers();
     let collections = 0;
