@@ -241,7 +241,8 @@ export class KeyEventApplier {
   discontinuity(): void {
     const from = this.#pendingRename;
     this.#pendingRename = undefined;
-    if (from?.entry) this.#o.inventory.set(from.c.kind, from.c.fingerprint, from.entry);
+    if (from?.entry)
+      this.#o.inventory.set(from.c.kind, from.c.fingerprint, from.entry, from.c.digest);
   }
 
   /** Apply a batch: translate it, write its changes to the inventory, report its token events. */
@@ -250,8 +251,8 @@ export class KeyEventApplier {
     const t = translate(prepared, inv, this.#context(), this.#pendingRename);
     this.#pendingRename = t.pendingRename;
     for (const ch of t.changes) {
-      if (ch.op === 'set') inv.set(ch.kind, ch.fingerprint, ch.entry);
-      else inv.delete(ch.kind, ch.fingerprint, ch.node);
+      if (ch.op === 'set') inv.set(ch.kind, ch.fingerprint, ch.entry, ch.digest);
+      else inv.delete(ch.kind, ch.fingerprint, ch.node, ch.digest);
     }
     for (const ev of t.events) this.#o.sink.token(ev);
   }

@@ -69,18 +69,28 @@ export class Inventory {
     return t;
   }
 
-  get(kind: string, fp: string): InventoryEntry | undefined {
-    return this.#kinds.get(kind)?.get(fp);
+  /**
+   * `digest`, where the caller has it (ClassifiedKey.digest): Fingerprinter.digestLatin1 of the
+   * secret whose fingerprint under the current key is `fp`, the table's key for `fp`; spares
+   * decoding `fp`'s hex. It must be that digest: nothing here checks the two agree.
+   */
+  get(kind: string, fp: string, digest?: string): InventoryEntry | undefined {
+    const t = this.#kinds.get(kind);
+    if (!t) return undefined;
+    return digest === undefined ? t.get(fp) : t.getKey(digest);
   }
 
-  set(kind: string, fp: string, entry: InventoryEntry): void {
-    this.#table(kind).set(fp, entry.due, entry.written, entry.node);
-    this.#touch(entry.node, kind, fp);
+  set(kind: string, fp: string, entry: InventoryEntry, digest?: string): void {
+    const t = this.#table(kind);
+    const key = digest ?? t.keyOf(fp);
+    t.setKey(key, entry.due, entry.written, entry.node);
+    this.#touch(entry.node, kind, key);
   }
 
-  delete(kind: string, fp: string, node: number): InventoryEntry | undefined {
-    this.#touch(node, kind, fp);
-    return this.#kinds.get(kind)?.delete(fp);
+  delete(kind: string, fp: string, node: number, digest?: string): InventoryEntry | undefined {
+    const key = digest ?? tokenKey(this.#prefix, fp);
+    this.#touch(node, kind, key);
+    return this.#kinds.get(kind)?.deleteKey(key);
   }
 
   size(kind: string): number {
@@ -242,8 +252,9 @@ export class Inventory {
     const t = this.#kinds.get(kind);
     const e = t?.get(fp);
     if (!t || !e || e.node === node) return false;
-    t.set(fp, e.due, e.written, node);
-    this.#touch(node, kind, fp);
+    const key = t.keyOf(fp);
+    t.setKey(key, e.due, e.written, node);
+    this.#touch(node, kind, key);
     return true;
   }
 
@@ -264,9 +275,10 @@ export class Inventory {
     return out;
   }
 
-  #touch(node: number, kind: string, fp: string): void {
+  /** `key`: the table's key of the token (tokenKey). */
+  #touch(node: number, kind: string, key: string): void {
     const t = this.#touched.get(node);
-    if (t) t.add(`${kind}\0${tokenKey(this.#prefix, fp)}`);
+    if (t) t.add(`${kind}\0${key}`);
   }
 }
 

@@ -36,7 +36,8 @@ export interface Prepared extends Item {
 
 /** The inventory as the translation reads it: look-ups only, never a write. */
 export interface InventoryView {
-  get(kind: string, fingerprint: string): InventoryEntry | undefined;
+  /** `digest`: ClassifiedKey.digest when known (Inventory.get). */
+  get(kind: string, fingerprint: string, digest?: string): InventoryEntry | undefined;
 }
 
 /** The `rename_to` side of a rename that is not a token: kept so its `rename_from` token ends. */
@@ -367,7 +368,7 @@ export function markExpiryFlush(
   let onTime = 0;
   for (const p of prepared) {
     if (p.event !== 'expired' || p.migrated) continue;
-    const e = inventory.get(p.c.kind, p.c.fingerprint);
+    const e = inventory.get(p.c.kind, p.c.fingerprint, p.c.digest);
     if (!e || e.node !== ctx.nodeIndex || e.due === null || Number.isNaN(e.due)) continue;
     if (p.at - (e.due - ctx.offsetMs) > ctx.expiryBacklogToleranceMs) late += 1;
     else onTime += 1;

@@ -9,6 +9,11 @@ export interface ClassifiedKey {
   fingerprint: string;
   /** Secret placeholders as fingerprints, others as (bounded) values. */
   keyAttrs: Record<string, string>;
+  /**
+   * The fingerprint's digest (Fingerprinter.digestLatin1): the inventory's key for it, so the
+   * hot path never decodes the hex back. Set by classify(); absent where a key was made otherwise.
+   */
+  digest?: string;
 }
 
 interface CompiledRule {
@@ -92,21 +97,27 @@ export class TokenRules {
       const names = rule.template.placeholders;
       const keyAttrs = Object.create(KEY_ATTRS_PROTO) as Record<string, string>;
       let fingerprint: string | undefined;
+      let digest: string | undefined;
       for (const i of rule.order) {
         const name = names[i] as string;
         const value = values[i] as string;
-        if (rule.secretAt[i]) {
-          const fp = this.#fp.ofLatin1(value);
-          keyAttrs[name] = fp;
-          if (name === rule.primary) fingerprint = fp;
+        if (name === rule.primary) {
+          digest = this.#fp.digestLatin1(value);
+          fingerprint = this.#fp.fingerprintOfDigest(digest);
+          keyAttrs[name] = fingerprint;
+        } else if (rule.secretAt[i]) {
+          keyAttrs[name] = this.#fp.ofLatin1(value);
         } else {
           const text = Buffer.from(value, 'latin1').toString('utf8');
           keyAttrs[name] = text.length > MAX_ATTR_CHARS ? text.slice(0, MAX_ATTR_CHARS) : text;
         }
       }
       // No secret placeholder (e.g. `{sub}:{scope}`): the key itself identifies the token.
-      fingerprint ??= this.#fp.ofLatin1(key);
-      return { kind: rule.kind, fingerprint, keyAttrs };
+      if (fingerprint === undefined || digest === undefined) {
+        digest = this.#fp.digestLatin1(key);
+        fingerprint = this.#fp.fingerprintOfDigest(digest);
+      }
+      return { kind: rule.kind, fingerprint, keyAttrs, digest };
     }
     return undefined;
   }

@@ -11,9 +11,10 @@ import type { ClassifiedKey } from './token-rules.js';
  */
 
 /** One write to the inventory, to be applied in order. */
+/** `digest`: ClassifiedKey.digest, when known (Inventory.set / delete). */
 export type InventoryChange =
-  | { op: 'set'; kind: string; fingerprint: string; entry: InventoryEntry }
-  | { op: 'delete'; kind: string; fingerprint: string; node: number };
+  | { op: 'set'; kind: string; fingerprint: string; digest?: string; entry: InventoryEntry }
+  | { op: 'delete'; kind: string; fingerprint: string; digest?: string; node: number };
 
 /** The `rename_from` half of a RENAME, waiting for its `rename_to` (which may open the next batch). */
 export interface PendingRename {
@@ -105,10 +106,10 @@ class Translator {
     this.pendingRename = pendingRename;
   }
 
-  #get(kind: string, fp: string): InventoryEntry | undefined {
-    const o = this.#overlay.get(kind)?.get(fp);
+  #get(c: ClassifiedKey): InventoryEntry | undefined {
+    const o = this.#overlay.get(c.kind)?.get(c.fingerprint);
     if (o !== undefined) return o ?? undefined;
-    return this.#view.get(kind, fp);
+    return this.#view.get(c.kind, c.fingerprint, c.digest);
   }
 
   #put(kind: string, fp: string, entry: InventoryEntry | null): void {
@@ -122,15 +123,17 @@ class Translator {
 
   #set(c: ClassifiedKey, entry: InventoryEntry): void {
     this.#put(c.kind, c.fingerprint, entry);
-    this.changes.push({ op: 'set', kind: c.kind, fingerprint: c.fingerprint, entry });
+    const { kind, fingerprint, digest } = c;
+    this.changes.push({ op: 'set', kind, fingerprint, digest, entry });
   }
 
   /** Removes the token from the inventory; returns what it held. */
   #delete(c: ClassifiedKey): InventoryEntry | undefined {
-    const held = this.#get(c.kind, c.fingerprint);
+    const held = this.#get(c);
     this.#put(c.kind, c.fingerprint, null);
     const node = this.#ctx.nodeIndex;
-    this.changes.push({ op: 'delete', kind: c.kind, fingerprint: c.fingerprint, node });
+    const { kind, fingerprint, digest } = c;
+    this.changes.push({ op: 'delete', kind, fingerprint, digest, node });
     return held;
   }
 
@@ -153,7 +156,7 @@ class Translator {
       // RENAME over a live token replaces it, and Redis publishes no `del` for the key it
       // overwrote: that token ends here (`deleted`, Redis event `rename_to`), before the moved
       // one takes its key. A non-token renamed onto a live token is a rewrite, as a SET is.
-      const replaced = this.#get(c.kind, c.fingerprint);
+      const replaced = this.#get(c);
       if (from && replaced) this.#end(p, c, 'deleted', this.#delete(c));
       // RENAME keeps the TTL: the old entry knows it, the look-up is only a fallback.
       const due = from?.entry ? from.entry.due : dueOf(p.expireAt);
@@ -169,13 +172,13 @@ class Translator {
     if (p.migrated) return;
     const end = ENDS[event];
     if (end) {
-      const held = this.#get(c.kind, c.fingerprint);
+      const held = this.#get(c);
       // The source side of a slot migration: the token lives on another node now.
       if (held && held.node !== node) return;
       this.#end(p, c, end, this.#delete(c));
       return;
     }
-    const known = this.#get(c.kind, c.fingerprint);
+    const known = this.#get(c);
     if (WRITES.has(event) || (event === 'hset' && !known)) {
       // The TTL is what Redis says after the command (SET EX, SET KEEPTTL, a plain SET or a new
       // hash alike), never inferred from which notifications arrived: NaN (unknown) when a later

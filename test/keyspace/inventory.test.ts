@@ -83,6 +83,34 @@ describe('Inventory', () => {
     expect(inv.get('a', fp('written-live'))).toEqual({ due: 99, written: 9, node: 0 });
   });
 
+  it('a digest the caller carries reaches the entry its fingerprint does, and counts as touched', () => {
+    const inv = new Inventory(['a'], f.prefix);
+    inv.set('a', fp('t1'), { due: 7, written: 1, node: 0 }, digest('t1'));
+    expect(inv.get('a', fp('t1'))).toEqual({ due: 7, written: 1, node: 0 });
+    inv.set('a', fp('t2'), { due: 8, written: 2, node: 0 });
+    expect(inv.get('a', fp('t2'), digest('t2'))).toEqual({ due: 8, written: 2, node: 0 });
+    expect(inv.get('b', fp('t2'), digest('t2'))).toBeUndefined();
+    expect(inv.size('a')).toBe(2);
+    inv.beginReconcile(0);
+    expect(inv.delete('a', fp('t1'), 0, digest('t1'))).toEqual({ due: 7, written: 1, node: 0 });
+    inv.set('a', fp('t3'), { due: 9, written: 3, node: 0 }, digest('t3'));
+    expect(inv.isTouched(0, 'a', digest('t1'))).toBe(true);
+    expect(inv.isTouched(0, 'a', digest('t3'))).toBe(true);
+    expect(inv.isTouched(0, 'a', digest('t2'))).toBe(false);
+    // SCAN saw t1 before its delete and missed t3: neither is the snapshot's to change.
+    expect(
+      inv.applySnapshot(
+        0,
+        snapshot('a', [
+          ['t1', 7],
+          ['t2', 8],
+        ]),
+      ),
+    ).toEqual([]);
+    expect(inv.get('a', fp('t1'))).toBeUndefined();
+    expect(inv.get('a', fp('t3'))?.due).toBe(9);
+  });
+
   it('applySnapshot honours claim() during the SCAN and keeps fingerprints of other key ids', () => {
     const inv = new Inventory(['a'], f.prefix);
     const foreign = `hmac-sha256:old:${'cd'.repeat(32)}`;

@@ -309,9 +309,11 @@ describe('translate', () => {
     const b = rules.classify('at:b')!;
     const entry = { due: NOW + 9000, written: NOW - 1, node: 2 };
     const reads: string[] = [];
+    const digests: (string | undefined)[] = [];
     const view = {
-      get: (kind: string, fp: string) => {
+      get: (kind: string, fp: string, digest?: string) => {
         reads.push(fp);
+        digests.push(digest);
         return fp === a.fingerprint ? entry : undefined;
       },
     };
@@ -321,11 +323,15 @@ describe('translate', () => {
       ['del', 'at:b'],
     ]);
     const t = translate(p, view, ctx);
-    expect(t.changes).toEqual([
-      { op: 'delete', kind: 'access_token', fingerprint: a.fingerprint, node: 2 },
-      { op: 'set', kind: 'access_token', fingerprint: b.fingerprint, entry },
-      { op: 'delete', kind: 'access_token', fingerprint: b.fingerprint, node: 2 },
+    // Each change carries the inventory's key (the digest), so applying it decodes no hex.
+    const [da, db] = [a.digest, b.digest];
+    expect(t.changes).toStrictEqual([
+      { op: 'delete', kind: 'access_token', fingerprint: a.fingerprint, digest: da, node: 2 },
+      { op: 'set', kind: 'access_token', fingerprint: b.fingerprint, digest: db, entry },
+      { op: 'delete', kind: 'access_token', fingerprint: b.fingerprint, digest: db, node: 2 },
     ]);
+    expect(digests).toEqual([da, db]);
+    expect(Buffer.from(da ?? '', 'latin1').toString('hex')).toBe(a.fingerprint.slice(-64));
     // The del of b saw the renamed entry (from this batch), not the view.
     expect(t.events.map((e) => [e.type, e.lifetimeMs])).toEqual([
       ['renamed', undefined],

@@ -32,7 +32,16 @@ describe('TokenRules', () => {
         expect(c, key).toBeDefined();
         expect(i?.kind).toBe(c?.kind);
         expect(f.fingerprintOfDigest(i?.digest ?? '')).toBe(c?.fingerprint);
+        // classify() carries the same digest (the inventory's key), and the fingerprint is the
+        // one ofLatin1 makes of the same secret: carrying it changes no fingerprint.
+        expect(c?.digest).toBe(i?.digest);
+        expect(c?.digest).toHaveLength(32);
       }
+      expect(t.classify('oauth:access:abc')?.fingerprint).toBe(f.ofLatin1('abc'));
+      expect(t.classify('grant:user42:read')?.fingerprint).toBe(f.ofLatin1('grant:user42:read'));
+      const second = t.classify('tenant:acme:rt:secretRT');
+      expect(second?.fingerprint).toBe(f.ofLatin1('secretRT'));
+      expect(second?.keyAttrs.token).toBe(second?.fingerprint);
       expect(t.identify('not-a-token')).toBeUndefined();
       expect(t.classify('not-a-token')).toBeUndefined();
     },
