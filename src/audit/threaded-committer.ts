@@ -45,7 +45,7 @@ interface InFlight {
    * their leaf hashes (`leaves`). Its head is recomputed from this, never from the records
    * themselves, which their producer could have changed since.
    */
-  sent: { inputs: AuditInput[] } | { args: unknown[] };
+  sent: { inputs: AuditInput[] } | { json: string } | { args: unknown[] };
 }
 
 /** Where the batch after `plan` chains on, as far as the event loop knows it (no chain hash). */
@@ -93,6 +93,15 @@ function plainInput(i: AuditInput): AuditInput {
   };
 }
 
+/** The JSON text of plain records, undefined where JSON.stringify throws. */
+function jsonOf(inputs: AuditInput[]): string | undefined {
+  try {
+    return JSON.stringify(inputs);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A batch that was in flight when the worker died, and the chain hash it would have left. */
 interface Doubtful extends InFlight {
   /** Undefined when it could not be recomputed: such a batch is never adopted. */
@@ -110,7 +119,8 @@ interface Doubtful extends InFlight {
  * - the worker when the event loop is the bound (busy more than BUSY_LOOP of its last
  *   ELU_WINDOW_MS: a drain of a backlog) and the worker keeps up (its own event loop was idle
  *   for at least BEHIND_IDLE_SHARE of its recent time): the event loop pays only the structured
- *   clone of the records (~0.7 us each);
+ *   clone of the records (~0.7 us each), or their JSON text where all are plain data
+ *   (Ledger.appendPlain: the keyspace's token records);
  * - otherwise the event loop, which hands over rows with their leaf hashes (the worker chains
  *   them): when the worker is the bound (a pure append, scenario 6 of the benchmark, or a drain
  *   once the worker is saturated; encoding and inserting on one thread would halve a pure
@@ -139,7 +149,7 @@ export class ThreadedCommitter implements Committer {
   /** Hashes the batches a lost worker held, to recognise them in the file (no connection). */
   readonly #rehash = new RowWriter(undefined);
   /** Batches encoded on the event loop and on the worker (diagnostics, tests). */
-  readonly #encodedBy = { eventLoop: 0, writer: 0 };
+  readonly #encodedBy = { eventLoop: 0, writer: 0, json: 0 };
   readonly #encodes: 'auto' | 'writer' | 'eventLoop';
   /**
    * Decaying sums of the time (ms) the worker's event loop was active and idle, as its replies
@@ -213,8 +223,8 @@ export class ThreadedCommitter implements Committer {
     return this.#writer;
   }
 
-  /** How many batches each thread encoded and hashed so far. */
-  get encodedBy(): { eventLoop: number; writer: number } {
+  /** How many batches each thread encoded and hashed so far (`json`: of the writer's, sent as JSON). */
+  get encodedBy(): { eventLoop: number; writer: number; json: number } {
     return { ...this.#encodedBy };
   }
 
@@ -251,7 +261,7 @@ export class ThreadedCommitter implements Committer {
       let posted: Pick<InFlight, 'id' | 'sent'>;
       try {
         plan = this.#host.plan(previous ? planned(previous.plan) : position.last, items);
-        posted = here ? this.#postLeaves(after, plan) : this.#postPlan(after, plan);
+        posted = here ? this.#postLeaves(after, plan) : this.#postPlan(after, plan, items);
       } catch (err) {
         // This batch never reached the worker: it goes back and the ledger fails closed (as
         // inline). The batches in flight stay: the worker has them, and their replies (the
@@ -308,7 +318,23 @@ export class ThreadedCommitter implements Committer {
    * function or symbol, and drop what an Error, Date or Map carries in its own properties, which
    * canonical JSON writes; and the copies are what a lost worker's batch is recomputed from.
    */
-  #postPlan(after: ChainHead | undefined, plan: BatchPlan): Pick<InFlight, 'id' | 'sent'> {
+  #postPlan(
+    after: ChainHead | undefined,
+    plan: BatchPlan,
+    items: readonly Pending[],
+  ): Pick<InFlight, 'id' | 'sent'> {
+    // A batch of plain records only (Ledger.appendPlain; none the ledger added in front): its
+    // JSON text, which the worker parses back to the same values. A record that was not plain
+    // after all (JSON.stringify throws on a bigint or a cycle) goes as a copy, as any other.
+    const json = plan.extra.length === 0 && items.every((p) => p.plain === true);
+    const text = json ? jsonOf(plan.inputs) : undefined;
+    if (text !== undefined) {
+      const sent = { json: text };
+      const id = this.#writer.chain(after, plan.clock, sent, plan.seq);
+      this.#encodedBy.writer++;
+      this.#encodedBy.json++;
+      return { id, sent };
+    }
     const inputs = plan.inputs.map(plainInput);
     const id = this.#writer.chain(after, plan.clock, inputs, plan.seq);
     this.#encodedBy.writer++;
@@ -324,7 +350,8 @@ export class ThreadedCommitter implements Committer {
       const chain = chainLeaves(f.sent.args, after.chain.toString('hex'));
       return { seq: f.plan.seq, chain: Buffer.from(chain, 'hex') };
     }
-    return chainBatch(this.#rehash, after, f.plan.clock, f.sent.inputs);
+    const inputs = 'json' in f.sent ? (JSON.parse(f.sent.json) as AuditInput[]) : f.sent.inputs;
+    return chainBatch(this.#rehash, after, f.plan.clock, inputs);
   }
 
   /**

@@ -98,15 +98,14 @@ export class WriterThread {
    * in one transaction, after `after` or, without it, after the batch posted before; returns its
    * request id. Throws what postMessage throws (a DataCloneError) before anything was posted.
    */
-  chain(after: ChainAfter | undefined, clock: number, inputs: AuditInput[], seq: number): number {
-    return this.#post((id) => ({
-      op: 'chain',
-      id,
-      clock,
-      inputs,
-      seq,
-      ...afterField(after),
-    }));
+  chain(
+    after: ChainAfter | undefined,
+    clock: number,
+    records: AuditInput[] | { json: string },
+    seq: number,
+  ): number {
+    const body = Array.isArray(records) ? { inputs: records } : { json: records.json };
+    return this.#post((id) => ({ op: 'chain', id, clock, ...body, seq, ...afterField(after) }));
   }
 
   /** Posts one statement outside the chain (a checkpoint row); returns its request id. */

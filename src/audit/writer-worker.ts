@@ -49,8 +49,10 @@ export type WriterRequest =
       clock: number;
       /** Seq the batch's last record must get (the event loop's plan). */
       seq: number;
-      /** The records, to be encoded and hashed here. */
-      inputs: AuditInput[];
+      /** The records, to be encoded and hashed here: as structured-clone copies, or */
+      inputs?: AuditInput[];
+      /** as the JSON text of the array (records of plain data only, Ledger.appendPlain). */
+      json?: string;
     }
   | {
       op: 'leaves';
@@ -116,11 +118,18 @@ function insertLeaves(m: Extract<Batch, { op: 'leaves' }>, after: { seq: number;
   return { seq: args[args.length - 9] as number, chain: Buffer.from(chain, 'hex') };
 }
 
+/** A `chain` batch's records, as posted (a message with neither is a tokenwatch bug). */
+function inputsOf(m: Extract<Batch, { op: 'chain' }>): AuditInput[] {
+  if (m.json !== undefined) return JSON.parse(m.json) as AuditInput[];
+  if (m.inputs) return m.inputs;
+  throw new Error('a chain batch without records (a tokenwatch bug)');
+}
+
 // Rows and the seal of their head commit together: no committed row is ever without one.
 const commit = db.transaction((m: Batch) => {
   const after = afterOf(m);
   const head =
-    m.op === 'chain' ? chainBatch(rows, after, m.clock, m.inputs) : insertLeaves(m, after);
+    m.op === 'chain' ? chainBatch(rows, after, m.clock, inputsOf(m)) : insertLeaves(m, after);
   if (head.seq !== m.seq) {
     throw new Error(`batch chained to seq ${head.seq}, planned ${m.seq} (a tokenwatch bug)`);
   }

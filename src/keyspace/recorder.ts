@@ -61,7 +61,9 @@ export class KeyspaceRecorder implements WatcherSink {
     if (ev.expiryLagMs !== undefined)
       m.expiryLag.observe({ kind: ev.kind }, Math.max(0, ev.expiryLagMs) / 1000);
     if (ev.backlog) m.expiryBacklog.inc({ kind: ev.kind });
-    this.#ledger.append(
+    // Plain data only (strings, numbers, booleans, undefined; keyAttrs and renamedFrom plain
+    // objects of strings): JSON carries it to the writer thread (recorder-plain.test.ts).
+    this.#ledger.appendPlain(
       {
         time: ev.observedAt,
         source: 'redis',

@@ -265,17 +265,38 @@ describe('Ledger: writer thread', () => {
       ledger.addCommitListener((head) => committed.push(head.seq));
       for (let i = 0; i < 1234; i++) {
         const record = input(i, clock.advance(1), i % 7);
+        const odd = i < 600 && i % 100 >= 3 && i % 100 <= 6;
         // A value the structured clone refuses (the writer thread gets a plain copy), and one
         // that JSON.parse makes an own key: both hash as the inline writer hashes them.
-        if (i % 100 === 3) record.attrs = { ...record.attrs, fn: () => i, sym: Symbol('s') };
-        if (i % 100 === 4) record.attrs = JSON.parse(`{"__proto__":{"i":${i}},"a":[1,null]}`);
+        if (odd && i % 100 === 3) record.attrs = { ...record.attrs, fn: () => i, sym: Symbol('s') };
+        if (odd && i % 100 === 4)
+          record.attrs = JSON.parse(`{"__proto__":{"i":${i}},"a":[1,null]}`);
         // Own properties the structured clone would drop (an Error's code, a Date's tag).
-        if (i % 100 === 5) {
+        if (odd && i % 100 === 5) {
           const at = Object.assign(new Date(0), { tag: 't' });
           record.attrs = { err: Object.assign(new Error('m'), { code: 'E' }), at };
         }
+        // Plain data, sent as JSON where a whole batch is (the burst after 600): undefined
+        // members, a lone surrogate, -0, NaN, an own __proto__ key, nested arrays, a null-prototype
+        // object. They hash and store as the inline writer does.
+        if (!odd && i % 3 === 0) {
+          const key = Object.create(Object.create(null) as object) as Record<string, unknown>;
+          key.__proto__ = `p${i}`;
+          key.token = 'fp';
+          record.attrs = {
+            ...record.attrs,
+            u: undefined,
+            s: '\ud800x',
+            z: -0,
+            n: Number.NaN,
+            key,
+            l: [[1, undefined], {}],
+          };
+        }
         // A record whose fields are all inherited (an object made with Object.create).
-        ledger.append(i % 100 === 6 ? (Object.create(record) as AuditInput) : record);
+        if (odd && i % 100 === 6) ledger.append(Object.create(record) as AuditInput);
+        else if (odd) ledger.append(record);
+        else ledger.appendPlain(record);
         // A trickle first (small batches), then a burst (full ones).
         if (i < 400 && i % 5 === 4) await new Promise((r) => setImmediate(r));
       }
@@ -292,6 +313,9 @@ describe('Ledger: writer thread', () => {
       expect(committed).toEqual([...committed].sort((x, y) => x - y));
       const by = ledger.encodedBy;
       if (writerEncodes === 'writer') expect(by).toMatchObject({ eventLoop: 0 });
+      // The batches of plain records only went as JSON, the others as copies.
+      if (writerEncodes === 'writer') expect(by?.json).toBeGreaterThanOrEqual(6);
+      if (writerEncodes === 'writer') expect(by?.json).toBeLessThan(by?.writer ?? 0);
       if (writerEncodes === 'eventLoop') expect(by).toMatchObject({ writer: 0 });
       if (writerEncodes === undefined) expect(by).toBeUndefined();
       else expect((by?.writer ?? 0) + (by?.eventLoop ?? 0)).toBeGreaterThanOrEqual(13);
@@ -333,7 +357,7 @@ describe('Ledger: writer thread', () => {
       await ledger.appendDurable([input(i, clock.advance(1))]);
       await new Promise((r) => setTimeout(r, 5));
     }
-    expect(ledger.encodedBy).toEqual({ eventLoop: 10, writer: 0 });
+    expect(ledger.encodedBy).toEqual({ eventLoop: 10, writer: 0, json: 0 });
     // The event loop busy with other work (a drain of a backlog), the worker waiting: it encodes.
     for (let i = 0; i < 30; i++) {
       for (let k = 0; k < 20; k++) ledger.append(input(k, clock.advance(1)));
@@ -449,6 +473,33 @@ describe('Ledger: writer thread', () => {
       await closeAndVerify(ledger, dir);
     },
   );
+
+  it('a lost batch sent as JSON is recognised in the file from its JSON text, not written twice', async () => {
+    const dir = tempDir();
+    const clock = new FakeClock();
+    const ledger = open(dir, clock, {
+      writerWorker: diesAfterSecondCommit(dir),
+      writerEncodes: 'writer',
+    });
+    ledger.appendPlain(input(0, clock.now()));
+    expect(ledger.flush()).toBe(true);
+    for (let i = 1; i < 5; i++)
+      ledger.appendPlain({ ...input(i, clock.now()), fingerprint: `f${i}` });
+    expect(ledger.flush()).toBe(false); // committed, the reply never came
+    expect(ledger.encodedBy).toMatchObject({ eventLoop: 0, writer: 2, json: 2 });
+    expect(ledger.writer).toBe('inline');
+    clock.advance(2000);
+    expect(ledger.flush()).toBe(true); // adopted from the file
+    const rows = ledger.list({ type: 'token.*' });
+    expect(rows.map((r) => [r.attrs.i, r.fingerprint])).toEqual([
+      [0, null],
+      [1, 'f1'],
+      [2, 'f2'],
+      [3, 'f3'],
+      [4, 'f4'],
+    ]);
+    await closeAndVerify(ledger, dir);
+  });
 
   it('a synchronous flush learns at once that the worker exited, and recovers inline', async () => {
     const dir = tempDir();
