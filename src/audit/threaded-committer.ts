@@ -93,8 +93,13 @@ function plainInput(i: AuditInput): AuditInput {
   };
 }
 
-/** The JSON text of plain records, undefined where JSON.stringify throws. */
+/**
+ * The JSON text of plain records; undefined where JSON would not carry one as the copy would:
+ * a record that is not an own-field object (JSON reads no inherited field, the copy does), or
+ * one JSON.stringify throws on (a bigint, a cycle).
+ */
 function jsonOf(inputs: AuditInput[]): string | undefined {
+  for (const i of inputs) if (Object.getPrototypeOf(i) !== Object.prototype) return undefined;
   try {
     return JSON.stringify(inputs);
   } catch {

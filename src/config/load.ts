@@ -86,7 +86,21 @@ export function parseConfig(
     }
   }
   if (issues.length > 0 || !result.success) throw new ConfigError(issues);
+  warnings.push(...advisories(result.data));
   return deepFreeze(result.data);
+}
+
+/** Settings that are valid but cannot do what they say together. */
+function advisories(c: Config): string[] {
+  const out: string[] = [];
+  const { heapGrowthLiftAbove: lift, heapGrowthPercent } = c.runtime;
+  const max = c.redis.maxPendingNotifications;
+  if (lift !== null && heapGrowthPercent !== null && lift > max) {
+    out.push(
+      `runtime.heapGrowthLiftAbove (${lift}) is above redis.maxPendingNotifications (${max}): one node's backlog is dropped (and reconciled) before it lifts the heap growth bound`,
+    );
+  }
+  return out;
 }
 
 function toIssue(issue: z.core.$ZodIssue): ConfigIssue {

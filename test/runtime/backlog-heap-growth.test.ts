@@ -36,6 +36,24 @@ describe('runtime.heapGrowthLiftAbove', () => {
       );
     }
   });
+
+  it('warns when a node drops notifications before that many wait (and only then)', () => {
+    const warned = (yaml: string) => {
+      const warnings: string[] = [];
+      parseConfig(`${MINIMAL}${yaml}`, {}, '<test>', warnings);
+      return warnings;
+    };
+    expect(warned('redis: { maxPendingNotifications: 10000 }')).toEqual([
+      expect.stringMatching(
+        /runtime\.heapGrowthLiftAbove \(20000\) is above redis\.maxPendingNotifications \(10000\)/,
+      ),
+    ]);
+    expect(warned('redis: { maxPendingNotifications: 20000 }')).toEqual([]);
+    expect(warned('')).toEqual([]);
+    const off = 'redis: { maxPendingNotifications: 10000 }\nruntime:';
+    expect(warned(`${off} { heapGrowthLiftAbove: null }`)).toEqual([]);
+    expect(warned(`${off} { heapGrowthPercent: null }`)).toEqual([]);
+  });
 });
 
 describe('BacklogHeapGrowth', () => {
