@@ -19,6 +19,19 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
+/** A release over fake timers that counts its collections (minScanned 1000). */
+function counting(delayMs?: number): { r: MemoryRelease; collections: () => number } {
+  vi.useFakeTimers();
+  let n = 0;
+  const r = new MemoryRelease({
+    minScanned: 1000,
+    gc: () => void n++,
+    logger: pino({ level: 'silent' }),
+    ...(delayMs === undefined ? {} : { delayMs }),
+  });
+  return { r, collections: () => n };
+}
+
 describe('runtime.releaseMemoryAfterScan', () => {
   it('defaults to 100 000 keys; null turns it off; below 1000 or fractions are refused', () => {
     expect(parseConfig(MINIMAL).runtime.releaseMemoryAfterScan).toBe(100_000);
@@ -62,41 +75,28 @@ describe('MemoryRelease', () => {
   });
 
   it('schedule() asks for one without a scan, and shares the timer with afterScan', () => {
-    vi.useFakeTimers();
-    let collections = 0;
-    const r = new MemoryRelease({
-      minScanned: 1000,
-      gc: () => void collections++,
-      logger: pino({ level: 'silent' }),
-      delayMs: 2000,
-    });
+    const { r, collections } = counting(2000);
     r.schedule(); // a drained backlog (src/runtime/backlog-heap-growth.ts)
     vi.advanceTimersByTime(2000);
-    expect(collections).toBe(1);
+    expect(collections()).toBe(1);
     // A baseline that was also a backlog: its scan, then the bound back 1.5 s later: one, after both.
     r.afterScan(500_000);
     vi.advanceTimersByTime(1500);
     r.schedule();
     vi.advanceTimersByTime(1999);
-    expect(collections).toBe(1);
+    expect(collections()).toBe(1);
     vi.advanceTimersByTime(1);
-    expect(collections).toBe(2);
+    expect(collections()).toBe(2);
     vi.advanceTimersByTime(60_000);
-    expect(collections).toBe(2);
+    expect(collections()).toBe(2);
   });
 
   it('close() cancels a pending collection', () => {
-    vi.useFakeTimers();
-    let collections = 0;
-    const r = new MemoryRelease({
-      minScanned: 1000,
-      gc: () => void collections++,
-      logger: pino({ level: 'silent' }),
-    });
+    const { r, collections } = counting();
     r.afterScan(10_000);
     r.close();
     vi.advanceTimersByTime(60_000);
-    expect(collections).toBe(0);
+    expect(collections()).toBe(0);
   });
 });
 
