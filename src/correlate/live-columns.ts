@@ -131,14 +131,17 @@ export class LiveColumns {
     return ((this.#flags[slot] as number) & DIGEST) !== 0;
   }
 
-  /** The slot of a live `id`, -1 when absent. */
-  slotOf(id: string): number {
+  /**
+   * The slot of a live `id`, -1 when absent. `digest`: the 32 digest bytes (latin1) of the id's
+   * fingerprint, when the caller has them (TokenEvent.digest): not decoded from the hex again.
+   */
+  slotOf(id: string, digest?: string): number {
     if (this.#wholeBy.size > 0) {
       const slot = this.#wholeBy.get(id);
       if (slot !== undefined) return slot;
     }
     const cut = id.lastIndexOf('\u0000') + 1;
-    if (cut === 0 || !this.#parseId(id, cut, false)) return -1;
+    if (cut === 0 || !this.#parseId(id, cut, false, digest)) return -1;
     const t = this.#table;
     for (let i = t.start(this.#sw[0] as number); ; i = t.next(i)) {
       const s = t.slotAt(i);
@@ -383,7 +386,7 @@ export class LiveColumns {
    * event's look-up, the store's look-up before its insert, the insert) reuses the last parse
    * without slicing and comparing the parts again.
    */
-  #parseId(id: string, cut: number, add: boolean): boolean {
+  #parseId(id: string, cut: number, add: boolean, digest?: string): boolean {
     const memo = this.#memo;
     if (memo.ok && memo.id === id && memo.cut === cut) {
       this.#pPrefix = memo.prefix;
@@ -391,7 +394,7 @@ export class LiveColumns {
       this.#sw.set(memo.words);
       return true;
     }
-    if (!this.#parse(id.slice(0, cut), id.slice(cut), add)) return false;
+    if (!this.#parse(id.slice(0, cut), id.slice(cut), add, digest)) return false;
     memo.id = id;
     memo.cut = cut;
     return true;
@@ -401,7 +404,7 @@ export class LiveColumns {
    * Splits a standard fingerprint into #pPrefix and the scratch digest, and `scope` (when
    * given) into #pScope; `add` false: false when a code is unknown (nothing is then stored).
    */
-  #parse(scope: string | undefined, fingerprint: string, add: boolean): boolean {
+  #parse(scope: string | undefined, fingerprint: string, add: boolean, digest?: string): boolean {
     // An event looks its id up and then stores it (live view, then ended store): parse once.
     const memo = this.#memo;
     if (memo.ok && fingerprint === memo.fp && scope === memo.scope) {
@@ -413,7 +416,9 @@ export class LiveColumns {
     // A standard fingerprint (FINGERPRINT_RE), read without a match array: its digest into the
     // scratch first, so that nothing is interned for a string that is not one.
     const cut = fingerprintPrefixLength(fingerprint);
-    if (cut < 0 || !hexDigestInto(fingerprint, cut, this.#scratch, 0)) return false;
+    if (cut < 0) return false;
+    if (digest?.length === 32) this.#scratch.write(digest, 0, 32, 'latin1');
+    else if (!hexDigestInto(fingerprint, cut, this.#scratch, 0)) return false;
     let prefix: number | undefined;
     if (cut === this.#lastPrefix.length && fingerprint.startsWith(this.#lastPrefix)) {
       prefix = this.#lastPrefixCode;

@@ -98,9 +98,9 @@ export class TokenStore implements OpenSink {
     return slot < 0 ? undefined : this.record(slot);
   }
 
-  /** The slot of `id`, -1 when not live. */
-  slotOf(id: string): number {
-    return this.#cols.slotOf(id);
+  /** The slot of `id`, -1 when not live; `digest`: TokenEvent.digest of its fingerprint. */
+  slotOf(id: string, digest?: string): number {
+    return this.#cols.slotOf(id, digest);
   }
 
   /**

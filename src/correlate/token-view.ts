@@ -87,7 +87,7 @@ export class TokenView {
   #upsert(ev: TokenEvent, id: string, seq: number | undefined, isWrite: boolean): ViewChange {
     const dueAt = ev.type === 'persisted' ? null : ev.dueAt;
     const live = this.live;
-    const slot = live.slotOf(id);
+    const slot = live.slotOf(id, ev.digest);
     if (slot >= 0) {
       if (dueAt !== undefined) live.setDue(slot, dueAt);
       if (isWrite) {

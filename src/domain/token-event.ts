@@ -85,6 +85,13 @@ export interface TokenEvent {
   /** Redis event name that produced it (`set`, `expire`, `del`, ...) or `reconcile`. */
   redisEvent: string;
   /**
+   * In memory only, never recorded: the fingerprint's 32 digest bytes as latin1
+   * (Fingerprinter.digestLatin1), where classification had them. It must be the digest of
+   * `fingerprint`; readers that key tokens by digest (the correlator's live view) then decode
+   * no hex. Absent on events rebuilt from the ledger.
+   */
+  digest?: string;
+  /**
    * Coordination on (issue #20): where the notification that produced it sits in its node's
    * stream, named alike by every instance. Absent when coordination is off, when no marker was
    * seen yet on this subscription, and for events not made from a notification (baseline, gap).

@@ -254,6 +254,7 @@ class Translator {
       db: this.#ctx.db,
       observedAt: p.at,
       redisEvent: p.event,
+      digest: c.digest,
       ...extra,
     };
     // Coordination (issue #20): one notification may make two events (a RENAME over a live

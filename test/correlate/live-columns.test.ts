@@ -184,6 +184,28 @@ describe('LiveColumns', () => {
   });
 });
 
+describe('LiveColumns look-up by a carried digest', () => {
+  it('finds a standard id by the digest a TokenEvent carries, as by decoding its hex', () => {
+    const cols = new LiveColumns(false);
+    const scope = 'n\u00000\u0000x\u0000';
+    const digestOf = (f: string) => Buffer.from(f.slice(-64), 'hex').toString('latin1');
+    const c = scope + fp('c');
+    const d = scope + fp('d');
+    expect(cols.slotOf(c, digestOf(fp('c')))).toBe(-1);
+    const slot = cols.add(c, fp('c'), 'x'); // right after a look-up by the digest: stored by it
+    const other = cols.add(d, fp('d'), 'x');
+    expect(cols.fingerprint(slot)).toBe(fp('c'));
+    expect(cols.id(slot)).toBe(c);
+    expect(cols.slotOf(c)).toBe(slot); // decoded from the hex
+    expect(cols.slotOf(d, digestOf(fp('d')))).toBe(other);
+    expect(cols.slotOf(c, digestOf(fp('c')))).toBe(slot); // by the digest (the last parse was d)
+    cols.slotOf(d);
+    expect(cols.slotOf(c, 'not 32 bytes')).toBe(slot); // decoded instead
+    cols.slotOf(d);
+    expect(cols.slotOf(scope + fp('e'), digestOf(fp('e')))).toBe(-1);
+  });
+});
+
 describe('DigestTable', () => {
   it('finds every slot by its hash after removals in any order, and shrinks back', () => {
     const hashes = new Map<number, number>();

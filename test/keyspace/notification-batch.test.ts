@@ -331,6 +331,8 @@ describe('translate', () => {
       { op: 'delete', kind: 'access_token', fingerprint: b.fingerprint, digest: db, node: 2 },
     ]);
     expect(digests).toEqual([da, db]);
+    // The events carry it on (in memory only: the correlator's live view keys tokens by it).
+    expect(t.events.map((e) => e.digest)).toEqual([db, db]);
     expect(Buffer.from(da ?? '', 'latin1').toString('hex')).toBe(a.fingerprint.slice(-64));
     // The del of b saw the renamed entry (from this batch), not the view.
     expect(t.events.map((e) => [e.type, e.lifetimeMs])).toEqual([
