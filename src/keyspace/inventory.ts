@@ -75,22 +75,24 @@ export class Inventory {
    * decoding `fp`'s hex. It must be that digest: nothing here checks the two agree.
    */
   get(kind: string, fp: string, digest?: string): InventoryEntry | undefined {
-    const t = this.#kinds.get(kind);
-    if (!t) return undefined;
-    return digest === undefined ? t.get(fp) : t.getKey(digest);
+    return this.#kinds.get(kind)?.getKey(this.#keyOf(fp, digest));
   }
 
   set(kind: string, fp: string, entry: InventoryEntry, digest?: string): void {
-    const t = this.#table(kind);
-    const key = digest ?? t.keyOf(fp);
-    t.setKey(key, entry.due, entry.written, entry.node);
+    const key = this.#keyOf(fp, digest);
+    this.#table(kind).setKey(key, entry.due, entry.written, entry.node);
     this.#touch(entry.node, kind, key);
   }
 
   delete(kind: string, fp: string, node: number, digest?: string): InventoryEntry | undefined {
-    const key = digest ?? tokenKey(this.#prefix, fp);
+    const key = this.#keyOf(fp, digest);
     this.#touch(node, kind, key);
     return this.#kinds.get(kind)?.deleteKey(key);
+  }
+
+  /** The tables' key for `fp`: the caller's digest when it has one, else decoded (tokenKey). */
+  #keyOf(fp: string, digest: string | undefined): string {
+    return digest ?? tokenKey(this.#prefix, fp);
   }
 
   size(kind: string): number {
@@ -250,9 +252,9 @@ export class Inventory {
    */
   claim(kind: string, fp: string, node: number): boolean {
     const t = this.#kinds.get(kind);
-    const e = t?.get(fp);
+    const key = this.#keyOf(fp, undefined);
+    const e = t?.getKey(key);
     if (!t || !e || e.node === node) return false;
-    const key = t.keyOf(fp);
     t.setKey(key, e.due, e.written, node);
     this.#touch(node, kind, key);
     return true;

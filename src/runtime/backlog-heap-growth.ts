@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { heapGrowthFlag } from './heap-growth.js';
 
 /** A backlog is over once the waiting work stayed under a tenth of `liftAbove` this long. */
 const QUIET_MS = 2000;
@@ -40,6 +41,8 @@ export interface BacklogHeapGrowthOptions {
  */
 export class BacklogHeapGrowth {
   readonly #o: BacklogHeapGrowthOptions;
+  /** The flag that puts the bound back (heapGrowthFlag of `percent`). */
+  readonly #boundFlag: string;
   readonly #clearBelow: number;
   #lifted = false;
   #quietSince: number | undefined;
@@ -47,9 +50,7 @@ export class BacklogHeapGrowth {
 
   constructor(options: BacklogHeapGrowthOptions) {
     const { percent, liftAbove } = options;
-    if (!Number.isInteger(percent) || percent < 10 || percent > 400) {
-      throw new RangeError(`heap growth percent must be an integer in 10..400, not ${percent}`);
-    }
+    this.#boundFlag = heapGrowthFlag(percent);
     if (!Number.isInteger(liftAbove) || liftAbove < 1) {
       throw new RangeError(`liftAbove must be a positive integer, not ${liftAbove}`);
     }
@@ -95,7 +96,7 @@ export class BacklogHeapGrowth {
   }
 
   #bound(why: 'drained' | 'stopped'): void {
-    this.#o.setFlag(`--heap-growing-percent=${this.#o.percent}`);
+    this.#o.setFlag(this.#boundFlag);
     this.#lifted = false;
     this.#quietSince = undefined;
     this.#o.logger.info(

@@ -18,10 +18,15 @@ import { setFlagsFromString } from 'node:v8';
  */
 export function applyHeapGrowth(percent: number | null): string | undefined {
   if (percent === null) return undefined;
+  const flag = heapGrowthFlag(percent);
+  setFlagsFromString(flag);
+  return flag;
+}
+
+/** The V8 flag that bounds heap growth to `percent` (10-400); sets nothing. */
+export function heapGrowthFlag(percent: number): string {
   if (!Number.isInteger(percent) || percent < 10 || percent > 400) {
     throw new RangeError(`heap growth percent must be an integer in 10..400, not ${percent}`);
   }
-  const flag = `--heap-growing-percent=${percent}`;
-  setFlagsFromString(flag);
-  return flag;
+  return `--heap-growing-percent=${percent}`;
 }
