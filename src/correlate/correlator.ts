@@ -67,7 +67,9 @@ export class Correlator {
     this.options = opts;
     this.#clock = deps.clock;
     this.#book = new FindingBook(opts);
-    this.#view = new TokenView(opts);
+    // A token the view's cap pushes out matters only to an obligation waiting on it by id (or
+    // through its open findings, which the store checks itself): the tracker's index says.
+    this.#view = new TokenView(opts, () => this.#propagation.trackedTokens > 0);
     this.#seen = new BoundedMap(opts.limits.maxSeenProviderEvents);
     this.#families = new RotationFamilies(opts.limits.maxRotationFamilies);
     this.#propagation = new PropagationTracker(opts, this.#book, (o) => this.#observe(o));

@@ -14,7 +14,12 @@ export class EndedTokens {
   readonly #store: TokenStore;
 
   constructor(capacity: number) {
-    this.#store = new TokenStore(capacity, () => undefined, { ends: true, detached: true });
+    // Evicted records are not read: nothing here holds open findings or waits on them.
+    this.#store = new TokenStore(capacity, () => undefined, {
+      ends: true,
+      detached: true,
+      evictedMatter: () => false,
+    });
     this.capacity = capacity;
   }
 

@@ -58,7 +58,12 @@ export function subjectClientKey(subject: string, clientId: string | undefined):
   return `${subject}\u0000${clientId ?? ''}`;
 }
 
-/** Identity of a Redis key as the correlator tracks it. */
+/** Identity of a Redis key as the correlator tracks it: tokenScope + its fingerprint. */
 export function tokenIdentity(node: string, db: number, kind: string, fingerprint: string): string {
-  return `${node}\u0000${db}\u0000${kind}\u0000${fingerprint}`;
+  return tokenScope(node, db, kind) + fingerprint;
+}
+
+/** What a token identity starts with: `node\0db\0kind\0` (its fingerprint follows). */
+export function tokenScope(node: string, db: number, kind: string): string {
+  return `${node}\u0000${db}\u0000${kind}\u0000`;
 }

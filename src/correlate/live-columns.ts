@@ -142,6 +142,27 @@ export class LiveColumns {
     }
     const cut = id.lastIndexOf('\u0000') + 1;
     if (cut === 0 || !this.#parseId(id, cut, false, digest)) return -1;
+    return this.#find();
+  }
+
+  /**
+   * slotOf(id) for an `id` the caller built as `scope + fingerprint` (tokenIdentity): nothing is
+   * cut back out of it, and the scope's code is found by the caller's (usually the same) scope
+   * string. The id's parse is remembered for the add() of the same id that may follow.
+   */
+  slotOfParts(id: string, scope: string, fingerprint: string, digest?: string): number {
+    if (this.#wholeBy.size > 0) {
+      const slot = this.#wholeBy.get(id);
+      if (slot !== undefined) return slot;
+    }
+    if (!this.#parse(scope, fingerprint, false, digest)) return -1;
+    this.#memo.id = id;
+    this.#memo.cut = scope.length;
+    return this.#find();
+  }
+
+  /** The slot holding the scratch digest under #pScope and #pPrefix, -1 when none. */
+  #find(): number {
     const t = this.#table;
     for (let i = t.start(this.#sw[0] as number); ; i = t.next(i)) {
       const s = t.slotAt(i);

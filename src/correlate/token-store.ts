@@ -49,6 +49,7 @@ export class TokenStore implements OpenSink {
   readonly #cols: LiveColumns;
   readonly #onEvict: (rec: TokenRecord) => void;
   readonly #sink: OpenSink | undefined;
+  readonly #evictedMatter: () => boolean;
   /** Open findings by slot: only tokens that have some (a handful among millions). */
   readonly #open = new Map<number, OpenFindings>();
   /** End fields of live records (only ever set by a restored snapshot carrying them). */
@@ -65,11 +66,14 @@ export class TokenStore implements OpenSink {
   /**
    * `opts.ends`: keep end time, type and seq in columns (the ended-token store; otherwise they
    * are rare and kept aside). `opts.detached`: records read are copies that write nothing back.
+   * `opts.evictedMatter`: asked before the cap evicts a token without open findings; false frees
+   * it unread (onEvict not told): rebuilding its record (id, hex fingerprint, joins) cost ~1 µs
+   * per eviction, and a store at its cap evicts once per new token (issue #19). Absent: always.
    */
   constructor(
     capacity: number,
     onEvict: (rec: TokenRecord) => void,
-    opts: { ends?: boolean; detached?: boolean } = {},
+    opts: { ends?: boolean; detached?: boolean; evictedMatter?: () => boolean } = {},
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
@@ -78,6 +82,7 @@ export class TokenStore implements OpenSink {
     this.#onEvict = onEvict;
     this.#cols = new LiveColumns(opts.ends ?? false);
     this.#sink = opts.detached ? undefined : this;
+    this.#evictedMatter = opts.evictedMatter ?? (() => true);
   }
 
   get size(): number {
@@ -103,6 +108,11 @@ export class TokenStore implements OpenSink {
     return this.#cols.slotOf(id, digest);
   }
 
+  /** slotOf(id) for `id === scope + fingerprint` (tokenScope, tokenIdentity): see LiveColumns. */
+  slotOfParts(id: string, scope: string, fingerprint: string, digest?: string): number {
+    return this.#cols.slotOfParts(id, scope, fingerprint, digest);
+  }
+
   /**
    * The record in `slot`. `id` / `fingerprint`: its texts when the caller has them already (an
    * event), which saves rebuilding them from the columns.
@@ -118,16 +128,22 @@ export class TokenStore implements OpenSink {
     return new LiveTokenRecord(rec, this.#sink, slot, this.#cols.gen(slot));
   }
 
-  /** Inserts a record at the newest end, replacing (and un-indexing) any with the same id. */
-  put(rec: TokenRecord): number {
-    const old = this.#cols.slotOf(rec.id);
+  /**
+   * Inserts a record at the newest end, replacing (and un-indexing) any with the same id.
+   * `absent`: the caller has just found `rec.id` not live (slotOf -1), so it is not looked up again.
+   */
+  put(rec: TokenRecord, absent = false): number {
+    const old = absent ? -1 : this.#cols.slotOf(rec.id);
     if (old >= 0) this.#detach(old, false);
     while (this.#cols.size >= this.capacity) {
       const oldest = this.#cols.oldest;
       if (oldest < 0) break;
-      const victim = this.#detach(oldest, true) as TokenRecord;
       this.#evictions++;
-      this.#onEvict(victim);
+      if (!this.#open.has(oldest) && !this.#evictedMatter()) {
+        this.#detach(oldest, false);
+        continue;
+      }
+      this.#onEvict(this.#detach(oldest, true) as TokenRecord);
     }
     const c = this.#cols;
     const slot = c.add(rec.id, rec.fingerprint, rec.kind);

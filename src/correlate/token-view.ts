@@ -1,6 +1,6 @@
 import type { TokenEvent } from '../domain/token-event.js';
 import { TOKEN_END_TYPES } from '../domain/token-event.js';
-import { tokenIdentity, tokenJoins } from './join-keys.js';
+import { tokenIdentity, tokenJoins, tokenScope } from './join-keys.js';
 import type { ResolvedCorrelatorOptions } from './options.js';
 import { tokenFromSnapshot, tokenToSnapshot } from './snapshot.js';
 import type { TokenRecordSnapshot } from './snapshot.js';
@@ -35,18 +35,26 @@ export class TokenView {
   readonly #opts: ResolvedCorrelatorOptions;
   #lost: TokenRecord[] = [];
 
-  constructor(opts: ResolvedCorrelatorOptions) {
+  /**
+   * `lostMatters`: whether a token the live view's cap pushes out must be reported in
+   * ViewChange.lost even without open findings (something waits on tokens by id); false: it is
+   * dropped unread. Absent: always reported.
+   */
+  constructor(opts: ResolvedCorrelatorOptions, lostMatters?: () => boolean) {
     this.#opts = opts;
-    this.live = new TokenStore(opts.limits.maxTrackedTokens, (rec) => this.#lost.push(rec));
+    this.live = new TokenStore(opts.limits.maxTrackedTokens, (rec) => this.#lost.push(rec), {
+      ...(lostMatters ? { evictedMatter: lostMatters } : {}),
+    });
     this.ended = new EndedTokens(opts.limits.maxEndedTokens);
   }
 
   apply(ev: TokenEvent, seq: number | undefined): ViewChange {
-    const id = tokenIdentity(ev.node, ev.db, ev.kind, ev.fingerprint);
+    const scope = this.#scopeOf(ev.node, ev.db, ev.kind);
+    const id = scope + ev.fingerprint;
     let change: ViewChange;
     if (TOKEN_END_TYPES.has(ev.type)) change = this.#end(ev, id, seq);
-    else if (ev.type === 'renamed') change = this.#rename(ev, id, seq);
-    else change = this.#upsert(ev, id, seq, ev.type === 'written');
+    else if (ev.type === 'renamed') change = this.#rename(ev, id, seq, scope);
+    else change = this.#upsert(ev, id, seq, ev.type === 'written', scope);
     change.lost = this.#lost;
     this.#lost = [];
     return change;
@@ -84,10 +92,34 @@ export class TokenView {
     this.ended.dropEndedBefore(horizon);
   }
 
-  #upsert(ev: TokenEvent, id: string, seq: number | undefined, isWrite: boolean): ViewChange {
+  /**
+   * tokenScope(node, db, kind), the same string again while they repeat (one node, one kind per
+   * burst): the live view then finds the scope's code without hashing a new string.
+   */
+  #scopeOf(node: string, db: number, kind: string): string {
+    const m = this.#scopeMemo;
+    if (node !== m.node || db !== m.db || kind !== m.kind) {
+      m.node = node;
+      m.db = db;
+      m.kind = kind;
+      m.scope = tokenScope(node, db, kind);
+    }
+    return m.scope;
+  }
+
+  readonly #scopeMemo = { node: '', db: -1, kind: '', scope: '' };
+
+  /** `scope`: what `id` starts with (tokenScope), its fingerprint being the event's. */
+  #upsert(
+    ev: TokenEvent,
+    id: string,
+    seq: number | undefined,
+    isWrite: boolean,
+    scope: string,
+  ): ViewChange {
     const dueAt = ev.type === 'persisted' ? null : ev.dueAt;
     const live = this.live;
-    const slot = live.slotOf(id, ev.digest);
+    const slot = live.slotOfParts(id, scope, ev.fingerprint, ev.digest);
     if (slot >= 0) {
       if (dueAt !== undefined) live.setDue(slot, dueAt);
       if (isWrite) {
@@ -106,7 +138,7 @@ export class TokenView {
     }
     const rec = this.#record(ev, id, seq, isWrite);
     rec.dueAt = dueAt;
-    const token = live.bind(rec, live.put(rec));
+    const token = live.bind(rec, live.put(rec, true));
     return { token, isWrite, isNew: true, ended: undefined, moved: undefined, lost: [] };
   }
 
@@ -128,13 +160,13 @@ export class TokenView {
     };
   }
 
-  #rename(ev: TokenEvent, id: string, seq: number | undefined): ViewChange {
+  #rename(ev: TokenEvent, id: string, seq: number | undefined, scope: string): ViewChange {
     const from = ev.renamedFrom;
     // RENAME from an unmatched key (write-then-rename into place) is how the token got written.
-    if (!from) return this.#upsert(ev, id, seq, true);
+    if (!from) return this.#upsert(ev, id, seq, true, scope);
     const fromId = tokenIdentity(ev.node, ev.db, from.kind, from.fingerprint);
     const old = fromId === id ? undefined : this.live.remove(fromId);
-    if (!old) return this.#upsert(ev, id, seq, false);
+    if (!old) return this.#upsert(ev, id, seq, false, scope);
     // RENAME keeps the TTL, so the source's dueAt carries over unless the event says otherwise.
     const rec: TokenRecord = {
       ...this.#record(ev, id, old.seq, old.writeSeen),

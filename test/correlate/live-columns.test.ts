@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DigestTable } from '../../src/domain/digest-table.js';
 import { LiveColumns } from '../../src/correlate/live-columns.js';
-import { tokenIdentity } from '../../src/correlate/join-keys.js';
+import { tokenIdentity, tokenScope } from '../../src/correlate/join-keys.js';
 import type { TokenJoins } from '../../src/correlate/join-keys.js';
 import { NO_OPEN, TokenStore, clearOpen, setOpen } from '../../src/correlate/token-store.js';
 import type { TokenRecord } from '../../src/correlate/token-store.js';
@@ -60,6 +60,52 @@ describe('TokenStore as slot columns', () => {
     expect([...s.values()].map((r) => r.id)).toEqual(shapes.map((r) => r.id));
     expect(s.size).toBe(shapes.length);
     expect(s.get(rec('zz').id)).toBeUndefined();
+  });
+
+  it('finds a slot by scope and fingerprint exactly as by the id they make, digest given or not', () => {
+    const s = new TokenStore(100, () => undefined);
+    const digestOf = (f: string) =>
+      Buffer.from(f.slice(f.lastIndexOf(':') + 1), 'hex').toString('latin1');
+    const shapes: TokenRecord[] = [
+      rec('a'),
+      rec('b', {}, 'refresh_token'),
+      rec('d', { id: 'not-an-identity', fingerprint: 'plain' }),
+      rec('e', { fingerprint: fp('not-the-id-tail') }),
+      rec('w', {
+        id: tokenIdentity('n:6379', 0, 'access_token', 'whole-fp'),
+        fingerprint: 'whole-fp',
+      }),
+    ];
+    for (const r of shapes) s.put(r);
+    const probes: [string, string][] = [
+      ...shapes.map((r): [string, string] => [r.kind, r.fingerprint]),
+      ['access_token', fp('b')], // the digest of b under another scope
+      ['access_token', fp('absent')],
+      ['unknown_kind', fp('a')], // a scope never seen: no code, nothing added
+    ];
+    const found: number[] = [];
+    for (const [kind, f] of probes) {
+      const scope = tokenScope('n:6379', 0, kind);
+      const id = scope + f;
+      const want = s.slotOf(id);
+      found.push(want);
+      expect(s.slotOfParts(id, scope, f)).toBe(want);
+      if (/:[0-9a-f]{64}$/.test(f)) expect(s.slotOfParts(id, scope, f, digestOf(f))).toBe(want);
+    }
+    // a, b and the whole-fingerprint w are found; d and e (their ids are not scope + fingerprint)
+    // and the rest not.
+    expect(found.map((x) => x >= 0)).toEqual([true, true, false, false, true, false, false, false]);
+    expect(s.slotOfParts(shapes[0]!.id, tokenScope('n:6379', 0, 'access_token'), fp('a'))).toBe(
+      s.slotOf(shapes[0]!.id),
+    );
+    expect(s.slotOf(tokenScope('n:6379', 0, 'unknown_kind') + fp('a'))).toBe(-1);
+    // The look-up by parts leaves the id's parse for an insert of the same id.
+    const scope = tokenScope('n:6379', 0, 'access_token');
+    const id = scope + fp('new');
+    expect(s.slotOfParts(id, scope, fp('new'))).toBe(-1);
+    const slot = s.put(rec('new'), true);
+    expect(s.slotOf(id)).toBe(slot);
+    expect(s.get(id)).toEqual(rec('new'));
   });
 
   it('writes open findings back through a record read from it, never to a reused slot', () => {

@@ -109,6 +109,36 @@ describe('TokenStore', () => {
     expect(s.sizes().sessionIndex + s.sizes().subjectIndex + s.sizes().familyIndex).toBe(0);
   });
 
+  it('frees an evicted token unread when evictedMatter says no, unless it has open findings', () => {
+    const evicted: string[] = [];
+    let matter = false;
+    const s = new TokenStore(2, (r) => evicted.push(r.id), { evictedMatter: () => matter });
+    s.put(rec('a', { tokenIds: ['t1'], subject: 'u' }));
+    const b = rec('b');
+    s.put(b);
+    setOpen(s.get('b') as TokenRecord, 'ttl_exceeds_policy', 'f1');
+    s.put(rec('c')); // evicts a: no open findings, nobody needs it
+    expect(evicted).toEqual([]);
+    expect(s.evictions).toBe(1);
+    // Unread, yet un-indexed: its join values name nothing any more.
+    expect(s.find({ tokenIds: ['t1'] })).toEqual([]);
+    expect(s.sizes().subjectIndex).toBe(0);
+    s.put(rec('d')); // evicts b: its open finding must be resolved by whoever listens
+    expect(evicted).toEqual(['b']);
+    matter = true;
+    s.put(rec('e')); // evicts c, now asked for
+    expect(evicted).toEqual(['b', 'c']);
+    expect(s.evictions).toBe(3);
+    expect([...s.values()].map((r) => r.id)).toEqual(['d', 'e']);
+  });
+
+  it('put(rec, absent) stores a new id without looking it up again', () => {
+    const s = new TokenStore(4, () => undefined);
+    const slot = s.put(rec('a', { tokenIds: ['t1'] }), true);
+    expect(s.slotOf('a')).toBe(slot);
+    expect(ids(s.find({ tokenIds: ['t1'] }))).toEqual(['a']);
+  });
+
   it('setOpen copies the shared NO_OPEN on first write; clearOpen goes back to it', () => {
     const r = rec('a');
     clearOpen(r, 'ttl_exceeds_policy');

@@ -173,6 +173,24 @@ describe('TokenView', () => {
     expect(lru.apply(ev('written', 'c'), 4).lost.map((r) => r.id)).toEqual([id('b')]);
   });
 
+  it('reports a pushed-out token without open findings only while lostMatters says so', () => {
+    let matters = false;
+    const opts = resolveCorrelatorOptions({
+      kinds: KINDS,
+      revocationLookbackSeconds: 10,
+      limits: { maxTrackedTokens: 1 },
+    });
+    const v = new TokenView(opts, () => matters);
+    v.apply(ev('written', 'a'), 1);
+    expect(v.apply(ev('written', 'b'), 2).lost).toEqual([]);
+    expect(v.live.evictions).toBe(1);
+    const b = v.live.get(id('b'));
+    if (b) setOpen(b, 'ttl_exceeds_policy', 'f');
+    expect(v.apply(ev('written', 'c'), 3).lost.map((r) => r.id)).toEqual([id('b')]);
+    matters = true;
+    expect(v.apply(ev('written', 'd'), 4).lost.map((r) => r.id)).toEqual([id('c')]);
+  });
+
   it('snapshots live tokens with an open finding or kept, and ended ones within the lookback', () => {
     const v = view();
     for (const n of ['a', 'b', 'c']) v.apply(ev('written', n), 1);
