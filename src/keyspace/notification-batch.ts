@@ -160,6 +160,22 @@ export interface PendingKeys {
   keyBits(i: number): number;
   /** The key as a latin1 string. */
   keyString(i: number): string;
+  /**
+   * The indices below `n`, ascending, of the notifications that may have changed a looked-up
+   * key: an event after which a key's expiry may differ (changesKey), a key of at most
+   * `maxKeyBytes` whose keyBits bit is set in `looked` (a bitset of 1 << 18 bits).
+   */
+  candidates(n: number, maxKeyBytes: number, looked: Int32Array): number[];
+}
+
+/** Whether a key's expiry may differ after `event` (so an earlier look-up of it would be stale). */
+export function changesKey(event: string): boolean {
+  return CHANGES_KEY.has(event);
+}
+
+/** Whether bit `h` (a keyBits value) of `set` is set. */
+export function hasKeyBit(set: Int32Array, h: number): boolean {
+  return ((set[h >>> 5] as number) & (1 << (h & 31))) !== 0;
 }
 
 /** Items as PendingKeys (tests, and any caller holding an array); an Item's `k`, when set, is its key as latin1. */
@@ -175,6 +191,15 @@ export function pendingItems(items: readonly Item[]): PendingKeys {
     keyString: (i) => {
       const it = items[i] as Item;
       return (it.k ??= it.key.toString('latin1'));
+    },
+    candidates: (n, maxKeyBytes, looked) => {
+      const out: number[] = [];
+      for (let i = 0; i < Math.min(n, items.length); i++) {
+        const { event, key } = items[i] as Item;
+        if (!changesKey(event) || key.length > maxKeyBytes) continue;
+        if (hasKeyBit(looked, keyBits(key, 0, key.length))) out.push(i);
+      }
+      return out;
     },
   };
 }
@@ -208,13 +233,10 @@ export function discardSuperseded(
     }
     // Bounded: behind a backlog this runs once per chunk. Past the bound a later change goes
     // unnoticed, and the event records the key's later state: never a TTL Redis did not state.
+    // Most pending keys were not looked up: their bytes' bit rules them out without a string.
     const n = Math.min(later.length, MAX_PENDING_CHECK);
-    for (let i = 0; i < n; i++) {
+    for (const i of later.candidates(n, maxKeyBytes, LOOKED_BITS)) {
       const event = later.event(i);
-      if (!CHANGES_KEY.has(event) || later.keyLength(i) > maxKeyBytes) continue;
-      // Most pending keys were not looked up: their bytes' bit rules them out without a string.
-      const h = later.keyBits(i);
-      if (!hasKeyBit(LOOKED_BITS, h)) continue;
       const p = looked.get(later.keyString(i));
       if (!p || Number.isNaN(p.expireAt)) continue;
       // SET EX split between batches: its `expire` opens the next batch. Same command, same TTL.
@@ -243,10 +265,6 @@ const LOOKED_BITS = new Int32Array(1 << (LOOKED_BITS_LOG2 - 5));
 /** Sets bit `h` (a keyBits value) of `set`, a bitset of 1 << LOOKED_BITS_LOG2 bits. */
 function setKeyBit(set: Int32Array, h: number): void {
   set[h >>> 5] = (set[h >>> 5] as number) | (1 << (h & 31));
-}
-
-function hasKeyBit(set: Int32Array, h: number): boolean {
-  return ((set[h >>> 5] as number) & (1 << (h & 31))) !== 0;
 }
 
 /** FNV-1a (32 bits) of `buf[start, end)`, folded to LOOKED_BITS_LOG2 bits. */

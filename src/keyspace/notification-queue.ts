@@ -1,5 +1,11 @@
 import type { StreamPosition } from '../domain/position.js';
-import { keyBits, type Item, type PendingKeys } from './notification-batch.js';
+import {
+  changesKey,
+  hasKeyBit,
+  keyBits,
+  type Item,
+  type PendingKeys,
+} from './notification-batch.js';
 
 /** Slots a new (or emptied) queue starts with. */
 const INITIAL_CAPACITY = 1024;
@@ -34,6 +40,11 @@ export class NotificationQueue implements PendingKeys {
    * same pending keys again for every chunk taken (20 000 of them per 5 000 taken): hashed once.
    */
   #bits = new Int32Array(0);
+  /** 1 where the event may change a key's expiry (changesKey), judged once at push. */
+  #changes = new Uint8Array(0);
+  /** The last event pushed and its changesKey (events come as a few interned names). */
+  #lastEvent = '';
+  #lastChanges = 0;
   /** Slots (a power of two); the queue runs around them from #head. */
   #capacity = 0;
   #head = 0;
@@ -73,6 +84,11 @@ export class NotificationQueue implements PendingKeys {
     this.#lengths[i] = end - start;
     this.#ats[i] = at;
     this.#bits[i] = -1;
+    if (event !== this.#lastEvent) {
+      this.#lastEvent = event;
+      this.#lastChanges = changesKey(event) ? 1 : 0;
+    }
+    this.#changes[i] = this.#lastChanges;
     if (pos !== undefined || migrated !== undefined) {
       const extra: Extra = {};
       if (pos !== undefined) extra.pos = pos;
@@ -181,6 +197,27 @@ export class NotificationQueue implements PendingKeys {
     );
   }
 
+  candidates(n: number, maxKeyBytes: number, looked: Int32Array): number[] {
+    const out: number[] = [];
+    const count = Math.min(n, this.#size);
+    const mask = this.#capacity - 1;
+    const changes = this.#changes;
+    const lengths = this.#lengths;
+    const bits = this.#bits;
+    for (let j = 0; j < count; j++) {
+      const i = (this.#head + j) & mask;
+      if (changes[i] === 0 || (lengths[i] as number) > maxKeyBytes) continue;
+      let h = bits[i] as number;
+      if (h < 0) {
+        const start = this.#offsets[i] as number;
+        h = keyBits(this.#chunks[i] as Buffer, start, start + (lengths[i] as number));
+        bits[i] = h;
+      }
+      if (hasKeyBit(looked, h)) out.push(j);
+    }
+    return out;
+  }
+
   #slot(j: number): number {
     return (this.#head + j) & (this.#capacity - 1);
   }
@@ -199,6 +236,7 @@ export class NotificationQueue implements PendingKeys {
       lengths: this.#lengths,
       ats: this.#ats,
       bits: this.#bits,
+      changes: this.#changes,
       head: this.#head,
       mask: this.#capacity - 1,
     };
@@ -213,6 +251,7 @@ export class NotificationQueue implements PendingKeys {
       this.#lengths[j] = old.lengths[i] as number;
       this.#ats[j] = old.ats[i] as number;
       this.#bits[j] = old.bits[i] as number;
+      this.#changes[j] = old.changes[i] as number;
     }
     this.#head = 0;
   }
@@ -226,5 +265,6 @@ export class NotificationQueue implements PendingKeys {
     this.#lengths = new Int32Array(capacity);
     this.#ats = new Float64Array(capacity);
     this.#bits = new Int32Array(capacity);
+    this.#changes = new Uint8Array(capacity);
   }
 }

@@ -115,6 +115,41 @@ describe('NotificationQueue', () => {
     expect(q.keyBits(0)).toBe(bitsOf(keys[5]!));
   });
 
+  it('names the same candidates as pendingItems over the same notifications, through wrap-around and growth', () => {
+    const q = new NotificationQueue();
+    const events = ['set', 'expire', 'hdel', 'del', 'expired', 'sadd', 'rename_from', 'persist'];
+    const keys = Array.from({ length: 2600 }, (_, i) => (i % 97 === 0 ? 'x'.repeat(40) : `k:${i}`));
+    const { chunk, ranges } = chunkOf(keys);
+    const items: Item[] = [];
+    const push = (i: number) => {
+      const event = events[(i * 7) % events.length]!;
+      q.push(event, chunk, ...ranges[i]!, i);
+      items.push({ event, key: Buffer.from(keys[i]!, 'latin1'), at: i });
+    };
+    // A looked-up set: the bits of every third key.
+    const looked = new Int32Array(1 << 13);
+    for (let i = 0; i < keys.length; i += 3) {
+      const h = keyBits(Buffer.from(keys[i]!, 'latin1'), 0, keys[i]!.length);
+      looked[h >>> 5] = looked[h >>> 5]! | (1 << (h & 31));
+    }
+    const check = (n: number) => {
+      const want = pendingItems(items).candidates(n, 32, looked);
+      expect(q.candidates(n, 32, looked)).toEqual(want);
+      // Every index named is a key-changing event of a looked-up key no longer than 32 bytes.
+      for (const j of want) expect(items[j]!.key.length).toBeLessThanOrEqual(32);
+      return want.length;
+    };
+    for (let i = 0; i < 1000; i++) push(i);
+    expect(check(1000)).toBeGreaterThan(100);
+    q.take(900);
+    items.splice(0, 900);
+    for (let i = 1000; i < 1900; i++) push(i); // wraps around the 1024 slots, then grows
+    expect(check(500)).toBeGreaterThan(50);
+    for (let i = 1900; i < 2600; i++) push(i); // grows again: flags move with their slots
+    check(items.length);
+    expect(q.candidates(5000, 32, new Int32Array(1 << 13))).toEqual([]);
+  });
+
   it('gives slots back once a quarter full after a burst, keeping order through each resize', () => {
     const q = new NotificationQueue();
     const keys = Array.from({ length: 300_000 }, (_, i) => `k${i}`);
