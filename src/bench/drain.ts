@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { getHeapStatistics } from 'node:v8';
 import { Redis } from 'ioredis';
 import type { Committed } from '../audit/record.js';
 import { startTokenwatch, untilStable } from './app-under-test.js';
@@ -254,12 +255,14 @@ async function tokenwatchSide(requests: number) {
   const threads0 = threadCpuSeconds();
   setLoad(r.port, requests);
   // What the drain holds in memory while it runs: the ledger's queue and the V8 heap, sampled
-  // between the event loop's turns (a busy loop samples less often, not differently).
+  // between the event loop's turns (a busy loop samples less often, not differently). The heap
+  // from V8's statistics: process.memoryUsage() also reads the RSS from /proc, which cost the
+  // drain's event loop ~0.15 µs per event (1.5 % of it) in a profile.
   const queued: number[] = [];
   let heapMax = 0;
   const sampler = setInterval(() => {
     queued.push(tw.app.ledger.state().pending);
-    heapMax = Math.max(heapMax, process.memoryUsage().heapUsed);
+    heapMax = Math.max(heapMax, getHeapStatistics().used_heap_size);
   }, 20);
   await untilStable(() => recorded + tw.app.ledger.lastSeq, 2000);
   clearInterval(sampler);
