@@ -223,6 +223,8 @@ export class PropagationTracker {
   /** A token was written: it may belong to a reused family, or be an awaited successor. */
   onTokenWritten(rec: TokenRecord, seq: number | undefined, now: number): Finding[] {
     const out: Finding[] = [];
+    // Nothing watches for any token (the usual case): no set of watchers per write.
+    if (this.#byWatchId.size === 0) return out;
     for (const key of this.#watchersOf(rec)) {
       const ob = this.#obligations.get(key);
       if (!ob) continue;

@@ -22,8 +22,11 @@ export interface ViewChange {
   /** A tracked key renamed onto another tracked identity. */
   moved: { from: string; to: string } | undefined;
   /** Records pushed out of the live view by its cap: their fate in Redis is no longer known. */
-  lost: TokenRecord[];
+  lost: readonly TokenRecord[];
 }
+
+/** ViewChange.lost of the (usual) event that pushed nothing out: one shared, frozen array. */
+const NONE_LOST: readonly TokenRecord[] = Object.freeze([]);
 
 /**
  * The correlator's own live view of Redis tokens, fed only by TokenEvents, plus a short memory
@@ -55,8 +58,10 @@ export class TokenView {
     if (TOKEN_END_TYPES.has(ev.type)) change = this.#end(ev, id, seq);
     else if (ev.type === 'renamed') change = this.#rename(ev, id, seq, scope);
     else change = this.#upsert(ev, id, seq, ev.type === 'written', scope);
-    change.lost = this.#lost;
-    this.#lost = [];
+    if (this.#lost.length > 0) {
+      change.lost = this.#lost;
+      this.#lost = [];
+    }
     return change;
   }
 
@@ -133,13 +138,13 @@ export class TokenView {
         isNew: false,
         ended: undefined,
         moved: undefined,
-        lost: [],
+        lost: NONE_LOST,
       };
     }
     const rec = this.#record(ev, id, seq, isWrite);
     rec.dueAt = dueAt;
     const token = live.bind(rec, live.put(rec, true));
-    return { token, isWrite, isNew: true, ended: undefined, moved: undefined, lost: [] };
+    return { token, isWrite, isNew: true, ended: undefined, moved: undefined, lost: NONE_LOST };
   }
 
   #end(ev: TokenEvent, id: string, seq: number | undefined): ViewChange {
@@ -156,7 +161,7 @@ export class TokenView {
       isNew: false,
       ended: rec,
       moved: undefined,
-      lost: [],
+      lost: NONE_LOST,
     };
   }
 
@@ -190,7 +195,7 @@ export class TokenView {
       isNew: false,
       ended: replaced,
       moved: { from: fromId, to: id },
-      lost: [],
+      lost: NONE_LOST,
     };
   }
 
