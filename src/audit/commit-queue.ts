@@ -7,8 +7,8 @@ export interface Pending {
   seq: number;
   waiter?: Waiter;
   event?: DomainEvent;
-  /** Plain data only (Ledger.appendPlain): JSON carries it to the writer thread exactly. */
-  plain?: true;
+  /** A token record tokenInput() made (Ledger.appendToken): it goes as columns (token-record.ts). */
+  token?: true;
 }
 
 /** A durable append (`appendDurable`): resolves once every one of its records committed. */

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { TokenwatchError } from '../errors.js';
-import type { AuditInput, AuditRecord, Committed, PlainInput } from './record.js';
+import type { AuditInput, AuditRecord, Committed } from './record.js';
+import type { TokenInput } from './token-record.js';
 import { lastRecordOfType, listRecords, type RecordFilter } from './query.js';
 import { LedgerStore } from './store/ledger-store.js';
 import { headOf } from './chain-head.js';
@@ -145,7 +146,7 @@ export class Ledger {
    * Batches encoded and hashed on the event loop and on the writer thread so far (see
    * threaded-committer.ts); undefined when the ledger commits inline (diagnostics, tests).
    */
-  get encodedBy(): { eventLoop: number; writer: number; json: number } | undefined {
+  get encodedBy(): { eventLoop: number; writer: number; columns: number } | undefined {
     return this.#thread?.encodedBy;
   }
 
@@ -178,18 +179,13 @@ export class Ledger {
   }
 
   /**
-   * append() of a record made of plain data only (PlainInput): strings, finite numbers,
-   * booleans, null and undefined, in plain objects (any prototype without enumerable or toJSON
-   * members) and arrays; no Date, Map, Error, function, symbol, bigint, NaN or Infinity anywhere,
-   * and the record's own fields its own (not inherited). JSON then carries it to the writer
-   * thread exactly (same canonical JSON, same stored bytes: ledger.test.ts), at about a third of
-   * the structured clone of a copy on each side (docs/benchmarks-notes.md). The keyspace
-   * recorder's token records, built from typed TokenEvent fields: nearly all of a busy ledger's
-   * records. A batch holding a record JSON.stringify throws on, or one that is not an own-field
-   * object, goes as copies.
+   * append() of a token record (tokenInput, the keyspace recorder's: nearly all of a busy
+   * ledger's records). A batch of them only goes to the writer thread as columns (encodeTokens),
+   * the writer making the same records of them with tokenInput: same canonical JSON, same stored
+   * bytes (ledger.test.ts, recorder-plain.test.ts).
    */
-  appendPlain(input: PlainInput, event?: DomainEvent): void {
-    this.#enqueue(event ? { input, seq: 0, event, plain: true } : { input, seq: 0, plain: true });
+  appendToken(input: TokenInput, event?: DomainEvent): void {
+    this.#enqueue(event ? { input, seq: 0, event, token: true } : { input, seq: 0, token: true });
   }
 
   #enqueue(p: Pending): void {

@@ -15,24 +15,6 @@ export interface AuditInput {
   attrs?: Record<string, unknown>;
 }
 
-/**
- * Plain data as Ledger.appendPlain takes it: JSON's values (finite numbers only: JSON and the
- * compact encoding store a non-finite number differently), in plain objects and arrays.
- */
-export type PlainValue =
-  | string
-  | number
-  | boolean
-  | null
-  | undefined
-  | readonly PlainValue[]
-  | { readonly [key: string]: PlainValue };
-
-/** An AuditInput of plain data only (Ledger.appendPlain). */
-export interface PlainInput extends AuditInput {
-  attrs?: { readonly [key: string]: PlainValue };
-}
-
 /** A committed record as read back from the ledger. */
 export interface AuditRecord {
   seq: number;

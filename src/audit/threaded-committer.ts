@@ -9,6 +9,7 @@ import type { LedgerOptions } from './ledger-options.js';
 import type { AuditInput } from './record.js';
 import { chainLeaves, RowWriter, type EncodeMismatch } from './row-writer.js';
 import type { SigningKey } from './signing-keys.js';
+import { decodeTokens, encodeTokens, type TokenColumns, type TokenInput } from './token-record.js';
 import { compiledWorkerUrl } from './worker-url.js';
 import { writeFailure } from './write-failure.js';
 import { WriterThread } from './writer-thread.js';
@@ -45,7 +46,7 @@ interface InFlight {
    * their leaf hashes (`leaves`). Its head is recomputed from this, never from the records
    * themselves, which their producer could have changed since.
    */
-  sent: { inputs: AuditInput[] } | { json: string } | { args: unknown[] };
+  sent: { inputs: AuditInput[] } | { tokens: TokenColumns } | { args: unknown[] };
 }
 
 /** Where the batch after `plan` chains on, as far as the event loop knows it (no chain hash). */
@@ -93,20 +94,6 @@ function plainInput(i: AuditInput): AuditInput {
   };
 }
 
-/**
- * The JSON text of plain records; undefined where JSON would not carry one as the copy would:
- * a record that is not an own-field object (JSON reads no inherited field, the copy does), or
- * one JSON.stringify throws on (a bigint, a cycle).
- */
-function jsonOf(inputs: AuditInput[]): string | undefined {
-  for (const i of inputs) if (Object.getPrototypeOf(i) !== Object.prototype) return undefined;
-  try {
-    return JSON.stringify(inputs);
-  } catch {
-    return undefined;
-  }
-}
-
 /** A batch that was in flight when the worker died, and the chain hash it would have left. */
 interface Doubtful extends InFlight {
   /** Undefined when it could not be recomputed: such a batch is never adopted. */
@@ -124,8 +111,8 @@ interface Doubtful extends InFlight {
  * - the worker when the event loop is the bound (busy more than BUSY_LOOP of its last
  *   ELU_WINDOW_MS: a drain of a backlog) and the worker keeps up (its own event loop was idle
  *   for at least BEHIND_IDLE_SHARE of its recent time): the event loop pays only the structured
- *   clone of the records (~0.7 us each), or their JSON text where all are plain data
- *   (Ledger.appendPlain: the keyspace's token records);
+ *   clone of the records (~0.7 us each), or their columns where all are token records
+ *   (Ledger.appendToken, token-record.ts: ~0.05 us each);
  * - otherwise the event loop, which hands over rows with their leaf hashes (the worker chains
  *   them): when the worker is the bound (a pure append, scenario 6 of the benchmark, or a drain
  *   once the worker is saturated; encoding and inserting on one thread would halve a pure
@@ -154,7 +141,7 @@ export class ThreadedCommitter implements Committer {
   /** Hashes the batches a lost worker held, to recognise them in the file (no connection). */
   readonly #rehash = new RowWriter(undefined);
   /** Batches encoded on the event loop and on the worker (diagnostics, tests). */
-  readonly #encodedBy = { eventLoop: 0, writer: 0, json: 0 };
+  readonly #encodedBy = { eventLoop: 0, writer: 0, columns: 0 };
   readonly #encodes: 'auto' | 'writer' | 'eventLoop';
   /**
    * Decaying sums of the time (ms) the worker's event loop was active and idle, as its replies
@@ -229,7 +216,7 @@ export class ThreadedCommitter implements Committer {
   }
 
   /** How many batches each thread encoded and hashed so far (`json`: of the writer's, sent as JSON). */
-  get encodedBy(): { eventLoop: number; writer: number; json: number } {
+  get encodedBy(): { eventLoop: number; writer: number; columns: number } {
     return { ...this.#encodedBy };
   }
 
@@ -328,16 +315,20 @@ export class ThreadedCommitter implements Committer {
     plan: BatchPlan,
     items: readonly Pending[],
   ): Pick<InFlight, 'id' | 'sent'> {
-    // A batch of plain records only (Ledger.appendPlain; none the ledger added in front): its
-    // JSON text, which the worker parses back to the same values. A record that was not plain
-    // after all (JSON.stringify throws on a bigint or a cycle) goes as a copy, as any other.
-    const json = plan.extra.length === 0 && items.every((p) => p.plain === true);
-    const text = json ? jsonOf(plan.inputs) : undefined;
-    if (text !== undefined) {
-      const sent = { json: text };
+    // A batch of token records only (Ledger.appendToken; none the ledger added in front): their
+    // columns, which the worker makes the same records of (token-record.ts), at a twentieth of
+    // their JSON text (which cost ~1.1 us a record here). A batch whose columns would not carry
+    // one (a key of more than 24 names) goes as copies, as any other.
+    const columns =
+      plan.extra.length === 0 && items.every((p) => p.token === true)
+        ? // Every record of the batch is an appendToken one: tokenInput made it.
+          encodeTokens(plan.inputs as unknown as TokenInput[])
+        : undefined;
+    if (columns !== undefined) {
+      const sent = { tokens: columns };
       const id = this.#writer.chain(after, plan.clock, sent, plan.seq);
       this.#encodedBy.writer++;
-      this.#encodedBy.json++;
+      this.#encodedBy.columns++;
       return { id, sent };
     }
     const inputs = plan.inputs.map(plainInput);
@@ -355,7 +346,7 @@ export class ThreadedCommitter implements Committer {
       const chain = chainLeaves(f.sent.args, after.chain.toString('hex'));
       return { seq: f.plan.seq, chain: Buffer.from(chain, 'hex') };
     }
-    const inputs = 'json' in f.sent ? (JSON.parse(f.sent.json) as AuditInput[]) : f.sent.inputs;
+    const inputs = 'tokens' in f.sent ? decodeTokens(f.sent.tokens) : f.sent.inputs;
     return chainBatch(this.#rehash, after, f.plan.clock, inputs);
   }
 

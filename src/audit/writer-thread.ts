@@ -6,6 +6,7 @@ import {
 } from 'node:worker_threads';
 import type { AuditInput } from './record.js';
 import type { SigningKey } from './signing-keys.js';
+import type { TokenColumns } from './token-record.js';
 import type { ChainAfter, WriterReply, WriterRequest, WriterWorkerData } from './writer-worker.js';
 
 /**
@@ -101,10 +102,10 @@ export class WriterThread {
   chain(
     after: ChainAfter | undefined,
     clock: number,
-    records: AuditInput[] | { json: string },
+    records: AuditInput[] | { tokens: TokenColumns },
     seq: number,
   ): number {
-    const body = Array.isArray(records) ? { inputs: records } : { json: records.json };
+    const body = Array.isArray(records) ? { inputs: records } : { tokens: records.tokens };
     return this.#post((id) => ({ op: 'chain', id, clock, ...body, seq, ...afterField(after) }));
   }
 

@@ -7,6 +7,7 @@ import { chainLeaves, RowWriter, type EncodeMismatch } from './row-writer.js';
 import { INSERT_SEAL_SQL } from './seal.js';
 import { warmUpEncoder } from './writer-warmup.js';
 import type { SigningKey } from './signing-keys.js';
+import { decodeTokens, type TokenColumns } from './token-record.js';
 
 /**
  * Worker entry of the ledger's writer thread (writer-thread.ts): owns a second connection to the
@@ -51,8 +52,8 @@ export type WriterRequest =
       seq: number;
       /** The records, to be encoded and hashed here: as structured-clone copies, or */
       inputs?: AuditInput[];
-      /** as the JSON text of the array (records of plain data only, Ledger.appendPlain). */
-      json?: string;
+      /** as columns (token records only, Ledger.appendToken; token-record.ts). */
+      tokens?: TokenColumns;
     }
   | {
       op: 'leaves';
@@ -120,7 +121,7 @@ function insertLeaves(m: Extract<Batch, { op: 'leaves' }>, after: { seq: number;
 
 /** A `chain` batch's records, as posted (a message with neither is a tokenwatch bug). */
 function inputsOf(m: Extract<Batch, { op: 'chain' }>): AuditInput[] {
-  if (m.json !== undefined) return JSON.parse(m.json) as AuditInput[];
+  if (m.tokens !== undefined) return decodeTokens(m.tokens);
   if (m.inputs) return m.inputs;
   throw new Error('a chain batch without records (a tokenwatch bug)');
 }

@@ -1,4 +1,5 @@
 import type { Ledger } from '../audit/ledger.js';
+import { tokenInput } from '../audit/token-record.js';
 import { TOKEN_EVENT_TYPES, type TokenEvent, type TokenEventType } from '../domain/token-event.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { BaselineReport, GapReport, NodeStatus, WatcherSink } from './node-watcher.js';
@@ -61,33 +62,29 @@ export class KeyspaceRecorder implements WatcherSink {
     if (ev.expiryLagMs !== undefined)
       m.expiryLag.observe({ kind: ev.kind }, Math.max(0, ev.expiryLagMs) / 1000);
     if (ev.backlog) m.expiryBacklog.inc({ kind: ev.kind });
-    // Plain data only (strings, numbers, booleans, undefined; keyAttrs and renamedFrom plain
-    // objects of strings): JSON carries it to the writer thread (recorder-plain.test.ts).
-    this.#ledger.appendPlain(
-      {
+    // The token record's fields (token-record.ts): a batch of them goes to the writer thread as
+    // columns, the writer making the same record of them (recorder-plain.test.ts).
+    this.#ledger.appendToken(
+      tokenInput({
         time: ev.observedAt,
-        source: 'redis',
         type: RECORD_TYPES[ev.type],
         kind: ev.kind,
         fingerprint: ev.fingerprint,
-        // Keys in canonical (sorted) order: the ledger's encoder then needs no sort per record.
-        attrs: {
-          backlog: ev.backlog,
-          db: ev.db,
-          dueAt: ev.dueAt,
-          epoch: owner?.epoch,
-          expiryLagMs: ev.expiryLagMs,
-          key: ev.keyAttrs,
-          lifetimeMs: ev.lifetimeMs,
-          node: ev.node,
-          pos: owner?.pos,
-          redisEvent: ev.redisEvent,
-          renamedFrom: ev.renamedFrom,
-          rewrite: ev.rewrite,
-          ttlMs: ev.ttlMs,
-          ttlUnknown: ev.type === 'written' && ev.dueAt === undefined ? true : undefined,
-        },
-      },
+        backlog: ev.backlog,
+        db: ev.db,
+        dueAt: ev.dueAt,
+        epoch: owner?.epoch,
+        expiryLagMs: ev.expiryLagMs,
+        key: ev.keyAttrs,
+        lifetimeMs: ev.lifetimeMs,
+        node: ev.node,
+        pos: owner?.pos,
+        redisEvent: ev.redisEvent,
+        renamedFrom: ev.renamedFrom,
+        rewrite: ev.rewrite,
+        ttlMs: ev.ttlMs,
+        ttlUnknown: ev.type === 'written' && ev.dueAt === undefined ? true : undefined,
+      }),
       { type: 'token', event: ev },
     );
   }

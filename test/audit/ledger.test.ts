@@ -5,14 +5,15 @@ import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { Ledger } from '../../src/audit/ledger.js';
-import type { AuditInput, PlainInput } from '../../src/audit/record.js';
+import type { AuditInput } from '../../src/audit/record.js';
+import { tokenInput, type TokenInput } from '../../src/audit/token-record.js';
 import { SCHEMA_VERSION, migrate } from '../../src/audit/schema.js';
 import { resolveSigningKey } from '../../src/audit/signing-keys.js';
 import { verifyLedger, type VerifyReport } from '../../src/audit/verify.js';
 import { DIST_TIMEOUT_MS, ensureDist, ROOT } from './dist.js';
 import { FakeClock, tempDir } from './helpers.js';
 
-function input(i: number, t: number, pad = 0): PlainInput {
+function input(i: number, t: number, pad = 0): AuditInput {
   return {
     time: t,
     source: 'redis',
@@ -20,6 +21,37 @@ function input(i: number, t: number, pad = 0): PlainInput {
     kind: 'access_token',
     attrs: { i, pad: 'x'.repeat(pad) },
   };
+}
+
+/** A token record (Ledger.appendToken) for record `i`, its fields varied by `i`. */
+function token(i: number, t: number): TokenInput {
+  const fingerprint = `hmac-sha256:k1:${(i % 256).toString(16).padStart(2, '0').repeat(32)}`;
+  // keyAttrs as TokenRules makes them: a null-prototype chain, a placeholder named __proto__.
+  const key = Object.create(Object.create(null) as object) as Record<string, string>;
+  if (i % 4 === 0) key.__proto__ = `p${i}`;
+  key.sub = i % 5 === 0 ? '\ud800x"\\\n' : `u${i % 3}`;
+  key.token = fingerprint;
+  return tokenInput({
+    time: t,
+    type: i % 6 === 0 ? 'token.expired' : 'token.written',
+    kind: i % 2 === 0 ? 'access_token' : 'refresh_token',
+    fingerprint,
+    backlog: i % 7 === 0 ? true : undefined,
+    db: i % 3,
+    dueAt: i % 5 === 1 ? null : i % 5 === 2 ? undefined : t + 60_000.5,
+    epoch: i % 9 === 0 ? 3 : undefined,
+    expiryLagMs: i % 8 === 0 ? -0 : i % 8 === 1 ? 1e21 : undefined,
+    key,
+    lifetimeMs: i % 10 === 0 ? Number.MAX_SAFE_INTEGER : undefined,
+    node: i % 11 === 0 ? 'n:2' : 'n:1',
+    pos: i % 9 === 0 ? `3.${i}.0` : undefined,
+    redisEvent: i % 6 === 0 ? 'expired' : 'set',
+    renamedFrom:
+      i % 13 === 0 ? { kind: 'access_token', fingerprint } : i % 13 === 1 ? null : undefined,
+    rewrite: i % 12 === 0 ? true : undefined,
+    ttlMs: i % 5 === 1 ? null : i % 5 === 2 ? undefined : 60_000,
+    ttlUnknown: i % 5 === 2 ? true : undefined,
+  });
 }
 
 function open(
@@ -249,7 +281,7 @@ describe('Ledger: commits', () => {
 describe('Ledger: writer thread', () => {
   it('writes the same bytes and seals as the inline writer; the head moves only on the COMMIT', async () => {
     const leaves: string[][] = [];
-    /** The records (by i) appended as plain data. */
+    /** The records (by i) appended as token records (Ledger.appendToken). */
     const plain = new Set<number>();
     for (const writerEncodes of ['writer', 'eventLoop', 'auto', undefined] as const) {
       const writerThread = writerEncodes !== undefined; // undefined: inline
@@ -267,8 +299,9 @@ describe('Ledger: writer thread', () => {
       ledger.addCommitListener((head) => committed.push(head.seq));
       for (let i = 0; i < 1234; i++) {
         const record: AuditInput = input(i, clock.advance(1), i % 7);
-        // Records that are not plain data: in the trickle, and in the 600s and 1000s of the burst;
-        // 607-1002 are all plain (batches of 100 there go as JSON), and so is most of the 1100s.
+        // Records that are not token records: in the trickle, and in the 600s and 1000s of the
+        // burst; 607-1002 are all token records (batches of 100 there go as columns), and so is
+        // most of the 1100s.
         const hundred = Math.floor(i / 100);
         const odd = i % 100 >= 3 && i % 100 <= 6 && (i < 600 || hundred === 6 || hundred === 10);
         // A value the structured clone refuses (the writer thread gets a plain copy), and one
@@ -281,33 +314,19 @@ describe('Ledger: writer thread', () => {
           const at = Object.assign(new Date(0), { tag: 't' });
           record.attrs = { err: Object.assign(new Error('m'), { code: 'E' }), at };
         }
-        // Plain data, sent as JSON where a whole batch is: undefined members, a lone surrogate, -0,
-        // an own __proto__ key, nested arrays, a null-prototype object. They hash and are stored
-        // byte for byte as the inline writer stores them (leaf and attrs compared below).
-        if (!odd && i % 3 === 0) {
-          const key = Object.create(Object.create(null) as object) as Record<string, unknown>;
-          key.__proto__ = `p${i}`;
-          key.token = 'fp';
-          record.attrs = {
-            ...record.attrs,
-            u: undefined,
-            s: '\ud800x',
-            z: -0,
-            f: 1e21,
-            key,
-            l: [[1, undefined], {}],
-          };
-        }
         // A record whose fields are all inherited (an object made with Object.create).
         if (odd && i % 100 === 6) ledger.append(Object.create(record) as AuditInput);
         else if (odd) ledger.append(record);
-        // Marked plain but not: a bigint (JSON.stringify throws) and inherited fields (JSON would
-        // read none). Their batches go as copies, as the ones above.
-        else if (i === 1110)
-          ledger.appendPlain({ ...record, attrs: { big: 10n } } as unknown as PlainInput);
-        else if (i === 1120) ledger.appendPlain(Object.create(record) as PlainInput);
         else {
-          ledger.appendPlain(record as PlainInput);
+          // Token records (Ledger.appendToken), sent as columns where a whole batch is: undefined
+          // members, a lone surrogate, -0, 1e21, an own __proto__ key, a null-prototype key. They
+          // hash and are stored byte for byte as the inline writer stores them (leaf and attrs
+          // compared below). One key of 25 names (i 1110): the columns refuse it, and its batch
+          // goes as copies, as the ones above.
+          const t = token(i, record.time);
+          if (i === 1110)
+            for (let k = 0; k < 25; k++) (t.attrs.key as Record<string, string>)[`k${k}`] = 'v';
+          ledger.appendToken(t);
           plain.add(i);
         }
         // A trickle first (small batches), then a burst (full ones).
@@ -326,9 +345,9 @@ describe('Ledger: writer thread', () => {
       expect(committed).toEqual([...committed].sort((x, y) => x - y));
       const by = ledger.encodedBy;
       if (writerEncodes === 'writer') expect(by).toMatchObject({ eventLoop: 0 });
-      // The batches of plain records only went as JSON, the others as copies.
-      if (writerEncodes === 'writer') expect(by?.json).toBeGreaterThanOrEqual(1);
-      if (writerEncodes === 'writer') expect(by?.json).toBeLessThan(by?.writer ?? 0);
+      // The batches of token records only went as columns, the others as copies.
+      if (writerEncodes === 'writer') expect(by?.columns).toBeGreaterThanOrEqual(1);
+      if (writerEncodes === 'writer') expect(by?.columns).toBeLessThan(by?.writer ?? 0);
       if (writerEncodes === 'eventLoop') expect(by).toMatchObject({ writer: 0 });
       if (writerEncodes === undefined) expect(by).toBeUndefined();
       else expect((by?.writer ?? 0) + (by?.eventLoop ?? 0)).toBeGreaterThanOrEqual(13);
@@ -373,7 +392,7 @@ describe('Ledger: writer thread', () => {
       await ledger.appendDurable([input(i, clock.advance(1))]);
       await new Promise((r) => setTimeout(r, 5));
     }
-    expect(ledger.encodedBy).toEqual({ eventLoop: 10, writer: 0, json: 0 });
+    expect(ledger.encodedBy).toEqual({ eventLoop: 10, writer: 0, columns: 0 });
     // The event loop busy with other work (a drain of a backlog), the worker waiting: it encodes.
     for (let i = 0; i < 30; i++) {
       for (let k = 0; k < 20; k++) ledger.append(input(k, clock.advance(1)));
@@ -490,30 +509,25 @@ describe('Ledger: writer thread', () => {
     },
   );
 
-  it('a lost batch sent as JSON is recognised in the file from its JSON text, not written twice', async () => {
+  it('a lost batch sent as columns is recognised in the file from its columns, not written twice', async () => {
     const dir = tempDir();
     const clock = new FakeClock();
     const ledger = open(dir, clock, {
       writerWorker: diesAfterSecondCommit(dir),
       writerEncodes: 'writer',
     });
-    ledger.appendPlain(input(0, clock.now()));
+    ledger.appendToken(token(0, clock.now()));
     expect(ledger.flush()).toBe(true);
-    for (let i = 1; i < 5; i++)
-      ledger.appendPlain({ ...input(i, clock.now()), fingerprint: `f${i}` });
+    for (let i = 1; i < 5; i++) ledger.appendToken(token(i, clock.now()));
     expect(ledger.flush()).toBe(false); // committed, the reply never came
-    expect(ledger.encodedBy).toMatchObject({ eventLoop: 0, writer: 2, json: 2 });
+    expect(ledger.encodedBy).toMatchObject({ eventLoop: 0, writer: 2, columns: 2 });
     expect(ledger.writer).toBe('inline');
     clock.advance(2000);
     expect(ledger.flush()).toBe(true); // adopted from the file
     const rows = ledger.list({ type: 'token.*' });
-    expect(rows.map((r) => [r.attrs.i, r.fingerprint])).toEqual([
-      [0, null],
-      [1, 'f1'],
-      [2, 'f2'],
-      [3, 'f3'],
-      [4, 'f4'],
-    ]);
+    expect(rows.map((r) => [r.fingerprint, r.attrs.key])).toEqual(
+      [0, 1, 2, 3, 4].map((i) => [token(i, 0).fingerprint, { ...token(i, 0).attrs.key }]),
+    );
     await closeAndVerify(ledger, dir);
   });
 

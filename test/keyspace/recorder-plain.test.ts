@@ -56,8 +56,8 @@ function events(): TokenEvent[] {
   return out;
 }
 
-describe('KeyspaceRecorder token records are plain data (Ledger.appendPlain)', () => {
-  it('go to the writer thread as JSON and are stored as the recorder made them', async () => {
+describe('KeyspaceRecorder token records (Ledger.appendToken)', () => {
+  it('go to the writer thread as columns and are stored as the recorder made them', async () => {
     const dir = tempDir();
     const ledger = new Ledger({
       path: join(dir, 'audit.db'),
@@ -68,8 +68,8 @@ describe('KeyspaceRecorder token records are plain data (Ledger.appendPlain)', (
       writerEncodes: 'writer',
     });
     const made: AuditInput[] = [];
-    const append = ledger.appendPlain.bind(ledger);
-    ledger.appendPlain = (input, event) => {
+    const append = ledger.appendToken.bind(ledger);
+    ledger.appendToken = (input, event) => {
       made.push(input);
       append(input, event);
     };
@@ -79,8 +79,8 @@ describe('KeyspaceRecorder token records are plain data (Ledger.appendPlain)', (
     }
     expect(ledger.flush()).toBe(true);
     expect(made).toHaveLength(TOKEN_EVENT_TYPES.length * 3);
-    expect(ledger.encodedBy?.json).toBe(ledger.encodedBy?.writer);
-    expect(ledger.encodedBy?.json).toBeGreaterThanOrEqual(Math.floor(made.length / 7));
+    expect(ledger.encodedBy?.columns).toBe(ledger.encodedBy?.writer);
+    expect(ledger.encodedBy?.columns).toBeGreaterThanOrEqual(Math.floor(made.length / 7));
     const stored = ledger.list({ type: 'token.*' });
     expect(stored).toHaveLength(made.length);
     for (const [i, m] of made.entries()) {
