@@ -215,7 +215,7 @@ export class ThreadedCommitter implements Committer {
     return this.#writer;
   }
 
-  /** How many batches each thread encoded and hashed so far (`json`: of the writer's, sent as JSON). */
+  /** How many batches each thread encoded and hashed so far (`columns`: of the writer's, sent as token columns). */
   get encodedBy(): { eventLoop: number; writer: number; columns: number } {
     return { ...this.#encodedBy };
   }

@@ -125,14 +125,24 @@ const NEW_KIND = 1 << 14;
 const NEW_NODE = 1 << 15;
 const NEW_REDIS_EVENT = 1 << 16;
 const NEW_KEY_NAMES = 1 << 17;
+const ALL_FLAGS = (NEW_KEY_NAMES << 1) - 1;
 /** Flag word 1: the key's entry count (low byte), then which of its first 24 values is the fingerprint. */
 const MAX_KEY_ENTRIES = 24;
 
 /**
- * Columns of `inputs`; undefined when one cannot go as columns (a key of more than 24 entries),
- * and the batch then goes as JSON.
+ * Columns of `inputs`; undefined when one cannot go as columns (a key of more than 24 entries,
+ * strings past V8's longest string), and the batch then goes as copies. A key's own fields only,
+ * as canonical JSON reads them (Object.keys): an inherited enumerable one is not the record's.
  */
 export function encodeTokens(inputs: readonly TokenInput[]): TokenColumns | undefined {
+  try {
+    return encode(inputs);
+  } catch {
+    return undefined;
+  }
+}
+
+function encode(inputs: readonly TokenInput[]): TokenColumns | undefined {
   const n = inputs.length;
   const nums = new Float64Array(n * NUMS);
   const flags = new Uint32Array(n * 2);
@@ -214,6 +224,7 @@ export function encodeTokens(inputs: readonly TokenInput[]): TokenColumns | unde
     let count = 0;
     let same = true;
     for (const name in key) {
+      if (!Object.hasOwn(key, name)) continue;
       if (count === MAX_KEY_ENTRIES) return undefined;
       if (prevNames[count] !== name) same = false;
       count++;
@@ -223,6 +234,7 @@ export function encodeTokens(inputs: readonly TokenInput[]): TokenColumns | unde
       f |= NEW_KEY_NAMES;
       prevNames = [];
       for (const name in key) {
+        if (!Object.hasOwn(key, name)) continue;
         prevNames.push(name);
         add(name);
       }
@@ -230,6 +242,7 @@ export function encodeTokens(inputs: readonly TokenInput[]): TokenColumns | unde
     let fp = 0;
     let j = 0;
     for (const name in key) {
+      if (!Object.hasOwn(key, name)) continue;
       const v = key[name] as string;
       if (v === r.fingerprint) fp |= 1 << j;
       else add(v);
@@ -267,6 +280,16 @@ export function decodeTokens(c: TokenColumns): TokenInput[] {
     const f = flags[i * 2] as number;
     const count = (flags[i * 2 + 1] as number) & 0xff;
     const fpMask = (flags[i * 2 + 1] as number) >>> 8;
+    if (
+      f & ~ALL_FLAGS ||
+      (f & DUE_NULL && f & DUE_NUM) ||
+      (f & TTL_NULL && f & TTL_NUM) ||
+      (f & RENAMED_NULL && f & RENAMED) ||
+      count > MAX_KEY_ENTRIES ||
+      fpMask >>> count !== 0
+    ) {
+      throw new Error('token columns: flags no record has (a tokenwatch bug)');
+    }
     const o = i * NUMS;
     if (f & NEW_TYPE) type = next();
     if (f & NEW_KIND) kind = next();

@@ -126,5 +126,34 @@ describe('token records as columns', () => {
     expect(() => decodeTokens({ ...c, n: 4 })).toThrow(/wrong size/);
     expect(() => decodeTokens({ ...c, lens: c.lens.subarray(0, 2) })).toThrow(/end early/);
     expect(() => decodeTokens({ ...c, text: `${c.text}x` })).toThrow(/more than their records/);
+    const flagged = (word: number, value: number) => {
+      const flags = Uint32Array.from(c.flags);
+      flags[word] = value;
+      return { ...c, flags };
+    };
+    expect(() => decodeTokens(flagged(0, c.flags[0]! | (1 << 25)))).toThrow(/flags/); // unknown bit
+    expect(() => decodeTokens(flagged(0, c.flags[0]! | 0b11))).toThrow(/flags/); // due null and a number
+    expect(() => decodeTokens(flagged(0, c.flags[0]! | 0b1100))).toThrow(/flags/); // ttl both
+    expect(() => decodeTokens(flagged(0, c.flags[0]! | (0b11 << 10)))).toThrow(/flags/); // renamed both
+    expect(() => decodeTokens(flagged(1, 25))).toThrow(/flags/); // 25 key names
+    const count = c.flags[1]! & 0xff;
+    expect(() => decodeTokens(flagged(1, count | (1 << (8 + count))))).toThrow(/flags/); // a value past the key
+  });
+
+  it("reads a key's own fields only, as canonical JSON does; a record it cannot read goes as copies", () => {
+    const key = Object.create({ inherited: 'yes' }) as Record<string, string>;
+    key.token = 'fp';
+    const rec = tokenInput({ ...fields(rng(4), 4), key, fingerprint: 'fp' });
+    const [back] = decodeTokens(cloned(encodeTokens([rec])!));
+    expect(canonicalJson(back)).toBe(canonicalJson(rec));
+    expect(Object.keys(back!.attrs.key)).toEqual(['token']);
+    // A field that throws when read (no record of the recorder's does): undefined, not a throw.
+    const bad = tokenInput(fields(rng(5), 5));
+    Object.defineProperty(bad.attrs, 'key', {
+      get() {
+        throw new RangeError('Invalid string length');
+      },
+    });
+    expect(encodeTokens([rec, bad])).toBeUndefined();
   });
 });
