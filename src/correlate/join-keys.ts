@@ -29,8 +29,8 @@ export function tokenJoins(
     name === undefined ? undefined : nonEmpty(attrs[name]);
   // A few ids at most, distinct, in first-seen order: an array beats a Set here, and a value
   // already taken (the fingerprint itself, under `token`) needs no regex test. Once per write.
-  const ids: string[] = [];
-  if (rule?.fingerprintIsTokenId ?? true) ids.push(ev.fingerprint);
+  // A literal, not a push into []: that reserves 16 slots for what is nearly always one id.
+  const ids: string[] = (rule?.fingerprintIsTokenId ?? true) ? [ev.fingerprint] : [];
   if (j?.tokenId !== undefined) {
     for (const name of j.tokenId) {
       const v = pick(name);

@@ -193,11 +193,17 @@ export class LiveColumns {
   add(id: string, fingerprint: string, kind: string): number {
     const slot = this.#alloc();
     const cut = id.length - fingerprint.length;
+    // The id slotOfParts just parsed as scope + this fingerprint (the same strings: compared by
+    // identity, so the id, a concatenation, is not flattened to read its chars), else its text.
+    const memo = this.#memo;
+    const parsed = memo.ok && memo.id === id && memo.cut === cut && memo.fp === fingerprint;
     const standard =
       cut > 0 &&
-      id.charCodeAt(cut - 1) === 0 &&
-      id.endsWith(fingerprint) &&
-      this.#parseId(id, cut, true) &&
+      (parsed
+        ? this.#parseId(id, cut, true)
+        : id.charCodeAt(cut - 1) === 0 &&
+          id.endsWith(fingerprint) &&
+          this.#parseId(id, cut, true)) &&
       this.#scopeKinds[this.#pScope] === kind;
     let flags = USED;
     if (standard) {
