@@ -7,10 +7,12 @@ import {
   type PendingKeys,
 } from './notification-batch.js';
 
-/** Slots a new (or emptied) queue starts with. */
-const INITIAL_CAPACITY = 1024;
-/** A queue past this many slots, a quarter full or less, gives slots back (after a burst). */
-const SHRINK_ABOVE = 64 * 1024;
+/** Slots per segment (a power of two). */
+const SEGMENT_BITS = 12;
+const SEGMENT = 1 << SEGMENT_BITS;
+const MASK = SEGMENT - 1;
+/** Emptied segments kept for the next ones needed (beyond them, memory goes back). */
+const SPARE_SEGMENTS = 2;
 
 /** What few notifications carry beyond their name, key and time. */
 interface Extra {
@@ -18,49 +20,54 @@ interface Extra {
   migrated?: boolean;
 }
 
+/** SEGMENT slots of the queue's parallel columns (~45 bytes a slot). */
+class Segment {
+  readonly events = new Array<string | undefined>(SEGMENT).fill(undefined);
+  readonly chunks = new Array<Buffer | undefined>(SEGMENT).fill(undefined);
+  readonly extras = new Array<Extra | undefined>(SEGMENT).fill(undefined);
+  readonly offsets = new Int32Array(SEGMENT);
+  readonly lengths = new Int32Array(SEGMENT);
+  readonly ats = new Float64Array(SEGMENT);
+  /**
+   * keyBits() of each key once asked (-1: not yet). Behind a backlog discardSuperseded reads the
+   * same pending keys again for every chunk taken (20 000 of them per 5 000 taken): hashed once.
+   */
+  readonly bits = new Int32Array(SEGMENT);
+  /** 1 where the event may change a key's expiry (changesKey), judged once at push. */
+  readonly changes = new Uint8Array(SEGMENT);
+}
+
 /**
  * The notifications a node watcher received and has not applied yet, in arrival order (issue
  * #19). Behind a backlog (a drain: Redis delivers faster than the event loop applies) this holds
  * hundreds of thousands of them. An object and a Buffer view per notification made the backlog
  * most of the V8 heap, every one of them copied by two scavenges and promoted before its turn.
- * Here a notification is a few slots of parallel arrays instead: its event name (a string
+ * Here a notification is a few slots of parallel columns instead: its event name (a string
  * EventNames made once), the socket chunk its key is in and where (the chunk is shared by the
  * ~600 notifications it carries), its arrival time. Its Item, the object the rest of the pipeline
  * reads, is made when it is taken, a chunk at a time, and dies young.
+ *
+ * The columns come in segments of 4 096 slots, added as the queue grows and dropped (a couple
+ * kept for reuse) as it drains: nothing is copied or allocated whole to grow or shrink it (a
+ * ring of doubling arrays allocated ~250 bytes per notification of a 300 000-write drain).
  */
 export class NotificationQueue implements PendingKeys {
-  #events: (string | undefined)[] = [];
-  #chunks: (Buffer | undefined)[] = [];
-  #extras: (Extra | undefined)[] = [];
-  #offsets = new Int32Array(0);
-  #lengths = new Int32Array(0);
-  #ats = new Float64Array(0);
-  /**
-   * keyBits() of each key once asked (-1: not yet). Behind a backlog discardSuperseded reads the
-   * same pending keys again for every chunk taken (20 000 of them per 5 000 taken): hashed once.
-   */
-  #bits = new Int32Array(0);
-  /** 1 where the event may change a key's expiry (changesKey), judged once at push. */
-  #changes = new Uint8Array(0);
+  /** In order: the first holds the oldest notification, at #head. */
+  #segments: Segment[] = [];
+  readonly #spare: Segment[] = [];
+  #head = 0;
+  #size = 0;
   /** The last event pushed and its changesKey (events come as a few interned names). */
   #lastEvent = '';
   #lastChanges = 0;
-  /** Slots (a power of two); the queue runs around them from #head. */
-  #capacity = 0;
-  #head = 0;
-  #size = 0;
-
-  constructor() {
-    this.#allocate(INITIAL_CAPACITY);
-  }
 
   get length(): number {
     return this.#size;
   }
 
-  /** Slots it holds now (what it costs in memory, ~40 bytes each; for tests). */
+  /** Slots its segments hold now (what it costs in memory, ~45 bytes each; for tests). */
   get slots(): number {
-    return this.#capacity;
+    return this.#segments.length * SEGMENT;
   }
 
   /**
@@ -76,24 +83,28 @@ export class NotificationQueue implements PendingKeys {
     pos?: StreamPosition,
     migrated?: boolean,
   ): void {
-    if (this.#size === this.#capacity) this.#grow();
-    const i = (this.#head + this.#size) & (this.#capacity - 1);
-    this.#events[i] = event;
-    this.#chunks[i] = chunk;
-    this.#offsets[i] = start;
-    this.#lengths[i] = end - start;
-    this.#ats[i] = at;
-    this.#bits[i] = -1;
+    const g = this.#head + this.#size;
+    if (g >>> SEGMENT_BITS === this.#segments.length) {
+      this.#segments.push(this.#spare.pop() ?? new Segment());
+    }
+    const seg = this.#segments[g >>> SEGMENT_BITS] as Segment;
+    const i = g & MASK;
+    seg.events[i] = event;
+    seg.chunks[i] = chunk;
+    seg.offsets[i] = start;
+    seg.lengths[i] = end - start;
+    seg.ats[i] = at;
+    seg.bits[i] = -1;
     if (event !== this.#lastEvent) {
       this.#lastEvent = event;
       this.#lastChanges = changesKey(event) ? 1 : 0;
     }
-    this.#changes[i] = this.#lastChanges;
+    seg.changes[i] = this.#lastChanges;
     if (pos !== undefined || migrated !== undefined) {
       const extra: Extra = {};
       if (pos !== undefined) extra.pos = pos;
       if (migrated !== undefined) extra.migrated = migrated;
-      this.#extras[i] = extra;
+      seg.extras[i] = extra;
     }
     this.#size += 1;
   }
@@ -102,35 +113,40 @@ export class NotificationQueue implements PendingKeys {
   take(n: number): Item[] {
     const count = Math.min(n, this.#size);
     const out: Item[] = new Array<Item>(count);
-    const mask = this.#capacity - 1;
+    const segments = this.#segments;
     for (let j = 0; j < count; j++) {
-      const i = (this.#head + j) & mask;
-      const chunk = this.#chunks[i] as Buffer;
-      const start = this.#offsets[i] as number;
+      const g = this.#head + j;
+      const seg = segments[g >>> SEGMENT_BITS] as Segment;
+      const i = g & MASK;
+      const chunk = seg.chunks[i] as Buffer;
+      const start = seg.offsets[i] as number;
       const item: Item = {
-        event: this.#events[i] as string,
-        key: chunk.subarray(start, start + (this.#lengths[i] as number)),
-        at: this.#ats[i] as number,
+        event: seg.events[i] as string,
+        key: chunk.subarray(start, start + (seg.lengths[i] as number)),
+        at: seg.ats[i] as number,
       };
-      const extra = this.#extras[i];
+      const extra = seg.extras[i];
       if (extra !== undefined) {
         if (extra.migrated !== undefined) item.migrated = extra.migrated;
         if (extra.pos !== undefined) item.pos = extra.pos;
-        this.#extras[i] = undefined;
+        seg.extras[i] = undefined;
       }
-      // Released here, not when overwritten: a chunk must not outlive its last notification.
-      this.#events[i] = undefined;
-      this.#chunks[i] = undefined;
+      // Released here: a chunk must not outlive its last notification.
+      seg.events[i] = undefined;
+      seg.chunks[i] = undefined;
       out[j] = item;
     }
-    this.#head = (this.#head + count) & mask;
+    this.#head += count;
     this.#size -= count;
-    if (this.#size === 0) this.#head = 0;
-    // After a burst: down to twice what is left once it is a quarter of the slots or less.
-    if (this.#capacity > SHRINK_ABOVE && this.#size <= this.#capacity / 4) {
-      let capacity = INITIAL_CAPACITY;
-      while (capacity < this.#size * 2) capacity *= 2;
-      this.#resize(capacity);
+    // Segments taken whole leave (a couple kept for the next ones needed).
+    while (this.#head >= SEGMENT) {
+      this.#release(segments.shift() as Segment);
+      this.#head -= SEGMENT;
+    }
+    // Empty: it starts again at the front of its first segment, the others go.
+    if (this.#size === 0) {
+      this.#head = 0;
+      while (segments.length > 1) this.#release(segments.pop() as Segment);
     }
     return out;
   }
@@ -146,125 +162,93 @@ export class NotificationQueue implements PendingKeys {
     oldestAt: number;
   } {
     const dropped = this.#size;
-    const oldestAt = dropped > 0 ? (this.#ats[this.#head] as number) : NaN;
+    const first = this.#segments[0];
+    const oldestAt = dropped > 0 && first ? (first.ats[this.#head] as number) : NaN;
     if (each) {
       for (let j = 0; j < dropped; j++) {
-        const i = this.#slot(j);
-        const start = this.#offsets[i] as number;
+        const g = this.#head + j;
+        const seg = this.#segments[g >>> SEGMENT_BITS] as Segment;
+        const i = g & MASK;
+        const start = seg.offsets[i] as number;
         each(
-          this.#events[i] as string,
-          this.#chunks[i] as Buffer,
+          seg.events[i] as string,
+          seg.chunks[i] as Buffer,
           start,
-          start + (this.#lengths[i] as number),
-          this.#bits[i] as number,
+          start + (seg.lengths[i] as number),
+          seg.bits[i] as number,
         );
       }
     }
     this.#size = 0;
     this.#head = 0;
-    this.#allocate(INITIAL_CAPACITY);
+    this.#segments = [];
+    this.#spare.length = 0;
     return { dropped, oldestAt };
+  }
+
+  /** An emptied segment: kept for reuse while there are few spares, else dropped. */
+  #release(seg: Segment): void {
+    if (this.#spare.length >= SPARE_SEGMENTS) return;
+    seg.events.fill(undefined);
+    seg.chunks.fill(undefined);
+    seg.extras.fill(undefined);
+    this.#spare.push(seg);
   }
 
   // PendingKeys: what discardSuperseded reads of the notifications still waiting, by index from
   // the oldest, without making their Items.
 
   event(j: number): string {
-    return this.#events[this.#slot(j)] as string;
+    const g = this.#head + j;
+    return (this.#segments[g >>> SEGMENT_BITS] as Segment).events[g & MASK] as string;
   }
 
   keyLength(j: number): number {
-    return this.#lengths[this.#slot(j)] as number;
+    const g = this.#head + j;
+    return (this.#segments[g >>> SEGMENT_BITS] as Segment).lengths[g & MASK] as number;
   }
 
   keyBits(j: number): number {
-    const i = this.#slot(j);
-    const cached = this.#bits[i] as number;
+    const g = this.#head + j;
+    const seg = this.#segments[g >>> SEGMENT_BITS] as Segment;
+    const i = g & MASK;
+    const cached = seg.bits[i] as number;
     if (cached >= 0) return cached;
-    const start = this.#offsets[i] as number;
-    const h = keyBits(this.#chunks[i] as Buffer, start, start + (this.#lengths[i] as number));
-    this.#bits[i] = h;
+    const start = seg.offsets[i] as number;
+    const h = keyBits(seg.chunks[i] as Buffer, start, start + (seg.lengths[i] as number));
+    seg.bits[i] = h;
     return h;
   }
 
   keyString(j: number): string {
-    const i = this.#slot(j);
-    const start = this.#offsets[i] as number;
-    return (this.#chunks[i] as Buffer).toString(
-      'latin1',
-      start,
-      start + (this.#lengths[i] as number),
-    );
+    const g = this.#head + j;
+    const seg = this.#segments[g >>> SEGMENT_BITS] as Segment;
+    const i = g & MASK;
+    const start = seg.offsets[i] as number;
+    return (seg.chunks[i] as Buffer).toString('latin1', start, start + (seg.lengths[i] as number));
   }
 
   candidates(n: number, maxKeyBytes: number, looked: Int32Array): number[] {
     const out: number[] = [];
-    const count = Math.min(n, this.#size);
-    const mask = this.#capacity - 1;
-    const changes = this.#changes;
-    const lengths = this.#lengths;
-    const bits = this.#bits;
-    for (let j = 0; j < count; j++) {
-      const i = (this.#head + j) & mask;
-      if (changes[i] === 0 || (lengths[i] as number) > maxKeyBytes) continue;
-      let h = bits[i] as number;
-      if (h < 0) {
-        const start = this.#offsets[i] as number;
-        h = keyBits(this.#chunks[i] as Buffer, start, start + (lengths[i] as number));
-        bits[i] = h;
+    const head = this.#head;
+    const end = head + Math.min(n, this.#size);
+    // Segment by segment: the columns of one are read straight.
+    for (let g = head; g < end;) {
+      const seg = this.#segments[g >>> SEGMENT_BITS] as Segment;
+      const stop = Math.min(end, ((g >>> SEGMENT_BITS) + 1) << SEGMENT_BITS);
+      const { changes, lengths, bits } = seg;
+      for (; g < stop; g++) {
+        const i = g & MASK;
+        if (changes[i] === 0 || (lengths[i] as number) > maxKeyBytes) continue;
+        let h = bits[i] as number;
+        if (h < 0) {
+          const start = seg.offsets[i] as number;
+          h = keyBits(seg.chunks[i] as Buffer, start, start + (lengths[i] as number));
+          bits[i] = h;
+        }
+        if (hasKeyBit(looked, h)) out.push(g - head);
       }
-      if (hasKeyBit(looked, h)) out.push(j);
     }
     return out;
-  }
-
-  #slot(j: number): number {
-    return (this.#head + j) & (this.#capacity - 1);
-  }
-
-  #grow(): void {
-    this.#resize(this.#capacity * 2);
-  }
-
-  /** Moves what is queued, in order, into `capacity` new slots (at least #size). */
-  #resize(capacity: number): void {
-    const old = {
-      events: this.#events,
-      chunks: this.#chunks,
-      extras: this.#extras,
-      offsets: this.#offsets,
-      lengths: this.#lengths,
-      ats: this.#ats,
-      bits: this.#bits,
-      changes: this.#changes,
-      head: this.#head,
-      mask: this.#capacity - 1,
-    };
-    const size = this.#size;
-    this.#allocate(capacity);
-    for (let j = 0; j < size; j++) {
-      const i = (old.head + j) & old.mask;
-      this.#events[j] = old.events[i];
-      this.#chunks[j] = old.chunks[i];
-      this.#extras[j] = old.extras[i];
-      this.#offsets[j] = old.offsets[i] as number;
-      this.#lengths[j] = old.lengths[i] as number;
-      this.#ats[j] = old.ats[i] as number;
-      this.#bits[j] = old.bits[i] as number;
-      this.#changes[j] = old.changes[i] as number;
-    }
-    this.#head = 0;
-  }
-
-  #allocate(capacity: number): void {
-    this.#capacity = capacity;
-    this.#events = new Array<string | undefined>(capacity).fill(undefined);
-    this.#chunks = new Array<Buffer | undefined>(capacity).fill(undefined);
-    this.#extras = new Array<Extra | undefined>(capacity).fill(undefined);
-    this.#offsets = new Int32Array(capacity);
-    this.#lengths = new Int32Array(capacity);
-    this.#ats = new Float64Array(capacity);
-    this.#bits = new Int32Array(capacity);
-    this.#changes = new Uint8Array(capacity);
   }
 }

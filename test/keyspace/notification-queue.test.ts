@@ -94,21 +94,21 @@ describe('NotificationQueue', () => {
     expect(q.event(1)).toBe('expire');
   });
 
-  it('hashes a pending key once, and never answers a reused or moved slot with a stale hash', () => {
+  it('hashes a pending key once, and never answers a reused slot with a stale hash', () => {
     const q = new NotificationQueue();
-    const keys = Array.from({ length: 3000 }, (_, i) => `oauth:access:${i}`);
+    const keys = Array.from({ length: 12_000 }, (_, i) => `oauth:access:${i}`);
     const { chunk, ranges } = chunkOf(keys);
     const bitsOf = (k: string) => keyBits(Buffer.from(k, 'latin1'), 0, k.length);
-    // A ring of 1024 slots: push, hash, take, push again into the same slots (wrapped).
-    for (let i = 0; i < 1000; i++) q.push('set', chunk, ...ranges[i]!, i);
-    for (let j = 0; j < 1000; j++) expect(q.keyBits(j)).toBe(bitsOf(keys[j]!));
-    q.take(900);
-    for (let i = 1000; i < 1900; i++) q.push('set', chunk, ...ranges[i]!, i);
-    for (let j = 0; j < 1000; j++) expect(q.keyBits(j)).toBe(bitsOf(keys[900 + j]!));
-    // Growth moves every slot: hashes cached before it still belong to their keys.
-    for (let i = 1900; i < 3000; i++) q.push('set', chunk, ...ranges[i]!, i);
+    // Two segments of 4 096 slots: push, hash, take the first whole (it is kept as a spare)...
+    for (let i = 0; i < 5000; i++) q.push('set', chunk, ...ranges[i]!, i);
+    for (let j = 0; j < 5000; j++) expect(q.keyBits(j)).toBe(bitsOf(keys[j]!));
+    expect(q.slots).toBe(8192);
+    q.take(4500);
     expect(q.slots).toBe(4096);
-    for (let j = 0; j < 2100; j++) expect(q.keyBits(j)).toBe(bitsOf(keys[900 + j]!));
+    // ... then push into it again: its slots were hashed for other keys.
+    for (let i = 5000; i < 12_000; i++) q.push('set', chunk, ...ranges[i]!, i);
+    expect(q.slots).toBe(8192); // the spare came back as the second
+    for (let j = 0; j < 7500; j++) expect(q.keyBits(j)).toBe(bitsOf(keys[4500 + j]!));
     // A cleared queue reuses nothing.
     q.clear();
     q.push('del', chunk, ...ranges[5]!, 1);
@@ -143,23 +143,23 @@ describe('NotificationQueue', () => {
     expect(check(1000)).toBeGreaterThan(100);
     q.take(900);
     items.splice(0, 900);
-    for (let i = 1000; i < 1900; i++) push(i); // wraps around the 1024 slots, then grows
+    for (let i = 1000; i < 1900; i++) push(i); // into the slots taken, then a new segment
     expect(check(500)).toBeGreaterThan(50);
-    for (let i = 1900; i < 2600; i++) push(i); // grows again: flags move with their slots
+    for (let i = 1900; i < 2600; i++) push(i); // and on
     check(items.length);
     expect(q.candidates(5000, 32, new Int32Array(1 << 13))).toEqual([]);
   });
 
-  it('gives slots back once a quarter full after a burst, keeping order through each resize', () => {
+  it('gives segments back as it drains a burst, keeping order across them', () => {
     const q = new NotificationQueue();
     const keys = Array.from({ length: 300_000 }, (_, i) => `k${i}`);
     const { chunk, ranges } = chunkOf(keys);
-    // wrap the ring first, so that the resizes copy across its end
     for (let i = 0; i < 700; i++) q.push('set', chunk, ...ranges[i]!, i);
     expect(q.take(600).map((it) => it.at)).toEqual(Array.from({ length: 600 }, (_, i) => i));
     for (let i = 700; i < 300_000; i++) q.push('set', chunk, ...ranges[i]!, i);
-    const peak = q.slots;
-    expect(peak).toBeGreaterThanOrEqual(300_000 - 600);
+    // What it holds: its notifications, in 4 096-slot segments, the first one partly taken.
+    const held = () => Math.ceil((q.length + 600) / 4096) * 4096;
+    expect(q.slots).toBe(held());
     let next = 600;
     const wrong: number[] = [];
     const expectNext = (items: { at: number; key: Buffer }[]) => {
@@ -168,13 +168,13 @@ describe('NotificationQueue', () => {
         next++;
       }
     };
-    expectNext(q.take(200_000));
-    // 99 400 left of 524 288 slots: a quarter or less, so down to twice what is left, rounded up
-    expect(q.slots).toBe(262_144);
-    expectNext(q.take(99_000));
-    expect(q.slots).toBe(1024);
-    expectNext(q.take(1000));
-    expect(q.length).toBe(0);
+    // Taken a chunk at a time, as the watcher does: never more than what is queued plus one
+    // segment at each end.
+    while (q.length > 0) {
+      expectNext(q.take(5000));
+      expect(q.slots).toBeLessThanOrEqual(q.length + 2 * 4096);
+    }
+    expect(q.slots).toBe(4096);
     expect(next).toBe(300_000);
     expect(wrong).toEqual([]);
   });
@@ -201,7 +201,7 @@ describe('NotificationQueue', () => {
     expect(q.slots).toBe(8192);
     expect(q.clear()).toEqual({ dropped: 4990, oldestAt: 1010 });
     expect(q.length).toBe(0);
-    expect(q.slots).toBe(1024);
+    expect(q.slots).toBe(0);
     expect(q.take(5)).toEqual([]);
     expect(q.clear()).toEqual({ dropped: 0, oldestAt: NaN });
     // Nothing of before comes back: not an extra (pos / migrated), not a key.
