@@ -34,22 +34,14 @@ export interface TokenRecordFields {
 
 declare const TOKEN_INPUT: unique symbol;
 
-/** The attributes of a token record, in canonical (sorted) order. */
+/**
+ * The attributes of a token record: every field of TokenRecordFields but the record's own four,
+ * each present (undefined where the fields leave it out), as tokenInput() writes them.
+ */
 export type TokenAttrs = {
-  readonly backlog: true | undefined;
-  readonly db: number;
-  readonly dueAt: number | null | undefined;
-  readonly epoch: number | undefined;
-  readonly expiryLagMs: number | undefined;
-  readonly key: Readonly<Record<string, string>>;
-  readonly lifetimeMs: number | undefined;
-  readonly node: string;
-  readonly pos: string | undefined;
-  readonly redisEvent: string;
-  readonly renamedFrom: { readonly kind: string; readonly fingerprint: string } | null | undefined;
-  readonly rewrite: true | undefined;
-  readonly ttlMs: number | null | undefined;
-  readonly ttlUnknown: true | undefined;
+  readonly [
+    K in Exclude<keyof TokenRecordFields, 'time' | 'type' | 'kind' | 'fingerprint'>
+  ]: TokenRecordFields[K];
 };
 
 /** A record tokenInput() made (the brand is compile-time only: nothing else makes one). */

@@ -15,11 +15,7 @@ export class EndedTokens {
 
   constructor(capacity: number) {
     // Evicted records are not read: nothing here holds open findings or waits on them.
-    this.#store = new TokenStore(capacity, () => undefined, {
-      ends: true,
-      detached: true,
-      evictedMatter: () => false,
-    });
+    this.#store = new TokenStore(capacity, undefined, { ends: true, detached: true });
     this.capacity = capacity;
   }
 

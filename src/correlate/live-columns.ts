@@ -136,10 +136,8 @@ export class LiveColumns {
    * fingerprint, when the caller has them (TokenEvent.digest): not decoded from the hex again.
    */
   slotOf(id: string, digest?: string): number {
-    if (this.#wholeBy.size > 0) {
-      const slot = this.#wholeBy.get(id);
-      if (slot !== undefined) return slot;
-    }
+    const whole = this.#wholeSlot(id);
+    if (whole >= 0) return whole;
     const cut = id.lastIndexOf('\u0000') + 1;
     if (cut === 0 || !this.#parseId(id, cut, false, digest)) return -1;
     return this.#find();
@@ -151,14 +149,17 @@ export class LiveColumns {
    * string. The id's parse is remembered for the add() of the same id that may follow.
    */
   slotOfParts(id: string, scope: string, fingerprint: string, digest?: string): number {
-    if (this.#wholeBy.size > 0) {
-      const slot = this.#wholeBy.get(id);
-      if (slot !== undefined) return slot;
-    }
+    const whole = this.#wholeSlot(id);
+    if (whole >= 0) return whole;
     if (!this.#parse(scope, fingerprint, false, digest)) return -1;
     this.#memo.id = id;
     this.#memo.cut = scope.length;
     return this.#find();
+  }
+
+  /** The slot of an id kept whole (not scope + standard fingerprint), -1 when none. */
+  #wholeSlot(id: string): number {
+    return this.#wholeBy.size > 0 ? (this.#wholeBy.get(id) ?? -1) : -1;
   }
 
   /** The slot holding the scratch digest under #pScope and #pPrefix, -1 when none. */
@@ -199,11 +200,8 @@ export class LiveColumns {
     const parsed = memo.ok && memo.id === id && memo.cut === cut && memo.fp === fingerprint;
     const standard =
       cut > 0 &&
-      (parsed
-        ? this.#parseId(id, cut, true)
-        : id.charCodeAt(cut - 1) === 0 &&
-          id.endsWith(fingerprint) &&
-          this.#parseId(id, cut, true)) &&
+      (parsed || (id.charCodeAt(cut - 1) === 0 && id.endsWith(fingerprint))) &&
+      this.#parseId(id, cut, true) &&
       this.#scopeKinds[this.#pScope] === kind;
     let flags = USED;
     if (standard) {

@@ -47,7 +47,7 @@ const pairKey = (subject: number, client: number): number => subject * 0x4000000
 export class TokenStore implements OpenSink {
   readonly capacity: number;
   readonly #cols: LiveColumns;
-  readonly #onEvict: (rec: TokenRecord) => void;
+  readonly #onEvict: ((rec: TokenRecord) => void) | undefined;
   readonly #sink: OpenSink | undefined;
   readonly #evictedMatter: () => boolean;
   /** Open findings by slot: only tokens that have some (a handful among millions). */
@@ -66,13 +66,15 @@ export class TokenStore implements OpenSink {
   /**
    * `opts.ends`: keep end time, type and seq in columns (the ended-token store; otherwise they
    * are rare and kept aside). `opts.detached`: records read are copies that write nothing back.
-   * `opts.evictedMatter`: asked before the cap evicts a token without open findings; false frees
-   * it unread (onEvict not told): rebuilding its record (id, hex fingerprint, joins) cost ~1 µs
-   * per eviction, and a store at its cap evicts once per new token (issue #19). Absent: always.
+   * `onEvict`: told the record of each token the cap evicts; undefined: nobody is, and evicted
+   * tokens are freed unread. `opts.evictedMatter`: asked before the cap evicts a token without
+   * open findings; false frees it unread too: rebuilding its record (id, hex fingerprint, joins)
+   * cost ~1 µs per eviction, and a store at its cap evicts once per new token (issue #19).
+   * Absent: always told.
    */
   constructor(
     capacity: number,
-    onEvict: (rec: TokenRecord) => void,
+    onEvict: ((rec: TokenRecord) => void) | undefined,
     opts: { ends?: boolean; detached?: boolean; evictedMatter?: () => boolean } = {},
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) {
@@ -139,11 +141,9 @@ export class TokenStore implements OpenSink {
       const oldest = this.#cols.oldest;
       if (oldest < 0) break;
       this.#evictions++;
-      if (!this.#open.has(oldest) && !this.#evictedMatter()) {
-        this.#detach(oldest, false);
-        continue;
-      }
-      this.#onEvict(this.#detach(oldest, true) as TokenRecord);
+      if (this.#onEvict && (this.#open.has(oldest) || this.#evictedMatter()))
+        this.#onEvict(this.#detach(oldest, true) as TokenRecord);
+      else this.#detach(oldest, false);
     }
     const c = this.#cols;
     const slot = c.add(rec.id, rec.fingerprint, rec.kind);

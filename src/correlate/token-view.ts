@@ -37,6 +37,8 @@ export class TokenView {
   readonly ended: EndedTokens;
   readonly #opts: ResolvedCorrelatorOptions;
   #lost: TokenRecord[] = [];
+  /** #scopeOf's last node, db and kind, and their scope. */
+  readonly #scopeMemo = { node: '', db: -1, kind: '', scope: '' };
 
   /**
    * `lostMatters`: whether a token the live view's cap pushes out must be reported in
@@ -46,7 +48,7 @@ export class TokenView {
   constructor(opts: ResolvedCorrelatorOptions, lostMatters?: () => boolean) {
     this.#opts = opts;
     this.live = new TokenStore(opts.limits.maxTrackedTokens, (rec) => this.#lost.push(rec), {
-      ...(lostMatters ? { evictedMatter: lostMatters } : {}),
+      evictedMatter: lostMatters,
     });
     this.ended = new EndedTokens(opts.limits.maxEndedTokens);
   }
@@ -111,8 +113,6 @@ export class TokenView {
     }
     return m.scope;
   }
-
-  readonly #scopeMemo = { node: '', db: -1, kind: '', scope: '' };
 
   /** `scope`: what `id` starts with (tokenScope), its fingerprint being the event's. */
   #upsert(

@@ -37,6 +37,16 @@ class Segment {
   readonly changes = new Uint8Array(SEGMENT);
 }
 
+/** keyBits() of the key in slot `i` of `seg`, hashed once (cached in `bits`). */
+function bitsAt(seg: Segment, i: number): number {
+  const cached = seg.bits[i] as number;
+  if (cached >= 0) return cached;
+  const start = seg.offsets[i] as number;
+  const h = keyBits(seg.chunks[i] as Buffer, start, start + (seg.lengths[i] as number));
+  seg.bits[i] = h;
+  return h;
+}
+
 /**
  * The notifications a node watcher received and has not applied yet, in arrival order (issue
  * #19). Behind a backlog (a drain: Redis delivers faster than the event loop applies) this holds
@@ -210,14 +220,7 @@ export class NotificationQueue implements PendingKeys {
 
   keyBits(j: number): number {
     const g = this.#head + j;
-    const seg = this.#segments[g >>> SEGMENT_BITS] as Segment;
-    const i = g & MASK;
-    const cached = seg.bits[i] as number;
-    if (cached >= 0) return cached;
-    const start = seg.offsets[i] as number;
-    const h = keyBits(seg.chunks[i] as Buffer, start, start + (seg.lengths[i] as number));
-    seg.bits[i] = h;
-    return h;
+    return bitsAt(this.#segments[g >>> SEGMENT_BITS] as Segment, g & MASK);
   }
 
   keyString(j: number): string {
@@ -236,17 +239,11 @@ export class NotificationQueue implements PendingKeys {
     for (let g = head; g < end;) {
       const seg = this.#segments[g >>> SEGMENT_BITS] as Segment;
       const stop = Math.min(end, ((g >>> SEGMENT_BITS) + 1) << SEGMENT_BITS);
-      const { changes, lengths, bits } = seg;
+      const { changes, lengths } = seg;
       for (; g < stop; g++) {
         const i = g & MASK;
         if (changes[i] === 0 || (lengths[i] as number) > maxKeyBytes) continue;
-        let h = bits[i] as number;
-        if (h < 0) {
-          const start = seg.offsets[i] as number;
-          h = keyBits(seg.chunks[i] as Buffer, start, start + (lengths[i] as number));
-          bits[i] = h;
-        }
-        if (hasKeyBit(looked, h)) out.push(g - head);
+        if (hasKeyBit(looked, bitsAt(seg, i))) out.push(g - head);
       }
     }
     return out;
