@@ -111,6 +111,18 @@ describe('token records as columns', () => {
     expect(back!.attrs.key.__proto__).toBe('p');
   });
 
+  it('a key value a writer of the key chose to look like a fingerprint is stored as written', () => {
+    // Anyone who can write the watched Redis chooses non-secret placeholder values: here the
+    // record's own fingerprint text (copied from an export, a separate string) and another's.
+    const fp = `hmac-sha256:k1:${'cd'.repeat(32)}`;
+    const other = `hmac-sha256:k1:${'ef'.repeat(32)}`;
+    const key = { sub: ['hmac-sha256:k1:', 'cd'.repeat(32)].join(''), tenant: other, token: fp };
+    const made = tokenInput({ ...fields(rng(6), 6), fingerprint: fp, key });
+    const [back] = decodeTokens(cloned(encodeTokens([made])!));
+    expect(canonicalJson(back)).toBe(canonicalJson(made));
+    expect(back!.attrs.key).toEqual({ sub: fp, tenant: other, token: fp });
+  });
+
   it('refuses a key of more than 24 names (the batch then goes as copies)', () => {
     const key: Record<string, string> = {};
     for (let k = 0; k < 24; k++) key[`k${k}`] = 'v';
