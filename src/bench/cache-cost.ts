@@ -4,6 +4,7 @@ import { Fingerprinter } from '../audit/fingerprint.js';
 import { readKeys, unescapeMonitorArg } from '../keyspace/read-commands.js';
 import { TokenRules } from '../keyspace/token-rules.js';
 import { startBenchRedis } from './bench-redis.js';
+import { redisMainThreadCpu } from './redis-cpu.js';
 import { median, round } from './stats.js';
 
 /** One redis-benchmark GET run. */
@@ -49,7 +50,7 @@ const KEYS = 100_000;
  * of this process must keep reading while it runs, as tokenwatch's do.
  */
 async function getLoad(c: Redis, port: number, requests: number): Promise<GetRun> {
-  const cpu0 = await mainThreadCpu(c);
+  const cpu0 = await redisMainThreadCpu(c);
   const args = [
     '-p',
     String(port),
@@ -80,20 +81,13 @@ async function getLoad(c: Redis, port: number, requests: number): Promise<GetRun
   const cols = (line ?? '').split(',').map((c) => Number(c.replace(/"/g, '')));
   // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
   if (cols.length < 8) throw new Error(`unexpected redis-benchmark output: ${out}`);
-  const cpu = (await mainThreadCpu(c)) - cpu0;
+  const cpu = (await redisMainThreadCpu(c)) - cpu0;
   return {
     rps: cols[1] as number,
     p50ms: cols[4] as number,
     p99ms: cols[6] as number,
     cpuUsPerGet: round((cpu * 1e6) / requests, 3),
   };
-}
-
-/** used_cpu_user_main_thread + used_cpu_sys_main_thread (Redis >= 6.2), seconds. */
-async function mainThreadCpu(c: Redis): Promise<number> {
-  const info = await c.info('cpu');
-  const v = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
-  return v('used_cpu_user_main_thread') + v('used_cpu_sys_main_thread');
 }
 
 const med = (runs: GetRun[]): GetRun => ({

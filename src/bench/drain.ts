@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import type { Committed } from '../audit/record.js';
 import { startTokenwatch, untilStable } from './app-under-test.js';
 import { startBenchRedis, setLoad } from './bench-redis.js';
+import { redisMainThreadCpu } from './redis-cpu.js';
 import { percentile, round } from './stats.js';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -65,6 +66,13 @@ export interface CeilingResult {
   minimalEventsPerSec: number | null;
   /** Its CPU time per record in µs (the whole process, start-up included: ~0.5 µs at 300 000). */
   minimalCpuUsPerEvent: number | null;
+  /**
+   * Redis' own CPU per event (its main thread, INFO cpu) through each side's drain: from the end
+   * of the load until the side is done, in µs; null when the side did not run. The two cores
+   * are shared: tokenwatch's includes its expiry look-ups, which the minimal auditor does not do.
+   */
+  tokenwatchRedisCpuUsPerEvent: number | null;
+  minimalRedisCpuUsPerEvent: number | null;
   /** tokenwatch / minimal auditor (issue #19: >= 1.0 required). */
   ratioToMinimal: number | null;
   /** minimal auditor / bare subscriber. */
@@ -85,6 +93,20 @@ function taskCpuSeconds(tid: string | number): number {
   // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+}
+
+/** CPU seconds of a bench Redis' main thread so far (redisMainThreadCpu); NaN if INFO failed. */
+async function redisCpuSeconds(c: Redis): Promise<number> {
+  try {
+    return await redisMainThreadCpu(c);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** µs per event of `seconds` of CPU, rounded; null when unknown (NaN). */
+function usPerEvent(seconds: number, events: number): number | null {
+  return Number.isFinite(seconds) ? round((seconds * 1e6) / Math.max(1, events), 1) : null;
 }
 
 /**
@@ -163,16 +185,29 @@ async function bareSubscriber(requests: number): Promise<{ rate: number; loadRps
   return { rate: n / Math.max(0.001, (last - first) / 1000), loadRps: load.rps };
 }
 
+interface MinimalResult {
+  rate: number | null;
+  cpuUsPerEvent: number | null;
+  /** Its Redis' main-thread CPU per record from the end of the load until the auditor exits. */
+  redisCpuUsPerEvent: number | null;
+  note: string;
+}
+
 /**
  * (b) The minimal auditor in its own process. It is stopped (SIGSTOP) while the load runs, so
  * that, like the in-process sides whose event loop the synchronous load blocks, it drains a
  * backlog queued in Redis rather than competing with redis-benchmark for the two cores.
  */
-async function minimalAuditor(
-  requests: number,
-): Promise<{ rate: number | null; cpuUsPerEvent: number | null; note: string }> {
+async function minimalAuditor(requests: number): Promise<MinimalResult> {
   const peer = minimalAuditorPath();
-  if (!existsSync(peer)) return { rate: null, cpuUsPerEvent: null, note: `not found: ${peer}` };
+  if (!existsSync(peer)) {
+    return {
+      rate: null,
+      cpuUsPerEvent: null,
+      redisCpuUsPerEvent: null,
+      note: `not found: ${peer}`,
+    };
+  }
   const r = await startBenchRedis('Eg$xeh');
   const dir = mkdtempSync(join(tmpdir(), 'tw-bench-minimal-'));
   const child = spawn(
@@ -202,15 +237,19 @@ async function minimalAuditor(
     });
     child.kill('SIGSTOP');
     setLoad(r.port, requests);
+    const info = r.client();
+    const redis0 = await redisCpuSeconds(info);
     child.kill('SIGCONT');
     const timeout = setTimeout(() => child.kill('SIGKILL'), 180_000);
     const code = await exited;
+    const redisCpu = (await redisCpuSeconds(info)) - redis0;
     clearTimeout(timeout);
     const m = /diy (\d+)/.exec(out);
     if (code !== 0 || !m) {
       return {
         rate: null,
         cpuUsPerEvent: null,
+        redisCpuUsPerEvent: null,
         note: `failed (exit ${code}): ${err.slice(0, 200)}`,
       };
     }
@@ -218,6 +257,7 @@ async function minimalAuditor(
     return {
       rate: Number(m[1]),
       cpuUsPerEvent: cpu ? Number(cpu[1]) / requests : null,
+      redisCpuUsPerEvent: usPerEvent(redisCpu, requests),
       note: '',
     };
   } catch (e) {
@@ -225,6 +265,7 @@ async function minimalAuditor(
     return {
       rate: null,
       cpuUsPerEvent: null,
+      redisCpuUsPerEvent: null,
       note: `failed: ${(e as Error).message.slice(0, 200)}`,
     };
   } finally {
@@ -253,7 +294,12 @@ async function tokenwatchSide(requests: number) {
   const cpu0 = process.cpuUsage();
   const main0 = mainThreadCpuSeconds();
   const threads0 = threadCpuSeconds();
+  const info = r.client();
+  await info.ping();
   setLoad(r.port, requests);
+  // Asked once the load is done; the event loop drains meanwhile (the first few ms of Redis'
+  // delivery go uncounted).
+  const redis0 = await redisCpuSeconds(info);
   // What the drain holds in memory while it runs: the ledger's queue and the V8 heap, sampled
   // between the event loop's turns (a busy loop samples less often, not differently). The heap
   // from V8's statistics: process.memoryUsage() also reads the RSS from /proc, which cost the
@@ -265,6 +311,7 @@ async function tokenwatchSide(requests: number) {
     heapMax = Math.max(heapMax, getHeapStatistics().used_heap_size);
   }, 20);
   await untilStable(() => recorded + tw.app.ledger.lastSeq, 2000);
+  const redisCpu = (await redisCpuSeconds(info)) - redis0;
   clearInterval(sampler);
   await tw.app.settle();
   // Every thread of this process (event loop, writer thread), not the load's child process:
@@ -284,6 +331,7 @@ async function tokenwatchSide(requests: number) {
     cpuUsPerEvent: (cpu.user + cpu.system) / Math.max(1, recorded),
     mainCpuUsPerEvent: (mainCpu * 1e6) / Math.max(1, recorded),
     otherThreadsUsPerEvent: others,
+    redisCpuUsPerEvent: usPerEvent(redisCpu, recorded),
     ledgerQueue: { p50: percentile(queued, 50), max: percentile(queued, 100) },
     heapMaxMb: Math.round(heapMax / 1e6),
     recorded,
@@ -306,7 +354,7 @@ export async function ceilingVsTokenwatch(
   const bare = sides.includes('bare') ? await bareSubscriber(requests) : { rate: 0, loadRps: 0 };
   const minimal = sides.includes('minimal')
     ? await minimalAuditor(requests)
-    : { rate: null, cpuUsPerEvent: null, note: 'not run' };
+    : { rate: null, cpuUsPerEvent: null, redisCpuUsPerEvent: null, note: 'not run' };
   const tw = sides.includes('tokenwatch')
     ? await tokenwatchSide(requests)
     : {
@@ -314,6 +362,7 @@ export async function ceilingVsTokenwatch(
         cpuUsPerEvent: 0,
         mainCpuUsPerEvent: 0,
         otherThreadsUsPerEvent: [] as number[],
+        redisCpuUsPerEvent: null,
         ledgerQueue: { p50: 0, max: 0 },
         heapMaxMb: 0,
         recorded: 0,
@@ -336,6 +385,8 @@ export async function ceilingVsTokenwatch(
     ratio: ratio(tw.rate, bare.rate) ?? 0,
     minimalEventsPerSec: minimal.rate,
     minimalCpuUsPerEvent: minimal.cpuUsPerEvent === null ? null : round(minimal.cpuUsPerEvent, 1),
+    tokenwatchRedisCpuUsPerEvent: tw.redisCpuUsPerEvent,
+    minimalRedisCpuUsPerEvent: minimal.redisCpuUsPerEvent,
     ratioToMinimal: ratio(tw.rate, minimal.rate),
     minimalRatio: ratio(minimal.rate, bare.rate),
     minimalNote: minimal.note,
