@@ -152,6 +152,8 @@ function encode(inputs: readonly TokenInput[]): TokenColumns | undefined {
   };
   let prev: TokenInput | undefined;
   let prevNames: string[] = [];
+  /** The current record's key names (the first `count`), reused from record to record. */
+  const names: string[] = [];
   for (let i = 0; i < n; i++) {
     const r = inputs[i] as TokenInput;
     const a = r.attrs;
@@ -211,34 +213,27 @@ function encode(inputs: readonly TokenInput[]): TokenColumns | undefined {
       add(a.renamedFrom.kind);
       add(a.renamedFrom.fingerprint);
     }
-    // The key: its names once while they repeat, its values unless the fingerprint itself.
+    // The key: its own names (one walk), once while they repeat; its values unless the
+    // fingerprint itself.
     const key = a.key;
     let count = 0;
-    let same = true;
     for (const name in key) {
       if (!Object.hasOwn(key, name)) continue;
       if (count === MAX_KEY_ENTRIES) return undefined;
-      if (prevNames[count] !== name) same = false;
-      count++;
+      names[count++] = name;
     }
-    if (count !== prevNames.length) same = false;
+    let same = count === prevNames.length;
+    for (let j = 0; same && j < count; j++) same = names[j] === prevNames[j];
     if (!same) {
       f |= NEW_KEY_NAMES;
-      prevNames = [];
-      for (const name in key) {
-        if (!Object.hasOwn(key, name)) continue;
-        prevNames.push(name);
-        add(name);
-      }
+      prevNames = names.slice(0, count);
+      for (const name of prevNames) add(name);
     }
     let fp = 0;
-    let j = 0;
-    for (const name in key) {
-      if (!Object.hasOwn(key, name)) continue;
-      const v = key[name] as string;
+    for (let j = 0; j < count; j++) {
+      const v = key[names[j] as string] as string;
       if (v === r.fingerprint) fp |= 1 << j;
       else add(v);
-      j++;
     }
     flags[i * 2] = f;
     flags[i * 2 + 1] = count | (fp << 8);
