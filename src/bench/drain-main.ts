@@ -7,7 +7,9 @@ applyServeRuntime(); // the service's process settings, as `tokenwatch serve` ap
 /**
  * Scenario 1 alone, for iterating on its figures without the whole `npm run bench`:
  * `node dist/bench/drain-main.js --runs 2 --sides bare,minimal,tokenwatch`. Prints one JSON
- * line per run; writes nothing. `--sides tokenwatch` under `node --cpu-prof` profiles that side.
+ * line per run; writes nothing. `--sides tokenwatch` under `node --cpu-prof` profiles that side;
+ * `--sides tokenwatch,minimal` runs tokenwatch before the minimal auditor (the bare subscriber is
+ * always first).
  */
 const { values } = parseArgs({
   options: {
