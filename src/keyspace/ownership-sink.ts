@@ -272,6 +272,10 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     return this.#o.recorder.drain();
   }
 
+  room(stop: () => boolean): Promise<void> | undefined {
+    return this.#o.recorder.room(stop);
+  }
+
   /**
    * Committed batches (the ledger's committed channel): the highest committed position of each
    * node owned, published (fenced by the lease) at most every PUBLISH_EVERY_MS.

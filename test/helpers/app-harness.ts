@@ -35,6 +35,8 @@ tokens:
 export interface StartOptions {
   /** Extra YAML lines inside the `redis:` section (each `key: value`). */
   redis?: string[];
+  /** Extra YAML lines inside the `audit:` section (each `key: value`). */
+  audit?: string[];
   /** Extra top-level YAML. */
   yaml?: string;
   env?: NodeJS.ProcessEnv;
@@ -60,6 +62,7 @@ ${(options.redis ?? []).map((l) => `  ${l}`).join('\n')}
 audit:
   path: ${dbPath}
   maxBatchDelayMs: 5
+${(options.audit ?? []).map((l) => `  ${l}`).join('\n')}
 server:
   port: 0
 log:
