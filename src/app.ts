@@ -159,6 +159,7 @@ export class TokenwatchApp {
     this.metrics = createMetrics(this.rules.kinds, {
       defaultMetrics: options.defaultMetrics ?? true,
       liveTokens: () => this.keyspace.dueCounts(),
+      notificationsWaiting: () => this.keyspace.watchers.map((w) => [w.label, w.waiting] as const),
     });
     const m = this.metrics;
     this.telemetry = new Telemetry({

@@ -38,13 +38,13 @@ export interface WatcherSink {
    */
   drain?(): Promise<void>;
   /**
-   * Backpressure on the live path: undefined while the records queued leave room for another
-   * chunk of notifications; else resolves once they do (or the ledger is degraded, or `stop()`
-   * says the watcher closed). Meanwhile the backlog waits in the node's notification queue, a
-   * few dozen bytes per notification, not as records of a few hundred bytes each in the
-   * ledger's bounded queue, which would drop them past audit.maxPending.
+   * Backpressure on the live path of `node`: undefined while the records queued leave room for
+   * another chunk of notifications; else resolves once they do (or the ledger is degraded, or
+   * `stop()` says the watcher closed). Meanwhile the backlog waits in the node's notification
+   * queue, a few dozen bytes per notification, not as records of a few hundred bytes each in
+   * the ledger's bounded queue, which would drop them past audit.maxPending.
    */
-  room?(stop: () => boolean): Promise<void> | undefined;
+  room?(node: string, stop: () => boolean): Promise<void> | undefined;
 }
 
 export interface NodeStatus {
@@ -710,9 +710,14 @@ export class NodeWatcher {
         // subscriber that stops reading is cut off by Redis (client-output-buffer-limit pubsub).
         // What waits behind them stays compact in the queue (notification-queue.ts), also while
         // the ledger's queue is full enough (WatcherSink.room): the socket is read meanwhile.
-        // Closing ends the wait: what arrived is applied, as close() says.
-        const room = this.#o.sink.room?.(() => this.#closed);
-        if (room) await room;
+        // Closing ends the wait: what arrived is applied, as close() says. After a wait the loop
+        // starts again: an overflow may have dropped the queue meanwhile, and what arrived after
+        // the drop must not be applied before #afterOverflow.
+        const room = this.#o.sink.room?.(this.label, () => this.#closed);
+        if (room) {
+          await room;
+          continue;
+        }
         const items = this.#queue.take(MAX_CHUNK);
         const prepared = this.#events.classify(items);
         // The last notification taken, when it is a token's: its own expire may follow.

@@ -130,6 +130,8 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
   readonly #lastHeld = new Set<string>();
   /** Nodes being released as `removed`, with the epoch released (see fenced()). */
   readonly #removing = new Map<string, number>();
+  /** Nodes whose release is under way: their watchers do not wait for room (see room()). */
+  readonly #releasingNodes = new Set<string>();
   #publishTimer: NodeJS.Timeout | undefined;
   readonly #rejections: MarkerRejections;
 
@@ -272,8 +274,14 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     return this.#o.recorder.drain();
   }
 
-  room(stop: () => boolean): Promise<void> | undefined {
-    return this.#o.recorder.room(stop);
+  /**
+   * Only a node this instance records waits for room in its ledger: a standby's events go to
+   * its StandbyBuffer (bounded by age: a wait would age them out), and a node being released
+   * applies what it has at once, before its lease runs out, as before backpressure.
+   */
+  room(node: string, stop: () => boolean): Promise<void> | undefined {
+    if (this.#epoch(node) === undefined || this.#releasingNodes.has(node)) return undefined;
+    return this.#o.recorder.room(node, stop);
   }
 
   /**
@@ -541,9 +549,11 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
 
   async releasing(r: Releasing): Promise<void> {
     if (r.reason === 'removed') this.#removing.set(r.node, r.epoch);
+    this.#releasingNodes.add(r.node);
     try {
       await this.#release(r);
     } finally {
+      this.#releasingNodes.delete(r.node);
       if (this.#removing.get(r.node) === r.epoch) this.#removing.delete(r.node);
     }
   }

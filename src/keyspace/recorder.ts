@@ -6,6 +6,9 @@ import type { BaselineReport, GapReport, NodeStatus, WatcherSink } from './node-
 import { FALLBACK_REASON_CODES, type FallbackReason } from './pmessage-fast-path.js';
 
 /** `token.<type>`, the record type of each token event, made once (not a string per event). */
+/** Longest a watcher waits for room in the ledger's queue (WatcherSink.room) before it gives up. */
+export const ROOM_WAIT_MAX_MS = 10_000;
+
 const RECORD_TYPES = Object.fromEntries(TOKEN_EVENT_TYPES.map((t) => [t, `token.${t}`])) as Record<
   TokenEventType,
   string
@@ -31,6 +34,8 @@ export class KeyspaceRecorder implements WatcherSink {
 
   /** Queued records above which room() waits (a twentieth of the ledger's bounded queue). */
   #roomAbove = 10_000;
+  /** A wait for room outlasted ROOM_WAIT_MAX_MS: no more waits until the queue is under the bound. */
+  #roomGaveUp = false;
 
   /**
    * The ledger's `maxPending`: drain() keeps the queue under a quarter of it, room() under a
@@ -58,13 +63,30 @@ export class KeyspaceRecorder implements WatcherSink {
 
   /**
    * WatcherSink.room: undefined while the ledger holds at most #roomAbove records (or cannot
-   * write: a degraded or closed ledger, where waiting would only move the backlog); else polls every 2 ms until it does, or `stop()`. A drain of 300 000 SET EX: the
-   * event loop's largest heap ~250 -> ~190 MB, records/s within the machine's noise.
+   * write: a degraded or closed ledger, where waiting would only move the backlog); else polls
+   * every 2 ms until it does, or `stop()`, for at most ROOM_WAIT_MAX_MS. Each watcher applies a
+   * chunk (up to 5 000 notifications) after its wait, so N nodes may add up to N chunks past
+   * the bound. A drain of 300 000 SET EX: the event loop's largest heap ~250 -> ~190 MB,
+   * records/s within the machine's noise.
    */
-  room(stop: () => boolean): Promise<void> | undefined {
-    if (!this.#full() || stop()) return undefined;
+  room(_node: string, stop: () => boolean): Promise<void> | undefined {
+    if (!this.#full()) {
+      this.#roomGaveUp = false;
+      return undefined;
+    }
+    if (this.#roomGaveUp || stop()) return undefined;
     return (async () => {
-      while (this.#full() && !stop()) await new Promise((r) => setTimeout(r, 2));
+      const until = performance.now() + ROOM_WAIT_MAX_MS;
+      while (this.#full() && !stop()) {
+        if (performance.now() > until) {
+          // A writer that neither commits nor fails (a hung disk): waiting on would stop the
+          // inventory and the overflow's reconciliation too. The ledger's own bound applies
+          // until its queue is back under the limit.
+          this.#roomGaveUp = true;
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 2));
+      }
     })();
   }
 

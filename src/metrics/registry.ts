@@ -34,6 +34,7 @@ export interface Metrics {
   auditDropped: Counter;
   auditEncodeMismatches: Counter;
   auditPending: Gauge;
+  notificationsWaiting: Gauge<'node'>;
   heapGrowthLifted: Gauge;
   auditLastSeq: Gauge;
   eventToAudit: HotHistogram;
@@ -90,10 +91,13 @@ export interface MetricsOptions {
    * and `pastDue` ones (due passed, not yet deleted by Redis).
    */
   liveTokens?: () => Record<string, { live: number; pastDue: number }>;
+  /** Read at scrape time: each node's keyspace notifications received and not yet applied. */
+  notificationsWaiting?: () => Iterable<readonly [node: string, waiting: number]>;
 }
 
 export function createMetrics(kinds: readonly string[], options: MetricsOptions = {}): Metrics {
   const liveTokens = options.liveTokens;
+  const notificationsWaiting = options.notificationsWaiting;
   // One inventory pass per scrape serves both gauges: live's collect() reads it, past-due's
   // collect() (registered right after, collected right after) reuses it.
   let lastCounts: { at: number; counts: Record<string, { live: number; pastDue: number }> } = {
@@ -251,6 +255,17 @@ export function createMetrics(kinds: readonly string[], options: MetricsOptions 
       name: 'tokenwatch_audit_pending_records',
       help: 'Records queued for the next audit batch.',
       registers: [registry],
+    }),
+    notificationsWaiting: new Gauge({
+      name: 'tokenwatch_keyspace_notifications_waiting',
+      help: "Keyspace notifications received and not yet applied, by node: a backlog, held there while the audit ledger's queue is over audit.maxPending / 20 records (at most redis.maxPendingNotifications).",
+      labelNames: ['node'],
+      registers: [registry],
+      collect() {
+        if (!notificationsWaiting) return;
+        this.reset(); // a node that left the topology is not shown waiting
+        for (const [node, n] of notificationsWaiting()) this.set({ node }, n);
+      },
     }),
     heapGrowthLifted: new Gauge({
       name: 'tokenwatch_heap_growth_lifted',
