@@ -39,7 +39,10 @@ const RETRY_MS = 1000;
  * Fails closed: when a batch cannot commit (SQLITE_FULL, I/O error, locked) the batch rolls
  * back, durable waiters are rejected (webhooks then answer 503 so providers retry), other
  * records stay queued up to `maxPending`, beyond which they are dropped and reported through
- * `onDropped` so the caller records a gap. Recovery writes an `audit.degraded` record.
+ * `onDropped` (a metric). Recovery writes an `audit.degraded` record stating the window and the
+ * records dropped in it. A drop while the ledger can write (a queue filled faster than the writer
+ * commits: the keyspace watchers wait for room to prevent it, see WatcherSink.room) writes no
+ * record of its own: it is counted, and the next window's record includes it.
  */
 export class Ledger {
   readonly path: string;
