@@ -275,6 +275,8 @@ async function minimalAuditor(requests: number): Promise<MinimalResult> {
 }
 
 /** (c) tokenwatch end to end: notification -> inventory + metrics + audit committed. */
+type TokenwatchResult = Awaited<ReturnType<typeof tokenwatchSide>>;
+
 async function tokenwatchSide(requests: number) {
   const r = await startBenchRedis();
   const tw = startTokenwatch(r.url);
@@ -355,27 +357,29 @@ export async function ceilingVsTokenwatch(
   sides: readonly DrainSide[] = ['bare', 'minimal', 'tokenwatch'],
 ): Promise<CeilingResult> {
   const bare = sides.includes('bare') ? await bareSubscriber(requests) : { rate: 0, loadRps: 0 };
-  const twFirst =
-    sides.includes('tokenwatch') && sides.indexOf('tokenwatch') < sides.indexOf('minimal');
-  const twEarly = twFirst ? await tokenwatchSide(requests) : undefined;
-  const minimal = sides.includes('minimal')
-    ? await minimalAuditor(requests)
-    : { rate: null, cpuUsPerEvent: null, redisCpuUsPerEvent: null, note: 'not run' };
-  const tw = sides.includes('tokenwatch')
-    ? (twEarly ?? (await tokenwatchSide(requests)))
-    : {
-        rate: 0,
-        cpuUsPerEvent: 0,
-        mainCpuUsPerEvent: 0,
-        otherThreadsUsPerEvent: [] as number[],
-        redisCpuUsPerEvent: null,
-        ledgerQueue: { p50: 0, max: 0 },
-        heapMaxMb: 0,
-        recorded: 0,
-        keys: 0,
-        gaps: 0,
-        lost: 0,
-      };
+  let minimal: MinimalResult = {
+    rate: null,
+    cpuUsPerEvent: null,
+    redisCpuUsPerEvent: null,
+    note: 'not run',
+  };
+  let tw: TokenwatchResult = {
+    rate: 0,
+    cpuUsPerEvent: 0,
+    mainCpuUsPerEvent: 0,
+    otherThreadsUsPerEvent: [],
+    redisCpuUsPerEvent: null,
+    ledgerQueue: { p50: 0, max: 0 },
+    heapMaxMb: 0,
+    recorded: 0,
+    keys: 0,
+    gaps: 0,
+    lost: 0,
+  };
+  for (const side of sides) {
+    if (side === 'minimal') minimal = await minimalAuditor(requests);
+    else if (side === 'tokenwatch') tw = await tokenwatchSide(requests);
+  }
   const ratio = (a: number | null, b: number | null) =>
     a !== null && b !== null && a > 0 && b > 0 ? round(a / b, 3) : null;
   return {

@@ -66,14 +66,12 @@ const machine = {
 const ceilingRuns: CeilingResult[] = [];
 for (let i = 0; i < runs; i++) {
   // The minimal auditor and tokenwatch take turns at running second (see ceilingVsTokenwatch).
-  const second = i % 2 === 0 ? 'tokenwatch' : 'minimal';
+  const order =
+    i % 2 === 0 ? (['minimal', 'tokenwatch'] as const) : (['tokenwatch', 'minimal'] as const);
   log(
-    `scenario 1 run ${i + 1}/${runs}: ceiling vs tokenwatch, ${requests} SET EX (${second} second)`,
+    `scenario 1 run ${i + 1}/${runs}: ceiling vs tokenwatch, ${requests} SET EX (${order[1]} second)`,
   );
-  const run = await ceilingVsTokenwatch(
-    requests,
-    i % 2 === 0 ? ['bare', 'minimal', 'tokenwatch'] : ['bare', 'tokenwatch', 'minimal'],
-  );
+  const run = await ceilingVsTokenwatch(requests, ['bare', ...order]);
   if (run.minimalNote) log(`scenario 1: minimal auditor ${run.minimalNote}`);
   ceilingRuns.push(run);
 }

@@ -128,10 +128,11 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
   readonly #withheldGap = new Map<string, GapReport>();
   /** Nodes this instance held last (a removed master's final gap is theirs to record). */
   readonly #lastHeld = new Set<string>();
-  /** Nodes being released as `removed`, with the epoch released (see fenced()). */
-  readonly #removing = new Map<string, number>();
-  /** Nodes whose release is under way: their watchers do not wait for room (see room()). */
-  readonly #releasingNodes = new Set<string>();
+  /**
+   * Releases under way, by node: their watchers do not wait for room (see room()), and one as
+   * `removed` keeps its node's `node_removed` gap here if its epoch is fenced (see fenced()).
+   */
+  readonly #releasing = new Map<string, Releasing>();
   #publishTimer: NodeJS.Timeout | undefined;
   readonly #rejections: MarkerRejections;
 
@@ -280,7 +281,7 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
    * applies what it has at once, before its lease runs out, as before backpressure.
    */
   room(node: string, stop: () => boolean): Promise<void> | undefined {
-    if (this.#epoch(node) === undefined || this.#releasingNodes.has(node)) return undefined;
+    if (this.#epoch(node) === undefined || this.#releasing.has(node)) return undefined;
     return this.#o.recorder.room(node, stop);
   }
 
@@ -548,13 +549,11 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
   }
 
   async releasing(r: Releasing): Promise<void> {
-    if (r.reason === 'removed') this.#removing.set(r.node, r.epoch);
-    this.#releasingNodes.add(r.node);
+    this.#releasing.set(r.node, r);
     try {
       await this.#release(r);
     } finally {
-      this.#releasingNodes.delete(r.node);
-      if (this.#removing.get(r.node) === r.epoch) this.#removing.delete(r.node);
+      if (this.#releasing.get(r.node) === r) this.#releasing.delete(r.node);
     }
   }
 
@@ -627,7 +626,8 @@ export class OwnershipSink implements WatcherSink, OwnershipHooks {
     // persistence): this instance is still the one to record the node's `node_removed` gap
     // (nobody acquires a node that left the topology). Dropped here, every instance would
     // withhold that gap and its tokens would end in no ledger. A later epoch's fence drops it.
-    const removing = this.#removing.get(f.node) === f.epoch;
+    const rel = this.#releasing.get(f.node);
+    const removing = rel?.reason === 'removed' && rel.epoch === f.epoch;
     if (!removing) this.#lastHeld.delete(f.node);
     const st = this.#nodes.get(f.node);
     if (st) {

@@ -5,10 +5,10 @@ import type { Metrics } from '../metrics/registry.js';
 import type { BaselineReport, GapReport, NodeStatus, WatcherSink } from './node-watcher.js';
 import { FALLBACK_REASON_CODES, type FallbackReason } from './pmessage-fast-path.js';
 
-/** `token.<type>`, the record type of each token event, made once (not a string per event). */
 /** Longest a watcher waits for room in the ledger's queue (WatcherSink.room) before it gives up. */
 export const ROOM_WAIT_MAX_MS = 10_000;
 
+/** `token.<type>`, the record type of each token event, made once (not a string per event). */
 const RECORD_TYPES = Object.fromEntries(TOKEN_EVENT_TYPES.map((t) => [t, `token.${t}`])) as Record<
   TokenEventType,
   string
@@ -25,17 +25,16 @@ export class KeyspaceRecorder implements WatcherSink {
   readonly #db: number;
   /** Queued records above which drain() waits (a quarter of the ledger's bounded queue). */
   #drainAbove = 50_000;
+  /** Queued records above which room() waits (a twentieth of the ledger's bounded queue). */
+  #roomAbove = 10_000;
+  /** A wait for room outlasted ROOM_WAIT_MAX_MS: no more waits until the queue is under the bound. */
+  #roomGaveUp = false;
 
   constructor(ledger: Ledger, metrics: Metrics, db: number) {
     this.#ledger = ledger;
     this.#metrics = metrics;
     this.#db = db;
   }
-
-  /** Queued records above which room() waits (a twentieth of the ledger's bounded queue). */
-  #roomAbove = 10_000;
-  /** A wait for room outlasted ROOM_WAIT_MAX_MS: no more waits until the queue is under the bound. */
-  #roomGaveUp = false;
 
   /**
    * The ledger's `maxPending`: drain() keeps the queue under a quarter of it, room() under a
@@ -56,9 +55,7 @@ export class KeyspaceRecorder implements WatcherSink {
    * `token.present` records then never make it drop records (nor starve live events of room).
    */
   async drain(): Promise<void> {
-    while (this.#ledger.state().pending > this.#drainAbove && !this.#ledger.degraded) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    while (this.#over(this.#drainAbove)) await pause(5);
   }
 
   /**
@@ -70,14 +67,14 @@ export class KeyspaceRecorder implements WatcherSink {
    * records/s within the machine's noise.
    */
   room(_node: string, stop: () => boolean): Promise<void> | undefined {
-    if (!this.#full()) {
+    if (!this.#over(this.#roomAbove)) {
       this.#roomGaveUp = false;
       return undefined;
     }
     if (this.#roomGaveUp || stop()) return undefined;
     return (async () => {
       const until = performance.now() + ROOM_WAIT_MAX_MS;
-      while (this.#full() && !stop()) {
+      while (this.#over(this.#roomAbove) && !stop()) {
         if (performance.now() > until) {
           // A writer that neither commits nor fails (a hung disk): waiting on would stop the
           // inventory and the overflow's reconciliation too. The ledger's own bound applies
@@ -85,14 +82,18 @@ export class KeyspaceRecorder implements WatcherSink {
           this.#roomGaveUp = true;
           return;
         }
-        await new Promise((r) => setTimeout(r, 2));
+        await pause(2);
       }
     })();
   }
 
-  #full(): boolean {
+  /**
+   * More than `limit` records wait to commit in a ledger that can write them (drain() and room()
+   * wait on it; waiting on a degraded or closed ledger would only move its backlog).
+   */
+  #over(limit: number): boolean {
     const l = this.#ledger;
-    return !l.closed && !l.degraded && l.state().pending > this.#roomAbove;
+    return !l.closed && !l.degraded && l.state().pending > limit;
   }
 
   /**
@@ -267,3 +268,5 @@ export class KeyspaceRecorder implements WatcherSink {
     this.#metrics.notificationsDropped.inc({ node }, count);
   }
 }
+
+const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
